@@ -1,0 +1,31 @@
+package io.lumenspark.engine;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Single-precision matrix products on row-major float32 matrices held in native memory.
+ * Offsets and leading dimensions are in elements, as in CBLAS.
+ */
+public interface Blas {
+    /** C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T; op(A) is m x k, op(B) is k x n, C is m x n. */
+    void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+               MemorySegment a, long aOffset, int lda,
+               MemorySegment b, long bOffset, int ldb,
+               float beta, MemorySegment c, long cOffset, int ldc);
+
+    /** A short name for logs and benchmarks, e.g. "openblas 0.3.31 (Cooperlake)" or "java". */
+    String name();
+
+    /** The backend in use: OpenBLAS when it loads, else the pure-Java one (or as forced by {@link #select}). */
+    static Blas get() {
+        return Backend.current();
+    }
+
+    /**
+     * Chooses the backend: "auto" (OpenBLAS if it loads, else Java), "openblas" (fails if it cannot load) or
+     * "java"; and the number of threads products may use.
+     */
+    static void select(String backend, int threads) {
+        Backend.select(backend, threads);
+    }
+}

@@ -1,0 +1,323 @@
+package io.lumenspark.engine;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+/**
+ * Element-wise and row-wise float32 kernels on native memory, written with the Vector API. Offsets and lengths
+ * are in elements. Row kernels take a row range so callers can split them across threads with {@link Parallel}.
+ */
+public final class Kernels {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final float SQRT_HALF = (float) Math.sqrt(0.5);
+    private static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
+
+    private Kernels() {
+    }
+
+    static FloatVector load(MemorySegment m, long i) {
+        return FloatVector.fromMemorySegment(S, m, i * 4, NATIVE);
+    }
+
+    static void store(FloatVector v, MemorySegment m, long i) {
+        v.intoMemorySegment(m, i * 4, NATIVE);
+    }
+
+    static float get(MemorySegment m, long i) {
+        return m.getAtIndex(JAVA_FLOAT, i);
+    }
+
+    static void put(MemorySegment m, long i, float v) {
+        m.setAtIndex(JAVA_FLOAT, i, v);
+    }
+
+    /** y[yo..] += x[xo..] over n elements. */
+    public static void add(MemorySegment x, long xo, MemorySegment y, long yo, long n) {
+        axpy(1f, x, xo, y, yo, n);
+    }
+
+    /** y += a * x. */
+    public static void axpy(float a, MemorySegment x, long xo, MemorySegment y, long yo, long n) {
+        long i = 0;
+        FloatVector va = FloatVector.broadcast(S, a);
+        for (long bound = n - L; i <= bound; i += L) {
+            store(load(x, xo + i).fma(va, load(y, yo + i)), y, yo + i);
+        }
+        for (; i < n; i++) put(y, yo + i, a * get(x, xo + i) + get(y, yo + i));
+    }
+
+    /** out = x + y (out may alias either). */
+    public static void sum(MemorySegment x, long xo, MemorySegment y, long yo, MemorySegment out, long oo, long n) {
+        long i = 0;
+        for (long bound = n - L; i <= bound; i += L) store(load(x, xo + i).add(load(y, yo + i)), out, oo + i);
+        for (; i < n; i++) put(out, oo + i, get(x, xo + i) + get(y, yo + i));
+    }
+
+    /** x *= a. */
+    public static void scale(MemorySegment x, long xo, long n, float a) {
+        long i = 0;
+        for (long bound = n - L; i <= bound; i += L) store(load(x, xo + i).mul(a), x, xo + i);
+        for (; i < n; i++) put(x, xo + i, get(x, xo + i) * a);
+    }
+
+    public static float dot(MemorySegment x, long xo, MemorySegment y, long yo, long n) {
+        FloatVector acc = FloatVector.zero(S);
+        long i = 0;
+        for (long bound = n - L; i <= bound; i += L) acc = load(x, xo + i).fma(load(y, yo + i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += get(x, xo + i) * get(y, yo + i);
+        return s;
+    }
+
+    /** Sum of squares in double precision per vector lane group, for gradient norms. */
+    public static double sumOfSquares(MemorySegment x, long xo, long n) {
+        double total = 0;
+        long i = 0;
+        while (i < n) {
+            long end = Math.min(n, i + 4096); // a float accumulator per 4096 elements keeps rounding small
+            total += dot(x, xo + i, x, xo + i, end - i);
+            i = end;
+        }
+        return total;
+    }
+
+    public static float max(MemorySegment x, long xo, int n) {
+        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) m = m.max(load(x, xo + i));
+        float r = m.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) r = Math.max(r, get(x, xo + i));
+        return r;
+    }
+
+    /** x = exp(x - shift) in place; returns the sum of the results. */
+    public static float expShiftSum(MemorySegment x, long xo, int n, float shift) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector e = load(x, xo + i).sub(shift).lanewise(VectorOperators.EXP);
+            store(e, x, xo + i);
+            acc = acc.add(e);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(get(x, xo + i) - shift);
+            put(x, xo + i, e);
+            s += e;
+        }
+        return s;
+    }
+
+    /** Sum of exp(x - shift), leaving x unchanged. */
+    public static float sumExpShift(MemorySegment x, long xo, int n, float shift) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            acc = acc.add(load(x, xo + i).sub(shift).lanewise(VectorOperators.EXP));
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += (float) Math.exp(get(x, xo + i) - shift);
+        return s;
+    }
+
+    /** In-place softmax of one row of n entries. */
+    public static void softmax(MemorySegment x, long xo, int n) {
+        if (n == 0) return;
+        float m = max(x, xo, n);
+        float s = expShiftSum(x, xo, n, m);
+        scale(x, xo, n, 1f / s);
+    }
+
+    /**
+     * RMSNorm of rows [from, to) of width d: y = scale * x / (sqrt(mean(x^2)) + eps), as published lumenspark
+     * defines it (eps added to the RMS, not under the square root). Stores the denominator per row for backward.
+     */
+    public static void rmsNorm(MemorySegment x, MemorySegment scale, long scaleOffset, MemorySegment y,
+                               MemorySegment denom, int d, float eps, int from, int to) {
+        for (int r = from; r < to; r++) {
+            long o = (long) r * d;
+            float rms = (float) Math.sqrt(dot(x, o, x, o, d) / d);
+            float den = rms + eps;
+            put(denom, r, den);
+            float inv = 1f / den;
+            int i = 0;
+            for (int bound = d - L; i <= bound; i += L) {
+                store(load(x, o + i).mul(inv).mul(load(scale, scaleOffset + i)), y, o + i);
+            }
+            for (; i < d; i++) put(y, o + i, get(x, o + i) * inv * get(scale, scaleOffset + i));
+        }
+    }
+
+    /**
+     * RMSNorm backward for rows [from, to): dx = s*dy/D - x * (sum(s*dy*x) / (D^2 * d * rms)); also writes
+     * dy * x / D into xhatGrad (the per-row contribution to the scale gradient, summed over rows by the caller).
+     */
+    public static void rmsNormBackward(MemorySegment x, MemorySegment scale, long scaleOffset, MemorySegment denom,
+                                       MemorySegment dy, MemorySegment dx, MemorySegment xhatGrad, int d, float eps,
+                                       int from, int to) {
+        for (int r = from; r < to; r++) {
+            long o = (long) r * d;
+            float den = get(denom, r);
+            float rms = den - eps;
+            float inv = 1f / den;
+            FloatVector acc = FloatVector.zero(S);
+            int i = 0;
+            for (int bound = d - L; i <= bound; i += L) {
+                FloatVector sdy = load(dy, o + i).mul(load(scale, scaleOffset + i));
+                acc = sdy.fma(load(x, o + i), acc);
+            }
+            float sdx = acc.reduceLanes(VectorOperators.ADD);
+            for (; i < d; i++) sdx += get(dy, o + i) * get(scale, scaleOffset + i) * get(x, o + i);
+            // d rms / d x_i = x_i / (d * rms); guard rms == 0 (an all-zero row has zero gradient there)
+            float coef = rms > 0 ? sdx * inv * inv / (d * rms) : 0f;
+            i = 0;
+            for (int bound = d - L; i <= bound; i += L) {
+                FloatVector vx = load(x, o + i);
+                FloatVector vdy = load(dy, o + i);
+                store(vdy.mul(vx).mul(inv), xhatGrad, o + i);
+                store(vdy.mul(load(scale, scaleOffset + i)).mul(inv).sub(vx.mul(coef)), dx, o + i);
+            }
+            for (; i < d; i++) {
+                float vx = get(x, o + i), vdy = get(dy, o + i);
+                put(xhatGrad, o + i, vdy * vx * inv);
+                put(dx, o + i, vdy * get(scale, scaleOffset + i) * inv - vx * coef);
+            }
+        }
+    }
+
+    /** erf(x) by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7, below float32 resolution near 1). */
+    private static FloatVector erf(FloatVector x) {
+        FloatVector ax = x.abs();
+        FloatVector t = FloatVector.broadcast(S, 1f).div(ax.mul(0.3275911f).add(1f));
+        FloatVector poly = t.mul(1.061405429f).add(-1.453152027f);
+        poly = poly.fma(t, FloatVector.broadcast(S, 1.421413741f));
+        poly = poly.fma(t, FloatVector.broadcast(S, -0.284496736f));
+        poly = poly.fma(t, FloatVector.broadcast(S, 0.254829592f));
+        poly = poly.mul(t);
+        FloatVector e = ax.mul(ax).neg().lanewise(VectorOperators.EXP);
+        FloatVector y = FloatVector.broadcast(S, 1f).sub(poly.mul(e));
+        VectorMask<Float> neg = x.compare(VectorOperators.LT, 0f);
+        return y.blend(y.neg(), neg);
+    }
+
+    static float erf(float x) {
+        float ax = Math.abs(x);
+        float t = 1f / (1f + 0.3275911f * ax);
+        float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t
+                + 0.254829592f) * t;
+        float y = 1f - poly * (float) Math.exp(-ax * ax);
+        return x < 0 ? -y : y;
+    }
+
+    /** Exact (erf) GELU: y = x * Phi(x) over [from, to). */
+    public static void gelu(MemorySegment x, MemorySegment y, long from, long to) {
+        long i = from;
+        for (long bound = to - L; i <= bound; i += L) {
+            FloatVector v = load(x, i);
+            store(v.mul(0.5f).mul(erf(v.mul(SQRT_HALF)).add(1f)), y, i);
+        }
+        for (; i < to; i++) {
+            float v = get(x, i);
+            put(y, i, 0.5f * v * (1f + erf(v * SQRT_HALF)));
+        }
+    }
+
+    /** GELU backward: dx = dy * (Phi(x) + x * phi(x)); dx may alias dy. */
+    public static void geluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
+        long i = from;
+        for (long bound = to - L; i <= bound; i += L) {
+            FloatVector v = load(x, i);
+            FloatVector cdf = erf(v.mul(SQRT_HALF)).add(1f).mul(0.5f);
+            FloatVector pdf = v.mul(v).mul(-0.5f).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
+            store(load(dy, i).mul(v.fma(pdf, cdf)), dx, i);
+        }
+        for (; i < to; i++) {
+            float v = get(x, i);
+            float cdf = 0.5f * (1f + erf(v * SQRT_HALF));
+            float pdf = (float) Math.exp(-0.5f * v * v) * INV_SQRT_2PI;
+            put(dx, i, get(dy, i) * (cdf + v * pdf));
+        }
+    }
+
+    /**
+     * One AdamW update over [from, to): decoupled weight decay (lr * wd * w), bias-corrected moments.
+     * b1c and b2c are 1 - beta^t.
+     */
+    public static void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to,
+                             float lr, float beta1, float beta2, float eps, float weightDecay, float b1c, float b2c) {
+        float decay = 1f - lr * weightDecay;
+        float stepSize = lr / b1c;
+        float invSqrtB2c = (float) (1 / Math.sqrt(b2c));
+        long i = from;
+        for (long bound = to - L; i <= bound; i += L) {
+            FloatVector vg = load(g, i);
+            FloatVector vm = load(m, i).mul(beta1).add(vg.mul(1f - beta1));
+            FloatVector vv = load(v, i).mul(beta2).add(vg.mul(vg).mul(1f - beta2));
+            store(vm, m, i);
+            store(vv, v, i);
+            FloatVector denom = vv.sqrt().mul(invSqrtB2c).add(eps);
+            store(load(w, i).mul(decay).sub(vm.mul(stepSize).div(denom)), w, i);
+        }
+        for (; i < to; i++) {
+            float gi = get(g, i);
+            float mi = beta1 * get(m, i) + (1f - beta1) * gi;
+            float vi = beta2 * get(v, i) + (1f - beta2) * gi * gi;
+            put(m, i, mi);
+            put(v, i, vi);
+            float denom = (float) Math.sqrt(vi) * invSqrtB2c + eps;
+            put(w, i, get(w, i) * decay - stepSize * mi / denom);
+        }
+    }
+
+    /**
+     * Softmax of one attention row of width w whose visible entries are [0, slots) and [localStart,
+     * localStart + local); every other entry becomes 0.
+     */
+    public static void maskedSoftmax(MemorySegment x, long o, int w, int slots, int localStart, int local) {
+        float m = Math.max(slots > 0 ? max(x, o, slots) : Float.NEGATIVE_INFINITY,
+                local > 0 ? max(x, o + localStart, local) : Float.NEGATIVE_INFINITY);
+        float s = expShiftSum(x, o, slots, m) + expShiftSum(x, o + localStart, local, m);
+        float inv = 1f / s;
+        scale(x, o, slots, inv);
+        scale(x, o + localStart, local, inv);
+        zeroOutside(x, o, w, slots, localStart, local);
+    }
+
+    /**
+     * Backward of {@link #maskedSoftmax} for one row: p (at po) is the softmax output, dp (at dpo) the gradient
+     * of the output; dp becomes p * (dp - sum(p * dp)) on the visible entries and 0 elsewhere.
+     */
+    public static void maskedSoftmaxBackward(MemorySegment p, long po, MemorySegment dp, long dpo, int w, int slots,
+                                             int localStart, int local) {
+        float s = dot(p, po, dp, dpo, slots) + dot(p, po + localStart, dp, dpo + localStart, local);
+        FloatVector vs = FloatVector.broadcast(S, s);
+        for (int part = 0; part < 2; part++) {
+            int shift = part == 0 ? 0 : localStart;
+            int n = part == 0 ? slots : local;
+            int i = 0;
+            for (int bound = n - L; i <= bound; i += L) {
+                long a = po + shift + i, b = dpo + shift + i;
+                store(load(p, a).mul(load(dp, b).sub(vs)), dp, b);
+            }
+            for (; i < n; i++) {
+                long a = po + shift + i, b = dpo + shift + i;
+                put(dp, b, get(p, a) * (get(dp, b) - s));
+            }
+        }
+        zeroOutside(dp, dpo, w, slots, localStart, local);
+    }
+
+    private static void zeroOutside(MemorySegment x, long o, int w, int slots, int localStart, int local) {
+        x.asSlice((o + slots) * 4, (long) (localStart - slots) * 4).fill((byte) 0);
+        x.asSlice((o + localStart + local) * 4, (long) (w - localStart - local) * 4).fill((byte) 0);
+    }
+}

@@ -1,0 +1,418 @@
+package io.lumenspark.model;
+
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Parallel;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Every attention variant as one computation: queries attend in a single softmax over up to two sets of keys,
+ * <ul>
+ *   <li>slots: keys compressed along the sequence into k rows, by a projection E (Linformer) or a strided
+ *       convolution (Conv-Linformer); and</li>
+ *   <li>a local block: raw keys of the query's own block of positions.</li>
+ * </ul>
+ * Bidirectional Linformer uses all slots and no block. Causal Linformer uses the slots that end before the
+ * query's block (slot j covers positions up to (j+1)c-1) plus the raw keys of its block up to itself, so no
+ * position sees the future and the cost stays O(n k d). Full attention is the case of no slots and one block
+ * of n positions.
+ *
+ * <p>Keys have kv_heads heads: with one, all query heads share it (as published lumenspark), which lets all
+ * heads' queries be stacked into one [n*heads, head_dim] matrix for the products.
+ */
+final class Attention {
+    private final ModelConfig cfg;
+    private final int d, heads, hd, kvDim, groups, perGroup, block;
+    private final boolean causal, conv, full;
+    private final int site;
+    private final float alpha;
+    // parameters
+    private LowRankLinear queryLow;
+    private Linear queryOut, query;
+    private final Linear key, value, output;
+    private final Params.Param keyProj, valueProj;   // E, F (Linformer layers)
+    private final Params.Param keyConv, valueConv;   // convolution weights (Conv-Linformer layers)
+    // activations for the current shape
+    private int slots, local, width;
+    private MemorySegment q, k, v, kc, vc, probs, dropped, dProbs, attended, dq, dk, dv, dkc, dvc, dx, maskedE,
+            maskedF, convK, convV, dConvK, dConvV;
+
+    Attention(Params params, String name, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
+        this.cfg = cfg;
+        d = cfg.embedDim();
+        heads = cfg.heads();
+        hd = cfg.headDim();
+        full = cfg.isFull();
+        causal = cfg.causal();
+        conv = cfg.usesConv(layer);
+        groups = full ? heads : cfg.kvHeads();
+        kvDim = groups * hd;
+        perGroup = heads / groups;
+        block = full ? 0 : cfg.blockSize();
+        site = 2 * layer;
+        alpha = (float) (1 / Math.sqrt(hd));
+        if (full) {
+            query = new Linear(params, name + ".query", d, d, true);
+            key = new Linear(params, name + ".key", d, d, true);
+            value = new Linear(params, name + ".value", d, d, true);
+        } else {
+            queryLow = new LowRankLinear(params, name + ".query_transform.0", d, d / 2, cfg.rank());
+            queryOut = new Linear(params, name + ".query_transform.1", d / 2, d, true);
+            key = new Linear(params, name + ".key_transform", d, kvDim, false);
+            value = cfg.sharedKv() ? null : new Linear(params, name + ".value_transform", d, kvDim, false);
+        }
+        int c = cfg.blockSize();
+        if (full) {
+            keyProj = valueProj = keyConv = valueConv = null;
+        } else if (conv) {
+            keyProj = valueProj = null;
+            keyConv = params.declare(name + ".key_conv.weight", kvDim, kvDim, c);
+            valueConv = cfg.separateProj() ? params.declare(name + ".value_conv.weight", kvDim, kvDim, c) : null;
+        } else {
+            keyConv = valueConv = null;
+            if (cfg.shareProjAcrossLayers()) {
+                keyProj = sharedE;
+                valueProj = sharedF;
+            } else {
+                keyProj = params.declare(name + ".key_proj", cfg.seqLength(), cfg.k());
+                valueProj = cfg.separateProj() ? params.declare(name + ".value_proj", cfg.seqLength(), cfg.k()) : null;
+            }
+        }
+        output = new Linear(params, name + ".output_transform", d, d, true);
+    }
+
+    /** The compressed values are the compressed keys: values are keys and one projection compresses both. */
+    private boolean valuesAreKeys() {
+        return value == null && !cfg.separateProj();
+    }
+
+    void allocate(Ctx c) {
+        int n = c.n;
+        if (full) {
+            query.allocate(c);
+            value.allocate(c);
+        } else {
+            queryLow.allocate(c);
+            queryOut.allocate(c);
+            if (value != null) value.allocate(c);
+        }
+        key.allocate(c);
+        output.allocate(c);
+        slots = full ? 0 : conv ? (n + block - 1) / block : cfg.k();
+        local = full ? n : causal ? block : 0;
+        width = slots + local;
+        long rows = c.rows;
+        kc = c.floats((long) c.batch * slots * kvDim);
+        vc = valuesAreKeys() ? kc : c.floats((long) c.batch * slots * kvDim);
+        probs = c.floats((long) c.batch * n * heads * width);
+        dropped = c.floats((long) n * perGroup * width);
+        dProbs = c.floats((long) n * perGroup * width);
+        attended = c.floats(rows * d);
+        dq = c.floats(rows * d);
+        dk = c.floats(rows * kvDim);
+        dv = value == null ? dk : c.floats(rows * kvDim);
+        dkc = c.floats((long) slots * kvDim);
+        dvc = valuesAreKeys() ? dkc : c.floats((long) slots * kvDim);
+        dx = c.floats(rows * d);
+        if (conv) {
+            convK = c.floats((long) kvDim * block * kvDim);
+            dConvK = c.floats((long) kvDim * block * kvDim);
+            if (valueConv != null) {
+                convV = c.floats((long) kvDim * block * kvDim);
+                dConvV = c.floats((long) kvDim * block * kvDim);
+            }
+        } else if (!full && causal) {
+            maskedE = c.floats((long) n * cfg.k());
+            if (valueProj != null) maskedF = c.floats((long) n * cfg.k());
+        }
+    }
+
+    // ---- forward ----
+
+    MemorySegment forward(Ctx c, MemorySegment x) {
+        int n = c.n;
+        q = full ? query.forward(c, x) : queryOut.forward(c, queryLow.forward(c, x));
+        k = key.forward(c, x);
+        v = value == null ? k : value.forward(c, x);
+        prepareCompression(c);
+        for (int b = 0; b < c.batch; b++) {
+            compress(c, b);
+            for (int g = 0; g < groups; g++) {
+                long qOff = qOffset(b, g, n);
+                long pOff = probsOffset(b, g, n);
+                int qRows = n * perGroup;
+                if (slots > 0) {
+                    c.blas.sgemm(false, true, qRows, slots, hd, alpha, q, qOff, qLd(), kc,
+                            (long) b * slots * kvDim + g * hd, kvDim, 0f, probs, pOff, width);
+                }
+                for (int bs = 0; bs < n && local > 0; bs += local) {
+                    int len = Math.min(local, n - bs);
+                    c.blas.sgemm(false, true, len * perGroup, len, hd, alpha, q, qOff + (long) bs * d, qLd(), k,
+                            kvOffset(b, bs, g, n), kvDim, 0f, probs, pOff + (long) bs * perGroup * width + slots, width);
+                }
+                Parallel.rows(qRows, width, (from, to) -> {
+                    for (int r = from; r < to; r++) {
+                        int i = r / perGroup;
+                        Kernels.maskedSoftmax(probs, pOff + (long) r * width, width, visibleSlots(i),
+                                slots, visibleLocal(i, n));
+                    }
+                });
+                MemorySegment p = dropProbs(c, b, g, pOff, qRows);
+                long p0 = p == probs ? pOff : 0;
+                if (slots > 0) {
+                    c.blas.sgemm(false, false, qRows, hd, slots, 1f, p, p0, width, vc,
+                            (long) b * slots * kvDim + g * hd, kvDim, 0f, attended, qOff, qLd());
+                }
+                for (int bs = 0; bs < n && local > 0; bs += local) {
+                    int len = Math.min(local, n - bs);
+                    c.blas.sgemm(false, false, len * perGroup, hd, len, 1f, p,
+                            p0 + (long) bs * perGroup * width + slots, width, v, kvOffset(b, bs, g, n), kvDim,
+                            slots > 0 ? 1f : 0f, attended, qOff + (long) bs * d, qLd());
+                }
+            }
+        }
+        return output.forward(c, attended);
+    }
+
+    /** Slots a query at position i sees: all when bidirectional, those ending before its block when causal. */
+    private int visibleSlots(int i) {
+        return causal && slots > 0 ? Math.min(slots, i / block) : slots;
+    }
+
+    /** Raw keys of its own block a query at position i sees. */
+    private int visibleLocal(int i, int n) {
+        if (local == 0) return 0;
+        int start = i / local * local;
+        return causal ? i - start + 1 : Math.min(local, n - start);
+    }
+
+    /** Query (and output) rows of group g in batch row b start here; see qLd. */
+    private long qOffset(int b, int g, int n) {
+        return (long) b * n * d + (groups == 1 ? 0 : (long) g * hd);
+    }
+
+    /** One shared key head: rows are (position, head) pairs of width hd; otherwise rows are positions. */
+    private int qLd() {
+        return groups == 1 ? hd : d;
+    }
+
+    private long probsOffset(int b, int g, int n) {
+        return ((long) b * groups + g) * n * perGroup * width;
+    }
+
+    private long kvOffset(int b, int position, int g, int n) {
+        return ((long) b * n + position) * kvDim + (long) g * hd;
+    }
+
+    /** Attention-probability dropout into the scratch buffer; returns the buffer to multiply with. */
+    private MemorySegment dropProbs(Ctx c, int b, int g, long pOff, int qRows) {
+        if (!c.training || cfg.dropout() == 0) return probs;
+        Dropout.apply(probs, pOff, dropped, 0, (long) qRows * width, cfg.dropout(), dropKey(c, b, g));
+        return dropped;
+    }
+
+    private long dropKey(Ctx c, int b, int g) {
+        return Dropout.mix(c.dropoutKey(site) + (long) b * groups + g);
+    }
+
+    /** Per-forward preparation of the compression weights: E masked to each slot's causal span, conv permuted. */
+    private void prepareCompression(Ctx c) {
+        int n = c.n;
+        if (conv) {
+            permuteConv(c.value(keyConv), convK);
+            if (valueConv != null) permuteConv(c.value(valueConv), convV);
+        } else if (!full && causal) {
+            maskProjection(c.value(keyProj), maskedE, n);
+            if (valueProj != null) maskProjection(c.value(valueProj), maskedF, n);
+        }
+    }
+
+    /** E[t, j] kept where position t lies in slot j's span t <= (j+1)c - 1, zero elsewhere. */
+    private void maskProjection(MemorySegment e, MemorySegment out, int n) {
+        int kk = cfg.k();
+        for (int t = 0; t < n; t++) {
+            int firstSlot = t / block; // slots j >= t/c contain position t
+            long row = (long) t * kk;
+            out.asSlice(row * 4, firstSlot * 4L).fill((byte) 0);
+            MemorySegment.copy(e, (row + firstSlot) * 4, out, (row + firstSlot) * 4, (long) (kk - firstSlot) * 4);
+        }
+    }
+
+    /** Conv1d weight [out, in, c] to [out, c*in], so a block of c positions times it is one product. */
+    private void permuteConv(MemorySegment w, MemorySegment wp) {
+        int c = block;
+        for (int o = 0; o < kvDim; o++) {
+            for (int i = 0; i < kvDim; i++) {
+                for (int s = 0; s < c; s++) {
+                    wp.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, ((long) o * c + s) * kvDim + i,
+                            w.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, ((long) o * kvDim + i) * c + s));
+                }
+            }
+        }
+    }
+
+    private MemorySegment projection(Ctx c, boolean forValues, int n) {
+        Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
+        if (!causal) return c.value(p);
+        return forValues && maskedF != null ? maskedF : maskedE;
+    }
+
+    /** Compressed keys (and values) of batch row b. */
+    private void compress(Ctx c, int b) {
+        if (full) return;
+        int n = c.n;
+        compressOne(c, b, k, kc, false, n);
+        if (!valuesAreKeys()) compressOne(c, b, v, vc, true, n);
+    }
+
+    private void compressOne(Ctx c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int n) {
+        long srcOff = (long) b * n * kvDim;
+        long dstOff = (long) b * slots * kvDim;
+        if (conv) {
+            MemorySegment wp = forValues && convV != null ? convV : convK;
+            int fullBlocks = n / block, tail = n - fullBlocks * block, rowLen = block * kvDim;
+            c.blas.sgemm(false, true, fullBlocks, kvDim, rowLen, 1f, src, srcOff, rowLen, wp, 0, rowLen, 0f, dst,
+                    dstOff, kvDim);
+            if (tail > 0) { // the last, partial block: as if zero-padded to c positions
+                c.blas.sgemm(false, true, 1, kvDim, tail * kvDim, 1f, src, srcOff + (long) fullBlocks * rowLen,
+                        tail * kvDim, wp, 0, rowLen, 0f, dst, dstOff + (long) fullBlocks * kvDim, kvDim);
+            }
+        } else {
+            c.blas.sgemm(true, false, slots, kvDim, n, 1f, projection(c, forValues, n), 0, cfg.k(), src, srcOff,
+                    kvDim, 0f, dst, dstOff, kvDim);
+        }
+    }
+
+    // ---- backward ----
+
+    MemorySegment backward(Ctx c, MemorySegment dy) {
+        int n = c.n;
+        MemorySegment dAttended = output.backward(c, dy);
+        dk.fill((byte) 0);
+        if (dv != dk) dv.fill((byte) 0);
+        if (conv) {
+            dConvK.fill((byte) 0);
+            if (dConvV != null) dConvV.fill((byte) 0);
+        }
+        for (int b = 0; b < c.batch; b++) {
+            if (slots > 0) {
+                dkc.fill((byte) 0);
+                if (dvc != dkc) dvc.fill((byte) 0);
+            }
+            for (int g = 0; g < groups; g++) {
+                long qOff = qOffset(b, g, n);
+                long pOff = probsOffset(b, g, n);
+                int qRows = n * perGroup;
+                MemorySegment p = dropProbs(c, b, g, pOff, qRows);
+                long p0 = p == probs ? pOff : 0;
+                // value side: d(compressed values) and d(raw values of the block)
+                if (slots > 0) {
+                    c.blas.sgemm(true, false, slots, hd, qRows, 1f, p, p0, width, dAttended, qOff, qLd(), 1f, dvc,
+                            g * hd, kvDim);
+                    c.blas.sgemm(false, true, qRows, slots, hd, 1f, dAttended, qOff, qLd(), vc,
+                            (long) b * slots * kvDim + g * hd, kvDim, 0f, dProbs, 0, width);
+                }
+                for (int bs = 0; bs < n && local > 0; bs += local) {
+                    int len = Math.min(local, n - bs);
+                    long pb = (long) bs * perGroup * width + slots;
+                    c.blas.sgemm(true, false, len, hd, len * perGroup, 1f, p, p0 + pb, width, dAttended,
+                            qOff + (long) bs * d, qLd(), 1f, dv, kvOffset(b, bs, g, n), kvDim);
+                    c.blas.sgemm(false, true, len * perGroup, len, hd, 1f, dAttended, qOff + (long) bs * d, qLd(), v,
+                            kvOffset(b, bs, g, n), kvDim, 0f, dProbs, pb, width);
+                }
+                if (c.training && cfg.dropout() > 0) {
+                    Dropout.apply(dProbs, 0, dProbs, 0, (long) qRows * width, cfg.dropout(), dropKey(c, b, g));
+                }
+                Parallel.rows(qRows, width, (from, to) -> {
+                    for (int r = from; r < to; r++) {
+                        int i = r / perGroup;
+                        Kernels.maskedSoftmaxBackward(probs, pOff + (long) r * width, dProbs, (long) r * width, width,
+                                visibleSlots(i), slots, visibleLocal(i, n));
+                    }
+                });
+                // key side: dScores is in dProbs now
+                if (slots > 0) {
+                    c.blas.sgemm(false, false, qRows, hd, slots, alpha, dProbs, 0, width, kc,
+                            (long) b * slots * kvDim + g * hd, kvDim, 0f, dq, qOff, qLd());
+                    c.blas.sgemm(true, false, slots, hd, qRows, alpha, dProbs, 0, width, q, qOff, qLd(), 1f, dkc,
+                            g * hd, kvDim);
+                }
+                for (int bs = 0; bs < n && local > 0; bs += local) {
+                    int len = Math.min(local, n - bs);
+                    long pb = (long) bs * perGroup * width + slots;
+                    c.blas.sgemm(false, false, len * perGroup, hd, len, alpha, dProbs, pb, width, k,
+                            kvOffset(b, bs, g, n), kvDim, slots > 0 ? 1f : 0f, dq, qOff + (long) bs * d, qLd());
+                    c.blas.sgemm(true, false, len, hd, len * perGroup, alpha, dProbs, pb, width, q,
+                            qOff + (long) bs * d, qLd(), 1f, dk, kvOffset(b, bs, g, n), kvDim);
+                }
+            }
+            if (!full) {
+                compressBackward(c, b, k, dk, dkc, false, n);
+                if (!valuesAreKeys()) compressBackward(c, b, v, dv, dvc, true, n);
+            }
+        }
+        finishCompressionGrads(c, n);
+        MemorySegment dxq = full ? query.backward(c, dq) : queryLow.backward(c, queryOut.backward(c, dq));
+        MemorySegment.copy(dxq, 0, dx, 0, (long) c.rows * d * 4);
+        Kernels.add(key.backward(c, dk), 0, dx, 0, (long) c.rows * d);
+        if (value != null) Kernels.add(value.backward(c, dv), 0, dx, 0, (long) c.rows * d);
+        return dx;
+    }
+
+    /** Gradients through the compression of batch row b: into the raw keys/values and the E/conv weights. */
+    private void compressBackward(Ctx c, int b, MemorySegment src, MemorySegment dSrc, MemorySegment dComp,
+                                  boolean forValues, int n) {
+        long srcOff = (long) b * n * kvDim;
+        if (conv) {
+            MemorySegment wp = forValues && convV != null ? convV : convK;
+            MemorySegment dWp = forValues && dConvV != null ? dConvV : dConvK;
+            int fullBlocks = n / block, tail = n - fullBlocks * block, rowLen = block * kvDim;
+            c.blas.sgemm(false, false, fullBlocks, rowLen, kvDim, 1f, dComp, 0, kvDim, wp, 0, rowLen, 1f, dSrc,
+                    srcOff, rowLen);
+            c.blas.sgemm(true, false, kvDim, rowLen, fullBlocks, 1f, dComp, 0, kvDim, src, srcOff, rowLen, 1f, dWp,
+                    0, rowLen);
+            if (tail > 0) {
+                long tailOff = srcOff + (long) fullBlocks * rowLen;
+                c.blas.sgemm(false, false, 1, tail * kvDim, kvDim, 1f, dComp, (long) fullBlocks * kvDim, kvDim, wp,
+                        0, rowLen, 1f, dSrc, tailOff, tail * kvDim);
+                c.blas.sgemm(true, false, kvDim, tail * kvDim, 1, 1f, dComp, (long) fullBlocks * kvDim, kvDim, src,
+                        tailOff, tail * kvDim, 1f, dWp, 0, rowLen);
+            }
+        } else {
+            Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
+            c.blas.sgemm(false, false, n, kvDim, slots, 1f, projection(c, forValues, n), 0, cfg.k(), dComp, 0,
+                    kvDim, 1f, dSrc, srcOff, kvDim);
+            c.blas.sgemm(false, true, n, cfg.k(), kvDim, 1f, src, srcOff, kvDim, dComp, 0, kvDim, 1f, c.grad(p), 0,
+                    cfg.k());
+        }
+    }
+
+    /** Masks the E gradients to the causal spans; scatters the permuted conv gradients back to [out, in, c]. */
+    private void finishCompressionGrads(Ctx c, int n) {
+        if (conv) {
+            unpermuteAdd(dConvK, c.grad(keyConv));
+            if (valueConv != null) unpermuteAdd(dConvV, c.grad(valueConv));
+        } else if (!full && causal) {
+            maskGradient(c.grad(keyProj), n);
+            if (valueProj != null) maskGradient(c.grad(valueProj), n);
+        }
+    }
+
+    private void maskGradient(MemorySegment g, int n) {
+        int kk = cfg.k();
+        for (int t = 0; t < n; t++) g.asSlice((long) t * kk * 4, (long) (t / block) * 4).fill((byte) 0);
+    }
+
+    private void unpermuteAdd(MemorySegment dwp, MemorySegment dw) {
+        var F = java.lang.foreign.ValueLayout.JAVA_FLOAT;
+        int c = block;
+        for (int o = 0; o < kvDim; o++) {
+            for (int i = 0; i < kvDim; i++) {
+                for (int s = 0; s < c; s++) {
+                    long at = ((long) o * kvDim + i) * c + s;
+                    dw.setAtIndex(F, at, dw.getAtIndex(F, at) + dwp.getAtIndex(F, ((long) o * c + s) * kvDim + i));
+                }
+            }
+        }
+    }
+}

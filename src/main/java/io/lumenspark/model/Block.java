@@ -1,0 +1,52 @@
+package io.lumenspark.model;
+
+import io.lumenspark.engine.Kernels;
+
+import java.lang.foreign.MemorySegment;
+
+/** A post-norm block, as published lumenspark: x = norm1(x + attn(x)); x = norm2(x + ffn(x)). */
+final class Block {
+    final Attention attn;
+    private final RmsNorm norm1, norm2;
+    private final FeedForward ffn;
+    private final int d;
+    private MemorySegment sum1, sum2, dMid, dx;
+
+    Block(Params params, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
+        String name = "layers." + layer;
+        d = cfg.embedDim();
+        attn = new Attention(params, name + ".attn", cfg, layer, sharedE, sharedF);
+        norm1 = new RmsNorm(params, name + ".norm1", d, cfg.normEps());
+        ffn = new FeedForward(params, name + ".ffn", cfg, layer);
+        norm2 = new RmsNorm(params, name + ".norm2", d, cfg.normEps());
+    }
+
+    void allocate(Ctx c) {
+        attn.allocate(c);
+        norm1.allocate(c);
+        ffn.allocate(c);
+        norm2.allocate(c);
+        long size = (long) c.rows * d;
+        sum1 = c.floats(size);
+        sum2 = c.floats(size);
+        dMid = c.floats(size);
+        dx = c.floats(size);
+    }
+
+    MemorySegment forward(Ctx c, MemorySegment x) {
+        long size = (long) c.rows * d;
+        Kernels.sum(x, 0, attn.forward(c, x), 0, sum1, 0, size);
+        MemorySegment mid = norm1.forward(c, sum1);
+        Kernels.sum(mid, 0, ffn.forward(c, mid), 0, sum2, 0, size);
+        return norm2.forward(c, sum2);
+    }
+
+    MemorySegment backward(Ctx c, MemorySegment dy) {
+        long size = (long) c.rows * d;
+        MemorySegment dSum2 = norm2.backward(c, dy);
+        Kernels.sum(dSum2, 0, ffn.backward(c, dSum2), 0, dMid, 0, size);
+        MemorySegment dSum1 = norm1.backward(c, dMid);
+        Kernels.sum(dSum1, 0, attn.backward(c, dSum1), 0, dx, 0, size);
+        return dx;
+    }
+}

@@ -1,0 +1,61 @@
+package io.lumenspark.model;
+
+import io.lumenspark.engine.Blas;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * What every layer needs during one forward/backward pass: the matrix backend, the parameters, the batch shape,
+ * the activation arena for that shape, and the dropout stream of the current step.
+ */
+final class Ctx {
+    final Blas blas;
+    final Params params;
+    final int batch, n, rows;
+    private final Arena arena;
+    /** A column of ones: bias and scale gradients are column sums, done as a matrix product (deterministic). */
+    final MemorySegment ones;
+    boolean training;
+    private long dropoutKey;
+
+    Ctx(Blas blas, Params params, int batch, int n) {
+        this.blas = blas;
+        this.params = params;
+        this.batch = batch;
+        this.n = n;
+        this.rows = batch * n;
+        this.arena = Arena.ofShared();
+        this.ones = floats(rows);
+        ones.elements(java.lang.foreign.ValueLayout.JAVA_FLOAT).forEach(s -> s.set(
+                java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
+    }
+
+    /** A zeroed activation buffer that lives as long as this shape is in use. */
+    MemorySegment floats(long count) {
+        return arena.allocate(Math.max(1, count) * 4, 64);
+    }
+
+    MemorySegment value(Params.Param p) {
+        return params.values().asSlice(p.offset() * 4, p.size() * 4);
+    }
+
+    MemorySegment grad(Params.Param p) {
+        return params.grads().asSlice(p.offset() * 4, p.size() * 4);
+    }
+
+    /** Sets the dropout stream for one (seed, step, micro-step); eval passes disable dropout. */
+    void setStep(boolean training, long seed, long step, int micro) {
+        this.training = training;
+        this.dropoutKey = Dropout.mix(Dropout.mix(seed ^ 0x5DEECE66DL) + step * 0x9E3779B97F4A7C15L + micro);
+    }
+
+    /** The dropout key of one site (a layer's attention probabilities, its feed-forward output, ...). */
+    long dropoutKey(int site) {
+        return Dropout.mix(dropoutKey + site * 0xBF58476D1CE4E5B9L);
+    }
+
+    void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,92 @@
+package io.lumenspark.model;
+
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Parallel;
+
+import java.lang.foreign.MemorySegment;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+/**
+ * fc_out fused with the cross-entropy loss, a chunk of rows at a time, so the tokens x vocab logits are never
+ * all in memory (at vocab 50257 and 8 x 512 tokens they would take 823 MB, and as much again for their gradient).
+ */
+final class LmHead {
+    /** Floats of logits per chunk: 16 Mi = 64 MB, big enough for efficient matrix products. */
+    private static final long CHUNK_FLOATS = 1L << 24;
+    final Linear fc;
+    private final int d, vocab;
+    private int chunk;
+    private MemorySegment logits, dx;
+
+    LmHead(Params params, int d, int vocab) {
+        this.d = d;
+        this.vocab = vocab;
+        fc = new Linear(params, "fc_out", d, vocab, true);
+    }
+
+    void allocate(Ctx c) {
+        chunk = (int) Math.max(1, Math.min(c.rows, CHUNK_FLOATS / vocab));
+        logits = c.floats((long) chunk * vocab);
+        dx = c.floats((long) c.rows * d);
+    }
+
+    /**
+     * Cross-entropy of each row of x against its target (targets < 0 are ignored), written to tokenLoss when
+     * given; returns their sum. With backward, accumulates the fc_out gradients and fills dx() for the loss
+     * sum(token losses) * gradScale.
+     */
+    double run(Ctx c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
+        double total = 0;
+        for (int r0 = 0; r0 < c.rows; r0 += chunk) {
+            int rows = Math.min(chunk, c.rows - r0);
+            MemorySegment xs = x.asSlice((long) r0 * d * 4, (long) rows * d * 4);
+            fc.forwardInto(c, xs, logits, rows);
+            double[] losses = new double[rows];
+            final int base = r0;
+            Parallel.rows(rows, vocab, (from, to) -> {
+                for (int r = from; r < to; r++) {
+                    int t = targets[base + r];
+                    long o = (long) r * vocab;
+                    if (t < 0) {
+                        if (backward) logits.asSlice(o * 4, (long) vocab * 4).fill((byte) 0);
+                        continue;
+                    }
+                    float m = Kernels.max(logits, o, vocab);
+                    float target = logits.getAtIndex(JAVA_FLOAT, o + t);
+                    if (backward) {
+                        float s = Kernels.expShiftSum(logits, o, vocab, m);
+                        losses[r] = m + Math.log(s) - target;
+                        Kernels.scale(logits, o, vocab, gradScale / s); // softmax * scale
+                        logits.setAtIndex(JAVA_FLOAT, o + t, logits.getAtIndex(JAVA_FLOAT, o + t) - gradScale);
+                    } else {
+                        losses[r] = m + Math.log(Kernels.sumExpShift(logits, o, vocab, m)) - target;
+                    }
+                }
+            });
+            for (int r = 0; r < rows; r++) {
+                if (tokenLoss != null) tokenLoss[r0 + r] = (float) losses[r];
+                total += losses[r];
+            }
+            if (backward) {
+                // logits now holds dLoss/dlogits for these rows
+                c.blas.sgemm(false, false, rows, d, vocab, 1f, logits, 0, vocab, c.value(fc.weight), 0, d, 0f, dx,
+                        (long) r0 * d, d);
+                c.blas.sgemm(true, false, vocab, d, rows, 1f, logits, 0, vocab, xs, 0, d, 1f, c.grad(fc.weight), 0,
+                        d);
+                c.blas.sgemm(false, false, 1, vocab, rows, 1f, c.ones, 0, rows, logits, 0, vocab, 1f,
+                        c.grad(fc.bias), 0, vocab);
+            }
+        }
+        return total;
+    }
+
+    MemorySegment dx() {
+        return dx;
+    }
+
+    /** Raw logits of rows [r0, r0 + rows) of x into out ([rows, vocab]). */
+    void logits(Ctx c, MemorySegment x, int r0, int rows, MemorySegment out) {
+        fc.forwardInto(c, x.asSlice((long) r0 * d * 4, (long) rows * d * 4), out, rows);
+    }
+}

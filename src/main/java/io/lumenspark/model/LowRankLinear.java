@@ -1,0 +1,26 @@
+package io.lumenspark.model;
+
+import java.lang.foreign.MemorySegment;
+
+/** W ~ V U with a small rank: y = V(U(x)), no biases (published lumenspark's LowRankLinear). */
+final class LowRankLinear {
+    final Linear u, v;
+
+    LowRankLinear(Params params, String name, int in, int out, int rank) {
+        u = new Linear(params, name + ".U", in, rank, false);
+        v = new Linear(params, name + ".V", rank, out, false);
+    }
+
+    void allocate(Ctx c) {
+        u.allocate(c);
+        v.allocate(c);
+    }
+
+    MemorySegment forward(Ctx c, MemorySegment x) {
+        return v.forward(c, u.forward(c, x));
+    }
+
+    MemorySegment backward(Ctx c, MemorySegment dy) {
+        return u.backward(c, v.backward(c, dy));
+    }
+}

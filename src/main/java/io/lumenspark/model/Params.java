@@ -1,0 +1,86 @@
+package io.lumenspark.model;
+
+import io.lumenspark.engine.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * All parameters of a model in one contiguous native buffer, with their gradients in a second one of the same
+ * layout. One buffer makes the optimizer, gradient clipping and zeroing single loops, and checkpoint I/O a walk
+ * over a list.
+ */
+public final class Params {
+    /** One named parameter: a slice of the flat buffers. Matrices (rank >= 2) get weight decay. */
+    public record Param(String name, int[] shape, long offset, long size) {
+        public boolean decays() {
+            return shape.length >= 2;
+        }
+    }
+
+    private final List<Param> list = new ArrayList<>();
+    private final Map<String, Param> byName = new LinkedHashMap<>();
+    private long total;
+    private MemorySegment values, grads;
+
+    /** Declares a parameter; must be called before {@link #allocate}. */
+    Param declare(String name, int... shape) {
+        if (values != null) throw new IllegalStateException("parameters already allocated");
+        if (byName.containsKey(name)) throw new IllegalStateException("duplicate parameter " + name);
+        long size = Tensor.numel(shape);
+        // keep every parameter 16-float aligned so vector loops start on a boundary
+        Param p = new Param(name, shape.clone(), total, size);
+        total += (size + 15) / 16 * 16;
+        list.add(p);
+        byName.put(name, p);
+        return p;
+    }
+
+    void allocate(Arena arena) {
+        values = arena.allocate(total * 4, 64);
+        grads = arena.allocate(total * 4, 64);
+    }
+
+    public List<Param> list() {
+        return Collections.unmodifiableList(list);
+    }
+
+    public Param get(String name) {
+        return byName.get(name);
+    }
+
+    /** The number of scalars in all parameters (without alignment padding). */
+    public long count() {
+        return list.stream().mapToLong(Param::size).sum();
+    }
+
+    /** The flat length including padding. */
+    public long flatSize() {
+        return total;
+    }
+
+    public MemorySegment values() {
+        return values;
+    }
+
+    public MemorySegment grads() {
+        return grads;
+    }
+
+    public Tensor value(Param p) {
+        return new Tensor(values.asSlice(p.offset() * 4, p.size() * 4), p.shape());
+    }
+
+    public Tensor grad(Param p) {
+        return new Tensor(grads.asSlice(p.offset() * 4, p.size() * 4), p.shape());
+    }
+
+    public void zeroGrads() {
+        grads.fill((byte) 0);
+    }
+}

@@ -1,0 +1,42 @@
+package io.lumenspark.model;
+
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Parallel;
+
+import java.lang.foreign.MemorySegment;
+
+/** y = scale * x / (sqrt(mean(x^2)) + eps), with eps outside the root as published lumenspark has it. */
+final class RmsNorm {
+    final Params.Param scale;
+    private final int d;
+    private final float eps;
+    private MemorySegment x, y, denom, dx, scaleTerms;
+
+    RmsNorm(Params params, String name, int d, double eps) {
+        this.scale = params.declare(name + ".scale", d);
+        this.d = d;
+        this.eps = (float) eps;
+    }
+
+    void allocate(Ctx c) {
+        y = c.floats((long) c.rows * d);
+        dx = c.floats((long) c.rows * d);
+        scaleTerms = c.floats((long) c.rows * d);
+        denom = c.floats(c.rows);
+    }
+
+    MemorySegment forward(Ctx c, MemorySegment input) {
+        x = input;
+        MemorySegment s = c.value(scale);
+        Parallel.rows(c.rows, d, (from, to) -> Kernels.rmsNorm(x, s, 0, y, denom, d, eps, from, to));
+        return y;
+    }
+
+    MemorySegment backward(Ctx c, MemorySegment dy) {
+        MemorySegment s = c.value(scale);
+        Parallel.rows(c.rows, d, (from, to) -> Kernels.rmsNormBackward(x, s, 0, denom, dy, dx, scaleTerms, d, eps,
+                from, to));
+        c.blas.sgemm(false, false, 1, d, c.rows, 1f, c.ones, 0, c.rows, scaleTerms, 0, d, 1f, c.grad(scale), 0, d);
+        return dx;
+    }
+}

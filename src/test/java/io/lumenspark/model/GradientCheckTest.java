@@ -1,0 +1,93 @@
+package io.lumenspark.model;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Finite-difference checks of every parameter's gradient, for every variant: for each parameter tensor, the
+ * analytic directional derivative g . u along a random direction u must match (L(w + eps u) - L(w - eps u)) / 2 eps.
+ */
+class GradientCheckTest {
+
+    static ModelConfig small(String preset, String... overrides) {
+        java.util.Map<String, String> m = new java.util.HashMap<>(java.util.Map.of("vocab_size", "23",
+                "embed_dim", "16", "depth", "2", "heads", "2", "seq_length", "12", "k", "4", "rank", "4",
+                "dropout", "0"));
+        for (int i = 0; i < overrides.length; i += 2) m.put(overrides[i], overrides[i + 1]);
+        return ModelConfig.preset(preset).with(m);
+    }
+
+    static List<Object[]> variants() {
+        List<Object[]> v = new ArrayList<>();
+        for (int n : new int[]{12, 7}) {
+            v.add(new Object[]{"v0.1 n=" + n, small("lumenspark-v0.1"), n});
+            v.add(new Object[]{"causal n=" + n, small("lumenspark"), n});
+            v.add(new Object[]{"transformer n=" + n, small("transformer"), n});
+            v.add(new Object[]{"conv n=" + n, small("conv-linformer"), n});
+            v.add(new Object[]{"conv-bidir n=" + n, small("conv-linformer", "causal", "false"), n});
+            v.add(new Object[]{"options n=" + n, small("lumenspark", "kv_heads", "2", "shared_kv", "false",
+                    "separate_proj", "true", "share_proj_across_layers", "true"), n});
+            v.add(new Object[]{"options-bidir n=" + n, small("lumenspark-v0.1", "kv_heads", "2", "shared_kv",
+                    "false", "separate_proj", "true"), n});
+        }
+        return v;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("variants")
+    void directionalDerivativesMatchFiniteDifferences(String label, ModelConfig cfg, int n) {
+        int batch = 2;
+        try (LumensparkModel model = new LumensparkModel(cfg)) {
+            model.initialize(7);
+            Random r = new Random(11);
+            int[] in = new int[batch * n], tg = new int[batch * n];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = r.nextInt(cfg.vocabSize());
+                tg[i] = r.nextInt(cfg.vocabSize());
+            }
+            Params p = model.params();
+            p.zeroGrads();
+            model.trainStep(in, tg, batch, n, 1f / in.length, 0, 0, 0);
+            MemorySegment w = p.values(), g = p.grads();
+            for (Params.Param param : p.list()) {
+                float[] u = new float[(int) param.size()];
+                double analytic = 0;
+                for (int i = 0; i < u.length; i++) {
+                    u[i] = (float) r.nextGaussian();
+                    analytic += u[i] * g.getAtIndex(JAVA_FLOAT, param.offset() + i);
+                }
+                double eps = 1e-2;
+                double plus = lossAfterShift(model, param, u, eps, in, tg, batch, n);
+                double minus = lossAfterShift(model, param, u, -eps, in, tg, batch, n);
+                lossAfterShift(model, param, u, 0, in, tg, batch, n);
+                double numeric = (plus - minus) / (2 * eps);
+                double err = Math.abs(numeric - analytic) / Math.max(1e-2, Math.abs(numeric) + Math.abs(analytic));
+                assertTrue(err < 2e-2, label + " " + param.name() + ": analytic " + analytic + " numeric " + numeric);
+            }
+        }
+    }
+
+    /** Sets w = w0 + shift * u (keeping w0 in a side copy on the first call) and returns the mean loss. */
+    private static double lossAfterShift(LumensparkModel m, Params.Param p, float[] u, double shift, int[] in,
+                                         int[] tg, int batch, int n) {
+        MemorySegment w = m.params().values();
+        float[] base = BASE.computeIfAbsent(p.name(), k -> {
+            float[] b = new float[u.length];
+            for (int i = 0; i < b.length; i++) b[i] = w.getAtIndex(JAVA_FLOAT, p.offset() + i);
+            return b;
+        });
+        for (int i = 0; i < u.length; i++) w.setAtIndex(JAVA_FLOAT, p.offset() + i, (float) (base[i] + shift * u[i]));
+        if (shift == 0) BASE.remove(p.name());
+        return m.evaluate(in, tg, batch, n, null) / in.length;
+    }
+
+    private static final java.util.Map<String, float[]> BASE = new java.util.HashMap<>();
+}
