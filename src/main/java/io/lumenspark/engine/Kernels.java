@@ -1,8 +1,10 @@
 package io.lumenspark.engine;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -21,7 +23,66 @@ public final class Kernels {
     private static final float SQRT_HALF = (float) Math.sqrt(0.5);
     private static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
 
+    /** Shuffles that swap lanes i and i ^ w, for a reduction tree whose order never changes. */
+    private static final VectorShuffle<Float>[] SWAP = swaps();
+
     private Kernels() {
+    }
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] swaps() {
+        VectorShuffle<Float>[] s = new VectorShuffle[L];
+        for (int w = L / 2; w >= 1; w /= 2) {
+            final int width = w;
+            s[w] = VectorShuffle.fromOp(S, i -> i ^ width);
+        }
+        return s;
+    }
+
+    /**
+     * Sum of the lanes in a fixed tree order. FloatVector.reduceLanes(ADD) leaves the order unspecified, and
+     * it does differ between interpreted and compiled code, which would make results depend on JIT timing.
+     */
+    static float sum(FloatVector v) {
+        for (int w = L / 2; w >= 1; w /= 2) v = v.add(v.rearrange(SWAP[w]));
+        return v.lane(0);
+    }
+
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f,
+            ROUND = 12582912f; // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
+
+    /**
+     * exp(x) from adds, multiplies and FMAs only (range reduction by ln 2, degree-6 polynomial; within 2 ulp),
+     * so it gives the same bits in every JIT tier, unlike the library EXP operator.
+     */
+    static FloatVector exp(FloatVector x) {
+        x = x.max(-87.3f).min(88.7f);
+        FloatVector n = x.mul(LOG2E).add(ROUND).sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x);
+        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = r.fma(FloatVector.broadcast(S, 1 / 720f), FloatVector.broadcast(S, 1 / 120f));
+        p = p.fma(r, FloatVector.broadcast(S, 1 / 24f));
+        p = p.fma(r, FloatVector.broadcast(S, 1 / 6f));
+        p = p.fma(r, FloatVector.broadcast(S, 0.5f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        p = p.fma(r, FloatVector.broadcast(S, 1f));
+        IntVector bits = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats());
+    }
+
+    /** The scalar twin of {@link #exp(FloatVector)}, bit for bit. */
+    static float exp(float x) {
+        x = Math.min(Math.max(x, -87.3f), 88.7f);
+        float n = (x * LOG2E + ROUND) - ROUND;
+        float r = Math.fma(n, -LN2_HI, x);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = Math.fma(r, 1 / 720f, 1 / 120f);
+        p = Math.fma(p, r, 1 / 24f);
+        p = Math.fma(p, r, 1 / 6f);
+        p = Math.fma(p, r, 0.5f);
+        p = Math.fma(p, r, 1f);
+        p = Math.fma(p, r, 1f);
+        return p * Float.intBitsToFloat(((int) n + 127) << 23);
     }
 
     static FloatVector load(MemorySegment m, long i) {
@@ -73,7 +134,7 @@ public final class Kernels {
         FloatVector acc = FloatVector.zero(S);
         long i = 0;
         for (long bound = n - L; i <= bound; i += L) acc = load(x, xo + i).fma(load(y, yo + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) s += get(x, xo + i) * get(y, yo + i);
         return s;
     }
@@ -104,13 +165,13 @@ public final class Kernels {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int bound = n - L; i <= bound; i += L) {
-            FloatVector e = load(x, xo + i).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(load(x, xo + i).sub(shift));
             store(e, x, xo + i);
             acc = acc.add(e);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) {
-            float e = (float) Math.exp(get(x, xo + i) - shift);
+            float e = exp(get(x, xo + i) - shift);
             put(x, xo + i, e);
             s += e;
         }
@@ -122,10 +183,10 @@ public final class Kernels {
         FloatVector acc = FloatVector.zero(S);
         int i = 0;
         for (int bound = n - L; i <= bound; i += L) {
-            acc = acc.add(load(x, xo + i).sub(shift).lanewise(VectorOperators.EXP));
+            acc = acc.add(exp(load(x, xo + i).sub(shift)));
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) s += (float) Math.exp(get(x, xo + i) - shift);
+        float s = sum(acc);
+        for (; i < n; i++) s += exp(get(x, xo + i) - shift);
         return s;
     }
 
@@ -175,7 +236,7 @@ public final class Kernels {
                 FloatVector sdy = load(dy, o + i).mul(load(scale, scaleOffset + i));
                 acc = sdy.fma(load(x, o + i), acc);
             }
-            float sdx = acc.reduceLanes(VectorOperators.ADD);
+            float sdx = sum(acc);
             for (; i < d; i++) sdx += get(dy, o + i) * get(scale, scaleOffset + i) * get(x, o + i);
             // d rms / d x_i = x_i / (d * rms); guard rms == 0 (an all-zero row has zero gradient there)
             float coef = rms > 0 ? sdx * inv * inv / (d * rms) : 0f;
@@ -203,7 +264,7 @@ public final class Kernels {
         poly = poly.fma(t, FloatVector.broadcast(S, -0.284496736f));
         poly = poly.fma(t, FloatVector.broadcast(S, 0.254829592f));
         poly = poly.mul(t);
-        FloatVector e = ax.mul(ax).neg().lanewise(VectorOperators.EXP);
+        FloatVector e = exp(ax.mul(ax).neg());
         FloatVector y = FloatVector.broadcast(S, 1f).sub(poly.mul(e));
         VectorMask<Float> neg = x.compare(VectorOperators.LT, 0f);
         return y.blend(y.neg(), neg);
@@ -214,7 +275,7 @@ public final class Kernels {
         float t = 1f / (1f + 0.3275911f * ax);
         float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t
                 + 0.254829592f) * t;
-        float y = 1f - poly * (float) Math.exp(-ax * ax);
+        float y = 1f - poly * exp(-ax * ax);
         return x < 0 ? -y : y;
     }
 
@@ -237,13 +298,13 @@ public final class Kernels {
         for (long bound = to - L; i <= bound; i += L) {
             FloatVector v = load(x, i);
             FloatVector cdf = erf(v.mul(SQRT_HALF)).add(1f).mul(0.5f);
-            FloatVector pdf = v.mul(v).mul(-0.5f).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
+            FloatVector pdf = exp(v.mul(v).mul(-0.5f)).mul(INV_SQRT_2PI);
             store(load(dy, i).mul(v.fma(pdf, cdf)), dx, i);
         }
         for (; i < to; i++) {
             float v = get(x, i);
             float cdf = 0.5f * (1f + erf(v * SQRT_HALF));
-            float pdf = (float) Math.exp(-0.5f * v * v) * INV_SQRT_2PI;
+            float pdf = exp(-0.5f * v * v) * INV_SQRT_2PI;
             put(dx, i, get(dy, i) * (cdf + v * pdf));
         }
     }

@@ -1,0 +1,19 @@
+package io.lumenspark;
+
+import java.nio.file.Path;
+
+/** Where Lumenspark keeps downloaded corpora and token caches: $LUMENSPARK_HOME, else ~/.cache/lumenspark. */
+public final class Home {
+    private Home() {
+    }
+
+    public static Path dir() {
+        String env = System.getenv("LUMENSPARK_HOME");
+        if (env != null && !env.isBlank()) return Path.of(env);
+        return Path.of(System.getProperty("user.home"), ".cache", "lumenspark");
+    }
+
+    public static Path tokenCache() {
+        return dir().resolve("tokens");
+    }
+}

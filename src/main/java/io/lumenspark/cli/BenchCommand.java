@@ -1,0 +1,233 @@
+package io.lumenspark.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Parallel;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.training.AdamW;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
+        subcommands = {BenchCommand.Train.class, BenchCommand.Gemm.class})
+final class BenchCommand implements Runnable {
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train or gemm");
+    }
+
+    /** The repository's reference/ folder (the launcher passes the repository root). */
+    static Path reference(String script) {
+        Path p = Path.of(System.getProperty("lumenspark.root", ".")).resolve("reference").resolve(script);
+        if (!Files.exists(p)) throw new LumensparkException("cannot find " + p + " (run from the repository)");
+        return p;
+    }
+
+    /** Runs a reference script and returns the JSON lines it printed. */
+    static List<JsonNode> runScript(List<String> command, Map<String, String> env) {
+        ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT);
+        pb.environment().putAll(env);
+        List<JsonNode> lines = new ArrayList<>();
+        try {
+            Process p = pb.start();
+            p.getOutputStream().close();
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                for (String line; (line = r.readLine()) != null; ) {
+                    if (line.startsWith("{")) lines.add(Json.mapper().readTree(line));
+                }
+            }
+            if (p.waitFor() != 0) throw new LumensparkException(String.join(" ", command) + " failed (exit " + p.exitValue() + ")");
+        } catch (IOException e) {
+            throw new LumensparkException("cannot run " + command.getFirst() + ": " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LumensparkException("interrupted");
+        }
+        return lines;
+    }
+
+    static double median(double[] xs) {
+        double[] s = xs.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    /** Peak resident memory of this process in MiB (Linux VmHWM). */
+    static double peakRssMib() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // not Linux: report NaN below
+        }
+        return Double.NaN;
+    }
+
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = "Training tokens/s and peak memory of a preset; --vs-pytorch runs the PyTorch reference too.")
+    static final class Train implements Callable<Integer> {
+        @Mixin
+        Main.Runtime runtime;
+
+        @Option(names = "--preset", description = "Preset (default: ${DEFAULT-VALUE}).")
+        String preset = "lumenspark-v0.1";
+
+        @Option(names = "--set", description = "Override a config key (repeatable).")
+        Map<String, String> overrides = new LinkedHashMap<>();
+
+        @Option(names = "--batch", description = "Batch size (default: ${DEFAULT-VALUE}).")
+        int batch = 8;
+
+        @Option(names = "--seq-length", description = "Sequence length (default: the model's).")
+        int seqLength;
+
+        @Option(names = "--steps", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+        int steps = 5;
+
+        @Option(names = "--warmup", description = "Untimed warm-up steps (default: ${DEFAULT-VALUE}).")
+        int warmup = 2;
+
+        @Option(names = "--vs-pytorch", description = "Also run reference/bench_train.py and print the ratios.")
+        boolean vsPytorch;
+
+        @Option(names = "--python", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
+        String python = "/usr/bin/python3";
+
+        @Override
+        public Integer call() {
+            runtime.apply();
+            if (steps < 1 || warmup < 0 || batch < 1) throw new LumensparkException("--steps and --batch must be >= 1");
+            ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
+            int n = seqLength == 0 ? cfg.seqLength() : seqLength;
+            double[] times = new double[steps];
+            try (Arena arena = Arena.ofShared(); LumensparkModel model = new LumensparkModel(cfg)) {
+                model.initialize(1);
+                AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, 0.01);
+                SplittableRandom r = new SplittableRandom(1);
+                int[] in = new int[batch * n], tg = new int[batch * n];
+                for (int s = 0; s < warmup + steps; s++) {
+                    for (int i = 0; i < in.length; i++) {
+                        in[i] = r.nextInt(cfg.vocabSize());
+                        tg[i] = r.nextInt(cfg.vocabSize());
+                    }
+                    long t0 = System.nanoTime();
+                    model.params().zeroGrads();
+                    model.trainStep(in, tg, batch, n, 1f / in.length, 1, s, 0);
+                    double norm = AdamW.gradNorm(model.params());
+                    if (norm > 1) AdamW.scaleGrads(model.params(), (float) (1 / norm));
+                    adam.step(s + 1, 3e-4);
+                    if (s >= warmup) times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+                }
+            }
+            double step = median(times), tps = batch * n / step, rss = peakRssMib();
+            Map<String, Object> ours = new LinkedHashMap<>();
+            ours.put("impl", "lumenspark");
+            ours.put("preset", preset);
+            ours.put("backend", Blas.get().name());
+            ours.put("threads", Parallel.threads());
+            ours.put("tokens_per_s", Math.round(tps * 10) / 10.0);
+            ours.put("peak_rss_mib", Math.round(rss));
+            ours.put("step_s_median", step);
+            System.out.println(Json.toLine(ours));
+            if (vsPytorch) {
+                List<String> cmd = new ArrayList<>(List.of(python, reference("bench_train.py").toString(), "--preset",
+                        preset, "--batch", "" + batch, "--seq", "" + n, "--steps", "" + steps, "--warmup", "" + warmup,
+                        "--threads", "" + runtime.threads, "--json"));
+                overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
+                JsonNode torch = runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX")).getLast();
+                System.out.println(Json.toLine(torch));
+                System.out.printf("lumenspark / pytorch: %.2fx tokens/s, %.2fx peak memory%n",
+                        tps / torch.get("tokens_per_s").asDouble(), rss / torch.get("peak_rss_mib").asDouble());
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "gemm", mixinStandardHelpOptions = true,
+            description = "GFLOP/s of the matrix backend on the model's shapes; --vs-numpy compares with numpy.")
+    static final class Gemm implements Callable<Integer> {
+        @Mixin
+        Main.Runtime runtime;
+
+        @Option(names = "--shapes", split = ",", description = "MxNxK shapes (default: lumenspark-v0.1 training at 8x512).")
+        List<String> shapes = List.of("4096x50257x512", "4096x512x50257", "4096x256x32", "4096x512x256",
+                "4096x128x512");
+
+        @Option(names = "--reps", description = "Timed repetitions per shape (default: ${DEFAULT-VALUE}).")
+        int reps = 5;
+
+        @Option(names = "--vs-numpy", description = "Also run reference/bench_gemm.py under --python.")
+        boolean vsNumpy;
+
+        @Option(names = "--python", description = "Python with numpy (default: ${DEFAULT-VALUE}).")
+        String python = "python3";
+
+        @Override
+        public Integer call() {
+            runtime.apply();
+            Blas blas = Blas.get();
+            Map<String, Double> ours = new LinkedHashMap<>();
+            for (String shape : shapes) {
+                String[] p = shape.split("x");
+                if (p.length != 3) throw new LumensparkException("shape '" + shape + "' is not MxNxK");
+                int m = Integer.parseInt(p[0]), n = Integer.parseInt(p[1]), k = Integer.parseInt(p[2]);
+                try (Arena arena = Arena.ofShared()) {
+                    MemorySegment a = arena.allocate(4L * m * k, 64), b = arena.allocate(4L * k * n, 64),
+                            c = arena.allocate(4L * m * n, 64);
+                    SplittableRandom r = new SplittableRandom(1);
+                    for (long i = 0; i < (long) m * k; i++) a.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) r.nextDouble());
+                    for (long i = 0; i < (long) k * n; i++) b.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) r.nextDouble());
+                    double[] t = new double[reps];
+                    for (int i = -1; i < reps; i++) {
+                        long t0 = System.nanoTime();
+                        blas.sgemm(false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, c, 0, n);
+                        if (i >= 0) t[i] = (System.nanoTime() - t0) / 1e9;
+                    }
+                    double gflops = 2.0 * m * n * k / median(t) / 1e9;
+                    ours.put(shape, gflops);
+                    System.out.println(Json.toLine(Map.of("impl", "lumenspark", "backend", blas.name(), "m", m,
+                            "n", n, "k", k, "gflops", Math.round(gflops * 10) / 10.0)));
+                }
+            }
+            if (vsNumpy) {
+                List<String> cmd = new ArrayList<>(List.of(python, reference("bench_gemm.py").toString()));
+                cmd.addAll(shapes);
+                List<JsonNode> np = runScript(cmd, Map.of("OPENBLAS_NUM_THREADS", "" + runtime.threads));
+                double worst = Double.MAX_VALUE;
+                for (JsonNode j : np) {
+                    String shape = j.get("m").asInt() + "x" + j.get("n").asInt() + "x" + j.get("k").asInt();
+                    double ratio = ours.getOrDefault(shape, Double.NaN) / j.get("gflops").asDouble();
+                    worst = Math.min(worst, ratio);
+                    System.out.printf("%-16s lumenspark %.1f GFLOP/s, numpy %.1f GFLOP/s, ratio %.2f%n", shape,
+                            ours.get(shape), j.get("gflops").asDouble(), ratio);
+                }
+                System.out.printf("lowest ratio to numpy: %.2f%n", worst);
+            }
+            return 0;
+        }
+    }
+}

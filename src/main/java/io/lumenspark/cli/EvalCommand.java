@@ -1,0 +1,122 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.data.TokenDtype;
+import io.lumenspark.data.TokenFile;
+import io.lumenspark.data.Tokenizer;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.ModelFiles;
+import io.lumenspark.training.Evaluator;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = "Loss and perplexity of a model on text (files or folders) or on a uint16 token file (.bin).")
+final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    Main.Runtime runtime;
+
+    @Option(names = "--model", required = true, description = "Model folder.")
+    Path modelDir;
+
+    @Option(names = "--data", required = true, description = "Text file, folder of text files, or .bin token file.")
+    Path data;
+
+    @Option(names = "--batch", description = "Windows per batch (default: ${DEFAULT-VALUE}).")
+    int batch = 8;
+
+    @Option(names = "--seq-length", description = "Window length (default: the model's seq_length).")
+    int seqLength;
+
+    @Option(names = "--max-tokens", description = "Evaluate at most this many tokens, 0 for all (default: ${DEFAULT-VALUE}).")
+    long maxTokens;
+
+    @Option(names = "--json", description = "Print the result as JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        runtime.apply();
+        if (batch < 1) throw new LumensparkException("--batch must be at least 1");
+        try (LumensparkModel model = ModelFiles.load(modelDir);
+             TokenFile tokens = tokens(data, Tokenizer.byName(ModelFiles.tokenizerName(modelDir)))) {
+            int n = seqLength == 0 ? model.config().seqLength() : seqLength;
+            if (n < 1 || n > model.config().seqLength()) {
+                throw new LumensparkException("--seq-length must be in 1.." + model.config().seqLength());
+            }
+            if (tokens.length() < 2) throw new LumensparkException(data + ": fewer than 2 tokens to evaluate");
+            long t0 = System.nanoTime();
+            Evaluator.Result r = Evaluator.evaluate(model, tokens, batch, n, maxTokens);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("loss", r.loss());
+                m.put("perplexity", r.perplexity());
+                m.put("tokens", r.tokens());
+                m.put("seconds", seconds);
+                System.out.println(Json.toLine(m));
+            } else {
+                System.out.printf("loss %.4f, perplexity %.2f over %,d tokens (%.1f s)%n", r.loss(), r.perplexity(),
+                        r.tokens(), seconds);
+            }
+        }
+        return 0;
+    }
+
+    /** Token ids of a .bin token file, or of text files (documents separated by end-of-text). */
+    static TokenFile tokens(Path data, Tokenizer tok) {
+        if (!Files.exists(data)) throw new LumensparkException("no such file: " + data);
+        if (data.toString().endsWith(".bin")) return TokenFile.open(data, TokenDtype.forVocab(tok.vocabSize()));
+        List<Path> files = new ArrayList<>();
+        if (Files.isDirectory(data)) {
+            try (Stream<Path> s = Files.walk(data)) {
+                s.filter(Files::isRegularFile).sorted().forEach(files::add);
+            } catch (IOException e) {
+                throw new LumensparkException("cannot list " + data + ": " + e.getMessage());
+            }
+        } else {
+            files.add(data);
+        }
+        List<int[]> parts = new ArrayList<>();
+        long total = 0;
+        for (Path f : files) {
+            int[] ids = tok.encode(readText(f));
+            if (ids.length == 0) continue;
+            parts.add(ids);
+            total += ids.length + 1;
+        }
+        if (total == 0) throw new LumensparkException(data + " has no text");
+        int[] all = new int[Math.toIntExact(total)];
+        int at = 0;
+        for (int[] p : parts) {
+            System.arraycopy(p, 0, all, at, p.length);
+            at += p.length;
+            all[at++] = tok.eosId();
+        }
+        return TokenFile.of(all);
+    }
+
+    static String readText(Path f) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
+                    .onUnmappableCharacter(CodingErrorAction.REPLACE)
+                    .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(f))).toString();
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + f + ": " + e.getMessage());
+        }
+    }
+}

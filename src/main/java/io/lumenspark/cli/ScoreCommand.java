@@ -1,0 +1,87 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.data.Tokenizer;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.ModelFiles;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "score", mixinStandardHelpOptions = true,
+        description = "Log-probability of every token of a text given the tokens before it.")
+final class ScoreCommand implements Callable<Integer> {
+    @Mixin
+    Main.Runtime runtime;
+
+    @Option(names = "--model", required = true, description = "Model folder.")
+    Path modelDir;
+
+    static final class Input {
+        @Option(names = "--text", required = true, description = "The text to score.")
+        String text;
+
+        @Option(names = "--file", required = true, description = "A file whose text to score.")
+        Path file;
+    }
+
+    @ArgGroup(multiplicity = "1")
+    Input input;
+
+    @Option(names = "--json", description = "Print ids, tokens and log-probabilities as JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        runtime.apply();
+        String text = input.text != null ? input.text : EvalCommand.readText(input.file);
+        try (LumensparkModel model = ModelFiles.load(modelDir)) {
+            Tokenizer tok = Tokenizer.byName(ModelFiles.tokenizerName(modelDir));
+            int[] ids = tok.encode(text);
+            int n = ids.length - 1;
+            if (n < 1) throw new LumensparkException("the text has " + ids.length + " token(s); scoring needs at least 2");
+            if (n > model.config().seqLength()) {
+                throw new LumensparkException("the text has " + ids.length + " tokens; this model's context is "
+                        + model.config().seqLength() + " + 1");
+            }
+            float[] loss = new float[n];
+            model.evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);
+            double sum = 0;
+            List<Double> logprobs = new ArrayList<>();
+            List<String> pieces = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                logprobs.add((double) -loss[i]);
+                sum -= loss[i];
+                pieces.add(tok.decode(new int[]{ids[i + 1]}));
+            }
+            if (json) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("ids", ids);
+                m.put("tokens", pieces);
+                m.put("logprobs", logprobs);
+                m.put("sum_logprob", sum);
+                m.put("mean_logprob", sum / n);
+                m.put("perplexity", Math.exp(-sum / n));
+                System.out.println(Json.toLine(m));
+            } else {
+                System.out.printf("%-6s %-10s %s%n", "pos", "logprob", "token");
+                for (int i = 0; i < n; i++) {
+                    System.out.printf("%-6d %-10.4f %s%n", i + 1, logprobs.get(i), Json.toLine(pieces.get(i)));
+                }
+                System.out.printf("sum %.4f, mean %.4f, perplexity %.2f over %d tokens%n", sum, sum / n,
+                        Math.exp(-sum / n), n);
+            }
+        }
+        return 0;
+    }
+}

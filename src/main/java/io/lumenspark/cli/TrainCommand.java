@@ -1,0 +1,92 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.training.TrainOptions;
+import io.lumenspark.training.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a model on text files (GPT-2 BPE), with validation, metrics, loss curve and checkpoints.")
+final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    Main.Runtime runtime;
+
+    @Option(names = "--data", description = "Text files or folders (repeatable).")
+    List<Path> data = List.of();
+
+    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("runs", "train");
+
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved settings.")
+    boolean resume;
+
+    @Option(names = "--preset", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer or tiny (default: ${DEFAULT-VALUE}).")
+    String preset = "lumenspark";
+
+    @Option(names = "--set", description = "Override a config key, e.g. --set embed_dim=256 (repeatable).")
+    Map<String, String> overrides = new LinkedHashMap<>();
+
+    @Option(names = "--init", description = "Start from this model folder instead of a fresh model.")
+    Path init;
+
+    @Option(names = "--val-fraction", description = "Tail of each file held out for validation (default: ${DEFAULT-VALUE}).")
+    double valFraction = 0.1;
+
+    @Option(names = "--batch", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).")
+    int batch = 8;
+
+    @Option(names = "--seq-length", description = "Tokens per sequence (default: the model's seq_length).")
+    int seqLength;
+
+    @Option(names = "--steps", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
+    long steps = 1000;
+
+    @Option(names = "--grad-accum", description = "Micro-batches per step (default: ${DEFAULT-VALUE}).")
+    int accumulation = 1;
+
+    @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    double lr = 1e-3;
+
+    @Option(names = "--min-lr", description = "Floor of the cosine decay (default: lr / 10).")
+    Double minLr;
+
+    @Option(names = "--warmup", description = "Fraction of steps for linear warm-up (default: ${DEFAULT-VALUE}).")
+    double warmup = 0.05;
+
+    @Option(names = "--weight-decay", description = "AdamW weight decay on matrices (default: ${DEFAULT-VALUE}).")
+    double weightDecay = 0.01;
+
+    @Option(names = "--grad-clip", description = "Clip the global gradient norm to this (default: ${DEFAULT-VALUE}).")
+    double gradClip = 1.0;
+
+    @Option(names = "--eval-every", description = "Steps between validation passes (default: ${DEFAULT-VALUE}).")
+    long evalEvery = 100;
+
+    @Option(names = "--eval-tokens", description = "Validation tokens per pass, 0 for all (default: ${DEFAULT-VALUE}).")
+    long evalTokens = 65536;
+
+    @Option(names = "--checkpoint-every", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).")
+    long checkpointEvery = 250;
+
+    @Option(names = "--seed", description = "Seed for initialization, batches and dropout (default: ${DEFAULT-VALUE}).")
+    long seed = 1337;
+
+    @Override
+    public Integer call() {
+        runtime.apply();
+        TrainOptions options = resume ? Trainer.savedOptions(out) : new TrainOptions(data, valFraction, preset,
+                overrides, init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
+                warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out);
+        Trainer.Result r = new Trainer(options, System.out).run(resume);
+        System.out.printf("done: %d steps, train loss %.4f, validation loss %.4f (perplexity %.2f); model in %s%n",
+                r.steps(), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.out());
+        return 0;
+    }
+}

@@ -1,0 +1,53 @@
+package io.lumenspark.data;
+
+import io.lumenspark.LumensparkException;
+
+import java.util.Locale;
+
+/**
+ * Turns text into token ids and back. Implementations are immutable and safe to share between threads.
+ *
+ * <p>The end-of-text marker {@code <|endoftext|>} written literally in the text encodes to {@link #eosId()},
+ * so corpora can use it to separate documents.
+ */
+public interface Tokenizer {
+
+    /** Literal form of the end-of-text special token. */
+    String EOS_TEXT = "<|endoftext|>";
+
+    /** Canonical name, stored in manifests and checkpoints (e.g. {@code "gpt2"}). */
+    String name();
+
+    /** Number of distinct token ids; every id is in {@code [0, vocabSize)}. */
+    int vocabSize();
+
+    /** Id of {@code <|endoftext|>}. */
+    int eosId();
+
+    /** Encodes text; literal {@code <|endoftext|>} becomes {@link #eosId()}. */
+    int[] encode(String text);
+
+    /** Decodes ids to text; incomplete UTF-8 sequences become U+FFFD. */
+    String decode(int[] ids);
+
+    /**
+     * Decodes ids to raw UTF-8 bytes. For streaming output: the bytes may end in the middle of a character,
+     * which the next tokens complete.
+     *
+     * @throws LumensparkException if an id is outside the vocabulary
+     */
+    byte[] decodeBytes(int[] ids);
+
+    /**
+     * Looks up a tokenizer by name: {@code "gpt2"} (alias {@code "r50k_base"}).
+     *
+     * @throws LumensparkException for unknown names
+     */
+    static Tokenizer byName(String name) {
+        String key = name == null ? "" : name.strip().toLowerCase(Locale.ROOT);
+        return switch (key) {
+            case "gpt2", "r50k_base" -> Gpt2Tokenizer.instance();
+            default -> throw new LumensparkException("unknown tokenizer '" + name + "' (known: gpt2, alias r50k_base)");
+        };
+    }
+}

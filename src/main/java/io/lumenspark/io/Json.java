@@ -1,0 +1,126 @@
+package io.lumenspark.io;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.lumenspark.LumensparkException;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.stream.Collectors;
+
+/**
+ * The project's single Jackson {@link ObjectMapper} and JSON file helpers. Files are written pretty-printed with a
+ * trailing newline, atomically; reading errors become one-line {@link LumensparkException}s naming the file and,
+ * where known, the line, e.g. {@code "config.json: not valid JSON at line 3: Unexpected character ..."}.
+ * Duplicate keys and trailing content are rejected; unknown properties fail when binding to a class (catches typos).
+ */
+public final class Json {
+    private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+    // "key": value rather than Jackson's default "key" : value
+    private static final ObjectWriter PRETTY = MAPPER.writer(new DefaultPrettyPrinter()
+            .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER)));
+
+    private Json() {}
+
+    /** The shared mapper; thread-safe, do not reconfigure. */
+    public static ObjectMapper mapper() {
+        return MAPPER;
+    }
+
+    /** Parses a JSON file into a tree. */
+    public static JsonNode read(Path path) {
+        byte[] bytes = readBytes(path);
+        try {
+            JsonNode node = MAPPER.readTree(bytes);
+            if (node == null || node.isMissingNode()) throw new LumensparkException(path + ": empty file, expected JSON");
+            return node;
+        } catch (IOException e) {
+            throw error(path, e);
+        }
+    }
+
+    /** Parses a JSON file into an instance of {@code type} (records and POJOs). */
+    public static <T> T read(Path path, Class<T> type) {
+        byte[] bytes = readBytes(path);
+        if (new String(bytes, StandardCharsets.UTF_8).isBlank()) {
+            throw new LumensparkException(path + ": empty file, expected JSON");
+        }
+        try {
+            return MAPPER.readValue(bytes, type);
+        } catch (IOException e) {
+            throw error(path, e);
+        }
+    }
+
+    /** Atomically writes {@code value} as pretty-printed JSON followed by a newline. */
+    public static void write(Path path, Object value) {
+        AtomicFiles.writeString(path, toPretty(value) + "\n");
+    }
+
+    /** {@code value} as pretty-printed JSON (no trailing newline). */
+    public static String toPretty(Object value) {
+        try {
+            return PRETTY.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot serialize " + value.getClass().getName() + ": " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /** {@code value} as compact single-line JSON, for JSON-lines logs. */
+    public static String toLine(Object value) {
+        try {
+            return MAPPER.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("cannot serialize " + value.getClass().getName() + ": " + e.getOriginalMessage(), e);
+        }
+    }
+
+    static byte[] readBytes(Path path) {
+        try {
+            return Files.readAllBytes(path);
+        } catch (NoSuchFileException e) {
+            throw new LumensparkException("no such file: " + path, e);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + path + ": " + AtomicFiles.reason(e), e);
+        }
+    }
+
+    /** Turns a Jackson failure into a one-line message: syntax errors vs. values that do not fit the target type. */
+    static LumensparkException error(Object source, IOException e) {
+        if (!(e instanceof JsonProcessingException j)) {
+            return new LumensparkException("cannot read " + source + ": " + AtomicFiles.reason(e), e);
+        }
+        JsonLocation loc = j.getLocation();
+        String at = loc != null && loc.getLineNr() > 0 ? " at line " + loc.getLineNr() : "";
+        String detail = oneLine(j.getOriginalMessage());
+        if (j instanceof JsonMappingException m && !m.getPath().isEmpty()) {
+            String field = m.getPath().stream()
+                    .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                    .collect(Collectors.joining(".")).replace(".[", "[");
+            return new LumensparkException(source + ": bad value for '" + field + "'" + at + ": " + detail, e);
+        }
+        if (j instanceof JsonMappingException) {
+            return new LumensparkException(source + ": unexpected JSON" + at + ": " + detail, e);
+        }
+        return new LumensparkException(source + ": not valid JSON" + at + ": " + detail, e);
+    }
+
+    static String oneLine(String text) {
+        return text == null ? "" : text.replaceAll("\\s*\\R\\s*", " ").strip();
+    }
+}

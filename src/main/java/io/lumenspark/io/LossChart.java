@@ -1,0 +1,92 @@
+package io.lumenspark.io;
+
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+import java.awt.Color;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * Renders training curves (loss against step, one line per series) to a PNG with XChart, headless.
+ * Meant to be refreshed during training, so it is cheap: long series are thinned to at most
+ * {@value #MAX_POINTS} points before drawing, and the file is replaced atomically so viewers never see half a PNG.
+ */
+public final class LossChart {
+    static final int WIDTH = 900, HEIGHT = 550;
+    /** More points than pixels across the plot add drawing time but no detail. */
+    static final int MAX_POINTS = 2000;
+
+    static {
+        // must be set before AWT initializes; charts are rendered off-screen only
+        if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
+    }
+
+    private LossChart() {}
+
+    /**
+     * Writes {@code png} showing each named series, given as {@code {steps, values}}; map order is legend order.
+     * Non-finite values are dropped, empty series skipped; if nothing is left to draw, no file is written.
+     *
+     * @return whether a file was written
+     * @throws IllegalArgumentException if a series is not two arrays of equal length
+     */
+    public static boolean write(Path png, String title, Map<String, double[][]> series) {
+        XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title)
+                .xAxisTitle("step").yAxisTitle("loss").build();
+        Styler styler = chart.getStyler();
+        styler.setChartBackgroundColor(Color.WHITE);
+        styler.setPlotBackgroundColor(Color.WHITE);
+        styler.setLegendPosition(Styler.LegendPosition.InsideNE);
+        styler.setAntiAlias(true);
+        int drawn = 0;
+        for (Map.Entry<String, double[][]> s : series.entrySet()) {
+            double[][] xy = clean(s.getKey(), s.getValue());
+            if (xy[0].length == 0) continue;
+            XYSeries line = chart.addSeries(s.getKey(), xy[0], xy[1]);
+            // a lone point has no line to draw, so show it as a dot
+            line.setMarker(xy[0].length == 1 ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
+            drawn++;
+        }
+        if (drawn == 0) return false;
+        byte[] bytes;
+        try {
+            bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode chart " + png, e); // in-memory encoding; not a user error
+        }
+        AtomicFiles.writeBytes(png, bytes);
+        return true;
+    }
+
+    /** Drops points whose step or value is NaN or infinite and thins long series to about MAX_POINTS. */
+    static double[][] clean(String name, double[][] xy) {
+        if (xy == null || xy.length != 2 || xy[0] == null || xy[1] == null || xy[0].length != xy[1].length) {
+            throw new IllegalArgumentException("series '" + name + "' must be {steps[], values[]} of equal length");
+        }
+        double[] xs = xy[0], ys = xy[1];
+        int n = 0;
+        for (int i = 0; i < xs.length; i++) {
+            if (Double.isFinite(xs[i]) && Double.isFinite(ys[i])) n++;
+        }
+        // keep every stride-th finite point plus the last, so the newest value is always visible
+        int stride = Math.max(1, (n + MAX_POINTS - 1) / MAX_POINTS);
+        double[] outX = new double[n], outY = new double[n];
+        int k = 0, seen = 0;
+        for (int i = 0; i < xs.length; i++) {
+            if (!Double.isFinite(xs[i]) || !Double.isFinite(ys[i])) continue;
+            if (seen++ % stride == 0 || seen == n) {
+                outX[k] = xs[i];
+                outY[k++] = ys[i];
+            }
+        }
+        return new double[][] {Arrays.copyOf(outX, k), Arrays.copyOf(outY, k)};
+    }
+}

@@ -1,0 +1,63 @@
+package io.lumenspark.training;
+
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Parallel;
+import io.lumenspark.model.Params;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * AdamW (decoupled weight decay, Loshchilov and Hutter) over the model's flat parameter buffer. Weight decay
+ * applies to matrices only; biases, norm scales and vectors are not decayed.
+ */
+public final class AdamW {
+    private final Params params;
+    private final MemorySegment m, v;
+    private final float beta1, beta2, eps, weightDecay;
+
+    public AdamW(Params params, Arena arena, double beta1, double beta2, double eps, double weightDecay) {
+        this.params = params;
+        this.m = arena.allocate(params.flatSize() * 4, 64);
+        this.v = arena.allocate(params.flatSize() * 4, 64);
+        this.beta1 = (float) beta1;
+        this.beta2 = (float) beta2;
+        this.eps = (float) eps;
+        this.weightDecay = (float) weightDecay;
+    }
+
+    /** The first-moment buffer, laid out like the parameters (saved in checkpoints). */
+    public MemorySegment firstMoment() {
+        return m;
+    }
+
+    public MemorySegment secondMoment() {
+        return v;
+    }
+
+    /** Update number t (1-based) with learning rate lr. */
+    public void step(long t, double lr) {
+        float b1c = (float) (1 - Math.pow(beta1, t)), b2c = (float) (1 - Math.pow(beta2, t));
+        MemorySegment w = params.values(), g = params.grads();
+        var list = params.list();
+        Parallel.rows(list.size(), 1 << 16, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                Params.Param p = list.get(i);
+                Kernels.adamw(w, g, m, v, p.offset(), p.offset() + p.size(), (float) lr, beta1, beta2, eps,
+                        p.decays() ? weightDecay : 0f, b1c, b2c);
+            }
+        });
+    }
+
+    /** The global L2 norm of all gradients. */
+    public static double gradNorm(Params params) {
+        double sum = 0;
+        for (Params.Param p : params.list()) sum += Kernels.sumOfSquares(params.grads(), p.offset(), p.size());
+        return Math.sqrt(sum);
+    }
+
+    /** Scales all gradients by factor (gradient clipping). */
+    public static void scaleGrads(Params params, float factor) {
+        Kernels.scale(params.grads(), 0, params.flatSize(), factor);
+    }
+}

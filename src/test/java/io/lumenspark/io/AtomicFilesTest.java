@@ -1,0 +1,77 @@
+package io.lumenspark.io;
+
+import io.lumenspark.LumensparkException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributeView;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+class AtomicFilesTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void writesAndReplacesCreatingParents() throws IOException {
+        Path file = dir.resolve("a/b/c.txt");
+        AtomicFiles.writeString(file, "first");
+        assertEquals("first", Files.readString(file));
+        AtomicFiles.writeBytes(file, new byte[] {1, 2, 3});
+        assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(file));
+        AtomicFiles.write(file, ch -> ch.write(ByteBuffer.wrap("third".getBytes())));
+        assertEquals("third", Files.readString(file));
+        assertEquals(1, listing(file.getParent()), "no temporary files left behind");
+    }
+
+    @Test
+    void failingWriterLeavesOldFileIntact() throws IOException {
+        Path file = dir.resolve("model.bin");
+        AtomicFiles.writeString(file, "old content");
+
+        LumensparkException io = assertThrows(LumensparkException.class, () -> AtomicFiles.write(file, ch -> {
+            ch.write(ByteBuffer.wrap("partial new".getBytes()));
+            throw new IOException("disk full");
+        }));
+        assertEquals("cannot write " + file + ": disk full", io.getMessage());
+        assertEquals("old content", Files.readString(file));
+
+        IllegalStateException runtime = assertThrows(IllegalStateException.class, () -> AtomicFiles.write(file, ch -> {
+            ch.write(ByteBuffer.wrap("partial new".getBytes()));
+            throw new IllegalStateException("bug");
+        }));
+        assertEquals("bug", runtime.getMessage());
+        assertEquals("old content", Files.readString(file));
+        assertEquals(1, listing(dir), "temporary file deleted after failure");
+    }
+
+    @Test
+    void unwritableLocationNamesThePath() throws IOException {
+        Path blocker = dir.resolve("plain-file");
+        Files.writeString(blocker, "x");
+        Path target = blocker.resolve("child.json");
+        LumensparkException e = assertThrows(LumensparkException.class, () -> AtomicFiles.writeString(target, "{}"));
+        assertTrue(e.getMessage().startsWith("cannot write " + target + ": "), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+    }
+
+    @Test
+    void newFileGetsOrdinaryPermissionsNotTempFilePermissions() throws IOException {
+        assumeTrue(Files.getFileAttributeView(dir, PosixFileAttributeView.class) != null);
+        Path plain = Files.writeString(dir.resolve("plain"), "x");
+        Path atomic = dir.resolve("atomic");
+        AtomicFiles.writeString(atomic, "x");
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(atomic));
+    }
+
+    private static long listing(Path folder) throws IOException {
+        try (var s = Files.list(folder)) {
+            return s.count();
+        }
+    }
+}
