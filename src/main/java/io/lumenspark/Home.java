@@ -2,13 +2,16 @@ package io.lumenspark;
 
 import java.nio.file.Path;
 
-/** Where Lumenspark keeps downloaded corpora and token caches: $LUMENSPARK_HOME, else ~/.cache/lumenspark. */
+/**
+ * Where Lumenspark keeps downloaded corpora and token caches: the system property lumenspark.home (tests use
+ * it), else $LUMENSPARK_HOME, else ~/.cache/lumenspark.
+ */
 public final class Home {
     private Home() {
     }
 
     public static Path dir() {
-        String env = System.getenv("LUMENSPARK_HOME");
+        String env = System.getProperty("lumenspark.home", System.getenv("LUMENSPARK_HOME"));
         if (env != null && !env.isBlank()) return Path.of(env);
         return Path.of(System.getProperty("user.home"), ".cache", "lumenspark");
     }

@@ -160,6 +160,24 @@ public final class Kernels {
         return r;
     }
 
+    /** y += x over n elements and returns the maximum of the new y (the LM head's bias add and row max). */
+    public static float addAndMax(MemorySegment x, long xo, MemorySegment y, long yo, int n) {
+        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector v = load(x, xo + i).add(load(y, yo + i));
+            store(v, y, yo + i);
+            m = m.max(v);
+        }
+        float r = m.reduceLanes(VectorOperators.MAX);
+        for (; i < n; i++) {
+            float v = get(x, xo + i) + get(y, yo + i);
+            put(y, yo + i, v);
+            r = Math.max(r, v);
+        }
+        return r;
+    }
+
     /** x = exp(x - shift) in place; returns the sum of the results. */
     public static float expShiftSum(MemorySegment x, long xo, int n, float shift) {
         FloatVector acc = FloatVector.zero(S);

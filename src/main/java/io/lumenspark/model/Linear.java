@@ -31,8 +31,13 @@ final class Linear {
 
     /** The product for any number of rows into a caller's buffer (used by generation and the LM head). */
     void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows) {
+        forwardInto(c, input, output, rows, true);
+    }
+
+    /** As above; withBias = false leaves the bias for the caller to fuse into its own pass over the output. */
+    void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
         c.blas.sgemm(false, true, rows, out, in, 1f, input, 0, in, c.value(weight), 0, in, 0f, output, 0, out);
-        if (bias != null) {
+        if (bias != null && withBias) {
             MemorySegment b = c.value(bias);
             Parallel.rows(rows, out, (from, to) -> {
                 for (int r = from; r < to; r++) Kernels.add(b, 0, output, (long) r * out, out);

@@ -41,26 +41,27 @@ final class LmHead {
         for (int r0 = 0; r0 < c.rows; r0 += chunk) {
             int rows = Math.min(chunk, c.rows - r0);
             MemorySegment xs = x.asSlice((long) r0 * d * 4, (long) rows * d * 4);
-            fc.forwardInto(c, xs, logits, rows);
+            fc.forwardInto(c, xs, logits, rows, false); // bias added below, in the same pass as the row maximum
+            MemorySegment bias = c.value(fc.bias);
             double[] losses = new double[rows];
             final int base = r0;
             Parallel.rows(rows, vocab, (from, to) -> {
                 for (int r = from; r < to; r++) {
                     int t = targets[base + r];
                     long o = (long) r * vocab;
-                    if (t < 0) {
+                    if (t < 0) { // ignored row (padding)
                         if (backward) logits.asSlice(o * 4, (long) vocab * 4).fill((byte) 0);
                         continue;
                     }
-                    float m = Kernels.max(logits, o, vocab);
+                    float m = Kernels.addAndMax(bias, 0, logits, o, vocab);
                     float target = logits.getAtIndex(JAVA_FLOAT, o + t);
                     if (backward) {
                         float s = Kernels.expShiftSum(logits, o, vocab, m);
-                        losses[r] = m + Math.log(s) - target;
+                        losses[r] = m + StrictMath.log(s) - target;
                         Kernels.scale(logits, o, vocab, gradScale / s); // softmax * scale
                         logits.setAtIndex(JAVA_FLOAT, o + t, logits.getAtIndex(JAVA_FLOAT, o + t) - gradScale);
                     } else {
-                        losses[r] = m + Math.log(Kernels.sumExpShift(logits, o, vocab, m)) - target;
+                        losses[r] = m + StrictMath.log(Kernels.sumExpShift(logits, o, vocab, m)) - target;
                     }
                 }
             });

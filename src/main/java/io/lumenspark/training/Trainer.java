@@ -46,10 +46,20 @@ public final class Trainer {
     private final TrainOptions opt;
     private final PrintStream log;
     private final Tokenizer tokenizer = Tokenizer.byName("gpt2");
+    private long stopAfter = Long.MAX_VALUE;
 
     public Trainer(TrainOptions options, PrintStream log) {
         this.opt = options;
         this.log = log;
+    }
+
+    /**
+     * Ends this run after the given step, with a checkpoint, as if it had been killed right after saving; a
+     * later --resume continues it. Used to test exact resumption.
+     */
+    public Trainer stopAfter(long step) {
+        this.stopAfter = step;
+        return this;
     }
 
     /** Reads the options a run saved in its checkpoint, for --resume. */
@@ -156,6 +166,7 @@ public final class Trainer {
                 rec.put("tokens_per_s", Math.round(tokensPerSecond));
                 rec.put("elapsed_s", Math.round((System.nanoTime() - t0) / 1e7) / 100.0);
                 boolean last = step + 1 == opt.steps();
+                boolean interrupted = step + 1 == stopAfter && !last;
                 if ((step + 1) % opt.evalEvery() == 0 || last) {
                     Evaluator.Result r = Evaluator.evaluate(model, splits.val(), b, n, opt.evalTokens());
                     valLoss = r.loss();
@@ -168,9 +179,10 @@ public final class Trainer {
                 bar.setExtraMessage(String.format(" loss %.3f%s | %,.0f tok/s", trainLoss,
                         Double.isNaN(valLoss) ? "" : String.format(" val %.3f", valLoss), tokensPerSecond));
                 if (rec.containsKey("val_loss")) writeChart(history);
-                if ((step + 1) % opt.checkpointEvery() == 0 || last) {
+                if ((step + 1) % opt.checkpointEvery() == 0 || last || interrupted) {
                     Checkpoint.save(opt.out(), model, adam, state(step + 1), tokenizer.name(), tokenizer.eosId());
                 }
+                if (interrupted) return new Result(step + 1, trainLoss, valLoss, tokensPerSecond, opt.out());
             }
         }
         ModelFiles.save(model, opt.out(), tokenizer.name(), tokenizer.eosId());
