@@ -1,0 +1,122 @@
+package io.lumenspark.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.io.Json;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The commands end to end, and every kind of bad input: one line on stderr, exit code 2, no stack trace. */
+class CliTest {
+    @TempDir
+    static Path tmp;
+    static Path model, corpus;
+
+    record Run(int code, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int code = Main.run(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @BeforeAll
+    static void trainSmallModel() throws Exception {
+        corpus = tmp.resolve("corpus.txt");
+        Files.writeString(corpus, "It was the best of times, it was the worst of times.\n".repeat(200));
+        model = tmp.resolve("model");
+        Run r = run("train", "--data", corpus.toString(), "--out", model.toString(), "--preset", "tiny",
+                "--set", "embed_dim=32", "--set", "depth=1", "--set", "seq_length=32", "--set", "k=8",
+                "--batch", "2", "--steps", "3", "--eval-every", "3", "--threads", "2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("done: 3 steps"), r.out());
+    }
+
+    @Test
+    void evalScoreAndInfoWork() {
+        Run eval = run("eval", "--model", model.toString(), "--data", corpus.toString(), "--json");
+        assertEquals(0, eval.code(), eval.err());
+        JsonNode e = Json.mapper().valueToTree(parse(eval.out()));
+        assertTrue(e.get("loss").asDouble() > 0 && e.get("perplexity").asDouble() > 1);
+
+        Run score = run("score", "--model", model.toString(), "--text", "It was the best of times", "--json");
+        assertEquals(0, score.code(), score.err());
+        JsonNode s = parse(score.out());
+        assertEquals(s.get("ids").size() - 1, s.get("logprobs").size());
+        for (JsonNode lp : s.get("logprobs")) assertTrue(lp.asDouble() <= 0);
+
+        Run info = run("info", "--model", model.toString());
+        assertEquals(0, info.code(), info.err());
+        assertTrue(info.out().contains("causal"), info.out());
+        assertTrue(Files.exists(model.resolve("loss.png")));
+        assertTrue(Files.exists(model.resolve("checkpoint/trainer_state.json")));
+    }
+
+    private static JsonNode parse(String out) {
+        try {
+            return Json.mapper().readTree(out.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
+        } catch (Exception ex) {
+            throw new AssertionError("not JSON: " + out, ex);
+        }
+    }
+
+    private static void assertBadInput(String expected, String... args) {
+        Run r = run(args);
+        assertEquals(2, r.code(), "exit code for " + String.join(" ", args) + ": " + r.err());
+        assertTrue(r.err().contains(expected), "stderr for " + String.join(" ", args) + ": " + r.err());
+        assertFalse(r.err().contains("\tat "), "stack trace printed: " + r.err());
+    }
+
+    @Test
+    void badInputIsOneClearLine() throws Exception {
+        assertBadInput("no such model folder", "eval", "--model", tmp.resolve("nope").toString(), "--data",
+                corpus.toString());
+        assertBadInput("no such file", "eval", "--model", model.toString(), "--data", tmp.resolve("x.txt").toString());
+        assertBadInput("unknown preset", "train", "--data", corpus.toString(), "--preset", "huge", "--out",
+                tmp.resolve("o1").toString());
+        assertBadInput("unknown config key 'colour'", "train", "--data", corpus.toString(), "--set", "colour=red",
+                "--out", tmp.resolve("o2").toString());
+        assertBadInput("must be divisible by k", "train", "--data", corpus.toString(), "--set", "k=7", "--out",
+                tmp.resolve("o3").toString());
+        assertBadInput("Unknown option", "eval", "--model", model.toString(), "--data", corpus.toString(), "--bogus");
+        assertBadInput("Missing required option", "eval", "--data", corpus.toString());
+        assertBadInput("threads must be at least 1", "eval", "--model", model.toString(), "--data",
+                corpus.toString(), "--threads", "0");
+        assertBadInput("this model's context is 32", "score", "--model", model.toString(), "--text",
+                "word ".repeat(100));
+        assertBadInput("--lr must be positive", "train", "--data", corpus.toString(), "--lr", "-1", "--out",
+                tmp.resolve("o4").toString());
+        assertBadInput("no checkpoint to resume", "train", "--resume", "--out", tmp.resolve("o5").toString());
+
+        Path broken = tmp.resolve("broken");
+        Files.createDirectories(broken);
+        Files.copy(model.resolve("config.json"), broken.resolve("config.json"));
+        byte[] weights = Files.readAllBytes(model.resolve("model.safetensors"));
+        Files.write(broken.resolve("model.safetensors"), java.util.Arrays.copyOf(weights, weights.length / 2));
+        assertBadInput("model.safetensors", "info", "--model", broken.toString());
+
+        Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"embed_dim\": ");
+        assertBadInput("config.json", "info", "--model", broken.toString());
+        Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"heads\": 5}");
+        assertBadInput("not divisible by heads", "info", "--model", broken.toString());
+    }
+}
