@@ -105,21 +105,21 @@ final class Attention {
         kc = c.floats((long) c.batch * slots * kvDim);
         vc = valuesAreKeys() ? kc : c.floats((long) c.batch * slots * kvDim);
         probs = c.floats((long) c.batch * n * heads * width);
-        dropped = c.floats((long) n * perGroup * width);
-        dProbs = c.floats((long) n * perGroup * width);
+        dropped = c.scratch("attn.dropped", (long) n * perGroup * width);
+        dProbs = c.scratch("attn.d_probs", (long) n * perGroup * width);
         attended = c.floats(rows * d);
-        dq = c.floats(rows * d);
-        dk = c.floats(rows * kvDim);
-        dv = value == null ? dk : c.floats(rows * kvDim);
-        dkc = c.floats((long) slots * kvDim);
-        dvc = valuesAreKeys() ? dkc : c.floats((long) slots * kvDim);
-        dx = c.floats(rows * d);
+        dq = c.scratch("attn.dq", rows * d);
+        dk = c.scratch("attn.dk", rows * kvDim);
+        dv = value == null ? dk : c.scratch("attn.dv", rows * kvDim);
+        dkc = c.scratch("attn.dkc", (long) slots * kvDim);
+        dvc = valuesAreKeys() ? dkc : c.scratch("attn.dvc", (long) slots * kvDim);
+        dx = c.scratch("attn.dx", rows * d);
         if (conv) {
             convK = c.floats((long) kvDim * block * kvDim);
-            dConvK = c.floats((long) kvDim * block * kvDim);
+            dConvK = c.scratch("attn.d_conv_k", (long) kvDim * block * kvDim);
             if (valueConv != null) {
                 convV = c.floats((long) kvDim * block * kvDim);
-                dConvV = c.floats((long) kvDim * block * kvDim);
+                dConvV = c.scratch("attn.d_conv_v", (long) kvDim * block * kvDim);
             }
         } else if (!full && causal) {
             maskedE = c.floats((long) n * cfg.k());

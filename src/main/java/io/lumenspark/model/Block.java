@@ -9,12 +9,13 @@ final class Block {
     final Attention attn;
     private final RmsNorm norm1, norm2;
     private final FeedForward ffn;
-    private final int d;
+    private final int d, layer;
     private MemorySegment sum1, sum2, dMid, dx;
 
     Block(Params params, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
         String name = "layers." + layer;
         d = cfg.embedDim();
+        this.layer = layer;
         attn = new Attention(params, name + ".attn", cfg, layer, sharedE, sharedF);
         norm1 = new RmsNorm(params, name + ".norm1", d, cfg.normEps());
         ffn = new FeedForward(params, name + ".ffn", cfg, layer);
@@ -29,8 +30,8 @@ final class Block {
         long size = (long) c.rows * d;
         sum1 = c.floats(size);
         sum2 = c.floats(size);
-        dMid = c.floats(size);
-        dx = c.floats(size);
+        dMid = c.scratch("block.d_mid", size);
+        dx = c.scratch("block.dx." + layer % 2, size); // alternates: a block's dx is the next one's input
     }
 
     MemorySegment forward(Ctx c, MemorySegment x) {

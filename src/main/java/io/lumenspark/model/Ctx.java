@@ -31,6 +31,27 @@ final class Ctx {
                 java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
     }
 
+    private final java.util.Map<String, MemorySegment> scratch = new java.util.HashMap<>();
+
+    /**
+     * A buffer shared by every layer under the same role name (e.g. "attn.dq"): layers run one at a time, and
+     * what a layer keeps only between its own calls (gradients it returns, temporaries) need not exist once
+     * per layer. Contents are undefined on entry.
+     */
+    MemorySegment scratch(String role, long count) {
+        MemorySegment s = scratch.get(role);
+        if (s == null || s.byteSize() < count * 4) {
+            s = floats(count);
+            scratch.put(role, s);
+        }
+        return s.asSlice(0, Math.max(1, count) * 4);
+    }
+
+    /** The role of a named module inside any layer: "layers.3.attn.key_transform" becomes "attn.key_transform". */
+    static String role(String name) {
+        return name.replaceFirst("^layers\\.\\d+\\.", "");
+    }
+
     /** A zeroed activation buffer that lives as long as this shape is in use. */
     MemorySegment floats(long count) {
         return arena.allocate(Math.max(1, count) * 4, 64);

@@ -25,7 +25,7 @@ final class FeedForward {
         up.allocate(c);
         down.allocate(c);
         act = c.floats((long) c.rows * hidden);
-        out = c.floats((long) c.rows * d);
+        out = c.scratch("ffn.out", (long) c.rows * d);
     }
 
     MemorySegment forward(Ctx c, MemorySegment x) {

@@ -9,18 +9,20 @@ import java.lang.foreign.MemorySegment;
 final class Linear {
     final Params.Param weight, bias;
     final int in, out;
+    private final String role;
     private MemorySegment x, y, dx;
 
     Linear(Params params, String name, int in, int out, boolean withBias) {
         this.in = in;
         this.out = out;
+        this.role = Ctx.role(name) + ".dx";
         this.weight = params.declare(name + ".weight", out, in);
         this.bias = withBias ? params.declare(name + ".bias", out) : null;
     }
 
     void allocate(Ctx c) {
         y = c.floats((long) c.rows * out);
-        dx = c.floats((long) c.rows * in);
+        dx = c.scratch(role, (long) c.rows * in);
     }
 
     MemorySegment forward(Ctx c, MemorySegment input) {

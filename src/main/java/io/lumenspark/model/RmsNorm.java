@@ -10,18 +10,20 @@ final class RmsNorm {
     final Params.Param scale;
     private final int d;
     private final float eps;
+    private final String role;
     private MemorySegment x, y, denom, dx, scaleTerms;
 
     RmsNorm(Params params, String name, int d, double eps) {
         this.scale = params.declare(name + ".scale", d);
         this.d = d;
         this.eps = (float) eps;
+        this.role = Ctx.role(name);
     }
 
     void allocate(Ctx c) {
         y = c.floats((long) c.rows * d);
-        dx = c.floats((long) c.rows * d);
-        scaleTerms = c.floats((long) c.rows * d);
+        dx = c.scratch(role + ".dx", (long) c.rows * d);
+        scaleTerms = c.scratch(role + ".scale_terms", (long) c.rows * d);
         denom = c.floats(c.rows);
     }
 
