@@ -33,7 +33,7 @@ final class DemoCommand implements Callable<Integer> {
     Path out = Path.of("runs", "demo");
 
     @Option(names = "--steps", description = "Training steps (default: ${DEFAULT-VALUE}, a few minutes on 2 cores).")
-    long steps = 400;
+    long steps = 150;
 
     @Option(names = "--seed", description = "Seed (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
@@ -44,7 +44,7 @@ final class DemoCommand implements Callable<Integer> {
         Path corpus = data != null ? data : DemoCorpus.fetch(Home.dir());
         System.out.println("corpus: " + corpus);
         TrainOptions options = new TrainOptions(List.of(corpus), 0.1, "tiny", Map.of(), null, 8, 0, steps, 1, 2e-3,
-                2e-4, 0.05, 0.01, 1.0, Math.max(1, steps / 8), 32768, Math.max(1, steps / 2), seed, out);
+                2e-4, 0.05, 0.01, 1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out);
         Trainer.Result r = new Trainer(options, System.out).run(false);
         System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %d steps (%,.0f tokens/s)%n", r.valLoss(),
                 r.valPerplexity(), r.steps(), r.tokensPerSecond());
