@@ -33,6 +33,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--set", description = "Override a config key, e.g. --set embed_dim=256 (repeatable).")
     Map<String, String> overrides = new LinkedHashMap<>();
 
+    @Option(names = "--config", description = "A config.json whose keys override the preset (before --set).")
+    Path configFile;
+
     @Option(names = "--init", description = "Start from this model folder instead of a fresh model.")
     Path init;
 
@@ -78,11 +81,28 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed for initialization, batches and dropout (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
 
+    /** The keys of --config (as text, like --set) with --set on top. */
+    private Map<String, String> configOverrides() {
+        Map<String, String> all = new LinkedHashMap<>();
+        if (configFile != null) {
+            var node = io.lumenspark.io.Json.read(configFile);
+            if (!node.isObject()) throw new io.lumenspark.LumensparkException(configFile + ": expected a JSON object");
+            node.properties().forEach(e -> {
+                if (!e.getKey().equals("model_type") && !e.getKey().equals("architectures")
+                        && !e.getKey().equals("torch_dtype")) {
+                    all.put(e.getKey(), e.getValue().isTextual() ? e.getValue().asText() : e.getValue().toString());
+                }
+            });
+        }
+        all.putAll(overrides);
+        return all;
+    }
+
     @Override
     public Integer call() {
         runtime.apply();
         TrainOptions options = resume ? Trainer.savedOptions(out) : new TrainOptions(data, valFraction, preset,
-                overrides, init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
+                configOverrides(), init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
                 warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out);
         Trainer.Result r = new Trainer(options, System.out).run(resume);
         System.out.printf("done: %d steps, train loss %.4f, validation loss %.4f (perplexity %.2f); model in %s%n",

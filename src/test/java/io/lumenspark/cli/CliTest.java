@@ -105,6 +105,10 @@ class CliTest {
                 "word ".repeat(100));
         assertBadInput("--lr must be positive", "train", "--data", corpus.toString(), "--lr", "-1", "--out",
                 tmp.resolve("o4").toString());
+        Path cfg = tmp.resolve("cfg.json");
+        Files.writeString(cfg, "{\"embed_dim\": 30, \"heads\": 4}");
+        assertBadInput("not divisible by heads", "train", "--data", corpus.toString(), "--config", cfg.toString(),
+                "--out", tmp.resolve("o6").toString());
         assertBadInput("no checkpoint to resume", "train", "--resume", "--out", tmp.resolve("o5").toString());
 
         Path broken = tmp.resolve("broken");

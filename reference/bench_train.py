@@ -1,0 +1,137 @@
+"""
+PyTorch training-step throughput, the yardstick for the Java trainer.
+
+    /usr/bin/python3 reference/bench_train.py --preset lumenspark-v0.1 --batch 8 --seq 512 \
+        --steps 6 --warmup 2 --threads 2 [--set key=value ...] [--json]
+
+Times full steps (forward, loss, backward, clip_grad_norm 1.0, AdamW step,
+zero_grad) on random token batches and prints one JSON line:
+{"impl":"pytorch","preset":...,"tokens_per_s":...,"peak_rss_mib":...,"step_s_median":...}
+tokens_per_s = batch*seq / median step time over the timed (post-warmup) steps.
+The model is in train mode, so the preset's dropout is active as in real training.
+By default the script re-executes itself with glibc told to keep freed memory
+(MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ huge); --system-malloc turns that off.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+sys.dont_write_bytecode = True
+
+
+def parse_value(s):
+    """--set values: JSON literals (true, 0.1, 256) or bare strings (conv_linformer)."""
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return s
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="lumenspark-v0.1")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=None, help="sequence length (default: the config's seq_length)")
+    ap.add_argument("--steps", type=int, default=6, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, repeatable")
+    ap.add_argument("--json", action="store_true", help="print only the JSON line")
+    ap.add_argument("--system-malloc", action="store_true",
+                    help="keep glibc's default malloc settings (see below)")
+    args = ap.parse_args()
+
+    # glibc serves every big tensor (the 8x512x50257 logits are 823 MB) with a fresh mmap
+    # and unmaps it on free, so each step page-faults gigabytes back in; in this VM that
+    # costs as much as a third of the step and makes it erratic.  Keeping freed memory in
+    # the heap measures PyTorch's compute rather than the kernel's.  Needs a re-exec,
+    # since glibc reads these variables at start-up.
+    if not args.system_malloc and os.environ.get("MALLOC_MMAP_MAX_") != "0":
+        os.environ.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+    # thread counts must be fixed before torch (and its OpenBLAS) load: OpenBLAS only
+    # reads OPENBLAS_NUM_THREADS, torch.set_num_threads does not reach it
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch
+    from lumenspark_ref import Lumenspark, loss_fn, make_config, preset
+    torch.set_num_threads(args.threads)
+
+    overrides = {}
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        overrides[key] = parse_value(value)
+    cfg = make_config(preset(args.preset), **overrides)
+    seq = args.seq or cfg["seq_length"]
+    assert seq <= cfg["seq_length"], f"--seq {seq} exceeds seq_length {cfg['seq_length']}"
+
+    def log(*a):
+        if not args.json:
+            print(*a, flush=True)
+
+    torch.manual_seed(args.seed)
+    model = Lumenspark(cfg).train()
+    n_params = sum(p.numel() for p in model.parameters())
+    # weight decay on matrices (and embeddings / E / conv kernels) only, not on biases and norm scales
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=3e-4, betas=(0.9, 0.95))
+    gen = torch.Generator().manual_seed(args.seed)
+    log(f"{args.preset} {overrides or ''}: {n_params:,} parameters, batch {args.batch}x{seq}, "
+        f"{args.threads} threads, torch {torch.__version__}")
+
+    def cpu_s():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    times, utils = [], []
+    for step in range(args.warmup + args.steps):
+        tokens = torch.randint(0, cfg["vocab_size"], (args.batch, seq + 1), generator=gen)
+        ids, targets = tokens[:, :-1], tokens[:, 1:]
+        t0, c0 = time.perf_counter(), cpu_s()
+        loss = loss_fn(model, ids, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        dt = time.perf_counter() - t0
+        # CPU seconds per wall second per thread: well below 1 means another process
+        # took the cores (or the step waited on page faults), i.e. a noisy sample
+        util = (cpu_s() - c0) / (dt * args.threads)
+        if step >= args.warmup:
+            times.append(dt)
+            utils.append(util)
+        log(f"step {step:3d} {'warmup' if step < args.warmup else 'timed '} loss {loss.item():.4f} "
+            f"{dt:.3f} s  {args.batch * seq / dt:,.0f} tok/s  cpu util {util:.2f}")
+
+    med = statistics.median(times)
+    result = {
+        "impl": "pytorch",
+        "preset": args.preset,
+        "overrides": overrides,
+        "batch": args.batch,
+        "seq": seq,
+        "threads": args.threads,
+        "params": n_params,
+        "steps": args.steps,
+        "tokens_per_s": round(args.batch * seq / med, 1),
+        "step_s_median": round(med, 4),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # Linux: KiB
+        "malloc": "default" if args.system_malloc else "keep",
+        "torch": torch.__version__,
+        "cpu_util_median": round(statistics.median(utils), 3),
+        "load_avg_1m": os.getloadavg()[0],  # > threads: something else competed for the CPU
+    }
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

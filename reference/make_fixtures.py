@@ -1,0 +1,127 @@
+"""
+Regenerates every fixture under src/test/resources/fixtures/ :
+
+    /usr/bin/python3 reference/make_fixtures.py [--out DIR] [--check]
+
+Each fixture folder holds
+  config.json        every config key, written explicitly
+  model.safetensors  every parameter, F32, PyTorch layout ([out, in], conv [out, in, kernel])
+  io.safetensors     input_ids I32 [B,n], targets I32 [B,n], logits F32 [B,n,V], loss F32 [1],
+                     grad.<param> F32 = d(mean cross-entropy)/d(param)
+
+Weights are random (not the init defaults) so every parameter matters.  They
+are rounded to float32 and stored as such; logits, loss and gradients are then
+computed in float64 from exactly those float32 weights and rounded once, so
+the stored values are the float32-rounded exact answer.  Dropout is 0.
+--check reloads every fixture and recomputes it from the stored files.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True  # keep reference/ free of __pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lumenspark_ref import (OPTIONS, SMALL, Lumenspark, load_safetensors, loss_fn, make_config,  # noqa: E402
+                            randomize_, save_safetensors)
+import torch  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(ROOT, "src", "test", "resources", "fixtures")
+
+# name: (config overrides on SMALL, weight seed, batch, length)
+# fixtures that share a seed and config share their weights (v01 / v01-short, causal / causal-short)
+FIXTURES = {
+    "v01":           (dict(causal=False), 1, 2, 16),
+    "v01-short":     (dict(causal=False), 1, 2, 11),
+    "causal":        (dict(causal=True), 2, 2, 16),
+    "causal-short":  (dict(causal=True), 2, 2, 11),
+    "transformer":   (dict(attention="full", causal=True), 3, 2, 16),
+    "conv":          (dict(attention="conv_linformer", causal=True), 4, 2, 16),
+    "conv-bidir":    (dict(attention="conv_linformer", causal=False), 5, 2, 13),
+    "options":       (dict(causal=True, **OPTIONS), 6, 2, 16),
+    "options-bidir": (dict(causal=False, **OPTIONS), 7, 2, 16),
+}
+
+
+def build(overrides, seed):
+    cfg = make_config(SMALL, **overrides)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    return cfg, randomize_(Lumenspark(cfg), gen).eval()  # float32 weights
+
+
+def compute(model32, ids, targets):
+    """logits, loss and gradients in float64 from the float32 weights."""
+    model = Lumenspark(model32.config).double().eval()
+    model.load_state_dict({k: v.double() for k, v in model32.state_dict().items()})
+    logits = model(ids)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1).long())
+    loss.backward()
+    grads = {k: p.grad.float() for k, p in model.named_parameters()}
+    return logits.detach().float(), loss.detach().float().reshape(1), grads
+
+
+def make(name, out_dir):
+    overrides, seed, B, n = FIXTURES[name]
+    cfg, model = build(overrides, seed)
+    # token stream of n+1 per row: targets are the inputs shifted by one (seed differs per length)
+    gen = torch.Generator().manual_seed(1000 * seed + n)
+    seq = torch.randint(0, cfg["vocab_size"], (B, n + 1), generator=gen)
+    ids, targets = seq[:, :-1].int(), seq[:, 1:].int()
+    logits, loss, grads = compute(model, ids.long(), targets)
+
+    folder = os.path.join(out_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    meta = {"format": "pt", "fixture": name, "generator": "reference/make_fixtures.py"}
+    save_safetensors(os.path.join(folder, "model.safetensors"), model.state_dict(), meta)
+    io = {"input_ids": ids, "targets": targets, "logits": logits, "loss": loss}
+    io.update({"grad." + k: g for k, g in grads.items()})
+    save_safetensors(os.path.join(folder, "io.safetensors"), io, meta)
+
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"{name:14s} {cfg['attention']:14s} causal={str(cfg['causal']):5s} B={B} n={n:2d} "
+          f"params={n_params:6d} loss={loss.item():.6f} |grad|max={max(g.abs().max().item() for g in grads.values()):.3f} "
+          f"{size / 1024:.0f} KiB")
+    return size
+
+
+def check(name, out_dir):
+    """Recompute a stored fixture from its files alone (config.json + model + inputs)."""
+    folder = os.path.join(out_dir, name)
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = make_config(json.load(f))
+    model = Lumenspark(cfg)
+    model.load_state_dict(load_safetensors(os.path.join(folder, "model.safetensors"))[0])
+    io, _ = load_safetensors(os.path.join(folder, "io.safetensors"))
+    logits, loss, grads = compute(model, io["input_ids"].long(), io["targets"])
+    ok = torch.equal(logits, io["logits"]) and torch.equal(loss, io["loss"]) and \
+        all(torch.equal(g, io["grad." + k]) for k, g in grads.items()) and \
+        set(io) == {"input_ids", "targets", "logits", "loss"} | {"grad." + k for k in grads}
+    # float32 forward as a sanity check of the tolerance the Java side can expect
+    with torch.no_grad():
+        err32 = (model(io["input_ids"].long()) - io["logits"]).abs().max().item()
+    loss32 = loss_fn(model, io["input_ids"].long(), io["targets"]).item()
+    print(f"check {name:14s} {'ok' if ok else 'MISMATCH'}  float32 forward: max|dlogit| {err32:.1e}, "
+          f"dloss {abs(loss32 - io['loss'].item()):.1e}")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--check", action="store_true", help="verify the stored fixtures instead of writing")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # deterministic reductions
+    if args.check:
+        sys.exit(0 if all([check(name, args.out) for name in FIXTURES]) else 1)
+    total = sum(make(name, args.out) for name in FIXTURES)
+    print(f"{len(FIXTURES)} fixtures, {total / 1024:.0f} KiB in {os.path.relpath(args.out, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
