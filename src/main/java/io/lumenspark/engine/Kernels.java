@@ -123,6 +123,21 @@ public final class Kernels {
         for (; i < n; i++) put(out, oo + i, get(x, xo + i) + get(y, yo + i));
     }
 
+    /** x *= a, then acc += x (the softmax gradient row and its contribution to the bias gradient). */
+    public static void scaleAndAccumulate(MemorySegment x, long xo, long n, float a, MemorySegment acc, long ao) {
+        long i = 0;
+        for (long bound = n - L; i <= bound; i += L) {
+            FloatVector v = load(x, xo + i).mul(a);
+            store(v, x, xo + i);
+            store(load(acc, ao + i).add(v), acc, ao + i);
+        }
+        for (; i < n; i++) {
+            float v = get(x, xo + i) * a;
+            put(x, xo + i, v);
+            put(acc, ao + i, get(acc, ao + i) + v);
+        }
+    }
+
     /** x *= a. */
     public static void scale(MemorySegment x, long xo, long n, float a) {
         long i = 0;

@@ -16,6 +16,28 @@ public final class Parallel {
     private Parallel() {
     }
 
+    /** A body that handles rows [from, to) as part number part of {@link #parts}. */
+    @FunctionalInterface
+    public interface PartBody {
+        void run(int part, int from, int to);
+    }
+
+    /** How many parts {@link #rows(int, PartBody)} splits this many rows into. */
+    public static int parts(int rows) {
+        return Math.max(1, Math.min(rows, threads));
+    }
+
+    /**
+     * Like rows(rows, work, body) but always one contiguous part per thread, numbered, so each part can own a
+     * partial result (summed afterwards in part order, reproducibly for a given thread count).
+     */
+    public static void rows(int rows, PartBody body) {
+        int parts = parts(rows);
+        rows(parts, Long.MAX_VALUE / parts, (p0, p1) -> {
+            for (int p = p0; p < p1; p++) body.run(p, (int) ((long) rows * p / parts), (int) ((long) rows * (p + 1) / parts));
+        });
+    }
+
     /** A body that handles rows [from, to). */
     @FunctionalInterface
     public interface RangeBody {

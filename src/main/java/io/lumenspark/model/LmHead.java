@@ -17,7 +17,7 @@ final class LmHead {
     final Linear fc;
     private final int d, vocab;
     private int chunk;
-    private MemorySegment logits, dx;
+    private MemorySegment logits, dx, biasGradParts;
 
     LmHead(Params params, int d, int vocab) {
         this.d = d;
@@ -29,6 +29,7 @@ final class LmHead {
         chunk = (int) Math.max(1, Math.min(c.rows, CHUNK_FLOATS / vocab));
         logits = c.floats((long) chunk * vocab);
         dx = c.floats((long) c.rows * d);
+        biasGradParts = c.floats((long) Parallel.parts(chunk) * vocab);
     }
 
     /**
@@ -38,6 +39,7 @@ final class LmHead {
      */
     double run(Ctx c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
         double total = 0;
+        if (backward) biasGradParts.fill((byte) 0);
         for (int r0 = 0; r0 < c.rows; r0 += chunk) {
             int rows = Math.min(chunk, c.rows - r0);
             MemorySegment xs = x.asSlice((long) r0 * d * 4, (long) rows * d * 4);
@@ -45,7 +47,8 @@ final class LmHead {
             MemorySegment bias = c.value(fc.bias);
             double[] losses = new double[rows];
             final int base = r0;
-            Parallel.rows(rows, vocab, (from, to) -> {
+            Parallel.rows(rows, (part, from, to) -> {
+                long acc = (long) part * vocab; // this part's share of the bias gradient
                 for (int r = from; r < to; r++) {
                     int t = targets[base + r];
                     long o = (long) r * vocab;
@@ -58,8 +61,11 @@ final class LmHead {
                     if (backward) {
                         float s = Kernels.expShiftSum(logits, o, vocab, m);
                         losses[r] = m + StrictMath.log(s) - target;
-                        Kernels.scale(logits, o, vocab, gradScale / s); // softmax * scale
+                        // dLoss/dlogits = (softmax - onehot) * gradScale; the bias gradient is its column sum
+                        Kernels.scaleAndAccumulate(logits, o, vocab, gradScale / s, biasGradParts, acc);
                         logits.setAtIndex(JAVA_FLOAT, o + t, logits.getAtIndex(JAVA_FLOAT, o + t) - gradScale);
+                        biasGradParts.setAtIndex(JAVA_FLOAT, acc + t,
+                                biasGradParts.getAtIndex(JAVA_FLOAT, acc + t) - gradScale);
                     } else {
                         losses[r] = m + StrictMath.log(Kernels.sumExpShift(logits, o, vocab, m)) - target;
                     }
@@ -75,9 +81,11 @@ final class LmHead {
                         (long) r0 * d, d);
                 c.blas.sgemm(true, false, vocab, d, rows, 1f, logits, 0, vocab, xs, 0, d, 1f, c.grad(fc.weight), 0,
                         d);
-                c.blas.sgemm(false, false, 1, vocab, rows, 1f, c.ones, 0, rows, logits, 0, vocab, 1f,
-                        c.grad(fc.bias), 0, vocab);
             }
+        }
+        if (backward) {
+            MemorySegment db = c.grad(fc.bias);
+            for (int p = 0; p < Parallel.parts(chunk); p++) Kernels.add(biasGradParts, (long) p * vocab, db, 0, vocab);
         }
         return total;
     }
