@@ -138,8 +138,7 @@ final class BenchCommand implements Runnable {
                     model.params().zeroGrads();
                     model.trainStep(in, tg, batch, n, 1f / in.length, 1, s, 0);
                     double norm = AdamW.gradNorm(model.params());
-                    if (norm > 1) AdamW.scaleGrads(model.params(), (float) (1 / norm));
-                    adam.step(s + 1, 3e-4);
+                    adam.step(s + 1, 3e-4, AdamW.clipFactor(norm, 1));
                     if (s >= warmup) times[s - warmup] = (System.nanoTime() - t0) / 1e9;
                 }
             }

@@ -343,17 +343,19 @@ public final class Kernels {
     }
 
     /**
-     * One AdamW update over [from, to): decoupled weight decay (lr * wd * w), bias-corrected moments.
+     * One AdamW update over [from, to): decoupled weight decay (lr * wd * w), bias-corrected moments, the
+     * gradient first multiplied by gradScale (gradient clipping, fused here to save a pass over memory).
      * b1c and b2c are 1 - beta^t.
      */
     public static void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to,
-                             float lr, float beta1, float beta2, float eps, float weightDecay, float b1c, float b2c) {
+                             float lr, float beta1, float beta2, float eps, float weightDecay, float b1c, float b2c,
+                             float gradScale) {
         float decay = 1f - lr * weightDecay;
         float stepSize = lr / b1c;
         float invSqrtB2c = (float) (1 / Math.sqrt(b2c));
         long i = from;
         for (long bound = to - L; i <= bound; i += L) {
-            FloatVector vg = load(g, i);
+            FloatVector vg = load(g, i).mul(gradScale);
             FloatVector vm = load(m, i).mul(beta1).add(vg.mul(1f - beta1));
             FloatVector vv = load(v, i).mul(beta2).add(vg.mul(vg).mul(1f - beta2));
             store(vm, m, i);
@@ -362,7 +364,7 @@ public final class Kernels {
             store(load(w, i).mul(decay).sub(vm.mul(stepSize).div(denom)), w, i);
         }
         for (; i < to; i++) {
-            float gi = get(g, i);
+            float gi = get(g, i) * gradScale;
             float mi = beta1 * get(m, i) + (1f - beta1) * gi;
             float vi = beta2 * get(v, i) + (1f - beta2) * gi * gi;
             put(m, i, mi);

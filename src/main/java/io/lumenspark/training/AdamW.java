@@ -35,8 +35,8 @@ public final class AdamW {
         return v;
     }
 
-    /** Update number t (1-based) with learning rate lr. */
-    public void step(long t, double lr) {
+    /** Update number t (1-based) with learning rate lr, the gradients taken times gradScale (clipping). */
+    public void step(long t, double lr, double gradScale) {
         float b1c = (float) (1 - Math.pow(beta1, t)), b2c = (float) (1 - Math.pow(beta2, t));
         MemorySegment w = params.values(), g = params.grads();
         var list = params.list();
@@ -44,20 +44,27 @@ public final class AdamW {
             for (int i = from; i < to; i++) {
                 Params.Param p = list.get(i);
                 Kernels.adamw(w, g, m, v, p.offset(), p.offset() + p.size(), (float) lr, beta1, beta2, eps,
-                        p.decays() ? weightDecay : 0f, b1c, b2c);
+                        p.decays() ? weightDecay : 0f, b1c, b2c, (float) gradScale);
             }
         });
     }
 
-    /** The global L2 norm of all gradients. */
+    /** The global L2 norm of all gradients (per-parameter sums in parallel, added in a fixed order). */
     public static double gradNorm(Params params) {
+        var list = params.list();
+        double[] sums = new double[list.size()];
+        Parallel.rows(list.size(), 1 << 16, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                sums[i] = Kernels.sumOfSquares(params.grads(), list.get(i).offset(), list.get(i).size());
+            }
+        });
         double sum = 0;
-        for (Params.Param p : params.list()) sum += Kernels.sumOfSquares(params.grads(), p.offset(), p.size());
+        for (double x : sums) sum += x;
         return Math.sqrt(sum);
     }
 
-    /** Scales all gradients by factor (gradient clipping). */
-    public static void scaleGrads(Params params, float factor) {
-        Kernels.scale(params.grads(), 0, params.flatSize(), factor);
+    /** The factor that clips a gradient of this norm to at most maxNorm. */
+    public static double clipFactor(double norm, double maxNorm) {
+        return norm > maxNorm ? maxNorm / norm : 1;
     }
 }

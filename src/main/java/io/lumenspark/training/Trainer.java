@@ -153,9 +153,8 @@ public final class Trainer {
                             + "); try a lower --lr");
                 }
                 double norm = AdamW.gradNorm(model.params());
-                if (norm > opt.gradClip()) AdamW.scaleGrads(model.params(), (float) (opt.gradClip() / norm));
                 double lr = schedule.at(step);
-                adam.step(step + 1, lr);
+                adam.step(step + 1, lr, AdamW.clipFactor(norm, opt.gradClip()));
                 double seconds = (System.nanoTime() - ts) / 1e9;
                 tokensPerSecond = tokensPerStep / seconds;
                 Map<String, Object> rec = new LinkedHashMap<>();
