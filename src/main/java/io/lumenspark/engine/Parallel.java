@@ -1,41 +1,26 @@
 package io.lumenspark.engine;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
+import io.lumenspark.LumensparkException;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Runs loops over rows on a fixed number of threads. The split of the range depends only on its length and the
- * thread count, so results are reproducible for a given thread count.
+ * Runs loops over rows on a fixed number of threads: the caller plus threads - 1 workers. A training step is
+ * hundreds of sub-millisecond loops and products, so the workers spin briefly between jobs instead of parking
+ * at once (parking and waking cost about as much as a small loop), as OpenBLAS's own threads do. The split of a
+ * range depends only on its length and the thread count, so results are reproducible for a given thread count.
  */
 public final class Parallel {
-    /** Work below this many elements runs on the calling thread: forking costs more than it saves. */
+    /** Work below this many elements runs on the calling thread: splitting costs more than it saves. */
     private static final long SERIAL_WORK = 1 << 15;
+    /** How long an idle worker spins before parking, in onSpinWait calls (about a millisecond). */
+    private static final int SPINS = 1 << 14;
     private static volatile int threads = Runtime.getRuntime().availableProcessors();
-    private static volatile ForkJoinPool pool;
+    private static volatile Pool pool;
 
     private Parallel() {
-    }
-
-    /** A body that handles rows [from, to) as part number part of {@link #parts}. */
-    @FunctionalInterface
-    public interface PartBody {
-        void run(int part, int from, int to);
-    }
-
-    /** How many parts {@link #rows(int, PartBody)} splits this many rows into. */
-    public static int parts(int rows) {
-        return Math.max(1, Math.min(rows, threads));
-    }
-
-    /**
-     * Like rows(rows, work, body) but always one contiguous part per thread, numbered, so each part can own a
-     * partial result (summed afterwards in part order, reproducibly for a given thread count).
-     */
-    public static void rows(int rows, PartBody body) {
-        int parts = parts(rows);
-        rows(parts, Long.MAX_VALUE / parts, (p0, p1) -> {
-            for (int p = p0; p < p1; p++) body.run(p, (int) ((long) rows * p / parts), (int) ((long) rows * (p + 1) / parts));
-        });
     }
 
     /** A body that handles rows [from, to). */
@@ -44,17 +29,29 @@ public final class Parallel {
         void run(int from, int to);
     }
 
+    /** A body that handles rows [from, to) as part number part of {@link #parts}. */
+    @FunctionalInterface
+    public interface PartBody {
+        void run(int part, int from, int to);
+    }
+
     public static int threads() {
         return threads;
     }
 
     static synchronized void setThreads(int n) {
-        if (n < 1) throw new io.lumenspark.LumensparkException("threads must be at least 1, got " + n);
-        if (n != threads || pool == null) {
+        if (n < 1) throw new LumensparkException("threads must be at least 1, got " + n);
+        if (n != threads || (pool == null && n > 1)) {
             threads = n;
-            if (pool != null) pool.shutdown();
-            pool = n > 1 ? new ForkJoinPool(n) : null;
+            Pool old = pool;
+            pool = n > 1 ? new Pool(n - 1) : null;
+            if (old != null) old.shutdown();
         }
+    }
+
+    /** How many parts {@link #rows(int, PartBody)} splits this many rows into. */
+    public static int parts(int rows) {
+        return Math.max(1, Math.min(rows, threads));
     }
 
     /**
@@ -62,40 +59,120 @@ public final class Parallel {
      * decides whether splitting is worth it.
      */
     public static void rows(int rows, long workPerRow, RangeBody body) {
-        int t = threads;
-        if (t == 1 || rows < 2 || rows * workPerRow < SERIAL_WORK) {
+        if (threads == 1 || rows < 2 || rows * workPerRow < SERIAL_WORK) {
             body.run(0, rows);
             return;
         }
-        ForkJoinPool p = pool;
-        if (p == null) {
-            setThreads(t);
-            p = pool;
-        }
-        int parts = Math.min(rows, t);
-        p.invoke(new Split(body, rows, parts, 0, parts));
+        rows(rows, (part, from, to) -> body.run(from, to));
     }
 
-    private static final class Split extends RecursiveAction {
-        private final RangeBody body;
-        private final int rows, parts, lo, hi;
+    /**
+     * One contiguous part per thread, numbered, so each part can own a partial result (summed afterwards in part
+     * order, reproducibly for a given thread count).
+     */
+    public static void rows(int rows, PartBody body) {
+        int parts = parts(rows);
+        Pool p = pool;
+        if (parts == 1 || p == null || p.size() < parts - 1 || !p.begin()) {
+            // one thread, a nested call from a worker, or another caller using the pool: run here
+            for (int i = 0; i < parts; i++) body.run(i, bound(rows, parts, i), bound(rows, parts, i + 1));
+            return;
+        }
+        p.run(body, rows, parts);
+    }
 
-        Split(RangeBody body, int rows, int parts, int lo, int hi) {
-            this.body = body;
-            this.rows = rows;
-            this.parts = parts;
-            this.lo = lo;
-            this.hi = hi;
+    private static int bound(int rows, int parts, int part) {
+        return (int) ((long) rows * part / parts);
+    }
+
+    /** Workers that take parts 1.. of a job while the caller does part 0. */
+    private static final class Pool {
+        /** One job; a new object per job, so a worker never mixes the fields of two jobs. */
+        private record Job(PartBody body, int rows, int parts, long epoch) {
         }
 
-        @Override
-        protected void compute() {
-            if (hi - lo == 1) {
-                body.run((int) ((long) rows * lo / parts), (int) ((long) rows * hi / parts));
-                return;
+        private final Worker[] workers;
+        private final ReentrantLock owner = new ReentrantLock();
+        private final AtomicInteger pending = new AtomicInteger();
+        private volatile Job current;
+        private volatile boolean stopped;
+        private volatile Throwable failure;
+        private long epoch;
+
+        Pool(int size) {
+            workers = new Worker[size];
+            for (int i = 0; i < size; i++) {
+                workers[i] = new Worker(i + 1);
+                workers[i].start();
             }
-            int mid = (lo + hi) >>> 1;
-            invokeAll(new Split(body, rows, parts, lo, mid), new Split(body, rows, parts, mid, hi));
+        }
+
+        int size() {
+            return workers.length;
+        }
+
+        /** Claims the pool for the calling thread; false when it is a worker or another thread holds it. */
+        boolean begin() {
+            return !(Thread.currentThread() instanceof Worker) && owner.tryLock();
+        }
+
+        void run(PartBody body, int rows, int parts) {
+            try {
+                failure = null;
+                pending.set(parts - 1);
+                current = new Job(body, rows, parts, ++epoch);
+                for (int i = 0; i < parts - 1; i++) LockSupport.unpark(workers[i]);
+                Throwable mine = null;
+                try {
+                    body.run(0, 0, bound(rows, parts, 1));
+                } catch (Throwable e) {
+                    mine = e;
+                }
+                while (pending.get() > 0) Thread.onSpinWait();
+                Throwable e = mine != null ? mine : failure;
+                if (e instanceof RuntimeException r) throw r;
+                if (e instanceof Error err) throw err;
+            } finally {
+                owner.unlock();
+            }
+        }
+
+        void shutdown() {
+            stopped = true;
+            for (Worker w : workers) LockSupport.unpark(w);
+        }
+
+        private final class Worker extends Thread {
+            private final int part;
+
+            Worker(int part) {
+                super("lumenspark-worker-" + part);
+                this.part = part;
+                setDaemon(true);
+            }
+
+            @Override
+            public void run() {
+                long seen = 0;
+                while (true) {
+                    Job job;
+                    int spins = 0;
+                    while (((job = current) == null || job.epoch() == seen) && !stopped) {
+                        if (++spins < SPINS) Thread.onSpinWait();
+                        else LockSupport.park(this);
+                    }
+                    if (stopped) return;
+                    seen = job.epoch();
+                    if (part >= job.parts()) continue;
+                    try {
+                        job.body().run(part, bound(job.rows(), job.parts(), part),
+                                bound(job.rows(), job.parts(), part + 1));
+                    } catch (Throwable e) {
+                        failure = e;
+                    }
+                    pending.decrementAndGet();
+                }
+            }
         }
     }
 }
