@@ -120,7 +120,8 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() {
             runtime.apply();
-            if (steps < 1 || warmup < 0 || batch < 1) throw new LumensparkException("--steps and --batch must be >= 1");
+            if (steps < 1 || batch < 1) throw new LumensparkException("--steps and --batch must be at least 1");
+            if (warmup < 0) throw new LumensparkException("--warmup must not be negative");
             ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
             int n = seqLength == 0 ? cfg.seqLength() : seqLength;
             double[] times = new double[steps];
@@ -194,12 +195,22 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() {
             runtime.apply();
+            if (reps < 1) throw new LumensparkException("--reps must be at least 1");
             Blas blas = Blas.get();
             Map<String, Double> ours = new LinkedHashMap<>();
             for (String shape : shapes) {
                 String[] p = shape.split("x");
-                if (p.length != 3) throw new LumensparkException("shape '" + shape + "' is not MxNxK");
-                int m = Integer.parseInt(p[0]), n = Integer.parseInt(p[1]), k = Integer.parseInt(p[2]);
+                int m, n, k;
+                try {
+                    m = Integer.parseInt(p[0]);
+                    n = Integer.parseInt(p[1]);
+                    k = Integer.parseInt(p[2]);
+                } catch (RuntimeException e) {
+                    throw new LumensparkException("shape '" + shape + "' is not MxNxK with positive integers");
+                }
+                if (p.length != 3 || m < 1 || n < 1 || k < 1) {
+                    throw new LumensparkException("shape '" + shape + "' is not MxNxK with positive integers");
+                }
                 try (Arena arena = Arena.ofShared()) {
                     MemorySegment a = arena.allocate(4L * m * k, 64), b = arena.allocate(4L * k * n, 64),
                             c = arena.allocate(4L * m * n, 64);

@@ -14,11 +14,15 @@ import java.util.concurrent.Callable;
 
 @Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model folder.")
 final class InfoCommand implements Callable<Integer> {
+    @picocli.CommandLine.Mixin
+    Main.Runtime runtime;
+
     @Option(names = "--model", required = true, description = "Model folder.")
     Path modelDir;
 
     @Override
     public Integer call() throws IOException {
+        runtime.apply();
         ModelConfig cfg = ModelFiles.readConfig(modelDir);
         try (LumensparkModel model = ModelFiles.load(modelDir)) {
             System.out.printf("model:      %s%n", modelDir);

@@ -22,13 +22,20 @@ public final class Main implements Runnable {
 
     /** Options every command takes: the thread count and the matrix backend. */
     static final class Runtime {
-        @Option(names = "--threads", description = "Threads for kernels and matrix products (default: all cores, ${DEFAULT-VALUE}).")
-        int threads = java.lang.Runtime.getRuntime().availableProcessors();
+        @Option(names = "--threads", description = "Threads for kernels and matrix products (default: all cores;"
+                + " when resuming, the run's own count).")
+        Integer threads;
 
         @Option(names = "--backend", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
         String backend = "auto";
 
         void apply() {
+            apply(java.lang.Runtime.getRuntime().availableProcessors());
+        }
+
+        /** Applies the options, with this thread count unless --threads was given. */
+        void apply(int defaultThreads) {
+            if (threads == null) threads = defaultThreads;
             Blas.select(backend, threads);
         }
     }
@@ -45,7 +52,10 @@ public final class Main implements Runnable {
                 System.err.println("error: " + e.getMessage());
                 return 2;
             }
-            throw e;
+            // a bug or an environment failure: still one line, the trace only on request
+            if (System.getenv("LUMENSPARK_DEBUG") != null) e.printStackTrace();
+            System.err.println("error: " + e + " (set LUMENSPARK_DEBUG=1 for the stack trace)");
+            return 1;
         });
         cli.setParameterExceptionHandler((e, a) -> {
             System.err.println("error: " + e.getMessage());

@@ -98,9 +98,28 @@ final class TrainCommand implements Callable<Integer> {
         return all;
     }
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() {
-        runtime.apply();
+        if (resume) {
+            for (var option : spec.commandLine().getParseResult().matchedOptions()) {
+                String name = option.longestName();
+                if (!List.of("--resume", "--out", "--threads", "--backend").contains(name)) {
+                    throw new io.lumenspark.LumensparkException("--resume continues a run with the settings saved in"
+                            + " its checkpoint; drop " + name);
+                }
+            }
+            int saved = Trainer.savedThreads(out);
+            runtime.apply(saved);
+            if (runtime.threads != saved) {
+                System.err.printf("warning: the run used %d threads; with %d its numbers will differ slightly from"
+                        + " an uninterrupted run%n", saved, runtime.threads);
+            }
+        } else {
+            runtime.apply();
+        }
         TrainOptions options = resume ? Trainer.savedOptions(out) : new TrainOptions(data, valFraction, preset,
                 configOverrides(), init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
                 warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out);

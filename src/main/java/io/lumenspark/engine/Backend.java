@@ -26,10 +26,10 @@ final class Backend {
         Parallel.setThreads(threads);
         current = switch (backend) {
             case "java" -> new JavaBlas();
-            case "openblas" -> OpenBlas.load(threads);
+            case "openblas" -> OpenBlas.load();
             case "auto" -> {
                 try {
-                    yield OpenBlas.load(threads);
+                    yield OpenBlas.load();
                 } catch (LumensparkException | LinkageError e) {
                     System.err.println("warning: OpenBLAS could not be loaded (" + e.getMessage()
                             + "); using the slower pure-Java matrix products");

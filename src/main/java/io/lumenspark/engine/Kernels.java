@@ -56,7 +56,7 @@ public final class Kernels {
      * so it gives the same bits in every JIT tier, unlike the library EXP operator.
      */
     static FloatVector exp(FloatVector x) {
-        x = x.max(-87.3f).min(88.7f);
+        x = x.max(-87.3f).min(88.37f);
         FloatVector n = x.mul(LOG2E).add(ROUND).sub(ROUND);
         FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x);
         r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
@@ -72,7 +72,7 @@ public final class Kernels {
 
     /** The scalar twin of {@link #exp(FloatVector)}, bit for bit. */
     static float exp(float x) {
-        x = Math.min(Math.max(x, -87.3f), 88.7f);
+        x = Math.min(Math.max(x, -87.3f), 88.37f);
         float n = (x * LOG2E + ROUND) - ROUND;
         float r = Math.fma(n, -LN2_HI, x);
         r = Math.fma(n, -LN2_LO, r);
@@ -154,7 +154,7 @@ public final class Kernels {
         return s;
     }
 
-    /** Sum of squares in double precision per vector lane group, for gradient norms. */
+    /** Sum of squares for gradient norms: float sums over 4096-element chunks, added up in double. */
     public static double sumOfSquares(MemorySegment x, long xo, long n) {
         double total = 0;
         long i = 0;
@@ -221,14 +221,6 @@ public final class Kernels {
         float s = sum(acc);
         for (; i < n; i++) s += exp(get(x, xo + i) - shift);
         return s;
-    }
-
-    /** In-place softmax of one row of n entries. */
-    public static void softmax(MemorySegment x, long xo, int n) {
-        if (n == 0) return;
-        float m = max(x, xo, n);
-        float s = expShiftSum(x, xo, n, m);
-        scale(x, xo, n, 1f / s);
     }
 
     /**

@@ -28,7 +28,7 @@ final class OpenBlas implements Blas {
         this.name = name;
     }
 
-    static OpenBlas load(int threads) {
+    static OpenBlas load() {
         try {
             org.bytedeco.javacpp.Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);
         } catch (Throwable e) {

@@ -251,7 +251,7 @@ final class Attention {
         }
     }
 
-    private MemorySegment projection(Ctx c, boolean forValues, int n) {
+    private MemorySegment projection(Ctx c, boolean forValues) {
         Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
         if (!causal) return c.value(p);
         return forValues && maskedF != null ? maskedF : maskedE;
@@ -278,7 +278,7 @@ final class Attention {
                         tail * kvDim, wp, 0, rowLen, 0f, dst, dstOff + (long) fullBlocks * kvDim, kvDim);
             }
         } else {
-            c.blas.sgemm(true, false, slots, kvDim, n, 1f, projection(c, forValues, n), 0, cfg.k(), src, srcOff,
+            c.blas.sgemm(true, false, slots, kvDim, n, 1f, projection(c, forValues), 0, cfg.k(), src, srcOff,
                     kvDim, 0f, dst, dstOff, kvDim);
         }
     }
@@ -380,7 +380,7 @@ final class Attention {
             }
         } else {
             Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
-            c.blas.sgemm(false, false, n, kvDim, slots, 1f, projection(c, forValues, n), 0, cfg.k(), dComp, 0,
+            c.blas.sgemm(false, false, n, kvDim, slots, 1f, projection(c, forValues), 0, cfg.k(), dComp, 0,
                     kvDim, 1f, dSrc, srcOff, kvDim);
             c.blas.sgemm(false, true, n, cfg.k(), kvDim, 1f, src, srcOff, kvDim, dComp, 0, kvDim, 1f, c.grad(p), 0,
                     cfg.k());

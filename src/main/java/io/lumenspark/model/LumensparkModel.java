@@ -36,7 +36,7 @@ public final class LumensparkModel implements AutoCloseable {
         tokens = params.declare("token_embedding.weight", config.vocabSize(), d);
         positions = params.declare("position_embedding.weight", config.seqLength(), d);
         Params.Param sharedE = null, sharedF = null;
-        if (config.shareProjAcrossLayers() && !config.isFull()) {
+        if (config.shareProjAcrossLayers() && !config.isFull() && !config.usesConv(0)) {
             sharedE = params.declare("shared_key_proj", config.seqLength(), config.k());
             if (config.separateProj()) sharedF = params.declare("shared_value_proj", config.seqLength(), config.k());
         }
@@ -99,11 +99,19 @@ public final class LumensparkModel implements AutoCloseable {
         }
         if (ctx != null && ctx.batch == batch && ctx.n == n && ctx.blas == Blas.get()) return ctx;
         if (ctx != null) ctx.close();
-        ctx = new Ctx(Blas.get(), params, batch, n);
-        embedded = ctx.floats((long) ctx.rows * config.embedDim());
-        dEmbedded = ctx.floats((long) ctx.rows * config.embedDim());
-        for (Block b : blocks) b.allocate(ctx);
-        head.allocate(ctx);
+        ctx = null;
+        if ((long) batch * n > Integer.MAX_VALUE / 4) throw new LumensparkException("batch x length is too large");
+        Ctx c = new Ctx(Blas.get(), params, batch, n);
+        try {
+            embedded = c.floats((long) c.rows * config.embedDim());
+            dEmbedded = c.floats((long) c.rows * config.embedDim());
+            for (Block b : blocks) b.allocate(c);
+            head.allocate(c);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            c.close();
+            throw e;
+        }
+        ctx = c;
         return ctx;
     }
 
@@ -116,6 +124,7 @@ public final class LumensparkModel implements AutoCloseable {
         Ctx c = prepare(batch, n);
         c.setStep(true, seed, step, micro);
         MemorySegment x = forwardBlocks(c, inputs);
+        checkTargets(targets);
         double loss = head.run(c, x, targets, null, gradScale, true);
         MemorySegment dy = head.dx();
         for (int i = blocks.size() - 1; i >= 0; i--) dy = blocks.get(i).backward(c, dy);
@@ -127,6 +136,7 @@ public final class LumensparkModel implements AutoCloseable {
     public double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
         Ctx c = prepare(batch, n);
         c.setStep(false, 0, 0, 0);
+        checkTargets(targets);
         MemorySegment x = forwardBlocks(c, inputs);
         return head.run(c, x, targets, tokenLoss, 0f, false);
     }
@@ -161,6 +171,16 @@ public final class LumensparkModel implements AutoCloseable {
             MemorySegment out = tmp.allocate((long) config.vocabSize() * 4, 64);
             head.logits(c, x, len - 1, 1, out);
             return out.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /** Targets are token ids, or negative for positions whose loss is ignored (padding). */
+    private void checkTargets(int[] targets) {
+        for (int t : targets) {
+            if (t >= config.vocabSize()) {
+                throw new LumensparkException("target token id " + t + " is outside the vocabulary 0.."
+                        + (config.vocabSize() - 1));
+            }
         }
     }
 

@@ -50,11 +50,6 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         return embedDim / heads;
     }
 
-    /** Width of the key (and value) projection: one head or all heads. */
-    public int kvDim() {
-        return kvHeads * headDim();
-    }
-
     /** Positions per compressed slot in the causal and convolutional forms: seq_length / k. */
     public int blockSize() {
         return seqLength / k;

@@ -30,9 +30,10 @@ public final class ModelFiles {
         Path file = dir.resolve(CONFIG);
         if (!Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
         if (!Files.exists(file)) throw new LumensparkException(dir + " is not a model folder: it has no " + CONFIG);
-        Map<String, Object> map = Json.mapper().convertValue(Json.read(file), new TypeReference<>() {
+        var node = Json.read(file);
+        if (!node.isObject()) throw new LumensparkException(file + ": expected a JSON object");
+        Map<String, Object> map = Json.mapper().convertValue(node, new TypeReference<>() {
         });
-        if (map == null) throw new LumensparkException(file + ": expected a JSON object");
         return ModelConfig.fromMap(map, file.toString());
     }
 
@@ -91,13 +92,12 @@ public final class ModelFiles {
         SafeTensors.write(file, entries, Map.of("format", "pt"));
     }
 
-    /** Saves the model folder; tokenizer is the tokenizer's name (e.g. "gpt2"), eosId its end-of-text id. */
+    /**
+     * Saves the model folder; tokenizer is the tokenizer's name (e.g. "gpt2"), eosId its end-of-text id. Each
+     * file is written atomically, config.json last, so an interrupted save never pairs a new config with old
+     * weights of another shape.
+     */
     public static void save(LumensparkModel model, Path dir, String tokenizer, int eosId) {
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("architectures", List.of("LumensparkForCausalLM"));
-        config.putAll(model.config().toMap());
-        config.put("torch_dtype", "float32");
-        Json.write(dir.resolve(CONFIG), config);
         writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params().values()));
         Path gen = dir.resolve(GENERATION);
         if (!Files.exists(gen)) {
@@ -115,6 +115,11 @@ public final class ModelFiles {
         tok.put("eos_token_id", eosId);
         tok.put("vocab_size", model.config().vocabSize());
         Json.write(dir.resolve(TOKENIZER), tok);
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("architectures", List.of("LumensparkForCausalLM"));
+        config.putAll(model.config().toMap());
+        config.put("torch_dtype", "float32");
+        Json.write(dir.resolve(CONFIG), config);
     }
 
     /** The tokenizer name a model folder records ("gpt2" when the folder predates tokenizer_config.json). */

@@ -29,6 +29,12 @@ public final class Checkpoint {
                      int eosId) {
         Path tmp = out.resolve(".checkpoint.tmp"), dir = out.resolve(FOLDER), old = out.resolve(".checkpoint.old");
         deleteTree(tmp);
+        try {
+            // an earlier save died between its renames: put the complete old checkpoint back first
+            if (!Files.exists(dir) && Files.exists(old.resolve(STATE))) Files.move(old, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot restore checkpoint in " + out + ": " + e.getMessage(), e);
+        }
         ModelFiles.save(model, tmp, tokenizer, eosId);
         OptimizerFiles.write(tmp.resolve(OPTIMIZER), model.params(), adam);
         Json.write(tmp.resolve(STATE), state); // written last: its presence marks a complete folder
@@ -50,6 +56,11 @@ public final class Checkpoint {
         }
         throw new LumensparkException("no checkpoint to resume in " + out + " (expected " + out.resolve(FOLDER)
                 + "/" + STATE + ")");
+    }
+
+    /** Removes every checkpoint folder of a previous run in out. */
+    static void clear(Path out) {
+        for (String name : new String[]{FOLDER, ".checkpoint.old", ".checkpoint.tmp"}) deleteTree(out.resolve(name));
     }
 
     static void deleteTree(Path p) {

@@ -56,6 +56,12 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         if (!ok) throw new LumensparkException(message);
     }
 
+    /** The same run with its output in another folder (a run resumed after being moved or copied). */
+    public TrainOptions withOut(Path folder) {
+        return new TrainOptions(data, valFraction, preset, overrides, init, batch, seqLength, steps, accumulation, lr,
+                minLr, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, folder);
+    }
+
     public long warmupSteps() {
         return (long) Math.ceil(warmupFraction * steps);
     }

@@ -47,6 +47,7 @@ public final class Trainer {
     private final PrintStream log;
     private final Tokenizer tokenizer = Tokenizer.byName("gpt2");
     private long stopAfter = Long.MAX_VALUE;
+    private String dataKey = "";
 
     public Trainer(TrainOptions options, PrintStream log) {
         this.opt = options;
@@ -62,16 +63,32 @@ public final class Trainer {
         return this;
     }
 
-    /** Reads the options a run saved in its checkpoint, for --resume. */
+    /** Reads the options a run saved in its checkpoint, for --resume (with out as its folder now). */
     public static TrainOptions savedOptions(Path out) {
-        Path state = Checkpoint.find(out).resolve(Checkpoint.STATE);
-        var node = Json.read(state).get("options");
-        if (node == null) throw new LumensparkException(state + ": missing \"options\"");
+        var node = savedState(out).get("options");
+        if (node == null || !node.isObject()) throw new LumensparkException(stateFile(out) + ": missing \"options\"");
         try {
-            return Json.mapper().treeToValue(node, TrainOptions.class);
+            return Json.mapper().treeToValue(node, TrainOptions.class).withOut(out);
         } catch (Exception e) {
-            throw new LumensparkException(state + ": cannot read options: " + e.getMessage(), e);
+            throw new LumensparkException(stateFile(out) + ": cannot read options: " + e.getMessage(), e);
         }
+    }
+
+    /** The thread count a run's checkpoint was made with: resuming with another would change its numbers. */
+    public static int savedThreads(Path out) {
+        var node = savedState(out).get("threads");
+        if (node == null || !node.canConvertToInt()) throw new LumensparkException(stateFile(out) + ": missing \"threads\"");
+        return node.asInt();
+    }
+
+    private static Path stateFile(Path out) {
+        return Checkpoint.find(out).resolve(Checkpoint.STATE);
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode savedState(Path out) {
+        var node = Json.read(stateFile(out));
+        if (!node.isObject()) throw new LumensparkException(stateFile(out) + ": expected a JSON object");
+        return node;
     }
 
     public Result run(boolean resume) {
@@ -98,16 +115,31 @@ public final class Trainer {
             if (resume) {
                 Path dir = Checkpoint.find(out);
                 OptimizerFiles.read(dir.resolve(Checkpoint.OPTIMIZER), model.params(), adam);
-                start = Json.read(dir.resolve(Checkpoint.STATE)).get("step").asLong();
+                var state = savedState(out);
+                if (state.get("step") == null || !state.get("step").canConvertToLong()) {
+                    throw new LumensparkException(stateFile(out) + ": missing \"step\"");
+                }
+                start = state.get("step").asLong();
+                if (state.has("data_key") && !state.get("data_key").asText().equals(dataKey(splits))) {
+                    throw new LumensparkException("the training data changed since the checkpoint in " + out
+                            + " was written; resuming would not continue the same run");
+                }
                 MetricsLog.truncateAfterStep(metricsFile, start);
                 log.printf("resuming from step %d of %d%n", start, opt.steps());
-            } else if (Files.exists(metricsFile)) {
-                MetricsLog.truncateAfterStep(metricsFile, 0); // a fresh run in an old folder starts a fresh log
+            } else {
+                Checkpoint.clear(out); // a fresh run in an old folder must not leave the old run resumable
+                if (Files.exists(metricsFile)) MetricsLog.truncateAfterStep(metricsFile, 0);
             }
+            dataKey = dataKey(splits);
             return loop(model, adam, splits, n, start, metricsFile);
         } finally {
             splits.close();
         }
+    }
+
+    /** The token cache's content key: it changes when the data or the split does. */
+    private static String dataKey(TokenSplits splits) {
+        return splits.dir() == null ? "" : splits.dir().getFileName().toString();
     }
 
     private LumensparkModel createModel(boolean resume) {
@@ -153,6 +185,10 @@ public final class Trainer {
                             + "); try a lower --lr");
                 }
                 double norm = AdamW.gradNorm(model.params());
+                if (!Double.isFinite(norm)) {
+                    throw new LumensparkException("training diverged at step " + (step + 1) + " (gradient norm "
+                            + norm + "); the last checkpoint is intact; try a lower --lr");
+                }
                 double lr = schedule.at(step);
                 adam.step(step + 1, lr, AdamW.clipFactor(norm, opt.gradClip()));
                 double seconds = (System.nanoTime() - ts) / 1e9;
@@ -194,6 +230,7 @@ public final class Trainer {
         s.put("step", step);
         s.put("threads", Parallel.threads());
         s.put("backend", Blas.get().name());
+        s.put("data_key", dataKey);
         s.put("options", Json.mapper().convertValue(opt, new TypeReference<Map<String, Object>>() {
         }));
         return s;

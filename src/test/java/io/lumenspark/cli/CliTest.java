@@ -87,6 +87,17 @@ class CliTest {
     }
 
     @Test
+    void aMovedRunResumesInItsNewFolder() throws Exception {
+        Path moved = tmp.resolve("moved");
+        try (var files = Files.walk(model)) {
+            for (Path p : files.toList()) Files.copy(p, moved.resolve(model.relativize(p).toString()));
+        }
+        Run r = run("train", "--resume", "--out", moved.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("model in " + moved), r.out());
+    }
+
+    @Test
     void badInputIsOneClearLine() throws Exception {
         assertBadInput("no such model folder", "eval", "--model", tmp.resolve("nope").toString(), "--data",
                 corpus.toString());
@@ -109,6 +120,8 @@ class CliTest {
         Files.writeString(cfg, "{\"embed_dim\": 30, \"heads\": 4}");
         assertBadInput("not divisible by heads", "train", "--data", corpus.toString(), "--config", cfg.toString(),
                 "--out", tmp.resolve("o6").toString());
+        assertBadInput("drop --steps", "train", "--resume", "--out", model.toString(), "--steps", "9");
+        assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");
         assertBadInput("no checkpoint to resume", "train", "--resume", "--out", tmp.resolve("o5").toString());
 
         Path broken = tmp.resolve("broken");

@@ -94,7 +94,7 @@ class KernelsTest {
     void openBlasAndJavaBackendsAgreeOnEveryTransposeAndStride() {
         Blas openblas;
         try {
-            openblas = OpenBlas.load(Parallel.threads());
+            openblas = OpenBlas.load();
         } catch (RuntimeException | LinkageError e) {
             org.junit.jupiter.api.Assumptions.abort("OpenBLAS unavailable: " + e.getMessage());
             return;
