@@ -26,6 +26,7 @@ public final class Params {
     private final List<Param> list = new ArrayList<>();
     private final Map<String, Param> byName = new LinkedHashMap<>();
     private long total;
+    private Arena arena;
     private MemorySegment values, grads;
 
     /** Declares a parameter; must be called before {@link #allocate}. */
@@ -42,8 +43,8 @@ public final class Params {
     }
 
     void allocate(Arena arena) {
+        this.arena = arena;
         values = arena.allocate(total * 4, 64);
-        grads = arena.allocate(total * 4, 64);
     }
 
     public List<Param> list() {
@@ -68,7 +69,9 @@ public final class Params {
         return values;
     }
 
-    public MemorySegment grads() {
+    /** The gradient buffer, allocated on first use: evaluation and scoring never need it. */
+    public synchronized MemorySegment grads() {
+        if (grads == null) grads = arena.allocate(total * 4, 64);
         return grads;
     }
 
@@ -81,6 +84,6 @@ public final class Params {
     }
 
     public void zeroGrads() {
-        grads.fill((byte) 0);
+        grads().fill((byte) 0);
     }
 }
