@@ -167,7 +167,8 @@ public final class Trainer {
         int[] in = new int[b * n], tg = new int[b * n];
         float gradScale = 1f / ((float) b * n * accum);
         List<Map<String, Object>> history = new ArrayList<>(MetricsLog.read(metricsFile));
-        double trainLoss = Double.NaN, valLoss = Double.NaN, tokensPerSecond = 0;
+        // a resumed run starts from its last logged numbers (they are all there is when it was already complete)
+        double trainLoss = last(history, "train_loss"), valLoss = last(history, "val_loss"), tokensPerSecond = 0;
         long tokensPerStep = (long) b * n * accum;
         long t0 = System.nanoTime();
         try (MetricsLog metrics = new MetricsLog(metricsFile); ProgressBar bar = progressBar(start)) {
@@ -223,6 +224,13 @@ public final class Trainer {
         ModelFiles.save(model, opt.out(), tokenizer.name(), tokenizer.eosId());
         writeChart(history);
         return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, opt.out());
+    }
+
+    private static double last(List<Map<String, Object>> history, String key) {
+        for (int i = history.size() - 1; i >= 0; i--) {
+            if (history.get(i).get(key) instanceof Number v) return v.doubleValue();
+        }
+        return Double.NaN;
     }
 
     private Map<String, Object> state(long step) {

@@ -95,6 +95,7 @@ class CliTest {
         Run r = run("train", "--resume", "--out", moved.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("model in " + moved), r.out());
+        assertFalse(r.out().contains("NaN"), "an already complete run reports its last numbers: " + r.out());
     }
 
     @Test
