@@ -5,6 +5,8 @@ import io.lumenspark.engine.Parallel;
 
 import java.lang.foreign.MemorySegment;
 
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
 /**
  * Every attention variant as one computation: queries attend in a single softmax over up to two sets of keys,
  * <ul>
@@ -280,6 +282,104 @@ final class Attention {
         } else {
             c.blas.sgemm(true, false, slots, kvDim, n, 1f, projection(c, forValues), 0, cfg.k(), src, srcOff,
                     kvDim, 0f, dst, dstOff, kvDim);
+        }
+    }
+
+    // ---- incremental decoding (causal models): one position at a time ----
+
+    /**
+     * What one sequence keeps between positions: the k compressed slots (running sums over E for Linformer
+     * layers, finished blocks for convolution layers) and the raw keys and values of the current block; full
+     * attention keeps every position's (a KV cache). Its size does not depend on the position, except for full
+     * attention.
+     */
+    final class StepState {
+        final MemorySegment slotK, slotV, rawK, rawV, wpK, wpV, low, mid, q, kt, vt, scores, attendedRow, out;
+
+        StepState(java.lang.foreign.Arena a, Ctx c) {
+            int rows = full ? cfg.seqLength() : block;
+            int kk = full ? 0 : cfg.k();
+            slotK = a.allocate(4L * Math.max(1, kk) * kvDim, 64);
+            slotV = valuesAreKeys() ? slotK : a.allocate(4L * Math.max(1, kk) * kvDim, 64);
+            rawK = a.allocate(4L * rows * kvDim, 64);
+            rawV = value == null ? rawK : a.allocate(4L * rows * kvDim, 64);
+            if (conv) {
+                wpK = a.allocate(4L * kvDim * block * kvDim, 64);
+                permuteConv(c.value(keyConv), wpK);
+                wpV = valueConv == null ? wpK : a.allocate(4L * kvDim * block * kvDim, 64);
+                if (valueConv != null) permuteConv(c.value(valueConv), wpV);
+            } else {
+                wpK = wpV = null;
+            }
+            low = a.allocate(4L * cfg.rank(), 64);
+            mid = a.allocate(4L * d / 2, 64);
+            q = a.allocate(4L * d, 64);
+            kt = a.allocate(4L * kvDim, 64);
+            vt = value == null ? kt : a.allocate(4L * kvDim, 64);
+            scores = a.allocate(4L * (kk + rows), 64);
+            attendedRow = a.allocate(4L * d, 64);
+            out = a.allocate(4L * d, 64);
+        }
+    }
+
+    /** The attention output for position t, given its input row x; updates the state. */
+    MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
+        if (!causal) throw new IllegalStateException("incremental decoding needs a causal model");
+        if (full) {
+            query.forwardInto(c, x, s.q, 1);
+        } else {
+            queryLow.u.forwardInto(c, x, s.low, 1);
+            queryLow.v.forwardInto(c, s.low, s.mid, 1);
+            queryOut.forwardInto(c, s.mid, s.q, 1);
+        }
+        key.forwardInto(c, x, s.kt, 1);
+        if (value != null) value.forwardInto(c, x, s.vt, 1);
+        int row = full ? t : t % block; // where position t's raw key goes
+        MemorySegment.copy(s.kt, 0, s.rawK, (long) row * kvDim * 4, kvDim * 4L);
+        if (s.rawV != s.rawK) MemorySegment.copy(s.vt, 0, s.rawV, (long) row * kvDim * 4, kvDim * 4L);
+        if (!full && !conv) { // position t joins every slot whose span reaches it: j >= t / c
+            addToSlots(c.value(keyProj), s.kt, s.slotK, t);
+            if (s.slotV != s.slotK) {
+                addToSlots(c.value(valueProj != null ? valueProj : keyProj), s.vt, s.slotV, t);
+            }
+        } else if (conv && row == block - 1) { // block t / c is complete: its convolution is slot t / c
+            int rowLen = block * kvDim, j = t / block;
+            c.blas.sgemm(false, true, 1, kvDim, rowLen, 1f, s.rawK, 0, rowLen, s.wpK, 0, rowLen, 0f, s.slotK,
+                    (long) j * kvDim, kvDim);
+            if (s.slotV != s.slotK) {
+                c.blas.sgemm(false, true, 1, kvDim, rowLen, 1f, s.rawV, 0, rowLen, s.wpV, 0, rowLen, 0f, s.slotV,
+                        (long) j * kvDim, kvDim);
+            }
+        }
+        int visible = full ? 0 : t / block, raw = row + 1, n = visible + raw;
+        for (int h = 0; h < heads; h++) {
+            long g = groups == 1 ? 0 : h, qo = (long) h * hd;
+            for (int j = 0; j < visible; j++) {
+                s.scores.setAtIndex(JAVA_FLOAT, j, alpha * Kernels.dot(s.q, qo, s.slotK, j * kvDim + g * hd, hd));
+            }
+            for (int r = 0; r < raw; r++) {
+                s.scores.setAtIndex(JAVA_FLOAT, visible + r,
+                        alpha * Kernels.dot(s.q, qo, s.rawK, r * kvDim + g * hd, hd));
+            }
+            Kernels.maskedSoftmax(s.scores, 0, n, n, n, 0);
+            s.attendedRow.asSlice(qo * 4, hd * 4L).fill((byte) 0);
+            for (int j = 0; j < visible; j++) {
+                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, j), s.slotV, j * kvDim + g * hd, s.attendedRow, qo, hd);
+            }
+            for (int r = 0; r < raw; r++) {
+                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, visible + r), s.rawV, r * kvDim + g * hd,
+                        s.attendedRow, qo, hd);
+            }
+        }
+        output.forwardInto(c, s.attendedRow, s.out, 1);
+        return s.out;
+    }
+
+    /** slots[j] += e[t, j] * row for the slots j >= t / c, whose span contains position t. */
+    private void addToSlots(MemorySegment e, MemorySegment row, MemorySegment slots, int t) {
+        int kk = cfg.k();
+        for (int j = t / block; j < kk; j++) {
+            Kernels.axpy(e.getAtIndex(JAVA_FLOAT, (long) t * kk + j), row, 0, slots, (long) j * kvDim, kvDim);
         }
     }
 

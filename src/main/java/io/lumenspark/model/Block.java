@@ -42,6 +42,32 @@ final class Block {
         return norm2.forward(c, sum2);
     }
 
+    /** One sequence's decoding state for this block. */
+    final class StepState {
+        final Attention.StepState attention;
+        final FeedForward.StepBuffers ffnBuffers;
+        final MemorySegment sum1, mid, sum2, y, denom;
+
+        StepState(java.lang.foreign.Arena a, Ctx c, ModelConfig cfg) {
+            attention = attn.new StepState(a, c);
+            ffnBuffers = ffn.stepBuffers(a, cfg.rank());
+            sum1 = a.allocate(4L * d, 64);
+            mid = a.allocate(4L * d, 64);
+            sum2 = a.allocate(4L * d, 64);
+            y = a.allocate(4L * d, 64);
+            denom = a.allocate(4, 4);
+        }
+    }
+
+    /** The block's output row for position t (incremental decoding). */
+    MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
+        Kernels.sum(x, 0, attn.step(c, x, s.attention, t), 0, s.sum1, 0, d);
+        norm1.step(c, s.sum1, s.mid, s.denom);
+        Kernels.sum(s.mid, 0, ffn.step(c, s.mid, s.ffnBuffers), 0, s.sum2, 0, d);
+        norm2.step(c, s.sum2, s.y, s.denom);
+        return s.y;
+    }
+
     MemorySegment backward(Ctx c, MemorySegment dy) {
         long size = (long) c.rows * d;
         MemorySegment dSum2 = norm2.backward(c, dy);

@@ -37,6 +37,25 @@ final class FeedForward {
         return out;
     }
 
+    /** Per-sequence buffers of one row for incremental decoding. */
+    record StepBuffers(MemorySegment low, MemorySegment pre, MemorySegment act, MemorySegment out) {
+    }
+
+    StepBuffers stepBuffers(java.lang.foreign.Arena a, int rank) {
+        return new StepBuffers(a.allocate(4L * rank, 64), a.allocate(4L * hidden, 64), a.allocate(4L * hidden, 64),
+                a.allocate(4L * d, 64));
+    }
+
+    /** One row, for incremental decoding (no dropout); returns b.out(). */
+    MemorySegment step(Ctx c, MemorySegment x, StepBuffers b) {
+        up.u.forwardInto(c, x, b.low(), 1);
+        up.v.forwardInto(c, b.low(), b.pre(), 1);
+        Kernels.gelu(b.pre(), b.act(), 0, hidden);
+        down.u.forwardInto(c, b.act(), b.low(), 1);
+        down.v.forwardInto(c, b.low(), b.out(), 1);
+        return b.out();
+    }
+
     MemorySegment backward(Ctx c, MemorySegment dy) {
         if (c.training && dropout > 0) {
             Dropout.apply(dy, 0, out, 0, (long) c.rows * d, dropout, c.dropoutKey(site));

@@ -220,6 +220,62 @@ public final class LumensparkModel implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts incremental decoding of one sequence: each {@link Decoder#next} feeds one token and returns the
+     * logits of the token after it, in time and memory that do not grow with the context for the Linformer
+     * variants. Needs a causal model.
+     */
+    public Decoder decoder() {
+        if (!config.causal()) {
+            throw new LumensparkException("incremental decoding needs a causal model; this one is bidirectional");
+        }
+        return new Decoder();
+    }
+
+    /** The decoding state of one sequence; see {@link #decoder()}. Not thread-safe; close it when done. */
+    public final class Decoder implements AutoCloseable {
+        private final Arena decoderArena = Arena.ofShared(); // shared: products may run on the worker threads
+        private final Ctx c = new Ctx(Blas.get(), params, 1, 1);
+        private final List<Block.StepState> states = new ArrayList<>();
+        private final MemorySegment x, logitsRow;
+        private int position;
+
+        private Decoder() {
+            for (Block b : blocks) states.add(b.new StepState(decoderArena, c, config));
+            x = decoderArena.allocate(4L * config.embedDim(), 64);
+            logitsRow = decoderArena.allocate(4L * config.vocabSize(), 64);
+        }
+
+        /** Positions fed so far. */
+        public int position() {
+            return position;
+        }
+
+        /** Feeds the token at the next position; returns the logits for the position after it. */
+        public float[] next(int token) {
+            int d = config.embedDim();
+            if (token < 0 || token >= config.vocabSize()) {
+                throw new LumensparkException("token id " + token + " is outside the vocabulary 0.."
+                        + (config.vocabSize() - 1));
+            }
+            if (position >= config.seqLength()) {
+                throw new LumensparkException("the context is full: " + config.seqLength() + " positions");
+            }
+            Kernels.sum(c.value(tokens), (long) token * d, c.value(positions), (long) position * d, x, 0, d);
+            MemorySegment row = x;
+            for (int i = 0; i < blocks.size(); i++) row = blocks.get(i).step(c, row, states.get(i), position);
+            head.fc.forwardInto(c, row, logitsRow, 1);
+            position++;
+            return logitsRow.toArray(ValueLayout.JAVA_FLOAT);
+        }
+
+        @Override
+        public void close() {
+            c.close();
+            decoderArena.close();
+        }
+    }
+
     @Override
     public void close() {
         if (ctx != null) ctx.close();

@@ -34,6 +34,11 @@ final class RmsNorm {
         return y;
     }
 
+    /** One row, for incremental decoding: y = norm(x); denom is a one-float scratch. */
+    void step(Ctx c, MemorySegment x, MemorySegment y, MemorySegment denom) {
+        Kernels.rmsNorm(x, c.value(scale), 0, y, denom, d, eps, 0, 1);
+    }
+
     MemorySegment backward(Ctx c, MemorySegment dy) {
         MemorySegment s = c.value(scale);
         Parallel.rows(c.rows, d, (from, to) -> Kernels.rmsNormBackward(x, s, 0, denom, dy, dx, scaleTerms, d, eps,
