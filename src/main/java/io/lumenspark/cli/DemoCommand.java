@@ -60,20 +60,23 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Simple temperature + top-k sampling by full recomputation (the generator proper is a later feature). */
+    /** Simple temperature + top-k sampling with incremental decoding (the full generator is a later feature). */
     static String sample(LumensparkModel model, Tokenizer tok, String prompt, int newTokens, SplittableRandom r) {
-        int[] ids = tok.encode(prompt);
-        int start = ids.length;
-        int limit = Math.min(model.config().seqLength(), start + newTokens);
-        ids = Arrays.copyOf(ids, limit);
-        int len = start;
-        while (len < limit) {
-            float[] logits = model.nextTokenLogits(Arrays.copyOf(ids, len));
-            int next = topK(logits, 40, 0.8, r);
-            if (next == tok.eosId()) break;
-            ids[len++] = next;
+        int[] prompted = tok.encode(prompt);
+        int limit = Math.min(model.config().seqLength(), prompted.length + newTokens);
+        int[] generated = new int[limit];
+        int count = 0;
+        try (LumensparkModel.Decoder decoder = model.decoder()) {
+            float[] logits = null;
+            for (int id : prompted) logits = decoder.next(id);
+            while (decoder.position() < limit) {
+                int next = topK(logits, 40, 0.8, r);
+                if (next == tok.eosId()) break;
+                generated[count++] = next;
+                logits = decoder.next(next);
+            }
         }
-        return tok.decode(Arrays.copyOfRange(ids, start, len));
+        return tok.decode(Arrays.copyOf(generated, count));
     }
 
     private static int topK(float[] logits, int k, double temperature, SplittableRandom r) {

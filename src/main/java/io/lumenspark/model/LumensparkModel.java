@@ -154,26 +154,6 @@ public final class LumensparkModel implements AutoCloseable {
         }
     }
 
-    /**
-     * Logits of the position after ids (the next-token distribution), by a full forward pass. Causal models
-     * run at full length with the tail padded, which cannot affect earlier positions, so the activation buffers
-     * are reused from call to call.
-     */
-    public float[] nextTokenLogits(int[] ids) {
-        int len = ids.length, n = config.causal() ? config.seqLength() : len;
-        if (len < 1 || len > config.seqLength()) {
-            throw new LumensparkException("context of " + len + " tokens is outside 1.." + config.seqLength());
-        }
-        Ctx c = prepare(1, n);
-        c.setStep(false, 0, 0, 0);
-        MemorySegment x = forwardBlocks(c, java.util.Arrays.copyOf(ids, n));
-        try (Arena tmp = Arena.ofShared()) { // shared: kernels write it from pool threads
-            MemorySegment out = tmp.allocate((long) config.vocabSize() * 4, 64);
-            head.logits(c, x, len - 1, 1, out);
-            return out.toArray(ValueLayout.JAVA_FLOAT);
-        }
-    }
-
     /** Targets are token ids, or negative for positions whose loss is ignored (padding). */
     private void checkTargets(int[] targets) {
         for (int t : targets) {
