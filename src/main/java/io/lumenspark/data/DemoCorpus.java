@@ -2,6 +2,7 @@ package io.lumenspark.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Json;
 
 import java.io.IOException;
@@ -72,7 +73,13 @@ public final class DemoCorpus {
             throw new LumensparkException("cannot prepare the demo corpus in " + target.getParent() + ": "
                     + e.getMessage(), e);
         } finally {
-            deleteTree(work);
+            if (work != null) {
+                try {
+                    AtomicFiles.deleteTree(work);
+                } catch (LumensparkException ignored) {
+                    // leftover download files are harmless
+                }
+            }
         }
     }
 
@@ -145,18 +152,5 @@ public final class DemoCorpus {
             throw new LumensparkException("the npm package " + label + " holds no addresses in data/*.json");
         }
         return docs;
-    }
-
-    private static void deleteTree(Path dir) {
-        if (dir == null) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException | UncheckedIOException e) {
-            // leftover temp files are harmless
-        }
     }
 }

@@ -122,4 +122,14 @@ public final class AtomicFiles {
     private static String other(FileSystemException e) {
         return e.getOtherFile() != null ? " (" + e.getOtherFile() + ")" : "";
     }
+
+    /** Deletes a file or a folder with everything in it; nothing happens when it does not exist. */
+    public static void deleteTree(Path path) {
+        if (!java.nio.file.Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
+        try (java.util.stream.Stream<Path> walk = java.nio.file.Files.walk(path)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.delete(p);
+        } catch (IOException | java.io.UncheckedIOException e) {
+            throw new LumensparkException("cannot delete " + path + ": " + e.getMessage(), e);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelFiles;
@@ -9,9 +10,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * A resumable training checkpoint: the model folder plus optimizer.safetensors (AdamW moments) and
@@ -28,7 +27,7 @@ public final class Checkpoint {
     static void save(Path out, LumensparkModel model, AdamW adam, Map<String, Object> state, String tokenizer,
                      int eosId) {
         Path tmp = out.resolve(".checkpoint.tmp"), dir = out.resolve(FOLDER), old = out.resolve(".checkpoint.old");
-        deleteTree(tmp);
+        AtomicFiles.deleteTree(tmp);
         try {
             // an earlier save died between its renames: put the complete old checkpoint back first
             if (!Files.exists(dir) && Files.exists(old.resolve(STATE))) Files.move(old, dir, StandardCopyOption.ATOMIC_MOVE);
@@ -39,10 +38,10 @@ public final class Checkpoint {
         OptimizerFiles.write(tmp.resolve(OPTIMIZER), model.params(), adam);
         Json.write(tmp.resolve(STATE), state); // written last: its presence marks a complete folder
         try {
-            deleteTree(old);
+            AtomicFiles.deleteTree(old);
             if (Files.exists(dir)) Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-            deleteTree(old);
+            AtomicFiles.deleteTree(old);
         } catch (IOException e) {
             throw new LumensparkException("cannot write checkpoint in " + out + ": " + e.getMessage(), e);
         }
@@ -60,15 +59,7 @@ public final class Checkpoint {
 
     /** Removes every checkpoint folder of a previous run in out. */
     static void clear(Path out) {
-        for (String name : new String[]{FOLDER, ".checkpoint.old", ".checkpoint.tmp"}) deleteTree(out.resolve(name));
+        for (String name : new String[]{FOLDER, ".checkpoint.old", ".checkpoint.tmp"}) AtomicFiles.deleteTree(out.resolve(name));
     }
 
-    static void deleteTree(Path p) {
-        if (!Files.exists(p)) return;
-        try (Stream<Path> walk = Files.walk(p)) {
-            for (Path q : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(q);
-        } catch (IOException e) {
-            throw new LumensparkException("cannot delete " + p + ": " + e.getMessage(), e);
-        }
-    }
 }
