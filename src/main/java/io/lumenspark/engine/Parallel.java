@@ -111,9 +111,12 @@ public final class Parallel {
             return workers.length;
         }
 
-        /** Claims the pool for the calling thread; false when it is a worker or another thread holds it. */
+        /**
+         * Claims the pool for the calling thread; false for a worker, for a nested call from the caller's own
+         * part (the lock is reentrant, the job slot is not), and while another thread holds it.
+         */
         boolean begin() {
-            return !(Thread.currentThread() instanceof Worker) && owner.tryLock();
+            return !(Thread.currentThread() instanceof Worker) && !owner.isHeldByCurrentThread() && owner.tryLock();
         }
 
         void run(PartBody body, int rows, int parts) {

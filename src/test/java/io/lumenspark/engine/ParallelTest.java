@@ -1,0 +1,59 @@
+package io.lumenspark.engine;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class ParallelTest {
+    @Test
+    void everyRowRunsOnceEvenWithNestedAndConcurrentCallers() throws Exception {
+        Blas.select("auto", 3);
+        try {
+            AtomicLong sum = new AtomicLong();
+            Runnable job = () -> {
+                for (int rep = 0; rep < 200; rep++) {
+                    Parallel.rows(1000, 1 << 20, (from, to) -> {
+                        for (int i = from; i < to; i++) sum.addAndGet(i);
+                        // a nested loop from inside a part runs serially, whichever thread it is on
+                        Parallel.rows(10, 1 << 20, (a, b) -> sum.addAndGet(b - a));
+                    });
+                }
+            };
+            Thread other = new Thread(job);
+            other.start();
+            job.run();
+            other.join();
+            // each of 2 callers x 200 reps: sum 0..999 plus 10 per part (3 parts)
+            assertEquals(2 * 200 * (999L * 1000 / 2 + 3 * 10), sum.get());
+        } finally {
+            Blas.select("auto", Runtime.getRuntime().availableProcessors());
+        }
+    }
+
+    @Test
+    void partsAreContiguousNumberedAndFixedForAThreadCount() {
+        Blas.select("auto", 2);
+        var seen = new ConcurrentHashMap<Integer, int[]>();
+        Parallel.rows(7, (part, from, to) -> seen.put(part, new int[]{from, to}));
+        assertEquals(2, seen.size());
+        assertEquals(0, seen.get(0)[0]);
+        assertEquals(3, seen.get(0)[1]);
+        assertEquals(7, seen.get(1)[1]);
+    }
+
+    @Test
+    void anExceptionInAPartReachesTheCaller() {
+        Blas.select("auto", 2);
+        assertThrows(IllegalStateException.class, () -> Parallel.rows(100, 1 << 20, (from, to) -> {
+            if (from > 0) throw new IllegalStateException("worker part failed");
+        }));
+        // the pool still works afterwards
+        AtomicLong n = new AtomicLong();
+        Parallel.rows(100, 1 << 20, (from, to) -> n.addAndGet(to - from));
+        assertEquals(100, n.get());
+    }
+}
