@@ -3,6 +3,8 @@ package io.lumenspark.cli;
 import io.lumenspark.Home;
 import io.lumenspark.data.DemoCorpus;
 import io.lumenspark.data.Tokenizer;
+import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.generate.Sampling;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelFiles;
 import io.lumenspark.training.TrainOptions;
@@ -60,40 +62,23 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Simple temperature + top-k sampling with incremental decoding (the full generator is a later feature). */
+    /** Temperature + top-k sampling with incremental decoding (the full generator is a later feature). */
     static String sample(LumensparkModel model, Tokenizer tok, String prompt, int newTokens, SplittableRandom r) {
-        int[] prompted = tok.encode(prompt);
-        int limit = Math.min(model.config().seqLength(), prompted.length + newTokens);
-        int[] generated = new int[limit];
-        int count = 0;
+        GenerationConfig cfg = GenerationConfig.sampling(newTokens, 0.8, 40, 1.0, null);
+        int[] ids = tok.encode(prompt);
+        int[] context = Arrays.copyOf(ids, model.config().seqLength()); // prompt, then what is generated
+        int start = ids.length, length = start;
         try (LumensparkModel.Decoder decoder = model.decoder()) {
             float[] logits = null;
-            for (int id : prompted) logits = decoder.next(id);
-            while (decoder.position() < limit) {
-                int next = topK(logits, 40, 0.8, r);
+            for (int id : ids) logits = decoder.next(id);
+            while (length < context.length && length - start < newTokens) {
+                Sampling.process(logits, context, length, length - start, cfg);
+                int next = Sampling.choose(logits, cfg, r);
                 if (next == tok.eosId()) break;
-                generated[count++] = next;
-                logits = decoder.next(next);
+                context[length++] = next;
+                if (length < context.length) logits = decoder.next(next);
             }
         }
-        return tok.decode(Arrays.copyOf(generated, count));
-    }
-
-    private static int topK(float[] logits, int k, double temperature, SplittableRandom r) {
-        Integer[] order = new Integer[logits.length];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
-        double[] w = new double[k];
-        double sum = 0;
-        for (int i = 0; i < k; i++) {
-            w[i] = Math.exp((logits[order[i]] - logits[order[0]]) / temperature);
-            sum += w[i];
-        }
-        double u = r.nextDouble() * sum;
-        for (int i = 0; i < k; i++) {
-            u -= w[i];
-            if (u <= 0) return order[i];
-        }
-        return order[k - 1];
+        return tok.decode(Arrays.copyOfRange(context, start, length));
     }
 }

@@ -1,0 +1,171 @@
+package io.lumenspark.generate;
+
+import io.lumenspark.LumensparkException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SamplingTest {
+    static final float NEG = Float.NEGATIVE_INFINITY;
+    static final float[] LOGITS = {2.0f, 1.0f, 0.5f, -1.0f, 0.0f, 1.5f};
+
+    static GenerationConfig sampling(double temperature, int topK, double topP) {
+        return GenerationConfig.sampling(10, temperature, topK, topP, 1L);
+    }
+
+    /** Draws many tokens and checks the frequencies against expected probabilities (chi-square, df = support - 1). */
+    static void assertDistribution(GenerationConfig cfg, double[] expected) {
+        int n = 200_000;
+        long[] counts = new long[expected.length];
+        SplittableRandom random = new SplittableRandom(42);
+        for (int i = 0; i < n; i++) {
+            float[] l = LOGITS.clone();
+            Sampling.process(l, new int[0], 0, 0, cfg);
+            counts[Sampling.choose(l, cfg, random)]++;
+        }
+        double chi2 = 0;
+        int support = 0;
+        for (int i = 0; i < expected.length; i++) {
+            if (expected[i] == 0) {
+                assertEquals(0, counts[i], "token " + i + " must never be drawn");
+                continue;
+            }
+            support++;
+            double e = expected[i] * n;
+            chi2 += (counts[i] - e) * (counts[i] - e) / e;
+        }
+        // 99.9th percentile of chi-square with up to 5 degrees of freedom is 20.5
+        assertTrue(chi2 < 20.5, "chi-square " + chi2 + " over " + support + " tokens");
+    }
+
+    static double[] softmax(float[] l, double t, boolean[] keep) {
+        double[] p = new double[l.length];
+        double z = 0;
+        for (int i = 0; i < l.length; i++) if (keep[i]) z += p[i] = Math.exp(l[i] / t);
+        for (int i = 0; i < l.length; i++) p[i] = keep[i] ? p[i] / z : 0;
+        return p;
+    }
+
+    @Test
+    void temperatureScalesTheDistribution() {
+        boolean[] all = {true, true, true, true, true, true};
+        assertDistribution(sampling(1, 0, 1), softmax(LOGITS, 1, all));
+        assertDistribution(sampling(0.5, 0, 1), softmax(LOGITS, 0.5, all));
+        assertDistribution(sampling(2, 0, 1), softmax(LOGITS, 2, all));
+    }
+
+    @Test
+    void topKKeepsTheKMostLikely() {
+        assertDistribution(sampling(1, 3, 1), softmax(LOGITS, 1, new boolean[]{true, true, false, false, false, true}));
+    }
+
+    @Test
+    void topPKeepsTheSmallestSetReachingP() {
+        // probabilities in order: 0.420 (id 0), 0.255 (id 5), 0.154 (id 1), 0.094 (id 2), 0.057 (id 4), 0.021 (id 3)
+        // the top two hold 0.674: top_p 0.6 keeps two, top_p 0.8 three, top_p 0.3 one
+        assertDistribution(sampling(1, 0, 0.6), softmax(LOGITS, 1, new boolean[]{true, false, false, false, false, true}));
+        assertDistribution(sampling(1, 0, 0.8), softmax(LOGITS, 1, new boolean[]{true, true, false, false, false, true}));
+        assertDistribution(sampling(1, 0, 0.3), softmax(LOGITS, 1, new boolean[]{true, false, false, false, false, false}));
+    }
+
+    @Test
+    void greedyIsArgmaxAndTopKOneEqualsGreedy() {
+        GenerationConfig greedy = GenerationConfig.greedy(5);
+        SplittableRandom r = new SplittableRandom(1);
+        float[] l = LOGITS.clone();
+        Sampling.process(l, new int[0], 0, 0, greedy);
+        assertEquals(0, Sampling.choose(l, greedy, r));
+        GenerationConfig top1 = sampling(0.7, 1, 1);
+        for (int i = 0; i < 1000; i++) {
+            float[] m = LOGITS.clone();
+            Sampling.process(m, new int[0], 0, 0, top1);
+            assertEquals(0, Sampling.choose(m, top1, r));
+        }
+    }
+
+    @Test
+    void aFixedSeedReproducesTheDraws() {
+        int[] a = new int[50], b = new int[50];
+        SplittableRandom r1 = new SplittableRandom(7), r2 = new SplittableRandom(7);
+        for (int i = 0; i < 50; i++) {
+            a[i] = Sampling.draw(LOGITS, r1);
+            b[i] = Sampling.draw(LOGITS, r2);
+        }
+        assertArrayEquals(a, b);
+    }
+
+    @Test
+    void repetitionPenaltyFollowsHuggingFaceOrLumenspark() {
+        GenerationConfig hf = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 2, "hf", 0, null, List.of(), null, 1);
+        float[] l = {4f, -4f, 4f, -4f};
+        Sampling.process(l, new int[]{0, 1, 1}, 3, 0, hf);
+        assertArrayEquals(new float[]{2f, -8f, 4f, -4f}, l); // positive divided, negative multiplied, once each
+        GenerationConfig published = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 2, "lumenspark", 0, null,
+                List.of(), null, 1);
+        float[] m = {4f, -4f, 4f, -4f};
+        Sampling.process(m, new int[]{0, 1}, 2, 0, published);
+        assertArrayEquals(new float[]{2f, -2f, 4f, -4f}, m); // divided regardless of sign
+    }
+
+    @Test
+    void noRepeatNgramBansCompletions() {
+        GenerationConfig cfg = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 1, "hf", 3, null, List.of(), null, 1);
+        float[] l = new float[6];
+        // context 1 2 3 1 2: the 3-gram "1 2 3" exists, so after "1 2" token 3 is banned
+        Sampling.process(l, new int[]{1, 2, 3, 1, 2}, 5, 0, cfg);
+        assertArrayEquals(new float[]{0, 0, 0, NEG, 0, 0}, l);
+    }
+
+    @Test
+    void minNewTokensSuppressesEndOfText() {
+        GenerationConfig cfg = new GenerationConfig(null, 5, 2, false, 1, 0, 1, 1, "hf", 0, 4, List.of(), null, 1);
+        float[] l = {0, 0, 0, 0, 9};
+        Sampling.process(l, new int[]{1}, 1, 1, cfg);
+        assertEquals(NEG, l[4]);
+        float[] m = {0, 0, 0, 0, 9};
+        Sampling.process(m, new int[]{1}, 1, 2, cfg);
+        assertEquals(9f, m[4]);
+    }
+
+    @Test
+    void invalidValuesAreClearErrors() {
+        assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 0, 0, 1, null), "temperature 0");
+        assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, -1, 0, 1, null), "temperature");
+        assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 1, -1, 1, null), "top_k");
+        assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 1, 0, 0, null), "top_p 0");
+        assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 1, 0, 1.5, null), "top_p > 1");
+        var e = assertThrows(LumensparkException.class, () -> new GenerationConfig(null, 5, 0, true, 1, 0, 1, 0,
+                "hf", 0, null, List.of(), null, 1));
+        assertTrue(e.getMessage().contains("repetition_penalty"), e.getMessage());
+        assertThrows(LumensparkException.class, () -> new GenerationConfig(null, null, 0, false, 1, 0, 1, 1, "hf",
+                0, null, List.of(), null, 1), "no length limit");
+        assertThrows(LumensparkException.class, () -> new GenerationConfig(null, 5, 0, false, 1, 0, 1, 1, "hf", 0,
+                null, List.of(), null, 3), "several greedy sequences");
+    }
+
+    @Test
+    void generationConfigJsonRoundTripsAndReadsHuggingFaceFiles(@TempDir Path tmp) throws Exception {
+        GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3, "lumenspark", 3, 50256,
+                List.of("\n\n", "THE END"), 5L, 2);
+        Path f = tmp.resolve("generation_config.json");
+        cfg.write(f);
+        assertEquals(cfg, GenerationConfig.read(f));
+        Files.writeString(f, "{\"eos_token_id\": [50256, 50257], \"do_sample\": true, \"temperature\": 0.8}");
+        GenerationConfig hf = GenerationConfig.read(f);
+        assertEquals(50256, hf.eosTokenId());
+        assertEquals(20, hf.maxLength()); // Hugging Face's default limit
+        assertEquals(50, hf.topK());
+        Files.writeString(f, "{\"max_new_tokens\": 10, \"top_p\": 2}");
+        var e = assertThrows(LumensparkException.class, () -> GenerationConfig.read(f));
+        assertTrue(e.getMessage().startsWith(f.toString()) && e.getMessage().contains("top_p"), e.getMessage());
+    }
+}
