@@ -2,6 +2,7 @@ package io.lumenspark.model;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
 
@@ -100,14 +101,9 @@ public final class ModelFiles {
     public static void save(LumensparkModel model, Path dir, String tokenizer, int eosId) {
         writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params().values()));
         Path gen = dir.resolve(GENERATION);
-        if (!Files.exists(gen)) {
-            Map<String, Object> g = new LinkedHashMap<>();
-            g.put("eos_token_id", eosId);
-            g.put("max_length", model.config().seqLength());
-            g.put("do_sample", true);
-            g.put("temperature", 0.8);
-            g.put("top_k", 50);
-            Json.write(gen, g);
+        if (!Files.exists(gen)) { // defaults for sampling from this model; a user's own file is kept
+            new GenerationConfig(model.config().seqLength(), null, 0, true, 0.8, 50, 1, 1, "hf", 0, eosId,
+                    List.of(), null, 1).write(gen);
         }
         Map<String, Object> tok = new LinkedHashMap<>();
         tok.put("tokenizer", tokenizer);
