@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 /** The lumenspark command line: one subcommand per job; bad input ends in one line on stderr and exit code 2. */
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
         description = "Linformer-family language models on the CPU: train, evaluate, score, benchmark.",
-        subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class,
+        subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
                 InfoCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

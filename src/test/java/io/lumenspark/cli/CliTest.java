@@ -64,6 +64,16 @@ class CliTest {
         assertEquals(s.get("ids").size() - 1, s.get("logprobs").size());
         for (JsonNode lp : s.get("logprobs")) assertTrue(lp.asDouble() <= 0);
 
+        Run gen = run("generate", "--model", model.toString(), "--prompt", "It was", "--max-new-tokens", "5",
+                "--seed", "1", "--json");
+        assertEquals(0, gen.code(), gen.err());
+        JsonNode g = parse(gen.out());
+        assertTrue(g.get("ids").size() <= 5 && g.has("finish_reason") && g.has("text"), gen.out());
+        Run streamed = run("generate", "--model", model.toString(), "--prompt", "It was", "--max-new-tokens", "5",
+                "--seed", "1");
+        assertEquals(0, streamed.code(), streamed.err());
+        assertTrue(streamed.out().startsWith("It was" + g.get("text").asText()), streamed.out());
+
         Run info = run("info", "--model", model.toString());
         assertEquals(0, info.code(), info.err());
         assertTrue(info.out().contains("causal"), info.out());
@@ -121,6 +131,12 @@ class CliTest {
         Files.writeString(cfg, "{\"embed_dim\": 30, \"heads\": 4}");
         assertBadInput("not divisible by heads", "train", "--data", corpus.toString(), "--config", cfg.toString(),
                 "--out", tmp.resolve("o6").toString());
+        assertBadInput("temperature must be positive", "generate", "--model", model.toString(), "--prompt", "Hi",
+                "--temperature", "0");
+        assertBadInput("top_p must be in (0, 1]", "generate", "--model", model.toString(), "--prompt", "Hi",
+                "--top-p", "1.5");
+        assertBadInput("leaves no room to generate", "generate", "--model", model.toString(), "--prompt",
+                "word ".repeat(100));
         assertBadInput("drop --steps", "train", "--resume", "--out", model.toString(), "--steps", "9");
         assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");
         assertBadInput("no checkpoint to resume", "train", "--resume", "--out", tmp.resolve("o5").toString());
