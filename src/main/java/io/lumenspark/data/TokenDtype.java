@@ -6,7 +6,9 @@ import java.util.Locale;
 
 /** On-disk element type of a token file: little-endian unsigned 16- or 32-bit integers. */
 public enum TokenDtype {
+    /** Two bytes per token, for vocabularies of up to 65,536 ids (GPT-2 has 50,257). */
     UINT16(2),
+    /** Four bytes per token, for larger vocabularies. */
     UINT32(4);
 
     private final int bytes;

@@ -36,9 +36,10 @@ public final class TokenFile implements AutoCloseable {
     }
 
     /**
-     * Maps a token file read-only.
+     * Maps a token file read-only; close the result to unmap it. An empty file gives an empty sequence.
      *
      * @throws LumensparkException if the file is missing or its size is not a whole number of tokens
+     * @throws java.io.UncheckedIOException for other I/O errors
      */
     public static TokenFile open(Path file, TokenDtype dtype) {
         Objects.requireNonNull(dtype, "dtype");
@@ -83,7 +84,7 @@ public final class TokenFile implements AutoCloseable {
         return dtype;
     }
 
-    /** The token at index {@code i}. */
+    /** The token at index {@code i}; {@link IndexOutOfBoundsException} outside {@code [0, length())}. */
     public int get(long i) {
         Objects.checkIndex(i, length);
         return dtype == TokenDtype.UINT16
@@ -91,7 +92,11 @@ public final class TokenFile implements AutoCloseable {
                 : segment.getAtIndex(U32, i);
     }
 
-    /** Copies tokens {@code [from, from + count)} into {@code dest[destOffset ..]}. */
+    /**
+     * Copies tokens {@code [from, from + count)} into {@code dest[destOffset ..]}.
+     *
+     * @throws IndexOutOfBoundsException if either range is out of bounds
+     */
     public void copy(long from, int count, int[] dest, int destOffset) {
         Objects.checkFromIndexSize(from, count, length);
         Objects.checkFromIndexSize(destOffset, count, dest.length);
@@ -104,7 +109,7 @@ public final class TokenFile implements AutoCloseable {
         }
     }
 
-    /** Unmaps the file; later reads fail. */
+    /** Unmaps the file; later reads fail. Idempotent, and a no-op for in-memory files. */
     @Override
     public void close() {
         if (arena != null && arena.scope().isAlive()) {

@@ -7,7 +7,10 @@ import java.lang.foreign.MemorySegment;
  * Offsets and leading dimensions are in elements, as in CBLAS.
  */
 public interface Blas {
-    /** C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T; op(A) is m x k, op(B) is k x n, C is m x n. */
+    /**
+     * C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T; op(A) is m x k, op(B) is k x n, C is m x n.
+     * As in BLAS, C need not be initialized when beta is 0.
+     */
     void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                MemorySegment a, long aOffset, int lda,
                MemorySegment b, long bOffset, int ldb,

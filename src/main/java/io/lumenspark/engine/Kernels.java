@@ -145,6 +145,7 @@ public final class Kernels {
         for (; i < n; i++) put(x, xo + i, get(x, xo + i) * a);
     }
 
+    /** Dot product of n elements; lanes are summed in a fixed order, so the result does not depend on the JIT. */
     public static float dot(MemorySegment x, long xo, MemorySegment y, long yo, long n) {
         FloatVector acc = FloatVector.zero(S);
         long i = 0;
@@ -166,6 +167,7 @@ public final class Kernels {
         return total;
     }
 
+    /** Maximum of n elements; negative infinity when n is 0. */
     public static float max(MemorySegment x, long xo, int n) {
         FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         int i = 0;
@@ -304,7 +306,7 @@ public final class Kernels {
         return x < 0 ? -y : y;
     }
 
-    /** Exact (erf) GELU: y = x * Phi(x) over [from, to). */
+    /** Exact (erf) GELU: y = x * Phi(x) over elements [from, to), the same indices in x and y. */
     public static void gelu(MemorySegment x, MemorySegment y, long from, long to) {
         long i = from;
         for (long bound = to - L; i <= bound; i += L) {
@@ -317,7 +319,7 @@ public final class Kernels {
         }
     }
 
-    /** GELU backward: dx = dy * (Phi(x) + x * phi(x)); dx may alias dy. */
+    /** GELU backward over elements [from, to): dx = dy * (Phi(x) + x * phi(x)); dx may alias dy. */
     public static void geluBackward(MemorySegment x, MemorySegment dy, MemorySegment dx, long from, long to) {
         long i = from;
         for (long bound = to - L; i <= bound; i += L) {
@@ -337,7 +339,7 @@ public final class Kernels {
     /**
      * One AdamW update over [from, to): decoupled weight decay (lr * wd * w), bias-corrected moments, the
      * gradient first multiplied by gradScale (gradient clipping, fused here to save a pass over memory).
-     * b1c and b2c are 1 - beta^t.
+     * b1c and b2c are 1 - beta^t. The range indexes all four buffers alike; w, m and v are updated in place.
      */
     public static void adamw(MemorySegment w, MemorySegment g, MemorySegment m, MemorySegment v, long from, long to,
                              float lr, float beta1, float beta2, float eps, float weightDecay, float b1c, float b2c,
@@ -367,8 +369,8 @@ public final class Kernels {
     }
 
     /**
-     * Softmax of one attention row of width w whose visible entries are [0, slots) and [localStart,
-     * localStart + local); every other entry becomes 0.
+     * Softmax of one attention row of width w starting at element o, whose visible entries are [0, slots) and
+     * [localStart, localStart + local), with slots &lt;= localStart &lt;= w - local; every other entry becomes 0.
      */
     public static void maskedSoftmax(MemorySegment x, long o, int w, int slots, int localStart, int local) {
         float m = Math.max(slots > 0 ? max(x, o, slots) : Float.NEGATIVE_INFINITY,

@@ -35,6 +35,11 @@ public final class Parallel {
         void run(int part, int from, int to);
     }
 
+    /**
+     * Threads that row loops and products use, the caller included; all cores unless {@link Blas#select} set
+     * another count. The workers start when a backend is chosen (by {@code select} or the first
+     * {@link Blas#get}); until then every loop runs on the calling thread.
+     */
     public static int threads() {
         return threads;
     }
@@ -49,14 +54,18 @@ public final class Parallel {
         }
     }
 
-    /** How many parts {@link #rows(int, PartBody)} splits this many rows into. */
+    /**
+     * How many parts {@link #rows(int, PartBody)} splits this many rows into: min(rows, threads), at least 1.
+     * Callers size per-part partial results with it.
+     */
     public static int parts(int rows) {
         return Math.max(1, Math.min(rows, threads));
     }
 
     /**
      * Runs body over [0, rows) split into contiguous parts, one per thread. workPerRow (e.g. the row length)
-     * decides whether splitting is worth it.
+     * decides whether splitting is worth it: when rows * workPerRow is below 2^15, the caller runs all rows as
+     * one range.
      */
     public static void rows(int rows, long workPerRow, RangeBody body) {
         if (threads == 1 || rows < 2 || rows * workPerRow < SERIAL_WORK) {
@@ -68,7 +77,10 @@ public final class Parallel {
 
     /**
      * One contiguous part per thread, numbered, so each part can own a partial result (summed afterwards in part
-     * order, reproducibly for a given thread count).
+     * order, reproducibly for a given thread count). The caller runs part 0 and returns when all parts are done.
+     * One caller at a time gets the workers: a nested call, a call from a worker, or a call while another thread
+     * holds them runs all parts on the calling thread, in order. An exception in any part is rethrown to the
+     * caller; with workers, only after every part has finished.
      */
     public static void rows(int rows, PartBody body) {
         int parts = parts(rows);

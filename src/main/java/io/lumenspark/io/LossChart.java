@@ -16,8 +16,8 @@ import java.util.Map;
 
 /**
  * Renders training curves (loss against step, one line per series) to a PNG with XChart, headless.
- * Meant to be refreshed during training, so it is cheap: long series are thinned to at most
- * {@value #MAX_POINTS} points before drawing, and the file is replaced atomically so viewers never see half a PNG.
+ * Meant to be refreshed during training, so it is cheap: long series are thinned to about {@value #MAX_POINTS}
+ * points before drawing, and the file is replaced atomically so viewers never see half a PNG.
  */
 public final class LossChart {
     static final int WIDTH = 900, HEIGHT = 550;
@@ -34,6 +34,7 @@ public final class LossChart {
     /**
      * Writes {@code png} showing each named series, given as {@code {steps, values}}; map order is legend order.
      * Non-finite values are dropped, empty series skipped; if nothing is left to draw, no file is written.
+     * Failing to write the file is a {@link io.lumenspark.LumensparkException}.
      *
      * @return whether a file was written
      * @throws IllegalArgumentException if a series is not two arrays of equal length

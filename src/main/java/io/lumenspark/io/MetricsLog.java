@@ -43,7 +43,7 @@ public final class MetricsLog implements AutoCloseable {
         }
     }
 
-    /** Appends {@code record} as one line. */
+    /** Appends {@code record} as one line; safe to call from several threads. */
     public synchronized void log(Map<String, ?> record) {
         byte[] line = (Json.toLine(record) + "\n").getBytes(StandardCharsets.UTF_8);
         try {

@@ -92,6 +92,11 @@ public final class SafeTensors {
      * {@code elementCount() * dtype.byteSize()} long. The shape array is copied in and out.
      */
     public record Entry(String name, DType dtype, long[] shape, MemorySegment data) {
+        /**
+         * Checks that {@code data} holds exactly the bytes the shape needs.
+         *
+         * @throws IllegalArgumentException if it does not, or for a negative dimension
+         */
         public Entry {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(dtype, "dtype");
@@ -104,6 +109,7 @@ public final class SafeTensors {
             }
         }
 
+        /** A copy of the shape. */
         @Override
         public long[] shape() {
             return shape.clone();
@@ -186,8 +192,9 @@ public final class SafeTensors {
 
         /**
          * The tensor's values as 4-byte-aligned floats in native byte order (readable with {@link ValueLayout#JAVA_FLOAT}).
-         * An aligned F32 tensor is returned as is, without copying; F16, BF16 and F64 are converted into a
-         * segment allocated from {@code arena}.
+         * On little-endian machines an aligned F32 tensor is returned as is, without copying; otherwise F32, F16,
+         * BF16 and F64 are converted into a segment allocated from {@code arena}. Other dtypes are a
+         * {@link LumensparkException}.
          */
         public MemorySegment toF32(Entry e, Arena arena) {
             if (e.dtype() == DType.F32 && NATIVE_LE && e.data().maxByteAlignment() >= Float.BYTES) return e.data();
@@ -196,7 +203,7 @@ public final class SafeTensors {
             return out;
         }
 
-        /** The tensor's values as a new float array (F32, F16, BF16 or F64). */
+        /** The tensor's values as a new float array (F32, F16, BF16 or F64; other dtypes are an error). */
         public float[] toFloatArray(Entry e) {
             float[] out = new float[arrayLength(e)];
             convertFloats(e, MemorySegment.ofArray(out));

@@ -16,6 +16,10 @@ public final class AdamW {
     private final MemorySegment m, v;
     private final float beta1, beta2, eps, weightDecay;
 
+    /**
+     * Allocates zeroed moment buffers, one float per element of the flat parameter buffer, from {@code arena}.
+     * The hyperparameters are used as floats; weightDecay is per unit of learning rate (w -= lr * wd * w).
+     */
     public AdamW(Params params, Arena arena, double beta1, double beta2, double eps, double weightDecay) {
         this.params = params;
         this.m = arena.allocate(params.flatSize() * 4, 64);
@@ -31,11 +35,15 @@ public final class AdamW {
         return m;
     }
 
+    /** The second-moment buffer, laid out like the parameters (saved in checkpoints). */
     public MemorySegment secondMoment() {
         return v;
     }
 
-    /** Update number t (1-based) with learning rate lr, the gradients taken times gradScale (clipping). */
+    /**
+     * Update number t (1-based, for bias correction) with learning rate lr, the gradients taken times gradScale
+     * (clipping). Updates the parameters and moments in place, in parallel over parameters.
+     */
     public void step(long t, double lr, double gradScale) {
         float b1c = (float) (1 - Math.pow(beta1, t)), b2c = (float) (1 - Math.pow(beta2, t));
         MemorySegment w = params.values(), g = params.grads();
@@ -63,7 +71,7 @@ public final class AdamW {
         return Math.sqrt(sum);
     }
 
-    /** The factor that clips a gradient of this norm to at most maxNorm. */
+    /** The factor that clips a gradient of this norm to at most maxNorm: maxNorm / norm, or 1 if already within. */
     public static double clipFactor(double norm, double maxNorm) {
         return norm > maxNorm ? maxNorm / norm : 1;
     }

@@ -13,8 +13,14 @@ import java.util.Arrays;
  * at their own length.
  */
 public final class Evaluator {
-    /** Mean token loss and its perplexity over a number of predicted tokens. */
+    /**
+     * Mean token loss and its perplexity over a number of predicted tokens.
+     *
+     * @param loss   mean cross-entropy per predicted token, in nats; NaN when no token was evaluated
+     * @param tokens number of predicted tokens
+     */
     public record Result(double loss, long tokens) {
+        /** exp(loss). */
         public double perplexity() {
             return Math.exp(loss);
         }
@@ -23,7 +29,10 @@ public final class Evaluator {
     private Evaluator() {
     }
 
-    /** Evaluates up to maxTokens targets (0: all) in batches of batch windows of length n. */
+    /**
+     * Loss over the windows of context n, batch windows per forward pass, in eval mode (no dropout). With
+     * maxTokens above 0 it stops after the first whole window that reaches maxTokens targets; 0 evaluates all.
+     */
     public static Result evaluate(LumensparkModel model, TokenFile tokens, int batch, int n, long maxTokens) {
         EvalWindows windows = new EvalWindows(tokens, n);
         boolean pad = model.config().causal();

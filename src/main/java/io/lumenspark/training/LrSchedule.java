@@ -1,7 +1,13 @@
 package io.lumenspark.training;
 
 /**
- * Linear warm-up from 0 over the first warmup steps, then cosine decay from maxLr to minLr at the last step.
+ * Linear warm-up over the first warmup steps (step s gets maxLr * (s + 1) / warmup, so the last warm-up step
+ * reaches maxLr), then cosine decay from maxLr to minLr at the last step.
+ *
+ * @param maxLr  peak learning rate
+ * @param minLr  floor of the decay, reached at the last step
+ * @param warmup number of warm-up steps (0: none)
+ * @param total  number of steps in the run
  */
 public record LrSchedule(double maxLr, double minLr, long warmup, long total) {
     /** The learning rate of step s (0-based). */

@@ -22,6 +22,8 @@ import java.util.Map;
  * @param lr             peak learning rate
  * @param minLr          learning-rate floor of the cosine decay
  * @param warmupFraction fraction of the steps spent warming up linearly
+ * @param weightDecay    AdamW decoupled weight decay, applied to matrices only
+ * @param gradClip       maximum global L2 norm of the gradient; larger gradients are scaled down to it
  * @param evalEvery      steps between validation passes (and loss-curve refreshes)
  * @param evalTokens     validation tokens per pass (0: the whole split)
  * @param checkpointEvery steps between checkpoints
@@ -33,6 +35,10 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
                            double warmupFraction, double weightDecay, double gradClip, long evalEvery,
                            long evalTokens, long checkpointEvery, long seed, Path out) {
 
+    /**
+     * Checks every option, naming the command-line flag at fault in a {@link LumensparkException}, and copies
+     * data and overrides into immutable collections.
+     */
     public TrainOptions {
         overrides = Map.copyOf(overrides);
         data = List.copyOf(data);
@@ -62,6 +68,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
                 minLr, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, folder);
     }
 
+    /** Warm-up length in steps: warmupFraction of the steps, rounded up. */
     public long warmupSteps() {
         return (long) Math.ceil(warmupFraction * steps);
     }
