@@ -2,11 +2,9 @@ package io.lumenspark.cli;
 
 import io.lumenspark.Home;
 import io.lumenspark.data.DemoCorpus;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.generate.GenerationConfig;
-import io.lumenspark.generate.Sampling;
+import io.lumenspark.generate.Generator;
 import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
 import picocli.CommandLine.Command;
@@ -14,10 +12,8 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -51,34 +47,15 @@ final class DemoCommand implements Callable<Integer> {
         System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %d steps (%,.0f tokens/s)%n", r.valLoss(),
                 r.valPerplexity(), r.steps(), r.tokensPerSecond());
         System.out.println("model saved to " + out + ", loss curve " + out.resolve("loss.png"));
-        try (LumensparkModel model = ModelFiles.load(out)) {
-            Tokenizer tok = Tokenizer.byName(ModelFiles.tokenizerName(out));
-            SplittableRandom random = new SplittableRandom(seed);
-            for (String prompt : new String[]{"The state of the Union", "Our economy", "Fellow citizens, "}) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(out)) {
+            GenerationConfig cfg = GenerationConfig.sampling(48, 0.8, 40, 1.0, seed);
+            List<String> prompts = List.of("The state of the Union", "Our economy", "Fellow citizens, ");
+            List<Generator.Result> results = model.generate(prompts, cfg);
+            for (int i = 0; i < prompts.size(); i++) {
                 System.out.println();
-                System.out.println("> " + prompt + sample(model, tok, prompt, 48, random));
+                System.out.println("> " + prompts.get(i) + results.get(i).text());
             }
         }
         return 0;
-    }
-
-    /** Temperature + top-k sampling with incremental decoding (the full generator is a later feature). */
-    static String sample(LumensparkModel model, Tokenizer tok, String prompt, int newTokens, SplittableRandom r) {
-        GenerationConfig cfg = GenerationConfig.sampling(newTokens, 0.8, 40, 1.0, null);
-        int[] ids = tok.encode(prompt);
-        int[] context = Arrays.copyOf(ids, model.config().seqLength()); // prompt, then what is generated
-        int start = ids.length, length = start;
-        try (LumensparkModel.Decoder decoder = model.decoder()) {
-            float[] logits = null;
-            for (int id : ids) logits = decoder.next(id);
-            while (length < context.length && length - start < newTokens) {
-                Sampling.process(logits, context, length, length - start, cfg);
-                int next = Sampling.choose(logits, cfg, r);
-                if (next == tok.eosId()) break;
-                context[length++] = next;
-                if (length < context.length) logits = decoder.next(next);
-            }
-        }
-        return tok.decode(Arrays.copyOfRange(context, start, length));
     }
 }

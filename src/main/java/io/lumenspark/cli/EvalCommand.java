@@ -52,8 +52,8 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         if (batch < 1) throw new LumensparkException("--batch must be at least 1");
-        try (LumensparkModel model = ModelFiles.load(modelDir);
-             TokenFile tokens = tokens(data, Tokenizer.byName(ModelFiles.tokenizerName(modelDir)))) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir);
+             TokenFile tokens = tokens(data, model.tokenizer())) {
             int n = seqLength == 0 ? model.config().seqLength() : seqLength;
             if (n < 1 || n > model.config().seqLength()) {
                 throw new LumensparkException("--seq-length must be in 1.." + model.config().seqLength());

@@ -24,7 +24,7 @@ final class InfoCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         runtime.apply();
         ModelConfig cfg = ModelFiles.readConfig(modelDir);
-        try (LumensparkModel model = ModelFiles.load(modelDir)) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
             System.out.printf("model:      %s%n", modelDir);
             System.out.printf("attention:  %s%s, k=%d, kv_heads=%d%n", cfg.attention(),
                     cfg.causal() ? " (causal)" : " (bidirectional: sees the future)", cfg.k(), cfg.kvHeads());
@@ -32,7 +32,7 @@ final class InfoCommand implements Callable<Integer> {
                     cfg.vocabSize(), cfg.embedDim(), cfg.depth(), cfg.heads(), cfg.seqLength(), cfg.rank());
             System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.params().count(),
                     model.params().count() * 4 / 1e6);
-            System.out.printf("tokenizer:  %s%n", ModelFiles.tokenizerName(modelDir));
+            System.out.printf("tokenizer:  %s%n", model.tokenizer().name());
             System.out.printf("weights:    %s, %,d bytes%n", ModelFiles.WEIGHTS,
                     Files.size(modelDir.resolve(ModelFiles.WEIGHTS)));
             Path state = modelDir.resolve("checkpoint").resolve("trainer_state.json");

@@ -45,8 +45,8 @@ final class ScoreCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         String text = input.text != null ? input.text : EvalCommand.readText(input.file);
-        try (LumensparkModel model = ModelFiles.load(modelDir)) {
-            Tokenizer tok = Tokenizer.byName(ModelFiles.tokenizerName(modelDir));
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
+            Tokenizer tok = model.tokenizer();
             int[] ids = tok.encode(text);
             int n = ids.length - 1;
             if (n < 1) throw new LumensparkException("the text has " + ids.length + " token(s); scoring needs at least 2");

@@ -39,6 +39,23 @@ public interface Tokenizer {
     byte[] decodeBytes(int[] ids);
 
     /**
+     * The tokenizer a model folder names in its tokenizer_config.json: our {@code "tokenizer"} key, or Hugging
+     * Face's {@code "tokenizer_class"} GPT2Tokenizer(Fast). A folder without the file predates it and used GPT-2.
+     *
+     * @throws LumensparkException if the folder is missing or the file names no known tokenizer
+     */
+    static Tokenizer fromPretrained(java.nio.file.Path dir) {
+        if (!java.nio.file.Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
+        java.nio.file.Path file = dir.resolve("tokenizer_config.json");
+        if (!java.nio.file.Files.exists(file)) return byName("gpt2");
+        var node = io.lumenspark.io.Json.read(file);
+        if (node.path("tokenizer").isTextual()) return byName(node.get("tokenizer").asText());
+        String cls = node.path("tokenizer_class").asText("");
+        if (cls.equals("GPT2Tokenizer") || cls.equals("GPT2TokenizerFast")) return byName("gpt2");
+        throw new LumensparkException(file + ": names no tokenizer this version knows (expected \"tokenizer\": \"gpt2\")");
+    }
+
+    /**
      * Looks up a tokenizer by name: {@code "gpt2"} (alias {@code "r50k_base"}).
      *
      * @throws LumensparkException for unknown names

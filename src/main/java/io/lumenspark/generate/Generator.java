@@ -1,20 +1,36 @@
 package io.lumenspark.generate;
 
-import io.lumenspark.LumensparkException;
 import io.lumenspark.data.Tokenizer;
 import io.lumenspark.model.LumensparkModel;
 
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Text generation: prompt ids in, new ids and text out, token by token. Causal models decode incrementally
- * (constant work per token for the Linformer variants); the bidirectional lumenspark-v0.1 recomputes the whole
- * sequence for every token, as its definition requires.
+ * Text generation to the end in one call: a prompt (or a batch of prompts, each with num_return_sequences
+ * samples) in, ids and text out, optionally streaming each piece of text as it is produced. Token by token
+ * control is {@link Generation}.
  */
 public final class Generator {
-    /** Why generation ended: "eos", "stop" (a stop string), "length" (the token limit) or "context" (seq_length). */
-    public record Result(int[] ids, String text, String finishReason, int promptTokens, double seconds) {
+    /**
+     * The outcome of one sequence.
+     *
+     * @param ids                the new token ids (an end-of-text token that ended the sequence is not included)
+     * @param text               their text, cut before a stop string
+     * @param finishReason       "eos", "stop" (a stop string), "length" (the token limit), "context" (seq_length
+     *                           reached) or "cancelled" (closed early)
+     * @param promptTokens       prompt tokens the model saw
+     * @param droppedTokens      prompt tokens dropped from the front by prompt_truncation "left"
+     * @param firstTokenSeconds  time to the first new token (prefill included)
+     * @param seconds            time for the whole sequence
+     */
+    public record Result(int[] ids, String text, String finishReason, int promptTokens, int droppedTokens,
+                         double firstTokenSeconds, double seconds) {
+        /** New tokens per second after the first (the decoding rate), or NaN with fewer than two. */
+        public double decodeTokensPerSecond() {
+            return ids.length < 2 ? Double.NaN : (ids.length - 1) / (seconds - firstTokenSeconds);
+        }
     }
 
     /** Receives the text of each new token as soon as it is complete (UTF-8 sequences are never split). */
@@ -26,74 +42,33 @@ public final class Generator {
     private Generator() {
     }
 
+    /** Generates one sequence from prompt ids, streaming its text to listener (may be null). */
     public static Result generate(LumensparkModel model, Tokenizer tok, int[] prompt, GenerationConfig cfg,
                                   Listener listener) {
-        int n = model.config().seqLength();
-        if (prompt.length == 0) throw new LumensparkException("the prompt is empty");
-        if (prompt.length >= n) {
-            throw new LumensparkException("the prompt has " + prompt.length + " tokens; this model's context is " + n
-                    + " and leaves no room to generate");
-        }
-        int limit = cfg.maxNewTokens() != null ? cfg.maxNewTokens() : Math.max(0, cfg.maxLength() - prompt.length);
-        if (cfg.maxNewTokens() != null && cfg.maxLength() != null) limit = Math.min(limit, cfg.maxLength() - prompt.length);
-        int eos = cfg.eosTokenId() != null ? cfg.eosTokenId() : tok.eosId();
-        SplittableRandom random = cfg.seed() != null ? new SplittableRandom(cfg.seed()) : new SplittableRandom();
-        long t0 = System.nanoTime();
-        int[] context = Arrays.copyOf(prompt, n);
-        int length = prompt.length;
-        String finish = "length", text = "";
-        int emitted = 0; // characters of text already passed to the listener
-        LumensparkModel.Decoder decoder = model.config().causal() ? model.decoder() : null;
-        try {
-            float[] logits = null;
-            if (decoder != null) for (int id : prompt) logits = decoder.next(id);
-            while (length - prompt.length < limit) {
-                if (length == n) {
-                    finish = "context";
-                    break;
-                }
-                if (decoder == null) logits = lastLogits(model, context, length);
-                Sampling.process(logits, context, length, length - prompt.length, cfg);
-                int next = Sampling.choose(logits, cfg, random);
-                if (next == eos) {
-                    finish = "eos";
-                    break;
-                }
-                context[length++] = next;
-                text = tok.decode(Arrays.copyOfRange(context, prompt.length, length));
-                int stop = stopIndex(text, cfg);
-                if (stop >= 0) {
-                    text = text.substring(0, stop);
-                    finish = "stop";
-                }
-                // hold back a trailing replacement character: the next token may complete its UTF-8 sequence
-                int ready = finish.equals("stop") || !text.endsWith("\uFFFD") ? text.length() : text.length() - 1;
-                if (listener != null && ready > emitted) listener.onText(text.substring(emitted, ready));
-                emitted = Math.max(emitted, ready);
-                if (finish.equals("stop")) break;
-                if (decoder != null && length < n && length - prompt.length < limit) logits = decoder.next(next);
+        return new Generation(model, tok, prompt, cfg, null).finish(listener);
+    }
+
+    /**
+     * Generates num_return_sequences sequences for each prompt, prompt by prompt: result i * num + j is sequence
+     * j of prompt i, seeded by {@link #sequenceSeed}.
+     */
+    public static List<Result> generateAll(LumensparkModel model, Tokenizer tok, List<int[]> prompts,
+                                           GenerationConfig cfg) {
+        int per = cfg.numReturnSequences();
+        List<Result> out = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            for (int j = 0; j < per; j++) {
+                out.add(new Generation(model, tok, prompts.get(i), cfg, sequenceSeed(cfg, i * per + j)).finish(null));
             }
-        } finally {
-            if (decoder != null) decoder.close();
         }
-        if (listener != null && text.length() > emitted) listener.onText(text.substring(emitted));
-        return new Result(Arrays.copyOfRange(context, prompt.length, length), text, finish, prompt.length,
-                (System.nanoTime() - t0) / 1e9);
+        return out;
     }
 
-    private static float[] lastLogits(LumensparkModel model, int[] context, int length) {
-        int v = model.config().vocabSize();
-        float[] all = model.logits(Arrays.copyOf(context, length), 1, length);
-        return Arrays.copyOfRange(all, (length - 1) * v, length * v);
-    }
-
-    /** Where the first stop string starts in text, or -1. */
-    private static int stopIndex(String text, GenerationConfig cfg) {
-        int best = -1;
-        for (String s : cfg.stopStrings()) {
-            int i = s.isEmpty() ? -1 : text.indexOf(s);
-            if (i >= 0 && (best < 0 || i < best)) best = i;
-        }
-        return best;
+    /**
+     * The seed of sequence s of a batch: the config's own for s = 0 (so it equals a single generation with that
+     * seed), one derived from (seed, s) after it; null (random) when the config has no seed.
+     */
+    public static Long sequenceSeed(GenerationConfig cfg, int s) {
+        return cfg.seed() == null || s == 0 ? cfg.seed() : Long.valueOf(new SplittableRandom(cfg.seed() + s).nextLong());
     }
 }

@@ -322,6 +322,21 @@ final class Attention {
         }
     }
 
+    /**
+     * Sets the state to what stepping through positions 0..n-1 would leave, from the forward pass just run over
+     * those n positions (batch 1): the forward's compressed keys are exactly the slot sums (the causal mask of E
+     * keeps position t in slots j >= t / c), and the raw rows of the current block are the last n mod c keys.
+     */
+    void fillState(StepState s, int n) {
+        if (!full) {
+            MemorySegment.copy(kc, 0, s.slotK, 0, (long) slots * kvDim * 4);
+            if (s.slotV != s.slotK) MemorySegment.copy(vc, 0, s.slotV, 0, (long) slots * kvDim * 4);
+        }
+        int first = full ? 0 : n / block * block; // the first position of the block that position n is in
+        MemorySegment.copy(k, (long) first * kvDim * 4, s.rawK, 0, (long) (n - first) * kvDim * 4);
+        if (s.rawV != s.rawK) MemorySegment.copy(v, (long) first * kvDim * 4, s.rawV, 0, (long) (n - first) * kvDim * 4);
+    }
+
     /** The attention output for position t, given its input row x; updates the state. */
     MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
         if (!causal) throw new IllegalStateException("incremental decoding needs a causal model");

@@ -68,6 +68,11 @@ final class Block {
         return s.y;
     }
 
+    /** Sets the decoding state from the forward pass just run over positions 0..n-1 (see Attention.fillState). */
+    void fillState(StepState s, int n) {
+        attn.fillState(s.attention, n);
+    }
+
     MemorySegment backward(Ctx c, MemorySegment dy) {
         long size = (long) c.rows * d;
         MemorySegment dSum2 = norm2.backward(c, dy);

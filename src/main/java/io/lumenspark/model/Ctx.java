@@ -13,14 +13,17 @@ final class Ctx {
     final Blas blas;
     final Params params;
     final int batch, n, rows;
+    /** Inference only (prefill, scoring): the backward buffers are never allocated. */
+    final boolean forwardOnly;
     private final Arena arena;
     /** A column of ones: bias and scale gradients are column sums, done as a matrix product (deterministic). */
     final MemorySegment ones;
     boolean training;
     private long dropoutKey;
 
-    Ctx(Blas blas, Params params, int batch, int n) {
+    Ctx(Blas blas, Params params, int batch, int n, boolean forwardOnly) {
         this.blas = blas;
+        this.forwardOnly = forwardOnly;
         this.params = params;
         this.batch = batch;
         this.n = n;
@@ -36,9 +39,11 @@ final class Ctx {
     /**
      * A buffer shared by every layer under the same role name (e.g. "attn.dq"): layers run one at a time, and
      * what a layer keeps only between its own calls (gradients it returns, temporaries) need not exist once
-     * per layer. Contents are undefined on entry.
+     * per layer. Contents are undefined on entry. Scratch is for backward and training-only passes (gradients,
+     * dropout): in a forward-only context it is an empty segment, so a use would fail loudly.
      */
     MemorySegment scratch(String role, long count) {
+        if (forwardOnly) return MemorySegment.NULL;
         MemorySegment s = scratch.get(role);
         if (s == null || s.byteSize() < count * 4) {
             s = floats(count);
@@ -58,7 +63,7 @@ final class Ctx {
     }
 
     MemorySegment value(Params.Param p) {
-        return params.values().asSlice(p.offset() * 4, p.size() * 4);
+        return params.segment(p);
     }
 
     MemorySegment grad(Params.Param p) {

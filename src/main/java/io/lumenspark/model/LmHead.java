@@ -27,9 +27,9 @@ final class LmHead {
 
     void allocate(Ctx c) {
         chunk = (int) Math.max(1, Math.min(c.rows, CHUNK_FLOATS / vocab));
-        logits = c.floats((long) chunk * vocab);
-        dx = c.floats((long) c.rows * d);
-        biasGradParts = c.floats((long) Parallel.parts(chunk) * vocab);
+        logits = null; // on first use: prefill and logits() never need it
+        dx = c.forwardOnly ? null : c.floats((long) c.rows * d);
+        biasGradParts = c.forwardOnly ? null : c.floats((long) Parallel.parts(chunk) * vocab);
     }
 
     /**
@@ -39,6 +39,7 @@ final class LmHead {
      */
     double run(Ctx c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
         double total = 0;
+        if (logits == null) logits = c.floats((long) chunk * vocab);
         if (backward) biasGradParts.fill((byte) 0);
         for (int r0 = 0; r0 < c.rows; r0 += chunk) {
             int rows = Math.min(chunk, c.rows - r0);

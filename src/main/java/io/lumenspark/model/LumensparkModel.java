@@ -4,21 +4,38 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.data.Tokenizer;
+import io.lumenspark.generate.Generation;
+import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.generate.Generator;
+import io.lumenspark.io.SafeTensors;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
 /**
  * A Linformer-family language model: token + learned position embeddings, post-norm blocks, and an untied
  * output layer (fc_out). The variant (Linformer, causal Linformer, Conv-Linformer, full attention) comes from
- * the {@link ModelConfig}. Parameters live in one native buffer ({@link Params}); activations are allocated once
- * per (batch, length) shape and reused.
+ * the {@link ModelConfig}. Parameters live in one native buffer ({@link Params}), or are views of a
+ * memory-mapped weights file ({@link #fromPretrained}); activations are allocated once per (batch, length)
+ * shape and reused.
  *
- * <p>Not thread-safe: one training or scoring pass at a time.
+ * <pre>{@code
+ * try (LumensparkModel model = LumensparkModel.fromPretrained(Path.of("runs/demo"))) {
+ *     System.out.println(model.generate("The state of the union", GenerationConfig.greedy(20)).text());
+ * }
+ * }</pre>
+ *
+ * <p>Thread-safe: whole-sequence passes (training steps, evaluation, {@link #logits}, prompt prefill) take turns
+ * on the model's activation buffers, while any number of {@link Decoder}s and generations run concurrently,
+ * each with its own state and the weights shared.
  */
 public final class LumensparkModel implements AutoCloseable {
     private final ModelConfig config;
@@ -29,8 +46,15 @@ public final class LumensparkModel implements AutoCloseable {
     private final LmHead head;
     private Ctx ctx;
     private MemorySegment embedded, dEmbedded;
+    private volatile Tokenizer tokenizer;
+    private volatile GenerationConfig generationConfig;
 
+    /** A new model with zero parameters; {@link #initialize} them or load them ({@link ModelFiles#load}). */
     public LumensparkModel(ModelConfig config) {
+        this(config, true);
+    }
+
+    private LumensparkModel(ModelConfig config, boolean allocate) {
         this.config = config.validate();
         int d = config.embedDim();
         tokens = params.declare("token_embedding.weight", config.vocabSize(), d);
@@ -42,7 +66,37 @@ public final class LumensparkModel implements AutoCloseable {
         }
         for (int i = 0; i < config.depth(); i++) blocks.add(new Block(params, config, i, sharedE, sharedF));
         head = new LmHead(params, d, config.vocabSize());
-        params.allocate(arena);
+        if (allocate) params.allocate(arena);
+    }
+
+    /**
+     * Opens a model folder (config.json, model.safetensors, tokenizer_config.json, generation_config.json) for
+     * inference. Float32 weights are memory-mapped, not copied: opening is immediate, pages are read as they are
+     * used, and processes serving the same folder share them. Other dtypes are converted on load. The weights are
+     * read-only; use {@link ModelFiles#load} to train.
+     *
+     * @throws LumensparkException if the folder, its config or its weights are missing or malformed
+     */
+    public static LumensparkModel fromPretrained(Path dir) {
+        ModelConfig cfg = ModelFiles.readConfig(dir);
+        Path file = dir.resolve(ModelFiles.WEIGHTS);
+        if (!Files.exists(file)) throw new LumensparkException(dir + " has no " + ModelFiles.WEIGHTS);
+        LumensparkModel model = new LumensparkModel(cfg, false);
+        try {
+            SafeTensors.File st = SafeTensors.open(file, model.arena); // mapped for as long as the model is open
+            ModelFiles.checkNoOthers(st, model.params, List.of(""));
+            model.params.useViews(model.arena, ModelFiles.tensorsFor(st, model.params, "", model.arena));
+            ModelFiles.attachFolderSettings(model, dir);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        return model;
+    }
+
+    /** Saves the model folder (see {@link ModelFiles#save}); the weights are written in float32. */
+    public void save(Path dir) {
+        ModelFiles.save(this, dir);
     }
 
     public ModelConfig config() {
@@ -51,6 +105,36 @@ public final class LumensparkModel implements AutoCloseable {
 
     public Params params() {
         return params;
+    }
+
+    /** The tokenizer the model was trained with: the folder's, or GPT-2 for a model made from a config. */
+    public Tokenizer tokenizer() {
+        Tokenizer t = tokenizer;
+        return t != null ? t : Tokenizer.byName("gpt2");
+    }
+
+    public void setTokenizer(Tokenizer tokenizer) {
+        this.tokenizer = java.util.Objects.requireNonNull(tokenizer);
+    }
+
+    /**
+     * The default way to generate from this model: the folder's generation_config.json, or sampling at
+     * temperature 0.8 with top-k 50 up to the full context, stopping at the tokenizer's end of text.
+     */
+    public GenerationConfig generationConfig() {
+        GenerationConfig g = generationConfig;
+        if (g != null) return g;
+        return GenerationConfig.builder().maxLength(config.seqLength()).doSample(true).temperature(0.8).topK(50)
+                .eosTokenId(tokenizer().eosId()).build();
+    }
+
+    /** Whether the generation defaults were set (or loaded) rather than derived. */
+    boolean hasOwnGenerationConfig() {
+        return generationConfig != null;
+    }
+
+    public void setGenerationConfig(GenerationConfig generationConfig) {
+        this.generationConfig = java.util.Objects.requireNonNull(generationConfig);
     }
 
     /**
@@ -91,20 +175,26 @@ public final class LumensparkModel implements AutoCloseable {
         for (long i = 0; i < n; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT, i, f.get());
     }
 
-    /** Makes the activation buffers for this shape (reused while the shape stays the same). */
-    private Ctx prepare(int batch, int n) {
+    /**
+     * Makes the activation buffers for this shape (reused while the shape stays the same; a training context
+     * serves forward-only passes too). Callers hold the model's lock.
+     */
+    private Ctx prepare(int batch, int n, boolean forwardOnly) {
         if (n < 1 || n > config.seqLength()) {
             throw new LumensparkException("sequence length " + n + " is outside 1.." + config.seqLength()
                     + " (the model's seq_length)");
         }
-        if (ctx != null && ctx.batch == batch && ctx.n == n && ctx.blas == Blas.get()) return ctx;
+        if (ctx != null && ctx.batch == batch && ctx.n == n && ctx.blas == Blas.get()
+                && (forwardOnly || !ctx.forwardOnly)) {
+            return ctx;
+        }
         if (ctx != null) ctx.close();
         ctx = null;
         if ((long) batch * n > Integer.MAX_VALUE / 4) throw new LumensparkException("batch x length is too large");
-        Ctx c = new Ctx(Blas.get(), params, batch, n);
+        Ctx c = new Ctx(Blas.get(), params, batch, n, forwardOnly);
         try {
             embedded = c.floats((long) c.rows * config.embedDim());
-            dEmbedded = c.floats((long) c.rows * config.embedDim());
+            dEmbedded = forwardOnly ? null : c.floats((long) c.rows * config.embedDim());
             for (Block b : blocks) b.allocate(c);
             head.allocate(c);
         } catch (RuntimeException | OutOfMemoryError e) {
@@ -119,9 +209,10 @@ public final class LumensparkModel implements AutoCloseable {
      * One forward and backward pass: adds the gradient of gradScale * (sum of token losses) to the parameter
      * gradients and returns the sum of token losses. Dropout follows (seed, step, micro).
      */
-    public double trainStep(int[] inputs, int[] targets, int batch, int n, float gradScale, long seed, long step,
-                            int micro) {
-        Ctx c = prepare(batch, n);
+    public synchronized double trainStep(int[] inputs, int[] targets, int batch, int n, float gradScale, long seed,
+                                         long step, int micro) {
+        params.values(); // memory-mapped weights cannot be trained: fail before any work
+        Ctx c = prepare(batch, n, false);
         c.setStep(true, seed, step, micro);
         MemorySegment x = forwardBlocks(c, inputs);
         checkTargets(targets);
@@ -133,23 +224,47 @@ public final class LumensparkModel implements AutoCloseable {
     }
 
     /** Token losses (negative log-probabilities of the targets) without dropout; returns their sum. */
-    public double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
-        Ctx c = prepare(batch, n);
+    public synchronized double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
+        Ctx c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
         checkTargets(targets);
         MemorySegment x = forwardBlocks(c, inputs);
         return head.run(c, x, targets, tokenLoss, 0f, false);
     }
 
+    /**
+     * The logits of every position of one sequence: row t scores the token after ids[0..t]. For a causal model
+     * row t depends only on ids[0..t]; lumenspark-v0.1 lets every row see the whole sequence.
+     */
+    public float[][] logits(int... ids) {
+        int v = config.vocabSize();
+        float[] flat = logits(ids, 1, ids.length);
+        float[][] rows = new float[ids.length][];
+        for (int t = 0; t < ids.length; t++) rows[t] = Arrays.copyOfRange(flat, t * v, (t + 1) * v);
+        return rows;
+    }
+
     /** Logits [batch * n, vocab] for the given tokens (eval mode), as a new array; meant for small inputs. */
-    public float[] logits(int[] inputs, int batch, int n) {
-        Ctx c = prepare(batch, n);
+    public synchronized float[] logits(int[] inputs, int batch, int n) {
+        Ctx c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
         MemorySegment x = forwardBlocks(c, inputs);
         int v = config.vocabSize();
         try (Arena tmp = Arena.ofShared()) { // shared: kernels write it from pool threads
             MemorySegment out = tmp.allocate((long) c.rows * v * 4, 64);
             head.logits(c, x, 0, c.rows, out);
+            return out.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /** The logits after the last of ids (one forward pass over all of them; only one row of logits). */
+    public synchronized float[] lastLogits(int... ids) {
+        Ctx c = prepare(1, ids.length, true);
+        c.setStep(false, 0, 0, 0);
+        MemorySegment x = forwardBlocks(c, ids);
+        try (Arena tmp = Arena.ofShared()) {
+            MemorySegment out = tmp.allocate((long) config.vocabSize() * 4, 64);
+            head.logits(c, x, ids.length - 1, 1, out);
             return out.toArray(ValueLayout.JAVA_FLOAT);
         }
     }
@@ -200,6 +315,36 @@ public final class LumensparkModel implements AutoCloseable {
         }
     }
 
+    /** Continues a prompt with the model's {@link #generationConfig()}. */
+    public Generator.Result generate(String prompt) {
+        return generate(prompt, generationConfig(), null);
+    }
+
+    /** Continues a prompt, encoded with the model's {@link #tokenizer()}; returns the new ids and text. */
+    public Generator.Result generate(String prompt, GenerationConfig cfg) {
+        return generate(prompt, cfg, null);
+    }
+
+    /** As {@link #generate(String, GenerationConfig)}, passing each piece of text to listener as it comes. */
+    public Generator.Result generate(String prompt, GenerationConfig cfg, Generator.Listener listener) {
+        return Generator.generate(this, tokenizer(), tokenizer().encode(prompt), cfg, listener);
+    }
+
+    /** Continues a prompt given as token ids. */
+    public Generator.Result generate(int[] promptIds, GenerationConfig cfg) {
+        return Generator.generate(this, tokenizer(), promptIds, cfg, null);
+    }
+
+    /** A batch: num_return_sequences results per prompt, prompt by prompt (see {@link Generator#generateAll}). */
+    public List<Generator.Result> generate(List<String> prompts, GenerationConfig cfg) {
+        return Generator.generateAll(this, tokenizer(), prompts.stream().map(tokenizer()::encode).toList(), cfg);
+    }
+
+    /** The generation as an iterator of tokens, for streaming; close it if you stop early. */
+    public Generation stream(String prompt, GenerationConfig cfg) {
+        return new Generation(this, tokenizer(), tokenizer().encode(prompt), cfg, null);
+    }
+
     /**
      * Starts incremental decoding of one sequence: each {@link Decoder#next} feeds one token and returns the
      * logits of the token after it, in time and memory that do not grow with the context for the Linformer
@@ -212,23 +357,62 @@ public final class LumensparkModel implements AutoCloseable {
         return new Decoder();
     }
 
-    /** The decoding state of one sequence; see {@link #decoder()}. Not thread-safe; close it when done. */
+    /**
+     * The decoding state of one sequence; see {@link #decoder()}. Its memory is fixed when it is made (for the
+     * Linformer variants about k x kv_dim floats per layer and one row of logits; a full-attention KV cache holds
+     * seq_length positions). Not thread-safe: one decoder per sequence; close it when done.
+     */
     public final class Decoder implements AutoCloseable {
-        private final Arena decoderArena = Arena.ofShared(); // shared: products may run on the worker threads
-        private final Ctx c = new Ctx(Blas.get(), params, 1, 1);
+        private final CountingArena decoderArena = new CountingArena(Arena.ofShared()); // shared: the pool writes it
+        private final Ctx c = new Ctx(Blas.get(), params, 1, 1, true);
         private final List<Block.StepState> states = new ArrayList<>();
         private final MemorySegment x, logitsRow;
+        private final long stateBytes;
         private int position;
 
         private Decoder() {
             for (Block b : blocks) states.add(b.new StepState(decoderArena, c, config));
             x = decoderArena.allocate(4L * config.embedDim(), 64);
             logitsRow = decoderArena.allocate(4L * config.vocabSize(), 64);
+            stateBytes = decoderArena.bytes;
         }
 
         /** Positions fed so far. */
         public int position() {
             return position;
+        }
+
+        /** Native bytes this decoder holds (its state and buffers), whatever the position. */
+        public long stateBytes() {
+            return stateBytes;
+        }
+
+        /**
+         * Feeds a whole prompt in one batched forward pass, from position 0, and returns the logits for the
+         * position after it: the same state and logits as feeding the ids one by one with {@link #next}, at the
+         * cost of one pass of matrix products instead of ids.length row-by-row ones.
+         */
+        public float[] prefill(int... ids) {
+            if (position != 0) throw new IllegalStateException("prefill starts a sequence; call reset() first");
+            if (ids.length == 0) throw new LumensparkException("the prompt is empty");
+            if (ids.length > config.seqLength()) {
+                throw new LumensparkException("the prompt has " + ids.length + " tokens; the context is "
+                        + config.seqLength());
+            }
+            synchronized (LumensparkModel.this) {
+                Ctx whole = prepare(1, ids.length, true);
+                whole.setStep(false, 0, 0, 0);
+                MemorySegment y = forwardBlocks(whole, ids);
+                for (int i = 0; i < blocks.size(); i++) blocks.get(i).fillState(states.get(i), ids.length);
+                head.logits(whole, y, ids.length - 1, 1, logitsRow);
+            }
+            position = ids.length;
+            return logitsRow.toArray(ValueLayout.JAVA_FLOAT);
+        }
+
+        /** Forgets the sequence: the next token goes to position 0. */
+        public void reset() {
+            position = 0;
         }
 
         /** Feeds the token at the next position; returns the logits for the position after it. */
@@ -256,8 +440,34 @@ public final class LumensparkModel implements AutoCloseable {
         }
     }
 
+    /** An arena that counts what it hands out (a decoder's memory, for benchmarks and capacity planning). */
+    private static final class CountingArena implements Arena {
+        private final Arena inner;
+        private long bytes;
+
+        CountingArena(Arena inner) {
+            this.inner = inner;
+        }
+
+        @Override
+        public MemorySegment allocate(long byteSize, long byteAlignment) {
+            bytes += byteSize;
+            return inner.allocate(byteSize, byteAlignment);
+        }
+
+        @Override
+        public MemorySegment.Scope scope() {
+            return inner.scope();
+        }
+
+        @Override
+        public void close() {
+            inner.close();
+        }
+    }
+
     @Override
-    public void close() {
+    public synchronized void close() {
         if (ctx != null) ctx.close();
         ctx = null;
         arena.close();

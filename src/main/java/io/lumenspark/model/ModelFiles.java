@@ -2,6 +2,7 @@ package io.lumenspark.model;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.data.Tokenizer;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
@@ -15,6 +16,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * A Hugging Face-style model folder: config.json, model.safetensors (PyTorch names and [out, in] layout, so
@@ -38,12 +40,16 @@ public final class ModelFiles {
         return ModelConfig.fromMap(map, file.toString());
     }
 
-    /** Loads a model folder: the config, then every parameter from model.safetensors (F32, F16 or BF16). */
+    /**
+     * Loads a model folder into a new, trainable model: the config, then every parameter copied from
+     * model.safetensors (F32, F16 or BF16), and the folder's tokenizer and generation defaults.
+     */
     public static LumensparkModel load(Path dir) {
         ModelConfig cfg = readConfig(dir);
         LumensparkModel model = new LumensparkModel(cfg);
         try {
-            readBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params().values()));
+            readBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params().slicesOf(model.params().values())));
+            attachFolderSettings(model, dir);
         } catch (RuntimeException e) {
             model.close();
             throw e;
@@ -51,64 +57,88 @@ public final class ModelFiles {
         return model;
     }
 
+    /** The folder's tokenizer and, when it has one, its generation_config.json, onto a loaded model. */
+    static void attachFolderSettings(LumensparkModel model, Path dir) {
+        model.setTokenizer(Tokenizer.fromPretrained(dir));
+        Path gen = dir.resolve(GENERATION);
+        if (Files.exists(gen)) model.setGenerationConfig(GenerationConfig.read(gen));
+    }
+
+    /**
+     * The tensors prefix + name of every parameter as float32 segments, in parameter order, after checking that
+     * each is there with its shape. F32 tensors are views into the file's mapping; other types are converted
+     * into arena.
+     */
+    static List<MemorySegment> tensorsFor(SafeTensors.File st, Params params, String prefix, Arena arena) {
+        List<MemorySegment> out = new ArrayList<>();
+        for (Params.Param p : params.list()) {
+            SafeTensors.Entry e = st.get(prefix + p.name());
+            long[] want = Arrays.stream(p.shape()).asLongStream().toArray();
+            if (!Arrays.equals(e.shape(), want)) {
+                throw new LumensparkException(st.path() + ": tensor '" + e.name() + "' has shape "
+                        + Arrays.toString(e.shape()) + ", the config needs " + Arrays.toString(want));
+            }
+            out.add(st.toF32(e, arena));
+        }
+        return out;
+    }
+
+    /** Rejects tensors that no buffer claims: a sign of the wrong variant or config.json. */
+    static void checkNoOthers(SafeTensors.File st, Params params, Iterable<String> prefixes) {
+        List<String> unexpected = new ArrayList<>(st.tensors().keySet());
+        for (String prefix : prefixes) for (Params.Param p : params.list()) unexpected.remove(prefix + p.name());
+        if (!unexpected.isEmpty()) {
+            throw new LumensparkException(st.path() + ": unexpected tensor(s) " + unexpected.subList(0,
+                    Math.min(5, unexpected.size())) + " for this config (wrong variant or config.json?)");
+        }
+    }
+
     /**
      * Reads buffers laid out like params from a safetensors file whose tensors are named prefix + parameter
      * name, one prefix per buffer ("" for the weights, "exp_avg." for an optimizer moment, ...). Every
      * parameter must be there with its shape, and nothing else may be.
      */
-    public static void readBuffers(Path file, Params params, Map<String, MemorySegment> buffers) {
+    public static void readBuffers(Path file, Params params, Map<String, Function<Params.Param, MemorySegment>> buffers) {
         if (!Files.exists(file)) throw new LumensparkException("no such file: " + file);
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors.File st = SafeTensors.open(file, arena);
-            List<String> unexpected = new ArrayList<>(st.tensors().keySet());
+            checkNoOthers(st, params, buffers.keySet());
             for (var buffer : buffers.entrySet()) {
+                List<MemorySegment> tensors = tensorsFor(st, params, buffer.getKey(), arena);
                 for (Params.Param p : params.list()) {
-                    SafeTensors.Entry e = st.get(buffer.getKey() + p.name());
-                    unexpected.remove(e.name());
-                    long[] want = Arrays.stream(p.shape()).asLongStream().toArray();
-                    if (!Arrays.equals(e.shape(), want)) {
-                        throw new LumensparkException(file + ": tensor '" + e.name() + "' has shape "
-                                + Arrays.toString(e.shape()) + ", the config needs " + Arrays.toString(want));
-                    }
-                    MemorySegment.copy(st.toF32(e, arena), 0, buffer.getValue(), p.offset() * 4, p.size() * 4);
+                    MemorySegment.copy(tensors.get(p.index()), 0, buffer.getValue().apply(p), 0, p.size() * 4);
                 }
-            }
-            if (!unexpected.isEmpty()) {
-                throw new LumensparkException(file + ": unexpected tensor(s) " + unexpected.subList(0,
-                        Math.min(5, unexpected.size())) + " for this config (wrong variant or config.json?)");
             }
         }
     }
 
     /** Writes buffers laid out like params, each under its name prefix (see readBuffers). */
-    public static void writeBuffers(Path file, Params params, Map<String, MemorySegment> buffers) {
+    public static void writeBuffers(Path file, Params params, Map<String, Function<Params.Param, MemorySegment>> buffers) {
         List<SafeTensors.Entry> entries = new ArrayList<>();
         for (var buffer : buffers.entrySet()) {
             for (Params.Param p : params.list()) {
                 entries.add(SafeTensors.Entry.f32(buffer.getKey() + p.name(),
-                        Arrays.stream(p.shape()).asLongStream().toArray(),
-                        buffer.getValue().asSlice(p.offset() * 4, p.size() * 4)));
+                        Arrays.stream(p.shape()).asLongStream().toArray(), buffer.getValue().apply(p)));
             }
         }
         SafeTensors.write(file, entries, Map.of("format", "pt"));
     }
 
     /**
-     * Saves the model folder; tokenizer is the tokenizer's name (e.g. "gpt2"), eosId its end-of-text id. Each
-     * file is written atomically, config.json last, so an interrupted save never pairs a new config with old
-     * weights of another shape.
+     * Saves the model folder with the model's tokenizer. Each file is written atomically, config.json last, so an
+     * interrupted save never pairs a new config with old weights of another shape. generation_config.json is the
+     * model's own when it was loaded with one; otherwise a file already in the folder is kept (a user's edits
+     * survive checkpoints) or the defaults are written.
      */
-    public static void save(LumensparkModel model, Path dir, String tokenizer, int eosId) {
-        writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params().values()));
+    public static void save(LumensparkModel model, Path dir) {
+        writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params()::segment));
         Path gen = dir.resolve(GENERATION);
-        if (!Files.exists(gen)) { // defaults for sampling from this model; a user's own file is kept
-            new GenerationConfig(model.config().seqLength(), null, 0, true, 0.8, 50, 1, 1, "hf", 0, eosId,
-                    List.of(), null, 1).write(gen);
-        }
+        if (model.hasOwnGenerationConfig() || !Files.exists(gen)) model.generationConfig().write(gen);
+        Tokenizer tokenizer = model.tokenizer();
         Map<String, Object> tok = new LinkedHashMap<>();
-        tok.put("tokenizer", tokenizer);
-        tok.put("eos_token", "<|endoftext|>");
-        tok.put("eos_token_id", eosId);
+        tok.put("tokenizer", tokenizer.name());
+        tok.put("eos_token", Tokenizer.EOS_TEXT);
+        tok.put("eos_token_id", tokenizer.eosId());
         tok.put("vocab_size", model.config().vocabSize());
         Json.write(dir.resolve(TOKENIZER), tok);
         Map<String, Object> config = new LinkedHashMap<>();
@@ -118,12 +148,4 @@ public final class ModelFiles {
         Json.write(dir.resolve(CONFIG), config);
     }
 
-    /** The tokenizer name a model folder records ("gpt2" when the folder predates tokenizer_config.json). */
-    public static String tokenizerName(Path dir) {
-        Path file = dir.resolve(TOKENIZER);
-        if (!Files.exists(file)) return "gpt2";
-        var node = Json.read(file).get("tokenizer");
-        if (node == null || !node.isTextual()) throw new LumensparkException(file + ": missing \"tokenizer\" name");
-        return node.asText();
-    }
 }

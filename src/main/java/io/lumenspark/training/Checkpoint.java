@@ -18,14 +18,14 @@ import java.util.Map;
  * checkpoint, so a run killed at any moment leaves a complete checkpoint behind.
  */
 public final class Checkpoint {
+    /** Names in the run folder: the checkpoint folder, and the state and optimizer files inside it. */
     public static final String FOLDER = "checkpoint", STATE = "trainer_state.json",
             OPTIMIZER = "optimizer.safetensors";
 
     private Checkpoint() {
     }
 
-    static void save(Path out, LumensparkModel model, AdamW adam, Map<String, Object> state, String tokenizer,
-                     int eosId) {
+    static void save(Path out, LumensparkModel model, AdamW adam, Map<String, Object> state) {
         Path tmp = out.resolve(".checkpoint.tmp"), dir = out.resolve(FOLDER), old = out.resolve(".checkpoint.old");
         AtomicFiles.deleteTree(tmp);
         try {
@@ -34,7 +34,7 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new LumensparkException("cannot restore checkpoint in " + out + ": " + e.getMessage(), e);
         }
-        ModelFiles.save(model, tmp, tokenizer, eosId);
+        ModelFiles.save(model, tmp);
         OptimizerFiles.write(tmp.resolve(OPTIMIZER), model.params(), adam);
         Json.write(tmp.resolve(STATE), state); // written last: its presence marks a complete folder
         try {
@@ -47,7 +47,12 @@ public final class Checkpoint {
         }
     }
 
-    /** The newest complete checkpoint folder under out (recovering from a save interrupted between renames). */
+    /**
+     * The newest complete checkpoint folder under out: {@code checkpoint/}, or the previous one if a save was
+     * interrupted between its renames.
+     *
+     * @throws LumensparkException if out holds no complete checkpoint
+     */
     public static Path find(Path out) {
         for (String name : new String[]{FOLDER, ".checkpoint.old"}) {
             Path dir = out.resolve(name);

@@ -32,12 +32,22 @@ import java.util.Map;
 /**
  * The training loop: random windows of the training split, AdamW with warm-up and cosine decay, gradient
  * clipping and accumulation, periodic validation, JSON-lines metrics, a loss-curve PNG and resumable
- * checkpoints. Every step is a function of (weights, optimizer state, seed, step), so a resumed run repeats
- * the uninterrupted run's numbers.
+ * checkpoints. Every step is a function of (weights, optimizer state, seed, step) for a given thread count, so
+ * a resumed run with the same thread count repeats the uninterrupted run's numbers. The tokenizer is GPT-2's.
  */
 public final class Trainer {
-    /** What a finished run reports. */
+    /**
+     * What a finished run reports.
+     *
+     * @param steps           the step the run ended after
+     * @param trainLoss       mean training loss per token of the last step (nats)
+     * @param valLoss         the latest validation loss (nats), NaN if none was measured
+     * @param tokensPerSecond training throughput of the last step, without evaluation and checkpointing (0 if
+     *                        this call ran no step)
+     * @param out             the run folder
+     */
     public record Result(long steps, double trainLoss, double valLoss, double tokensPerSecond, Path out) {
+        /** exp(valLoss). */
         public double valPerplexity() {
             return Math.exp(valLoss);
         }
@@ -49,6 +59,7 @@ public final class Trainer {
     private long stopAfter = Long.MAX_VALUE;
     private String dataKey = "";
 
+    /** A trainer for one run; {@code log} receives its one-line reports (the progress bar goes to stderr). */
     public Trainer(TrainOptions options, PrintStream log) {
         this.opt = options;
         this.log = log;
@@ -91,6 +102,14 @@ public final class Trainer {
         return node;
     }
 
+    /**
+     * Trains to the last step and saves the final model in the run folder, next to checkpoint/, metrics.jsonl and
+     * loss.png ({@link #stopAfter} ends earlier, with only a checkpoint). With resume, continues from the
+     * checkpoint there (whose data must be unchanged) and drops metrics logged after it; without, deletes any
+     * earlier run's checkpoint and metrics in the folder first.
+     *
+     * @throws LumensparkException for bad data or options, a missing checkpoint, or a diverging loss
+     */
     public Result run(boolean resume) {
         TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(), Home.tokenCache());
         log.printf("data: %,d training tokens, %,d validation tokens%s%n", splits.train().length(),
@@ -157,6 +176,7 @@ public final class Trainer {
         overrides.putIfAbsent("vocab_size", Integer.toString(tokenizer.vocabSize()));
         LumensparkModel m = new LumensparkModel(ModelConfig.preset(opt.preset()).with(overrides));
         m.initialize(opt.seed());
+        m.setTokenizer(tokenizer);
         return m;
     }
 
@@ -216,12 +236,12 @@ public final class Trainer {
                         Double.isNaN(valLoss) ? "" : String.format(" val %.3f", valLoss), tokensPerSecond));
                 if (rec.containsKey("val_loss")) writeChart(history);
                 if ((step + 1) % opt.checkpointEvery() == 0 || last || interrupted) {
-                    Checkpoint.save(opt.out(), model, adam, state(step + 1), tokenizer.name(), tokenizer.eosId());
+                    Checkpoint.save(opt.out(), model, adam, state(step + 1));
                 }
                 if (interrupted) return new Result(step + 1, trainLoss, valLoss, tokensPerSecond, opt.out());
             }
         }
-        ModelFiles.save(model, opt.out(), tokenizer.name(), tokenizer.eosId());
+        ModelFiles.save(model, opt.out());
         writeChart(history);
         return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, opt.out());
     }

@@ -61,8 +61,7 @@ class GeneratorTest {
             assertEquals(all.text(), streamed.toString());
 
             String stop = all.text().substring(3, 6);
-            GenerationConfig withStop = new GenerationConfig(null, 20, 0, false, 1, 0, 1, 1, "hf", 0, null,
-                    List.of(stop), null, 1);
+            GenerationConfig withStop = GenerationConfig.builder().maxNewTokens(20).stopStrings(List.of(stop)).build();
             Generator.Result cut = Generator.generate(m, TOK, prompt, withStop, null);
             assertEquals("stop", cut.finishReason());
             assertEquals(all.text().substring(0, all.text().indexOf(stop)), cut.text());
@@ -74,8 +73,7 @@ class GeneratorTest {
         try (LumensparkModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello");
             int first = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(1), null).ids()[0];
-            GenerationConfig eos = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 1, "hf", 0, first, List.of(),
-                    null, 1);
+            GenerationConfig eos = GenerationConfig.builder().maxNewTokens(5).eosTokenId(first).build();
             Generator.Result r = Generator.generate(m, TOK, prompt, eos, null);
             assertEquals("eos", r.finishReason());
             assertEquals(0, r.ids().length);
@@ -110,6 +108,100 @@ class GeneratorTest {
             } finally {
                 pool.shutdown();
             }
+        }
+    }
+
+    @Test
+    void truncateLeftKeepsTheEndOfALongPrompt() {
+        try (LumensparkModel m = model("lumenspark")) {
+            int[] prompt = new int[40];
+            for (int i = 0; i < prompt.length; i++) prompt[i] = 100 + 7 * i;
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(5).promptTruncation("left").build();
+            Generator.Result r = Generator.generate(m, TOK, prompt, cfg, null);
+            assertEquals(27, r.promptTokens()); // 32 - 5: room for the 5 new tokens
+            assertEquals(13, r.droppedTokens());
+            int[] kept = Arrays.copyOfRange(prompt, 13, 40);
+            assertArrayEquals(Generator.generate(m, TOK, kept, GenerationConfig.greedy(5), null).ids(), r.ids());
+        }
+    }
+
+    /** With context_overflow=slide, each token is the argmax after the window the rule says: the last half when full. */
+    @ParameterizedTest
+    @ValueSource(strings = {"lumenspark", "transformer", "lumenspark-v0.1"})
+    void slidingGoesOnFromTheRecentHalfOfTheContext(String preset) {
+        try (LumensparkModel m = model(preset)) {
+            int[] prompt = TOK.encode("Once upon a time there was");
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(60).contextOverflow("slide").build();
+            Generator.Result r = Generator.generate(m, TOK, prompt, cfg, null);
+            assertEquals("length", r.finishReason());
+            assertEquals(60, r.ids().length);
+            int[] all = Arrays.copyOf(prompt, prompt.length + 60);
+            System.arraycopy(r.ids(), 0, all, prompt.length, 60);
+            int windowStart = 0;
+            for (int len = prompt.length; len < all.length; len++) {
+                if (len - windowStart == 32) windowStart = len - 16;
+                float[] logits = m.lastLogits(Arrays.copyOfRange(all, windowStart, len));
+                assertEquals(Sampling.argmax(logits), all[len], preset + " at length " + len);
+            }
+        }
+    }
+
+    @Test
+    void batchesGiveEachPromptItsSequencesAndTheFirstEqualsASingleRun() {
+        try (LumensparkModel m = model("lumenspark")) {
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).doSample(true).seed(5L)
+                    .numReturnSequences(2).build();
+            List<Generator.Result> batch = m.generate(List.of("The sea", "A king"), cfg);
+            assertEquals(4, batch.size());
+            assertArrayEquals(m.generate("The sea", cfg).ids(), batch.get(0).ids());
+            assertArrayEquals(Generator.generate(m, TOK, TOK.encode("A king"), cfg.toBuilder()
+                    .seed(Generator.sequenceSeed(cfg, 3)).build(), null).ids(), batch.get(3).ids());
+            assertTrue(!Arrays.equals(batch.get(0).ids(), batch.get(1).ids()), "two samples of one prompt differ");
+            List<Generator.Result> again = m.generate(List.of("The sea", "A king"), cfg);
+            for (int i = 0; i < 4; i++) assertArrayEquals(batch.get(i).ids(), again.get(i).ids());
+        }
+    }
+
+    @Test
+    void theTokenIteratorAddsUpToTheResultIncludingTheEndOfText() {
+        try (LumensparkModel m = model("lumenspark")) {
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(8).doSample(true).seed(3L).build();
+            StringBuilder text = new StringBuilder();
+            List<Integer> ids = new ArrayList<>();
+            try (Generation g = m.stream("Hello there", cfg)) {
+                while (g.hasNext()) {
+                    Generation.Token t = g.next();
+                    ids.add(t.id());
+                    text.append(t.text());
+                }
+                assertEquals(g.result().text(), text.toString());
+                assertArrayEquals(g.result().ids(), ids.stream().mapToInt(Integer::intValue).toArray());
+                assertArrayEquals(m.generate("Hello there", cfg).ids(), g.result().ids());
+            }
+            int second = ids.get(1);
+            GenerationConfig toEos = cfg.toBuilder().eosTokenId(second).build();
+            try (Generation g = m.stream("Hello there", toEos)) {
+                assertEquals(ids.get(0), g.next().id());
+                Generation.Token end = g.next();
+                assertEquals(second, end.id());
+                assertTrue(!g.hasNext());
+                assertEquals("eos", g.result().finishReason());
+                assertEquals(1, g.result().ids().length); // the end-of-text token is not part of the result
+            }
+            Generation cancelled = m.stream("Hello there", cfg);
+            cancelled.next();
+            cancelled.close();
+            assertEquals("cancelled", cancelled.result().finishReason());
+        }
+    }
+
+    @Test
+    void lastLogitsAreTheLastRowOfTheLogits() {
+        try (LumensparkModel m = model("lumenspark-v0.1")) {
+            int[] ids = TOK.encode("a b c d e");
+            float[][] rows = m.logits(ids);
+            assertEquals(ids.length, rows.length);
+            assertArrayEquals(rows[ids.length - 1], m.lastLogits(ids));
         }
     }
 }

@@ -105,12 +105,12 @@ class SamplingTest {
 
     @Test
     void repetitionPenaltyFollowsHuggingFaceOrLumenspark() {
-        GenerationConfig hf = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 2, "hf", 0, null, List.of(), null, 1);
+        GenerationConfig hf = GenerationConfig.builder().maxNewTokens(5).repetitionPenalty(2).build();
         float[] l = {4f, -4f, 4f, -4f};
         Sampling.process(l, new int[]{0, 1, 1}, 3, 0, hf);
         assertArrayEquals(new float[]{2f, -8f, 4f, -4f}, l); // positive divided, negative multiplied, once each
-        GenerationConfig published = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 2, "lumenspark", 0, null,
-                List.of(), null, 1);
+        GenerationConfig published = GenerationConfig.builder().maxNewTokens(5).repetitionPenalty(2)
+                .repetitionPenaltyMode("lumenspark").build();
         float[] m = {4f, -4f, 4f, -4f};
         Sampling.process(m, new int[]{0, 1}, 2, 0, published);
         assertArrayEquals(new float[]{2f, -2f, 4f, -4f}, m); // divided regardless of sign
@@ -118,7 +118,7 @@ class SamplingTest {
 
     @Test
     void noRepeatNgramBansCompletions() {
-        GenerationConfig cfg = new GenerationConfig(null, 5, 0, false, 1, 0, 1, 1, "hf", 3, null, List.of(), null, 1);
+        GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(5).noRepeatNgramSize(3).build();
         float[] l = new float[6];
         // context 1 2 3 1 2: the 3-gram "1 2 3" exists, so after "1 2" token 3 is banned
         Sampling.process(l, new int[]{1, 2, 3, 1, 2}, 5, 0, cfg);
@@ -127,7 +127,7 @@ class SamplingTest {
 
     @Test
     void minNewTokensSuppressesEndOfText() {
-        GenerationConfig cfg = new GenerationConfig(null, 5, 2, false, 1, 0, 1, 1, "hf", 0, 4, List.of(), null, 1);
+        GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(5).minNewTokens(2).eosTokenId(4).build();
         float[] l = {0, 0, 0, 0, 9};
         Sampling.process(l, new int[]{1}, 1, 1, cfg);
         assertEquals(NEG, l[4]);
@@ -143,19 +143,21 @@ class SamplingTest {
         assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 1, -1, 1, null), "top_k");
         assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 1, 0, 0, null), "top_p 0");
         assertThrows(LumensparkException.class, () -> GenerationConfig.sampling(5, 1, 0, 1.5, null), "top_p > 1");
-        var e = assertThrows(LumensparkException.class, () -> new GenerationConfig(null, 5, 0, true, 1, 0, 1, 0,
-                "hf", 0, null, List.of(), null, 1));
+        var e = assertThrows(LumensparkException.class, () -> GenerationConfig.builder().maxNewTokens(5)
+                .doSample(true).repetitionPenalty(0).build());
         assertTrue(e.getMessage().contains("repetition_penalty"), e.getMessage());
         assertThrows(LumensparkException.class, () -> new GenerationConfig(null, null, 0, false, 1, 0, 1, 1, "hf",
-                0, null, List.of(), null, 1), "no length limit");
-        assertThrows(LumensparkException.class, () -> new GenerationConfig(null, 5, 0, false, 1, 0, 1, 1, "hf", 0,
-                null, List.of(), null, 3), "several greedy sequences");
+                0, null, List.of(), null, 1, "none", "stop"), "no length limit");
+        assertThrows(LumensparkException.class, () -> GenerationConfig.builder().maxNewTokens(5)
+                .numReturnSequences(3).build(), "several greedy sequences");
+        assertThrows(LumensparkException.class, () -> GenerationConfig.builder().promptTruncation("right").build());
+        assertThrows(LumensparkException.class, () -> GenerationConfig.builder().contextOverflow("wrap").build());
     }
 
     @Test
     void generationConfigJsonRoundTripsAndReadsHuggingFaceFiles(@TempDir Path tmp) throws Exception {
         GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3, "lumenspark", 3, 50256,
-                List.of("\n\n", "THE END"), 5L, 2);
+                List.of("\n\n", "THE END"), 5L, 2, "left", "slide");
         Path f = tmp.resolve("generation_config.json");
         cfg.write(f);
         assertEquals(cfg, GenerationConfig.read(f));

@@ -43,19 +43,65 @@ class DecoderTest {
             float[] full = m.logits(ids, 1, n);
             try (LumensparkModel.Decoder dec = m.decoder()) {
                 for (int t = 0; t < n; t++) {
-                    float[] step = dec.next(ids[t]);
-                    float[] want = Arrays.copyOfRange(full, t * v, (t + 1) * v);
-                    double diff = 0, norm = 0;
-                    for (int i = 0; i < v; i++) {
-                        diff += (step[i] - want[i]) * (double) (step[i] - want[i]);
-                        norm += want[i] * (double) want[i];
-                    }
-                    double rel = Math.sqrt(diff / norm);
-                    assertTrue(rel < 1e-5, name + " position " + t + ": relative error " + rel);
+                    assertClose(full, t, v, dec.next(ids[t]), name + " position " + t);
                 }
                 var e = assertThrows(LumensparkException.class, () -> dec.next(1));
                 assertTrue(e.getMessage().contains("context is full"), e.getMessage());
             }
+        }
+    }
+
+    /** Prompt lengths around block boundaries (block c = seq_length / k = 6 here) and the whole context. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("causalVariants")
+    void prefillLeavesTheStateOfSteppingThroughThePrompt(String name, ModelConfig cfg) {
+        int n = cfg.seqLength(), v = cfg.vocabSize(), c = cfg.blockSize();
+        Random r = new Random(3);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = r.nextInt(v);
+        try (LumensparkModel m = new LumensparkModel(cfg)) {
+            m.initialize(6);
+            float[] full = m.logits(ids, 1, n);
+            for (int len : new int[]{1, c - 1, c, c + 1, 2 * c + 3, n - 1, n}) {
+                try (LumensparkModel.Decoder dec = m.decoder()) {
+                    float[] logits = dec.prefill(Arrays.copyOf(ids, len));
+                    assertClose(full, len - 1, v, logits, name + " prefill " + len);
+                    for (int t = len; t < Math.min(n, len + c + 2); t++) { // past the next block boundary
+                        assertClose(full, t, v, dec.next(ids[t]), name + " prefill " + len + ", position " + t);
+                    }
+                }
+            }
+            try (LumensparkModel.Decoder dec = m.decoder()) {
+                dec.next(ids[0]);
+                assertThrows(IllegalStateException.class, () -> dec.prefill(ids[1]));
+                dec.reset();
+                assertClose(full, 1, v, dec.prefill(ids[0], ids[1]), name + " after reset");
+            }
+        }
+    }
+
+    private static void assertClose(float[] full, int t, int v, float[] got, String what) {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < v; i++) {
+            double w = full[t * v + i];
+            diff += (got[i] - w) * (got[i] - w);
+            norm += w * w;
+        }
+        double rel = Math.sqrt(diff / norm);
+        assertTrue(rel < 1e-5, what + ": relative error " + rel);
+    }
+
+    /** A decoder holds its whole state from the start: k slots and one block for Linformer, every position for full attention. */
+    @Test
+    void linformerDecoderStateIsAFractionOfAKvCache() {
+        Map<String, String> longer = Map.of("seq_length", "480", "k", "8"); // blocks of 60 positions
+        ModelConfig lin = ModelConfig.preset("lumenspark").with(SMALL).with(longer);
+        ModelConfig full = ModelConfig.preset("transformer").with(SMALL).with(longer);
+        long kvCache = 4L * full.depth() * full.seqLength() * full.embedDim() * 2; // K and V of every position
+        try (LumensparkModel a = new LumensparkModel(lin); LumensparkModel b = new LumensparkModel(full);
+             LumensparkModel.Decoder da = a.decoder(); LumensparkModel.Decoder db = b.decoder()) {
+            assertTrue(db.stateBytes() >= kvCache, db.stateBytes() + " < " + kvCache);
+            assertTrue(da.stateBytes() < kvCache / 8, da.stateBytes() + " vs a KV cache of " + kvCache);
         }
     }
 
