@@ -16,6 +16,13 @@ public interface Blas {
                MemorySegment b, long bOffset, int ldb,
                float beta, MemorySegment c, long cOffset, int ldc);
 
+    /**
+     * y = A x for a row-major m x n matrix A (rows lda apart): the products of decoding one token, which read
+     * each weight once and run at memory bandwidth, so they get their own kernel rather than sgemm with m = 1.
+     */
+    void matVec(int m, int n, MemorySegment a, long aOffset, int lda, MemorySegment x, long xOffset,
+                MemorySegment y, long yOffset);
+
     /** A short name for logs and benchmarks, e.g. "openblas 0.3.31 (Cooperlake)" or "java". */
     String name();
 

@@ -22,6 +22,12 @@ final class JavaBlas implements Blas {
     }
 
     @Override
+    public void matVec(int m, int n, MemorySegment a, long aOffset, int lda, MemorySegment x, long xOffset,
+                       MemorySegment y, long yOffset) {
+        Parallel.rows(m, n, (from, to) -> Kernels.matVec(a, aOffset, lda, n, x, xOffset, y, yOffset, from, to));
+    }
+
+    @Override
     public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                       MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
                       float beta, MemorySegment c, long cOffset, int ldc) {

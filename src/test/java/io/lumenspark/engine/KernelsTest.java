@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.Random;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -119,6 +120,40 @@ class KernelsTest {
                     float x = c1.getAtIndex(JAVA_FLOAT, i), y = c2.getAtIndex(JAVA_FLOAT, i);
                     assertTrue(Math.abs(x - y) <= 1e-4f * (1 + Math.abs(x)), "trial " + trial + " element " + i
                             + ": " + x + " vs " + y);
+                }
+            }
+        }
+    }
+
+    /** Both backends' matrix-vector products against a double-precision sum, with strides and offsets. */
+    @Test
+    void matVecMatchesADoubleSumOnBothBackends() {
+        List<Blas> backends = new java.util.ArrayList<>(List.of(new JavaBlas()));
+        try {
+            backends.add(OpenBlas.load());
+        } catch (RuntimeException | LinkageError e) {
+            // the Java backend alone
+        }
+        Random r = new Random(8);
+        try (Arena a = Arena.ofShared()) {
+            for (int trial = 0; trial < 30; trial++) {
+                int m = 1 + r.nextInt(trial < 25 ? 70 : 3000), n = 1 + r.nextInt(trial < 25 ? 70 : 600);
+                int lda = n + r.nextInt(3);
+                long aOff = r.nextInt(5), xOff = r.nextInt(5), yOff = r.nextInt(5);
+                MemorySegment A = random(a, aOff + (long) m * lda, r), x = random(a, xOff + n, r);
+                for (Blas blas : backends) {
+                    MemorySegment y = a.allocate(4L * (yOff + m), 64);
+                    blas.matVec(m, n, A, aOff, lda, x, xOff, y, yOff);
+                    for (int i = 0; i < m; i++) {
+                        double want = 0;
+                        for (int j = 0; j < n; j++) {
+                            want += (double) A.getAtIndex(JAVA_FLOAT, aOff + (long) i * lda + j)
+                                    * x.getAtIndex(JAVA_FLOAT, xOff + j);
+                        }
+                        float got = y.getAtIndex(JAVA_FLOAT, yOff + i);
+                        assertTrue(Math.abs(got - want) <= 1e-4 * (Math.sqrt(n) + Math.abs(want)),
+                                blas.name() + " " + m + "x" + n + " row " + i + ": " + got + " vs " + want);
+                    }
                 }
             }
         }
