@@ -46,21 +46,23 @@ public final class Sampling {
     public static int draw(float[] logits, SplittableRandom random) {
         float max = Float.NEGATIVE_INFINITY;
         for (float l : logits) max = Math.max(max, l);
-        double[] weights = new double[logits.length];
         double total = 0;
-        for (int i = 0; i < logits.length; i++) {
-            weights[i] = logits[i] == Float.NEGATIVE_INFINITY ? 0 : Math.exp(logits[i] - max);
-            total += weights[i];
-        }
+        for (float l : logits) total += weight(l, max);
         double u = random.nextDouble() * total;
         int last = 0;
         for (int i = 0; i < logits.length; i++) {
-            if (weights[i] == 0) continue;
+            double w = weight(logits[i], max);
+            if (w == 0) continue;
             last = i;
-            u -= weights[i];
+            u -= w;
             if (u < 0) return i;
         }
         return last; // rounding left u a hair above zero: the last drawable token
+    }
+
+    /** exp(l - max), exactly 0 for removed (-infinity) tokens; the same value in both passes of draw. */
+    private static double weight(float l, float max) {
+        return l == Float.NEGATIVE_INFINITY ? 0 : Math.exp(l - max);
     }
 
     /** Each distinct token of the context: positive logits divided by the penalty, negative ones multiplied. */
@@ -89,10 +91,31 @@ public final class Sampling {
 
     /** Keeps the k largest logits (and any tied with the k-th), as Hugging Face's TopKLogitsWarper does. */
     private static void keepTopK(float[] logits, int k) {
-        float[] sorted = logits.clone();
-        Arrays.sort(sorted);
-        float kth = sorted[sorted.length - k];
+        float kth = kthLargest(logits.clone(), k);
         for (int i = 0; i < logits.length; i++) if (logits[i] < kth) logits[i] = Float.NEGATIVE_INFINITY;
+    }
+
+    /** The k-th largest value (k >= 1) by quickselect, in linear time instead of a sort of the whole vocabulary. */
+    static float kthLargest(float[] a, int k) {
+        int lo = 0, hi = a.length - 1, target = k - 1; // index of the answer in descending order
+        SplittableRandom pivots = new SplittableRandom(a.length);
+        while (lo < hi) {
+            float pivot = a[lo + pivots.nextInt(hi - lo + 1)];
+            int i = lo, j = hi;
+            while (i <= j) { // descending partition: [lo, j] >= pivot >= [i, hi]
+                while (a[i] > pivot) i++;
+                while (a[j] < pivot) j--;
+                if (i <= j) {
+                    float t = a[i];
+                    a[i++] = a[j];
+                    a[j--] = t;
+                }
+            }
+            if (target <= j) hi = j;
+            else if (target >= i) lo = i;
+            else return a[target];
+        }
+        return a[target];
     }
 
     /**
@@ -101,20 +124,24 @@ public final class Sampling {
      * most 1 - topP.
      */
     private static void keepTopP(float[] logits, double topP) {
-        long[] order = new long[logits.length]; // (sortable logit, index), ascending
-        for (int i = 0; i < logits.length; i++) {
+        // only tokens still in play are sorted (after top-k, k of them); removed ones add nothing to the sum
+        int live = 0;
+        for (float l : logits) if (l != Float.NEGATIVE_INFINITY) live++;
+        long[] order = new long[live]; // (sortable logit, index), ascending
+        for (int i = 0, r = 0; i < logits.length; i++) {
+            if (logits[i] == Float.NEGATIVE_INFINITY) continue;
             int bits = Float.floatToRawIntBits(logits[i]);
             bits ^= (bits >> 31) & 0x7fffffff;
-            order[i] = ((long) bits << 32) | i;
+            order[r++] = ((long) bits << 32) | i;
         }
         Arrays.sort(order);
-        float max = logits[(int) order[order.length - 1]];
+        float max = logits[(int) order[live - 1]];
         double total = 0;
-        for (float l : logits) total += l == Float.NEGATIVE_INFINITY ? 0 : Math.exp(l - max);
+        for (float l : logits) total += weight(l, max);
         double cumulative = 0;
-        for (int r = 0; r < order.length - 1; r++) {
+        for (int r = 0; r < live - 1; r++) {
             int i = (int) order[r];
-            cumulative += logits[i] == Float.NEGATIVE_INFINITY ? 0 : Math.exp(logits[i] - max) / total;
+            cumulative += weight(logits[i], max) / total;
             if (cumulative > 1 - topP) break;
             logits[i] = Float.NEGATIVE_INFINITY;
         }

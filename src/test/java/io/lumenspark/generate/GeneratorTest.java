@@ -201,7 +201,7 @@ class GeneratorTest {
             int[] ids = TOK.encode("a b c d e");
             float[][] rows = m.logits(ids);
             assertEquals(ids.length, rows.length);
-            assertArrayEquals(rows[ids.length - 1], m.lastLogits(ids));
+            assertArrayEquals(rows[ids.length - 1], m.lastLogits(ids), 1e-5f); // a matrix-vector product: other rounding
         }
     }
 }

@@ -104,6 +104,21 @@ class SamplingTest {
     }
 
     @Test
+    void quickselectFindsTheKthLargestLikeASort() {
+        SplittableRandom r = new SplittableRandom(4);
+        for (int trial = 0; trial < 200; trial++) {
+            float[] a = new float[1 + r.nextInt(300)];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = r.nextInt(10) == 0 ? Float.NEGATIVE_INFINITY : r.nextInt(20) / 4f; // ties and removed
+            }
+            float[] sorted = a.clone();
+            java.util.Arrays.sort(sorted);
+            int k = 1 + r.nextInt(a.length);
+            assertEquals(sorted[a.length - k], Sampling.kthLargest(a.clone(), k), "k=" + k + " of " + a.length);
+        }
+    }
+
+    @Test
     void repetitionPenaltyFollowsHuggingFaceOrLumenspark() {
         GenerationConfig hf = GenerationConfig.builder().maxNewTokens(5).repetitionPenalty(2).build();
         float[] l = {4f, -4f, 4f, -4f};
