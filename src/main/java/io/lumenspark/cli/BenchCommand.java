@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.generate.Generation;
+import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelConfig;
@@ -29,14 +31,14 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Gemm.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Gemm.class, BenchCommand.Generate.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train or gemm");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train, generate or gemm");
     }
 
     /** The repository's reference/ folder (the launcher passes the repository root). */
@@ -244,6 +246,178 @@ final class BenchCommand implements Runnable {
                 System.out.printf("lowest ratio to numpy: %.2f%n", worst);
             }
             return 0;
+        }
+    }
+
+    @Command(name = "generate", mixinStandardHelpOptions = true,
+            description = "Batch-1 generation speed and peak memory at contexts 128 .. seq_length, one process per"
+                    + " preset; --vs-pytorch runs the PyTorch reference on the same shapes after each.")
+    static final class Generate implements Callable<Integer> {
+        @Mixin
+        Main.Runtime runtime;
+
+        @Option(names = "--preset", split = ",", description = "Presets (default: ${DEFAULT-VALUE}).")
+        List<String> presets = List.of("lumenspark", "conv-linformer", "transformer", "lumenspark-v0.1");
+
+        @Option(names = "--set", description = "Override a config key (repeatable).")
+        Map<String, String> overrides = new LinkedHashMap<>();
+
+        @Option(names = "--contexts", split = ",", description = "Contexts (default: 128, 256, ... up to seq_length).")
+        List<Integer> contexts;
+
+        @Option(names = "--tokens", description = "Timed new tokens per context; the prompt is context - tokens"
+                + " (default: ${DEFAULT-VALUE}).")
+        int tokens = 32;
+
+        @Option(names = "--vs-pytorch", description = "Also run reference/bench_generate.py and print the ratios.")
+        boolean vsPytorch;
+
+        @Option(names = "--pytorch-tokens", description = "Timed tokens per context for PyTorch (default: ${DEFAULT-VALUE}).")
+        int pytorchTokens = 8;
+
+        @Option(names = "--python", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
+        String python = "/usr/bin/python3";
+
+        @Option(names = "--in-process", hidden = true, description = "Measure the one preset in this process.")
+        boolean inProcess;
+
+        @Override
+        public Integer call() {
+            runtime.apply();
+            if (tokens < 2 || pytorchTokens < 2) throw new LumensparkException("--tokens must be at least 2");
+            for (String p : presets) ModelConfig.preset(p).with(overrides); // bad names fail before any run
+            if (inProcess) {
+                if (presets.size() != 1) throw new LumensparkException("--in-process measures one preset");
+                measure(ModelConfig.preset(presets.getFirst()).with(overrides));
+                return 0;
+            }
+            List<String> table = new ArrayList<>();
+            table.add("| preset | context | Lumenspark tokens/s | ms/token | prefill ms | peak RSS MiB | decoder state"
+                    + (vsPytorch ? " | PyTorch tokens/s | PyTorch mode | PyTorch peak RSS MiB | speed ratio | memory ratio" : "")
+                    + " |");
+            table.add("|---|---|---|---|---|---|---" + (vsPytorch ? "|---|---|---|---|---" : "") + "|");
+            for (String preset : presets) {
+                ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
+                List<Integer> ctx = contexts(cfg);
+                List<JsonNode> ours = runScript(child(preset, ctx), Map.of());
+                ours.forEach(j -> System.out.println(Json.toLine(j)));
+                Map<Integer, JsonNode> torch = new LinkedHashMap<>();
+                if (vsPytorch) {
+                    List<String> cmd = new ArrayList<>(List.of(python, reference("bench_generate.py").toString(),
+                            "--preset", preset, "--contexts", join(ctx), "--tokens", "" + pytorchTokens, "--threads",
+                            "" + Parallel.threads(), "--json", "--mode", cfg.isFull() ? "cached" : "recompute"));
+                    overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
+                    for (JsonNode j : runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX"))) {
+                        System.out.println(Json.toLine(j));
+                        torch.put(j.get("context").asInt(), j);
+                    }
+                }
+                for (JsonNode j : ours) {
+                    int c = j.get("context").asInt();
+                    String row = String.format("| %s | %d | %.1f | %.2f | %.0f | %.0f | %s", preset, c,
+                            j.get("tokens_per_s").asDouble(), j.get("ms_per_token_median").asDouble(),
+                            j.get("prefill_ms").asDouble(), j.get("peak_rss_mib").asDouble(),
+                            j.has("state_bytes") ? mib(j.get("state_bytes").asLong()) : "recomputes");
+                    JsonNode t = torch.get(c);
+                    if (t != null) {
+                        row += String.format(" | %.1f | %s | %.0f | %.1fx | %.2fx", t.get("tokens_per_s").asDouble(),
+                                t.get("mode").asText(), t.get("peak_rss_mib").asDouble(),
+                                j.get("tokens_per_s").asDouble() / t.get("tokens_per_s").asDouble(),
+                                j.get("peak_rss_mib").asDouble() / t.get("peak_rss_mib").asDouble());
+                    }
+                    table.add(row + " |");
+                }
+            }
+            System.out.println();
+            table.forEach(System.out::println);
+            return 0;
+        }
+
+        private List<Integer> contexts(ModelConfig cfg) {
+            List<Integer> out = new ArrayList<>();
+            if (contexts != null) {
+                for (int c : contexts) {
+                    if (c <= tokens || c > cfg.seqLength()) {
+                        throw new LumensparkException("context " + c + " must be in " + (tokens + 1) + ".."
+                                + cfg.seqLength() + " (above --tokens, at most seq_length)");
+                    }
+                    out.add(c);
+                }
+                return out;
+            }
+            for (int c = 128; c < cfg.seqLength(); c *= 2) if (c > tokens) out.add(c);
+            out.add(cfg.seqLength());
+            return out;
+        }
+
+        private static String join(List<Integer> xs) {
+            return String.join(",", xs.stream().map(String::valueOf).toList());
+        }
+
+        private static String mib(long bytes) {
+            return String.format("%.2f MiB", bytes / 1048576.0);
+        }
+
+        /** This program again, in a fresh JVM, measuring one preset: its peak memory is that preset's alone. */
+        private List<String> child(String preset, List<Integer> ctx) {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(ProcessHandle.current().info().command().orElse("java"));
+            cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
+                    "generate", "--in-process", "--preset", preset, "--contexts", join(ctx), "--tokens", "" + tokens,
+                    "--threads", "" + Parallel.threads(), "--backend", runtime.backend));
+            overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
+            return cmd;
+        }
+
+        /**
+         * Per context, ascending: a prompt of context - tokens random ids, then tokens new ones sampled with the
+         * model's default settings (temperature 0.8, top-k 50), each next() timed. One JSON line per context.
+         */
+        private void measure(ModelConfig cfg) {
+            try (LumensparkModel model = new LumensparkModel(cfg)) {
+                model.initialize(1);
+                GenerationConfig gen = model.generationConfig().toBuilder().maxLength(null).maxNewTokens(tokens)
+                        .minNewTokens(tokens).seed(1L).build();
+                SplittableRandom r = new SplittableRandom(1);
+                List<Integer> ctx = contexts(cfg);
+                for (int w = 0; w < Math.max(2, 128 / tokens); w++) run(model, gen, r, ctx.getFirst()); // JIT warm-up
+                for (int c : ctx) {
+                    double[] times = run(model, gen, r, c);
+                    double[] steps = Arrays.copyOfRange(times, 1, times.length);
+                    double step = median(steps);
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("impl", "lumenspark");
+                    m.put("preset", presets.getFirst());
+                    m.put("context", c);
+                    m.put("threads", Parallel.threads());
+                    m.put("tokens_per_s", Math.round(10 / step) / 10.0);
+                    m.put("ms_per_token_median", Math.round(step * 1e5) / 100.0);
+                    m.put("prefill_ms", Math.round(times[0] * 1e4) / 10.0);
+                    m.put("peak_rss_mib", Math.round(peakRssMib()));
+                    if (cfg.causal()) {
+                        try (LumensparkModel.Decoder d = model.decoder()) {
+                            m.put("state_bytes", d.stateBytes());
+                        }
+                    }
+                    System.out.println(Json.toLine(m));
+                }
+            }
+        }
+
+        /** Seconds of each next(): the first includes the prompt's prefill. */
+        private double[] run(LumensparkModel model, GenerationConfig gen, SplittableRandom r, int context) {
+            int[] prompt = new int[context - tokens];
+            for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(model.config().vocabSize());
+            double[] times = new double[tokens];
+            try (Generation g = new Generation(model, model.tokenizer(), prompt, gen, null)) {
+                for (int i = 0; i < tokens; i++) {
+                    long t0 = System.nanoTime();
+                    g.next();
+                    times[i] = (System.nanoTime() - t0) / 1e9;
+                }
+            }
+            return times;
         }
     }
 }
