@@ -81,6 +81,42 @@ class CliTest {
         assertTrue(Files.exists(model.resolve("checkpoint/trainer_state.json")));
     }
 
+    @Test
+    void generateHandlesBatchesTruncationSlidingAndInteractivePrompts() throws Exception {
+        Run batch = run("generate", "--model", model.toString(), "--prompt", "It was", "--prompt", "the worst",
+                "--num-return-sequences", "2", "--max-new-tokens", "4", "--seed", "3", "--json");
+        assertEquals(0, batch.code(), batch.err());
+        var lines = batch.out().lines().filter(l -> l.startsWith("{")).toList();
+        assertEquals(4, lines.size(), batch.out());
+        assertEquals(1, Json.mapper().readTree(lines.get(3)).get("prompt_index").asInt());
+
+        String longPrompt = "word ".repeat(100);
+        Run truncated = run("generate", "--model", model.toString(), "--prompt", longPrompt, "--truncate", "left",
+                "--max-new-tokens", "4", "--json");
+        assertEquals(0, truncated.code(), truncated.err());
+        JsonNode t = parse(truncated.out());
+        assertEquals(28, t.get("prompt_tokens").asInt()); // 32 - 4
+        assertTrue(t.get("dropped_prompt_tokens").asInt() > 0);
+
+        Run slid = run("generate", "--model", model.toString(), "--prompt", "It was", "--slide",
+                "--max-new-tokens", "50", "--min-new-tokens", "50", "--json");
+        assertEquals(0, slid.code(), slid.err());
+        assertEquals(50, parse(slid.out()).get("ids").size()); // beyond the 32-token context
+
+        var stdin = System.in;
+        System.setIn(new java.io.ByteArrayInputStream(("It was\n\n" + longPrompt + "\nthe worst\n")
+                .getBytes(StandardCharsets.UTF_8)));
+        try {
+            Run chat = run("generate", "--model", model.toString(), "--interactive", "--max-new-tokens", "3",
+                    "--json");
+            assertEquals(2, chat.code(), "a bad line makes the exit code 2: " + chat.err());
+            assertEquals(2, chat.out().lines().filter(l -> l.startsWith("{")).count(), chat.out());
+            assertTrue(chat.err().contains("leaves no room"), chat.err());
+        } finally {
+            System.setIn(stdin);
+        }
+    }
+
     private static JsonNode parse(String out) {
         try {
             return Json.mapper().readTree(out.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
@@ -137,6 +173,11 @@ class CliTest {
                 "--top-p", "1.5");
         assertBadInput("leaves no room to generate", "generate", "--model", model.toString(), "--prompt",
                 "word ".repeat(100));
+        assertBadInput("prompt_truncation must be none or left", "generate", "--model", model.toString(),
+                "--prompt", "Hi", "--truncate", "right");
+        assertBadInput("needs do_sample", "generate", "--model", model.toString(), "--prompt", "Hi",
+                "--num-return-sequences", "2", "--greedy");
+        assertBadInput("context 600 must be in", "bench", "generate", "--preset", "tiny", "--contexts", "600");
         assertBadInput("drop --steps", "train", "--resume", "--out", model.toString(), "--steps", "9");
         assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");
         assertBadInput("no checkpoint to resume", "train", "--resume", "--out", tmp.resolve("o5").toString());
