@@ -229,7 +229,7 @@ final class Attention {
         }
     }
 
-    /** E[t, j] kept where position t lies in slot j's span t <= (j+1)c - 1, zero elsewhere. */
+    /** E[t, j] kept where position t lies in slot j's span {@code t <= (j+1)c - 1}, zero elsewhere. */
     private void maskProjection(MemorySegment e, MemorySegment out, int n) {
         int kk = cfg.k();
         for (int t = 0; t < n; t++) {

@@ -33,7 +33,7 @@ final class LmHead {
     }
 
     /**
-     * Cross-entropy of each row of x against its target (targets < 0 are ignored), written to tokenLoss when
+     * Cross-entropy of each row of x against its target (targets {@code < 0} are ignored), written to tokenLoss when
      * given; returns their sum. With backward, accumulates the fc_out gradients and fills dx() for the loss
      * sum(token losses) * gradScale.
      */
