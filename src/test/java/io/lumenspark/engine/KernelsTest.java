@@ -36,7 +36,7 @@ class KernelsTest {
         }
     }
 
-    /** erf by its Taylor series in double precision (converges for |x| <= 5 with enough terms). */
+    /** erf by its Taylor series in double precision (converges for {@code |x| <= 5} with enough terms). */
     private static double erfReference(double x) {
         double sum = 0, term = x;
         for (int n = 0; n < 200; n++) {

@@ -86,9 +86,10 @@ class GeneratorTest {
         }
     }
 
-    @Test
-    void oneModelServesConcurrentGenerationsWithTheSequentialResults() throws Exception {
-        try (LumensparkModel m = model("lumenspark")) {
+    @ParameterizedTest
+    @ValueSource(strings = {"lumenspark", "transformer", "lumenspark-v0.1"})
+    void oneModelServesConcurrentGenerationsWithTheSequentialResults(String preset) throws Exception {
+        try (LumensparkModel m = model(preset)) {
             List<int[]> prompts = new ArrayList<>();
             for (String p : new String[]{"The sea", "A king", "Once", "In the beginning", "Why", "Stars"}) {
                 prompts.add(TOK.encode(p));
