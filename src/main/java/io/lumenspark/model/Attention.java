@@ -104,12 +104,12 @@ final class Attention {
         local = full ? n : causal ? block : 0;
         width = slots + local;
         long rows = c.rows;
-        kc = c.floats((long) c.batch * slots * kvDim);
-        vc = valuesAreKeys() ? kc : c.floats((long) c.batch * slots * kvDim);
-        probs = c.floats((long) c.batch * n * heads * width);
+        kc = c.activation("attn.kc", (long) c.batch * slots * kvDim);
+        vc = valuesAreKeys() ? kc : c.activation("attn.vc", (long) c.batch * slots * kvDim);
+        probs = c.activation("attn.probs", (long) c.batch * n * heads * width);
         dropped = c.scratch("attn.dropped", (long) n * perGroup * width);
         dProbs = c.scratch("attn.d_probs", (long) n * perGroup * width);
-        attended = c.floats(rows * d);
+        attended = c.activation("attn.attended", rows * d);
         dq = c.scratch("attn.dq", rows * d);
         dk = c.scratch("attn.dk", rows * kvDim);
         dv = value == null ? dk : c.scratch("attn.dv", rows * kvDim);
@@ -117,15 +117,15 @@ final class Attention {
         dvc = valuesAreKeys() ? dkc : c.scratch("attn.dvc", (long) slots * kvDim);
         dx = c.scratch("attn.dx", rows * d);
         if (conv) {
-            convK = c.floats((long) kvDim * block * kvDim);
+            convK = c.activation("attn.conv_k", (long) kvDim * block * kvDim);
             dConvK = c.scratch("attn.d_conv_k", (long) kvDim * block * kvDim);
             if (valueConv != null) {
-                convV = c.floats((long) kvDim * block * kvDim);
+                convV = c.activation("attn.conv_v", (long) kvDim * block * kvDim);
                 dConvV = c.scratch("attn.d_conv_v", (long) kvDim * block * kvDim);
             }
         } else if (!full && causal) {
-            maskedE = c.floats((long) n * cfg.k());
-            if (valueProj != null) maskedF = c.floats((long) n * cfg.k());
+            maskedE = c.activation("attn.masked_e", (long) n * cfg.k());
+            if (valueProj != null) maskedF = c.activation("attn.masked_f", (long) n * cfg.k());
         }
     }
 

@@ -28,8 +28,8 @@ final class Block {
         ffn.allocate(c);
         norm2.allocate(c);
         long size = (long) c.rows * d;
-        sum1 = c.floats(size);
-        sum2 = c.floats(size);
+        sum1 = c.activation("block.sum1", size);
+        sum2 = c.activation("block.sum2", size);
         dMid = c.scratch("block.d_mid", size);
         dx = c.scratch("block.dx." + layer % 2, size); // alternates: a block's dx is the next one's input
     }

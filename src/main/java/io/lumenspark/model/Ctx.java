@@ -19,7 +19,7 @@ final class Ctx {
     /** A column of ones: bias and scale gradients are column sums, done as a matrix product (deterministic). */
     final MemorySegment ones;
     boolean training;
-    private long dropoutKey;
+    private long dropoutKey, bytes;
 
     Ctx(Blas blas, Params params, int batch, int n, boolean forwardOnly) {
         this.blas = blas;
@@ -43,7 +43,19 @@ final class Ctx {
      * dropout): in a forward-only context it is an empty segment, so a use would fail loudly.
      */
     MemorySegment scratch(String role, long count) {
-        if (forwardOnly) return MemorySegment.NULL;
+        return forwardOnly ? MemorySegment.NULL : shared(role, count);
+    }
+
+    /**
+     * A layer's activation: its own buffer when the backward pass will need it; in a forward-only pass one
+     * buffer per role shared by all layers, since a layer's activations are dead once the next layer has read its
+     * output. Inference then holds one layer's activations, not depth of them.
+     */
+    MemorySegment activation(String role, long count) {
+        return forwardOnly ? shared("activation." + role, count) : floats(count);
+    }
+
+    private MemorySegment shared(String role, long count) {
         MemorySegment s = scratch.get(role);
         if (s == null || s.byteSize() < count * 4) {
             s = floats(count);
@@ -57,9 +69,15 @@ final class Ctx {
         return name.replaceFirst("^layers\\.\\d+\\.", "");
     }
 
-    /** A zeroed activation buffer that lives as long as this shape is in use. */
+    /** A zeroed buffer that lives as long as this shape is in use. */
     MemorySegment floats(long count) {
+        bytes += Math.max(1, count) * 4;
         return arena.allocate(Math.max(1, count) * 4, 64);
+    }
+
+    /** Bytes of every buffer made for this shape: the pass's activation memory. */
+    long bytes() {
+        return bytes;
     }
 
     MemorySegment value(Params.Param p) {

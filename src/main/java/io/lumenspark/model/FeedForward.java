@@ -24,7 +24,7 @@ final class FeedForward {
     void allocate(Ctx c) {
         up.allocate(c);
         down.allocate(c);
-        act = c.floats((long) c.rows * hidden);
+        act = c.activation("ffn.act", (long) c.rows * hidden);
         out = c.scratch("ffn.out", (long) c.rows * d);
     }
 

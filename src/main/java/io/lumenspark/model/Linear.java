@@ -15,14 +15,14 @@ final class Linear {
     Linear(Params params, String name, int in, int out, boolean withBias) {
         this.in = in;
         this.out = out;
-        this.role = Ctx.role(name) + ".dx";
+        this.role = Ctx.role(name);
         this.weight = params.declare(name + ".weight", out, in);
         this.bias = withBias ? params.declare(name + ".bias", out) : null;
     }
 
     void allocate(Ctx c) {
-        y = c.floats((long) c.rows * out);
-        dx = c.scratch(role, (long) c.rows * in);
+        y = c.activation(role + ".y", (long) c.rows * out);
+        dx = c.scratch(role + ".dx", (long) c.rows * in);
     }
 
     MemorySegment forward(Ctx c, MemorySegment input) {

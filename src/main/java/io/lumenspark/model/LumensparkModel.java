@@ -269,6 +269,27 @@ public final class LumensparkModel implements AutoCloseable {
         }
     }
 
+    /**
+     * The embeddings and the block stack alone, without the output layer and loss, as the Linformer paper
+     * measures attention variants (benchmarks). Inference: one forward pass in eval mode, whose activations are
+     * one layer's worth. Training (backward = true): the forward pass with dropout, then the backward pass of a
+     * fixed output gradient into the parameter gradients. Returns the bytes of the pass's activation buffers.
+     */
+    public synchronized long runStack(int[] ids, int batch, int n, boolean backward) {
+        if (backward) params.values(); // memory-mapped weights cannot be trained
+        Ctx c = prepare(batch, n, !backward);
+        c.setStep(backward, 1, 0, 0);
+        forwardBlocks(c, ids);
+        if (backward) {
+            MemorySegment dy = head.dx(); // unused by the stack: a stand-in output gradient
+            dy.fill((byte) 0);
+            Kernels.add(c.ones, 0, dy, 0, Math.min(c.rows, dy.byteSize() / 4)); // any fixed gradient will do
+            for (int i = blocks.size() - 1; i >= 0; i--) dy = blocks.get(i).backward(c, dy);
+            embedBackward(c, ids, dy);
+        }
+        return c.bytes();
+    }
+
     /** Targets are token ids, or negative for positions whose loss is ignored (padding). */
     private void checkTargets(int[] targets) {
         for (int t : targets) {
@@ -280,6 +301,11 @@ public final class LumensparkModel implements AutoCloseable {
     }
 
     private MemorySegment forwardBlocks(Ctx c, int[] inputs) {
+        return forwardBlocks(c, inputs, null);
+    }
+
+    /** The embeddings and every block; with states, each block's decoding state is set as soon as it has run. */
+    private MemorySegment forwardBlocks(Ctx c, int[] inputs, List<Block.StepState> states) {
         if (inputs.length != c.rows) throw new IllegalArgumentException("expected " + c.rows + " token ids");
         int d = config.embedDim(), v = config.vocabSize();
         MemorySegment tok = c.value(tokens), pos = c.value(positions);
@@ -296,7 +322,10 @@ public final class LumensparkModel implements AutoCloseable {
             Dropout.apply(embedded, 0, embedded, 0, (long) c.rows * d, config.dropout(), c.dropoutKey(-1));
         }
         MemorySegment x = embedded;
-        for (Block b : blocks) x = b.forward(c, x);
+        for (int i = 0; i < blocks.size(); i++) {
+            x = blocks.get(i).forward(c, x);
+            if (states != null) blocks.get(i).fillState(states.get(i), c.n); // before the next layer reuses buffers
+        }
         return x;
     }
 
@@ -402,8 +431,7 @@ public final class LumensparkModel implements AutoCloseable {
             synchronized (LumensparkModel.this) {
                 Ctx whole = prepare(1, ids.length, true);
                 whole.setStep(false, 0, 0, 0);
-                MemorySegment y = forwardBlocks(whole, ids);
-                for (int i = 0; i < blocks.size(); i++) blocks.get(i).fillState(states.get(i), ids.length);
+                MemorySegment y = forwardBlocks(whole, ids, states);
                 head.logits(whole, y, ids.length - 1, 1, logitsRow);
             }
             position = ids.length;

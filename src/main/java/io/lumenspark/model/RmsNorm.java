@@ -21,10 +21,10 @@ final class RmsNorm {
     }
 
     void allocate(Ctx c) {
-        y = c.floats((long) c.rows * d);
+        y = c.activation(role + ".y", (long) c.rows * d);
         dx = c.scratch(role + ".dx", (long) c.rows * d);
         scaleTerms = c.scratch(role + ".scale_terms", (long) c.rows * d);
-        denom = c.floats(c.rows);
+        denom = c.activation(role + ".denom", c.rows);
     }
 
     MemorySegment forward(Ctx c, MemorySegment input) {
