@@ -31,14 +31,15 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchCommand.Train.class, BenchCommand.Gemm.class, BenchCommand.Generate.class})
+        subcommands = {BenchCommand.Train.class, BenchCommand.Gemm.class, BenchCommand.Generate.class,
+                BenchAblation.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train, generate or gemm");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train, generate, ablation or gemm");
     }
 
     /** The repository's reference/ folder (the launcher passes the repository root). */

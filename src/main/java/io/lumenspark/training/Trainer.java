@@ -10,7 +10,7 @@ import io.lumenspark.data.Tokenizer;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Json;
-import io.lumenspark.io.LossChart;
+import io.lumenspark.io.Charts;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelConfig;
@@ -268,7 +268,7 @@ public final class Trainer {
         Map<String, double[][]> series = new LinkedHashMap<>();
         series.put("train", column(history, "train_loss"));
         series.put("validation", column(history, "val_loss"));
-        LossChart.write(opt.out().resolve("loss.png"), "Loss", series);
+        Charts.write(opt.out().resolve("loss.png"), "Loss", series);
     }
 
     private static double[][] column(List<Map<String, Object>> history, String key) {

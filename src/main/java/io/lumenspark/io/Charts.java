@@ -15,11 +15,11 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * Renders training curves (loss against step, one line per series) to a PNG with XChart, headless.
+ * Line charts as PNG with XChart, headless: training curves (loss against step) and benchmark curves on log axes.
  * Meant to be refreshed during training, so it is cheap: long series are thinned to about {@value #MAX_POINTS}
  * points before drawing, and the file is replaced atomically so viewers never see half a PNG.
  */
-public final class LossChart {
+public final class Charts {
     static final int WIDTH = 900, HEIGHT = 550;
     /** More points than pixels across the plot add drawing time but no detail. */
     static final int MAX_POINTS = 2000;
@@ -29,7 +29,7 @@ public final class LossChart {
         if (System.getProperty("java.awt.headless") == null) System.setProperty("java.awt.headless", "true");
     }
 
-    private LossChart() {}
+    private Charts() {}
 
     /**
      * Writes {@code png} showing each named series, given as {@code {steps, values}}; map order is legend order.
@@ -40,12 +40,23 @@ public final class LossChart {
      * @throws IllegalArgumentException if a series is not two arrays of equal length
      */
     public static boolean write(Path png, String title, Map<String, double[][]> series) {
+        return write(png, title, "step", "loss", false, series);
+    }
+
+    /** As {@link #write(Path, String, Map)}, with axis titles, and both axes logarithmic when logAxes is set. */
+    public static boolean write(Path png, String title, String xTitle, String yTitle, boolean logAxes,
+                                Map<String, double[][]> series) {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title)
-                .xAxisTitle("step").yAxisTitle("loss").build();
+                .xAxisTitle(xTitle).yAxisTitle(yTitle).build();
         Styler styler = chart.getStyler();
+        if (logAxes) {
+            chart.getStyler().setXAxisLogarithmic(true);
+            chart.getStyler().setYAxisLogarithmic(true);
+            styler.setLegendPosition(Styler.LegendPosition.OutsideE);
+        }
         styler.setChartBackgroundColor(Color.WHITE);
         styler.setPlotBackgroundColor(Color.WHITE);
-        styler.setLegendPosition(Styler.LegendPosition.InsideNE);
+        if (!logAxes) styler.setLegendPosition(Styler.LegendPosition.InsideNE);
         styler.setAntiAlias(true);
         int drawn = 0;
         for (Map.Entry<String, double[][]> s : series.entrySet()) {
@@ -53,7 +64,7 @@ public final class LossChart {
             if (xy[0].length == 0) continue;
             XYSeries line = chart.addSeries(s.getKey(), xy[0], xy[1]);
             // a lone point has no line to draw, so show it as a dot
-            line.setMarker(xy[0].length == 1 ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
+            line.setMarker(xy[0].length == 1 || logAxes ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
             drawn++;
         }
         if (drawn == 0) return false;

@@ -14,7 +14,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class LossChartTest {
+class ChartsTest {
     @TempDir
     Path dir;
 
@@ -28,7 +28,7 @@ class LossChartTest {
         series.put("empty", new double[][] {{}, {}});
         series.put("all-nan", new double[][] {{1}, {Double.NaN}});
         Path png = dir.resolve("charts/loss.png");
-        assertTrue(LossChart.write(png, "tiny run", series));
+        assertTrue(Charts.write(png, "tiny run", series));
 
         byte[] bytes = Files.readAllBytes(png);
         assertArrayEquals(PNG_MAGIC, Arrays.copyOf(bytes, 8));
@@ -40,32 +40,32 @@ class LossChartTest {
     @Test
     void writesNothingWhenNoSeriesHasPoints() {
         Path png = dir.resolve("loss.png");
-        assertFalse(LossChart.write(png, "t", Map.of("train", new double[][] {{}, {}},
+        assertFalse(Charts.write(png, "t", Map.of("train", new double[][] {{}, {}},
                 "validation", new double[][] {{1, 2}, {Double.NaN, Double.POSITIVE_INFINITY}})));
-        assertFalse(LossChart.write(png, "t", Map.of()));
+        assertFalse(Charts.write(png, "t", Map.of()));
         assertFalse(Files.exists(png));
     }
 
     @Test
     void rejectsMismatchedSeries() {
         assertThrows(IllegalArgumentException.class,
-                () -> LossChart.write(dir.resolve("x.png"), "t", Map.of("train", new double[][] {{1, 2}, {1}})));
+                () -> Charts.write(dir.resolve("x.png"), "t", Map.of("train", new double[][] {{1, 2}, {1}})));
     }
 
     @Test
     void cleanDropsNonFiniteAndThinsKeepingTheLastPoint() {
-        double[][] cleaned = LossChart.clean("s", new double[][] {{1, 2, 3}, {Double.NaN, 2, Double.NEGATIVE_INFINITY}});
+        double[][] cleaned = Charts.clean("s", new double[][] {{1, 2, 3}, {Double.NaN, 2, Double.NEGATIVE_INFINITY}});
         assertArrayEquals(new double[] {2}, cleaned[0]);
         assertArrayEquals(new double[] {2}, cleaned[1]);
 
-        int n = 10 * LossChart.MAX_POINTS + 7;
+        int n = 10 * Charts.MAX_POINTS + 7;
         double[] steps = new double[n], values = new double[n];
         for (int i = 0; i < n; i++) {
             steps[i] = i;
             values[i] = 1.0 / (i + 1);
         }
-        double[][] thin = LossChart.clean("s", new double[][] {steps, values});
-        assertTrue(thin[0].length <= LossChart.MAX_POINTS + 1, "thinned to " + thin[0].length);
+        double[][] thin = Charts.clean("s", new double[][] {steps, values});
+        assertTrue(thin[0].length <= Charts.MAX_POINTS + 1, "thinned to " + thin[0].length);
         assertEquals(0, thin[0][0]);
         assertEquals(n - 1, thin[0][thin[0].length - 1]);
         assertEquals(values[n - 1], thin[1][thin[1].length - 1]);
@@ -82,14 +82,14 @@ class LossChartTest {
         Map<String, double[][]> series = Map.of("train", new double[][] {steps, train},
                 "validation", new double[][] {{0, 25_000, 49_999}, {8, 3, 2.5}});
         Path png = dir.resolve("loss.png");
-        for (int i = 0; i < 3; i++) LossChart.write(png, "warm-up", series);
+        for (int i = 0; i < 3; i++) Charts.write(png, "warm-up", series);
         long best = Long.MAX_VALUE;
         for (int i = 0; i < 3; i++) {
             long start = System.nanoTime();
-            LossChart.write(png, "run", series);
+            Charts.write(png, "run", series);
             best = Math.min(best, System.nanoTime() - start);
         }
-        System.out.printf("LossChart.write: %.1f ms%n", best / 1e6);
+        System.out.printf("Charts.write: %.1f ms%n", best / 1e6);
         assertTrue(best < 1_000_000_000L, "chart took " + best / 1_000_000 + " ms"); // generous: shared CI machines
     }
 }

@@ -1,0 +1,356 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.Home;
+import io.lumenspark.LumensparkException;
+import io.lumenspark.data.DemoCorpus;
+import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Parallel;
+import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.Charts;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.training.TrainOptions;
+import io.lumenspark.training.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * The Linformer paper's comparison (Wang et al. 2020, Table 3) on a CPU: time and activation memory of the
+ * embeddings and block stack for each attention variant over sequence lengths and k, against the Transformer.
+ */
+@Command(name = "ablation", mixinStandardHelpOptions = true,
+        description = "Inference and training-step time and memory of Transformer, Linformer, causal Linformer and"
+                + " Conv-Linformer over sequence lengths and k (embeddings and blocks, as the Linformer paper"
+                + " measures them; whole-model figures add the output layer). Writes CSV, Markdown and charts.")
+final class BenchAblation implements Callable<Integer> {
+    /** Variant name to preset: every preset has width 512, depth 6, 4 heads, rank 32. */
+    static final Map<String, String> VARIANTS = new LinkedHashMap<>();
+
+    static {
+        VARIANTS.put("transformer", "transformer");
+        VARIANTS.put("linformer", "lumenspark-v0.1");
+        VARIANTS.put("causal-linformer", "lumenspark");
+        VARIANTS.put("conv-linformer", "conv-linformer");
+    }
+
+    /** The paper's Table 3: (n, k) to {inference speed-up, memory saving} over a standard Transformer. */
+    static final Map<String, double[]> PAPER = Map.of("512x128", new double[]{1.5, 1.7},
+            "4096x128", new double[]{3.4, 14}, "4096x1024", new double[]{2.2, 4.3},
+            "65536x128", new double[]{20, 60});
+
+    @Mixin
+    Main.Runtime runtime;
+
+    @Option(names = "--quick", description = "n up to 2048, k 64 and 128, fewer runs (a few minutes).")
+    boolean quick;
+
+    @Option(names = "--max-n", description = "Longest sequence (default: ${DEFAULT-VALUE}).")
+    int maxN = 16384;
+
+    @Option(names = "--ks", split = ",", description = "Values of k (default: 32,64,128,256; the paper's 4096 x"
+            + " 1024 point is added when n reaches 4096).")
+    List<Integer> ks;
+
+    @Option(names = "--runs", description = "Timed runs per point after one warm-up; the median is kept"
+            + " (default: 3, quick 2).")
+    Integer runs;
+
+    @Option(names = "--memory-budget-gib", description = "Skip points whose estimated activations exceed this"
+            + " (default: 60% of available memory).")
+    Double budgetGib;
+
+    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("runs", "ablation");
+
+    @Option(names = "--train", description = "Instead: train transformer, lumenspark and conv-linformer on the same"
+            + " data for the same steps and seed, and compare time, tokens/s, validation loss and perplexity.")
+    boolean train;
+
+    @Option(names = "--data", description = "With --train: text files or folders (default: the demo corpus).")
+    List<Path> data;
+
+    @Option(names = "--steps", description = "With --train: steps per model (default: 100, quick 20).")
+    Integer steps;
+
+    @Option(names = "--batch", description = "With --train: sequences per step (default: ${DEFAULT-VALUE}).")
+    int batch = 4;
+
+    @Option(names = "--lr", description = "With --train: peak learning rate (default: ${DEFAULT-VALUE}).")
+    double lr = 6e-4;
+
+    @Option(names = "--seed", description = "With --train: seed for every model (default: ${DEFAULT-VALUE}).")
+    long seed = 1337;
+
+    /** One measured point; NaN where skipped. Memory is activation bytes in MiB (parameters apart). */
+    record Point(String variant, int n, int k, double forwardMs, double trainMs, double forwardMib,
+                 double trainMib, double paramsMib, double wholeForwardMs, double wholeTrainMs) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        runtime.apply();
+        if (train) return trainAblation();
+        if (quick) maxN = Math.min(maxN, 2048);
+        List<Integer> kList = ks != null ? ks : quick ? List.of(64, 128) : List.of(32, 64, 128, 256);
+        int reps = runs != null ? runs : quick ? 2 : 3;
+        if (reps < 1 || maxN < 128) throw new LumensparkException("--runs must be at least 1 and --max-n at least 128");
+        for (int k : kList) if (k < 1) throw new LumensparkException("k must be positive, got " + k);
+        double budget = (budgetGib != null ? budgetGib : 0.6 * availableGib()) * (1L << 30);
+        Files.createDirectories(out);
+        System.out.printf("ablation: n 128..%d, k %s, median of %d runs, %s, %d threads, activation budget %.1f GiB%n",
+                maxN, kList, reps, Blas.get().name(), Parallel.threads(), budget / (1L << 30));
+        List<Point> points = new ArrayList<>();
+        for (int n = 128; n <= maxN; n *= 2) {
+            double[] head = null; // the output layer and loss, the same for every variant: {forward, train} ms
+            for (String variant : VARIANTS.keySet()) {
+                List<Integer> forN = new ArrayList<>();
+                if (variant.equals("transformer")) forN.add(kList.getFirst()); // k does not apply
+                else for (int k : kList) if (k <= n) forN.add(k);
+                if (!variant.equals("transformer") && n == 4096 && !forN.contains(1024)) forN.add(1024);
+                for (int k : forN) {
+                    ModelConfig cfg = ModelConfig.preset(VARIANTS.get(variant)).with(Map.of("seq_length", "" + n,
+                            "k", "" + k));
+                    if (head == null) head = headMs(cfg, reps);
+                    Point p = measure(variant, cfg, reps, budget, head);
+                    points.add(p);
+                    System.out.printf(Locale.ROOT, "%-16s n %5d k %4s  forward %9.1f ms %8.1f MiB   train %9.1f ms"
+                                    + " %8.1f MiB%n", variant, n, variant.equals("transformer") ? "-" : "" + k,
+                            p.forwardMs(), p.forwardMib(), p.trainMs(), p.trainMib());
+                }
+            }
+        }
+        writeCsv(points);
+        String md = markdown(points);
+        AtomicFiles.writeString(out.resolve("ablation.md"), md);
+        System.out.println();
+        System.out.print(md);
+        charts(points, kList);
+        System.out.println("wrote " + out.resolve("ablation.csv") + ", ablation.md, forward_time.png,"
+                + " train_time.png, memory.png");
+        return 0;
+    }
+
+    /** Times forward and training passes of the stack; points over the memory budget are skipped (NaN). */
+    private Point measure(String variant, ModelConfig cfg, int reps, double budget, double[] head) {
+        int n = cfg.seqLength();
+        int[] ids = randomIds(cfg, n);
+        double fMs = Double.NaN, tMs = Double.NaN, fMib = Double.NaN, tMib = Double.NaN, pMib;
+        try (LumensparkModel m = new LumensparkModel(cfg)) {
+            m.initialize(1);
+            pMib = m.params().count() * 4 / 1048576.0;
+            if (estimateBytes(cfg, false) <= budget) {
+                long[] bytes = new long[1];
+                fMs = medianMs(reps, () -> bytes[0] = m.runStack(ids, 1, n, false));
+                fMib = bytes[0] / 1048576.0;
+            }
+            if (estimateBytes(cfg, true) <= budget) {
+                long[] bytes = new long[1];
+                tMs = medianMs(reps, () -> bytes[0] = m.runStack(ids, 1, n, true));
+                tMib = bytes[0] / 1048576.0;
+            }
+        }
+        return new Point(variant, n, cfg.k(), fMs, tMs, fMib, tMib, pMib, fMs + head[0], tMs + head[1]);
+    }
+
+    /**
+     * The output layer and loss alone, {forward, train} ms: the whole model's time less its stack's, on a
+     * causal Linformer of this length (the cheapest stack; the head is the same for every variant).
+     */
+    private double[] headMs(ModelConfig cfg, int reps) {
+        ModelConfig lin = ModelConfig.preset("lumenspark").with(Map.of("seq_length", "" + cfg.seqLength(),
+                "k", "" + Math.min(128, cfg.seqLength())));
+        int n = lin.seqLength();
+        int[] ids = randomIds(lin, n), targets = randomIds(lin, n);
+        try (LumensparkModel m = new LumensparkModel(lin)) {
+            m.initialize(1);
+            double stackF = medianMs(reps, () -> m.runStack(ids, 1, n, false));
+            double wholeF = medianMs(reps, () -> m.evaluate(ids, targets, 1, n, null));
+            double stackT = medianMs(reps, () -> m.runStack(ids, 1, n, true));
+            double wholeT = medianMs(reps, () -> m.trainStep(ids, targets, 1, n, 1f / n, 1, 0, 0));
+            return new double[]{Math.max(0, wholeF - stackF), Math.max(0, wholeT - stackT)};
+        }
+    }
+
+    private static int[] randomIds(ModelConfig cfg, int n) {
+        SplittableRandom r = new SplittableRandom(n);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = r.nextInt(cfg.vocabSize());
+        return ids;
+    }
+
+    /**
+     * Median of reps timed runs after a warm-up; unless --runs fixed the count, short passes get more runs, up to
+     * half a second's worth (a 10 ms pass varies by 20 % here).
+     */
+    private double medianMs(int reps, Runnable run) {
+        boolean extend = runs == null;
+        run.run(); // warm-up: allocation of this shape's buffers, JIT
+        List<Double> t = new ArrayList<>();
+        double total = 0;
+        while (t.size() < reps || (extend && total < 500 && t.size() < 25)) {
+            long t0 = System.nanoTime();
+            run.run();
+            double ms = (System.nanoTime() - t0) / 1e6;
+            t.add(ms);
+            total += ms;
+        }
+        return BenchCommand.median(t.stream().mapToDouble(Double::doubleValue).toArray());
+    }
+
+    /**
+     * Activation bytes a pass will need, from its largest terms: the attention probabilities (n x heads x width;
+     * every layer's in training, plus two scratch copies) and about 24 floats per position and model dimension.
+     */
+    static double estimateBytes(ModelConfig cfg, boolean training) {
+        int n = cfg.seqLength(), c = cfg.blockSize();
+        double width = cfg.isFull() ? n : cfg.causal() ? cfg.k() + c : cfg.k();
+        double probs = 4.0 * n * cfg.heads() * width;
+        double rows = 4.0 * n * cfg.embedDim() * 24;
+        return training ? probs * (cfg.depth() + 2) + rows * cfg.depth() : probs + rows;
+    }
+
+    private static double availableGib() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1048576.0;
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // not Linux: fall back to the JVM's view of the machine below
+        }
+        return Runtime.getRuntime().maxMemory() / (double) (1L << 30);
+    }
+
+    private void writeCsv(List<Point> points) {
+        StringBuilder csv = new StringBuilder("variant,n,k,forward_ms,train_ms,forward_activation_mib,"
+                + "train_activation_mib,params_mib,whole_forward_ms,whole_train_ms\n");
+        for (Point p : points) {
+            csv.append(String.format(Locale.ROOT, "%s,%d,%s,%s,%s,%s,%s,%.1f,%s,%s%n", p.variant(), p.n(),
+                    p.variant().equals("transformer") ? "" : "" + p.k(), num(p.forwardMs()), num(p.trainMs()),
+                    num(p.forwardMib()), num(p.trainMib()), p.paramsMib(), num(p.wholeForwardMs()),
+                    num(p.wholeTrainMs())));
+        }
+        AtomicFiles.writeString(out.resolve("ablation.csv"), csv.toString());
+    }
+
+    private static String num(double x) {
+        return Double.isNaN(x) ? "" : String.format(Locale.ROOT, "%.2f", x);
+    }
+
+    /** One row per point; ratios are the Transformer's figure at the same n over the variant's. */
+    static String markdown(List<Point> points) {
+        Map<Integer, Point> base = new LinkedHashMap<>();
+        for (Point p : points) if (p.variant().equals("transformer")) base.put(p.n(), p);
+        StringBuilder md = new StringBuilder();
+        md.append("| variant | n | k | forward ms | train step ms | forward MiB | train MiB | inference speed-up |"
+                + " memory saving | paper (speed-up / saving) | train speed-up | whole forward ms | whole train ms |\n");
+        md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        for (Point p : points) {
+            Point t = base.get(p.n());
+            boolean isBase = p.variant().equals("transformer");
+            double[] paper = isBase ? null : PAPER.get(p.n() + "x" + p.k());
+            md.append(String.format(Locale.ROOT, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n",
+                    p.variant(), p.n(), isBase ? "-" : "" + p.k(), cell(p.forwardMs(), 1), cell(p.trainMs(), 1),
+                    cell(p.forwardMib(), 1), cell(p.trainMib(), 1),
+                    isBase || t == null ? "" : ratio(t.forwardMs(), p.forwardMs()),
+                    isBase || t == null ? "" : ratio(t.forwardMib(), p.forwardMib()),
+                    paper == null ? "" : paper[0] + "x / " + paper[1] + "x",
+                    isBase || t == null ? "" : ratio(t.trainMs(), p.trainMs()),
+                    cell(p.wholeForwardMs(), 0), cell(p.wholeTrainMs(), 0)));
+        }
+        md.append("\nEmpty cells: over the memory budget (the Transformer's n x n attention probabilities).\n");
+        return md.toString();
+    }
+
+    private static String cell(double x, int decimals) {
+        return Double.isNaN(x) ? "" : String.format(Locale.ROOT, "%." + decimals + "f", x);
+    }
+
+    private static String ratio(double a, double b) {
+        return Double.isNaN(a) || Double.isNaN(b) ? "" : String.format(Locale.ROOT, "%.1fx", a / b);
+    }
+
+    /** Time and memory against n on log axes, one line per variant and k. */
+    private void charts(List<Point> points, List<Integer> kList) {
+        String[] files = {"forward_time.png", "train_time.png", "memory.png"};
+        String[] titles = {"Inference (forward) time, embeddings + blocks", "Training step time, embeddings + blocks",
+                "Inference activation memory, embeddings + blocks"};
+        String[] units = {"ms", "ms", "MiB"};
+        for (int chart = 0; chart < 3; chart++) {
+            Map<String, List<double[]>> lines = new LinkedHashMap<>();
+            for (Point p : points) {
+                double y = chart == 0 ? p.forwardMs() : chart == 1 ? p.trainMs() : p.forwardMib();
+                if (Double.isNaN(y) || (!p.variant().equals("transformer") && !kList.contains(p.k()))) continue;
+                String name = p.variant().equals("transformer") ? "transformer" : p.variant() + " k=" + p.k();
+                lines.computeIfAbsent(name, x -> new ArrayList<>()).add(new double[]{p.n(), y});
+            }
+            Map<String, double[][]> series = new LinkedHashMap<>();
+            lines.forEach((name, xy) -> series.put(name, new double[][]{
+                    xy.stream().mapToDouble(v -> v[0]).toArray(), xy.stream().mapToDouble(v -> v[1]).toArray()}));
+            Charts.write(out.resolve(files[chart]), titles[chart], "sequence length n", units[chart], true, series);
+        }
+    }
+
+    /** The three causal presets trained alike, one after another; a table and one chart of their curves. */
+    private int trainAblation() throws IOException {
+        List<Path> corpus = data != null ? data : List.of(DemoCorpus.fetch(Home.dir()));
+        long n = steps != null ? steps : quick ? 20 : 100;
+        Path dir = out.resolve("train");
+        StringBuilder md = new StringBuilder("| preset | attention | steps | wall time | tokens/s | final train loss |"
+                + " validation loss | perplexity |\n|---|---|---|---|---|---|---|---|\n");
+        Map<String, double[][]> curves = new LinkedHashMap<>();
+        for (String preset : List.of("transformer", "lumenspark", "conv-linformer")) {
+            Path runDir = dir.resolve(preset);
+            AtomicFiles.deleteTree(runDir); // a fresh run each time: the comparison needs the same start
+            TrainOptions options = new TrainOptions(corpus, 0.1, preset, Map.of(), null, batch, 0, n, 1, lr, lr / 10,
+                    0.05, 0.01, 1.0, Math.max(1, n / 5), 16384, n, seed, runDir);
+            System.out.printf("%n== %s ==%n", preset);
+            long t0 = System.nanoTime();
+            Trainer.Result r = new Trainer(options, System.out).run(false);
+            double wall = (System.nanoTime() - t0) / 1e9;
+            ModelConfig cfg = ModelConfig.preset(preset);
+            md.append(String.format(Locale.ROOT, "| %s | %s%s | %d | %.0f s | %.0f | %.3f | %.3f | %.1f |%n", preset,
+                    cfg.attention(), cfg.causal() ? " (causal)" : "", r.steps(), wall, r.tokensPerSecond(),
+                    r.trainLoss(), r.valLoss(), r.valPerplexity()));
+            curves.putAll(lossCurves(preset, runDir.resolve("metrics.jsonl")));
+        }
+        AtomicFiles.writeString(out.resolve("train.md"), md.toString());
+        Charts.write(out.resolve("train_loss.png"), "Training ablation: same data, steps and seed", "step", "loss",
+                false, curves);
+        System.out.println();
+        System.out.print(md);
+        System.out.println("wrote " + out.resolve("train.md") + " and " + out.resolve("train_loss.png"));
+        return 0;
+    }
+
+    /** Train and validation loss against step from a run's metrics.jsonl. */
+    private static Map<String, double[][]> lossCurves(String name, Path metrics) throws IOException {
+        List<double[]> trainPts = new ArrayList<>(), valPts = new ArrayList<>();
+        for (String line : Files.readAllLines(metrics)) {
+            var j = Json.mapper().readTree(line);
+            double step = j.path("step").asDouble();
+            if (j.has("train_loss")) trainPts.add(new double[]{step, j.get("train_loss").asDouble()});
+            if (j.has("val_loss")) valPts.add(new double[]{step, j.get("val_loss").asDouble()});
+        }
+        Map<String, double[][]> m = new LinkedHashMap<>();
+        m.put(name + " train", columns(trainPts));
+        m.put(name + " validation", columns(valPts));
+        return m;
+    }
+
+    private static double[][] columns(List<double[]> xy) {
+        return new double[][]{xy.stream().mapToDouble(v -> v[0]).toArray(), xy.stream().mapToDouble(v -> v[1]).toArray()};
+    }
+}
