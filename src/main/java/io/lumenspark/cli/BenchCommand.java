@@ -90,14 +90,25 @@ final class BenchCommand implements Runnable {
         return Double.NaN;
     }
 
+    /** This program again in a fresh JVM with the same flags (its peak memory is then that run's alone). */
+    static List<String> selfCommand(List<String> args) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(args);
+        return cmd;
+    }
+
     @Command(name = "train", mixinStandardHelpOptions = true,
-            description = "Training tokens/s and peak memory of a preset; --vs-pytorch runs the PyTorch reference too.")
+            description = "Training tokens/s and peak memory per preset, each in its own process; --vs-pytorch runs"
+                    + " the PyTorch reference on the same shapes after each.")
     static final class Train implements Callable<Integer> {
         @Mixin
         Main.Runtime runtime;
 
-        @Option(names = "--preset", description = "Preset (default: ${DEFAULT-VALUE}).")
-        String preset = "lumenspark-v0.1";
+        @Option(names = "--preset", split = ",", description = "Presets (default: ${DEFAULT-VALUE}).")
+        List<String> presets = List.of("lumenspark-v0.1");
 
         @Option(names = "--set", description = "Override a config key (repeatable).")
         Map<String, String> overrides = new LinkedHashMap<>();
@@ -120,11 +131,59 @@ final class BenchCommand implements Runnable {
         @Option(names = "--python", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
         String python = "/usr/bin/python3";
 
+        @Option(names = "--in-process", hidden = true, description = "Measure the one preset in this process.")
+        boolean inProcess;
+
         @Override
         public Integer call() {
             runtime.apply();
             if (steps < 1 || batch < 1) throw new LumensparkException("--steps and --batch must be at least 1");
             if (warmup < 0) throw new LumensparkException("--warmup must not be negative");
+            for (String p : presets) ModelConfig.preset(p).with(overrides); // bad names fail before any run
+            if (inProcess) {
+                System.out.println(Json.toLine(measure(presets.getFirst())));
+                return 0;
+            }
+            List<String> table = new ArrayList<>(List.of("| preset | Lumenspark tokens/s | peak RSS MiB"
+                    + (vsPytorch ? " | PyTorch tokens/s | peak RSS MiB | ratio (speed / memory) | PyTorch, glibc"
+                    + " keeping freed memory: tokens/s | peak RSS MiB | ratio (speed / memory)" : "") + " |",
+                    "|---|---|---" + (vsPytorch ? "|---|---|---|---|---|---" : "") + "|"));
+            for (String preset : presets) {
+                List<String> args = new ArrayList<>(List.of("bench", "train", "--in-process", "--preset", preset,
+                        "--batch", "" + batch, "--seq-length", "" + seqLength, "--steps", "" + steps, "--warmup",
+                        "" + warmup, "--threads", "" + Parallel.threads(), "--backend", runtime.backend));
+                overrides.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
+                JsonNode ours = runScript(selfCommand(args), Map.of()).getLast();
+                System.out.println(Json.toLine(ours));
+                double tps = ours.get("tokens_per_s").asDouble(), rss = ours.get("peak_rss_mib").asDouble();
+                StringBuilder row = new StringBuilder(String.format(java.util.Locale.ROOT, "| %s | %.0f | %.0f",
+                        preset, tps, rss));
+                if (vsPytorch) {
+                    // PyTorch twice: as it runs out of the box, and with glibc told to keep freed memory (faster: it
+                    // stops the logits from being unmapped and faulted back in every step)
+                    for (boolean tuned : new boolean[]{false, true}) {
+                        int n = seqLength == 0 ? ModelConfig.preset(preset).with(overrides).seqLength() : seqLength;
+                        List<String> cmd = new ArrayList<>(List.of(python, reference("bench_train.py").toString(),
+                                "--preset", preset, "--batch", "" + batch, "--seq", "" + n, "--steps", "" + steps,
+                                "--warmup", "" + warmup, "--threads", "" + Parallel.threads(), "--json"));
+                        if (!tuned) cmd.add("--system-malloc");
+                        overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
+                        JsonNode torch = runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX")).getLast();
+                        System.out.println(Json.toLine(torch));
+                        double tt = torch.get("tokens_per_s").asDouble(), tr = torch.get("peak_rss_mib").asDouble();
+                        row.append(String.format(java.util.Locale.ROOT, " | %.0f | %.0f | %.2fx / %.2fx", tt, tr,
+                                tps / tt, rss / tr));
+                    }
+                }
+                table.add(row + " |");
+            }
+            System.out.println();
+            table.forEach(System.out::println);
+            return 0;
+        }
+
+        /** Median step time of one preset: forward, backward, clipping and AdamW on random batches. */
+        private Map<String, Object> measure(String preset) {
             ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
             int n = seqLength == 0 ? cfg.seqLength() : seqLength;
             double[] times = new double[steps];
@@ -146,33 +205,16 @@ final class BenchCommand implements Runnable {
                     if (s >= warmup) times[s - warmup] = (System.nanoTime() - t0) / 1e9;
                 }
             }
-            double step = median(times), tps = batch * n / step, rss = peakRssMib();
+            double step = median(times);
             Map<String, Object> ours = new LinkedHashMap<>();
             ours.put("impl", "lumenspark");
             ours.put("preset", preset);
             ours.put("backend", Blas.get().name());
             ours.put("threads", Parallel.threads());
-            ours.put("tokens_per_s", Math.round(tps * 10) / 10.0);
-            ours.put("peak_rss_mib", Math.round(rss));
+            ours.put("tokens_per_s", Math.round(batch * n / step * 10) / 10.0);
+            ours.put("peak_rss_mib", Math.round(peakRssMib()));
             ours.put("step_s_median", step);
-            System.out.println(Json.toLine(ours));
-            if (vsPytorch) {
-                // PyTorch twice: as it runs out of the box, and with glibc told to keep freed memory (faster: it
-                // stops the 823 MB logits from being unmapped and faulted back in every step)
-                for (boolean tuned : new boolean[]{false, true}) {
-                    List<String> cmd = new ArrayList<>(List.of(python, reference("bench_train.py").toString(),
-                            "--preset", preset, "--batch", "" + batch, "--seq", "" + n, "--steps", "" + steps,
-                            "--warmup", "" + warmup, "--threads", "" + runtime.threads, "--json"));
-                    if (!tuned) cmd.add("--system-malloc");
-                    overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
-                    JsonNode torch = runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX")).getLast();
-                    System.out.println(Json.toLine(torch));
-                    System.out.printf("lumenspark / pytorch (%s malloc): %.2fx tokens/s, %.2fx peak memory%n",
-                            tuned ? "tuned" : "default", tps / torch.get("tokens_per_s").asDouble(),
-                            rss / torch.get("peak_rss_mib").asDouble());
-                }
-            }
-            return 0;
+            return ours;
         }
     }
 
@@ -361,14 +403,11 @@ final class BenchCommand implements Runnable {
 
         /** This program again, in a fresh JVM, measuring one preset: its peak memory is that preset's alone. */
         private List<String> child(String preset, List<Integer> ctx) {
-            List<String> cmd = new ArrayList<>();
-            cmd.add(ProcessHandle.current().info().command().orElse("java"));
-            cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
-            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "bench",
-                    "generate", "--in-process", "--preset", preset, "--contexts", join(ctx), "--tokens", "" + tokens,
-                    "--threads", "" + Parallel.threads(), "--backend", runtime.backend));
-            overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
-            return cmd;
+            List<String> args = new ArrayList<>(List.of("bench", "generate", "--in-process", "--preset", preset,
+                    "--contexts", join(ctx), "--tokens", "" + tokens, "--threads", "" + Parallel.threads(),
+                    "--backend", runtime.backend));
+            overrides.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
+            return selfCommand(args);
         }
 
         /**
