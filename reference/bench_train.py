@@ -11,6 +11,9 @@ tokens_per_s = batch*seq / median step time over the timed (post-warmup) steps.
 The model is in train mode, so the preset's dropout is active as in real training.
 By default the script re-executes itself with glibc told to keep freed memory
 (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ huge); --system-malloc turns that off.
+Before torch loads, OPENBLAS_CORETYPE defaults to SkylakeX and OMP_WAIT_POLICY to
+PASSIVE (as in bench_generate.py); both can be overridden from the environment and
+are reported in the JSON line.
 """
 import argparse
 import json
@@ -59,6 +62,11 @@ def main():
     # reads OPENBLAS_NUM_THREADS, torch.set_num_threads does not reach it
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    # OpenBLAS reads this when torch loads it (setting it in lumenspark_ref is too late here)
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")  # Debian OpenBLAS 0.3.21 misdetects the CPU
+    # torch's OpenMP workers otherwise spin after every op and take the cores from
+    # OpenBLAS's own threads (see bench_generate.py); OMP_WAIT_POLICY=ACTIVE restores that
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import torch
     from lumenspark_ref import Lumenspark, loss_fn, make_config, preset
@@ -127,6 +135,8 @@ def main():
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # Linux: KiB
         "malloc": "default" if args.system_malloc else "keep",
         "torch": torch.__version__,
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "openblas_coretype": os.environ["OPENBLAS_CORETYPE"],
         "cpu_util_median": round(statistics.median(utils), 3),
         "load_avg_1m": os.getloadavg()[0],  # > threads: something else competed for the CPU
     }

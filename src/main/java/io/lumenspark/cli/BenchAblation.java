@@ -75,6 +75,13 @@ final class BenchAblation implements Callable<Integer> {
     @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs", "ablation");
 
+    @Option(names = "--vs-pytorch", description = "Also time the PyTorch reference's Transformer stack (standard"
+            + " attention) on the same shapes: the baseline must be at least as fast as PyTorch's.")
+    boolean vsPytorch;
+
+    @Option(names = "--python", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
+    String python = "/usr/bin/python3";
+
     @Option(names = "--train", description = "Instead: train transformer, lumenspark and conv-linformer on the same"
             + " data for the same steps and seed, and compare time, tokens/s, validation loss and perplexity.")
     boolean train;
@@ -134,6 +141,7 @@ final class BenchAblation implements Callable<Integer> {
         }
         writeCsv(points);
         String md = markdown(points);
+        if (vsPytorch) md += "\n" + pytorchBaseline(points, reps);
         AtomicFiles.writeString(out.resolve("ablation.md"), md);
         System.out.println();
         System.out.print(md);
@@ -301,6 +309,41 @@ final class BenchAblation implements Callable<Integer> {
                     xy.stream().mapToDouble(v -> v[0]).toArray(), xy.stream().mapToDouble(v -> v[1]).toArray()}));
             Charts.write(out.resolve(files[chart]), titles[chart], "sequence length n", units[chart], true, series);
         }
+    }
+
+    /**
+     * The Transformer stack of the PyTorch reference (its standard attention: QK^T, softmax, PV) against ours at
+     * each length we measured: a Markdown table of both times and their ratio.
+     */
+    private String pytorchBaseline(List<Point> points, int reps) {
+        List<Point> ours = points.stream().filter(p -> p.variant().equals("transformer")
+                && !Double.isNaN(p.forwardMs())).toList();
+        if (ours.isEmpty()) return "";
+        Map<Integer, com.fasterxml.jackson.databind.JsonNode> torch = new LinkedHashMap<>();
+        for (Point p : ours) { // one run per n: where we skipped the training step, PyTorch skips it too
+            List<String> cmd = new ArrayList<>(List.of(python, BenchCommand.reference("bench_stack.py").toString(),
+                    "--preset", "transformer", "--ns", "" + p.n(), "--runs", "" + reps, "--threads",
+                    "" + Parallel.threads(), "--memory-budget-gib", "1000", "--json"));
+            if (Double.isNaN(p.trainMs())) cmd.add("--no-train");
+            try {
+                for (var j : BenchCommand.runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX"))) {
+                    System.out.println(Json.toLine(j));
+                    torch.put(j.get("n").asInt(), j);
+                }
+            } catch (LumensparkException e) { // e.g. out of memory at the longest lengths: the row stays empty
+                System.out.println("PyTorch at n " + p.n() + ": " + e.getMessage());
+            }
+        }
+        StringBuilder md = new StringBuilder("| n | our Transformer forward ms | PyTorch forward ms | ours / PyTorch speed |"
+                + " our train step ms | PyTorch train step ms | ours / PyTorch speed |\n|---|---|---|---|---|---|---|\n");
+        for (Point p : ours) {
+            var t = torch.get(p.n());
+            if (t == null) continue;
+            double tf = t.path("forward_ms").asDouble(Double.NaN), tt = t.path("train_ms").asDouble(Double.NaN);
+            md.append(String.format(Locale.ROOT, "| %d | %.1f | %.1f | %s | %s | %s | %s |%n", p.n(), p.forwardMs(), tf,
+                    ratio(tf, p.forwardMs()), cell(p.trainMs(), 1), cell(tt, 1), ratio(tt, p.trainMs())));
+        }
+        return md.toString();
     }
 
     /** The three causal presets trained alike, one after another; a table and one chart of their curves. */
