@@ -200,12 +200,13 @@ final class BenchAblation implements Callable<Integer> {
     }
 
     /**
-     * Median of reps timed runs after a warm-up; unless --runs fixed the count, short passes get more runs, up to
-     * half a second's worth (a 10 ms pass varies by 20 % here).
+     * Median of reps timed runs after at least 0.3 s of warm-up runs; unless --runs fixed the count, short passes
+     * get more runs, up to half a second's worth (a 10 ms pass varies by 20 % here).
      */
     private double medianMs(int reps, Runnable run) {
         boolean extend = runs == null;
-        run.run(); // warm-up: allocation of this shape's buffers, JIT
+        long warm = System.nanoTime(); // warm-up: this shape's buffers, and JIT compilation at the first points
+        do run.run(); while (System.nanoTime() - warm < 300_000_000L);
         List<Double> t = new ArrayList<>();
         double total = 0;
         while (t.size() < reps || (extend && total < 500 && t.size() < 25)) {
