@@ -21,9 +21,9 @@ process's peak so far (monotone over the list of n).
 input (for the transformer: the standard QK^T, mask, softmax, PV with its four
 linear maps), the backward also computing the input's gradient.
 An n whose attention matrices (heads x n x width floats, width n for full
-attention, k (+ c = n/k when causal) for Linformer; training keeps two per
-layer: the probabilities and their dropped-out copy) would need more than
---memory-budget-gib is refused before anything runs.
+attention, k (+ c = n/k when causal) for Linformer; training keeps three per
+layer) would need more than --memory-budget-gib is refused before anything
+runs (the estimate, attention_gib, is fitted to measured peaks).
 Environment as in bench_generate.py: thread counts, OPENBLAS_CORETYPE=SkylakeX
 and OMP_WAIT_POLICY=PASSIVE (both overridable) set before torch loads; the
 script re-executes itself with glibc keeping freed memory (--system-malloc: not).
@@ -51,13 +51,15 @@ def fail(msg):
     sys.exit(f"bench_stack.py: error: {msg}")
 
 
-def attention_gib(cfg, n, layers, train):
-    """Rough size of the attention score/probability tensors a pass holds at its peak."""
+def attention_gib(cfg, n, layers, train, keep_freed):
+    """Rough peak memory (GiB) of the attention score/probability tensors of one pass."""
     width = n if cfg["attention"] == "full" else cfg["k"] + (n // cfg["k"] if cfg["causal"] else 0)
     one = cfg["heads"] * n * width * 4 / 2 ** 30  # one [1, H, n, width] float32 tensor
-    # autograd keeps the softmax output and the dropout output of every layer (plus 1-byte
-    # masks); ~3 more are alive at once while a layer runs (scores, masked, grads)
-    return one * ((2.5 * layers if train else 0) + 3)
+    # training: autograd keeps 3 per layer (softmax output, dropout's float mask, dropout
+    # output), and the backward adds a few; inference holds ~3 at once.  The heap that
+    # keeps freed memory fragments to ~1.7x that.  Fitted to the peak RSS of the
+    # transformer at n = 2048, 4096 (stack and attention alone, both mallocs).
+    return one * (4 * layers + 1 if train else 3) * (1.7 if keep_freed else 1)
 
 
 def main():
@@ -113,7 +115,8 @@ def main():
     if args.runs < 1:
         fail("--runs must be at least 1")
     for n, cfg in cfgs.items():
-        gib = attention_gib(cfg, n, 1 if args.attention_only else cfg["depth"], not args.no_train)
+        gib = attention_gib(cfg, n, 1 if args.attention_only else cfg["depth"], not args.no_train,
+                            not args.system_malloc)
         if gib > args.memory_budget_gib:
             fail(f"n={n}: the attention matrices alone would need ~{gib:.1f} GiB > --memory-budget-gib "
                  f"{args.memory_budget_gib:g}" + ("" if args.no_train else " (try --no-train)"))
