@@ -56,6 +56,17 @@ public interface Tokenizer {
     }
 
     /**
+     * A tokenizer named on a command line: a folder holding tokenizer files (as {@link #fromPretrained}), or a
+     * name known to {@link #byName}.
+     *
+     * @throws LumensparkException if it is neither
+     */
+    static Tokenizer load(String nameOrFolder) {
+        java.nio.file.Path dir = java.nio.file.Path.of(nameOrFolder);
+        return java.nio.file.Files.isDirectory(dir) ? fromPretrained(dir) : byName(nameOrFolder);
+    }
+
+    /**
      * Looks up a tokenizer by name: {@code "gpt2"} (alias {@code "r50k_base"}).
      *
      * @throws LumensparkException for unknown names
