@@ -36,6 +36,8 @@ final class Attention {
     private final Params.Param keyConv, valueConv;   // convolution weights (Conv-Linformer layers)
     // activations for the current shape
     private int slots, local, width;
+    private boolean inChunks; // a forward-only pass of a Linformer variant: queries in chunks of rows
+    private MemorySegment queryLowRows, queryMidRows, outRows, fullOutput;
     private MemorySegment q, k, v, kc, vc, probs, dropped, dProbs, attended, dq, dk, dv, dkc, dvc, dx, maskedE,
             maskedF, convK, convV, dConvK, dConvV;
 
@@ -88,28 +90,47 @@ final class Attention {
         return value == null && !cfg.separateProj();
     }
 
+    /**
+     * Positions per chunk of a forward-only pass: Ctx.CHUNK_ROWS, in whole blocks for causal Linformer so that a
+     * chunk's queries find their block's raw keys in it.
+     */
+    int rowsPerChunk() {
+        return local > 0 && local < Ctx.CHUNK_ROWS ? Ctx.CHUNK_ROWS / local * local : Ctx.CHUNK_ROWS;
+    }
+
     void allocate(Ctx c) {
         int n = c.n;
-        if (full) {
-            query.allocate(c);
-            value.allocate(c);
-        } else {
-            queryLow.allocate(c);
-            queryOut.allocate(c);
-            if (value != null) value.allocate(c);
-        }
-        key.allocate(c);
-        output.allocate(c);
         slots = full ? 0 : conv ? (n + block - 1) / block : cfg.k();
         local = full ? n : causal ? block : 0;
         width = slots + local;
+        // Standard attention is the paper's baseline: it holds every head's n x n probabilities, in any pass.
+        inChunks = c.forwardOnly && !full;
+        key.allocate(c);
+        if (value != null) value.allocate(c);
         long rows = c.rows;
+        if (inChunks) {
+            long chunk = Math.min(n, rowsPerChunk());
+            queryLowRows = c.activation("attn.rows.query_low", chunk * cfg.rank());
+            queryMidRows = c.activation("attn.rows.query_mid", chunk * d / 2);
+            q = c.activation("attn.rows.query", chunk * d);
+            probs = c.activation("attn.rows.probs", chunk * heads * width);
+            attended = c.activation("attn.rows.attended", chunk * d);
+            outRows = c.activation("attn.rows.out", chunk * d);
+        } else {
+            if (full) {
+                query.allocate(c);
+            } else {
+                queryLow.allocate(c);
+                queryOut.allocate(c);
+            }
+            output.allocate(c);
+            probs = c.activation("attn.probs", (long) c.batch * n * heads * width);
+            attended = c.activation("attn.attended", rows * d);
+        }
         kc = c.activation("attn.kc", (long) c.batch * slots * kvDim);
         vc = valuesAreKeys() ? kc : c.activation("attn.vc", (long) c.batch * slots * kvDim);
-        probs = c.activation("attn.probs", (long) c.batch * n * heads * width);
         dropped = c.scratch("attn.dropped", (long) n * perGroup * width);
         dProbs = c.scratch("attn.d_probs", (long) n * perGroup * width);
-        attended = c.activation("attn.attended", rows * d);
         dq = c.scratch("attn.dq", rows * d);
         dk = c.scratch("attn.dk", rows * kvDim);
         dv = value == null ? dk : c.scratch("attn.dv", rows * kvDim);
@@ -133,47 +154,83 @@ final class Attention {
 
     MemorySegment forward(Ctx c, MemorySegment x) {
         int n = c.n;
+        computeKeys(c, x);
         q = full ? query.forward(c, x) : queryOut.forward(c, queryLow.forward(c, x));
+        for (int b = 0; b < c.batch; b++) {
+            attend(c, b, 0, n, (long) b * n * d, (long) b * groups * n * perGroup * width);
+        }
+        return output.forward(c, attended);
+    }
+
+    /** The whole-sequence part of a chunked forward-only pass (see Block): keys; all of standard attention. */
+    void prepareRows(Ctx c, MemorySegment x) {
+        if (inChunks) {
+            computeKeys(c, x);
+        } else {
+            fullOutput = forward(c, x);
+        }
+    }
+
+    /** The attention output of positions r0..r0+len-1 of batch row b, whose input rows are xs. */
+    MemorySegment forwardRows(Ctx c, int b, int r0, int len, MemorySegment xs) {
+        if (!inChunks) return fullOutput.asSlice(((long) b * c.n + r0) * d * 4, (long) len * d * 4);
+        queryLow.forwardInto(c, xs, queryLowRows, queryMidRows, len);
+        queryOut.forwardInto(c, queryMidRows, q, len);
+        attend(c, b, r0, len, 0, 0);
+        output.forwardInto(c, attended, outRows, len);
+        return outRows;
+    }
+
+    /** Keys and values of every position, and their compression into slots. */
+    private void computeKeys(Ctx c, MemorySegment x) {
         k = key.forward(c, x);
         v = value == null ? k : value.forward(c, x);
         prepareCompression(c);
-        for (int b = 0; b < c.batch; b++) {
-            compress(c, b);
-            for (int g = 0; g < groups; g++) {
-                long qOff = qOffset(b, g, n);
-                long pOff = probsOffset(b, g, n);
-                int qRows = n * perGroup;
-                if (slots > 0) {
-                    c.blas.sgemm(false, true, qRows, slots, hd, alpha, q, qOff, qLd(), kc,
-                            (long) b * slots * kvDim + g * hd, kvDim, 0f, probs, pOff, width);
+        for (int b = 0; b < c.batch; b++) compress(c, b);
+    }
+
+    /**
+     * Attention for the queries of positions r0..r0+len-1 of batch row b: their rows of q and attended start at
+     * qBase (d floats per position), their probabilities at pBase in probs, laid out [groups][len * perGroup][width].
+     */
+    private void attend(Ctx c, int b, int r0, int len, long qBase, long pBase) {
+        int n = c.n;
+        for (int g = 0; g < groups; g++) {
+            long qOff = qBase + (groups == 1 ? 0 : (long) g * hd);
+            long pOff = pBase + (long) g * len * perGroup * width;
+            long slotOff = (long) b * slots * kvDim + (long) g * hd;
+            int qRows = len * perGroup;
+            if (slots > 0) {
+                c.blas.sgemm(false, true, qRows, slots, hd, alpha, q, qOff, qLd(), kc, slotOff, kvDim, 0f, probs,
+                        pOff, width);
+            }
+            // The local blocks the chunk's queries fall in; each query sees the raw keys of its own block.
+            for (int bs = local == 0 ? n : r0 / local * local; bs < r0 + len; bs += local) {
+                int keys = Math.min(local, n - bs), from = Math.max(bs, r0), to = Math.min(bs + keys, r0 + len);
+                c.blas.sgemm(false, true, (to - from) * perGroup, keys, hd, alpha, q, qOff + (long) (from - r0) * d,
+                        qLd(), k, kvOffset(b, bs, g, n), kvDim, 0f, probs,
+                        pOff + (long) (from - r0) * perGroup * width + slots, width);
+            }
+            Parallel.rows(qRows, width, (from, to) -> {
+                for (int r = from; r < to; r++) {
+                    int i = r0 + r / perGroup;
+                    Kernels.maskedSoftmax(probs, pOff + (long) r * width, width, visibleSlots(i), slots,
+                            visibleLocal(i, n));
                 }
-                for (int bs = 0; bs < n && local > 0; bs += local) {
-                    int len = Math.min(local, n - bs);
-                    c.blas.sgemm(false, true, len * perGroup, len, hd, alpha, q, qOff + (long) bs * d, qLd(), k,
-                            kvOffset(b, bs, g, n), kvDim, 0f, probs, pOff + (long) bs * perGroup * width + slots, width);
-                }
-                Parallel.rows(qRows, width, (from, to) -> {
-                    for (int r = from; r < to; r++) {
-                        int i = r / perGroup;
-                        Kernels.maskedSoftmax(probs, pOff + (long) r * width, width, visibleSlots(i),
-                                slots, visibleLocal(i, n));
-                    }
-                });
-                MemorySegment p = dropProbs(c, b, g, pOff, qRows);
-                long p0 = p == probs ? pOff : 0;
-                if (slots > 0) {
-                    c.blas.sgemm(false, false, qRows, hd, slots, 1f, p, p0, width, vc,
-                            (long) b * slots * kvDim + g * hd, kvDim, 0f, attended, qOff, qLd());
-                }
-                for (int bs = 0; bs < n && local > 0; bs += local) {
-                    int len = Math.min(local, n - bs);
-                    c.blas.sgemm(false, false, len * perGroup, hd, len, 1f, p,
-                            p0 + (long) bs * perGroup * width + slots, width, v, kvOffset(b, bs, g, n), kvDim,
-                            slots > 0 ? 1f : 0f, attended, qOff + (long) bs * d, qLd());
-                }
+            });
+            MemorySegment p = dropProbs(c, b, g, pOff, qRows);
+            long p0 = p == probs ? pOff : 0;
+            if (slots > 0) {
+                c.blas.sgemm(false, false, qRows, hd, slots, 1f, p, p0, width, vc, slotOff, kvDim, 0f, attended,
+                        qOff, qLd());
+            }
+            for (int bs = local == 0 ? n : r0 / local * local; bs < r0 + len; bs += local) {
+                int keys = Math.min(local, n - bs), from = Math.max(bs, r0), to = Math.min(bs + keys, r0 + len);
+                c.blas.sgemm(false, false, (to - from) * perGroup, hd, keys, 1f, p,
+                        p0 + (long) (from - r0) * perGroup * width + slots, width, v, kvOffset(b, bs, g, n), kvDim,
+                        slots > 0 ? 1f : 0f, attended, qOff + (long) (from - r0) * d, qLd());
             }
         }
-        return output.forward(c, attended);
     }
 
     /** Slots a query at position i sees: all when bidirectional, those ending before its block when causal. */

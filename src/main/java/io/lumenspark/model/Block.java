@@ -11,6 +11,8 @@ final class Block {
     private final FeedForward ffn;
     private final int d, layer;
     private MemorySegment sum1, sum2, dMid, dx;
+    private RowBuffers rows; // forward-only passes
+    private int chunkRows;
 
     Block(Params params, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
         String name = "layers." + layer;
@@ -24,6 +26,11 @@ final class Block {
 
     void allocate(Ctx c) {
         attn.allocate(c);
+        if (c.forwardOnly) {
+            chunkRows = Math.min(c.n, attn.rowsPerChunk());
+            rows = rowBuffers(c::activation, chunkRows);
+            return;
+        }
         norm1.allocate(c);
         ffn.allocate(c);
         norm2.allocate(c);
@@ -35,6 +42,7 @@ final class Block {
     }
 
     MemorySegment forward(Ctx c, MemorySegment x) {
+        if (c.forwardOnly) return forwardInChunks(c, x);
         long size = (long) c.rows * d;
         Kernels.sum(x, 0, attn.forward(c, x), 0, sum1, 0, size);
         MemorySegment mid = norm1.forward(c, sum1);
@@ -42,29 +50,60 @@ final class Block {
         return norm2.forward(c, sum2);
     }
 
+    /**
+     * Inference in chunks of positions. Once the attention's whole-sequence part has run (keys and their
+     * compression; all of standard attention), each chunk goes through the rest of the block on its own, so the
+     * pass holds buffers for a chunk instead of for all n positions. The output overwrites x: a chunk's input rows
+     * are dead once it is done.
+     */
+    private MemorySegment forwardInChunks(Ctx c, MemorySegment x) {
+        attn.prepareRows(c, x);
+        for (int b = 0; b < c.batch; b++) {
+            for (int r0 = 0; r0 < c.n; r0 += chunkRows) {
+                int len = Math.min(chunkRows, c.n - r0);
+                MemorySegment xs = x.asSlice(((long) b * c.n + r0) * d * 4, (long) len * d * 4);
+                finishRows(c, xs, attn.forwardRows(c, b, r0, len, xs), rows, len, xs);
+            }
+        }
+        return x;
+    }
+
+    /** Buffers for the position-wise part of the block over up to some number of rows. */
+    record RowBuffers(MemorySegment sum1, MemorySegment mid, MemorySegment sum2, MemorySegment denom,
+                      FeedForward.RowBuffers ffn) {
+    }
+
+    private RowBuffers rowBuffers(Ctx.Buffers alloc, int rows) {
+        return new RowBuffers(alloc.floats("block.rows.sum1", (long) rows * d),
+                alloc.floats("block.rows.mid", (long) rows * d), alloc.floats("block.rows.sum2", (long) rows * d),
+                alloc.floats("block.rows.denom", rows), ffn.rowBuffers(alloc, rows));
+    }
+
+    /** y = norm2(m + ffn(m)) with m = norm1(x + a), for rows of x and of the attention output a; y may be x. */
+    private void finishRows(Ctx c, MemorySegment x, MemorySegment a, RowBuffers s, int rows, MemorySegment y) {
+        long size = (long) rows * d;
+        Kernels.sum(x, 0, a, 0, s.sum1(), 0, size);
+        norm1.forwardRows(c, s.sum1(), s.mid(), s.denom(), rows);
+        Kernels.sum(s.mid(), 0, ffn.forwardRows(c, s.mid(), s.ffn(), rows), 0, s.sum2(), 0, size);
+        norm2.forwardRows(c, s.sum2(), y, s.denom(), rows);
+    }
+
     /** One sequence's decoding state for this block. */
     final class StepState {
         final Attention.StepState attention;
-        final FeedForward.StepBuffers ffnBuffers;
-        final MemorySegment sum1, mid, sum2, y, denom;
+        final RowBuffers rows;
+        final MemorySegment y;
 
-        StepState(java.lang.foreign.Arena a, Ctx c, ModelConfig cfg) {
+        StepState(java.lang.foreign.Arena a, Ctx c) {
             attention = attn.new StepState(a, c);
-            ffnBuffers = ffn.stepBuffers(a, cfg.rank());
-            sum1 = a.allocate(4L * d, 64);
-            mid = a.allocate(4L * d, 64);
-            sum2 = a.allocate(4L * d, 64);
+            rows = rowBuffers((role, count) -> a.allocate(4 * Math.max(1, count), 64), 1);
             y = a.allocate(4L * d, 64);
-            denom = a.allocate(4, 4);
         }
     }
 
     /** The block's output row for position t (incremental decoding). */
     MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
-        Kernels.sum(x, 0, attn.step(c, x, s.attention, t), 0, s.sum1, 0, d);
-        norm1.step(c, s.sum1, s.mid, s.denom);
-        Kernels.sum(s.mid, 0, ffn.step(c, s.mid, s.ffnBuffers), 0, s.sum2, 0, d);
-        norm2.step(c, s.sum2, s.y, s.denom);
+        finishRows(c, x, attn.step(c, x, s.attention, t), s.rows, 1, s.y);
         return s.y;
     }
 

@@ -34,6 +34,17 @@ final class Ctx {
                 java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
     }
 
+    /** Where buffers for a number of rows come from: a pass's shared activations, or a decoder's own arena. */
+    interface Buffers {
+        MemorySegment floats(String role, long count);
+    }
+
+    /**
+     * Rows per chunk of a forward-only pass (see Block): large enough for efficient matrix products, small enough
+     * that the chunk's buffers stay a fraction of the n-row ones.
+     */
+    static final int CHUNK_ROWS = 256;
+
     private final java.util.Map<String, MemorySegment> scratch = new java.util.HashMap<>();
 
     /**

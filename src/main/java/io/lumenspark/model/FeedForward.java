@@ -37,22 +37,22 @@ final class FeedForward {
         return out;
     }
 
-    /** Per-sequence buffers of one row for incremental decoding. */
-    record StepBuffers(MemorySegment low, MemorySegment pre, MemorySegment act, MemorySegment out) {
+    /** Buffers for up to {@code rows} rows outside the pass (chunked inference, decoding). */
+    record RowBuffers(MemorySegment low, MemorySegment pre, MemorySegment act, MemorySegment out) {
     }
 
-    StepBuffers stepBuffers(java.lang.foreign.Arena a, int rank) {
-        return new StepBuffers(a.allocate(4L * rank, 64), a.allocate(4L * hidden, 64), a.allocate(4L * hidden, 64),
-                a.allocate(4L * d, 64));
+    RowBuffers rowBuffers(Ctx.Buffers alloc, int rows) {
+        return new RowBuffers(alloc.floats("ffn.rows.low", (long) rows * up.u.out),
+                alloc.floats("ffn.rows.pre", (long) rows * hidden), alloc.floats("ffn.rows.act", (long) rows * hidden),
+                alloc.floats("ffn.rows.out", (long) rows * d));
     }
 
-    /** One row, for incremental decoding (no dropout); returns b.out(). */
-    MemorySegment step(Ctx c, MemorySegment x, StepBuffers b) {
-        up.u.forwardInto(c, x, b.low(), 1);
-        up.v.forwardInto(c, b.low(), b.pre(), 1);
-        Kernels.gelu(b.pre(), b.act(), 0, hidden);
-        down.u.forwardInto(c, b.act(), b.low(), 1);
-        down.v.forwardInto(c, b.low(), b.out(), 1);
+    /** Inference over rows in the given buffers (no dropout); returns b.out(). */
+    MemorySegment forwardRows(Ctx c, MemorySegment x, RowBuffers b, int rows) {
+        up.forwardInto(c, x, b.low(), b.pre(), rows);
+        Parallel.rows(rows, hidden, (from, to) -> Kernels.gelu(b.pre(), b.act(), (long) from * hidden,
+                (long) to * hidden));
+        down.forwardInto(c, b.act(), b.low(), b.out(), rows);
         return b.out();
     }
 

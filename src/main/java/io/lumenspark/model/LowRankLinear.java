@@ -20,6 +20,12 @@ final class LowRankLinear {
         return v.forward(c, u.forward(c, x));
     }
 
+    /** Any number of rows into a caller's buffers: mid gets U x (rank wide), y gets V U x. */
+    void forwardInto(Ctx c, MemorySegment x, MemorySegment mid, MemorySegment y, int rows) {
+        u.forwardInto(c, x, mid, rows);
+        v.forwardInto(c, mid, y, rows);
+    }
+
     MemorySegment backward(Ctx c, MemorySegment dy) {
         return u.backward(c, v.backward(c, dy));
     }

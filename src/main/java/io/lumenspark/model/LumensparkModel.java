@@ -400,7 +400,7 @@ public final class LumensparkModel implements AutoCloseable {
         private int position;
 
         private Decoder() {
-            for (Block b : blocks) states.add(b.new StepState(decoderArena, c, config));
+            for (Block b : blocks) states.add(b.new StepState(decoderArena, c));
             x = decoderArena.allocate(4L * config.embedDim(), 64);
             logitsRow = decoderArena.allocate(4L * config.vocabSize(), 64);
             stateBytes = decoderArena.bytes;

@@ -34,9 +34,10 @@ final class RmsNorm {
         return y;
     }
 
-    /** One row, for incremental decoding: y = norm(x); denom is a one-float scratch. */
-    void step(Ctx c, MemorySegment x, MemorySegment y, MemorySegment denom) {
-        Kernels.rmsNorm(x, c.value(scale), 0, y, denom, d, eps, 0, 1);
+    /** Rows outside the pass's own buffers (chunked inference, decoding): y = norm(x), one denom float per row. */
+    void forwardRows(Ctx c, MemorySegment x, MemorySegment y, MemorySegment denom, int rows) {
+        MemorySegment s = c.value(scale);
+        Parallel.rows(rows, d, (from, to) -> Kernels.rmsNorm(x, s, 0, y, denom, d, eps, from, to));
     }
 
     MemorySegment backward(Ctx c, MemorySegment dy) {
