@@ -20,28 +20,19 @@ decoder built here from the model's own modules: one prefill forward over the
 prompt (timed apart, prefill_ms) keeps every layer's K and V, then each step
 runs the one new position against the cached K/V and computes only its logits.
 Checked once against the full forward (rtol 1e-4) before timing.
-OMP_WAIT_POLICY defaults to PASSIVE: with torch's OpenMP workers spinning
-between ops, OpenBLAS's threads lose the cores (here 1.5-3x slower, erratic).
-Like bench_train.py, the script re-executes itself with glibc told to keep freed
-memory (the [n, V] logits are a fresh mmap otherwise); --system-malloc turns that off.
+Environment (threads, OPENBLAS_CORETYPE, OMP_WAIT_POLICY=PASSIVE, glibc keeping
+freed memory unless --system-malloc) as set by bench_env.py.
 """
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import time
 
 sys.dont_write_bytecode = True
-
-
-def parse_value(s):
-    """--set values: JSON literals (true, 0.1, 256) or bare strings (conv_linformer)."""
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError:
-        return s
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_env  # noqa: E402  (the environment torch starts in)
 
 
 def fail(msg):
@@ -63,27 +54,10 @@ def main():
     ap.add_argument("--system-malloc", action="store_true", help="keep glibc's default malloc settings")
     args = ap.parse_args()
 
-    # as in bench_train.py: keep freed memory in the heap (glibc reads this at start-up)
-    if not args.system_malloc and os.environ.get("MALLOC_MMAP_MAX_") != "0":
-        os.environ.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
-        os.execv(sys.executable, [sys.executable] + sys.argv)
-
-    # thread counts must be fixed before torch (and its OpenBLAS) load
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")  # Debian OpenBLAS 0.3.21 misdetects the CPU
-    # torch's OpenMP workers otherwise spin after every op and take the cores from
-    # OpenBLAS's own threads: a batch-1 forward then runs 1.5-3x slower and erratic
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import torch
+    torch = bench_env.prepare_torch(args.threads, args.system_malloc)
     from lumenspark_ref import Lumenspark, make_config, preset, split_heads
-    torch.set_num_threads(args.threads)
 
-    overrides = {}
-    for kv in args.set:
-        key, _, value = kv.partition("=")
-        overrides[key] = parse_value(value)
+    overrides = bench_env.overrides(args.set)
     try:
         cfg = make_config(preset(args.preset), **overrides)
     except ValueError as e:  # unknown preset
@@ -142,10 +116,6 @@ def main():
             x = layer["norm2"](x + layer["ffn"](x))
         return model.fc_out(x[:, -1])
 
-    def cpu_s():
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-
     def generate(prompt, n_new):
         """Greedy generation of n_new tokens; -> (step seconds, cpu utils, prefill seconds or None)."""
         ids, times, utils, prefill = prompt, [], [], None
@@ -156,7 +126,7 @@ def main():
             ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], 1)
             prefill = time.perf_counter() - t0
         while ids.shape[1] < prompt.shape[1] + n_new:
-            t0, c0 = time.perf_counter(), cpu_s()
+            t0, c0 = time.perf_counter(), bench_env.cpu_seconds()
             if args.mode == "cached":
                 logits = forward_cached(ids[:, -1:], cache, ids.shape[1] - 1)
             else:
@@ -164,7 +134,7 @@ def main():
             ids = torch.cat([ids, logits.argmax(-1, keepdim=True)], 1)
             dt = time.perf_counter() - t0
             times.append(dt)
-            utils.append((cpu_s() - c0) / (dt * args.threads))
+            utils.append((bench_env.cpu_seconds() - c0) / (dt * args.threads))
         return times, utils, prefill
 
     with torch.no_grad():
@@ -195,7 +165,7 @@ def main():
                 "tokens_per_s": round(1 / med, 2),
                 "ms_per_token_median": round(1000 * med, 2),
                 "ms_per_token_min": round(1000 * min(times), 2),
-                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB
+                "peak_rss_mib": bench_env.peak_rss_mib(),
                 "threads": args.threads,
                 "params": n_params,
                 "torch": torch.__version__,

@@ -24,27 +24,19 @@ An n whose attention matrices (heads x n x width floats, width n for full
 attention, k (+ c = n/k when causal) for Linformer; training keeps three per
 layer) would need more than --memory-budget-gib is refused before anything
 runs (the estimate, attention_gib, is fitted to measured peaks).
-Environment as in bench_generate.py: thread counts, OPENBLAS_CORETYPE=SkylakeX
-and OMP_WAIT_POLICY=PASSIVE (both overridable) set before torch loads; the
-script re-executes itself with glibc keeping freed memory (--system-malloc: not).
+Environment (threads, OPENBLAS_CORETYPE, OMP_WAIT_POLICY=PASSIVE, glibc keeping
+freed memory unless --system-malloc) as set by bench_env.py.
 """
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import time
 
 sys.dont_write_bytecode = True
-
-
-def parse_value(s):
-    """--set values: JSON literals (true, 0.1, 256) or bare strings (conv_linformer)."""
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError:
-        return s
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_env  # noqa: E402  (the environment torch starts in)
 
 
 def fail(msg):
@@ -78,25 +70,10 @@ def main():
     ap.add_argument("--system-malloc", action="store_true", help="keep glibc's default malloc settings")
     args = ap.parse_args()
 
-    # as in bench_train.py: keep freed memory in the heap (glibc reads this at start-up)
-    if not args.system_malloc and os.environ.get("MALLOC_MMAP_MAX_") != "0":
-        os.environ.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
-        os.execv(sys.executable, [sys.executable] + sys.argv)
-
-    # thread counts must be fixed before torch (and its OpenBLAS) load
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")  # Debian OpenBLAS 0.3.21 misdetects the CPU
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_generate.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import torch
+    torch = bench_env.prepare_torch(args.threads, args.system_malloc)
     from lumenspark_ref import Lumenspark, make_config, preset
-    torch.set_num_threads(args.threads)
 
-    overrides = {}
-    for kv in args.set:
-        key, _, value = kv.partition("=")
-        overrides[key] = parse_value(value)
+    overrides = bench_env.overrides(args.set)
     if args.k is not None:
         overrides["k"] = args.k
     try:
@@ -125,20 +102,16 @@ def main():
         if not args.json:
             print(*a, flush=True)
 
-    def cpu_s():
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-
     def timed(fn):
         """-> (median ms, median cpu util) of args.runs calls after one warm-up."""
         fn()
         times, utils = [], []
         for _ in range(args.runs):
-            t0, c0 = time.perf_counter(), cpu_s()
+            t0, c0 = time.perf_counter(), bench_env.cpu_seconds()
             fn()
             dt = time.perf_counter() - t0
             times.append(dt)
-            utils.append((cpu_s() - c0) / (dt * args.threads))
+            utils.append((bench_env.cpu_seconds() - c0) / (dt * args.threads))
         log("  runs (ms): " + " ".join(f"{1000 * t:.1f}" for t in times))
         return round(1000 * statistics.median(times), 2), round(statistics.median(utils), 3)
 
@@ -184,7 +157,7 @@ def main():
             "k": None if cfg["attention"] == "full" else cfg["k"],
             "forward_ms": forward_ms,
             "train_ms": train_ms,
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # KiB
+            "peak_rss_mib": bench_env.peak_rss_mib(),
             "threads": args.threads,
             "runs": args.runs,
             "params": n_params,

@@ -12,26 +12,19 @@ The model is in train mode, so the preset's dropout is active as in real trainin
 By default the script re-executes itself with glibc told to keep freed memory
 (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ huge); --system-malloc turns that off.
 Before torch loads, OPENBLAS_CORETYPE defaults to SkylakeX and OMP_WAIT_POLICY to
-PASSIVE (as in bench_generate.py); both can be overridden from the environment and
+PASSIVE (see bench_env.py); both can be overridden from the environment and
 are reported in the JSON line.
 """
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import time
 
 sys.dont_write_bytecode = True
-
-
-def parse_value(s):
-    """--set values: JSON literals (true, 0.1, 256) or bare strings (conv_linformer)."""
-    try:
-        return json.loads(s)
-    except json.JSONDecodeError:
-        return s
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_env  # noqa: E402  (the environment torch starts in)
 
 
 def main():
@@ -49,33 +42,10 @@ def main():
                     help="keep glibc's default malloc settings (see below)")
     args = ap.parse_args()
 
-    # glibc serves every big tensor (the 8x512x50257 logits are 823 MB) with a fresh mmap
-    # and unmaps it on free, so each step page-faults gigabytes back in; in this VM that
-    # costs as much as a third of the step and makes it erratic.  Keeping freed memory in
-    # the heap measures PyTorch's compute rather than the kernel's.  Needs a re-exec,
-    # since glibc reads these variables at start-up.
-    if not args.system_malloc and os.environ.get("MALLOC_MMAP_MAX_") != "0":
-        os.environ.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
-        os.execv(sys.executable, [sys.executable] + sys.argv)
-
-    # thread counts must be fixed before torch (and its OpenBLAS) load: OpenBLAS only
-    # reads OPENBLAS_NUM_THREADS, torch.set_num_threads does not reach it
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    # OpenBLAS reads this when torch loads it (setting it in lumenspark_ref is too late here)
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")  # Debian OpenBLAS 0.3.21 misdetects the CPU
-    # torch's OpenMP workers otherwise spin after every op and take the cores from
-    # OpenBLAS's own threads (see bench_generate.py); OMP_WAIT_POLICY=ACTIVE restores that
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import torch
+    torch = bench_env.prepare_torch(args.threads, args.system_malloc)
     from lumenspark_ref import Lumenspark, loss_fn, make_config, preset
-    torch.set_num_threads(args.threads)
 
-    overrides = {}
-    for kv in args.set:
-        key, _, value = kv.partition("=")
-        overrides[key] = parse_value(value)
+    overrides = bench_env.overrides(args.set)
     cfg = make_config(preset(args.preset), **overrides)
     seq = args.seq or cfg["seq_length"]
     assert seq <= cfg["seq_length"], f"--seq {seq} exceeds seq_length {cfg['seq_length']}"
@@ -96,15 +66,11 @@ def main():
     log(f"{args.preset} {overrides or ''}: {n_params:,} parameters, batch {args.batch}x{seq}, "
         f"{args.threads} threads, torch {torch.__version__}")
 
-    def cpu_s():
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-
     times, utils = [], []
     for step in range(args.warmup + args.steps):
         tokens = torch.randint(0, cfg["vocab_size"], (args.batch, seq + 1), generator=gen)
         ids, targets = tokens[:, :-1], tokens[:, 1:]
-        t0, c0 = time.perf_counter(), cpu_s()
+        t0, c0 = time.perf_counter(), bench_env.cpu_seconds()
         loss = loss_fn(model, ids, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -113,7 +79,7 @@ def main():
         dt = time.perf_counter() - t0
         # CPU seconds per wall second per thread: well below 1 means another process
         # took the cores (or the step waited on page faults), i.e. a noisy sample
-        util = (cpu_s() - c0) / (dt * args.threads)
+        util = (bench_env.cpu_seconds() - c0) / (dt * args.threads)
         if step >= args.warmup:
             times.append(dt)
             utils.append(util)
@@ -132,7 +98,7 @@ def main():
         "steps": args.steps,
         "tokens_per_s": round(args.batch * seq / med, 1),
         "step_s_median": round(med, 4),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # Linux: KiB
+        "peak_rss_mib": bench_env.peak_rss_mib(),
         "malloc": "default" if args.system_malloc else "keep",
         "torch": torch.__version__,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
