@@ -81,15 +81,20 @@ public final class CorpusCache {
         if (URL_LIKE.matcher(what).matches()) {
             return url(parseUrl(what), expected, force);
         }
-        var named = Corpora.find(catalogue, what);
-        if (named.isPresent() && !what.contains("/") && !Files.exists(Path.of(what))) {
+        var named = Corpora.find(catalogue, what); // a name wins; a file of that name is passed as ./NAME
+        if (named.isPresent()) {
             if (expected != null) {
                 throw new LumensparkException("--sha256 is for URLs and files; the corpus '" + what
                         + "' has its checksum pinned");
             }
             return named(named.get(), force);
         }
-        Path path = Path.of(what);
+        Path path;
+        try {
+            path = Path.of(what);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new LumensparkException("not a corpus name, URL or valid path: '" + what + "'");
+        }
         if (!Files.exists(path)) {
             throw new LumensparkException("no such file, and no corpus of that name: '" + what + "' (known: "
                     + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");

@@ -91,6 +91,21 @@ class DownloadTest {
     }
 
     @Test
+    void aServerThatGoesSilentIsLeftAndResumed() throws IOException {
+        server.stalls.set(1);
+        try (Download impatient = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofMillis(300),
+                false)) {
+            Path target = tmp.resolve("data.bin");
+            long start = System.nanoTime();
+            impatient.fetch(server.url("/data.bin"), target, data.length, sha);
+            assertTrue(System.nanoTime() - start < LoopbackServer.STALL_MILLIS * 1_000_000L,
+                    "did not wait for the silent server");
+            assertArrayEquals(data, Files.readAllBytes(target));
+            assertEquals("bytes=" + data.length / 2 + "-", server.ranges.getLast());
+        }
+    }
+
+    @Test
     void startsOverWhenTheServerIgnoresRangeOrTheFileChanged() throws IOException {
         server.honourRange = false;
         server.drops.set(1);

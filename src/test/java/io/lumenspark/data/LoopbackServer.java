@@ -26,6 +26,9 @@ final class LoopbackServer implements AutoCloseable {
     final List<String> ranges = new CopyOnWriteArrayList<>();
     /** The next this many responses send half their body, then the connection is closed. */
     final AtomicInteger drops = new AtomicInteger();
+    /** The next this many responses send half their body, then go silent for {@link #STALL_MILLIS}. */
+    final AtomicInteger stalls = new AtomicInteger();
+    static final long STALL_MILLIS = 3000;
     volatile boolean honourRange = true;
     volatile String etag = "\"v1\"";
     private final HttpServer server;
@@ -71,12 +74,16 @@ final class LoopbackServer implements AutoCloseable {
             if (drops.getAndUpdate(d -> Math.max(0, d - 1)) > 0) {
                 out.write(body, start, length / 2);
                 out.flush();
+            } else if (stalls.getAndUpdate(d -> Math.max(0, d - 1)) > 0) {
+                out.write(body, start, length / 2);
+                out.flush();
+                Thread.sleep(STALL_MILLIS);
             } else {
                 out.write(body, start, length);
             }
             ex.close(); // short of the announced length, this closes the connection
-        } catch (IOException e) {
-            // the client went away, or the cut-off response: nothing to do
+        } catch (IOException | InterruptedException e) {
+            // the client went away, the cut-off response, or the server is stopping: nothing to do
         }
     }
 
