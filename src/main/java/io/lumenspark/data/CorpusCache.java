@@ -266,8 +266,13 @@ public final class CorpusCache {
         try {
             Files.createDirectories(dir);
             try (FileChannel lockFile = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE); FileLock ignored = lockFile.lock()) {
-                return step.run();
+                    StandardOpenOption.WRITE)) {
+                FileLock lock = lockFile.lock(); // released when the channel closes
+                try {
+                    return step.run();
+                } finally {
+                    lock.release();
+                }
             }
         } catch (IOException e) {
             throw new LumensparkException("cannot fill the cache folder " + dir + ": " + e.getMessage(), e);
