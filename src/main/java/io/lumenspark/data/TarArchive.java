@@ -8,35 +8,52 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
 
 /**
- * A minimal reader for (gzip-compressed) ustar/pax/GNU tar archives, enough for npm packages. Only regular files
- * and folders are extracted; links, devices, absolute paths and {@code ..} are refused, so an archive cannot write
- * outside its destination.
+ * A minimal reader for (gzip-compressed) ustar/pax/GNU tar archives, enough for npm packages and corpus archives.
+ * Only regular files and folders are extracted; links, devices, absolute paths, {@code ..} and two entries for one
+ * path are refused, so an archive cannot write outside its destination, and the total size is capped.
  */
 final class TarArchive {
 
     private static final int BLOCK = 512;
-    /** Refuses archives that would unpack to more than this, whatever their headers claim. */
-    static final long MAX_TOTAL_BYTES = 1L << 30;
+    /** Refuses archives that would unpack to more than this (decompression bombs). */
+    static final long MAX_TOTAL_BYTES = Archives.MAX_TOTAL_BYTES;
 
     private TarArchive() {
     }
 
     /** Extracts a {@code .tgz} file into {@code dest}; returns the files written, in archive order. */
     static List<Path> extractTgz(Path tgz, Path dest) throws IOException {
-        try (InputStream in = new GZIPInputStream(new BufferedInputStream(Files.newInputStream(tgz)))) {
-            return extract(in, dest, tgz.getFileName().toString());
+        return extractFile(tgz, true, dest, MAX_TOTAL_BYTES);
+    }
+
+    /** Extracts a tar file, gzip-compressed or not, into {@code dest}, writing at most {@code maxBytes}. */
+    static List<Path> extractFile(Path tar, boolean gzipped, Path dest, long maxBytes) throws IOException {
+        InputStream raw = new BufferedInputStream(Files.newInputStream(tar));
+        try (InputStream in = gzipped ? new GZIPInputStream(raw) : raw) {
+            return extract(in, dest, tar.getFileName().toString(), maxBytes);
+        } catch (java.util.zip.ZipException e) {
+            throw bad(tar.getFileName().toString(), "is not a gzip file (" + e.getMessage() + ")");
+        } finally {
+            raw.close();
         }
     }
 
     /** Extracts an uncompressed tar stream into {@code dest}; {@code label} names the archive in errors. */
     static List<Path> extract(InputStream in, Path dest, String label) throws IOException {
+        return extract(in, dest, label, MAX_TOTAL_BYTES);
+    }
+
+    /** As {@link #extract(InputStream, Path, String)}, refusing to write more than {@code maxBytes} in all. */
+    static List<Path> extract(InputStream in, Path dest, String label, long maxBytes) throws IOException {
         Path root = dest.toAbsolutePath().normalize();
         Files.createDirectories(root);
         List<Path> written = new ArrayList<>();
@@ -55,19 +72,29 @@ final class TarArchive {
             switch (type) {
                 case '0', '\0', '7' -> {
                     total += size;
-                    if (total > MAX_TOTAL_BYTES) {
-                        throw bad(label, "unpacks to more than " + MAX_TOTAL_BYTES + " bytes");
+                    if (total > maxBytes) {
+                        throw bad(label, "unpacks to more than " + maxBytes
+                                + " bytes; refusing it as a decompression bomb");
                     }
                     Path file = resolve(root, name, label);
-                    Files.createDirectories(file.getParent());
-                    try (OutputStream out = Files.newOutputStream(file)) {
-                        copy(in, out, size);
+                    try {
+                        Files.createDirectories(file.getParent());
+                        try (OutputStream out = Files.newOutputStream(file, StandardOpenOption.CREATE_NEW,
+                                StandardOpenOption.WRITE)) {
+                            copy(in, out, size);
+                        }
+                    } catch (FileAlreadyExistsException e) {
+                        throw bad(label, "has colliding entries at " + name);
                     }
                     skipPadding(in, size);
                     written.add(file);
                 }
                 case '5' -> {
-                    Files.createDirectories(resolve(root, name, label));
+                    try {
+                        Files.createDirectories(resolve(root, name, label));
+                    } catch (FileAlreadyExistsException e) {
+                        throw bad(label, "has colliding entries at " + name);
+                    }
                     skipData(in, size);
                 }
                 case 'L' -> longName = cString(readData(in, size, label), 0, (int) size);

