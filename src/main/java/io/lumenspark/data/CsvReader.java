@@ -14,7 +14,8 @@ import java.util.List;
 /**
  * CSV as RFC 4180 defines it, read row by row: fields separated by commas, rows by "\r\n" or '\n' (a lone '\r'
  * too); a field in double quotes may hold commas, line breaks and doubled quotes ({@code ""} is one quote). The
- * first row is the header naming the columns; the document is the chosen column. Empty lines are skipped. Input
+ * first row is the header naming the columns; the document is the chosen column. Empty lines are skipped, and an
+ * empty file has no rows. Input
  * is UTF-8 (malformed bytes become U+FFFD); a leading byte order mark is dropped.
  */
 final class CsvReader implements RecordReader {
@@ -43,8 +44,10 @@ final class CsvReader implements RecordReader {
         if (c != '\uFEFF') {
             unread(c);
         }
-        if (!next()) {
-            throw new LumensparkException(file + ": empty CSV file, expected a header row naming the columns");
+        if (!next()) { // an empty file: no header and no rows
+            columns = 0;
+            columnIndex = -1;
+            return;
         }
         columns = fields.size();
         columnIndex = fields.indexOf(column);

@@ -279,7 +279,7 @@ public final class TokenCorpus {
     }
 
     /** Lists, checks and scans the inputs. */
-    private static Tokenization.Plan plan(List<Path> inputs, Tokenizer tok, CorpusOptions options,
+    static Tokenization.Plan plan(List<Path> inputs, Tokenizer tok, CorpusOptions options,
                                           Tokenization.Settings settings) {
         List<Path> files = listFiles(inputs);
         List<Tokenization.Source> sources = files.parallelStream()
@@ -312,8 +312,7 @@ public final class TokenCorpus {
                 if (isPrepared(in)) {
                     throw new LumensparkException(in + " is a prepared token folder; give it as the only --data");
                 }
-                if (Files.exists(in.resolve(Tokenization.PROGRESS_FILE))
-                        && Files.exists(in.resolve(Tokenization.TRAIN_PARTIAL))) {
+                if (Files.exists(in.resolve(Tokenization.TRAIN_PARTIAL))) {
                     throw new LumensparkException(in + " is an unfinished prepare; rerun lumenspark data prepare"
                             + " to finish it");
                 }

@@ -149,9 +149,12 @@ final class Tokenization {
     record ManifestSource(String path, String sha256, long bytes, String format, Long records, Long skipped) {
     }
 
-    /** Content of {@code progress.json}: what is safely on disk. */
-    record Progress(String key, boolean complete, long trainTokens, long valTokens, int source, long pieces,
-                    List<SourceCounts> counts) {
+    /**
+     * Content of {@code progress.json}: what is safely on disk. The position counts pieces, so it holds only for
+     * the piece size it was made with.
+     */
+    record Progress(String key, int pieceChars, boolean complete, long trainTokens, long valTokens, int source,
+                    long pieces, List<SourceCounts> counts) {
     }
 
     /** Records read and skipped in one source (0 and 0 for text files). */
@@ -198,6 +201,9 @@ final class Tokenization {
     static Outcome run(Path dir, Plan plan, Settings settings) {
         String key = plan.key();
         Progress progress = readProgress(dir, key);
+        if (progress != null && progress.pieceChars() != settings.pieceChars()) {
+            progress = null;
+        }
         try {
             Files.createDirectories(dir);
             if (progress != null && !progress.complete() && !partialsHold(dir, progress, plan.dtype())) {
@@ -494,18 +500,19 @@ final class Tokenization {
 
         /** Forces the token files to disk, then records how far they go. */
         private Progress commit(boolean complete) {
+            train.flush();
+            val.flush();
             if (!complete && settings.failAfterCommits() >= 0 && commits >= settings.failAfterCommits()) {
+                // as if killed here: tokens past the last record are in the files, which a rerun must drop
                 throw new IllegalStateException("simulated interruption after " + commits + " progress records");
             }
             try {
-                train.flush();
-                val.flush();
                 trainChannel.force(false);
                 valChannel.force(false);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            Progress p = new Progress(key, complete, train.count, val.count, doneSource, donePieces,
+            Progress p = new Progress(key, settings.pieceChars(), complete, train.count, val.count, doneSource, donePieces,
                     List.copyOf(counts.subList(0, doneSource)));
             Json.write(dir.resolve(PROGRESS_FILE), p);
             commits++;
