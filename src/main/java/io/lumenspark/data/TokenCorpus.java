@@ -86,7 +86,7 @@ public final class TokenCorpus {
         if (inputs.size() == 1 && isPrepared(inputs.getFirst())) {
             return openPrepared(inputs.getFirst(), tok);
         }
-        Tokenization.Plan plan = plan(inputs, tok, options, settings);
+        Tokenization.Plan plan = plan(inputs, tok, options, settings, null);
         Path dir = cacheDir.resolve(plan.key());
         TokenDtype dtype = plan.dtype();
         TokenSplits cached = reuse(dir, tok, dtype);
@@ -131,11 +131,11 @@ public final class TokenCorpus {
 
     static Prepared prepareFolder(List<Path> inputs, Tokenizer tok, CorpusOptions options, Path out, boolean force,
                                   Tokenization.Settings settings) {
-        Tokenization.Plan plan = plan(inputs, tok, options, settings);
-        String key = plan.key();
         if (Files.exists(out) && !Files.isDirectory(out)) {
             throw new LumensparkException("--out " + out + " is a file, not a folder");
         }
+        Tokenization.Plan plan = plan(inputs, tok, options, settings, out);
+        String key = plan.key();
         boolean created = !Files.exists(out);
         try {
             try (Tokenization.FolderLock lock = Tokenization.FolderLock.acquire(out, false)) {
@@ -278,10 +278,12 @@ public final class TokenCorpus {
         }
     }
 
-    /** Lists, checks and scans the inputs. */
+    /** Lists, checks and scans the inputs, leaving out the files in {@code out} (null for none). */
     static Tokenization.Plan plan(List<Path> inputs, Tokenizer tok, CorpusOptions options,
-                                          Tokenization.Settings settings) {
-        List<Path> files = listFiles(inputs);
+                                  Tokenization.Settings settings, Path out) {
+        Path skip = out == null ? null : out.toAbsolutePath().normalize();
+        List<Path> files = listFiles(inputs).stream()
+                .filter(f -> skip == null || !f.toAbsolutePath().normalize().startsWith(skip)).toList();
         List<Tokenization.Source> sources = files.parallelStream()
                 .map(f -> Tokenization.scan(f, options.format().resolve(f), options, settings.maxRecord())).toList();
         String name = inputs.size() == 1 ? inputs.getFirst().toString() : inputs.toString();

@@ -139,6 +139,12 @@ class PrepareFolderTest {
             assertEquals(List.of(".lock", "manifest.json", "train.bin", "val.bin"),
                     files.map(f -> f.getFileName().toString()).sorted().toList(), "no partial files left");
         }
+
+        // An output folder inside an input folder is not read as input, so the rerun finds the same corpus.
+        Path inner = tmp.resolve("in/tokens");
+        assertFalse(prepare(List.of(tmp.resolve("in")), options(0.1), inner).alreadyComplete());
+        assertTrue(prepare(List.of(tmp.resolve("in")), options(0.1), inner).alreadyComplete());
+        assertSameFiles(out, inner);
     }
 
     @Test
@@ -378,7 +384,8 @@ class PrepareFolderTest {
         assertMessage("--val-fraction must be between 0 and 0.5", () -> options(0.7));
         assertMessage("unknown --format 'xml' (expected auto, text, jsonl or csv)", () -> CorpusFormat.fromLabel("xml"));
         Path file = write("afile", "x");
-        assertMessage("is a file, not a folder", () -> prepare(List.of(file), options(0), file));
+        Path text = write("text.txt", "Some text.");
+        assertMessage("--out " + file + " is a file, not a folder", () -> prepare(List.of(text), options(0), file));
     }
 
     @Test
@@ -386,7 +393,7 @@ class PrepareFolderTest {
         // 3 MB of text in 1,000-character pieces: thousands of pieces, but only a few may wait at once.
         Path big = write("big.txt", "The rain in Spain stays mainly in the plain.\n".repeat(70_000));
         Tokenization.Settings s = new Tokenization.Settings(2, 1_000, 1L << 40, 1_000, -1, Long.MAX_VALUE);
-        Tokenization.Plan plan = TokenCorpus.plan(List.of(big), GPT2, options(0.1), s);
+        Tokenization.Plan plan = TokenCorpus.plan(List.of(big), GPT2, options(0.1), s, null);
         Tokenization.Outcome r = Tokenization.run(tmp.resolve("out"), plan, s);
         assertTrue(r.maxPendingChars() > 1_000, "pieces were queued: " + r.maxPendingChars());
         assertTrue(r.maxPendingChars() <= s.pendingBudget() + 1_000 + TextPieces.maxPiece(1_000),
