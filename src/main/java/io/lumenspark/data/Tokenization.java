@@ -201,13 +201,11 @@ final class Tokenization {
     static Outcome run(Path dir, Plan plan, Settings settings) {
         String key = plan.key();
         Progress progress = readProgress(dir, key);
-        if (progress != null && progress.pieceChars() != settings.pieceChars()) {
-            progress = null;
-        }
         try {
             Files.createDirectories(dir);
-            if (progress != null && !progress.complete() && !partialsHold(dir, progress, plan.dtype())) {
-                progress = null; // the files lost data that the record promised: start over
+            if (progress != null && !progress.complete() && (progress.pieceChars() != settings.pieceChars()
+                    || !partialsHold(dir, progress, plan.dtype()))) {
+                progress = null; // its position counts other pieces, or the files lost data it promised: start over
             }
             if (progress != null && progress.complete()) { // stopped while renaming: only the last steps are left
                 return finish(dir, plan, key, progress, true, 0, 0);
