@@ -1,8 +1,10 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.data.TokenCorpus;
 import io.lumenspark.data.TokenDtype;
 import io.lumenspark.data.TokenFile;
+import io.lumenspark.data.TokenSplits;
 import io.lumenspark.data.Tokenizer;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
@@ -33,7 +35,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "Model folder.")
     Path modelDir;
 
-    @Option(names = "--data", required = true, description = "Text file, folder of text files, or .bin token file.")
+    @Option(names = "--data", required = true, description = "Text file, folder of text files, prepared token folder (its val.bin), or .bin token file.")
     Path data;
 
     @Option(names = "--batch", description = "Windows per batch (default: ${DEFAULT-VALUE}).")
@@ -77,9 +79,21 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Token ids of a .bin token file, or of text files (documents separated by end-of-text). */
+    /**
+     * Token ids of a .bin token file, the validation split of a prepared token folder, or of text files (documents
+     * separated by end-of-text).
+     */
     static TokenFile tokens(Path data, Tokenizer tok) {
         if (!Files.exists(data)) throw new LumensparkException("no such file: " + data);
+        if (TokenCorpus.isPrepared(data)) {
+            TokenSplits splits = TokenCorpus.openPrepared(data, tok);
+            splits.train().close();
+            if (splits.val().length() == 0) {
+                splits.val().close();
+                throw new LumensparkException(data + " has no validation tokens (prepared with --val-fraction 0)");
+            }
+            return splits.val();
+        }
         if (data.toString().endsWith(".bin")) return TokenFile.open(data, TokenDtype.forVocab(tok.vocabSize()));
         List<Path> files = new ArrayList<>();
         if (Files.isDirectory(data)) {

@@ -18,6 +18,10 @@ import java.util.function.Consumer;
  *   <li>before a space that follows an ASCII letter or digit ({@code "word| next"}): no pre-token spans from a
  *       non-space into whitespace.</li>
  * </ul>
+ *
+ * <p>Text with no safe position for {@link #maxPiece} characters (a huge run of letters without spaces, say) is
+ * cut there anyway, between two code points, so that memory stays bounded; only such a cut may change the tokens
+ * next to it.
  */
 final class TextPieces {
 
@@ -27,15 +31,22 @@ final class TextPieces {
     private TextPieces() {
     }
 
+    /** The longest piece for a target size: 16 times the target, and at least 64 Ki characters. */
+    static int maxPiece(int target) {
+        return (int) Math.min(Integer.MAX_VALUE - 16, Math.max(16L * target, BLOCK));
+    }
+
     /**
      * Reads up to {@code maxCodePoints} code points (or to the end) from {@code in} and hands them to {@code out}
      * as pieces of roughly {@code target} characters, cut only at safe positions (so a piece may be longer when
-     * the text has none). Surrogate pairs are never split. Returns the number of code points read.
+     * the text has none, up to {@link #maxPiece}). Surrogate pairs are never split. Returns the number of code
+     * points read.
      */
     static long readPart(Reader in, long maxCodePoints, int target, Consumer<String> out) throws IOException {
         char[] buf = new char[BLOCK + 1];
         StringBuilder text = new StringBuilder();
         int checked = 0; // cut positions in text below this are known to be unsafe
+        int maxPiece = maxPiece(target);
         long seen = 0;
         while (seen < maxCodePoints) {
             int got = in.read(buf, 0, (int) Math.min(BLOCK, maxCodePoints - seen));
@@ -54,9 +65,15 @@ final class TextPieces {
             int start = 0;
             while (text.length() - start > target) {
                 int cut = findCut(text, Math.max(start + 2, checked), start + target);
-                if (cut < 0) {
+                if (cut < 0 && text.length() - start <= maxPiece) {
                     checked = text.length();
                     break;
+                }
+                if (cut < 0 || cut - start > maxPiece) { // no safe cut in reach: bound the piece anyway
+                    cut = start + maxPiece;
+                    if (Character.isHighSurrogate(text.charAt(cut - 1))) {
+                        cut--;
+                    }
                 }
                 out.accept(text.substring(start, cut));
                 start = cut;

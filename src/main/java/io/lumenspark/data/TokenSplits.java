@@ -7,8 +7,9 @@ import java.nio.file.Path;
  *
  * @param train  training tokens
  * @param val    validation tokens (empty when the validation fraction is 0)
- * @param dir    the cache folder holding the token files and {@code manifest.json}, or null for in-memory splits
- * @param reused whether the tokens came from the cache instead of being tokenized now
+ * @param dir    the cache or prepared folder holding the token files and {@code manifest.json}, or null for
+ *               in-memory splits
+ * @param reused whether the tokens came from the cache or a prepared folder instead of being tokenized now
  */
 public record TokenSplits(TokenFile train, TokenFile val, Path dir, boolean reused) implements AutoCloseable {
 

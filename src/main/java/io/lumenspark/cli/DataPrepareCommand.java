@@ -1,0 +1,75 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.data.CorpusFormat;
+import io.lumenspark.data.CorpusOptions;
+import io.lumenspark.data.TokenCorpus;
+import io.lumenspark.data.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "prepare", mixinStandardHelpOptions = true,
+        description = {"Tokenize text, JSON lines or CSV files into train.bin, val.bin and manifest.json, for"
+                + " train --data DIR and eval --data DIR.",
+                "Resumable: rerun the same command after an interruption to continue; a finished folder is left"
+                        + " as it is."})
+final class DataPrepareCommand implements Callable<Integer> {
+    @Mixin
+    Main.Runtime runtime;
+
+    @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively).")
+    List<Path> inputs;
+
+    @Option(names = "--out", required = true, description = "Output folder: new, empty, or from an earlier prepare.")
+    Path out;
+
+    @Option(names = "--tokenizer", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
+    String tokenizer = "gpt2";
+
+    @Option(names = "--format", description = "auto, text, jsonl or csv; auto goes by extension: .jsonl/.json,"
+            + " .csv, else text (default: ${DEFAULT-VALUE}).")
+    String format = "auto";
+
+    @Option(names = "--field", description = "JSON lines field holding the text (default: ${DEFAULT-VALUE}).")
+    String field = "text";
+
+    @Option(names = "--column", description = "CSV header column holding the text (default: ${DEFAULT-VALUE}).")
+    String column = "text";
+
+    @Option(names = "--val-fraction", description = "Tail of each file held out for validation: characters of"
+            + " text, records of JSON lines and CSV (default: ${DEFAULT-VALUE}).")
+    double valFraction = 0.1;
+
+    @Option(names = "--skip-bad-records", description = "Skip and count malformed JSON lines, lines without the"
+            + " field and CSV rows with the wrong number of fields, instead of stopping at the first.")
+    boolean skipBad;
+
+    @Option(names = "--force", description = "Replace tokens prepared in --out from other inputs or options.")
+    boolean force;
+
+    @Override
+    public Integer call() {
+        runtime.apply();
+        CorpusOptions options = new CorpusOptions(CorpusFormat.fromLabel(format), field, column, valFraction, skipBad);
+        Tokenizer tok = Tokenizer.load(tokenizer);
+        TokenCorpus.Prepared p = TokenCorpus.prepareFolder(inputs, tok, options, out, force, runtime.threads);
+        if (p.alreadyComplete()) {
+            System.out.printf("%s already holds these tokens (%,d training, %,d validation); nothing to do%n",
+                    p.dir(), p.trainTokens(), p.valTokens());
+            return 0;
+        }
+        if (p.skippedRecords() > 0) {
+            System.err.printf("warning: skipped %,d bad record%s%n", p.skippedRecords(),
+                    p.skippedRecords() == 1 ? "" : "s");
+        }
+        System.out.printf("prepared %s%s: %,d training tokens, %,d validation tokens (%s, %s) from %,d file%s%n",
+                p.dir(), p.resumed() ? " (resumed)" : "", p.trainTokens(), p.valTokens(), tok.name(),
+                p.dtype().label(), p.sources(), p.sources() == 1 ? "" : "s");
+        return 0;
+    }
+}
