@@ -295,6 +295,6 @@ public final class CorpusCache {
     }
 
     private static String key(byte[] content) {
-        return HexFormat.of().formatHex(TokenCorpus.sha256().digest(content)).substring(0, 16);
+        return HexFormat.of().formatHex(Tokenization.sha256().digest(content)).substring(0, 16);
     }
 }

@@ -349,7 +349,7 @@ final class Download implements AutoCloseable {
 
     /** The SHA-256 of a file's content, in lower-case hex. */
     static String sha256(Path file) throws IOException {
-        MessageDigest sha = TokenCorpus.sha256();
+        MessageDigest sha = Tokenization.sha256();
         try (InputStream in = new DigestInputStream(Files.newInputStream(file), sha)) {
             in.transferTo(java.io.OutputStream.nullOutputStream());
         }

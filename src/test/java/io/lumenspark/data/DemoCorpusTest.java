@@ -45,7 +45,7 @@ class DemoCorpusTest {
     }
 
     static String sha256(byte[] bytes) {
-        return java.util.HexFormat.of().formatHex(TokenCorpus.sha256().digest(bytes));
+        return java.util.HexFormat.of().formatHex(Tokenization.sha256().digest(bytes));
     }
 
     private static List<String> visible(Path dir) throws IOException {
