@@ -170,7 +170,7 @@ public final class BpeTokenizer implements Tokenizer {
         return "'" + ByteLevel.toChars(tokens[id]) + "'";
     }
 
-    private static byte[] concat(byte[] a, byte[] b) {
+    static byte[] concat(byte[] a, byte[] b) {
         byte[] out = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);
         return out;
@@ -401,8 +401,9 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     /**
-     * Writes tokenizer.json, vocab.json, merges.txt and tokenizer_config.json into dir (each atomically), in the
-     * formats Hugging Face's GPT2TokenizerFast and AutoTokenizer read.
+     * Writes tokenizer.json, vocab.json, merges.txt and tokenizer_config.json into dir, in the formats Hugging
+     * Face's GPT2TokenizerFast and AutoTokenizer read. A new folder is written beside it and renamed into place; in
+     * an existing folder (a model's) each file is replaced atomically.
      *
      * @param modelMaxLength the model's context length for tokenizer_config.json, or 0 if unknown
      */

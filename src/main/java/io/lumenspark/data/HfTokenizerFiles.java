@@ -228,8 +228,30 @@ final class HfTokenizerFiles {
         }
     }
 
-    /** Writes the four files (each atomically), tokenizer_config.json last. */
+    /**
+     * Writes the four files, tokenizer_config.json last: into a new folder beside dir that is then renamed to dir
+     * when dir does not exist yet, otherwise each file atomically into dir.
+     */
     static void write(BpeTokenizer tok, Path dir, int modelMaxLength) {
+        if (Files.exists(dir)) {
+            if (!Files.isDirectory(dir)) throw new LumensparkException("not a folder: " + dir);
+            writeFiles(tok, dir, modelMaxLength);
+            return;
+        }
+        Path target = dir.toAbsolutePath().normalize();
+        Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        AtomicFiles.deleteTree(tmp);
+        try {
+            writeFiles(tok, tmp, modelMaxLength);
+            Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot write " + dir + ": " + e.getMessage(), e);
+        } finally {
+            AtomicFiles.deleteTree(tmp);
+        }
+    }
+
+    private static void writeFiles(BpeTokenizer tok, Path dir, int modelMaxLength) {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (int id = 0; id < tok.vocabSize(); id++) {
             byte[] t = tok.tokenBytes(id);

@@ -86,7 +86,11 @@ public interface Tokenizer {
      */
     static Tokenizer load(String nameOrFolder) {
         java.nio.file.Path dir = java.nio.file.Path.of(nameOrFolder);
-        return java.nio.file.Files.isDirectory(dir) ? fromPretrained(dir) : byName(nameOrFolder);
+        if (java.nio.file.Files.isDirectory(dir)) return fromPretrained(dir);
+        if (nameOrFolder.contains("/") || nameOrFolder.contains(java.io.File.separator)) {
+            throw new LumensparkException("no such tokenizer folder: " + nameOrFolder);
+        }
+        return byName(nameOrFolder);
     }
 
     /**
