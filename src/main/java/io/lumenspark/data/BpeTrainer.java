@@ -285,6 +285,10 @@ public final class BpeTrainer {
                         ByteLevel.toChars(merged), c.count());
             }
         }
+        if (tokens.size() < target) {
+            log.printf("stopped at %,d tokens of %,d: no pair is left that occurs at least %d time%s%n",
+                    tokens.size() + specials.size(), vocabSize, minFrequency, minFrequency == 1 ? "" : "s");
+        }
         Map<String, Integer> special = new LinkedHashMap<>();
         for (String s : specials) special.put(s, tokens.size() + special.size());
         return new BpeTokenizer(null, tokens.toArray(new byte[0][]), merges, special, Tokenizer.EOS_TEXT);
