@@ -62,7 +62,8 @@ final class BenchTokenizer implements Callable<Integer> {
                 data != null ? data : "generated", bytes / 1e6, threads, runs, warmup);
         Encoding jtokkit = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
         List<String> rows = new ArrayList<>();
-        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + threads + " threads |");
+        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + threads + " thread" + (threads == 1 ? "" : "s")
+                + " |");
         rows.add("|---|---|---|---|");
         rows.add(row(ours.name() + " (ours)", t -> ours.encode(t).length, text, bytes, threads));
         if (ours.name().equals("gpt2")) {

@@ -61,9 +61,9 @@ public interface Tokenizer {
         if (named != null && !named.startsWith("bpe-")) byName(named); // an unknown name is an error even with files
         if (HfTokenizerFiles.present(dir)) {
             BpeTokenizer loaded = HfTokenizerFiles.load(dir);
+            if (loaded.vocabSize() != 50257) return loaded;
             BpeTokenizer gpt2 = Gpt2Tokenizer.instance();
-            boolean isGpt2 = loaded.vocabSize() == gpt2.vocabSize() && loaded.contentHash().equals(gpt2.contentHash());
-            return isGpt2 ? gpt2 : loaded;
+            return loaded.contentHash().equals(gpt2.contentHash()) ? gpt2 : loaded;
         }
         if (node == null) return byName("gpt2");
         if (named != null) {

@@ -60,6 +60,21 @@ class TokenizerCliTest {
         assertEquals(0, gen.code(), gen.err());
     }
 
+    @Test
+    void benchReportsBothTokenizersWithEqualTokenCounts(@TempDir Path tmp) throws Exception {
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, BenchTokenizer.generate(200_000, 3));
+        CliTest.Run r = run("bench", "tokenizer", "--data", text.toString(), "--runs", "1", "--warmup", "0",
+                "--threads", "2");
+        assertEquals(0, r.code(), r.err());
+        var rows = r.out().lines().filter(l -> l.startsWith("| gpt2") || l.startsWith("| jtokkit")).toList();
+        assertEquals(2, rows.size(), r.out());
+        String ours = rows.get(0).split("\\|")[2].strip(), theirs = rows.get(1).split("\\|")[2].strip();
+        assertEquals(theirs, ours, "token counts: " + r.out());
+        assertTrue(Integer.parseInt(ours.replace(",", "")) > 20_000, r.out());
+        assertBadInput("--runs and --mb must be at least 1", "bench", "tokenizer", "--runs", "0");
+    }
+
     private static void assertBadInput(String expected, String... args) {
         CliTest.Run r = run(args);
         assertEquals(2, r.code(), "exit code for " + String.join(" ", args) + ": " + r.err());
