@@ -32,14 +32,14 @@ import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchCommand.Train.class, BenchCommand.Gemm.class, BenchCommand.Generate.class,
-                BenchAblation.class})
+                BenchAblation.class, BenchTokenizer.class})
 final class BenchCommand implements Runnable {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train, generate, ablation or gemm");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing benchmark: train, generate, ablation, gemm or tokenizer");
     }
 
     /** The repository's reference/ folder (the launcher passes the repository root). */

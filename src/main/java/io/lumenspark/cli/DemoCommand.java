@@ -33,6 +33,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Training steps (default: ${DEFAULT-VALUE}, a few minutes on 2 cores).")
     long steps = 150;
 
+    @Option(names = "--tokenizer", description = "A tokenizer folder (e.g. from `tokenizer train`) instead of GPT-2's.")
+    String tokenizer;
+
     @Option(names = "--seed", description = "Seed (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
 
@@ -42,7 +45,7 @@ final class DemoCommand implements Callable<Integer> {
         Path corpus = data != null ? data : DemoCorpus.fetch(Home.dir());
         System.out.println("corpus: " + corpus);
         TrainOptions options = new TrainOptions(List.of(corpus), 0.1, "tiny", Map.of(), null, 8, 0, steps, 1, 2e-3,
-                2e-4, 0.05, 0.01, 1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out);
+                2e-4, 0.05, 0.01, 1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out, tokenizer);
         Trainer.Result r = new Trainer(options, System.out).run(false);
         System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %d steps (%,.0f tokens/s)%n", r.valLoss(),
                 r.valPerplexity(), r.steps(), r.tokensPerSecond());

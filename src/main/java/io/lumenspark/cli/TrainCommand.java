@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Train a model on text files (GPT-2 BPE), with validation, metrics, loss curve and checkpoints.")
+        description = "Train a model on text files (GPT-2 BPE or --tokenizer), with validation, metrics, loss curve and checkpoints.")
 final class TrainCommand implements Callable<Integer> {
     @Mixin
     Main.Runtime runtime;
@@ -38,6 +38,10 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--init", description = "Start from this model folder instead of a fresh model.")
     Path init;
+
+    @Option(names = "--tokenizer", description = "A tokenizer folder (from `tokenizer train` or Hugging Face's"
+            + " files) or name (default: the --init model's, or gpt2). It is saved with the model.")
+    String tokenizer;
 
     @Option(names = "--val-fraction", description = "Tail of each file held out for validation (default: ${DEFAULT-VALUE}).")
     double valFraction = 0.1;
@@ -122,7 +126,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainOptions options = resume ? Trainer.savedOptions(out) : new TrainOptions(data, valFraction, preset,
                 configOverrides(), init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
-                warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out);
+                warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out, tokenizer);
         Trainer.Result r = new Trainer(options, System.out).run(resume);
         System.out.printf("done: %d steps, train loss %.4f, validation loss %.4f (perplexity %.2f); model in %s%n",
                 r.steps(), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.out());

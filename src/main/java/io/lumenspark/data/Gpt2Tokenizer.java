@@ -1,103 +1,53 @@
 package io.lumenspark.data;
 
-import com.knuddels.jtokkit.Encodings;
-import com.knuddels.jtokkit.api.Encoding;
-import com.knuddels.jtokkit.api.EncodingType;
-import com.knuddels.jtokkit.api.IntArrayList;
 import io.lumenspark.LumensparkException;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Map;
 
 /**
- * GPT-2's byte-level BPE (OpenAI's {@code r50k_base}: 50,257 ids, {@code <|endoftext|>} = 50256), backed by jtokkit.
- * One immutable instance, safe to use from many threads.
+ * GPT-2's byte-level BPE (OpenAI's {@code r50k_base}: 50,257 ids, {@code <|endoftext|>} = 50256) on our own
+ * {@link BpeTokenizer}. The token ranks come from the r50k_base.tiktoken file that the jtokkit library ships; the
+ * merges follow from them (see {@link BpeTokenizer#fromRanks}). Tests check every encoding against jtokkit's.
  */
-public final class Gpt2Tokenizer implements Tokenizer {
+public final class Gpt2Tokenizer {
 
+    private static final String RANKS = "/com/knuddels/jtokkit/r50k_base.tiktoken";
     private static final int VOCAB_SIZE = 50257;
     private static final int EOS_ID = 50256;
 
-    // Loading the BPE ranks takes a moment, so do it once, on first use.
+    private Gpt2Tokenizer() {
+    }
+
+    // Deriving the merges takes a moment, so do it once, on first use.
     private static final class Holder {
-        static final Gpt2Tokenizer INSTANCE = new Gpt2Tokenizer(
-                Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE));
+        static final BpeTokenizer INSTANCE = load();
     }
 
-    private final Encoding encoding;
-
-    private Gpt2Tokenizer(Encoding encoding) {
-        this.encoding = encoding;
-    }
-
-    /** The shared instance. */
-    public static Gpt2Tokenizer instance() {
+    /** The shared instance, named {@code "gpt2"}. */
+    public static BpeTokenizer instance() {
         return Holder.INSTANCE;
     }
 
-    @Override
-    public String name() {
-        return "gpt2";
-    }
-
-    @Override
-    public int vocabSize() {
-        return VOCAB_SIZE;
-    }
-
-    @Override
-    public int eosId() {
-        return EOS_ID;
-    }
-
-    @Override
-    public int[] encode(String text) {
-        // jtokkit refuses special tokens in encode(), so split on them and encode the pieces as ordinary text;
-        // that is exactly what tiktoken does with allowed_special="all".
-        if (!text.contains(EOS_TEXT)) {
-            return encoding.encodeOrdinary(text).toArray();
-        }
-        IntArrayList out = new IntArrayList();
-        int from = 0;
-        for (int at = text.indexOf(EOS_TEXT); at >= 0; at = text.indexOf(EOS_TEXT, from)) {
-            appendOrdinary(out, text.substring(from, at));
-            out.add(EOS_ID);
-            from = at + EOS_TEXT.length();
-        }
-        appendOrdinary(out, text.substring(from));
-        return out.toArray();
-    }
-
-    private void appendOrdinary(IntArrayList out, String piece) {
-        if (piece.isEmpty()) {
-            return;
-        }
-        IntArrayList ids = encoding.encodeOrdinary(piece);
-        for (int i = 0; i < ids.size(); i++) {
-            out.add(ids.get(i));
-        }
-    }
-
-    @Override
-    public String decode(int[] ids) {
-        return new String(decodeBytes(ids), StandardCharsets.UTF_8);
-    }
-
-    @Override
-    public byte[] decodeBytes(int[] ids) {
-        IntArrayList list = new IntArrayList(ids.length);
-        for (int id : ids) {
-            // Models often pad their output layer past the vocabulary; such ids have no text.
-            if (id < 0 || id >= VOCAB_SIZE) {
-                throw new LumensparkException("token id " + id + " is outside the gpt2 vocabulary (0.."
-                        + (VOCAB_SIZE - 1) + ")");
+    private static BpeTokenizer load() {
+        byte[][] tokens = new byte[VOCAB_SIZE][];
+        try (InputStream in = Gpt2Tokenizer.class.getResourceAsStream(RANKS)) {
+            if (in == null) throw new LumensparkException("cannot find " + RANKS + " (is jtokkit on the class path?)");
+            BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.US_ASCII));
+            Base64.Decoder base64 = Base64.getDecoder();
+            for (String line; (line = r.readLine()) != null; ) {
+                if (line.isBlank()) continue;
+                int space = line.indexOf(' ');
+                tokens[Integer.parseInt(line.substring(space + 1))] = base64.decode(line.substring(0, space));
             }
-            list.add(id);
+        } catch (IOException | RuntimeException e) {
+            throw new LumensparkException("cannot read GPT-2's ranks from " + RANKS + ": " + e.getMessage(), e);
         }
-        return encoding.decodeBytes(list);
-    }
-
-    @Override
-    public String toString() {
-        return name();
+        return BpeTokenizer.fromRanks("gpt2", tokens, Map.of(Tokenizer.EOS_TEXT, EOS_ID), Tokenizer.EOS_TEXT);
     }
 }

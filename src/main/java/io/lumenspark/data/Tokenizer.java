@@ -24,6 +24,11 @@ public interface Tokenizer {
     /** Id of {@code <|endoftext|>}. */
     int eosId();
 
+    /** The end-of-text token's literal text ({@code <|endoftext|>} for GPT-2-style tokenizers). */
+    default String eosToken() {
+        return EOS_TEXT;
+    }
+
     /** Encodes text; literal {@code <|endoftext|>} becomes {@link #eosId()}. */
     int[] encode(String text);
 
@@ -39,17 +44,35 @@ public interface Tokenizer {
     byte[] decodeBytes(int[] ids);
 
     /**
-     * The tokenizer a model folder names in its tokenizer_config.json: our {@code "tokenizer"} key, or Hugging
-     * Face's {@code "tokenizer_class"} GPT2Tokenizer(Fast). A folder without the file predates it and used GPT-2.
+     * The tokenizer of a model or tokenizer folder: its Hugging Face files (tokenizer.json, or vocab.json and
+     * merges.txt) when it has them, otherwise the tokenizer its tokenizer_config.json names (our
+     * {@code "tokenizer"} key, or Hugging Face's {@code "tokenizer_class"} GPT2Tokenizer(Fast)). A folder with
+     * neither predates them and used GPT-2. Files that hold GPT-2's vocabulary and merges give the shared
+     * {@code "gpt2"} instance.
      *
-     * @throws LumensparkException if the folder is missing or the file names no known tokenizer
+     * @throws LumensparkException if the folder is missing, a file is malformed, or the config names no known
+     *                             tokenizer
      */
     static Tokenizer fromPretrained(java.nio.file.Path dir) {
         if (!java.nio.file.Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
         java.nio.file.Path file = dir.resolve("tokenizer_config.json");
-        if (!java.nio.file.Files.exists(file)) return byName("gpt2");
-        var node = io.lumenspark.io.Json.read(file);
-        if (node.path("tokenizer").isTextual()) return byName(node.get("tokenizer").asText());
+        var node = java.nio.file.Files.exists(file) ? io.lumenspark.io.Json.read(file) : null;
+        String named = node != null && node.path("tokenizer").isTextual() ? node.get("tokenizer").asText() : null;
+        if (named != null && !named.startsWith("bpe-")) byName(named); // an unknown name is an error even with files
+        if (HfTokenizerFiles.present(dir)) {
+            BpeTokenizer loaded = HfTokenizerFiles.load(dir);
+            if (loaded.vocabSize() != 50257) return loaded;
+            BpeTokenizer gpt2 = Gpt2Tokenizer.instance();
+            return loaded.contentHash().equals(gpt2.contentHash()) ? gpt2 : loaded;
+        }
+        if (node == null) return byName("gpt2");
+        if (named != null) {
+            if (named.startsWith("bpe-")) {
+                throw new LumensparkException(file + ": names tokenizer '" + named + "', but its files (tokenizer.json,"
+                        + " or vocab.json and merges.txt) are missing from " + dir);
+            }
+            return byName(named);
+        }
         String cls = node.path("tokenizer_class").asText("");
         if (cls.equals("GPT2Tokenizer") || cls.equals("GPT2TokenizerFast")) return byName("gpt2");
         throw new LumensparkException(file + ": names no tokenizer this version knows (expected \"tokenizer\": \"gpt2\")");
@@ -63,7 +86,11 @@ public interface Tokenizer {
      */
     static Tokenizer load(String nameOrFolder) {
         java.nio.file.Path dir = java.nio.file.Path.of(nameOrFolder);
-        return java.nio.file.Files.isDirectory(dir) ? fromPretrained(dir) : byName(nameOrFolder);
+        if (java.nio.file.Files.isDirectory(dir)) return fromPretrained(dir);
+        if (nameOrFolder.contains("/") || nameOrFolder.contains(java.io.File.separator)) {
+            throw new LumensparkException("no such tokenizer folder: " + nameOrFolder);
+        }
+        return byName(nameOrFolder);
     }
 
     /**

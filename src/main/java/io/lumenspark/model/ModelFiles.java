@@ -2,6 +2,7 @@ package io.lumenspark.model;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.data.BpeTokenizer;
 import io.lumenspark.data.Tokenizer;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
@@ -20,7 +21,8 @@ import java.util.function.Function;
 
 /**
  * A Hugging Face-style model folder: config.json, model.safetensors (PyTorch names and [out, in] layout, so
- * {@code load_state_dict} reads it), generation_config.json and tokenizer_config.json (the tokenizer's identity).
+ * {@code load_state_dict} reads it), generation_config.json, and the tokenizer in Hugging Face's files
+ * (tokenizer.json, vocab.json, merges.txt, tokenizer_config.json).
  */
 public final class ModelFiles {
     public static final String CONFIG = "config.json", WEIGHTS = "model.safetensors",
@@ -134,13 +136,17 @@ public final class ModelFiles {
         writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params()::segment));
         Path gen = dir.resolve(GENERATION);
         if (model.hasOwnGenerationConfig() || !Files.exists(gen)) model.generationConfig().write(gen);
+        // The folder carries its tokenizer in Hugging Face's files, GPT-2's too (3.5 MB beside 100+ MB of weights),
+        // so that it is complete on its own, for us and for AutoTokenizer.
         Tokenizer tokenizer = model.tokenizer();
-        Map<String, Object> tok = new LinkedHashMap<>();
-        tok.put("tokenizer", tokenizer.name());
-        tok.put("eos_token", Tokenizer.EOS_TEXT);
-        tok.put("eos_token_id", tokenizer.eosId());
-        tok.put("vocab_size", model.config().vocabSize());
-        Json.write(dir.resolve(TOKENIZER), tok);
+        if (tokenizer instanceof BpeTokenizer bpe) {
+            bpe.save(dir, model.config().seqLength());
+        } else {
+            Map<String, Object> tok = new LinkedHashMap<>();
+            tok.put("tokenizer", tokenizer.name());
+            tok.put("eos_token", tokenizer.eosToken());
+            Json.write(dir.resolve(TOKENIZER), tok);
+        }
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("architectures", List.of("LumensparkForCausalLM"));
         config.putAll(model.config().toMap());

@@ -29,11 +29,13 @@ import java.util.Map;
  * @param checkpointEvery steps between checkpoints
  * @param seed           seeds initialization, batch sampling and dropout
  * @param out            output folder: the final model, checkpoint/, metrics.jsonl, loss.png
+ * @param tokenizer      a tokenizer folder or name (see {@link io.lumenspark.data.Tokenizer#load}), or null for the
+ *                       init model's tokenizer, or GPT-2's; a resumed run uses the copy saved in its checkpoint
  */
 public record TrainOptions(List<Path> data, double valFraction, String preset, Map<String, String> overrides,
                            Path init, int batch, int seqLength, long steps, int accumulation, double lr, double minLr,
                            double warmupFraction, double weightDecay, double gradClip, long evalEvery,
-                           long evalTokens, long checkpointEvery, long seed, Path out) {
+                           long evalTokens, long checkpointEvery, long seed, Path out, String tokenizer) {
 
     /**
      * Checks every option, naming the command-line flag at fault in a {@link LumensparkException}, and copies
@@ -58,6 +60,15 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         require(valFraction > 0 && valFraction <= 0.5, "--val-fraction must be in (0, 0.5]");
     }
 
+    /** Options with the default tokenizer (the init model's, or GPT-2's). */
+    public TrainOptions(List<Path> data, double valFraction, String preset, Map<String, String> overrides, Path init,
+                        int batch, int seqLength, long steps, int accumulation, double lr, double minLr,
+                        double warmupFraction, double weightDecay, double gradClip, long evalEvery, long evalTokens,
+                        long checkpointEvery, long seed, Path out) {
+        this(data, valFraction, preset, overrides, init, batch, seqLength, steps, accumulation, lr, minLr,
+                warmupFraction, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out, null);
+    }
+
     private static void require(boolean ok, String message) {
         if (!ok) throw new LumensparkException(message);
     }
@@ -65,7 +76,8 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
     /** The same run with its output in another folder (a run resumed after being moved or copied). */
     public TrainOptions withOut(Path folder) {
         return new TrainOptions(data, valFraction, preset, overrides, init, batch, seqLength, steps, accumulation, lr,
-                minLr, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, folder);
+                minLr, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, folder,
+                tokenizer);
     }
 
     /** Warm-up length in steps: warmupFraction of the steps, rounded up. */

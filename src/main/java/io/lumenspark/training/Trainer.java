@@ -33,7 +33,9 @@ import java.util.Map;
  * The training loop: random windows of the training split, AdamW with warm-up and cosine decay, gradient
  * clipping and accumulation, periodic validation, JSON-lines metrics, a loss-curve PNG and resumable
  * checkpoints. Every step is a function of (weights, optimizer state, seed, step) for a given thread count, so
- * a resumed run with the same thread count repeats the uninterrupted run's numbers. The tokenizer is GPT-2's.
+ * a resumed run with the same thread count repeats the uninterrupted run's numbers. The tokenizer is the one the
+ * options name, else the init model's, else GPT-2's; it is saved with every checkpoint and the final model, and a
+ * resumed run uses that copy.
  */
 public final class Trainer {
     /**
@@ -55,7 +57,7 @@ public final class Trainer {
 
     private final TrainOptions opt;
     private final PrintStream log;
-    private final Tokenizer tokenizer = Tokenizer.byName("gpt2");
+    private Tokenizer tokenizer;
     private long stopAfter = Long.MAX_VALUE;
     private String dataKey = "";
 
@@ -111,6 +113,10 @@ public final class Trainer {
      * @throws LumensparkException for bad data or options, a missing checkpoint, or a diverging loss
      */
     public Result run(boolean resume) {
+        tokenizer = resume ? Tokenizer.fromPretrained(Checkpoint.find(opt.out()))
+                : opt.tokenizer() != null ? Tokenizer.load(opt.tokenizer())
+                : opt.init() != null ? Tokenizer.fromPretrained(opt.init())
+                : Tokenizer.byName("gpt2");
         TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(), Home.tokenCache());
         log.printf("data: %,d training tokens, %,d validation tokens%s%n", splits.train().length(),
                 splits.val().length(), splits.reused() ? " (cached)" : "");
@@ -124,9 +130,13 @@ public final class Trainer {
                 log.println("warning: this model is bidirectional (causal=false): every position sees the tokens it"
                         + " is asked to predict, so its next-token loss is not an honest language-model loss");
             }
-            log.printf("model: %s, %,d parameters, %s attention%s; matrix backend %s, %d threads%n",
+            if (cfg.vocabSize() < tokenizer.vocabSize()) {
+                throw new LumensparkException("vocab_size " + cfg.vocabSize() + " is smaller than the tokenizer's "
+                        + tokenizer.vocabSize() + " (" + tokenizer.name() + ")");
+            }
+            log.printf("model: %s, %,d parameters, %s attention%s; tokenizer %s; matrix backend %s, %d threads%n",
                     opt.init() != null ? opt.init() : opt.preset(), model.params().count(), cfg.attention(),
-                    cfg.causal() ? " (causal)" : "", Blas.get().name(), Parallel.threads());
+                    cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(), Parallel.threads());
             AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, opt.weightDecay());
             long start = 0;
             Path out = opt.out();
@@ -170,6 +180,7 @@ public final class Trainer {
                 throw new LumensparkException(opt.init() + ": vocab_size " + m.config().vocabSize()
                         + " does not match the tokenizer's " + tokenizer.vocabSize());
             }
+            m.setTokenizer(tokenizer);
             return m;
         }
         Map<String, String> overrides = new HashMap<>(opt.overrides());

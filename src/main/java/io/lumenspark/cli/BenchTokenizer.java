@@ -1,0 +1,170 @@
+package io.lumenspark.cli;
+
+import com.knuddels.jtokkit.Encodings;
+import com.knuddels.jtokkit.api.Encoding;
+import com.knuddels.jtokkit.api.EncodingType;
+import io.lumenspark.LumensparkException;
+import io.lumenspark.data.Tokenizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.ToIntFunction;
+
+/**
+ * Encoding throughput in MB of UTF-8 text per second: one thread, then every thread encoding the corpus at once
+ * (reported per core), for our tokenizer and for jtokkit's r50k_base. Each figure is the median of several timed
+ * passes after untimed warm-up passes.
+ */
+@Command(name = "tokenizer", mixinStandardHelpOptions = true,
+        description = "Tokenizer encoding MB/s (single thread and per core with all threads), ours against jtokkit's"
+                + " GPT-2 (r50k_base), on a generated English-like corpus or --data FILE.")
+final class BenchTokenizer implements Callable<Integer> {
+    @Mixin
+    Main.Runtime runtime;
+
+    @Option(names = "--data", description = "A UTF-8 text file to encode (default: a generated corpus).")
+    Path data;
+
+    @Option(names = "--tokenizer", description = "Our tokenizer: a name or a folder (default: ${DEFAULT-VALUE}).")
+    String tokenizer = "gpt2";
+
+    @Option(names = "--mb", description = "Size of the generated corpus in MB (default: ${DEFAULT-VALUE}).")
+    int megabytes = 4;
+
+    @Option(names = "--runs", description = "Timed passes per figure (default: ${DEFAULT-VALUE}).")
+    int runs = 5;
+
+    @Option(names = "--warmup", description = "Untimed passes before timing (default: ${DEFAULT-VALUE}).")
+    int warmup = 3;
+
+    @Override
+    public Integer call() {
+        runtime.apply();
+        if (runs < 1 || warmup < 0 || megabytes < 1) throw new LumensparkException("--runs and --mb must be at least 1");
+        Tokenizer ours = Tokenizer.load(tokenizer);
+        String text = data != null ? read(data) : generate(megabytes << 20, 1);
+        long bytes = text.getBytes(StandardCharsets.UTF_8).length;
+        int threads = runtime.threads;
+        System.out.printf("corpus: %s, %.2f MB; %d threads; median of %d passes after %d warm-up passes%n",
+                data != null ? data : "generated", bytes / 1e6, threads, runs, warmup);
+        Encoding jtokkit = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
+        List<String> rows = new ArrayList<>();
+        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + threads + " thread" + (threads == 1 ? "" : "s")
+                + " |");
+        rows.add("|---|---|---|---|");
+        rows.add(row(ours.name() + " (ours)", t -> ours.encode(t).length, text, bytes, threads));
+        if (ours.name().equals("gpt2")) {
+            rows.add(row("jtokkit r50k_base", t -> jtokkit.encodeOrdinary(t).size(), text, bytes, threads));
+        }
+        System.out.println();
+        rows.forEach(System.out::println);
+        return 0;
+    }
+
+    private String row(String label, ToIntFunction<String> encode, String text, long bytes, int threads) {
+        int tokens = encode.applyAsInt(text);
+        double single = throughput(encode, text, bytes, 1);
+        double perCore = threads == 1 ? single : throughput(encode, text, bytes, threads) / threads;
+        return String.format("| %s | %,d | %.1f | %.1f |", label, tokens, single, perCore);
+    }
+
+    /** MB/s of all threads together, each encoding the whole text: the median pass. */
+    private double throughput(ToIntFunction<String> encode, String text, long bytes, int threads) {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            double[] rates = new double[runs];
+            for (int pass = -warmup; pass < runs; pass++) {
+                long t0 = System.nanoTime();
+                List<Future<Integer>> all = new ArrayList<>();
+                for (int t = 0; t < threads; t++) all.add(pool.submit(() -> encode.applyAsInt(text)));
+                for (Future<Integer> f : all) f.get();
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                if (pass >= 0) rates[pass] = bytes * (double) threads / seconds / 1e6;
+            }
+            return BenchCommand.median(rates);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LumensparkException("interrupted");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
+                    .onUnmappableCharacter(CodingErrorAction.REPLACE)
+                    .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * English-like text of about {@code chars} characters: sentences of words drawn with Zipf-like frequencies from
+     * common words and made-up ones (a long tail of rare words), capitalized, with punctuation, numbers, quotes,
+     * some accented words and paragraphs.
+     */
+    static String generate(int chars, long seed) {
+        String[] common = ("the of and to a in is that it was for on as with his he be at by I this had not are but"
+                + " from or have an they which one you were her all she there would their we him been has when who will"
+                + " more no if out so said what up its about into than them can only other new some could time these two"
+                + " may then do first any my now such like our over man me even most made after also did many before"
+                + " must through back years where much your way well down should because each just those people how too"
+                + " little state good very make world still own see men work long get here between both life being under"
+                + " never day same another know while last might us great old year off come since against go came right"
+                + " used take three government country nation war peace law congress president united states").split(" ");
+        String[] syllables = "ka ri to men sa lo ve tion ber an ing er ed un re pro con ly al ist ment ous ter".split(" ");
+        String[] accented = {"café", "naïve", "résumé", "Zürich", "façade", "señor", "déjà", "Ångström"};
+        SplittableRandom rnd = new SplittableRandom(seed);
+        StringBuilder sb = new StringBuilder(chars + 100);
+        boolean sentenceStart = true;
+        while (sb.length() < chars) {
+            String word;
+            double u = rnd.nextDouble();
+            if (u < 0.80) {
+                word = common[(int) (common.length * Math.pow(rnd.nextDouble(), 2.5))];
+            } else if (u < 0.97) {
+                StringBuilder w = new StringBuilder();
+                for (int k = rnd.nextInt(2, 5); k > 0; k--) w.append(syllables[rnd.nextInt(syllables.length)]);
+                word = w.toString();
+            } else if (u < 0.99) {
+                word = Integer.toString(rnd.nextInt(1, 3000));
+            } else {
+                word = accented[rnd.nextInt(accented.length)];
+            }
+            if (sentenceStart) word = Character.toUpperCase(word.charAt(0)) + word.substring(1);
+            sb.append(word);
+            sentenceStart = false;
+            double p = rnd.nextDouble();
+            if (p < 0.06) {
+                sb.append(rnd.nextInt(8) == 0 ? "\n\n" : ". ");
+                sentenceStart = true;
+            } else if (p < 0.12) {
+                sb.append(", ");
+            } else if (p < 0.13) {
+                sb.append("; ");
+            } else if (p < 0.135) {
+                sb.append("'s ");
+            } else {
+                sb.append(' ');
+            }
+        }
+        return sb.toString();
+    }
+}
