@@ -442,7 +442,7 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     private String hashContent() {
-        MessageDigest sha = TokenCorpus.sha256();
+        MessageDigest sha = Tokenization.sha256();
         java.nio.ByteBuffer num = java.nio.ByteBuffer.allocate(8);
         java.util.function.IntConsumer put = v -> sha.update(num.clear().putInt(v).flip());
         put.accept(tokens.length);
