@@ -167,8 +167,16 @@ public final class Trainer {
     }
 
     /** The token cache's content key: it changes when the data or the split does. */
+    /**
+     * What identifies the training data on --resume: the content key in the token folder's manifest (a cache
+     * folder is named after it; a prepared folder keeps its own name, whatever it holds).
+     */
     private static String dataKey(TokenSplits splits) {
-        return splits.dir() == null ? "" : splits.dir().getFileName().toString();
+        if (splits.dir() == null) return "";
+        Path manifest = splits.dir().resolve("manifest.json");
+        String key = Files.isRegularFile(manifest)
+                ? Json.read(manifest).path("key").asText("") : "";
+        return key.isEmpty() ? splits.dir().getFileName().toString() : key;
     }
 
     private LumensparkModel createModel(boolean resume) {

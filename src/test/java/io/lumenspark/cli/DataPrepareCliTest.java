@@ -52,6 +52,15 @@ class DataPrepareCliTest {
         assertEquals(0, eval.code(), eval.err());
         JsonNode e = Json.mapper().readTree(eval.out().strip());
         assertEquals(m.get("valTokens").asLong() - 1, e.get("tokens").asLong(), eval.out()); // predicted tokens
+
+        // The same folder refilled with other text: resuming the run on it is refused.
+        Files.writeString(data, csv.toString().replace("worst", "age"));
+        CliTest.Run refill = run("data", "prepare", data.toString(), "--out", out.toString(), "--column", "body",
+                "--force");
+        assertEquals(0, refill.code(), refill.err());
+        CliTest.Run resume = run("train", "--resume", "--out", model.toString());
+        assertEquals(2, resume.code(), resume.out());
+        assertTrue(resume.err().contains("the training data changed"), resume.err());
     }
 
     @Test
