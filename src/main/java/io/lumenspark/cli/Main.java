@@ -22,7 +22,7 @@ public final class Main implements Runnable {
 
     /** Options every command takes: the thread count and the matrix backend. */
     static final class Runtime {
-        @Option(names = "--threads", description = "Threads for kernels and matrix products (default: all cores;"
+        @Option(names = "--threads", description = "Threads for kernels, matrix products and tokenizing (default: all cores;"
                 + " when resuming, the run's own count).")
         Integer threads;
 
