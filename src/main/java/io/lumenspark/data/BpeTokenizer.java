@@ -367,7 +367,7 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public String decode(int[] ids) {
-        return new String(decodeBytes(ids), StandardCharsets.UTF_8);
+        return ByteLevel.decodeUtf8(decodeBytes(ids));
     }
 
     @Override

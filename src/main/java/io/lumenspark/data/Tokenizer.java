@@ -32,7 +32,7 @@ public interface Tokenizer {
     /** Encodes text; literal {@code <|endoftext|>} becomes {@link #eosId()}. */
     int[] encode(String text);
 
-    /** Decodes ids to text; incomplete UTF-8 sequences become U+FFFD. */
+    /** Decodes ids to text; each ill-formed or incomplete part of the UTF-8 becomes one U+FFFD, as in Hugging Face. */
     String decode(int[] ids);
 
     /**

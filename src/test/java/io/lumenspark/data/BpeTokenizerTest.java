@@ -169,4 +169,35 @@ class BpeTokenizerTest {
         }
         assertTrue(Arrays.stream(GPT2.encode("a\ud800b")).allMatch(id -> id < 50256));
     }
+
+    @Test
+    void malformedUtf8DecodesLikeHuggingFace() {
+        // GPT-2 ids of single-byte tokens and what transformers.js 4.3.1 decoded them to (one U+FFFD per maximal
+        // ill-formed part, as Rust's from_utf8_lossy in Hugging Face's tokenizers library); the JDK's decoder gives
+        // one U+FFFD for the encoded surrogate ED A0 80 and for ED B6.
+        String r = "\uFFFD";
+        Object[][] cases = {
+                {new int[]{64, 169, 254, 222, 65}, "a" + r + r + r + "b"}, // 61 ED A0 80 62
+                {new int[]{169, 114, 220}, r + r + " "}, // ED B6 20
+                {new int[]{156, 222, 32}, r + r + "A"}, // E0 80 41: overlong
+                {new int[]{172, 253, 246}, r}, // F0 9F 98: cut short
+                {new int[]{172, 253, 246, 32}, r + "A"},
+                {new int[]{124, 107}, r + r}, // C0 AF
+                {new int[]{176, 238, 222, 222}, r + r + r + r}, // F4 90 80 80: above U+10FFFF
+                {new int[]{187, 186}, r + r}, // FF FE
+                {new int[]{158, 224, 105, 158, 224}, "\u20AC" + r}, // E2 82 AC E2 82
+                {new int[]{172, 253, 246, 222}, "\uD83D\uDE00"}, // F0 9F 98 80
+        };
+        for (Object[] c : cases) assertEquals(c[1], GPT2.decode((int[]) c[0]), () -> Arrays.toString((int[]) c[0]));
+    }
+
+    @Test
+    void whiteSpaceIsUnicodeWhiteSpace() {
+        // U+0085 is White_Space and U+FEFF is not, as in tiktoken (jtokkit) and Hugging Face's Rust library;
+        // JavaScript's \s (so transformers.js) has it the other way round.
+        for (String s : List.of("a\uFEFF'd", "\uFEFF'd x", "a\u0085'd", "a \u0085b", "x\u0085\u0085 y")) {
+            assertArrayEquals(reference(s), GPT2.encode(s), escape(s));
+        }
+        assertArrayEquals(new int[]{64, 171, 119, 123, 6, 67}, GPT2.encode("a\uFEFF'd")); // "a", "\uFEFF'", "d"
+    }
 }
