@@ -1,5 +1,6 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.LumensparkException;
 import io.lumenspark.data.BpeTokenizer;
 import io.lumenspark.data.BpeTrainer;
 import picocli.CommandLine;
@@ -7,8 +8,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
 @Command(name = "tokenizer", mixinStandardHelpOptions = true, description = "Tokenizers: train a byte-level BPE.",
@@ -49,12 +53,38 @@ final class TokenizerCommand implements Runnable {
         @Override
         public Integer call() {
             runtime.apply();
+            checkOut(out);
             BpeTrainer trainer = new BpeTrainer(vocabSize, minFrequency, specials, runtime.threads, System.out);
             BpeTokenizer tok = trainer.train(inputs);
             tok.save(out, 0);
             System.out.printf("saved %s (%,d tokens, <|endoftext|> = %d) to %s%n", tok.name(), tok.vocabSize(),
                     tok.eosId(), out);
             return 0;
+        }
+
+        private static final Set<String> TOKENIZER_FILES = Set.of("tokenizer.json", "vocab.json",
+                "merges.txt", "tokenizer_config.json");
+
+        /**
+         * Before training: --out must be new, empty or an earlier tokenizer (only its four files), never, say, a
+         * model folder whose weights were trained with another tokenizer.
+         */
+        private static void checkOut(Path out) {
+            if (!Files.exists(out)) return;
+            if (!Files.isDirectory(out)) {
+                throw new LumensparkException("--out " + out + " is a file; give a folder");
+            }
+            try (var files = Files.list(out)) {
+                List<String> others = files.map(f -> f.getFileName().toString())
+                        .filter(name -> !TOKENIZER_FILES.contains(name)).sorted().toList();
+                if (!others.isEmpty()) {
+                    throw new LumensparkException("--out " + out + " holds other files than a"
+                            + " tokenizer's (" + String.join(", ", others.subList(0, Math.min(3, others.size())))
+                            + (others.size() > 3 ? ", ..." : "") + "); choose a new or empty folder");
+                }
+            } catch (IOException e) {
+                throw new LumensparkException("cannot read --out " + out + ": " + e.getMessage(), e);
+            }
         }
     }
 }

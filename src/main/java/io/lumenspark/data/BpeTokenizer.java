@@ -59,8 +59,14 @@ public final class BpeTokenizer implements Tokenizer {
      * @throws LumensparkException if the parts do not fit together, naming the first problem
      */
     BpeTokenizer(String name, byte[][] tokens, List<int[]> merges, Map<String, Integer> specials, String eosToken) {
-        int size = tokens.length;
-        for (int id : specials.values()) size = Math.max(size, id + 1);
+        long known = Arrays.stream(tokens).filter(java.util.Objects::nonNull).count() + specials.size();
+        long largest = tokens.length;
+        for (int id : specials.values()) largest = Math.max(largest, id + 1L);
+        if (largest > known) { // ids index arrays: they must be dense
+            throw new LumensparkException("token ids must run from 0 to " + (known - 1) + " without gaps ("
+                    + known + " tokens, the largest id is " + (largest - 1) + ")");
+        }
+        int size = (int) largest;
         this.tokens = Arrays.copyOf(tokens, size);
         this.isSpecial = new boolean[size];
         Arrays.fill(byteIds, -1);
@@ -115,6 +121,12 @@ public final class BpeTokenizer implements Tokenizer {
             specialIds[i] = id;
             isSpecial[id] = true;
             this.tokens[id] = text.getBytes(StandardCharsets.UTF_8);
+        }
+        for (int id = 0; id < size; id++) {
+            if (this.tokens[id] == null) {
+                throw new LumensparkException("token ids must run from 0 to " + (size - 1) + " without gaps (no"
+                        + " token has id " + id + ")");
+            }
         }
         this.eosToken = eosToken;
         Integer eos = specials.get(eosToken);

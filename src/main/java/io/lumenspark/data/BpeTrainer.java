@@ -57,6 +57,10 @@ public final class BpeTrainer {
         List<String> all = new ArrayList<>(List.of(Tokenizer.EOS_TEXT));
         for (String s : specials) {
             if (s.isEmpty()) throw new LumensparkException("special tokens must not be empty");
+            if (s.length() == 1 && ByteLevel.fromChars(s) != null) { // vocab.json would hold it twice
+                throw new LumensparkException("special token '" + s + "' is the byte-level form of a byte token;"
+                        + " choose a longer one (e.g. <|" + s + "|>)");
+            }
             if (!all.contains(s)) all.add(s);
         }
         if (vocabSize < 256 + all.size() || vocabSize > (1 << 24)) {

@@ -99,7 +99,24 @@ public final class CorpusCache {
             throw new LumensparkException("no such file, and no corpus of that name: '" + what + "' (known: "
                     + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");
         }
-        return local(path.toAbsolutePath().normalize(), expected, force);
+        return requireText(local(path.toAbsolutePath().normalize(), expected, force));
+    }
+
+    /** A local file, folder or archive must hold some text: an empty one would only fail later, in train. */
+    private static Path requireText(Path ready) {
+        try (var files = Files.walk(ready)) {
+            boolean text = files.anyMatch(f -> {
+                try {
+                    return Files.isRegularFile(f) && !f.getFileName().toString().startsWith(".") && Files.size(f) > 0;
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+            if (!text) throw new LumensparkException(ready + " holds no text (empty file or no non-empty files)");
+            return ready;
+        } catch (IOException | java.io.UncheckedIOException e) {
+            throw new LumensparkException("cannot read " + ready + ": " + e.getMessage(), e);
+        }
     }
 
     /** The ready text of a catalogue corpus, fetching it first if needed. */

@@ -195,10 +195,14 @@ final class HfTokenizerFiles {
 
     private static BpeTokenizer build(Path file, Map<String, Integer> vocab, List<String[]> mergeTexts,
                                       Map<String, Integer> specials, String eos) {
-        int size = 0;
-        for (int id : vocab.values()) size = Math.max(size, id + 1);
-        byte[][] tokens = new byte[size][];
-        boolean[] seen = new boolean[size];
+        long size = 0;
+        for (int id : vocab.values()) size = Math.max(size, id + 1L);
+        if (size > vocab.size() + specials.size()) { // a stray id must not size the arrays; BpeTokenizer checks gaps
+            throw new LumensparkException(file + ": token ids must run from 0 to " + (vocab.size() - 1) + " without"
+                    + " gaps (" + vocab.size() + " tokens, the largest id is " + (size - 1) + ")");
+        }
+        byte[][] tokens = new byte[(int) size][];
+        boolean[] seen = new boolean[(int) size];
         for (var e : vocab.entrySet()) {
             int id = e.getValue();
             if (seen[id]) throw new LumensparkException(file + ": id " + id + " is given to two tokens");
@@ -255,7 +259,12 @@ final class HfTokenizerFiles {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (int id = 0; id < tok.vocabSize(); id++) {
             byte[] t = tok.tokenBytes(id);
-            if (t != null) vocab.put(tok.isSpecial(id) ? new String(t, StandardCharsets.UTF_8) : ByteLevel.toChars(t), id);
+            if (t == null) continue;
+            String key = tok.isSpecial(id) ? new String(t, StandardCharsets.UTF_8) : ByteLevel.toChars(t);
+            if (vocab.put(key, id) != null) { // the files could not be read back
+                throw new LumensparkException("cannot write " + dir + ": the special token '" + key + "' has the"
+                        + " same text as an ordinary token in Hugging Face's byte-level form; choose another");
+            }
         }
         List<String> merges = new ArrayList<>(tok.merges().length);
         for (int[] m : tok.merges()) {

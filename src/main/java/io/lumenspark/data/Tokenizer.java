@@ -86,7 +86,18 @@ public interface Tokenizer {
      */
     static Tokenizer load(String nameOrFolder) {
         java.nio.file.Path dir = java.nio.file.Path.of(nameOrFolder);
-        if (java.nio.file.Files.isDirectory(dir)) return fromPretrained(dir);
+        if (java.nio.file.Files.isDirectory(dir)) {
+            // Unlike a model folder of an older version, a folder named as a tokenizer must hold one.
+            if (!HfTokenizerFiles.present(dir) && !java.nio.file.Files.exists(dir.resolve("tokenizer_config.json"))) {
+                throw new LumensparkException(dir + " holds no tokenizer files (tokenizer.json, or vocab.json and"
+                        + " merges.txt)");
+            }
+            return fromPretrained(dir);
+        }
+        if (java.nio.file.Files.exists(dir)) {
+            throw new LumensparkException(dir + " is a file; a tokenizer is a folder (tokenizer.json, or vocab.json"
+                    + " and merges.txt) or a name (gpt2)");
+        }
         if (nameOrFolder.contains("/") || nameOrFolder.contains(java.io.File.separator)) {
             throw new LumensparkException("no such tokenizer folder: " + nameOrFolder);
         }

@@ -117,56 +117,56 @@ public final class Trainer {
                 : opt.tokenizer() != null ? Tokenizer.load(opt.tokenizer())
                 : opt.init() != null ? Tokenizer.fromPretrained(opt.init())
                 : Tokenizer.byName("gpt2");
-        TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(), Home.tokenCache());
-        log.printf("data: %,d training tokens, %,d validation tokens%s%n", splits.train().length(),
-                splits.val().length(), splits.reused() ? " (cached)" : "");
+        // The model and its settings are checked before the data, whose tokenizing may take minutes.
         try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume)) {
             ModelConfig cfg = model.config();
             int n = opt.seqLength() == 0 ? cfg.seqLength() : opt.seqLength();
             if (n > cfg.seqLength()) {
                 throw new LumensparkException("--seq-length " + n + " exceeds the model's seq_length " + cfg.seqLength());
             }
-            if (!cfg.causal()) {
-                log.println("warning: this model is bidirectional (causal=false): every position sees the tokens it"
-                        + " is asked to predict, so its next-token loss is not an honest language-model loss");
-            }
             if (cfg.vocabSize() < tokenizer.vocabSize()) {
                 throw new LumensparkException("vocab_size " + cfg.vocabSize() + " is smaller than the tokenizer's "
                         + tokenizer.vocabSize() + " (" + tokenizer.name() + ")");
             }
-            log.printf("model: %s, %,d parameters, %s attention%s; tokenizer %s; matrix backend %s, %d threads%n",
-                    opt.init() != null ? opt.init() : opt.preset(), model.params().count(), cfg.attention(),
-                    cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(), Parallel.threads());
-            AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, opt.weightDecay());
-            long start = 0;
-            Path out = opt.out();
-            Path metricsFile = out.resolve("metrics.jsonl");
-            if (resume) {
-                Path dir = Checkpoint.find(out);
-                OptimizerFiles.read(dir.resolve(Checkpoint.OPTIMIZER), model.params(), adam);
-                var state = savedState(out);
-                if (state.get("step") == null || !state.get("step").canConvertToLong()) {
-                    throw new LumensparkException(stateFile(out) + ": missing \"step\"");
+            try (TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(),
+                    Home.tokenCache())) {
+                log.printf("data: %,d training tokens, %,d validation tokens%s%n", splits.train().length(),
+                        splits.val().length(), splits.reused() ? " (cached)" : "");
+                if (!cfg.causal()) {
+                    log.println("warning: this model is bidirectional (causal=false): every position sees the tokens"
+                            + " it is asked to predict, so its next-token loss is not an honest language-model loss");
                 }
-                start = state.get("step").asLong();
-                if (state.has("data_key") && !state.get("data_key").asText().equals(dataKey(splits))) {
-                    throw new LumensparkException("the training data changed since the checkpoint in " + out
-                            + " was written; resuming would not continue the same run");
+                log.printf("model: %s, %,d parameters, %s attention%s; tokenizer %s; matrix backend %s, %d threads%n",
+                        opt.init() != null ? opt.init() : opt.preset(), model.params().count(), cfg.attention(),
+                        cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(), Parallel.threads());
+                AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, opt.weightDecay());
+                long start = 0;
+                Path out = opt.out();
+                Path metricsFile = out.resolve("metrics.jsonl");
+                if (resume) {
+                    Path dir = Checkpoint.find(out);
+                    OptimizerFiles.read(dir.resolve(Checkpoint.OPTIMIZER), model.params(), adam);
+                    var state = savedState(out);
+                    if (state.get("step") == null || !state.get("step").canConvertToLong()) {
+                        throw new LumensparkException(stateFile(out) + ": missing \"step\"");
+                    }
+                    start = state.get("step").asLong();
+                    if (state.has("data_key") && !state.get("data_key").asText().equals(dataKey(splits))) {
+                        throw new LumensparkException("the training data changed since the checkpoint in " + out
+                                + " was written; resuming would not continue the same run");
+                    }
+                    MetricsLog.truncateAfterStep(metricsFile, start);
+                    log.printf("resuming from step %d of %d%n", start, opt.steps());
+                } else {
+                    Checkpoint.clear(out); // a fresh run in an old folder must not leave the old run resumable
+                    if (Files.exists(metricsFile)) MetricsLog.truncateAfterStep(metricsFile, 0);
                 }
-                MetricsLog.truncateAfterStep(metricsFile, start);
-                log.printf("resuming from step %d of %d%n", start, opt.steps());
-            } else {
-                Checkpoint.clear(out); // a fresh run in an old folder must not leave the old run resumable
-                if (Files.exists(metricsFile)) MetricsLog.truncateAfterStep(metricsFile, 0);
+                dataKey = dataKey(splits);
+                return loop(model, adam, splits, n, start, metricsFile);
             }
-            dataKey = dataKey(splits);
-            return loop(model, adam, splits, n, start, metricsFile);
-        } finally {
-            splits.close();
         }
     }
 
-    /** The token cache's content key: it changes when the data or the split does. */
     /**
      * What identifies the training data on --resume: the content key in the token folder's manifest (a cache
      * folder is named after it; a prepared folder keeps its own name, whatever it holds).

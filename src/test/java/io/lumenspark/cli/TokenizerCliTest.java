@@ -111,4 +111,43 @@ class TokenizerCliTest {
                 "--tokenizer", tmp.resolve("tok").toString(), "--set", "vocab_size=100", "--preset", "tiny",
                 "--out", tmp.resolve("m4").toString(), "--steps", "1");
     }
+
+    @Test
+    void mistakesAreCaughtBeforeTheWorkAndNothingIsOverwritten(@TempDir Path tmp) throws Exception {
+        Path corpus = tmp.resolve("c.txt");
+        Files.writeString(corpus, "hello world, the cat sat on the mat. ".repeat(50));
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        assertBadInput("holds no tokenizer files", "train", "--data", corpus.toString(), "--tokenizer",
+                empty.toString(), "--out", tmp.resolve("m1").toString());
+        assertBadInput("holds no tokenizer files", "data", "prepare", corpus.toString(), "--tokenizer",
+                empty.toString(), "--out", tmp.resolve("p1").toString());
+        assertBadInput("is a file; a tokenizer is a folder", "train", "--data", corpus.toString(), "--tokenizer",
+                corpus.toString(), "--out", tmp.resolve("m2").toString());
+
+        // A model folder is not a place for a new tokenizer: refused before training, and left as it was.
+        Path model = Files.createDirectories(tmp.resolve("model"));
+        Files.writeString(model.resolve("config.json"), "{}");
+        CliTest.Run r = run("tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "300", "--out",
+                model.toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("holds other files than a tokenizer's (config.json)"), r.err());
+        assertFalse(r.out().contains("merges"), "refused before training: " + r.out());
+        assertFalse(Files.exists(model.resolve("tokenizer.json")));
+        // An earlier tokenizer's folder is replaced.
+        Path tok = tmp.resolve("tok");
+        for (String size : new String[]{"300", "280"}) {
+            CliTest.Run t = run("tokenizer", "train", "--input", corpus.toString(), "--vocab-size", size, "--out",
+                    tok.toString(), "--min-frequency", "1");
+            assertEquals(0, t.code(), t.err());
+            assertTrue(t.out().contains("saved bpe-"), t.out());
+        }
+        assertBadInput("is the byte-level form of a byte token", "tokenizer", "train", "--input", corpus.toString(),
+                "--vocab-size", "300", "--special-tokens", "e", "--out", tmp.resolve("t2").toString());
+
+        // Configuration mistakes end the run before the data is tokenized.
+        CliTest.Run bad = run("train", "--data", corpus.toString(), "--preset", "tiny", "--set", "vocab_size=100",
+                "--out", tmp.resolve("m3").toString(), "--steps", "1");
+        assertEquals(2, bad.code(), bad.err());
+        assertFalse(bad.out().contains("data:"), "tokenized before the check: " + bad.out());
+    }
 }

@@ -152,6 +152,16 @@ class CorpusCacheTest {
         var e = assertThrows(LumensparkException.class, () -> cache.get(hostile.toString(), null, false));
         assertTrue(e.getMessage().contains("unsafe path"), e.getMessage());
         assertFalse(Files.exists(home.resolve("corpora/escape.txt")) || Files.exists(home.resolve("escape.txt")));
+
+        // Nothing to train on is said now, not later by train.
+        Path emptyFile = Files.writeString(tmp.resolve("empty.txt"), "");
+        Path emptyFolder = Files.createDirectories(tmp.resolve("nothing"));
+        Files.writeString(emptyFolder.resolve(".hidden"), "not text");
+        Path emptyZip = Files.write(tmp.resolve("empty.zip"), ArchivesTest.zip("blank.txt", ""));
+        for (Path p : new Path[]{emptyFile, emptyFolder, emptyZip}) {
+            var none = assertThrows(LumensparkException.class, () -> cache.get(p.toString(), null, false));
+            assertTrue(none.getMessage().contains("holds no text"), none.getMessage());
+        }
     }
 
     @Test

@@ -184,7 +184,9 @@ class HfTokenizerFilesTest {
         assertRefused(dir, "'zz'", "non-negative");
 
         json = tinyTokenizerJson("a b");
-        ((Map<String, Object>) ((Map<String, Object>) json.get("model")).get("vocab")).remove("Ā"); // byte 0
+        var vocab0 = (Map<String, Object>) ((Map<String, Object>) json.get("model")).get("vocab");
+        vocab0.remove("Ā"); // byte 0's token; its id goes to a multi-byte one
+        vocab0.put("bc", 0);
         Json.write(file, json);
         assertRefused(dir, "no token for the byte 0x00");
 
@@ -194,14 +196,22 @@ class HfTokenizerFilesTest {
         assertRefused(dir, "pre-tokenizer must be GPT-2's ByteLevel", "Metaspace");
 
         json = tinyTokenizerJson("a b");
-        ((Map<String, Object>) ((Map<String, Object>) json.get("model")).get("vocab")).put("▁x", 300);
+        ((Map<String, Object>) ((Map<String, Object>) json.get("model")).get("vocab")).put("▁x", 261);
         Json.write(file, json);
         assertRefused(dir, "'▁x'", "not in byte-level form");
 
         json = tinyTokenizerJson("a b");
-        json.put("added_tokens", List.of(Map.of("id", 400, "content", "<pad>")));
+        json.put("added_tokens", List.of(Map.of("id", 260, "content", "<pad>")));
         Json.write(file, json);
         assertRefused(dir, "end-of-text token '<|endoftext|>' is not in the vocabulary");
+
+        // Ids index arrays: a stray large one is refused before it can size them.
+        for (int id : new int[]{300, 2_000_000_000, Integer.MAX_VALUE}) {
+            json = tinyTokenizerJson("a b");
+            ((Map<String, Object>) ((Map<String, Object>) json.get("model")).get("vocab")).put("xy", id);
+            Json.write(file, json);
+            assertRefused(dir, "token ids must run from 0 to 260 without gaps", "largest id is " + id);
+        }
     }
 
     @Test
