@@ -363,7 +363,9 @@ final class Tokenization {
             if (totalBytes >= settings.progressBarBytes()) {
                 bar = new ProgressBarBuilder().setTaskName(resumed ? "Tokenizing (resumed)" : "Tokenizing")
                         .setInitialMax(totalBytes).setUnit(" MB", 1_000_000).setUpdateIntervalMillis(500)
-                        .startsFrom(bytesBefore, java.time.Duration.ZERO).build();
+                        .startsFrom(bytesBefore, java.time.Duration.ZERO)
+                        .setStyle(me.tongfei.progressbar.ProgressBarStyle.ASCII) // plain text, as train's, in logs too
+                        .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err)).build();
             }
             for (source = doneSource; source < sources.size(); source++) {
                 Source s = sources.get(source);
