@@ -58,8 +58,9 @@ public final class Main implements Runnable {
             return 1;
         });
         cli.setParameterExceptionHandler((e, a) -> {
-            System.err.println("error: " + e.getMessage());
-            System.err.println("Try '" + e.getCommandLine().getCommandName() + " --help' for the options.");
+            // one line, like every other error; the hint names the whole command ("lumenspark tokenizer train")
+            System.err.println("error: " + e.getMessage() + " (see '"
+                    + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             return 2;
         });
         try {
