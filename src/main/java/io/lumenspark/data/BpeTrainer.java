@@ -31,8 +31,10 @@ import java.util.stream.Stream;
  *       with the number of distinct pre-tokens, not with the corpus.</li>
  *   <li>The most frequent adjacent pair (ties: the lower left id, then the lower right id) is merged in every
  *       pre-token, until the vocabulary is full or no pair occurs {@code minFrequency} times. Pair counts are updated
- *       only for the pre-tokens that contain the merged pair, and a priority queue with lazily dropped stale entries
- *       finds the next pair, so each merge costs time in proportion to what it changes.</li>
+ *       only where the merged pair occurs (each occurrence changes its neighbours' pairs: (x, a) and (b, y) become
+ *       (x, ab) and (ab, y)), found through a list of the positions where each pair starts, and a priority queue
+ *       with lazily dropped stale entries finds the next pair. So a merge costs time in proportion to the merged
+ *       pair's occurrences, even in a pre-token of megabytes (text without spaces).</li>
  * </ol>
  * Counts are exact sums, so the result does not depend on the thread count.
  */
@@ -179,35 +181,8 @@ public final class BpeTrainer {
         return counts;
     }
 
-    /** A distinct pre-token: its current symbols and how often it occurs. */
-    private static final class Word {
-        int[] symbols;
-        final long count;
-
-        Word(int[] symbols, long count) {
-            this.symbols = symbols;
-            this.count = count;
-        }
-    }
-
-    /** An adjacent pair's total count and the words it may occur in (a word can be listed more than once). */
-    private static final class PairStats {
-        long count;
-        int[] words = new int[4];
-        int size;
-
-        void addWord(int w) {
-            if (size > 0 && words[size - 1] == w) return;
-            if (size == words.length) words = Arrays.copyOf(words, size * 2);
-            words[size++] = w;
-        }
-    }
-
-    private record Candidate(long count, int left, int right) {
-    }
-
-    private static long key(int left, int right) {
-        return (long) left << 32 | right;
+    /** A queued pair with its count when queued: stale once the pair's count has changed since. */
+    private record Candidate(long count, int left, int right, int pair) {
     }
 
     private BpeTokenizer merge(Map<String, Long> counts) {
@@ -224,66 +199,76 @@ public final class BpeTrainer {
         Map<Bytes, Integer> ids = new HashMap<>();
         for (int id = 0; id < 256; id++) ids.put(new Bytes(tokens.get(id)), id);
 
-        // Words in a fixed order, so that training is deterministic.
+        // Every distinct pre-token ("word") is a run of slots in one array, in sorted order (for reproducibility).
         List<String> keys = new ArrayList<>(counts.keySet());
         keys.sort(null);
-        Word[] words = new Word[keys.size()];
-        Map<Long, PairStats> pairs = new HashMap<>();
-        for (int w = 0; w < words.length; w++) {
-            byte[] utf8 = keys.get(w).getBytes(StandardCharsets.UTF_8);
-            int[] symbols = new int[utf8.length];
-            for (int i = 0; i < utf8.length; i++) symbols[i] = byteId[utf8[i] & 0xFF];
-            words[w] = new Word(symbols, counts.get(keys.get(w)));
-            for (int i = 0; i + 1 < symbols.length; i++) {
-                PairStats p = pairs.computeIfAbsent(key(symbols[i], symbols[i + 1]), k -> new PairStats());
-                p.count += words[w].count;
-                p.addWord(w);
+        List<byte[]> utf8 = new ArrayList<>(keys.size());
+        long slots = 0;
+        for (String k : keys) {
+            utf8.add(k.getBytes(StandardCharsets.UTF_8));
+            slots += utf8.getLast().length;
+        }
+        if (slots > Integer.MAX_VALUE - 16) {
+            throw new LumensparkException("the corpus has too many distinct pre-tokens to train on ("
+                    + slots + " bytes)");
+        }
+        Symbols words = new Symbols((int) slots);
+        Pairs pairs = new Pairs();
+        for (int w = 0; w < keys.size(); w++) {
+            long count = counts.get(keys.get(w));
+            int first = words.size;
+            for (byte b : utf8.get(w)) words.append(byteId[b & 0xFF], count, first);
+            for (int p = first; p + 1 < words.size; p++) {
+                int pair = pairs.index(words.symbol[p], words.symbol[p + 1]);
+                pairs.add(pair, count);
+                pairs.addStart(pair, p);
             }
         }
+        utf8 = null; // let it go before merging
         PriorityQueue<Candidate> queue = new PriorityQueue<>(Comparator.comparingLong(Candidate::count).reversed()
                 .thenComparingInt(Candidate::left).thenComparingInt(Candidate::right));
-        pairs.forEach((k, p) -> queue.add(new Candidate(p.count, (int) (k >>> 32), (int) (long) k)));
+        queueChanged(pairs, queue);
 
         int target = vocabSize - specials.size();
         List<int[]> merges = new ArrayList<>();
-        int[] seenAt = new int[words.length];
-        Arrays.fill(seenAt, -1);
-        Map<Long, Long> delta = new HashMap<>();
         int reportEvery = Math.max(1, (target - 256) / 10);
         while (tokens.size() < target && !queue.isEmpty()) {
             Candidate c = queue.poll();
-            PairStats stats = pairs.get(key(c.left(), c.right()));
-            if (stats == null || stats.count != c.count()) continue; // stale
+            if (pairs.count[c.pair()] != c.count()) continue; // stale
             if (c.count() < minFrequency) break;
-            byte[] merged = BpeTokenizer.concat(tokens.get(c.left()), tokens.get(c.right()));
+            int left = c.left(), right = c.right();
+            byte[] merged = BpeTokenizer.concat(tokens.get(left), tokens.get(right));
+            // a merge that spells an existing token's bytes reuses its id
             Integer existing = ids.get(new Bytes(merged));
             int newId = existing != null ? existing : tokens.size();
             if (existing == null) {
                 tokens.add(merged);
                 ids.put(new Bytes(merged), newId);
             }
-            int step = merges.size();
-            merges.add(new int[]{c.left(), c.right()});
-            pairs.remove(key(c.left(), c.right()));
-            delta.clear();
-            for (int i = 0; i < stats.size; i++) {
-                int w = stats.words[i];
-                if (seenAt[w] == step) continue;
-                seenAt[w] = step;
-                rewrite(words[w], w, c.left(), c.right(), newId, delta, pairs);
-            }
-            for (var e : delta.entrySet()) {
-                if (e.getValue() == 0) continue;
-                long k = e.getKey();
-                PairStats p = pairs.get(k);
-                if (p == null) continue;
-                p.count += e.getValue();
-                if (p.count <= 0) {
-                    pairs.remove(k);
-                } else {
-                    queue.add(new Candidate(p.count, (int) (k >>> 32), (int) k));
+            merges.add(new int[]{left, right});
+            // In slot order, so each word is merged left to right: in "aaa" the pair (a, a) at the first slot takes
+            // the second one, and the (a, a) listed at the second slot is then gone.
+            for (int p : pairs.takeStarts(c.pair())) {
+                int q = words.next[p];
+                if (words.symbol[p] != left || q < 0 || words.symbol[q] != right) continue; // no longer there
+                long n = words.count[p];
+                int before = words.prev[p], after = words.next[q];
+                pairs.add(c.pair(), -n);
+                if (before >= 0) { // (x, left) becomes (x, new)
+                    pairs.add(pairs.index(words.symbol[before], left), -n);
+                    int formed = pairs.index(words.symbol[before], newId);
+                    pairs.add(formed, n);
+                    pairs.addStart(formed, before);
                 }
+                if (after >= 0) { // (right, y) becomes (new, y)
+                    pairs.add(pairs.index(right, words.symbol[after]), -n);
+                    int formed = pairs.index(newId, words.symbol[after]);
+                    pairs.add(formed, n);
+                    pairs.addStart(formed, p);
+                }
+                words.join(p, newId);
             }
+            queueChanged(pairs, queue);
             if (merges.size() % reportEvery == 0) {
                 log.printf("  %,d merges, %,d tokens; last '%s' (%,d times)%n", merges.size(), tokens.size(),
                         ByteLevel.toChars(merged), c.count());
@@ -298,32 +283,146 @@ public final class BpeTrainer {
         return new BpeTokenizer(null, tokens.toArray(new byte[0][]), merges, special, Tokenizer.EOS_TEXT);
     }
 
-    /**
-     * Merges every (left, right) in the word, left to right, and records the change of each adjacent pair's count
-     * in delta; pairs that are new to the word list it.
-     */
-    private static void rewrite(Word word, int w, int left, int right, int newId, Map<Long, Long> delta,
-                                Map<Long, PairStats> pairs) {
-        int[] s = word.symbols;
-        boolean found = false;
-        for (int i = 0; i + 1 < s.length && !found; i++) found = s[i] == left && s[i + 1] == right;
-        if (!found) return;
-        for (int i = 0; i + 1 < s.length; i++) delta.merge(key(s[i], s[i + 1]), -word.count, Long::sum);
-        int[] out = new int[s.length];
-        int n = 0;
-        for (int i = 0; i < s.length; i++) {
-            if (i + 1 < s.length && s[i] == left && s[i + 1] == right) {
-                out[n++] = newId;
-                i++;
-            } else {
-                out[n++] = s[i];
+    /** Queues every pair whose count changed and is still positive (pairs that fell to 0 are gone). */
+    private static void queueChanged(Pairs pairs, PriorityQueue<Candidate> queue) {
+        for (int i = 0; i < pairs.changedSize; i++) {
+            int pair = pairs.changed[i];
+            pairs.isChanged[pair] = false;
+            if (pairs.count[pair] > 0) {
+                queue.add(new Candidate(pairs.count[pair], pairs.left[pair], pairs.right[pair], pair));
             }
         }
-        word.symbols = Arrays.copyOf(out, n);
-        for (int i = 0; i + 1 < n; i++) {
-            long k = key(out[i], out[i + 1]);
-            delta.merge(k, word.count, Long::sum);
-            if (out[i] == newId || out[i + 1] == newId) pairs.computeIfAbsent(k, x -> new PairStats()).addWord(w);
+        pairs.changedSize = 0;
+    }
+
+    /**
+     * The words' current symbols, all words in one array of slots: a word is a run of slots linked by prev and
+     * next (-1 at its ends), each slot holding its word's count. A merge writes the new symbol into the left slot
+     * and unlinks the right one, so slots keep their order and a word's slots only ever get fewer.
+     */
+    private static final class Symbols {
+        final int[] symbol, prev, next;
+        final long[] count;
+        int size;
+
+        Symbols(int slots) {
+            symbol = new int[slots];
+            prev = new int[slots];
+            next = new int[slots];
+            count = new long[slots];
+        }
+
+        /** Adds a symbol to the word that starts at slot {@code first} (a new word when it is this slot). */
+        void append(int sym, long wordCount, int first) {
+            symbol[size] = sym;
+            count[size] = wordCount;
+            prev[size] = size == first ? -1 : size - 1;
+            next[size] = -1;
+            if (size > first) next[size - 1] = size;
+            size++;
+        }
+
+        /** Replaces the symbol at slot p and the one after it by {@code sym}. */
+        void join(int p, int sym) {
+            int q = next[p], after = next[q];
+            symbol[p] = sym;
+            symbol[q] = -1;
+            next[p] = after;
+            if (after >= 0) prev[after] = p;
+        }
+    }
+
+    /**
+     * Adjacent pairs of symbols, numbered densely: each pair's exact count (occurrences in all words, times each
+     * word's count) and the slots where it may start (a list that also holds slots where it has gone since).
+     * An open-addressing table from the packed (left, right) to the pair's number avoids boxing in the hot loop.
+     */
+    private static final class Pairs {
+        private long[] tableKeys = new long[1 << 12];
+        private int[] tablePairs = filled(new int[1 << 12]); // -1 where empty
+        int size;
+        int[] left = new int[1 << 10], right = new int[1 << 10];
+        long[] count = new long[1 << 10];
+        private int[][] starts = new int[1 << 10][];
+        private int[] startsSize = new int[1 << 10];
+        /** Pairs whose count changed since they were last queued. */
+        int[] changed = new int[1 << 10];
+        int changedSize;
+        boolean[] isChanged = new boolean[1 << 10];
+
+        private static int[] filled(int[] a) {
+            Arrays.fill(a, -1);
+            return a;
+        }
+
+        private static long key(int left, int right) {
+            return (long) left << 32 | right;
+        }
+
+        /** The table position of key, or the empty position where it would go. */
+        private int find(long key) {
+            int mask = tableKeys.length - 1, shift = 64 - Integer.numberOfTrailingZeros(tableKeys.length);
+            int i = (int) ((key * 0x9E3779B97F4A7C15L) >>> shift); // the product's top bits mix all of the key
+            while (tablePairs[i] >= 0 && tableKeys[i] != key) i = (i + 1) & mask;
+            return i;
+        }
+
+        /** The number of the pair (left, right), added with count 0 if it is new. */
+        int index(int l, int r) {
+            long key = key(l, r);
+            int t = find(key);
+            if (tablePairs[t] >= 0) return tablePairs[t];
+            if (size == count.length) {
+                int n = size * 2;
+                left = Arrays.copyOf(left, n);
+                right = Arrays.copyOf(right, n);
+                count = Arrays.copyOf(count, n);
+                starts = Arrays.copyOf(starts, n);
+                startsSize = Arrays.copyOf(startsSize, n);
+                isChanged = Arrays.copyOf(isChanged, n);
+            }
+            left[size] = l;
+            right[size] = r;
+            tableKeys[t] = key;
+            tablePairs[t] = size;
+            if (++size * 2 > tableKeys.length) rehash();
+            return size - 1;
+        }
+
+        private void rehash() {
+            tableKeys = new long[tableKeys.length * 2];
+            tablePairs = filled(new int[tablePairs.length * 2]);
+            for (int pair = 0; pair < size; pair++) {
+                long key = key(left[pair], right[pair]);
+                int t = find(key);
+                tableKeys[t] = key;
+                tablePairs[t] = pair;
+            }
+        }
+
+        void add(int pair, long delta) {
+            count[pair] += delta;
+            if (!isChanged[pair]) {
+                isChanged[pair] = true;
+                if (changedSize == changed.length) changed = Arrays.copyOf(changed, changedSize * 2);
+                changed[changedSize++] = pair;
+            }
+        }
+
+        void addStart(int pair, int slot) {
+            int[] s = starts[pair];
+            if (s == null) s = starts[pair] = new int[2];
+            else if (startsSize[pair] == s.length) s = starts[pair] = Arrays.copyOf(s, s.length * 2);
+            s[startsSize[pair]++] = slot;
+        }
+
+        /** The slots where the pair may start, in increasing order; the pair's list is emptied. */
+        int[] takeStarts(int pair) {
+            int[] s = starts[pair] == null ? new int[0] : Arrays.copyOf(starts[pair], startsSize[pair]);
+            starts[pair] = null;
+            startsSize[pair] = 0;
+            Arrays.sort(s);
+            return s;
         }
     }
 

@@ -88,6 +88,49 @@ class BpeTrainerTest {
         assertEquals(1, tok.encode(" qz").length);
     }
 
+    /** Merges name their two parts by text, e.g. "aa a". */
+    private static List<String> mergeTexts(BpeTokenizer tok) {
+        return Arrays.stream(tok.merges()).map(m -> ByteLevel.toChars(tok.tokenBytes(m[0])) + " "
+                + ByteLevel.toChars(tok.tokenBytes(m[1]))).toList();
+    }
+
+    @Test
+    void overlappingPairsMergeLeftToRight(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("t.txt");
+        Files.writeString(file, "aaaa\naaaa\naaaa\naaa\naaa\naaaaa"); // the newlines are pre-tokens of their own
+        // (a, a) occurs 3*3 + 2*2 + 4 = 17 times; left to right, "aaaa" becomes [aa, aa], "aaa" [aa, a] and
+        // "aaaaa" [aa, aa, a]. Then (aa, aa) occurs 3 + 1 times and (aa, a) 2 + 1: "aaaa" is merged, which makes
+        // "aaaaa" [aaaa, a]. Then (aa, a) occurs 2 times and (aaaa, a) once.
+        BpeTokenizer tok = new BpeTrainer(1000, 1, List.of(), 1, QUIET).train(List.of(file));
+        assertEquals(List.of("a a", "aa aa", "aa a", "aaaa a"), mergeTexts(tok));
+        assertEquals(256 + 4 + 1, tok.vocabSize());
+        BpeTokenizer twice = new BpeTrainer(1000, 2, List.of(), 1, QUIET).train(List.of(file));
+        assertEquals(List.of("a a", "aa aa", "aa a"), mergeTexts(twice));
+    }
+
+    @Test
+    void oneLongPreTokenIsMerged(@TempDir Path dir) throws IOException {
+        // Text without spaces is one pre-token: here 200,000 letters.
+        SplittableRandom rnd = new SplittableRandom(3);
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 200_000; i++) sb.append((char) ('a' + rnd.nextInt(10)));
+        String text = sb.toString();
+        Path file = dir.resolve("t.txt");
+        Files.writeString(file, text);
+        BpeTokenizer tok = new BpeTrainer(400, 2, List.of(), 2, QUIET).train(List.of(file));
+        assertEquals(400, tok.vocabSize());
+        // the first merge is the most frequent pair of letters (ties: the lower ids, alphabetical for letters)
+        long[][] pairs = new long[10][10];
+        for (int i = 0; i + 1 < text.length(); i++) pairs[text.charAt(i) - 'a'][text.charAt(i + 1) - 'a']++;
+        int best = 0;
+        for (int p = 1; p < 100; p++) if (pairs[p / 10][p % 10] > pairs[best / 10][best % 10]) best = p;
+        assertEquals((char) ('a' + best / 10) + " " + (char) ('a' + best % 10), mergeTexts(tok).getFirst());
+        int[] ids = tok.encode(text);
+        // 143 merges: the 100 letter pairs and some triples, so most tokens are longer than a letter
+        assertTrue(ids.length < text.length() * 0.6, "merged tokens: " + ids.length);
+        assertEquals(text, tok.decode(ids));
+    }
+
     @Test
     void specialTokensInTheCorpusAreNotLearned(@TempDir Path dir) throws IOException {
         Path file = dir.resolve("t.txt");
