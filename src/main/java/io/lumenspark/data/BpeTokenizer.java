@@ -477,8 +477,8 @@ public final class BpeTokenizer implements Tokenizer {
         return name;
     }
 
-    /** Bytes as a hash key. */
-    private record ByteKey(byte[] bytes) {
+    /** Bytes as a hash key (also the trainer's). */
+    record ByteKey(byte[] bytes) {
         @Override
         public boolean equals(Object o) {
             return o instanceof ByteKey k && Arrays.equals(bytes, k.bytes);

@@ -196,8 +196,8 @@ public final class BpeTrainer {
             tokens.add(new byte[]{(byte) (int) byOrder[id]});
             byteId[byOrder[id]] = id;
         }
-        Map<Bytes, Integer> ids = new HashMap<>();
-        for (int id = 0; id < 256; id++) ids.put(new Bytes(tokens.get(id)), id);
+        Map<BpeTokenizer.ByteKey, Integer> ids = new HashMap<>();
+        for (int id = 0; id < 256; id++) ids.put(new BpeTokenizer.ByteKey(tokens.get(id)), id);
 
         // Every distinct pre-token ("word") is a run of slots in one array, in sorted order (for reproducibility).
         List<String> keys = new ArrayList<>(counts.keySet());
@@ -239,11 +239,11 @@ public final class BpeTrainer {
             int left = c.left(), right = c.right();
             byte[] merged = BpeTokenizer.concat(tokens.get(left), tokens.get(right));
             // a merge that spells an existing token's bytes reuses its id
-            Integer existing = ids.get(new Bytes(merged));
+            Integer existing = ids.get(new BpeTokenizer.ByteKey(merged));
             int newId = existing != null ? existing : tokens.size();
             if (existing == null) {
                 tokens.add(merged);
-                ids.put(new Bytes(merged), newId);
+                ids.put(new BpeTokenizer.ByteKey(merged), newId);
             }
             merges.add(new int[]{left, right});
             // In slot order, so each word is merged left to right: in "aaa" the pair (a, a) at the first slot takes
@@ -423,19 +423,6 @@ public final class BpeTrainer {
             startsSize[pair] = 0;
             Arrays.sort(s);
             return s;
-        }
-    }
-
-    /** Bytes as a hash key. */
-    private record Bytes(byte[] b) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof Bytes other && Arrays.equals(b, other.b);
-        }
-
-        @Override
-        public int hashCode() {
-            return Arrays.hashCode(b);
         }
     }
 }

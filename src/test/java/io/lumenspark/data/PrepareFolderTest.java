@@ -13,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -32,23 +31,6 @@ class PrepareFolderTest {
 
     @TempDir
     Path tmp;
-
-    /** Counts the characters it encodes, to tell how much work a run did. */
-    static final class CountingTokenizer implements Tokenizer {
-        final AtomicLong chars = new AtomicLong();
-
-        @Override public String name() { return GPT2.name(); }
-        @Override public int vocabSize() { return GPT2.vocabSize(); }
-        @Override public int eosId() { return GPT2.eosId(); }
-        @Override public String decode(int[] ids) { return GPT2.decode(ids); }
-        @Override public byte[] decodeBytes(int[] ids) { return GPT2.decodeBytes(ids); }
-
-        @Override
-        public int[] encode(String text) {
-            chars.addAndGet(text.length());
-            return GPT2.encode(text);
-        }
-    }
 
     /** A vocabulary over 65,536: one id per code point, shifted past 65,536 so that uint16 could not hold them. */
     static final class WideTokenizer implements Tokenizer {
@@ -306,7 +288,7 @@ class PrepareFolderTest {
     void anInterruptedRunResumesToTheSameBytesWithoutRedoingWork() throws IOException {
         List<Path> corpus = mixedCorpus();
         Path whole = tmp.resolve("whole");
-        CountingTokenizer fullCount = new CountingTokenizer();
+        TokenCorpusTest.CountingTokenizer fullCount = new TokenCorpusTest.CountingTokenizer();
         TokenCorpus.prepareFolder(corpus, fullCount, options(0.1), whole, false, small(2));
 
         for (int stopAfter : new int[] {0, 3, 9}) {
@@ -328,7 +310,7 @@ class PrepareFolderTest {
             assertMessage("is an unfinished prepare", () -> TokenCorpus.prepare(List.of(out), GPT2, 0.1,
                     tmp.resolve("cache")));
 
-            CountingTokenizer resumedCount = new CountingTokenizer();
+            TokenCorpusTest.CountingTokenizer resumedCount = new TokenCorpusTest.CountingTokenizer();
             TokenCorpus.Prepared p = TokenCorpus.prepareFolder(corpus, resumedCount, options(0.1), out, false,
                     small(2));
             assertEquals(stopAfter > 0, p.resumed());
@@ -349,7 +331,7 @@ class PrepareFolderTest {
         prepare(List.of(f), options(0.1), out);
         byte[] manifest = Files.readAllBytes(out.resolve("manifest.json"));
 
-        CountingTokenizer tok = new CountingTokenizer();
+        TokenCorpusTest.CountingTokenizer tok = new TokenCorpusTest.CountingTokenizer();
         TokenCorpus.Prepared again = TokenCorpus.prepareFolder(List.of(f), tok, options(0.1), out, false, 2);
         assertTrue(again.alreadyComplete());
         assertEquals(0, tok.chars.get(), "nothing encoded");

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -30,9 +31,10 @@ class TokenCorpusTest {
     @TempDir
     Path tmp;
 
-    /** Counts encode calls, to prove that a cached corpus is not tokenized again. */
+    /** GPT-2, counting encode calls and the characters encoded, to tell how much work a run did. */
     static final class CountingTokenizer implements Tokenizer {
         final AtomicInteger encodes = new AtomicInteger();
+        final AtomicLong chars = new AtomicLong();
 
         @Override public String name() { return GPT2.name(); }
         @Override public int vocabSize() { return GPT2.vocabSize(); }
@@ -43,6 +45,7 @@ class TokenCorpusTest {
         @Override
         public int[] encode(String text) {
             encodes.incrementAndGet();
+            chars.addAndGet(text.length());
             return GPT2.encode(text);
         }
     }
