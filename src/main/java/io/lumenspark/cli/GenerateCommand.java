@@ -113,16 +113,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         runtime.apply();
+        List<String> texts = prompts.file != null ? List.of(readPromptFile(prompts.file)) : prompts.texts;
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
             GenerationConfig cfg = config(model.generationConfig());
             if (prompts.interactive) return interactive(model, cfg);
-            run(model, cfg, prompts.texts != null ? prompts.texts : List.of(readPromptFile(prompts.file)));
+            run(model, cfg, texts);
         }
         return 0;
     }
 
     /** A prompt file's text, without one trailing newline (as echo and editors end a file). */
-    static String readPromptFile(Path file) {
+    private static String readPromptFile(Path file) {
         if (!Files.exists(file)) throw new LumensparkException("no such file: " + file);
         String text = EvalCommand.readText(file);
         if (text.endsWith("\r\n")) return text.substring(0, text.length() - 2);
