@@ -117,8 +117,9 @@ final class BenchAblation implements Callable<Integer> {
         for (int k : kList) if (k < 1) throw new LumensparkException("k must be positive, got " + k);
         double budget = (budgetGib != null ? budgetGib : 0.6 * availableGib()) * (1L << 30);
         Files.createDirectories(out);
-        System.out.printf("ablation: n 128..%d, k %s, median of %d runs, %s, %d threads, activation budget %.1f GiB%n",
-                maxN, kList, reps, Blas.get().name(), Parallel.threads(), budget / (1L << 30));
+        System.out.printf("ablation: n 128..%d, k %s, median of %s, %s, %s, activation budget %.1f GiB%n",
+                maxN, kList, Main.count(reps, "run"), Blas.get().name(), Main.count(Parallel.threads(), "thread"),
+                budget / (1L << 30));
         List<Point> points = new ArrayList<>();
         for (int n = 128; n <= maxN; n *= 2) {
             double[] head = null; // the output layer and loss, the same for every variant: {forward, train} ms

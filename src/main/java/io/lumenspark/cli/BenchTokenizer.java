@@ -33,7 +33,7 @@ import java.util.function.ToIntFunction;
                 + " GPT-2 (r50k_base), on a generated English-like corpus or --data FILE.")
 final class BenchTokenizer implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    Main.Threads runtime;
 
     @Option(names = "--data", description = "A UTF-8 text file to encode (default: a generated corpus).")
     Path data;
@@ -58,12 +58,11 @@ final class BenchTokenizer implements Callable<Integer> {
         String text = data != null ? read(data) : generate(megabytes << 20, 1);
         long bytes = text.getBytes(StandardCharsets.UTF_8).length;
         int threads = runtime.threads;
-        System.out.printf("corpus: %s, %.2f MB; %d threads; median of %d passes after %d warm-up passes%n",
-                data != null ? data : "generated", bytes / 1e6, threads, runs, warmup);
+        System.out.printf("corpus: %s, %.2f MB; %s; median of %s after %s%n", data != null ? data : "generated",
+                bytes / 1e6, Main.count(threads, "thread"), Main.count(runs, "pass"), Main.count(warmup, "warm-up pass"));
         Encoding jtokkit = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
         List<String> rows = new ArrayList<>();
-        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + threads + " thread" + (threads == 1 ? "" : "s")
-                + " |");
+        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + Main.count(threads, "thread") + " |");
         rows.add("|---|---|---|---|");
         rows.add(row(ours.name() + " (ours)", t -> ours.encode(t).length, text, bytes, threads));
         if (ours.name().equals("gpt2")) {

@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
                         + " as it is."})
 final class DataPrepareCommand implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    Main.Threads runtime;
 
     @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively).")
     List<Path> inputs;

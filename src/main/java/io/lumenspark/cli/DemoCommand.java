@@ -47,8 +47,8 @@ final class DemoCommand implements Callable<Integer> {
         TrainOptions options = new TrainOptions(List.of(corpus), 0.1, "tiny", Map.of(), null, 8, 0, steps, 1, 2e-3,
                 2e-4, 0.05, 0.01, 1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out, tokenizer);
         Trainer.Result r = new Trainer(options, System.out).run(false);
-        System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %d steps (%,.0f tokens/s)%n", r.valLoss(),
-                r.valPerplexity(), r.steps(), r.tokensPerSecond());
+        System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %s (%,.0f tokens/s)%n", r.valLoss(),
+                r.valPerplexity(), Main.count(r.steps(), "step"), r.tokensPerSecond());
         System.out.println("model saved to " + out + ", loss curve " + out.resolve("loss.png"));
         try (LumensparkModel model = LumensparkModel.fromPretrained(out)) {
             GenerationConfig cfg = GenerationConfig.sampling(48, 0.8, 40, 1.0, seed);

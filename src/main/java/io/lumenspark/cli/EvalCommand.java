@@ -72,8 +72,8 @@ final class EvalCommand implements Callable<Integer> {
                 m.put("seconds", seconds);
                 System.out.println(Json.toLine(m));
             } else {
-                System.out.printf("loss %.4f, perplexity %.2f over %,d tokens (%.1f s)%n", r.loss(), r.perplexity(),
-                        r.tokens(), seconds);
+                System.out.printf("loss %.4f, perplexity %.2f over %s (%.1f s)%n", r.loss(), r.perplexity(),
+                        Main.count(r.tokens(), "token"), seconds);
             }
         }
         return 0;

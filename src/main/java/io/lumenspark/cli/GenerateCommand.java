@@ -15,12 +15,15 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Continue prompts, streaming the text as it is produced. Options not given come from the"
@@ -33,10 +36,11 @@ final class GenerateCommand implements Callable<Integer> {
     Path modelDir;
 
     static final class Prompts {
-        @Option(names = "--prompt", required = true, description = "A prompt (repeat for a batch).")
+        @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for a batch).")
         List<String> texts;
 
-        @Option(names = "--prompt-file", required = true, description = "A file holding the prompt.")
+        @Option(names = "--prompt-file", required = true, paramLabel = "FILE",
+                description = "A file holding the prompt (one trailing newline is dropped).")
         Path file;
 
         @Option(names = "--interactive", required = true,
@@ -78,7 +82,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--no-repeat-ngram-size", description = "No n-gram of this size occurs twice.")
     Integer noRepeatNgramSize;
 
-    @Option(names = "--stop", description = "Stop when the text contains this string (repeatable).")
+    @Option(names = "--stop", description = "Stop when the text contains this string (repeatable); the token that"
+            + " completes it is kept.")
     List<String> stop = List.of();
 
     @Option(names = "--seed", description = "Sampling seed (default: random).")
@@ -87,51 +92,88 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--num-return-sequences", description = "Sequences per prompt (sampling only).")
     Integer numReturnSequences;
 
-    @Option(names = "--truncate", description = "left: drop the oldest tokens of a prompt too long for the context.")
+    @Option(names = "--truncate", description = "left: drop the oldest tokens of a prompt too long for the context"
+            + " (none: refuse it).")
     String truncate;
 
     @Option(names = "--slide", description = "When the context is full, go on from its most recent half.")
     boolean slide;
 
-    @Option(names = "--json", description = "Print ids, text, finish reason and timing as JSON lines instead of"
-            + " streaming.")
+    @Option(names = "--json", description = "Print the prompt, ids, text, finish reason and timing as JSON lines"
+            + " instead of streaming.")
     boolean json;
+
+    /** The options that set generation_config.json's keys, by key, so that messages name what the user typed. */
+    private final Map<String, String> given = new LinkedHashMap<>();
+    /** Prompts generated from so far (their index in --json output). */
+    private int promptIndex;
+    /** Whether the hint about greedy loops was printed (once is enough). */
+    private boolean loopHinted;
 
     @Override
     public Integer call() throws IOException {
         runtime.apply();
+        List<String> texts = prompts.file != null ? List.of(readPromptFile(prompts.file)) : prompts.texts;
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
             GenerationConfig cfg = config(model.generationConfig());
             if (prompts.interactive) return interactive(model, cfg);
-            List<String> texts = prompts.texts != null ? prompts.texts : List.of(EvalCommand.readText(prompts.file));
             run(model, cfg, texts);
         }
         return 0;
     }
 
-    /** The model's defaults with the options given on top. */
+    /** A prompt file's text, without one trailing newline (as echo and editors end a file). */
+    private static String readPromptFile(Path file) {
+        if (!Files.exists(file)) throw new LumensparkException("no such file: " + file);
+        String text = EvalCommand.readText(file);
+        if (text.endsWith("\r\n")) return text.substring(0, text.length() - 2);
+        return text.endsWith("\n") ? text.substring(0, text.length() - 1) : text;
+    }
+
+    /** The model's defaults with the options given on top; invalid values are named by their option. */
     private GenerationConfig config(GenerationConfig base) {
         GenerationConfig.Builder b = base.toBuilder();
         if (maxNewTokens != null || maxLength != null) {
             b.maxNewTokens(maxNewTokens).maxLength(maxLength);
+            if (maxNewTokens != null) given.put("max_new_tokens", "--max-new-tokens");
+            if (maxLength != null) given.put("max_length", "--max-length");
         } else {
             b.maxNewTokens(100).maxLength(null);
         }
-        if (minNewTokens != null) b.minNewTokens(minNewTokens);
-        if (temperature != null || topK != null || topP != null) b.doSample(true);
-        if (greedy) b.doSample(false);
-        if (temperature != null) b.temperature(temperature);
-        if (topK != null) b.topK(topK);
-        if (topP != null) b.topP(topP);
-        if (repetitionPenalty != null) b.repetitionPenalty(repetitionPenalty);
-        if (repetitionPenaltyMode != null) b.repetitionPenaltyMode(repetitionPenaltyMode);
-        if (noRepeatNgramSize != null) b.noRepeatNgramSize(noRepeatNgramSize);
-        if (!stop.isEmpty()) b.stopStrings(stop);
-        if (seed != null) b.seed(seed);
-        if (numReturnSequences != null) b.numReturnSequences(numReturnSequences);
-        if (truncate != null) b.promptTruncation(truncate);
-        if (slide) b.contextOverflow("slide");
-        return b.build();
+        set("min_new_tokens", "--min-new-tokens", minNewTokens, b::minNewTokens);
+        if (greedy) {
+            List<String> unused = new ArrayList<>();
+            if (temperature != null) unused.add("--temperature");
+            if (topK != null) unused.add("--top-k");
+            if (topP != null) unused.add("--top-p");
+            if (!unused.isEmpty()) {
+                System.err.println("warning: " + String.join(", ", unused) + (unused.size() == 1 ? " has" : " have")
+                        + " no effect with --greedy (it takes the most likely token)");
+            }
+            b.doSample(false);
+            given.put("do_sample", "--greedy");
+        } else if (temperature != null || topK != null || topP != null) {
+            b.doSample(true);
+        }
+        set("temperature", "--temperature", temperature, b::temperature);
+        set("top_k", "--top-k", topK, b::topK);
+        set("top_p", "--top-p", topP, b::topP);
+        set("repetition_penalty", "--repetition-penalty", repetitionPenalty, b::repetitionPenalty);
+        set("repetition_penalty_mode", "--repetition-penalty-mode", repetitionPenaltyMode, b::repetitionPenaltyMode);
+        set("no_repeat_ngram_size", "--no-repeat-ngram-size", noRepeatNgramSize, b::noRepeatNgramSize);
+        set("stop_strings", "--stop", stop.isEmpty() ? null : stop, b::stopStrings);
+        set("seed", "--seed", seed, b::seed);
+        set("num_return_sequences", "--num-return-sequences", numReturnSequences, b::numReturnSequences);
+        set("prompt_truncation", "--truncate", truncate, b::promptTruncation);
+        set("context_overflow", "--slide", slide ? "slide" : null, b::contextOverflow);
+        return b.build(key -> given.getOrDefault(key, key));
+    }
+
+    /** Sets a key from its option when the option was given. */
+    private <T> void set(String key, String option, T value, Consumer<T> setter) {
+        if (value == null) return;
+        setter.accept(value);
+        given.put(key, option);
     }
 
     /** Every prompt, num_return_sequences times; streamed with a header per sequence when there are several. */
@@ -140,36 +182,63 @@ final class GenerateCommand implements Callable<Integer> {
         for (String t : texts) {
             int[] p = model.tokenizer().encode(t);
             if (p.length == 0) throw new LumensparkException("the prompt is empty");
+            Generation.checkRoom(p.length, model.config().seqLength(), cfg, "--truncate left");
             ids.add(p);
         }
         int per = cfg.numReturnSequences();
-        boolean several = texts.size() * per > 1;
-        for (int i = 0; i < texts.size(); i++) {
+        boolean several = prompts.interactive ? per > 1 : texts.size() * per > 1;
+        for (int i = 0; i < texts.size(); i++, promptIndex++) {
             for (int j = 0; j < per; j++) {
                 int s = i * per + j;
                 Generation g = new Generation(model, model.tokenizer(), ids.get(i), cfg, Generator.sequenceSeed(cfg, s));
+                Generator.Result r;
                 if (json) {
-                    print(g.finish(null), i, j);
-                    continue;
-                }
-                if (several) System.out.printf("%s[prompt %d, sequence %d]%n", s == 0 ? "" : "\n", i + 1, j + 1);
-                System.out.print(texts.get(i));
-                System.out.flush();
-                Generator.Result r = g.finish(piece -> {
-                    System.out.print(piece);
+                    r = g.finish(null);
+                    print(r, texts.get(i), j);
+                } else {
+                    if (several) {
+                        System.out.printf("%s[prompt %d, sequence %d]%n", s == 0 ? "" : "\n", promptIndex + 1, j + 1);
+                    }
+                    System.out.print(texts.get(i));
                     System.out.flush();
-                });
-                System.out.println();
-                System.err.printf("[%d tokens, %s, first token %.0f ms, %.1f tokens/s]%n", r.ids().length,
-                        r.finishReason(), r.firstTokenSeconds() * 1e3, r.ids().length / Math.max(r.seconds(), 1e-9));
+                    r = g.finish(piece -> {
+                        System.out.print(piece);
+                        System.out.flush();
+                    });
+                    System.out.println();
+                    System.err.printf("[%s, %s, first token %.0f ms, %.1f tokens/s]%n", Main.count(r.ids().length, "token"),
+                            r.finishReason(), r.firstTokenSeconds() * 1e3, r.ids().length / Math.max(r.seconds(), 1e-9));
+                }
+                hintIfLooping(cfg, r);
             }
         }
     }
 
-    private void print(Generator.Result r, int prompt, int sequence) {
+    /** Greedy decoding of a small or undertrained model often ends in a loop: say what breaks it, once. */
+    private void hintIfLooping(GenerationConfig cfg, Generator.Result r) {
+        if (loopHinted || cfg.doSample() || cfg.repetitionPenalty() != 1 || cfg.noRepeatNgramSize() != 0
+                || !endsInLoop(r.ids())) {
+            return;
+        }
+        loopHinted = true;
+        System.err.println("hint: the greedy output ends in a loop; try --repetition-penalty 1.3 or"
+                + " --no-repeat-ngram-size 3, or sample (--temperature 0.8)");
+    }
+
+    /** Whether ids end in a loop: their last 4 tokens occur at least 3 times in them (overlaps count). */
+    static boolean endsInLoop(int[] ids) {
+        int n = ids.length, seen = 0;
+        for (int start = 0; start + 4 <= n && seen < 3; start++) {
+            if (Arrays.equals(ids, start, start + 4, ids, n - 4, n)) seen++;
+        }
+        return seen >= 3;
+    }
+
+    private void print(Generator.Result r, String prompt, int sequence) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("prompt_index", prompt);
+        m.put("prompt_index", promptIndex);
         m.put("sequence_index", sequence);
+        m.put("prompt", prompt);
         m.put("prompt_tokens", r.promptTokens());
         if (r.droppedTokens() > 0) m.put("dropped_prompt_tokens", r.droppedTokens());
         m.put("ids", r.ids());
@@ -182,22 +251,24 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /**
-     * One generation per line of standard input. A bad line (too long, empty after encoding) is reported and
-     * skipped; the exit code is 2 if any was.
+     * One generation per line of standard input, numbered like a batch's prompts. A bad line (too long, empty
+     * after encoding) is reported with its line number and skipped; the exit code is 2 if any was.
      */
     private int interactive(LumensparkModel model, GenerationConfig cfg) throws IOException {
         boolean console = System.console() != null;
-        int failed = 0;
+        int failed = 0, lineNumber = 0;
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         while (true) {
             if (console) System.err.print("> ");
             String line = in.readLine();
             if (line == null) break;
+            lineNumber++;
             if (line.isBlank()) continue;
             try {
                 run(model, cfg, List.of(line));
             } catch (LumensparkException e) {
-                System.err.println("error: " + e.getMessage());
+                System.err.println("error: line " + lineNumber + ": " + e.getMessage());
+                promptIndex++;
                 failed++;
             }
         }

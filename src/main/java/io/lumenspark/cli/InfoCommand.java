@@ -15,7 +15,7 @@ import java.util.concurrent.Callable;
 @Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model folder.")
 final class InfoCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
-    Main.Runtime runtime;
+    Main.Threads runtime;
 
     @Option(names = "--model", required = true, description = "Model folder.")
     Path modelDir;

@@ -10,7 +10,10 @@ import picocli.CommandLine.Option;
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
         description = "Linformer-family language models on the CPU: train, evaluate, score, benchmark.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
-                InfoCommand.class, DataCommand.class, TokenizerCommand.class, BenchCommand.class})
+                InfoCommand.class, DataCommand.class, TokenizerCommand.class, BenchCommand.class},
+        footer = {"", "The launcher (./lumenspark) also runs:",
+                "  test [maven args]      the test suite",
+                "  jmh [--quick] [regex]  the JMH kernel benchmarks"})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -20,14 +23,13 @@ public final class Main implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
     }
 
-    /** Options every command takes: the thread count and the matrix backend. */
-    static final class Runtime {
-        @Option(names = "--threads", description = "Threads for kernels, matrix products and tokenizing (default: all cores;"
-                + " when resuming, the run's own count).")
-        Integer threads;
+    /** Most threads --threads accepts: a few per core, and enough to rerun a big machine's run elsewhere. */
+    static final int MAX_THREADS = Math.max(256, 4 * java.lang.Runtime.getRuntime().availableProcessors());
 
-        @Option(names = "--backend", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
-        String backend = "auto";
+    /** The thread count, for commands that run no matrix products (tokenizing, reading a model). */
+    static class Threads {
+        @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
+        Integer threads;
 
         void apply() {
             apply(java.lang.Runtime.getRuntime().availableProcessors());
@@ -35,9 +37,34 @@ public final class Main implements Runnable {
 
         /** Applies the options, with this thread count unless --threads was given. */
         void apply(int defaultThreads) {
-            if (threads == null) threads = defaultThreads;
-            Blas.select(backend, threads);
+            if (threads == null) {
+                threads = defaultThreads;
+            } else if (threads < 1 || threads > MAX_THREADS) {
+                throw new LumensparkException("--threads must be between 1 and " + MAX_THREADS + ", got " + threads);
+            }
+            Blas.select(backend(), threads);
         }
+
+        String backend() {
+            return "auto";
+        }
+    }
+
+    /** Options of the commands that compute: the thread count and the matrix backend. */
+    static final class Runtime extends Threads {
+        @Option(names = "--backend", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
+        String backend = "auto";
+
+        @Override
+        String backend() {
+            return backend;
+        }
+    }
+
+    /** "1 token", "2 tokens", "1,024 tokens": a count and its noun, plural unless the count is one. */
+    static String count(long n, String noun) {
+        String plural = noun.endsWith("s") || noun.endsWith("x") || noun.endsWith("ch") ? noun + "es" : noun + "s";
+        return String.format("%,d %s", n, n == 1 ? noun : plural);
     }
 
     public static void main(String[] args) {
@@ -59,15 +86,62 @@ public final class Main implements Runnable {
         });
         cli.setParameterExceptionHandler((e, a) -> {
             // one line, like every other error; the hint names the whole command ("lumenspark tokenizer train")
-            System.err.println("error: " + e.getMessage() + " (see '"
-                    + e.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
+            CommandLine line = e.getCommandLine();
+            System.err.println("error: " + message(e) + " (see '" + line.getCommandSpec().qualifiedName()
+                    + " --help')");
             return 2;
         });
         try {
             return cli.execute(args);
         } catch (OutOfMemoryError e) {
-            System.err.println("error: out of memory (" + e.getMessage() + "); try a smaller --batch or --seq-length");
+            System.err.println("error: out of memory (" + e.getMessage() + "); the model or batch is too large for"
+                    + " this machine");
             return 1;
         }
+    }
+
+    /** picocli's message without its own "Error: " prefix, and an unknown command named as one. */
+    private static String message(CommandLine.ParameterException e) {
+        var commands = e.getCommandLine().getSubcommands().keySet();
+        if (e instanceof CommandLine.UnmatchedArgumentException u && !commands.isEmpty()
+                && !u.getUnmatched().isEmpty() && !u.getUnmatched().getFirst().startsWith("-")) {
+            String typed = u.getUnmatched().getFirst();
+            String near = nearest(typed, commands);
+            return "unknown command '" + typed + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
+                    + "; the commands are " + String.join(", ", commands);
+        }
+        String m = e.getMessage();
+        return m.startsWith("Error: ") ? m.substring("Error: ".length()) : m;
+    }
+
+    /** The command closest to a mistyped one (a typo or two, or a prefix), or null if none is close. */
+    static String nearest(String typed, Iterable<String> commands) {
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        for (String c : commands) {
+            int d = c.startsWith(typed) && typed.length() >= 3 ? 1 : distance(typed, c);
+            if (d < bestDistance) {
+                best = c;
+                bestDistance = d;
+            }
+        }
+        return bestDistance <= Math.max(1, Math.min(2, typed.length() / 3)) ? best : null;
+    }
+
+    /** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
+    private static int distance(String a, String b) {
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
+        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        return d[a.length()][b.length()];
     }
 }

@@ -49,7 +49,7 @@ final class ScoreCommand implements Callable<Integer> {
             Tokenizer tok = model.tokenizer();
             int[] ids = tok.encode(text);
             int n = ids.length - 1;
-            if (n < 1) throw new LumensparkException("the text has " + ids.length + " token(s); scoring needs at least 2");
+            if (n < 1) throw new LumensparkException("the text has " + Main.count(ids.length, "token") + "; scoring needs at least 2");
             if (n > model.config().seqLength()) {
                 throw new LumensparkException("the text has " + ids.length + " tokens; this model's context is "
                         + model.config().seqLength() + " + 1");
@@ -78,8 +78,8 @@ final class ScoreCommand implements Callable<Integer> {
                 for (int i = 0; i < n; i++) {
                     System.out.printf("%-6d %-10.4f %s%n", i + 1, logprobs.get(i), Json.toLine(pieces.get(i)));
                 }
-                System.out.printf("sum %.4f, mean %.4f, perplexity %.2f over %d tokens%n", sum, sum / n,
-                        Math.exp(-sum / n), n);
+                System.out.printf("sum %.4f, mean %.4f, perplexity %.2f over %s%n", sum, sum / n,
+                        Math.exp(-sum / n), Main.count(n, "token"));
             }
         }
         return 0;

@@ -24,7 +24,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs", "train");
 
-    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved settings.")
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved settings and thread count.")
     boolean resume;
 
     @Option(names = "--preset", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer or tiny (default: ${DEFAULT-VALUE}).")
@@ -118,8 +118,8 @@ final class TrainCommand implements Callable<Integer> {
             int saved = Trainer.savedThreads(out);
             runtime.apply(saved);
             if (runtime.threads != saved) {
-                System.err.printf("warning: the run used %d threads; with %d its numbers will differ slightly from"
-                        + " an uninterrupted run%n", saved, runtime.threads);
+                System.err.printf("warning: the run used %s; with %d its numbers will differ slightly from"
+                        + " an uninterrupted run%n", Main.count(saved, "thread"), runtime.threads);
             }
         } else {
             runtime.apply();
@@ -128,8 +128,8 @@ final class TrainCommand implements Callable<Integer> {
                 configOverrides(), init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
                 warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out, tokenizer);
         Trainer.Result r = new Trainer(options, System.out).run(resume);
-        System.out.printf("done: %d steps, train loss %.4f, validation loss %.4f (perplexity %.2f); model in %s%n",
-                r.steps(), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.out());
+        System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f); model in %s%n",
+                Main.count(r.steps(), "step"), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.out());
         return 0;
     }
 }

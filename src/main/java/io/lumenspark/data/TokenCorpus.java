@@ -93,7 +93,7 @@ public final class TokenCorpus {
         if (cached != null) {
             return cached;
         }
-        try (Tokenization.FolderLock lock = Tokenization.FolderLock.acquire(dir, true)) {
+        try (Tokenization.FolderLock _ = Tokenization.FolderLock.acquire(dir, true)) {
             cached = reuse(dir, tok, dtype); // another process may have finished it while we waited
             if (cached != null) {
                 return cached;
@@ -138,7 +138,7 @@ public final class TokenCorpus {
         String key = plan.key();
         boolean created = !Files.exists(out);
         try {
-            try (Tokenization.FolderLock lock = Tokenization.FolderLock.acquire(out, false)) {
+            try (Tokenization.FolderLock _ = Tokenization.FolderLock.acquire(out, false)) {
                 Prepared done = existing(out, key, force);
                 if (done != null) {
                     return done;

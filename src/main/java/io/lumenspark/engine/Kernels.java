@@ -31,7 +31,7 @@ public final class Kernels {
 
     @SuppressWarnings("unchecked")
     private static VectorShuffle<Float>[] swaps() {
-        VectorShuffle<Float>[] s = new VectorShuffle[L];
+        VectorShuffle<Float>[] s = (VectorShuffle<Float>[]) new VectorShuffle<?>[L]; // no generic array creation
         for (int w = L / 2; w >= 1; w /= 2) {
             final int width = w;
             s[w] = VectorShuffle.fromOp(S, i -> i ^ width);

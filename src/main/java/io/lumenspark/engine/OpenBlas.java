@@ -29,6 +29,8 @@ final class OpenBlas implements Blas {
         this.name = name;
     }
 
+    // binding native functions is what this class is for; the JVM runs with --enable-native-access
+    @SuppressWarnings("restricted")
     static OpenBlas load() {
         try {
             org.bytedeco.javacpp.Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);

@@ -30,7 +30,8 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     private final GenerationConfig cfg;
     private final SplittableRandom random;
     private final LumensparkModel.Decoder decoder; // null: recompute (bidirectional model)
-    private final int n, promptTokens, droppedTokens, limit, eos;
+    private final int n, promptTokens, droppedTokens, limit;
+    private final int[] eos;
     private final long start = System.nanoTime();
     private long end;
     private int[] context; // the prompt (after truncation) and every token generated
@@ -42,39 +43,52 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      * Starts a generation; seed, when not null, overrides the config's (batches derive one per sequence).
      *
      * @throws LumensparkException for an empty prompt, one that leaves no room in the context (unless
-     *                             prompt_truncation is "left"), or ids outside the model's vocabulary
+     *                             prompt_truncation is "left"), or ids (of the prompt or end of text) outside the
+     *                             model's vocabulary
      */
     public Generation(LumensparkModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.cfg = cfg;
+        // no end-of-text ids of its own: the tokenizer's, for min_new_tokens as for stopping
+        this.cfg = cfg.eosTokenIds().isEmpty() ? cfg.toBuilder().eosTokenId(tokenizer.eosId()).build() : cfg;
         n = model.config().seqLength();
+        int vocab = model.config().vocabSize();
+        this.cfg.checkVocabulary(vocab);
+        eos = this.cfg.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
         if (prompt.length == 0) throw new LumensparkException("the prompt is empty");
         int lengthLimit = cfg.maxLength() == null ? Integer.MAX_VALUE : cfg.maxLength() - prompt.length;
         int newLimit = cfg.maxNewTokens() == null ? Integer.MAX_VALUE : cfg.maxNewTokens();
         limit = Math.max(0, Math.min(lengthLimit, newLimit));
+        checkRoom(prompt.length, n, cfg, "prompt_truncation=left");
         int dropped = 0;
-        if (prompt.length >= n) {
-            if (!cfg.promptTruncation().equals("left")) {
-                throw new LumensparkException("the prompt has " + prompt.length + " tokens; this model's context is "
-                        + n + " and leaves no room to generate (prompt_truncation=left keeps its end)");
-            }
-            dropped = prompt.length - (n - Math.min(Math.max(limit, 1), n / 2));
-        }
+        if (prompt.length >= n) dropped = prompt.length - (n - Math.min(Math.max(limit, 1), n / 2));
         droppedTokens = dropped;
         context = Arrays.copyOfRange(prompt, dropped, prompt.length);
         promptTokens = length = context.length;
-        int vocab = model.config().vocabSize();
         for (int id : context) {
             if (id < 0 || id >= vocab) {
                 throw new LumensparkException("token id " + id + " is outside the model's vocabulary 0.." + (vocab - 1));
             }
         }
-        eos = cfg.eosTokenId() != null ? cfg.eosTokenId() : tokenizer.eosId();
         Long s = seed != null ? seed : cfg.seed();
         random = s != null ? new SplittableRandom(s) : new SplittableRandom();
         decoder = model.config().causal() ? model.decoder() : null;
         if (limit == 0) finish("length");
+    }
+
+    /**
+     * Checks that a prompt of promptTokens tokens leaves room to generate in a context of seqLength, unless
+     * cfg's prompt_truncation is "left" (then its oldest tokens are dropped).
+     *
+     * @param truncate how the caller turns truncation on, for the message (e.g. "prompt_truncation=left" or a
+     *                 command-line option)
+     * @throws LumensparkException when the prompt fills the context
+     */
+    public static void checkRoom(int promptTokens, int seqLength, GenerationConfig cfg, String truncate) {
+        if (promptTokens >= seqLength && !cfg.promptTruncation().equals("left")) {
+            throw new LumensparkException("the prompt has " + promptTokens + " tokens; this model's context is "
+                    + seqLength + " and leaves no room to generate (" + truncate + " keeps its end)");
+        }
     }
 
     @Override
@@ -88,19 +102,29 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         if (finish != null) throw new NoSuchElementException("the generation has finished: " + finish);
         float[] logits = logitsForNext();
         if (Double.isNaN(firstTokenSeconds)) firstTokenSeconds = (System.nanoTime() - start) / 1e9;
+        int bad = Sampling.firstNonFinite(logits, false);
+        if (bad >= 0) throw notFinite("the model's logit", logits, bad, "its weights or activations are broken");
         Sampling.process(logits, context, length, generated(), cfg);
+        bad = Sampling.firstNonFinite(logits, true);
+        if (bad >= 0) {
+            throw notFinite("the processed logit", logits, bad, "temperature " + cfg.temperature()
+                    + " or repetition_penalty " + cfg.repetitionPenalty() + " overflows it");
+        }
         int id = Sampling.choose(logits, cfg, random);
-        if (id == eos) {
-            finish("eos");
-            return new Token(id, flush());
+        if (logits[id] == Float.NEGATIVE_INFINITY) {
+            throw failure("no token is left to choose: the logits processors removed every one");
+        }
+        for (int e : eos) {
+            if (id == e) {
+                finish("eos");
+                return new Token(id, flush());
+            }
         }
         if (length == context.length) context = Arrays.copyOf(context, Math.max(16, 2 * length));
         context[length++] = id;
         pending = id;
         text = tokenizer.decode(Arrays.copyOfRange(context, promptTokens, length));
-        int stop = stopIndex(text);
-        if (stop >= 0) {
-            text = text.substring(0, stop);
+        if (containsStop(text)) { // the token that completed it stays, in ids and text, as in Hugging Face
             finish("stop");
         } else if (generated() == limit) {
             finish("length");
@@ -144,14 +168,22 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         return piece;
     }
 
-    /** Where the first stop string starts in text, or -1. */
-    private int stopIndex(String s) {
-        int best = -1;
+    /** Whether text contains a stop string (the token just added completed it: it was not there before). */
+    private boolean containsStop(String s) {
         for (String stop : cfg.stopStrings()) {
-            int i = stop.isEmpty() ? -1 : s.indexOf(stop);
-            if (i >= 0 && (best < 0 || i < best)) best = i;
+            if (s.contains(stop)) return true;
         }
-        return best;
+        return false;
+    }
+
+    /** An error about the token at the current position, which ends the generation. */
+    private LumensparkException failure(String what) {
+        close();
+        return new LumensparkException("at position " + length + " (new token " + (generated() + 1) + "): " + what);
+    }
+
+    private LumensparkException notFinite(String which, float[] logits, int id, String cause) {
+        return failure(which + " of token " + id + " is " + logits[id] + " (" + cause + ")");
     }
 
     /** Runs the generation to its end, passing each piece of text to listener (may be null). */

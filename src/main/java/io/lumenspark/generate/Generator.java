@@ -16,8 +16,9 @@ public final class Generator {
     /**
      * The outcome of one sequence.
      *
-     * @param ids                the new token ids (an end-of-text token that ended the sequence is not included)
-     * @param text               their text, cut before a stop string
+     * @param ids                the new token ids (an end-of-text token that ended the sequence is not included;
+     *                           the token that completed a stop string is, as in Hugging Face)
+     * @param text               their text (with a stop string that ended it, and the rest of its last token)
      * @param finishReason       "eos", "stop" (a stop string), "length" (the token limit), "context" (seq_length
      *                           reached) or "cancelled" (closed early)
      * @param promptTokens       prompt tokens the model saw

@@ -19,8 +19,8 @@ public final class Sampling {
     public static void process(float[] logits, int[] context, int length, int generated, GenerationConfig cfg) {
         if (cfg.repetitionPenalty() != 1) penalizeRepeats(logits, context, length, cfg);
         if (cfg.noRepeatNgramSize() > 0) banRepeatedNgrams(logits, context, length, cfg.noRepeatNgramSize());
-        if (cfg.eosTokenId() != null && generated < cfg.minNewTokens() && cfg.eosTokenId() < logits.length) {
-            logits[cfg.eosTokenId()] = Float.NEGATIVE_INFINITY;
+        if (generated < cfg.minNewTokens()) {
+            for (int eos : cfg.eosTokenIds()) if (eos < logits.length) logits[eos] = Float.NEGATIVE_INFINITY;
         }
         if (!cfg.doSample()) return;
         if (cfg.temperature() != 1) {
@@ -29,6 +29,20 @@ public final class Sampling {
         }
         if (cfg.topK() > 0 && cfg.topK() < logits.length) keepTopK(logits, cfg.topK());
         if (cfg.topP() < 1) keepTopP(logits, cfg.topP());
+    }
+
+    /**
+     * The index of the first logit that is NaN or infinite, or -1 if there is none: one pass over the
+     * vocabulary, next to the matrix-vector product that made the logits.
+     *
+     * @param removedAllowed let -infinity pass (a token the processors removed)
+     */
+    public static int firstNonFinite(float[] logits, boolean removedAllowed) {
+        for (int i = 0; i < logits.length; i++) {
+            float l = logits[i];
+            if (!Float.isFinite(l) && !(removedAllowed && l == Float.NEGATIVE_INFINITY)) return i;
+        }
+        return -1;
     }
 
     /** The next token: argmax (lowest id on ties) when greedy, else a draw from softmax(logits). */

@@ -126,7 +126,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             }
             m.put(e.getKey(), e.getValue());
         }
-        return fromMap(m, "--set " + String.join(",", overrides.keySet()));
+        return fromMap(m, "--set " + String.join(", ", overrides.entrySet().stream().map(Object::toString).sorted().toList()));
     }
 
     /** Checks the invariants the model relies on; returns this. */

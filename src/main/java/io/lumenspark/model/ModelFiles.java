@@ -63,7 +63,7 @@ public final class ModelFiles {
     static void attachFolderSettings(LumensparkModel model, Path dir) {
         model.setTokenizer(Tokenizer.fromPretrained(dir));
         Path gen = dir.resolve(GENERATION);
-        if (Files.exists(gen)) model.setGenerationConfig(GenerationConfig.read(gen));
+        if (Files.exists(gen)) model.setGenerationConfig(GenerationConfig.read(gen, model.config().vocabSize()));
     }
 
     /**

@@ -2,12 +2,15 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.ModelFiles;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -110,10 +113,24 @@ class CliTest {
             Run chat = run("generate", "--model", model.toString(), "--interactive", "--max-new-tokens", "3",
                     "--json");
             assertEquals(2, chat.code(), "a bad line makes the exit code 2: " + chat.err());
-            assertEquals(2, chat.out().lines().filter(l -> l.startsWith("{")).count(), chat.out());
-            assertTrue(chat.err().contains("leaves no room"), chat.err());
+            var results = chat.out().lines().filter(l -> l.startsWith("{")).map(CliTest::parseLine).toList();
+            assertEquals(2, results.size(), chat.out());
+            // numbered like a batch's prompts (the bad third one too), each with its prompt
+            assertEquals(0, results.get(0).get("prompt_index").asInt());
+            assertEquals("It was", results.get(0).get("prompt").asText());
+            assertEquals(2, results.get(1).get("prompt_index").asInt());
+            assertEquals("the worst", results.get(1).get("prompt").asText());
+            assertTrue(chat.err().contains("error: line 3: the prompt has"), chat.err());
         } finally {
             System.setIn(stdin);
+        }
+    }
+
+    private static JsonNode parseLine(String line) {
+        try {
+            return Json.mapper().readTree(line);
+        } catch (Exception ex) {
+            throw new AssertionError("not JSON: " + line, ex);
         }
     }
 
@@ -130,6 +147,102 @@ class CliTest {
         assertEquals(2, r.code(), "exit code for " + String.join(" ", args) + ": " + r.err());
         assertTrue(r.err().contains(expected), "stderr for " + String.join(" ", args) + ": " + r.err());
         assertFalse(r.err().contains("\tat "), "stack trace printed: " + r.err());
+    }
+
+    @Test
+    void aPromptFileLosesOneTrailingNewlineAndAMissingOneIsNamed() throws Exception {
+        Path file = tmp.resolve("prompt.txt");
+        Files.writeString(file, "It was\n"); // as echo writes it
+        Run fromFile = run("generate", "--model", model.toString(), "--prompt-file", file.toString(),
+                "--max-new-tokens", "3", "--greedy", "--json");
+        Run typed = run("generate", "--model", model.toString(), "--prompt", "It was", "--max-new-tokens", "3",
+                "--greedy", "--json");
+        assertEquals(0, fromFile.code(), fromFile.err());
+        assertEquals("It was", parse(fromFile.out()).get("prompt").asText());
+        assertEquals(parse(typed.out()).get("ids"), parse(fromFile.out()).get("ids"));
+        Files.writeString(file, "It was\n\n"); // only one is dropped
+        assertEquals("It was\n", parse(run("generate", "--model", model.toString(), "--prompt-file",
+                file.toString(), "--max-new-tokens", "1", "--json").out()).get("prompt").asText());
+        Path missing = tmp.resolve("missing.txt");
+        Run r = run("generate", "--model", model.toString(), "--prompt-file", missing.toString());
+        assertEquals(2, r.code());
+        assertEquals("error: no such file: " + missing, r.err().strip());
+    }
+
+    @Test
+    void optionsWithoutEffectWarnAndCountsAreSingularForOne() {
+        Run r = run("generate", "--model", model.toString(), "--prompt", "It was", "--max-new-tokens", "1",
+                "--greedy", "--temperature", "0.5", "--top-k", "5");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("warning: --temperature, --top-k have no effect with --greedy"), r.err());
+        assertTrue(r.err().contains("[1 token, "), r.err());
+        assertEquals("1 token", Main.count(1, "token"));
+        assertEquals("2,048 tokens", Main.count(2048, "token"));
+        assertEquals("0 passes", Main.count(0, "pass"));
+    }
+
+    /** The hint shows exactly when greedy output ends in a loop and nothing against loops is on. */
+    @Test
+    void greedyOutputEndingInALoopGetsAHint() {
+        Path looping = tmp.resolve("looping");
+        try (LumensparkModel m = ModelFiles.load(model)) { // a bias that makes one token win every time
+            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 318, 1e4f);
+            m.save(looping);
+        }
+        for (Path folder : new Path[]{model, looping}) {
+            Run r = run("generate", "--model", folder.toString(), "--prompt", "It was", "--max-new-tokens", "24",
+                    "--greedy", "--json");
+            assertEquals(0, r.code(), r.err());
+            int[] ids = Json.mapper().convertValue(parse(r.out()).get("ids"), int[].class);
+            boolean hinted = r.err().contains("hint: the greedy output ends in a loop; try --repetition-penalty");
+            assertEquals(GenerateCommand.endsInLoop(ids), hinted, r.out() + r.err());
+            assertEquals(folder == looping, hinted, r.out() + r.err());
+        }
+        Run penalized = run("generate", "--model", looping.toString(), "--prompt", "It was", "--max-new-tokens", "24",
+                "--greedy", "--repetition-penalty", "1.3");
+        assertFalse(penalized.err().contains("hint:"), penalized.err());
+
+        assertTrue(GenerateCommand.endsInLoop(new int[]{5, 9, 9, 9, 9, 9, 9}));
+        assertTrue(GenerateCommand.endsInLoop(new int[]{1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7}));
+        assertFalse(GenerateCommand.endsInLoop(new int[]{9, 9, 9, 9, 9, 9, 1, 2, 3, 4}), "the loop must be at the end");
+        assertFalse(GenerateCommand.endsInLoop(new int[]{1, 2, 3, 4, 1, 2, 3, 4}), "two occurrences are not a loop");
+        assertFalse(GenerateCommand.endsInLoop(new int[]{9, 9, 9}));
+    }
+
+    @Test
+    void parameterErrorsHaveOnePrefixAndUnknownCommandsAreNamed() {
+        Run missing = run("generate", "--model", model.toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().startsWith("error: Missing required argument"), missing.err());
+        Run both = run("generate", "--model", model.toString(), "--prompt", "x", "--interactive");
+        assertTrue(both.err().startsWith("error: --prompt=TEXT, --interactive are mutually exclusive"), both.err());
+        Run chat = run("chat");
+        assertEquals(2, chat.code());
+        assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, info, data,"
+                + " tokenizer, bench (see 'lumenspark --help')", chat.err().strip());
+        assertTrue(run("genrate").err().startsWith("error: unknown command 'genrate' (did you mean 'generate'?)"));
+        assertTrue(run("data", "gett").err().startsWith("error: unknown command 'gett' (did you mean 'get'?);"
+                + " the commands are get, list, prepare"));
+        assertEquals("train", Main.nearest("trian", java.util.List.of("demo", "train", "eval")));
+        assertEquals("generate", Main.nearest("gen", java.util.List.of("demo", "generate")));
+        assertEquals(null, Main.nearest("chat", java.util.List.of("demo", "data", "train")));
+    }
+
+    @Test
+    void helpListsTheLaunchersCommandsAndOnlyOptionsThatDoSomething() {
+        Run top = run("--help");
+        assertTrue(top.out().contains("test [maven args]") && top.out().contains("jmh [--quick] [regex]"), top.out());
+        for (String[] command : new String[][]{{"info"}, {"tokenizer", "train"}, {"data", "prepare"},
+                {"bench", "tokenizer"}}) {
+            Run help = run(java.util.stream.Stream.concat(java.util.Arrays.stream(command), java.util.stream.Stream.of(
+                    "--help")).toArray(String[]::new));
+            assertTrue(help.out().contains("--threads") && !help.out().contains("--backend"), help.out());
+        }
+        for (String command : new String[]{"eval", "generate", "score", "info"}) {
+            Run help = run(command, "--help");
+            assertFalse(help.out().contains("resuming"), "only train resumes: " + help.out());
+        }
+        assertTrue(run("train", "--help").out().contains("saved settings and thread count"));
     }
 
     @Test
@@ -157,8 +270,10 @@ class CliTest {
                 tmp.resolve("o3").toString());
         assertBadInput("Unknown option", "eval", "--model", model.toString(), "--data", corpus.toString(), "--bogus");
         assertBadInput("Missing required option", "eval", "--data", corpus.toString());
-        assertBadInput("threads must be at least 1", "eval", "--model", model.toString(), "--data",
+        assertBadInput("--threads must be between 1 and", "eval", "--model", model.toString(), "--data",
                 corpus.toString(), "--threads", "0");
+        assertBadInput("--threads must be between 1 and " + Main.MAX_THREADS + ", got 100000", "info", "--model",
+                model.toString(), "--threads", "100000");
         assertBadInput("this model's context is 32", "score", "--model", model.toString(), "--text",
                 "word ".repeat(100));
         assertBadInput("--lr must be positive", "train", "--data", corpus.toString(), "--lr", "-1", "--out",
@@ -167,16 +282,24 @@ class CliTest {
         Files.writeString(cfg, "{\"embed_dim\": 30, \"heads\": 4}");
         assertBadInput("not divisible by heads", "train", "--data", corpus.toString(), "--config", cfg.toString(),
                 "--out", tmp.resolve("o6").toString());
-        assertBadInput("temperature must be positive", "generate", "--model", model.toString(), "--prompt", "Hi",
+        assertBadInput("error: --temperature must be positive", "generate", "--model", model.toString(), "--prompt", "Hi",
                 "--temperature", "0");
-        assertBadInput("top_p must be in (0, 1]", "generate", "--model", model.toString(), "--prompt", "Hi",
+        assertBadInput("error: --top-p must be in (0, 1]", "generate", "--model", model.toString(), "--prompt", "Hi",
                 "--top-p", "1.5");
         assertBadInput("leaves no room to generate", "generate", "--model", model.toString(), "--prompt",
                 "word ".repeat(100));
-        assertBadInput("prompt_truncation must be none or left", "generate", "--model", model.toString(),
+        assertBadInput("error: --truncate must be none or left, got 'right'", "generate", "--model", model.toString(),
                 "--prompt", "Hi", "--truncate", "right");
-        assertBadInput("needs do_sample", "generate", "--model", model.toString(), "--prompt", "Hi",
-                "--num-return-sequences", "2", "--greedy");
+        assertBadInput("(--truncate left keeps its end)", "generate", "--model", model.toString(), "--prompt",
+                "word ".repeat(100));
+        assertBadInput("error: --num-return-sequences > 1 needs sampling", "generate", "--model", model.toString(),
+                "--prompt", "Hi", "--num-return-sequences", "2", "--greedy");
+        assertBadInput("error: --min-new-tokens 9 exceeds --max-new-tokens 3", "generate", "--model",
+                model.toString(), "--prompt", "Hi", "--min-new-tokens", "9", "--max-new-tokens", "3");
+        assertBadInput("error: a stop string must not be empty (--stop)", "generate", "--model", model.toString(),
+                "--prompt", "Hi", "--stop", "");
+        assertBadInput("error: --set embed_dim=abc: embed_dim must be an integer, got 'abc'", "bench", "train",
+                "--preset", "tiny", "--set", "embed_dim=abc");
         assertBadInput("context 600 must be in", "bench", "generate", "--preset", "tiny", "--contexts", "600");
         assertBadInput("drop --steps", "train", "--resume", "--out", model.toString(), "--steps", "9");
         assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -52,19 +53,90 @@ class GeneratorTest {
     }
 
     @Test
-    void streamingPiecesAddUpToTheTextAndStopStringsCut() {
+    void streamingPiecesAddUpToTheText() {
         try (LumensparkModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello");
             Generator.Result all = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(20), null);
             StringBuilder streamed = new StringBuilder();
             Generator.generate(m, TOK, prompt, GenerationConfig.greedy(20), streamed::append);
             assertEquals(all.text(), streamed.toString());
+        }
+    }
 
-            String stop = all.text().substring(3, 6);
-            GenerationConfig withStop = GenerationConfig.builder().maxNewTokens(20).stopStrings(List.of(stop)).build();
-            Generator.Result cut = Generator.generate(m, TOK, prompt, withStop, null);
+    /** As Hugging Face does, the token that completes a stop string stays in the ids, and the text is theirs. */
+    @Test
+    void aStopStringEndsTheTextWithTheTokenThatCompletedIt() {
+        try (LumensparkModel m = model("lumenspark")) {
+            int[] prompt = TOK.encode("Hello");
+            Generator.Result all = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(20), null);
+            // a stop string that ends inside a token: its first character, when the token has several
+            int t = 0;
+            while (TOK.decode(new int[]{all.ids()[t]}).length() < 2) t++;
+            String before = TOK.decode(Arrays.copyOf(all.ids(), t));
+            String stop = TOK.decode(Arrays.copyOf(all.ids(), t + 1)).substring(before.length(), before.length() + 1);
+            assertTrue(!before.contains(stop), "pick a stop string the text does not hold earlier");
+            GenerationConfig withStop = GenerationConfig.builder().maxNewTokens(20).topK(0).stopStrings(List.of(stop))
+                    .build();
+            StringBuilder streamed = new StringBuilder();
+            Generator.Result cut = Generator.generate(m, TOK, prompt, withStop, streamed::append);
             assertEquals("stop", cut.finishReason());
-            assertEquals(all.text().substring(0, all.text().indexOf(stop)), cut.text());
+            assertArrayEquals(Arrays.copyOf(all.ids(), t + 1), cut.ids());
+            assertEquals(TOK.decode(cut.ids()), cut.text());
+            assertTrue(cut.text().length() > before.length() + 1, "the rest of the last token is kept: " + cut.text());
+            assertEquals(cut.text(), streamed.toString());
+        }
+    }
+
+    /** NaN logits used to end a sequence as if it were end of text; now the position is reported. */
+    @Test
+    void aNonFiniteLogitIsAnErrorNamingThePosition() {
+        try (LumensparkModel m = model("lumenspark")) {
+            int[] prompt = TOK.encode("Hello there");
+            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 7, Float.NaN);
+            var e = assertThrows(LumensparkException.class,
+                    () -> Generator.generate(m, TOK, prompt, GenerationConfig.greedy(5), null));
+            assertEquals("at position " + prompt.length + " (new token 1): the model's logit of token 7 is NaN (its"
+                    + " weights or activations are broken)", e.getMessage());
+        }
+        try (LumensparkModel m = model("lumenspark")) { // a temperature whose inverse overflows a float
+            GenerationConfig cold = GenerationConfig.sampling(5, 1e-40, 0, 1, 1L);
+            var e = assertThrows(LumensparkException.class, () -> m.generate("Hello", cold));
+            assertTrue(e.getMessage().startsWith("at position 1 (new token 1): the processed logit of token ")
+                    && e.getMessage().endsWith("(temperature 1.0E-40 or repetition_penalty 1.0 overflows it)"),
+                    e.getMessage());
+        }
+    }
+
+    /** Without end-of-text ids of its own, a config uses the tokenizer's, for min_new_tokens too. */
+    @Test
+    void minNewTokensHoldsBackTheTokenizersEndOfText() {
+        try (LumensparkModel m = model("lumenspark")) {
+            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, TOK.eosId(), 1e4f);
+            int[] prompt = TOK.encode("Hello");
+            Generator.Result now = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(5), null);
+            assertEquals("eos", now.finishReason());
+            assertEquals(0, now.ids().length);
+            GenerationConfig min3 = GenerationConfig.builder().maxNewTokens(5).minNewTokens(3).build();
+            Generator.Result held = Generator.generate(m, TOK, prompt, min3, null);
+            assertEquals("eos", held.finishReason());
+            assertEquals(3, held.ids().length);
+        }
+    }
+
+    /** When the processors remove every token (here no_repeat_ngram_size 1 over a 300-token vocabulary), say so. */
+    @Test
+    void noTokenLeftToChooseIsAnError() {
+        LumensparkModel m = new LumensparkModel(ModelConfig.preset("lumenspark").with(Map.of("embed_dim", "32",
+                "depth", "1", "heads", "4", "seq_length", "32", "k", "8", "rank", "8", "vocab_size", "300")));
+        try (m) {
+            m.initialize(3);
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(400).minNewTokens(400).eosTokenId(299)
+                    .noRepeatNgramSize(1).contextOverflow("slide").build();
+            var e = assertThrows(LumensparkException.class,
+                    () -> Generator.generate(m, TOK, new int[]{64}, cfg, null));
+            // the prompt's token and 298 new ones are banned, end of text is held back: nothing is left
+            assertEquals("at position 299 (new token 299): no token is left to choose: the logits processors"
+                    + " removed every one", e.getMessage());
         }
     }
 
@@ -77,6 +149,11 @@ class GeneratorTest {
             Generator.Result r = Generator.generate(m, TOK, prompt, eos, null);
             assertEquals("eos", r.finishReason());
             assertEquals(0, r.ids().length);
+            GenerationConfig either = eos.toBuilder().eosTokenIds(List.of(TOK.eosId(), first)).build();
+            assertEquals("eos", Generator.generate(m, TOK, prompt, either, null).finishReason()); // any id of a list
+            var outside = assertThrows(LumensparkException.class, () -> Generator.generate(m, TOK, prompt,
+                    eos.toBuilder().eosTokenId(50257).build(), null));
+            assertTrue(outside.getMessage().contains("eos_token_id 50257 is outside"), outside.getMessage());
             Generator.Result full = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(100), null);
             assertEquals("context", full.finishReason());
             assertEquals(32 - prompt.length, full.ids().length);

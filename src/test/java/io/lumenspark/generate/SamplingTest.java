@@ -4,6 +4,9 @@ import io.lumenspark.LumensparkException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -162,7 +165,7 @@ class SamplingTest {
                 .doSample(true).repetitionPenalty(0).build());
         assertTrue(e.getMessage().contains("repetition_penalty"), e.getMessage());
         assertThrows(LumensparkException.class, () -> new GenerationConfig(null, null, 0, false, 1, 0, 1, 1, "hf",
-                0, null, List.of(), null, 1, "none", "stop"), "no length limit");
+                0, List.of(), List.of(), null, 1, "none", "stop"), "no length limit");
         assertThrows(LumensparkException.class, () -> GenerationConfig.builder().maxNewTokens(5)
                 .numReturnSequences(3).build(), "several greedy sequences");
         assertThrows(LumensparkException.class, () -> GenerationConfig.builder().promptTruncation("right").build());
@@ -171,18 +174,74 @@ class SamplingTest {
 
     @Test
     void generationConfigJsonRoundTripsAndReadsHuggingFaceFiles(@TempDir Path tmp) throws Exception {
-        GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3, "lumenspark", 3, 50256,
-                List.of("\n\n", "THE END"), 5L, 2, "left", "slide");
+        GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3, "lumenspark", 3,
+                List.of(50256), List.of("\n\n", "THE END"), 5L, 2, "left", "slide");
         Path f = tmp.resolve("generation_config.json");
         cfg.write(f);
-        assertEquals(cfg, GenerationConfig.read(f));
-        Files.writeString(f, "{\"eos_token_id\": [50256, 50257], \"do_sample\": true, \"temperature\": 0.8}");
-        GenerationConfig hf = GenerationConfig.read(f);
-        assertEquals(50256, hf.eosTokenId());
-        assertEquals(20, hf.maxLength()); // Hugging Face's default limit
+        assertEquals(cfg, GenerationConfig.read(f, 50257));
+        GenerationConfig two = cfg.toBuilder().eosTokenIds(List.of(50256, 198)).build();
+        two.write(f);
+        assertEquals(two, GenerationConfig.read(f, 50257));
+        Files.writeString(f, """
+                {"_from_model_config": true, "transformers_version": "4.46.0", "bos_token_id": 50256,
+                 "pad_token_id": null, "eos_token_id": [50256, 198], "do_sample": true, "temperature": 0.8,
+                 "num_beams": 1, "typical_p": 1.0, "max_new_tokens": 1e3, "min_new_tokens": null}""");
+        var err = new ByteArrayOutputStream();
+        GenerationConfig hf = withStderr(err, () -> GenerationConfig.read(f, 50257));
+        assertEquals("", err.toString(StandardCharsets.UTF_8), "Hugging Face's keys need no warning");
+        assertEquals(List.of(50256, 198), hf.eosTokenIds()); // every id in the list ends a sequence
+        assertEquals(1000, hf.maxNewTokens()); // 1e3 is an integer
+        assertEquals(0, hf.minNewTokens()); // null: the default
         assertEquals(50, hf.topK());
+        Files.writeString(f, "{\"eos_token_id\": 50256, \"do_sample\": true}");
+        assertEquals(20, GenerationConfig.read(f, 50257).maxLength()); // Hugging Face's default limit
         Files.writeString(f, "{\"max_new_tokens\": 10, \"top_p\": 2}");
-        var e = assertThrows(LumensparkException.class, () -> GenerationConfig.read(f));
+        var e = assertThrows(LumensparkException.class, () -> GenerationConfig.read(f, 50257));
         assertTrue(e.getMessage().startsWith(f.toString()) && e.getMessage().contains("top_p"), e.getMessage());
+    }
+
+    /** Each value must have its key's type and range, as the command line's options must; errors name file and key. */
+    @Test
+    void generationConfigJsonIsCheckedAsStrictlyAsTheCommandLine(@TempDir Path tmp) throws Exception {
+        Path f = tmp.resolve("generation_config.json");
+        String[][] cases = {
+                {"\"temperature\": \"hot\"", "temperature must be a finite number, got \"hot\""},
+                {"\"seed\": \"abc\"", "seed must be an integer, got \"abc\""},
+                {"\"seed\": 1180591620717411303424", "seed must be an integer of at most 9223372036854775807"},
+                {"\"stop_strings\": 5", "stop_strings must be a string or a list of strings, got 5"},
+                {"\"stop_strings\": [\"a\", 5]", "stop_strings must be a string, got 5"},
+                {"\"stop_strings\": \"\"", "a stop string must not be empty (stop_strings)"},
+                {"\"eos_token_id\": -3", "eos_token_id must not be negative, got -3"},
+                {"\"eos_token_id\": 1e9", "eos_token_id 1000000000 is outside the model's vocabulary 0..50256"},
+                {"\"eos_token_id\": [50256, 50257]", "eos_token_id 50257 is outside the model's vocabulary"},
+                {"\"eos_token_id\": {\"id\": 1}", "eos_token_id must be an integer or a list of integers"},
+                {"\"top_k\": 1e12", "top_k must be an integer of at most 2147483647, got 1.0E12"},
+                {"\"max_length\": 2.5", "max_length must be an integer, got 2.5"},
+                {"\"min_new_tokens\": \"5\"", "min_new_tokens must be an integer, got \"5\""},
+                {"\"do_sample\": \"true\"", "do_sample must be true or false"},
+                {"\"prompt_truncation\": 1", "prompt_truncation must be a string, got 1"},
+                {"\"num_beams\": 4", "num_beams 4 asks for beam search, which Lumenspark does not implement;"
+                        + " remove the key or set it to 1"},
+                {"\"bad_words_ids\": [[1, 2]]", "bad_words_ids [[1,2]] asks for banned words"},
+        };
+        for (String[] c : cases) {
+            Files.writeString(f, "{\"max_new_tokens\": 10, " + c[0] + "}");
+            var e = assertThrows(LumensparkException.class, () -> GenerationConfig.read(f, 50257), c[0]);
+            assertTrue(e.getMessage().startsWith(f + ": " + c[1]), c[0] + " gave: " + e.getMessage());
+        }
+        Files.writeString(f, "{\"max_new_tokens\": 10, \"colour\": \"red\", \"temprature\": 0.5}");
+        var err = new ByteArrayOutputStream();
+        withStderr(err, () -> GenerationConfig.read(f, 50257));
+        assertEquals("warning: " + f + ": ignoring unknown keys colour, temprature", err.toString(StandardCharsets.UTF_8).strip());
+    }
+
+    private static <T> T withStderr(ByteArrayOutputStream err, java.util.function.Supplier<T> body) {
+        PrintStream old = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            return body.get();
+        } finally {
+            System.setErr(old);
+        }
     }
 }
