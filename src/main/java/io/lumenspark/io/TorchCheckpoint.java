@@ -213,7 +213,7 @@ public final class TorchCheckpoint {
             return out;
         }
 
-        // absent before PyTorch 2.0.1, which wrote only little-endian files
+        // PyTorch writes it since 2.1; older files are read as little-endian, as every machine that matters is
         private void checkByteOrder() {
             ZipEntry entry = zip.entries.get(folder + "byteorder");
             if (entry == null) return;

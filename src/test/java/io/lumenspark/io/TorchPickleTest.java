@@ -89,6 +89,9 @@ class TorchPickleTest {
                 .str("p").global("torch._utils", "_rebuild_parameter").mark()
                 .tensor("LongStorage", "8", 1, 0, new long[] {}, new long[] {})
                 .op(0x88).orderedDict().op('t').op('R')
+                .str("s").global("torch._utils", "_rebuild_parameter_with_state").mark()
+                .tensor("FloatStorage", "9", 2, 0, new long[] {2}, new long[] {1})
+                .op(0x89).orderedDict().op('}').op('t').op('R')
                 .op('u').stop().bytes();
         PyDict root = (PyDict) TorchPickle.load(pickle, "x");
         TensorRef w = assertInstanceOf(TensorRef.class, root.items.get("w"));
@@ -99,6 +102,8 @@ class TorchPickleTest {
         TensorRef p = assertInstanceOf(TensorRef.class, root.items.get("p"));
         assertEquals(new TorchPickle.StorageRef("8", DType.I64, 1), p.storage());
         assertArrayEquals(new long[] {}, p.size());
+        TensorRef withState = assertInstanceOf(TensorRef.class, root.items.get("s"));
+        assertEquals(new TorchPickle.StorageRef("9", DType.F32, 2), withState.storage());
     }
 
     @Test
