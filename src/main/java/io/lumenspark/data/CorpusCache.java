@@ -259,7 +259,7 @@ public final class CorpusCache {
         if (Archives.kind(file) == null) return file;
         if (!Files.exists(target)) {
             System.err.println("extracting " + file.getFileName() + " ...");
-            Archives.extractInto(file, target, Archives.MAX_TOTAL_BYTES);
+            Archives.extractInto(file, target, Archives.Limits.DEFAULT);
         }
         return target;
     }
