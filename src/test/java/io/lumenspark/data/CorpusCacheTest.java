@@ -30,7 +30,8 @@ class CorpusCacheTest {
     @BeforeEach
     void start() throws IOException {
         server = new LoopbackServer();
-        download = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10), false);
+        download = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10), null,
+                Download.DEFAULT_MAX_BYTES);
         home = tmp.resolve("home");
         wikiZip = ArchivesTest.zip("wikitext-2-raw/", "", "wikitext-2-raw/wiki.train.raw", " = Train = \n",
                 "wikitext-2-raw/wiki.valid.raw", " = Valid = \n", "wikitext-2-raw/wiki.test.raw", " = Test = \n",
@@ -177,5 +178,20 @@ class CorpusCacheTest {
         var http = assertThrows(LumensparkException.class, () -> cache.get("http://example.com/a.txt", null, false));
         assertTrue(http.getMessage().contains("only https://"), http.getMessage());
         assertEquals(0, server.requests());
+    }
+
+    @Test
+    void aUrlPastTheCapLeavesNothingInTheCache() throws IOException {
+        server.files.put("/big.txt", new byte[5000]);
+        try (Download small = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10),
+                null, 1000)) {
+            CorpusCache cache = new CorpusCache(home, List.of(), "no-npm-in-these-tests", small);
+            var e = assertThrows(LumensparkException.class,
+                    () -> cache.get(server.url("/big.txt").toString(), null, false));
+            assertTrue(e.getMessage().contains("announces 5000 bytes (1000 bytes is the limit"), e.getMessage());
+        }
+        try (Stream<Path> dirs = Files.list(home.resolve("corpora/urls"))) {
+            for (Path d : dirs.toList()) assertEquals(List.of(), tree(d));
+        }
     }
 }
