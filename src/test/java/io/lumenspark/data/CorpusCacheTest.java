@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -178,6 +179,16 @@ class CorpusCacheTest {
         var http = assertThrows(LumensparkException.class, () -> cache.get("http://example.com/a.txt", null, false));
         assertTrue(http.getMessage().contains("only https://"), http.getMessage());
         assertEquals(0, server.requests());
+    }
+
+    @Test
+    void cachedSaysWhatTheCacheHoldsWithoutFetching() {
+        Corpus wiki = wiki(wikiZip);
+        CorpusCache cache = cache(wiki);
+        assertEquals(Optional.empty(), cache.cached(wiki));
+        assertEquals(0, server.requests(), "looking fetches nothing");
+        Path text = cache.get("wikitext-2-raw", null, false);
+        assertEquals(Optional.of(text), cache.cached(wiki));
     }
 
     @Test
