@@ -93,12 +93,16 @@ public final class CorpusCache {
      * @param sha256 the SHA-256 a URL's download or a local file must have, or null; not for named corpora, whose
      *               checksums are pinned
      * @param force  fetch (or extract) again even if the cache has it
-     * @throws LumensparkException for an unknown name or missing file, an unreachable source, a checksum
-     *                             mismatch or an unsafe archive
+     * @throws LumensparkException for an empty argument, an unknown name or missing file, something that is not a
+     *                             regular file or folder, an unreachable source, a checksum mismatch, a download
+     *                             past its limit or an unsafe archive
      */
     public Path get(String what, String sha256, boolean force) {
+        if (what.isBlank()) {
+            throw new LumensparkException("no corpus given: an empty name or path (see lumenspark data list)");
+        }
         if (sha256 != null && !SHA256_HEX.matcher(sha256).matches()) {
-            throw new LumensparkException("--sha256 must be 64 hex digits, got '" + sha256 + "'");
+            throw new LumensparkException("--sha256 must be 64 hex digits, got '" + Printable.of(sha256) + "'");
         }
         String expected = sha256 == null ? null : sha256.toLowerCase(Locale.ROOT);
         if (URL_LIKE.matcher(what).matches()) {
@@ -116,11 +120,11 @@ public final class CorpusCache {
         try {
             path = Path.of(what);
         } catch (java.nio.file.InvalidPathException e) {
-            throw new LumensparkException("not a corpus name, URL or valid path: '" + what + "'");
+            throw new LumensparkException("not a corpus name, URL or valid path: '" + Printable.of(what) + "'");
         }
         if (!Files.exists(path)) {
-            throw new LumensparkException("no such file, and no corpus of that name: '" + what + "' (known: "
-                    + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");
+            throw new LumensparkException("no such file: " + Printable.of(what) + " (nor a corpus of that name;"
+                    + " known: " + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");
         }
         return requireText(local(path.toAbsolutePath().normalize(), expected, force));
     }
@@ -137,8 +141,10 @@ public final class CorpusCache {
             });
             if (!text) throw new LumensparkException(ready + " holds no text (empty file or no non-empty files)");
             return ready;
-        } catch (IOException | java.io.UncheckedIOException e) {
-            throw new LumensparkException("cannot read " + ready + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + ready + ": " + Printable.reason(e), e);
+        } catch (java.io.UncheckedIOException e) {
+            throw new LumensparkException("cannot read " + ready + ": " + Printable.reason(e.getCause()), e);
         }
     }
 
@@ -229,8 +235,12 @@ public final class CorpusCache {
             if (sha256 != null) throw new LumensparkException("--sha256 needs a file, not a folder: " + path);
             return path;
         }
-        if (!Files.isRegularFile(path) || !Files.isReadable(path)) {
-            throw new LumensparkException("not a readable file: " + path);
+        if (!Files.isRegularFile(path)) { // a FIFO would block the reading, a device never end
+            throw new LumensparkException("cannot read " + path + ": not a regular file or folder (a FIFO, device"
+                    + " or socket?)");
+        }
+        if (!Files.isReadable(path)) {
+            throw new LumensparkException("cannot read " + path + ": permission denied");
         }
         try {
             long size = Files.size(path);
@@ -254,7 +264,7 @@ public final class CorpusCache {
                 return unpackIfArchive(path, dir.resolve(Archives.stem(path)));
             });
         } catch (IOException e) {
-            throw new LumensparkException("cannot read " + path + ": " + e.getMessage(), e);
+            throw new LumensparkException("cannot read " + path + ": " + Printable.reason(e), e);
         }
     }
 
@@ -315,7 +325,7 @@ public final class CorpusCache {
                 }
             }
         } catch (IOException e) {
-            throw new LumensparkException("cannot fill the cache folder " + dir + ": " + e.getMessage(), e);
+            throw new LumensparkException("cannot fill the cache folder " + dir + ": " + Printable.reason(e), e);
         }
     }
 
@@ -323,7 +333,8 @@ public final class CorpusCache {
         try {
             return new URI(text);
         } catch (URISyntaxException e) {
-            throw new LumensparkException("not a valid URL: " + text + " (" + e.getReason() + ")");
+            throw new LumensparkException("not a valid URL: " + Printable.of(text) + " ("
+                    + Printable.of(e.getReason()) + ")");
         }
     }
 

@@ -103,7 +103,9 @@ class DataCommandTest {
         }
         assertOneLineError(CliTest.run("data", "get", "http://127.0.0.1:" + port + "/x.txt"),
                 "cannot reach 127.0.0.1 (connection refused; offline?)");
-        assertOneLineError(CliTest.run("data", "get", "no-such-corpus"), "known: sotu, moby-dick, tinyshakespeare");
+        assertOneLineError(CliTest.run("data", "get", "no-such-corpus"),
+                "no such file: no-such-corpus (nor a corpus of that name; known: sotu, moby-dick, tinyshakespeare");
+        assertOneLineError(CliTest.run("data", "get", ""), "no corpus given");
         assertOneLineError(CliTest.run("data", "get", url("/corpus.txt"), "--max-size", "10"),
                 "announces " + TEXT.length + " bytes (10 bytes is the limit");
         assertOneLineError(CliTest.run("data", "get", url("/corpus.txt"), "--max-size", "lots"),

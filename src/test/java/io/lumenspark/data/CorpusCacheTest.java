@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class CorpusCacheTest {
     @TempDir
@@ -170,7 +171,7 @@ class CorpusCacheTest {
     void badRequestsGetClearErrors() {
         CorpusCache cache = cache(wiki(wikiZip));
         var unknown = assertThrows(LumensparkException.class, () -> cache.get("no-such-corpus", null, false));
-        assertEquals("no such file, and no corpus of that name: 'no-such-corpus' (known: wikitext-2-raw)",
+        assertEquals("no such file: no-such-corpus (nor a corpus of that name; known: wikitext-2-raw)",
                 unknown.getMessage());
         var pinned = assertThrows(LumensparkException.class, () -> cache.get("wikitext-2-raw", "0".repeat(64), false));
         assertTrue(pinned.getMessage().contains("checksum pinned"), pinned.getMessage());
@@ -189,6 +190,28 @@ class CorpusCacheTest {
         assertEquals(0, server.requests(), "looking fetches nothing");
         Path text = cache.get("wikitext-2-raw", null, false);
         assertEquals(Optional.of(text), cache.cached(wiki));
+    }
+
+    @Test
+    void emptyArgumentsDevicesAndFifosAreRefused() throws Exception {
+        CorpusCache cache = cache(wiki(wikiZip));
+        for (String blank : List.of("", " ")) {
+            var e = assertThrows(LumensparkException.class, () -> cache.get(blank, null, false));
+            assertTrue(e.getMessage().startsWith("no corpus given"), e.getMessage());
+        }
+        Path device = Path.of("/dev/null");
+        assumeTrue(Files.exists(device));
+        var dev = assertThrows(LumensparkException.class, () -> cache.get(device.toString(), null, false));
+        assertEquals("cannot read /dev/null: not a regular file or folder (a FIFO, device or socket?)",
+                dev.getMessage());
+        Path fifo = tmp.resolve("fifo.txt");
+        assumeTrue(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0, "needs mkfifo");
+        var f = assertThrows(LumensparkException.class, () -> cache.get(fifo.toString(), "0".repeat(64), false));
+        assertTrue(f.getMessage().startsWith("cannot read " + fifo + ": not a regular file"), f.getMessage());
+        var missing = assertThrows(LumensparkException.class,
+                () -> cache.get(tmp.resolve("gone\nfile").toString(), null, false));
+        assertTrue(missing.getMessage().startsWith("no such file: " + tmp + "/gone\\nfile (nor a corpus"),
+                missing.getMessage());
     }
 
     @Test
