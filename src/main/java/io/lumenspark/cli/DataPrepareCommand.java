@@ -1,5 +1,6 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.LumensparkException;
 import io.lumenspark.data.CorpusFormat;
 import io.lumenspark.data.CorpusOptions;
 import io.lumenspark.data.TokenCorpus;
@@ -55,6 +56,13 @@ final class DataPrepareCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
+        Path outFolder = out.toAbsolutePath().normalize();
+        for (Path in : inputs) { // such an input would be skipped as part of the output, leaving no text
+            if (in.toAbsolutePath().normalize().startsWith(outFolder)) {
+                throw new LumensparkException("--out " + out + " holds the input " + in + "; choose an output folder"
+                        + " outside the inputs");
+            }
+        }
         CorpusOptions options = new CorpusOptions(CorpusFormat.fromLabel(format), field, column, valFraction, skipBad);
         Tokenizer tok = Tokenizer.load(tokenizer);
         TokenCorpus.Prepared p = TokenCorpus.prepareFolder(inputs, tok, options, out, force, runtime.threads);

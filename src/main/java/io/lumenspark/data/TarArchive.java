@@ -10,122 +10,197 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
+import java.util.zip.ZipException;
 
 /**
  * A minimal reader for (gzip-compressed) ustar/pax/GNU tar archives, enough for npm packages and corpus archives.
- * Only regular files and folders are extracted; links, devices, absolute paths, {@code ..} and two entries for one
- * path are refused, so an archive cannot write outside its destination, and the total size is capped.
+ * Only regular files and folders are extracted; links, devices, absolute paths, {@code ..}, control characters in
+ * names and two entries for one path are refused, so an archive cannot write outside its destination, and the data
+ * and the number of entries are capped ({@link Archives.Limits}). A truncated or corrupt archive is refused with
+ * one line saying so.
  */
 final class TarArchive {
 
     private static final int BLOCK = 512;
-    /** Refuses archives that would unpack to more than this (decompression bombs). */
-    static final long MAX_TOTAL_BYTES = Archives.MAX_TOTAL_BYTES;
+    /** Extended headers ({@code x}, {@code g}, {@code L}) above this size are refused. */
+    private static final int MAX_EXTENDED_HEADER = 1 << 20;
+    /** More extended headers than this in a row, with no entry they apply to, are refused as corrupt. */
+    private static final int MAX_HEADERS_IN_A_ROW = 8;
 
     private TarArchive() {
     }
 
-    /** Extracts a {@code .tgz} file into {@code dest}; returns the files written, in archive order. */
+    /** Extracts a {@code .tgz} file into {@code dest} with the default limits; returns the files written. */
     static List<Path> extractTgz(Path tgz, Path dest) throws IOException {
-        return extractFile(tgz, true, dest, MAX_TOTAL_BYTES);
+        return extractFile(tgz, true, dest, Archives.Limits.DEFAULT);
     }
 
-    /** Extracts a tar file, gzip-compressed or not, into {@code dest}, writing at most {@code maxBytes}. */
-    static List<Path> extractFile(Path tar, boolean gzipped, Path dest, long maxBytes) throws IOException {
-        InputStream raw = new BufferedInputStream(Files.newInputStream(tar));
-        try (InputStream in = gzipped ? new GZIPInputStream(raw) : raw) {
-            return extract(in, dest, tar.getFileName().toString(), maxBytes);
-        } catch (java.util.zip.ZipException e) {
-            throw bad(tar.getFileName().toString(), "is not a gzip file (" + e.getMessage() + ")");
-        } finally {
-            raw.close();
+    /**
+     * Extracts a tar file, gzip-compressed or not, into {@code dest} within {@code limits}. The file is read twice:
+     * first without writing anything, so that a refused archive (too many entries or bytes, a bad name, header or
+     * entry type, a truncated end) is refused before anything is on disk, however many entries it holds; then to
+     * write.
+     */
+    static List<Path> extractFile(Path tar, boolean gzipped, Path dest, Archives.Limits limits) throws IOException {
+        String label = tar.getFileName().toString();
+        read(tar, gzipped, label, in -> extract(in, dest, label, limits, false));
+        return read(tar, gzipped, label, in -> extract(in, dest, label, limits, true));
+    }
+
+    /** One pass through a tar stream. */
+    private interface Pass {
+        List<Path> run(InputStream in) throws IOException;
+    }
+
+    private static List<Path> read(Path tar, boolean gzipped, String label, Pass pass) throws IOException {
+        try (InputStream raw = new BufferedInputStream(Files.newInputStream(tar), 1 << 16)) {
+            InputStream in = raw;
+            if (gzipped) {
+                try {
+                    in = new GZIPInputStream(raw, 1 << 16);
+                } catch (ZipException | EOFException e) {
+                    throw Archives.bad(label, "is not a gzip file");
+                }
+            }
+            try {
+                return pass.run(in);
+            } catch (ZipException e) {
+                throw Archives.bad(label, "has corrupt compressed data (" + Printable.of(e.getMessage()) + ")");
+            }
         }
     }
 
-    /** Extracts an uncompressed tar stream into {@code dest}; {@code label} names the archive in errors. */
+    /** Extracts an uncompressed tar stream into {@code dest} with the default limits. */
     static List<Path> extract(InputStream in, Path dest, String label) throws IOException {
-        return extract(in, dest, label, MAX_TOTAL_BYTES);
+        return extract(in, dest, label, Archives.Limits.DEFAULT);
     }
 
-    /** As {@link #extract(InputStream, Path, String)}, refusing to write more than {@code maxBytes} in all. */
-    static List<Path> extract(InputStream in, Path dest, String label, long maxBytes) throws IOException {
+    /**
+     * Extracts an uncompressed tar stream into {@code dest}; {@code label} names the archive in errors. Entries are
+     * counted, and their data added up, as they are read, so a refusal comes at the first entry past a limit.
+     */
+    static List<Path> extract(InputStream in, Path dest, String label, Archives.Limits limits) throws IOException {
+        return extract(in, dest, label, limits, true);
+    }
+
+    /** As {@link #extract(InputStream, Path, String, Archives.Limits)}; without {@code write}, only the checks. */
+    private static List<Path> extract(InputStream in, Path dest, String label, Archives.Limits limits, boolean write)
+            throws IOException {
         Path root = dest.toAbsolutePath().normalize();
-        Files.createDirectories(root);
+        if (write) Files.createDirectories(root);
         List<Path> written = new ArrayList<>();
         byte[] header = new byte[BLOCK];
         String longName = null; // from a preceding GNU 'L' or pax 'x' entry
         long total = 0;
-        while (readBlock(in, header)) {
-            if (isZero(header)) {
-                break; // end-of-archive marker
-            }
-            checkChecksum(header, label);
-            long size = octal(header, 124, 12, label);
-            char type = (char) header[156];
-            String name = longName != null ? longName : fullName(header);
-            longName = null;
-            switch (type) {
-                case '0', '\0', '7' -> {
-                    total += size;
-                    if (total > maxBytes) {
-                        throw bad(label, "unpacks to more than " + maxBytes
-                                + " bytes; refusing it as a decompression bomb");
-                    }
-                    Path file = resolve(root, name, label);
-                    try {
-                        Files.createDirectories(file.getParent());
-                        try (OutputStream out = Files.newOutputStream(file, StandardOpenOption.CREATE_NEW,
-                                StandardOpenOption.WRITE)) {
-                            copy(in, out, size);
+        int entries = 0;
+        int headersInARow = 0;
+        try {
+            while (readBlock(in, header)) {
+                if (isZero(header)) {
+                    break; // end-of-archive marker
+                }
+                checkChecksum(header, label);
+                long size = octal(header, 124, 12, label);
+                total += size;
+                if (total > limits.maxBytes()) {
+                    throw limits.tooManyBytes(label);
+                }
+                char type = (char) header[156];
+                boolean extended = type == 'x' || type == 'g' || type == 'L';
+                headersInARow = extended ? headersInARow + 1 : 0;
+                if (headersInARow > MAX_HEADERS_IN_A_ROW) {
+                    throw Archives.bad(label, "has a corrupt header (" + headersInARow + " extended headers in a row)");
+                }
+                if (!extended && ++entries > limits.maxEntries()) {
+                    throw limits.tooManyEntries(label);
+                }
+                String name = longName != null ? longName : fullName(header);
+                if (!extended) {
+                    longName = null;
+                }
+                switch (type) {
+                    case '0', '\0', '7' -> {
+                        Path file = resolve(root, name, label);
+                        if (!write) {
+                            skipData(in, size);
+                            continue;
                         }
-                    } catch (FileAlreadyExistsException e) {
-                        throw bad(label, "has colliding entries at " + name);
+                        try {
+                            Files.createDirectories(file.getParent());
+                            try (OutputStream out = Files.newOutputStream(file, StandardOpenOption.CREATE_NEW,
+                                    StandardOpenOption.WRITE)) {
+                                copy(in, out, size);
+                            }
+                        } catch (FileAlreadyExistsException e) {
+                            throw colliding(label, name);
+                        }
+                        skipPadding(in, size);
+                        written.add(file);
                     }
-                    skipPadding(in, size);
-                    written.add(file);
-                }
-                case '5' -> {
-                    try {
-                        Files.createDirectories(resolve(root, name, label));
-                    } catch (FileAlreadyExistsException e) {
-                        throw bad(label, "has colliding entries at " + name);
+                    case '5' -> {
+                        Path folder = resolve(root, name, label);
+                        try {
+                            if (write) Files.createDirectories(folder);
+                        } catch (FileAlreadyExistsException e) {
+                            throw colliding(label, name);
+                        }
+                        skipData(in, size);
                     }
-                    skipData(in, size);
+                    case 'L' -> longName = cString(readData(in, size, label), 0, (int) size);
+                    case 'x' -> {
+                        String path = paxPath(readData(in, size, label), label);
+                        if (path != null) longName = path;
+                    }
+                    case 'g' -> readData(in, size, label); // global pax defaults: nothing we use
+                    case '1', '2' -> throw Archives.bad(label, "contains a link: " + Printable.of(name));
+                    default -> throw Archives.bad(label, "contains an unsupported entry of type '"
+                            + Printable.of(String.valueOf(type)) + "': " + Printable.of(name));
                 }
-                case 'L' -> longName = cString(readData(in, size, label), 0, (int) size);
-                case 'x' -> longName = paxPath(readData(in, size, label));
-                case 'g' -> skipData(in, size); // global pax defaults: nothing we use
-                case '1', '2' -> throw bad(label, "contains a link: " + name);
-                default -> throw bad(label, "contains an unsupported entry of type '" + type + "': " + name);
             }
+        } catch (EOFException e) {
+            throw Archives.bad(label, "is truncated (it ends inside an entry)");
         }
         return written;
     }
 
-    /** {@code dest/name}, refusing names that could escape {@code root}. */
+    /**
+     * {@code dest/name}, refusing names that could escape {@code root} or that hold control characters (NUL, line
+     * breaks, escape sequences), which no corpus needs and which could not be shown in a message as they are.
+     */
     static Path resolve(Path root, String name, String label) {
-        if (name.isEmpty() || name.startsWith("/") || name.contains("\\") || name.contains(":")) {
-            throw bad(label, "has an unsafe path: '" + name + "'");
+        if (name.isEmpty() || name.startsWith("/") || name.contains("\\") || name.contains(":")
+                || name.chars().anyMatch(Character::isISOControl)) {
+            throw unsafe(label, name);
         }
         for (String part : name.split("/")) {
             if (part.equals("..")) {
-                throw bad(label, "has an unsafe path: '" + name + "'");
+                throw unsafe(label, name);
             }
         }
-        Path p = root.resolve(name).normalize();
+        Path p;
+        try {
+            p = root.resolve(name).normalize();
+        } catch (InvalidPathException e) {
+            throw unsafe(label, name);
+        }
         if (!p.startsWith(root)) {
-            throw bad(label, "has an unsafe path: '" + name + "'");
+            throw unsafe(label, name);
         }
         return p;
     }
 
-    private static LumensparkException bad(String label, String what) {
-        return new LumensparkException("archive " + label + " " + what);
+    private static LumensparkException unsafe(String label, String name) {
+        return Archives.bad(label, "has an unsafe path: '" + Printable.of(name) + "'");
+    }
+
+    static LumensparkException colliding(String label, String name) {
+        return Archives.bad(label, "has colliding entries at " + Printable.of(name));
     }
 
     private static String fullName(byte[] h) {
@@ -135,29 +210,40 @@ final class TarArchive {
         return prefix.isEmpty() ? name : prefix + "/" + name;
     }
 
-    /** The {@code path} record of a pax extended header ("LEN path=VALUE\n" records), or null. */
-    private static String paxPath(byte[] data) {
+    /**
+     * The {@code path} record of a pax extended header, or null if it has none. The header is a sequence of
+     * records {@code "LEN key=value\n"}, LEN the record's length in bytes, in decimal; anything else is refused.
+     */
+    private static String paxPath(byte[] data, String label) {
+        String path = null;
         int i = 0;
         while (i < data.length) {
-            int space = indexOf(data, (byte) ' ', i);
-            if (space < 0) {
-                break;
+            int digits = 0;
+            long len = 0;
+            while (i + digits < data.length && data[i + digits] >= '0' && data[i + digits] <= '9' && digits < 8) {
+                len = len * 10 + (data[i + digits] - '0');
+                digits++;
             }
-            int len = Integer.parseInt(new String(data, i, space - i, StandardCharsets.US_ASCII).trim());
-            if (len <= 0 || i + len > data.length) {
-                break;
+            int space = i + digits;
+            if (digits == 0 || space >= data.length || data[space] != ' ' || len <= digits + 1
+                    || len > data.length - i || data[(int) (i + len - 1)] != '\n') {
+                throw Archives.bad(label, "has a corrupt pax header (bad record length)");
             }
-            String record = new String(data, space + 1, i + len - space - 2, StandardCharsets.UTF_8);
-            if (record.startsWith("path=")) {
-                return record.substring(5);
+            int end = (int) (i + len - 1);
+            int eq = indexOf(data, (byte) '=', space + 1, end);
+            if (eq < 0) {
+                throw Archives.bad(label, "has a corrupt pax header (a record without '=')");
             }
-            i += len;
+            if (new String(data, space + 1, eq - space - 1, StandardCharsets.UTF_8).equals("path")) {
+                path = new String(data, eq + 1, end - eq - 1, StandardCharsets.UTF_8);
+            }
+            i = (int) (i + len);
         }
-        return null;
+        return path;
     }
 
-    private static int indexOf(byte[] a, byte b, int from) {
-        for (int i = from; i < a.length; i++) {
+    private static int indexOf(byte[] a, byte b, int from, int to) {
+        for (int i = from; i < to; i++) {
             if (a[i] == b) {
                 return i;
             }
@@ -175,7 +261,7 @@ final class TarArchive {
 
     private static long octal(byte[] h, int off, int len, String label) {
         if ((h[off] & 0x80) != 0) {
-            throw bad(label, "has an entry over 8 GB (base-256 size), which is not supported");
+            throw Archives.bad(label, "has an entry over 8 GB (base-256 size), which is not supported");
         }
         long v = 0;
         for (int i = off; i < off + len; i++) {
@@ -187,7 +273,7 @@ final class TarArchive {
                 continue; // leading padding
             }
             if (c < '0' || c > '7') {
-                throw bad(label, "has a corrupt header (bad octal number)");
+                throw Archives.bad(label, "has a corrupt header (bad octal number); is it a tar file?");
             }
             v = v * 8 + (c - '0');
         }
@@ -200,7 +286,7 @@ final class TarArchive {
             sum += (i >= 148 && i < 156) ? ' ' : (h[i] & 0xFF);
         }
         if (sum != octal(h, 148, 8, label)) {
-            throw bad(label, "has a corrupt header (checksum mismatch); is it a tar file?");
+            throw Archives.bad(label, "has a corrupt header (checksum mismatch); is it a tar file?");
         }
     }
 
@@ -220,18 +306,18 @@ final class TarArchive {
             return false;
         }
         if (n < BLOCK) {
-            throw new EOFException("truncated tar header");
+            throw new EOFException();
         }
         return true;
     }
 
     private static byte[] readData(InputStream in, long size, String label) throws IOException {
-        if (size > 1 << 20) {
-            throw bad(label, "has an oversized extended header");
+        if (size > MAX_EXTENDED_HEADER) {
+            throw Archives.bad(label, "has an oversized extended header");
         }
         byte[] data = in.readNBytes((int) size);
         if (data.length < size) {
-            throw new EOFException("truncated tar entry");
+            throw new EOFException();
         }
         skipPadding(in, size);
         return data;
@@ -242,7 +328,7 @@ final class TarArchive {
         for (long left = size; left > 0; ) {
             int n = in.read(buf, 0, (int) Math.min(buf.length, left));
             if (n < 0) {
-                throw new EOFException("truncated tar entry");
+                throw new EOFException();
             }
             out.write(buf, 0, n);
             left -= n;

@@ -2,6 +2,7 @@ package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -14,7 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Collections;
+import java.util.Enumeration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -23,9 +24,11 @@ import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
 
 /**
- * Extracts zip files safely: only regular files and folders, never a path that is absolute or climbs out with
- * {@code ..}, never a symbolic link or special file (as a Unix zip tool records them), never two entries for one
- * path, and never more than a given number of bytes in all, whatever the entries claim.
+ * Extracts zip files safely: only regular files and folders, never a path that is absolute, climbs out with
+ * {@code ..} or holds control characters, never a symbolic link or special file (as a Unix zip tool records them),
+ * never two entries for one path, and never more bytes (counted as they come out, whatever the entries claim) or
+ * entries than {@link Archives.Limits} allow. The central directory is checked before anything is written; a
+ * truncated or corrupt zip is refused with one line saying so.
  */
 final class ZipArchive {
 
@@ -35,23 +38,30 @@ final class ZipArchive {
     private static final int CENTRAL_SIGNATURE = 0x02014b50;
     private static final int UNIX_HOST = 3;
     private static final int TYPE_MASK = 0170000, REGULAR = 0100000, FOLDER = 0040000;
+    /** A central directory above this is refused: 100,000 entries with 300-byte names take 35 MB. */
+    private static final long MAX_DIRECTORY_BYTES = 64L << 20;
 
     private ZipArchive() {
     }
 
-    /** Extracts {@code zip} into {@code dest}; returns the files written, in archive order. */
-    static List<Path> extract(Path zip, Path dest, long maxBytes) throws IOException {
+    /** Extracts {@code zip} into {@code dest} within {@code limits}; returns the files written, in archive order. */
+    static List<Path> extract(Path zip, Path dest, Archives.Limits limits) throws IOException {
         String label = zip.getFileName().toString();
         Path root = dest.toAbsolutePath().normalize();
+        Set<String> special = specialEntries(zip, label, limits);
         Files.createDirectories(root);
-        Set<String> special = specialEntries(zip, label);
         List<Path> written = new ArrayList<>();
         long total = 0;
+        int entries = 0;
         try (ZipFile zf = new ZipFile(zip.toFile())) {
-            for (ZipEntry e : Collections.list(zf.entries())) {
+            for (Enumeration<? extends ZipEntry> all = zf.entries(); all.hasMoreElements(); ) {
+                ZipEntry e = all.nextElement();
+                if (++entries > limits.maxEntries()) {
+                    throw limits.tooManyEntries(label);
+                }
                 String name = e.getName();
                 if (special.contains(name)) {
-                    throw bad(label, "contains a link or special file: " + name);
+                    throw Archives.bad(label, "contains a link or special file: " + Printable.of(name));
                 }
                 Path path = TarArchive.resolve(root, name, label);
                 try {
@@ -62,27 +72,29 @@ final class ZipArchive {
                     Files.createDirectories(path.getParent());
                     try (InputStream in = zf.getInputStream(e);
                          OutputStream out = Files.newOutputStream(path, StandardOpenOption.CREATE_NEW)) {
-                        total = copy(in, out, total, maxBytes, label);
+                        total = copy(in, out, total, limits, label);
                     }
                 } catch (FileAlreadyExistsException x) {
-                    throw bad(label, "has colliding entries at " + name);
+                    throw TarArchive.colliding(label, name);
                 }
                 written.add(path);
             }
         } catch (ZipException e) {
-            throw bad(label, "is not a readable zip file (" + e.getMessage() + ")");
+            throw Archives.bad(label, "is not a readable zip file (" + Printable.of(e.getMessage()) + ")");
+        } catch (EOFException e) {
+            throw Archives.bad(label, "is truncated (an entry's data ends early)");
         }
         return written;
     }
 
     /** Copies, counting the bytes really produced (an entry's declared size may lie). */
-    private static long copy(InputStream in, OutputStream out, long total, long maxBytes, String label)
+    private static long copy(InputStream in, OutputStream out, long total, Archives.Limits limits, String label)
             throws IOException {
         byte[] buf = new byte[1 << 16];
         for (int n; (n = in.read(buf)) > 0; ) {
             total += n;
-            if (total > maxBytes) {
-                throw bad(label, "unpacks to more than " + maxBytes + " bytes; refusing it as a decompression bomb");
+            if (total > limits.maxBytes()) {
+                throw limits.tooManyBytes(label);
             }
             out.write(buf, 0, n);
         }
@@ -91,11 +103,16 @@ final class ZipArchive {
 
     /**
      * Names of entries that a Unix zip tool marked as something other than a file or folder (symbolic links, above
-     * all), read from the central directory: {@link ZipEntry} does not expose the mode bits.
+     * all), read from the central directory: {@link ZipEntry} does not expose the mode bits. Checks on the way that
+     * the directory lies inside the file and that neither its entries nor the sizes they declare exceed
+     * {@code limits} (the bytes are counted again as they come out, since a declared size may lie).
      */
-    static Set<String> specialEntries(Path zip, String label) throws IOException {
+    static Set<String> specialEntries(Path zip, String label, Archives.Limits limits) throws IOException {
         try (FileChannel ch = FileChannel.open(zip, StandardOpenOption.READ)) {
             long size = ch.size();
+            if (size < 22) {
+                throw Archives.bad(label, "is not a zip file (no end of central directory)");
+            }
             int tailLength = (int) Math.min(size, 22 + 65535);
             ByteBuffer tail = read(ch, size - tailLength, tailLength);
             int end = -1;
@@ -106,38 +123,52 @@ final class ZipArchive {
                 }
             }
             if (end < 0) {
-                throw bad(label, "is not a zip file (no end of central directory)");
+                throw Archives.bad(label, "is not a zip file (no end of central directory)");
             }
-            long entries = tail.getShort(end + 10) & 0xFFFF;
             long dirSize = tail.getInt(end + 12) & 0xFFFFFFFFL;
             long dirOffset = tail.getInt(end + 16) & 0xFFFFFFFFL;
-            if ((entries == 0xFFFF || dirOffset == 0xFFFFFFFFL || dirSize == 0xFFFFFFFFL) && end >= 20
-                    && tail.getInt(end - 20) == ZIP64_LOCATOR_SIGNATURE) {
-                ByteBuffer z = read(ch, tail.getLong(end - 20 + 8), 56);
-                if (z.getInt(0) != ZIP64_END_SIGNATURE) {
-                    throw bad(label, "has a corrupt zip64 directory");
+            if ((dirOffset == 0xFFFFFFFFL || dirSize == 0xFFFFFFFFL || (tail.getShort(end + 10) & 0xFFFF) == 0xFFFF)
+                    && end >= 20 && tail.getInt(end - 20) == ZIP64_LOCATOR_SIGNATURE) {
+                long at = tail.getLong(end - 20 + 8);
+                if (at < 0 || at > size - 56) {
+                    throw corrupt(label);
                 }
-                entries = z.getLong(32);
+                ByteBuffer z = read(ch, at, 56);
+                if (z.getInt(0) != ZIP64_END_SIGNATURE) {
+                    throw corrupt(label);
+                }
                 dirSize = z.getLong(40);
                 dirOffset = z.getLong(48);
             }
-            if (dirOffset + dirSize > size || dirSize > Integer.MAX_VALUE) {
-                throw bad(label, "has a corrupt central directory");
+            if (dirOffset < 0 || dirSize < 0 || dirOffset > size || dirSize > size - dirOffset) {
+                throw Archives.bad(label, "is truncated or corrupt (its central directory lies outside the file)");
+            }
+            if (dirSize > MAX_DIRECTORY_BYTES) {
+                throw Archives.bad(label, "has a central directory over " + (MAX_DIRECTORY_BYTES >> 20)
+                        + " MiB; refusing it");
             }
             ByteBuffer dir = read(ch, dirOffset, (int) dirSize);
             Set<String> special = new HashSet<>();
-            int p = 0;
-            for (long i = 0; i < entries; i++) {
+            int entries = 0;
+            long declared = 0;
+            for (int p = 0; p < dir.limit(); ) { // every record, whatever count the end record gives
                 if (p + 46 > dir.limit() || dir.getInt(p) != CENTRAL_SIGNATURE) {
-                    throw bad(label, "has a corrupt central directory");
+                    throw corrupt(label);
+                }
+                if (++entries > limits.maxEntries()) {
+                    throw limits.tooManyEntries(label);
                 }
                 int host = (dir.getShort(p + 4) >> 8) & 0xFF;
                 int nameLength = dir.getShort(p + 28) & 0xFFFF;
                 int extraLength = dir.getShort(p + 30) & 0xFFFF;
                 int commentLength = dir.getShort(p + 32) & 0xFFFF;
                 int mode = dir.getInt(p + 38) >>> 16;
+                long bytes = dir.getInt(p + 24) & 0xFFFFFFFFL; // all ones: in the zip64 field, counted as it comes
+                if (bytes != 0xFFFFFFFFL && (declared += bytes) > limits.maxBytes()) {
+                    throw limits.tooManyBytes(label);
+                }
                 if (p + 46 + nameLength > dir.limit()) {
-                    throw bad(label, "has a corrupt central directory");
+                    throw corrupt(label);
                 }
                 int type = mode & TYPE_MASK;
                 if (host == UNIX_HOST && type != 0 && type != REGULAR && type != FOLDER) {
@@ -151,17 +182,17 @@ final class ZipArchive {
         }
     }
 
+    private static LumensparkException corrupt(String label) {
+        return Archives.bad(label, "has a corrupt central directory");
+    }
+
     private static ByteBuffer read(FileChannel ch, long position, int length) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(length).order(ByteOrder.LITTLE_ENDIAN);
         while (b.hasRemaining()) {
             if (ch.read(b, position + b.position()) < 0) {
-                throw new java.io.EOFException("truncated zip file");
+                throw new EOFException();
             }
         }
         return b.flip();
-    }
-
-    private static LumensparkException bad(String label, String what) {
-        return new LumensparkException("archive " + label + " " + what);
     }
 }

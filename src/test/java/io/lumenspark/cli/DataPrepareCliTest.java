@@ -7,6 +7,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static io.lumenspark.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -83,6 +84,19 @@ class DataPrepareCliTest {
         assertTrue(skipped.err().contains("warning: skipped 1 bad record"), skipped.err());
         assertBad(out + " already holds tokens prepared from other inputs or options; use --force",
                 "data", "prepare", jsonl.toString(), "--out", out.toString(), "--skip-bad-records");
+    }
+
+    @Test
+    void anOutFolderHoldingAnInputIsNamedAsTheProblem() throws Exception {
+        Path folder = Files.createDirectories(tmp.resolve("corpus"));
+        Path text = Files.writeString(folder.resolve("book.txt"), "Call me Ishmael. ".repeat(100));
+        assertBad("--out " + folder + " holds the input " + text + "; choose an output folder outside the inputs",
+                "data", "prepare", text.toString(), "--out", folder.toString());
+        assertBad("--out " + folder + " holds the input " + folder, "data", "prepare", folder.toString(), "--out",
+                folder.toString());
+        try (var left = Files.list(folder)) {
+            assertEquals(List.of(text), left.toList(), "the folder is left as it was");
+        }
     }
 
     private static void assertBad(String expected, String... args) {

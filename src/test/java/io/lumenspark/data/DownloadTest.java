@@ -6,15 +6,21 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -33,7 +39,8 @@ class DownloadTest {
     @BeforeEach
     void start() throws IOException {
         server = new LoopbackServer();
-        download = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10), false);
+        download = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10), null,
+                Download.DEFAULT_MAX_BYTES);
         data = new byte[300_000];
         new Random(7).nextBytes(data);
         sha = DemoCorpusTest.sha256(data);
@@ -94,7 +101,7 @@ class DownloadTest {
     void aServerThatGoesSilentIsLeftAndResumed() throws IOException {
         server.stalls.set(1);
         try (Download impatient = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofMillis(300),
-                false)) {
+                null, Download.DEFAULT_MAX_BYTES)) {
             Path target = tmp.resolve("data.bin");
             long start = System.nanoTime();
             impatient.fetch(server.url("/data.bin"), target, data.length, sha);
@@ -170,5 +177,147 @@ class DownloadTest {
         Download.checkAllowed(URI.create("http://localhost:8080/x"));
         Download.checkAllowed(URI.create("http://[::1]:8080/x"));
         Download.checkAllowed(URI.create("https://example.com/x"));
+    }
+
+    /** A stream that collects what is printed and counts down {@code printed} at the first byte. */
+    private static final class Captured extends OutputStream {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        final CountDownLatch printed = new CountDownLatch(1);
+
+        @Override
+        public synchronized void write(int b) {
+            bytes.write(b);
+            printed.countDown();
+        }
+
+        @Override
+        public synchronized void write(byte[] b, int off, int len) {
+            bytes.write(b, off, len);
+            if (len > 0) printed.countDown();
+        }
+
+        synchronized String text() {
+            return bytes.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    @Test
+    void theProgressBarEndsItsLineBeforeTheErrorAndAfterSuccess() throws IOException {
+        // The server sends half the body, then waits until the bar is on screen: the bar is certain to be shown.
+        for (boolean fails : new boolean[]{true, false}) {
+            Captured err = new Captured();
+            server.gate = err.printed;
+            try (Download shown = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(60),
+                    new PrintStream(err, true, StandardCharsets.UTF_8), Download.DEFAULT_MAX_BYTES)) {
+                Path target = tmp.resolve(fails + ".bin");
+                if (fails) {
+                    var e = assertThrows(LumensparkException.class,
+                            () -> shown.fetch(server.url("/data.bin"), target, data.length, "0".repeat(64)));
+                    assertTrue(e.getMessage().startsWith("checksum mismatch"), e.getMessage());
+                } else {
+                    shown.fetch(server.url("/data.bin"), target, data.length, sha);
+                }
+            }
+            String bar = err.text();
+            assertTrue(bar.contains("data.bin") && bar.contains("MB"), "the bar was shown: " + bar);
+            assertTrue(bar.endsWith("\n"), "the bar's line is ended, so an error starts its own: " + bar);
+            assertEquals(1, bar.chars().filter(c -> c == '\n').count(), "ended once: " + bar);
+        }
+    }
+
+    @Test
+    void theBarLineEndsOnceAndOnlyIfSomethingWasPrinted() {
+        Captured err = new Captured();
+        Download.BarLine quiet = new Download.BarLine(new PrintStream(err, true, StandardCharsets.UTF_8));
+        quiet.close();
+        assertEquals("", err.text(), "no bar, no empty line");
+
+        // As the library does when it is closed before its first scheduled update: it prints, but never closes.
+        Download.BarLine line = new Download.BarLine(new PrintStream(err, true, StandardCharsets.UTF_8));
+        line.accept("x.bin 0% [   ] 0/1 MB");
+        line.close();
+        line.accept("x.bin 100% [===] 1/1 MB"); // a late update from the library's thread
+        line.close();
+        assertEquals("\rx.bin 0% [   ] 0/1 MB\n", err.text());
+    }
+
+    @Test
+    void aDownloadWithoutPinnedSizeStopsAtTheCap() throws IOException {
+        server.endless.add("/endless");
+        try (Download capped = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10),
+                null, 100_000)) {
+            Path target = tmp.resolve("endless");
+            var e = assertThrows(LumensparkException.class,
+                    () -> capped.fetch(server.url("/endless"), target, -1, null));
+            assertTrue(e.getMessage().contains("sends more than 100000 bytes")
+                    && e.getMessage().contains("--max-size"), e.getMessage());
+            assertEquals(List.of(), files(tmp), "the part file is deleted");
+            assertEquals(1, server.requests(), "not retried");
+
+            // Announced beyond the cap: refused before a byte is written.
+            server.announced.put("/data.bin", 1L << 40);
+            var big = assertThrows(LumensparkException.class,
+                    () -> capped.fetch(server.url("/data.bin"), target, -1, null));
+            assertTrue(big.getMessage().contains("announces " + (1L << 40) + " bytes (100000 bytes is the limit"),
+                    big.getMessage());
+            assertEquals(List.of(), files(tmp));
+
+            // Within the cap (the file is 300,000 bytes): fine with a larger one.
+            server.announced.clear();
+            download.fetch(server.url("/data.bin"), target, -1, null);
+            assertArrayEquals(data, Files.readAllBytes(target));
+        }
+    }
+
+    @Test
+    void aDownloadPastItsPinnedSizeIsRefusedAsItComes() throws IOException {
+        server.announced.put("/data.bin", 1L << 40); // a lie: it sends 300,000 bytes
+        var e = assertThrows(LumensparkException.class,
+                () -> download.fetch(server.url("/data.bin"), tmp.resolve("a.bin"), 1000, null));
+        assertTrue(e.getMessage().contains("announces " + (1L << 40) + " bytes (1000 expected)"), e.getMessage());
+        server.endless.add("/endless"); // no Content-Length: counted as it comes
+        var sent = assertThrows(LumensparkException.class,
+                () -> download.fetch(server.url("/endless"), tmp.resolve("a.bin"), 1000, null));
+        assertTrue(sent.getMessage().contains("sends more than 1000 bytes (1000 expected)"), sent.getMessage());
+        assertEquals(List.of(), files(tmp));
+    }
+
+    @Test
+    void redirectLoopsAndGarbageAreOneCleanLine() throws Exception {
+        server.redirects.put("/loop", "/loop");
+        var loop = assertThrows(LumensparkException.class,
+                () -> download.fetch(server.url("/loop"), tmp.resolve("loop"), -1, null));
+        assertTrue(loop.getMessage().contains("redirects too many times") && loop.getMessage().contains("HTTP 302"),
+                loop.getMessage());
+
+        // A "server" that answers with bytes that are not HTTP, escape sequences and all.
+        try (ServerSocket garbage = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Thread answer = Thread.ofVirtual().start(() -> {
+                try (Socket s = garbage.accept()) {
+                    s.getInputStream().read(new byte[4096]);
+                    s.getOutputStream().write("\u001b[2J\u001b[31mHELLO\0\r\nnot http\r\n\r\n".getBytes(
+                            StandardCharsets.ISO_8859_1));
+                } catch (IOException e) {
+                    // the test fails on its own if nothing was answered
+                }
+            });
+            URI url = URI.create("http://127.0.0.1:" + garbage.getLocalPort() + "/x.txt");
+            var e = assertThrows(LumensparkException.class, () -> download.fetch(url, tmp.resolve("g"), -1, null));
+            assertTrue(e.getMessage().startsWith("cannot download " + url + ": the server's answer is not HTTP (")
+                    && e.getMessage().contains("\\u001b[2J"), e.getMessage());
+            assertTrue(e.getMessage().chars().noneMatch(c -> c < 0x20 || c == 0x7F), e.getMessage());
+            answer.join();
+        }
+        assertEquals(List.of(), files(tmp));
+    }
+
+    @Test
+    void garbageHeadersDoNotEscape() throws IOException {
+        assertEquals(-1, Download.contentLength(java.net.http.HttpHeaders.of(
+                java.util.Map.of("Content-Length", List.of("99999999999999999999999")), (a, b) -> true)));
+        assertEquals(-1, Download.contentLength(java.net.http.HttpHeaders.of(
+                java.util.Map.of("Content-Length", List.of("-5")), (a, b) -> true)));
+        assertEquals(null, Download.contentRange(java.net.http.HttpHeaders.of(
+                java.util.Map.of("Content-Range", List.of("bytes 99999999999999999999999-1/2")), (a, b) -> true)));
     }
 }

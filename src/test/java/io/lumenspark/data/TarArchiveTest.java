@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.zip.GZIPOutputStream;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -136,5 +137,87 @@ class TarArchiveTest {
         var e = assertThrows(LumensparkException.class,
                 () -> TarArchive.extract(new ByteArrayInputStream(tar), tmp.resolve("out"), "bad.tar"));
         assertTrue(e.getMessage().contains("checksum"), e.getMessage());
+    }
+
+    private int refusals;
+
+    /** The refusal of {@code tar} (into a new folder): one line naming it, no raw control character or class name. */
+    private LumensparkException refused(byte[] tar, Archives.Limits limits) {
+        Path out = tmp.resolve("out" + ++refusals);
+        var e = assertThrows(LumensparkException.class,
+                () -> TarArchive.extract(new ByteArrayInputStream(tar), out, "bad.tar", limits));
+        assertTrue(e.getMessage().startsWith("archive bad.tar "), e.getMessage());
+        assertTrue(e.getMessage().chars().noneMatch(Character::isISOControl), e.getMessage());
+        assertFalse(e.getMessage().contains("Exception") || e.getMessage().contains("null"), e.getMessage());
+        return e;
+    }
+
+    private LumensparkException refused(byte[] tar) {
+        return refused(tar, Archives.Limits.DEFAULT);
+    }
+
+    @Test
+    void corruptPaxHeadersAreRefusedCleanly() {
+        for (String pax : List.of("abc path=x.txt\n", "99999999999 path=x.txt\n", "-5 path=x.txt\n",
+                "50 path=x.txt\n", "14 path=x.txt.", "3 a\n", "14 pathxxxxxx\n", " path=x.txt\n")) {
+            byte[] tar = new TarBuilder().entry("PaxHeader", 'x', "", pax.getBytes(StandardCharsets.UTF_8))
+                    .file("x.txt", "x").bytes();
+            var e = refused(tar);
+            assertTrue(e.getMessage().contains("corrupt pax header"), pax + ": " + e.getMessage());
+        }
+        // A well-formed header without a path (only other keys) leaves the entry's own name.
+        List<Path> files = assertDoesNotThrow(() -> extract(new TarBuilder().entry("PaxHeader", 'x', "",
+                "11 mtime=1\n".getBytes(StandardCharsets.UTF_8)).file("plain.txt", "p"), tmp.resolve("ok")));
+        assertEquals(List.of(tmp.resolve("ok/plain.txt").toAbsolutePath()), files);
+    }
+
+    @Test
+    void namesWithControlCharactersAreRefusedAndShownEscaped() {
+        var nul = refused(new TarBuilder().pax("a\0b.txt").file("x", "x").bytes());
+        assertTrue(nul.getMessage().equals("archive bad.tar has an unsafe path: 'a\\0b.txt'"), nul.getMessage());
+        var esc = refused(new TarBuilder().file("\u001b[31mred\nline.txt", "x").bytes());
+        assertTrue(esc.getMessage().contains("'\\u001b[31mred\\nline.txt'"), esc.getMessage());
+        var type = refused(new TarBuilder().entry("dev\u0007", '\u001b', "", new byte[0]).bytes());
+        assertTrue(type.getMessage().contains("type '\\u001b': dev\\u0007"), type.getMessage());
+        var longLine = refused(new TarBuilder().pax("../" + "x".repeat(5000)).file("x", "x").bytes());
+        assertTrue(longLine.getMessage().length() < 300, "a long name is cut short: " + longLine.getMessage());
+    }
+
+    @Test
+    void truncatedArchivesAreRefusedCleanly() throws IOException {
+        byte[] tar = new TarBuilder().file("a.txt", "x".repeat(3000)).file("b.txt", "y").bytes();
+        for (int cut : new int[]{100, 512 + 1000, 512 + 3072 + 200}) { // in a header, in data, in the next header
+            var e = refused(java.util.Arrays.copyOf(tar, cut));
+            assertTrue(e.getMessage().equals("archive bad.tar is truncated (it ends inside an entry)"),
+                    cut + ": " + e.getMessage());
+        }
+        byte[] tgz = new TarBuilder().file("a.txt", "x".repeat(100_000)).gzipped();
+        Path cut = Files.write(tmp.resolve("cut.tgz"), java.util.Arrays.copyOf(tgz, tgz.length / 2));
+        var gz = assertThrows(LumensparkException.class, () -> TarArchive.extractTgz(cut, tmp.resolve("o")));
+        assertEquals("archive cut.tgz is truncated (it ends inside an entry)", gz.getMessage());
+        byte[] damaged = tgz.clone();
+        for (int i = 20; i < 60; i++) damaged[i] = (byte) 0xFF;
+        Path bad = Files.write(tmp.resolve("damaged.tgz"), damaged);
+        var d = assertThrows(LumensparkException.class, () -> TarArchive.extractTgz(bad, tmp.resolve("o2")));
+        assertTrue(d.getMessage().startsWith("archive damaged.tgz has corrupt compressed data ("), d.getMessage());
+    }
+
+    @Test
+    void entriesAndDataAreCountedAsTheyAreRead() {
+        Archives.Limits limits = new Archives.Limits(1 << 20, 100);
+        TarBuilder hundred = new TarBuilder().entry("d/", '5', "", new byte[0]);
+        for (int i = 1; i < 100; i++) hundred.file("d/" + i, "");
+        assertDoesNotThrow(() -> TarArchive.extract(new ByteArrayInputStream(hundred.bytes()), tmp.resolve("ok"),
+                "ok.tar", limits));
+        var many = refused(hundred.file("d/one-more", "").bytes(), limits);
+        assertEquals("archive bad.tar holds more than 100 files and folders; refusing it", many.getMessage());
+
+        // Extended headers count as data and may not pile up without an entry.
+        TarBuilder piled = new TarBuilder();
+        for (int i = 0; i < 9; i++) piled.entry("g", 'g', "", "11 mtime=1\n".getBytes(StandardCharsets.UTF_8));
+        assertTrue(refused(piled.file("a", "a").bytes()).getMessage().contains("9 extended headers in a row"));
+        // A folder's data is read through as well, and counted.
+        var dir = refused(new TarBuilder().entry("d/", '5', "", new byte[2 << 20]).bytes(), limits);
+        assertTrue(dir.getMessage().contains("decompression bomb"), dir.getMessage());
     }
 }
