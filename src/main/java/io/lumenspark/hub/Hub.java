@@ -43,19 +43,20 @@ import java.util.regex.Pattern;
  *
  * <p>The network is used only when needed: a snapshot that holds config.json and complete weights, and of every
  * optional file either the file or its {@code .no_exist} marker, is returned without a request (for a branch, the
- * commit {@code refs/BRANCH} names: a branch that moved on the hub is seen again once the cached snapshot is deleted,
- * or by naming the new commit). With {@code HF_HUB_OFFLINE} no request is made at all: a snapshot with config.json and
- * complete weights is used, anything less is a one-line error. When the hub cannot be reached (or answers 429 or
- * 5xx), such a cached snapshot is used with a note on stderr; without one the error names the URL and says how to
- * download the folder by hand.
+ * snapshot of the commit {@code refs/BRANCH} names: a branch that moved on since is followed once that file is
+ * deleted, or by naming the new commit). With {@code HF_HUB_OFFLINE} no request is made at all: a snapshot with
+ * config.json and complete weights is used, anything less is a one-line error. When the hub cannot be reached (or
+ * answers 429 or 5xx), such a cached snapshot is used with a note on stderr; without one the error names the URL and
+ * says how to download the folder by hand.
  *
- * <p>Each file is asked for with a {@code HEAD} that follows only redirects within the hub (a renamed repository).
- * Its answer gives {@code X-Repo-Commit}; the blob name, the {@code ETag} without quotes or {@code W/} prefix
- * ({@code X-Linked-Etag}, the SHA-256, for files in LFS, which answer with a redirect to a file host; the git blob
- * SHA-1 for small files); and the size ({@code X-Linked-Size}, else {@code Content-Length}). The file is then
+ * <p>Each file is asked for with a {@code HEAD} that follows only redirects within the hub's origin (a renamed
+ * repository). Its answer gives {@code X-Repo-Commit}; the blob name, the {@code ETag} without quotes or {@code W/}
+ * prefix ({@code X-Linked-Etag}, the SHA-256, for files in LFS, which answer with a redirect to a file host; the git
+ * blob SHA-1 for small files); and the size ({@code X-Linked-Size}, else {@code Content-Length}). The file is then
  * downloaded from the redirect's target (or the same URL) by {@link Download}: resumable, size-checked, and checked
- * against the SHA-256 for LFS files or the git blob SHA-1 for small ones, before the snapshot's link is made.
- * {@code Authorization: Bearer HF_TOKEN} goes only to the endpoint's own origin, never to the file host.
+ * against the SHA-256 for LFS files or the git blob SHA-1 for small ones the hub serves itself, before the
+ * snapshot's link is made. {@code Authorization: Bearer HF_TOKEN} goes only to the endpoint's own origin, never to
+ * the file host.
  *
  * <p>Everything that changes the cache happens under a lock on the repository
  * ({@code .locks/models--owner--name/lumenspark.lock} in the cache folder), so two processes fetching one model
@@ -285,7 +286,11 @@ public final class Hub implements AutoCloseable {
                     ? Map.of("Authorization", "Bearer " + settings.token()) : Map.of();
             String sha256 = info.lfs() && SHA256.matcher(info.etag()).matches() ? info.etag() : null;
             download.fetch(new Download.Source(info.location(), headers, file, hint(model)), blob, info.size(), sha256);
-            if (!info.lfs() && SHA1.matcher(info.etag()).matches()) checkGitBlob(blob, info.etag(), model, file);
+            // a small file the hub serves itself is named by its git blob hash
+            boolean served = info.location().equals(info.asked());
+            if (!info.lfs() && served && SHA1.matcher(info.etag()).matches()) {
+                checkGitBlob(blob, info.etag(), model, file);
+            }
         }
         repo.link(commit, file, info.etag());
     }
@@ -442,8 +447,9 @@ public final class Hub implements AutoCloseable {
     private Answer head(ModelRef.Remote model, String revision, String file) throws Unreachable {
         URI url = fileUrl(model.repo(), revision, file);
         for (int hops = 0; ; hops++) {
-            HttpRequest.Builder request = HttpRequest.newBuilder(url).method("HEAD", HttpRequest.BodyPublishers.noBody())
-                    .timeout(timeout).header("User-Agent", "lumenspark").header("Accept-Encoding", "identity");
+            HttpRequest.Builder request = HttpRequest.newBuilder(url)
+                    .method("HEAD", HttpRequest.BodyPublishers.noBody()).timeout(timeout)
+                    .header("User-Agent", "lumenspark").header("Accept-Encoding", "identity");
             if (settings.token() != null) request.header("Authorization", "Bearer " + settings.token());
             HttpResponse<Void> response;
             try {
@@ -456,7 +462,7 @@ public final class Hub implements AutoCloseable {
             }
             int status = response.statusCode();
             String location = response.headers().firstValue("Location").orElse(null);
-            if (status < 300 || status >= 400 || location == null || !withinHub(location)) {
+            if (status < 300 || status >= 400 || location == null || !withinHub(url, location)) {
                 return new Answer(url, status, response.headers());
             }
             if (hops == MAX_REDIRECTS) {
@@ -467,11 +473,14 @@ public final class Hub implements AutoCloseable {
         }
     }
 
-    /** A redirect that stays on the hub: a path without scheme and host (a renamed repository, say). */
-    private static boolean withinHub(String location) {
+    /**
+     * A redirect that stays on the hub (a renamed repository, say): a path without scheme and host, or a URL of the
+     * same origin. Anything else is where the file itself is (a file host, a CDN).
+     */
+    private static boolean withinHub(URI from, String location) {
         try {
             URI uri = new URI(location);
-            return uri.getScheme() == null && uri.getRawAuthority() == null;
+            return uri.getRawAuthority() == null ? uri.getScheme() == null : sameOrigin(from.resolve(uri), from);
         } catch (java.net.URISyntaxException e) {
             return false;
         }
@@ -491,7 +500,7 @@ public final class Hub implements AutoCloseable {
      * {@code {endpoint}/{owner}/{name}/resolve/{revision}/{file}}, the revision's slashes (and pluses) escaped as
      * huggingface_hub escapes them; the id and file names need no escaping.
      */
-    URI fileUrl(RepoId repo, String revision, String file) {
+    private URI fileUrl(RepoId repo, String revision, String file) {
         String rev = revision.replace("+", "%2B").replace("/", "%2F");
         try {
             return new URI(settings.endpoint() + "/" + repo + "/resolve/" + rev + "/" + file);

@@ -115,7 +115,8 @@ final class RepoCache {
 
     /** Holds this repository's lock (other threads and processes that use it wait) until closed. */
     Lock lock() {
-        ReentrantLock local = IN_PROCESS.computeIfAbsent(lockFile.toAbsolutePath().normalize(), k -> new ReentrantLock());
+        ReentrantLock local = IN_PROCESS.computeIfAbsent(lockFile.toAbsolutePath().normalize(),
+                k -> new ReentrantLock());
         local.lock();
         FileChannel channel = null;
         try {

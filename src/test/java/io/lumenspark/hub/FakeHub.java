@@ -52,8 +52,10 @@ final class FakeHub implements AutoCloseable {
     }
 
     final Map<String, Repo> repos = new ConcurrentHashMap<>();
-    /** Old ids answered with a relative redirect to the new one, as for a renamed repository. */
+    /** Old ids answered with a redirect to the new one, as for a renamed repository. */
     final Map<String, String> renamed = new ConcurrentHashMap<>();
+    /** Whether those redirects name the hub's own origin ({@code http://127.0.0.1:PORT/...}) rather than a path. */
+    volatile boolean absoluteRenames;
     final List<Request> hubRequests = new CopyOnWriteArrayList<>();
     final List<Request> fileRequests = new CopyOnWriteArrayList<>();
     /** The next this many file host responses send half their body, then the connection is closed. */
@@ -87,8 +89,9 @@ final class FakeHub implements AutoCloseable {
         return "http://127.0.0.1:" + hub.getAddress().getPort();
     }
 
+    /** The file host, by another host name than the hub's (as a CDN is), so clients see another origin. */
     String fileHost() {
-        return "http://127.0.0.1:" + files.getAddress().getPort();
+        return "http://localhost:" + files.getAddress().getPort();
     }
 
     Repo repo(String id) {
@@ -146,12 +149,14 @@ final class FakeHub implements AutoCloseable {
         String revision = URLDecoder.decode(parts[4], StandardCharsets.UTF_8);
         String file = URLDecoder.decode(parts[5], StandardCharsets.UTF_8);
         if (renamed.containsKey(id)) {
-            ex.getResponseHeaders().set("Location", "/" + renamed.get(id) + "/resolve/" + parts[4] + "/" + parts[5]);
+            ex.getResponseHeaders().set("Location", (absoluteRenames ? endpoint() : "") + "/" + renamed.get(id)
+                    + "/resolve/" + parts[4] + "/" + parts[5]);
             send(ex, 307, null, null);
             return;
         }
         Repo repo = repos.get(id);
-        boolean authorized = repo != null && (repo.token == null || request.authorization().equals("Bearer " + repo.token));
+        boolean authorized = repo != null
+                && (repo.token == null || request.authorization().equals("Bearer " + repo.token));
         if (repo == null || !authorized) {
             // the hub answers 401 to a request without a token for a repo it will not show, existing or not
             send(ex, request.authorization().isEmpty() || repo != null ? 401 : 404, "RepoNotFound", null);
@@ -218,7 +223,8 @@ final class FakeHub implements AutoCloseable {
         if (!request.range().isEmpty() && (ifRange == null || ifRange.equals(etag))) {
             start = Integer.parseInt(request.range().substring("bytes=".length(), request.range().indexOf('-')));
             status = 206;
-            ex.getResponseHeaders().set("Content-Range", "bytes " + start + "-" + (body.length - 1) + "/" + body.length);
+            ex.getResponseHeaders().set("Content-Range",
+                    "bytes " + start + "-" + (body.length - 1) + "/" + body.length);
         }
         int length = body.length - start;
         if (ex.getRequestMethod().equals("HEAD")) {

@@ -471,6 +471,19 @@ class HubTest {
     }
 
     @Test
+    void followsARedirectToTheHubsOwnOriginWithTheToken() throws IOException {
+        server.renamed.put("acme/old-name", "acme/tiny");
+        server.absoluteRenames = true;
+        server.repo("acme/tiny").token = "hf_secret";
+        try (Hub hub = hub(settings("hf_secret", false))) {
+            Path dir = hub.resolve("acme/old-name");
+            assertArrayEquals(files.get("vocab.json"), Files.readAllBytes(dir.resolve("vocab.json")));
+        }
+        assertTrue(server.hubRequests.stream().allMatch(r -> r.authorization().equals("Bearer hf_secret")));
+        assertTrue(server.fileRequests.stream().allMatch(r -> r.authorization().isEmpty()));
+    }
+
+    @Test
     void twoThreadsFetchingOneModelDownloadItOnce() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
