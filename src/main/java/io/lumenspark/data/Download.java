@@ -33,6 +33,7 @@ import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -58,12 +59,12 @@ import javax.net.ssl.SSLException;
  * server sends that ends up in a message goes through {@link Printable}. The progress bar's line is always ended
  * before this class returns or throws, so an error never shares it.
  */
-final class Download implements AutoCloseable {
+public final class Download implements AutoCloseable {
 
     /** Transfers cut off midway are resumed this many times within one call before giving up. */
     static final int ATTEMPTS = 4;
     /** The cap on a download whose size is not pinned (4 GiB), unless another is given. */
-    static final long DEFAULT_MAX_BYTES = 4L << 30;
+    public static final long DEFAULT_MAX_BYTES = 4L << 30;
     private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d{1,18})-(\\d{1,18})/(\\d{1,18}|\\*)");
 
     private final HttpClient client;
@@ -76,7 +77,7 @@ final class Download implements AutoCloseable {
      * Production timeouts (20 s to connect, 60 s for the response headers, 60 s without a byte of the body), a
      * progress bar on stderr, and {@code maxBytes} as the cap on downloads whose size is not pinned.
      */
-    Download(long maxBytes) {
+    public Download(long maxBytes) {
         this(Duration.ofSeconds(20), Duration.ofSeconds(60), Duration.ofSeconds(60), System.err, maxBytes);
     }
 
@@ -84,8 +85,8 @@ final class Download implements AutoCloseable {
      * @param progress where the progress bar goes, or null for none
      * @param maxBytes the cap on a download whose size is not pinned
      */
-    Download(Duration connectTimeout, Duration responseTimeout, Duration stallTimeout, PrintStream progress,
-             long maxBytes) {
+    public Download(Duration connectTimeout, Duration responseTimeout, Duration stallTimeout, PrintStream progress,
+                    long maxBytes) {
         if (maxBytes <= 0) {
             throw new LumensparkException("the download size limit must be positive, got " + maxBytes);
         }
@@ -99,12 +100,44 @@ final class Download implements AutoCloseable {
     }
 
     /**
+     * One file to download.
+     *
+     * @param url     where it is
+     * @param headers sent with each request for it; the JDK's client drops {@code Authorization} (and cookies) when
+     *                a redirect leads to another scheme, host or port
+     * @param name    the progress bar's name, or null for the last segment of the URL's path
+     * @param hint    what error messages advise doing instead of this download, or null for the advice given for a
+     *                data file (fetch it by hand and pass it as a local path)
+     */
+    public record Source(URI url, Map<String, String> headers, String name, String hint) {
+        public Source {
+            headers = Map.copyOf(headers);
+        }
+
+        String advice() {
+            return hint != null ? hint : Download.hint(url);
+        }
+    }
+
+    /**
      * Downloads {@code url} to {@code target}, resuming a {@code .part} file left by an earlier call.
      *
      * @param size   expected size in bytes, or -1 if unknown (then at most the cap this downloader was made with)
      * @param sha256 expected SHA-256 in hex, or null to accept any content
      */
     void fetch(URI url, Path target, long size, String sha256) {
+        fetch(new Source(url, Map.of(), null, null), target, size, sha256);
+    }
+
+    /**
+     * Downloads {@code source} to {@code target}, resuming a {@code .part} file left by an earlier call, with its
+     * headers, progress bar name and advice.
+     *
+     * @param size   expected size in bytes, or -1 if unknown (then at most the cap this downloader was made with)
+     * @param sha256 expected SHA-256 in hex, or null to accept any content
+     */
+    public void fetch(Source source, Path target, long size, String sha256) {
+        URI url = source.url();
         checkAllowed(url);
         Path part = target.resolveSibling(target.getFileName() + ".part");
         Path validator = target.resolveSibling(target.getFileName() + ".part.validator");
@@ -113,7 +146,7 @@ final class Download implements AutoCloseable {
             for (int attempt = 1; ; attempt++) {
                 String why;
                 try {
-                    why = transfer(url, part, validator, size, sha256 != null);
+                    why = transfer(source, part, validator, size, sha256 != null);
                     if (why == null) break;
                 } catch (Interrupted e) {
                     why = e.getMessage();
@@ -121,7 +154,7 @@ final class Download implements AutoCloseable {
                 if (attempt == ATTEMPTS) {
                     long have = Files.exists(part) ? Files.size(part) : 0;
                     throw new LumensparkException("the download of " + url + " broke off after " + have + " bytes ("
-                            + Printable.of(why) + "); run the same command again to resume it, or " + hint(url));
+                            + Printable.of(why) + "); run the same command again to resume it, or " + source.advice());
                 }
             }
             try {
@@ -153,14 +186,16 @@ final class Download implements AutoCloseable {
      * One request: resumes {@code part} if it holds bytes of the same file, else starts it over. Returns null when
      * the part file is complete, or why it must be requested again (the part was discarded).
      */
-    private String transfer(URI url, Path part, Path validatorFile, long size, boolean checked)
+    private String transfer(Source source, Path part, Path validatorFile, long size, boolean checked)
             throws IOException, Interrupted {
+        URI url = source.url();
         long have = Files.exists(part) ? Files.size(part) : 0;
         String validator = Files.exists(validatorFile) ? Files.readString(validatorFile).strip() : "";
         // Without a validator or a checksum, bytes from an earlier run might belong to another version of the file.
         boolean resume = have > 0 && (!validator.isEmpty() || checked) && (size < 0 || have < size);
         HttpRequest.Builder request = HttpRequest.newBuilder(url).timeout(responseTimeout)
                 .header("User-Agent", "lumenspark").header("Accept-Encoding", "identity");
+        source.headers().forEach(request::header);
         if (resume) {
             request.header("Range", "bytes=" + have + "-");
             if (!validator.isEmpty()) request.header("If-Range", validator);
@@ -169,7 +204,7 @@ final class Download implements AutoCloseable {
                 size >= 0);
         CompletableFuture<HttpResponse<Void>> future = client.sendAsync(request.build(), sink::open);
         try {
-            HttpResponse<Void> response = await(future, sink, url, size);
+            HttpResponse<Void> response = await(future, sink, source, size);
             int status = response.statusCode();
             if (status == 416 || (status == 206 && !sink.started())) {
                 Files.deleteIfExists(part); // not the bytes we asked for: start over with the whole file
@@ -178,11 +213,11 @@ final class Download implements AutoCloseable {
             if (status >= 300 && status < 400) {
                 String to = response.headers().firstValue("Location").map(l -> " to " + Printable.of(l)).orElse("");
                 throw new LumensparkException("cannot download " + url + ": the server redirects too many times,"
-                        + " or from https to plain http (HTTP " + status + to + "); " + hint(url));
+                        + " or from https to plain http (HTTP " + status + to + "); " + source.advice());
             }
             if (status != 200 && status != 206) {
                 throw new LumensparkException("cannot download " + url + ": the server answered HTTP " + status
-                        + "; " + hint(url));
+                        + "; " + source.advice());
             }
             return null;
         } finally {
@@ -198,8 +233,9 @@ final class Download implements AutoCloseable {
      * Waits for the response while bytes keep coming, with a progress bar once the body starts; a stall longer than
      * the stall timeout cancels the request.
      */
-    private HttpResponse<Void> await(CompletableFuture<HttpResponse<Void>> future, FileSink sink, URI url, long size)
-            throws Interrupted {
+    private HttpResponse<Void> await(CompletableFuture<HttpResponse<Void>> future, FileSink sink, Source source,
+                                     long size) throws Interrupted {
+        URI url = source.url();
         long lastBytes = -1;
         long lastChange = System.nanoTime();
         ProgressBar bar = null;
@@ -211,7 +247,7 @@ final class Download implements AutoCloseable {
                 } catch (TimeoutException e) {
                     if (bar == null && sink.started() && progress != null) {
                         line = new BarLine(progress);
-                        bar = progressBar(url, size, line);
+                        bar = progressBar(source, size, line);
                     }
                     if (bar != null) bar.stepTo(sink.total());
                     long bytes = sink.total();
@@ -232,7 +268,7 @@ final class Download implements AutoCloseable {
                         if (c instanceof LumensparkException le) throw le; // our own, e.g. the disk is full
                     }
                     if (sink.started()) throw new Interrupted(describe(cause));
-                    throw unreachable(url, cause);
+                    throw unreachable(source, cause);
                 }
             }
         } finally {
@@ -244,10 +280,14 @@ final class Download implements AutoCloseable {
         }
     }
 
-    /** The bar for {@code url}, named by the last segment of its path as the URL writes it (escapes and all). */
-    private static ProgressBar progressBar(URI url, long size, BarLine line) {
+    /**
+     * The bar for {@code source}, named by its name, else by the last segment of its URL's path as the URL writes it
+     * (escapes and all).
+     */
+    private static ProgressBar progressBar(Source source, long size, BarLine line) {
+        URI url = source.url();
         String path = url.getRawPath() == null ? "" : url.getRawPath();
-        String name = path.substring(path.lastIndexOf('/') + 1);
+        String name = source.name() != null ? source.name() : path.substring(path.lastIndexOf('/') + 1);
         return new ProgressBarBuilder().setTaskName(name.isEmpty() ? url.getHost() : name).setInitialMax(size)
                 .setUnit(" MB", 1 << 20).showSpeed().setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
                 .setConsumer(line).build();
@@ -485,8 +525,12 @@ final class Download implements AutoCloseable {
         return HexFormat.of().formatHex(sha.digest());
     }
 
-    /** HTTPS anywhere; plain HTTP only to this machine (the tests' loopback server). */
-    static void checkAllowed(URI url) {
+    /**
+     * HTTPS anywhere; plain HTTP only to this machine (the tests' loopback server).
+     *
+     * @throws LumensparkException for any other URL
+     */
+    public static void checkAllowed(URI url) {
         String scheme = url.getScheme() == null ? "" : url.getScheme().toLowerCase(Locale.ROOT);
         boolean web = scheme.equals("https") || scheme.equals("http");
         if (web && url.getHost() == null) {
@@ -513,19 +557,20 @@ final class Download implements AutoCloseable {
     }
 
     /** A request that failed before its body: the answer was not HTTP, or else the host could not be reached. */
-    private static LumensparkException unreachable(URI url, Throwable cause) {
+    private static LumensparkException unreachable(Source source, Throwable cause) {
+        URI url = source.url();
         for (Throwable c = cause; c != null; c = c.getCause()) {
             if (c instanceof ProtocolException) {
                 return new LumensparkException("cannot download " + url + ": the server's answer is not HTTP ("
-                        + describe(c) + "); " + hint(url), cause);
+                        + describe(c) + "); " + source.advice(), cause);
             }
         }
         return new LumensparkException("cannot reach " + url.getHost() + " (" + describe(cause) + "; offline?): "
-                + hint(url), cause);
+                + source.advice(), cause);
     }
 
-    /** A few words on why a connection failed, printable. */
-    private static String describe(Throwable t) {
+    /** A few words on why a connection failed, printable: "connection refused", "unknown host" and the like. */
+    public static String describe(Throwable t) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof HttpConnectTimeoutException) return "connection timed out";
             if (c instanceof HttpTimeoutException) return "no answer in time";
