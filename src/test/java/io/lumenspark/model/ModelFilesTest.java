@@ -44,8 +44,9 @@ class ModelFilesTest {
     /** A copy of the folder with config.json's keys changed (a null value removes the key). */
     private static Path withConfig(String name, Map<String, Object> changes) throws Exception {
         Path dir = copy(name);
-        Map<String, Object> config = new LinkedHashMap<>(Json.mapper().convertValue(
-                Json.read(dir.resolve(ModelFiles.CONFIG)), Map.class));
+        Map<String, Object> config = Json.mapper().convertValue(Json.read(dir.resolve(ModelFiles.CONFIG)),
+                new com.fasterxml.jackson.core.type.TypeReference<LinkedHashMap<String, Object>>() {
+                });
         changes.forEach((k, v) -> {
             if (v == null) config.remove(k);
             else config.put(k, v);
