@@ -74,34 +74,26 @@ final class Layout {
         return new Layout(config);
     }
 
-    /** Scalars in all parameters (Long.MAX_VALUE for more than a long holds). */
-    long parameterCount() {
-        return sum(Params.Param::size);
-    }
-
-    /** Floats in the model's flat parameter buffer (each parameter padded to a multiple of 16), as above. */
+    /**
+     * Floats in the model's flat parameter buffer (each parameter padded to a multiple of 16); Long.MAX_VALUE for
+     * more than a long holds (such a model fits nowhere).
+     */
     long flatSize() {
-        return sum(p -> (p.size() + 15) / 16 * 16);
-    }
-
-    /** Tensors in the model's weights file: one per parameter. */
-    long tensorCount() {
-        return sum(p -> 1);
-    }
-
-    /** Sum over every parameter of every layer; saturates at Long.MAX_VALUE (such a model fits nowhere). */
-    private long sum(java.util.function.ToLongFunction<Params.Param> f) {
         try {
             long total = 0;
-            for (Params.Param p : before) total = Math.addExact(total, f.applyAsLong(p));
-            for (Params.Param p : after) total = Math.addExact(total, f.applyAsLong(p));
+            for (Params.Param p : before) total = Math.addExact(total, padded(p));
+            for (Params.Param p : after) total = Math.addExact(total, padded(p));
             for (Kind k : kinds) {
-                for (Params.Param p : k.params()) total = Math.addExact(total, Math.multiplyExact(f.applyAsLong(p), k.count()));
+                for (Params.Param p : k.params()) total = Math.addExact(total, Math.multiplyExact(padded(p), k.count()));
             }
             return total;
         } catch (ArithmeticException overflow) {
             return Long.MAX_VALUE;
         }
+    }
+
+    private static long padded(Params.Param p) {
+        return (p.size() + 15) / 16 * 16; // as Params lays them out
     }
 
     /** Every parameter's name and shape, in the model's order, made one at a time (no list of them all). */
