@@ -8,6 +8,7 @@ import io.lumenspark.data.TokenSplits;
 import io.lumenspark.data.Tokenizer;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelFiles;
 import io.lumenspark.training.Evaluator;
 import picocli.CommandLine.Command;
@@ -61,6 +62,8 @@ final class EvalCommand implements Callable<Integer> {
                 throw new LumensparkException("--seq-length must be in 1.." + model.config().seqLength());
             }
             if (tokens.length() < 2) throw new LumensparkException(data + ": fewer than 2 tokens to evaluate");
+            MemoryPlan.forInference(model.config(), batch, n).check(); // --batch 2147483647: refused, not allocated
+            model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             long t0 = System.nanoTime();
             Evaluator.Result r = Evaluator.evaluate(model, tokens, batch, n, maxTokens);
             double seconds = (System.nanoTime() - t0) / 1e9;

@@ -47,6 +47,7 @@ final class ScoreCommand implements Callable<Integer> {
         String text = input.text != null ? input.text : EvalCommand.readText(input.file);
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
             Tokenizer tok = model.tokenizer();
+            model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             int[] ids = tok.encode(text);
             int n = ids.length - 1;
             if (n < 1) throw new LumensparkException("the text has " + Main.count(ids.length, "token") + "; scoring needs at least 2");

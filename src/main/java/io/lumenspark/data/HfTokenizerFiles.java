@@ -3,12 +3,12 @@ package io.lumenspark.data;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -172,14 +172,7 @@ final class HfTokenizerFiles {
         }
         if (vocab.containsKey(eos)) specials.putIfAbsent(eos, vocab.get(eos));
         List<String[]> merges = new ArrayList<>();
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(mergesFile, StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
-            throw new LumensparkException("no such file: " + mergesFile, e);
-        } catch (IOException e) {
-            throw new LumensparkException("cannot read " + mergesFile + ": " + e.getMessage(), e);
-        }
+        List<String> lines = InputFiles.readUtf8(mergesFile, Json.MAX_FILE_BYTES).lines().toList();
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i);
             if ((i == 0 && line.startsWith("#version")) || line.isEmpty()) continue;

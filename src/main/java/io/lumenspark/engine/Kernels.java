@@ -11,6 +11,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * Element-wise and row-wise float32 kernels on native memory, written with the Vector API. Offsets and lengths
@@ -211,6 +212,35 @@ public final class Kernels {
         float r = m.reduceLanes(VectorOperators.MAX);
         for (; i < n; i++) r = Math.max(r, get(x, xo + i));
         return r;
+    }
+
+    /** Elements per block of {@link #firstBeyond}: its plain maximum runs over a block, then the block is tested. */
+    private static final int CHECK_BLOCK = 1 << 16;
+
+    /**
+     * The index (counted from xo) of the first of n elements that is NaN or of magnitude above bound (an infinity,
+     * for any finite bound), or -1 when every one is within: the check of weights as they are loaded. Magnitudes
+     * compare as their bit patterns (sign cleared; NaN and infinity lie above every finite value), so the pass is
+     * a maximum of ints per block, which C2 compiles to SIMD instructions; single elements are looked at only in a
+     * block that holds an offender. Not the Vector API: the check runs once per process, before anything is
+     * compiled, and there a Vector API loop (interpreted, then compiled with boxing, until C2 takes it over) took
+     * 0.7-1.0 s over the 55 M-parameter model's weights, in memory, where this loop takes 0.1 s; warm, both run
+     * at memory speed (10-30 ms).
+     *
+     * @param bound a non-negative, non-NaN limit
+     */
+    public static long firstBeyond(MemorySegment x, long xo, long n, float bound) {
+        int limit = Float.floatToRawIntBits(bound);
+        for (long from = 0; from < n; from += CHECK_BLOCK) {
+            long to = Math.min(n, from + CHECK_BLOCK);
+            int max = 0;
+            for (long i = from; i < to; i++) max = Math.max(max, x.getAtIndex(JAVA_INT, xo + i) & 0x7FFFFFFF);
+            if (max <= limit) continue;
+            for (long i = from; i < to; i++) {
+                if ((x.getAtIndex(JAVA_INT, xo + i) & 0x7FFFFFFF) > limit) return i;
+            }
+        }
+        return -1;
     }
 
     /** y += x over n elements and returns the maximum of the new y (the LM head's bias add and row max). */

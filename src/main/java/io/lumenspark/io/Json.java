@@ -15,8 +15,6 @@ import io.lumenspark.LumensparkException;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.stream.Collectors;
 
@@ -35,6 +33,12 @@ public final class Json {
     private static final ObjectWriter PRETTY = MAPPER.writer(new DefaultPrettyPrinter()
             .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER)));
 
+    /**
+     * The largest JSON file read: 128 MiB, far above any config or tokenizer (GPT-2's tokenizer.json is 3.5 MB,
+     * the largest Hugging Face ones a few tens of MB); beyond it a file is refused before it is read.
+     */
+    public static final long MAX_FILE_BYTES = 128L << 20;
+
     private Json() {}
 
     /** The shared mapper; thread-safe, do not reconfigure. */
@@ -42,9 +46,9 @@ public final class Json {
         return MAPPER;
     }
 
-    /** Parses a JSON file into a tree. */
+    /** Parses a JSON file (a regular file of at most {@link #MAX_FILE_BYTES}) into a tree. */
     public static JsonNode read(Path path) {
-        byte[] bytes = readBytes(path);
+        byte[] bytes = InputFiles.readBytes(path, MAX_FILE_BYTES);
         try {
             JsonNode node = MAPPER.readTree(bytes);
             if (node == null || node.isMissingNode()) throw new LumensparkException(path + ": empty file, expected JSON");
@@ -54,9 +58,9 @@ public final class Json {
         }
     }
 
-    /** Parses a JSON file into an instance of {@code type} (records and POJOs). */
+    /** Parses a JSON file (as {@link #read(Path)}) into an instance of {@code type} (records and POJOs). */
     public static <T> T read(Path path, Class<T> type) {
-        byte[] bytes = readBytes(path);
+        byte[] bytes = InputFiles.readBytes(path, MAX_FILE_BYTES);
         if (new String(bytes, StandardCharsets.UTF_8).isBlank()) {
             throw new LumensparkException(path + ": empty file, expected JSON");
         }
@@ -90,14 +94,9 @@ public final class Json {
         }
     }
 
+    /** The bytes of a regular file, whatever its size up to the largest array (JSON-lines logs grow long). */
     static byte[] readBytes(Path path) {
-        try {
-            return Files.readAllBytes(path);
-        } catch (NoSuchFileException e) {
-            throw new LumensparkException("no such file: " + path, e);
-        } catch (IOException e) {
-            throw new LumensparkException("cannot read " + path + ": " + AtomicFiles.reason(e), e);
-        }
+        return InputFiles.readBytes(path, InputFiles.MAX_ARRAY_BYTES);
     }
 
     /** Turns a Jackson failure into a one-line message: syntax errors vs. values that do not fit the target type. */

@@ -2,6 +2,7 @@ package io.lumenspark.io;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import io.lumenspark.LumensparkException;
 
 import java.io.IOException;
@@ -112,6 +113,9 @@ public final class MetricsLog implements AutoCloseable {
                 lines.add(new Line(text, record));
             } catch (JsonProcessingException e) {
                 if (unterminated) break; // the write a killed run did not finish
+                if (e instanceof MismatchedInputException) { // Jackson's message would name Java types
+                    throw new LumensparkException(path + ": line " + (i + 1) + " is JSON but not an object", e);
+                }
                 throw new LumensparkException(path + ": line " + (i + 1) + " is not a valid JSON object: "
                         + Json.oneLine(e.getOriginalMessage()), e);
             }

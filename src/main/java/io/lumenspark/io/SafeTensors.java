@@ -272,10 +272,11 @@ public final class SafeTensors {
 
     /**
      * Memory-maps {@code path} read-only into {@code arena} and validates its header and offsets. Every problem
-     * (truncation, bad JSON, unknown dtype, offsets that disagree with shapes, overlapping or duplicate tensors)
-     * is reported as a one-line {@link LumensparkException} naming the file and tensor.
+     * (not a regular file, truncation, bad JSON, unknown dtype, offsets that disagree with shapes, overlapping or
+     * duplicate tensors) is reported as a one-line {@link LumensparkException} naming the file and tensor.
      */
     public static File open(Path path, Arena arena) {
+        InputFiles.requireRegularFile(path); // a named pipe would block here, a folder fails to map
         MemorySegment file;
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = channel.size();

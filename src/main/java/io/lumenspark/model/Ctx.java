@@ -21,17 +21,37 @@ final class Ctx {
     boolean training;
     private long dropoutKey, bytes;
 
+    /** Makes nothing: {@link #floats} only counts (see {@link #counting}). */
+    private final boolean counting;
+    private long sharedBytes;
+
     Ctx(Blas blas, Params params, int batch, int n, boolean forwardOnly) {
+        this(blas, params, batch, n, forwardOnly, false);
+    }
+
+    /**
+     * A context that allocates nothing: layers "allocate" into it as usual, each buffer an empty segment, and
+     * {@link #bytes()} then says what a real context of this shape would hold. Memory planning runs layers'
+     * allocate on it before anything is allocated for real. Callers keep batch x n within an int.
+     */
+    static Ctx counting(Params params, int batch, int n, boolean forwardOnly) {
+        return new Ctx(null, params, batch, n, forwardOnly, true);
+    }
+
+    private Ctx(Blas blas, Params params, int batch, int n, boolean forwardOnly, boolean counting) {
         this.blas = blas;
         this.forwardOnly = forwardOnly;
         this.params = params;
         this.batch = batch;
         this.n = n;
         this.rows = batch * n;
-        this.arena = Arena.ofShared();
+        this.counting = counting;
+        this.arena = counting ? null : Arena.ofShared();
         this.ones = floats(rows);
-        ones.elements(java.lang.foreign.ValueLayout.JAVA_FLOAT).forEach(s -> s.set(
-                java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
+        if (!counting) {
+            ones.elements(java.lang.foreign.ValueLayout.JAVA_FLOAT).forEach(s -> s.set(
+                    java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
+        }
     }
 
     /** Where buffers for a number of rows come from: a pass's shared activations, or a decoder's own arena. */
@@ -46,6 +66,7 @@ final class Ctx {
     static final int CHUNK_ROWS = 256;
 
     private final java.util.Map<String, MemorySegment> scratch = new java.util.HashMap<>();
+    private final java.util.Map<String, Long> sharedSizes = new java.util.HashMap<>();
 
     /**
      * A buffer shared by every layer under the same role name (e.g. "attn.dq"): layers run one at a time, and
@@ -67,12 +88,15 @@ final class Ctx {
     }
 
     private MemorySegment shared(String role, long count) {
-        MemorySegment s = scratch.get(role);
-        if (s == null || s.byteSize() < count * 4) {
-            s = floats(count);
-            scratch.put(role, s);
+        long size = Math.max(1, count) * 4;
+        Long have = sharedSizes.get(role);
+        if (have == null || have < size) {
+            scratch.put(role, floats(count));
+            sharedSizes.put(role, size);
+            sharedBytes += size;
         }
-        return s.asSlice(0, Math.max(1, count) * 4);
+        MemorySegment s = scratch.get(role);
+        return counting ? s : s.asSlice(0, size);
     }
 
     /** The role of a named module inside any layer: "layers.3.attn.key_transform" becomes "attn.key_transform". */
@@ -82,13 +106,25 @@ final class Ctx {
 
     /** A zeroed buffer that lives as long as this shape is in use. */
     MemorySegment floats(long count) {
-        bytes += Math.max(1, count) * 4;
-        return arena.allocate(Math.max(1, count) * 4, 64);
+        long size;
+        try {
+            size = Math.multiplyExact(Math.max(1, count), 4);
+            bytes = Math.addExact(bytes, size);
+        } catch (ArithmeticException overflow) {
+            throw new io.lumenspark.LumensparkException("the buffers of a pass of " + batch + " x " + n
+                    + " tokens are too large to hold");
+        }
+        return counting ? MemorySegment.NULL : arena.allocate(size, 64);
     }
 
     /** Bytes of every buffer made for this shape: the pass's activation memory. */
     long bytes() {
         return bytes;
+    }
+
+    /** Bytes of the buffers that layers share by role (made once however many layers use them). */
+    long sharedBytes() {
+        return sharedBytes;
     }
 
     MemorySegment value(Params.Param p) {
@@ -111,6 +147,6 @@ final class Ctx {
     }
 
     void close() {
-        arena.close();
+        if (arena != null) arena.close();
     }
 }

@@ -32,6 +32,11 @@ final class LmHead {
         biasGradParts = c.forwardOnly ? null : c.floats((long) Parallel.parts(chunk) * vocab);
     }
 
+    /** Makes the chunk of logits the loss works in (allocate leaves it out: prefill and logits() never need it). */
+    void reserveLogits(Ctx c) {
+        if (logits == null) logits = c.floats((long) chunk * vocab);
+    }
+
     /**
      * Cross-entropy of each row of x against its target (targets {@code < 0} are ignored), written to tokenLoss when
      * given; returns their sum. With backward, accumulates the fc_out gradients and fills dx() for the loss
@@ -39,7 +44,7 @@ final class LmHead {
      */
     double run(Ctx c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
         double total = 0;
-        if (logits == null) logits = c.floats((long) chunk * vocab);
+        reserveLogits(c);
         if (backward) biasGradParts.fill((byte) 0);
         for (int r0 = 0; r0 < c.rows; r0 += chunk) {
             int rows = Math.min(chunk, c.rows - r0);

@@ -8,12 +8,12 @@ import io.lumenspark.data.Tokenizer;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.SafeTensors;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -40,55 +40,67 @@ import java.util.SplittableRandom;
 public final class LumensparkModel implements AutoCloseable {
     private final ModelConfig config;
     private final Params params = new Params();
-    private final Arena arena = Arena.ofShared();
+    private final Arena arena;
     private final Params.Param tokens, positions;
     private final List<Block> blocks = new ArrayList<>();
     private final LmHead head;
     private Ctx ctx;
     private MemorySegment embedded, dEmbedded;
     private volatile Tokenizer tokenizer;
+    private volatile String noTokenizer; // why the folder's text cannot be encoded, when it cannot
     private volatile GenerationConfig generationConfig;
 
-    /** A new model with zero parameters; {@link #initialize} them or load them ({@link ModelFiles#load}). */
+    /**
+     * A new model with zero parameters; {@link #initialize} them or load them ({@link ModelFiles#load}).
+     *
+     * @throws LumensparkException for an invalid config, or parameters that do not fit in the memory available
+     *                             (see {@link MemoryPlan#forParameters}), checked before anything is allocated
+     */
     public LumensparkModel(ModelConfig config) {
-        this(config, true);
+        MemoryPlan.forParameters(config).check(); // a million layers are refused here, not after declaring them
+        this(config, Arena.ofShared(), true);
     }
 
-    private LumensparkModel(ModelConfig config, boolean allocate) {
+    /** The model's structure over arena; allocate makes its flat parameter buffer, else views come later. */
+    private LumensparkModel(ModelConfig config, Arena arena, boolean allocate) {
         this.config = config.validate();
-        int d = config.embedDim();
-        tokens = params.declare("token_embedding.weight", config.vocabSize(), d);
-        positions = params.declare("position_embedding.weight", config.seqLength(), d);
-        Params.Param sharedE = null, sharedF = null;
-        if (config.shareProjAcrossLayers() && !config.isFull() && !config.usesConv(0)) {
-            sharedE = params.declare("shared_key_proj", config.seqLength(), config.k());
-            if (config.separateProj()) sharedF = params.declare("shared_value_proj", config.seqLength(), config.k());
+        this.arena = arena;
+        Layout.Outer outer = Layout.Outer.declare(params, config);
+        tokens = outer.tokens();
+        positions = outer.positions();
+        for (int i = 0; i < config.depth(); i++) {
+            blocks.add(new Block(params, config, i, outer.sharedE(), outer.sharedF()));
         }
-        for (int i = 0; i < config.depth(); i++) blocks.add(new Block(params, config, i, sharedE, sharedF));
-        head = new LmHead(params, d, config.vocabSize());
+        head = new LmHead(params, config.embedDim(), config.vocabSize());
         if (allocate) params.allocate(arena);
     }
 
     /**
      * Opens a model folder (config.json, model.safetensors, tokenizer_config.json, generation_config.json) for
-     * inference. Float32 weights are memory-mapped, not copied: opening is immediate, pages are read as they are
-     * used, and processes serving the same folder share them. Other dtypes are converted on load. The weights are
-     * read-only; use {@link ModelFiles#load} to train.
+     * inference. Float32 weights are memory-mapped, not copied: processes serving the same folder share them.
+     * Other dtypes are converted on load. The config is checked against the weights file's tensors before the
+     * model is built, and every weight is checked to be finite and within {@link ModelFiles#MAX_WEIGHT}. The
+     * weights are read-only; use {@link ModelFiles#load} to train.
      *
-     * @throws LumensparkException if the folder, its config or its weights are missing or malformed
+     * @throws LumensparkException if the folder, its config or its weights are missing, malformed or disagree
      */
     public static LumensparkModel fromPretrained(Path dir) {
         ModelConfig cfg = ModelFiles.readConfig(dir);
-        Path file = dir.resolve(ModelFiles.WEIGHTS);
-        if (!Files.exists(file)) throw new LumensparkException(dir + " has no " + ModelFiles.WEIGHTS);
-        LumensparkModel model = new LumensparkModel(cfg, false);
+        Path file = ModelFiles.weightsFile(dir);
+        Arena arena = Arena.ofShared(); // the mapping lives as long as the model
+        LumensparkModel model = null;
         try {
-            SafeTensors.File st = SafeTensors.open(file, model.arena); // mapped for as long as the model is open
-            ModelFiles.checkNoOthers(st, model.params, List.of(""));
-            model.params.useViews(model.arena, ModelFiles.tensorsFor(st, model.params, "", model.arena));
+            SafeTensors.File st = SafeTensors.open(file, arena);
+            ModelFiles.checkTensors(cfg, st);
+            MemoryPlan.forConvertedWeights(ModelFiles.convertedBytes(st)).check();
+            model = new LumensparkModel(cfg, arena, false);
+            List<MemorySegment> views = ModelFiles.tensorsFor(st, model.params, "", arena);
+            ModelFiles.checkValues(st, model.params, "", views, ModelFiles.MAX_WEIGHT);
+            model.params.useViews(arena, views);
             ModelFiles.attachFolderSettings(model, dir);
         } catch (RuntimeException e) {
-            model.close();
+            if (model != null) model.close();
+            else arena.close();
             throw e;
         }
         return model;
@@ -107,14 +119,32 @@ public final class LumensparkModel implements AutoCloseable {
         return params;
     }
 
-    /** The tokenizer the model was trained with: the folder's, or GPT-2 for a model made from a config. */
+    /**
+     * The tokenizer the model was trained with: the folder's, or GPT-2 for a model made from a config.
+     *
+     * @throws LumensparkException for a folder whose tokenizer cannot encode text for this model (no tokenizer
+     *                             files, and GPT-2's vocabulary does not fit its vocab_size; or a tokenizer larger
+     *                             than vocab_size)
+     */
     public Tokenizer tokenizer() {
         Tokenizer t = tokenizer;
-        return t != null ? t : Tokenizer.byName("gpt2");
+        if (t != null) return t;
+        if (noTokenizer != null) throw new LumensparkException(noTokenizer);
+        return Tokenizer.byName("gpt2");
     }
 
     public void setTokenizer(Tokenizer tokenizer) {
         this.tokenizer = java.util.Objects.requireNonNull(tokenizer);
+    }
+
+    /** Whether {@link #tokenizer()} has one to give. */
+    boolean hasTokenizer() {
+        return tokenizer != null || noTokenizer == null;
+    }
+
+    /** Marks the model as having no usable tokenizer, for this reason (its ids still work: logits, evaluate). */
+    void setNoTokenizer(String reason) {
+        this.noTokenizer = reason;
     }
 
     /**
@@ -190,7 +220,8 @@ public final class LumensparkModel implements AutoCloseable {
         }
         if (ctx != null) ctx.close();
         ctx = null;
-        if ((long) batch * n > Integer.MAX_VALUE / 4) throw new LumensparkException("batch x length is too large");
+        // checked before anything is allocated; a first training pass brings the gradients too
+        MemoryPlan.forPass(config, batch, n, forwardOnly, !forwardOnly && !params.hasGrads()).check();
         Ctx c = new Ctx(Blas.get(), params, batch, n, forwardOnly);
         try {
             embedded = c.floats((long) c.rows * config.embedDim());
@@ -203,6 +234,11 @@ public final class LumensparkModel implements AutoCloseable {
         }
         ctx = c;
         return ctx;
+    }
+
+    /** Bytes of the activation buffers of the current pass shape (0 before the first pass). */
+    synchronized long activationBytes() {
+        return ctx == null ? 0 : ctx.bytes();
     }
 
     /**
@@ -223,13 +259,23 @@ public final class LumensparkModel implements AutoCloseable {
         return loss;
     }
 
-    /** Token losses (negative log-probabilities of the targets) without dropout; returns their sum. */
+    /**
+     * Token losses (negative log-probabilities of the targets) without dropout; returns their sum.
+     *
+     * @throws LumensparkException when the loss is not finite: with finite weights (checked at load) that means
+     *                             the model's arithmetic overflows float32, and no loss it gives can be trusted
+     */
     public synchronized double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
         Ctx c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
         checkTargets(targets);
         MemorySegment x = forwardBlocks(c, inputs);
-        return head.run(c, x, targets, tokenLoss, 0f, false);
+        double loss = head.run(c, x, targets, tokenLoss, 0f, false);
+        if (!Double.isFinite(loss)) {
+            throw new LumensparkException("the model's loss is " + loss + ": its arithmetic overflows float32"
+                    + " (weights too large to compute with?), so it gives no usable numbers");
+        }
+        return loss;
     }
 
     /**
@@ -246,6 +292,10 @@ public final class LumensparkModel implements AutoCloseable {
 
     /** Logits [batch * n, vocab] for the given tokens (eval mode), as a new array; meant for small inputs. */
     public synchronized float[] logits(int[] inputs, int batch, int n) {
+        if ((double) batch * n * config.vocabSize() > InputFiles.MAX_ARRAY_BYTES / 4) {
+            throw new LumensparkException(String.format("the logits of %,d x %,d positions over %,d tokens are more"
+                    + " than one array holds; ask for fewer positions", batch, n, config.vocabSize()));
+        }
         Ctx c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
         MemorySegment x = forwardBlocks(c, inputs);

@@ -1,10 +1,12 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Json;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A model's shape and variant, stored as a Hugging Face-style config.json. The keys of published lumenspark
@@ -25,6 +27,22 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     public static final List<String> PRESETS = List.of("lumenspark", "lumenspark-v0.1", "transformer",
             "conv-linformer", "tiny");
+
+    /**
+     * For a bidirectional model, why its next-token loss (evaluation, scoring, training) is not an honest
+     * language-model loss, for commands to print as a warning; empty for a causal model.
+     */
+    public Optional<String> nextTokenLossWarning() {
+        return causal ? Optional.empty() : Optional.of("this model is bidirectional (causal=false): every position"
+                + " sees the tokens it is asked to predict, so its next-token loss is not an honest language-model"
+                + " loss");
+    }
+
+    /** A value from a file, for a one-line message: as JSON (quoted, no line breaks), at most about 60 characters. */
+    static String shown(Object value) {
+        String text = Json.toLine(value);
+        return text.length() > 64 ? text.substring(0, 60) + "..." : text;
+    }
 
     /** The published lumenspark 0.1.1 model: 55,375,953 parameters, bidirectional (it sees the future). */
     public static ModelConfig v01() {
@@ -98,7 +116,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         }
         Object type = m.get("model_type");
         if (!"lumenspark".equals(String.valueOf(type))) {
-            throw new LumensparkException(source + ": model_type is '" + type + "', expected 'lumenspark'");
+            throw new LumensparkException(source + ": model_type is " + shown(type) + ", expected \"lumenspark\"");
         }
         try {
             return new ModelConfig(integer(m, "vocab_size"), integer(m, "embed_dim"), integer(m, "depth"),
@@ -141,9 +159,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         if (embedDim % heads != 0) fail("embed_dim " + embedDim + " is not divisible by heads " + heads);
         if (embedDim % 2 != 0) fail("embed_dim " + embedDim + " must be even (the low-rank layers use embed_dim/2)");
         if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1), got " + dropout);
-        if (!(normEps > 0)) fail("norm_eps must be positive, got " + normEps);
+        if (!(normEps > 0 && normEps < Double.POSITIVE_INFINITY)) fail("norm_eps must be a positive number, got " + normEps);
         if (!List.of("linformer", "conv_linformer", "full").contains(attention)) {
-            fail("attention must be linformer, conv_linformer or full, got '" + attention + "'");
+            fail("attention must be linformer, conv_linformer or full, got " + shown(attention));
         }
         if (kvHeads != 1 && kvHeads != heads) fail("kv_heads must be 1 or heads (" + heads + "), got " + kvHeads);
         if (!isFull()) {
@@ -171,7 +189,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) throw new NumberFormatException();
             return (int) d;
         } catch (NumberFormatException e) {
-            throw new LumensparkException(key + " must be an integer, got '" + v + "'");
+            throw new LumensparkException(key + " must be an integer, got " + shown(v));
         }
     }
 
@@ -180,7 +198,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         try {
             return v instanceof Number n ? n.doubleValue() : Double.parseDouble(String.valueOf(v));
         } catch (NumberFormatException e) {
-            throw new LumensparkException(key + " must be a number, got '" + v + "'");
+            throw new LumensparkException(key + " must be a number, got " + shown(v));
         }
     }
 
@@ -189,6 +207,6 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         if (v instanceof Boolean b) return b;
         String s = String.valueOf(v);
         if (s.equals("true") || s.equals("false")) return Boolean.parseBoolean(s);
-        throw new LumensparkException(key + " must be true or false, got '" + v + "'");
+        throw new LumensparkException(key + " must be true or false, got " + shown(v));
     }
 }

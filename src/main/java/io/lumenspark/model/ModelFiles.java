@@ -4,19 +4,24 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.data.BpeTokenizer;
 import io.lumenspark.data.Tokenizer;
+import io.lumenspark.engine.Kernels;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -28,9 +33,24 @@ public final class ModelFiles {
     public static final String CONFIG = "config.json", WEIGHTS = "model.safetensors",
             GENERATION = "generation_config.json", TOKENIZER = "tokenizer_config.json";
 
+    /**
+     * The largest magnitude a weight may have: 2^64 (about 1.8e19), the square root of float32's largest value.
+     * A weight beyond it overflows the arithmetic it takes part in (products square weights, RMSNorm squares the
+     * activations they make), so such a file is refused at load, as NaN and infinities are; trained weights stay
+     * many orders of magnitude below. Smaller weights can still overflow together: a non-finite loss is an error
+     * too ({@link LumensparkModel#evaluate}).
+     */
+    public static final float MAX_WEIGHT = 0x1p64f;
+
+    private static final java.util.regex.Pattern LAYER = java.util.regex.Pattern.compile("layers\\.(\\d{1,9})\\..*");
+
     private ModelFiles() {
     }
 
+    /**
+     * The folder's config.json, checked (see {@link ModelConfig#fromMap}). Keys that are neither ours nor Hugging
+     * Face's standard ones are ignored with a warning on stderr that names the nearest known key.
+     */
     public static ModelConfig readConfig(Path dir) {
         Path file = dir.resolve(CONFIG);
         if (!Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
@@ -39,31 +59,141 @@ public final class ModelFiles {
         if (!node.isObject()) throw new LumensparkException(file + ": expected a JSON object");
         Map<String, Object> map = Json.mapper().convertValue(node, new TypeReference<>() {
         });
-        return ModelConfig.fromMap(map, file.toString());
+        ModelConfig config = ModelConfig.fromMap(map, file.toString());
+        for (String warning : ConfigKeys.unknownKeyWarnings(map.keySet(), file.toString())) warn(warning);
+        return config;
+    }
+
+    /** The folder's weights file; it must be a regular file. */
+    static Path weightsFile(Path dir) {
+        Path file = dir.resolve(WEIGHTS);
+        if (!Files.exists(file)) throw new LumensparkException(dir + " has no " + WEIGHTS);
+        InputFiles.requireRegularFile(file);
+        return file;
     }
 
     /**
-     * Loads a model folder into a new, trainable model: the config, then every parameter copied from
-     * model.safetensors (F32, F16 or BF16), and the folder's tokenizer and generation defaults.
+     * Loads a model folder into a new, trainable model: the config, checked against the weights file's tensors
+     * before anything is allocated, then every parameter copied from model.safetensors (F32, F16 or BF16; each
+     * finite and within {@link #MAX_WEIGHT}), and the folder's tokenizer and generation defaults.
+     *
+     * @throws LumensparkException for a missing, malformed or mismatched file, or a model too large for memory
      */
     public static LumensparkModel load(Path dir) {
         ModelConfig cfg = readConfig(dir);
-        LumensparkModel model = new LumensparkModel(cfg);
-        try {
-            readBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params().slicesOf(model.params().values())));
-            attachFolderSettings(model, dir);
-        } catch (RuntimeException e) {
-            model.close();
-            throw e;
+        Path file = weightsFile(dir);
+        try (Arena arena = Arena.ofConfined()) {
+            SafeTensors.File st = SafeTensors.open(file, arena);
+            checkTensors(cfg, st);
+            LumensparkModel model = new LumensparkModel(cfg); // checks the memory, then allocates
+            try {
+                Params params = model.params();
+                copyChecked(st, params, "", params.slicesOf(params.values()), arena, MAX_WEIGHT);
+                attachFolderSettings(model, dir);
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+            return model;
         }
-        return model;
     }
 
-    /** The folder's tokenizer and, when it has one, its generation_config.json, onto a loaded model. */
+    /**
+     * The folder's tokenizer and, when it has one, its generation_config.json, onto a loaded model. A folder
+     * without tokenizer files is taken to use GPT-2 (with a warning), as long as GPT-2's vocabulary fits the
+     * model; a tokenizer with more tokens than the model's vocab_size leaves the model without one, so that
+     * whatever needs text fails with the reason (its ids still work).
+     */
     static void attachFolderSettings(LumensparkModel model, Path dir) {
-        model.setTokenizer(Tokenizer.fromPretrained(dir));
+        Tokenizer tokenizer = Tokenizer.fromPretrained(dir);
+        int vocab = model.config().vocabSize();
+        boolean files = hasTokenizerFiles(dir);
+        if (tokenizer.vocabSize() > vocab) {
+            model.setNoTokenizer(files
+                    ? String.format("%s: its tokenizer (%s) has %,d tokens, more than the model's vocab_size %,d",
+                    dir, tokenizer.name(), tokenizer.vocabSize(), vocab)
+                    : String.format("%s has no tokenizer files (%s), and GPT-2's %,d tokens do not fit its vocab_size"
+                    + " %,d: copy in the files of the tokenizer it was trained with", dir, TOKENIZER_FILES,
+                    tokenizer.vocabSize(), vocab));
+        } else {
+            model.setTokenizer(tokenizer);
+            if (!files) warn(dir + " has no tokenizer files (" + TOKENIZER_FILES + "); GPT-2 assumed");
+        }
         Path gen = dir.resolve(GENERATION);
         if (Files.exists(gen)) model.setGenerationConfig(GenerationConfig.read(gen, model.config().vocabSize()));
+    }
+
+    private static final String TOKENIZER_FILES = "tokenizer.json, or vocab.json and merges.txt";
+
+    /**
+     * Whether the folder says what its tokenizer is: its files (tokenizer.json, vocab.json, merges.txt) or a
+     * tokenizer_config.json naming one. A folder with none of them is taken to use GPT-2.
+     */
+    public static boolean hasTokenizerFiles(Path dir) {
+        for (String name : new String[]{"tokenizer.json", "vocab.json", "merges.txt", TOKENIZER}) {
+            if (Files.exists(dir.resolve(name))) return true;
+        }
+        return false;
+    }
+
+    private static void warn(String message) {
+        System.err.println("warning: " + message);
+    }
+
+    /**
+     * Checks, before a model is built, that the weights file holds exactly the config's parameters with their
+     * shapes: first its layers against depth, then every parameter by name (generated one at a time, so the work
+     * is bounded by the file, whatever the config says), then that nothing else is there.
+     */
+    static void checkTensors(ModelConfig cfg, SafeTensors.File st) {
+        Layout layout = Layout.of(cfg);
+        checkDepth(cfg, st);
+        Set<String> expected = new HashSet<>();
+        layout.forEach((name, shape) -> {
+            SafeTensors.Entry e = st.get(name);
+            checkShape(st, e, shape);
+            expected.add(name);
+        });
+        if (expected.size() != st.tensors().size()) {
+            throw unexpected(st, st.tensors().keySet().stream().filter(n -> !expected.contains(n)).toList());
+        }
+    }
+
+    private static void checkDepth(ModelConfig cfg, SafeTensors.File st) {
+        Set<Integer> layers = new HashSet<>();
+        int last = -1;
+        for (String name : st.tensors().keySet()) {
+            var m = LAYER.matcher(name);
+            if (m.matches()) {
+                int index = Integer.parseInt(m.group(1));
+                layers.add(index);
+                last = Math.max(last, index);
+            }
+        }
+        if (layers.size() == cfg.depth() && last == cfg.depth() - 1) return;
+        String held = layers.isEmpty() ? "no layers (no tensors named layers.N.*)"
+                : layers.size() == 1 && last == 0 ? "1 layer (layers.0)"
+                : last == layers.size() - 1 ? layers.size() + " layers (layers.0 to layers." + last + ")"
+                : layers.size() + " layers numbered up to " + last;
+        throw new LumensparkException(st.path() + " holds " + held + ", but " + CONFIG + " says depth "
+                + cfg.depth() + " (wrong " + CONFIG + "?)");
+    }
+
+    private static void checkShape(SafeTensors.File st, SafeTensors.Entry e, int[] shape) {
+        long[] want = Arrays.stream(shape).asLongStream().toArray();
+        if (!Arrays.equals(e.shape(), want)) {
+            throw new LumensparkException(st.path() + ": tensor '" + e.name() + "' has shape "
+                    + Arrays.toString(e.shape()) + ", the config needs " + Arrays.toString(want));
+        }
+    }
+
+    /** Bytes that loading converts into float32 copies (tensors stored as F16, BF16, F64). */
+    static long convertedBytes(SafeTensors.File st) {
+        long bytes = 0;
+        for (SafeTensors.Entry e : st.tensors().values()) {
+            if (e.dtype() != SafeTensors.DType.F32) bytes = Math.min(Long.MAX_VALUE / 8, bytes + 4 * e.elementCount());
+        }
+        return bytes;
     }
 
     /**
@@ -75,41 +205,72 @@ public final class ModelFiles {
         List<MemorySegment> out = new ArrayList<>();
         for (Params.Param p : params.list()) {
             SafeTensors.Entry e = st.get(prefix + p.name());
-            long[] want = Arrays.stream(p.shape()).asLongStream().toArray();
-            if (!Arrays.equals(e.shape(), want)) {
-                throw new LumensparkException(st.path() + ": tensor '" + e.name() + "' has shape "
-                        + Arrays.toString(e.shape()) + ", the config needs " + Arrays.toString(want));
-            }
+            checkShape(st, e, p.shape());
             out.add(st.toF32(e, arena));
         }
         return out;
+    }
+
+    /**
+     * Refuses a tensor holding NaN, an infinity or a value of magnitude above bound, naming it and the element:
+     * one vectorized pass over each (see {@link Kernels#firstBeyond}).
+     */
+    static void checkValues(SafeTensors.File st, Params params, String prefix, List<MemorySegment> tensors,
+                            float bound) {
+        for (Params.Param p : params.list()) {
+            MemorySegment m = tensors.get(p.index());
+            long i = Kernels.firstBeyond(m, 0, p.size(), bound);
+            if (i < 0) continue;
+            float v = m.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            String at = "tensor '" + prefix + p.name() + "' holds " + v + " at " + position(p.shape(), i);
+            throw new LumensparkException(st.path() + ": " + at + (Float.isFinite(v)
+                    ? ", beyond the largest magnitude a weight may have (2^64, about 1.8e19: its square overflows"
+                    + " float32)" : "; weights must be finite numbers"));
+        }
+    }
+
+    /** The index of element i of a row-major tensor of this shape, e.g. [3, 17]. */
+    private static String position(int[] shape, long i) {
+        long[] at = new long[shape.length];
+        for (int dim = shape.length - 1; dim >= 0; dim--) {
+            at[dim] = i % shape[dim];
+            i /= shape[dim];
+        }
+        return Arrays.toString(at);
+    }
+
+    private static void copyChecked(SafeTensors.File st, Params params, String prefix,
+                                    Function<Params.Param, MemorySegment> target, Arena arena, float bound) {
+        List<MemorySegment> tensors = tensorsFor(st, params, prefix, arena);
+        checkValues(st, params, prefix, tensors, bound);
+        for (Params.Param p : params.list()) {
+            MemorySegment.copy(tensors.get(p.index()), 0, target.apply(p), 0, p.size() * 4);
+        }
     }
 
     /** Rejects tensors that no buffer claims: a sign of the wrong variant or config.json. */
     static void checkNoOthers(SafeTensors.File st, Params params, Iterable<String> prefixes) {
         List<String> unexpected = new ArrayList<>(st.tensors().keySet());
         for (String prefix : prefixes) for (Params.Param p : params.list()) unexpected.remove(prefix + p.name());
-        if (!unexpected.isEmpty()) {
-            throw new LumensparkException(st.path() + ": unexpected tensor(s) " + unexpected.subList(0,
-                    Math.min(5, unexpected.size())) + " for this config (wrong variant or config.json?)");
-        }
+        if (!unexpected.isEmpty()) throw unexpected(st, unexpected);
+    }
+
+    private static LumensparkException unexpected(SafeTensors.File st, List<String> names) {
+        return new LumensparkException(st.path() + ": unexpected tensor(s) " + names.subList(0, Math.min(5,
+                names.size())) + " for this config (wrong variant or config.json?)");
     }
 
     /**
      * Reads buffers laid out like params from a safetensors file whose tensors are named prefix + parameter
      * name, one prefix per buffer ("" for the weights, "exp_avg." for an optimizer moment, ...). Every
-     * parameter must be there with its shape, and nothing else may be.
+     * parameter must be there with its shape, and nothing else may be; every value must be finite.
      */
     public static void readBuffers(Path file, Params params, Map<String, Function<Params.Param, MemorySegment>> buffers) {
-        if (!Files.exists(file)) throw new LumensparkException("no such file: " + file);
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors.File st = SafeTensors.open(file, arena);
             checkNoOthers(st, params, buffers.keySet());
             for (var buffer : buffers.entrySet()) {
-                List<MemorySegment> tensors = tensorsFor(st, params, buffer.getKey(), arena);
-                for (Params.Param p : params.list()) {
-                    MemorySegment.copy(tensors.get(p.index()), 0, buffer.getValue().apply(p), 0, p.size() * 4);
-                }
+                copyChecked(st, params, buffer.getKey(), buffer.getValue(), arena, Float.MAX_VALUE);
             }
         }
     }
@@ -130,18 +291,20 @@ public final class ModelFiles {
      * Saves the model folder with the model's tokenizer. Each file is written atomically, config.json last, so an
      * interrupted save never pairs a new config with old weights of another shape. generation_config.json is the
      * model's own when it was loaded with one; otherwise a file already in the folder is kept (a user's edits
-     * survive checkpoints) or the defaults are written.
+     * survive checkpoints) or the defaults are written. A model loaded without a usable tokenizer is saved
+     * without one.
      */
     public static void save(LumensparkModel model, Path dir) {
         writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params()::segment));
         Path gen = dir.resolve(GENERATION);
-        if (model.hasOwnGenerationConfig() || !Files.exists(gen)) model.generationConfig().write(gen);
+        boolean text = model.hasTokenizer();
+        if (model.hasOwnGenerationConfig() || (text && !Files.exists(gen))) model.generationConfig().write(gen);
         // The folder carries its tokenizer in Hugging Face's files, GPT-2's too (3.5 MB beside 100+ MB of weights),
         // so that it is complete on its own, for us and for AutoTokenizer.
-        Tokenizer tokenizer = model.tokenizer();
-        if (tokenizer instanceof BpeTokenizer bpe) {
+        if (text && model.tokenizer() instanceof BpeTokenizer bpe) {
             bpe.save(dir, model.config().seqLength());
-        } else {
+        } else if (text) {
+            Tokenizer tokenizer = model.tokenizer();
             Map<String, Object> tok = new LinkedHashMap<>();
             tok.put("tokenizer", tokenizer.name());
             tok.put("eos_token", tokenizer.eosToken());

@@ -38,13 +38,21 @@ public final class Params {
     Param declare(String name, int... shape) {
         if (values != null) throw new IllegalStateException("parameters already allocated");
         if (byName.containsKey(name)) throw new IllegalStateException("duplicate parameter " + name);
-        long size = Tensor.numel(shape);
-        // keep every parameter 16-float aligned so vector loops start on a boundary
-        Param p = new Param(name, shape.clone(), total, size, list.size());
-        total += (size + 15) / 16 * 16;
-        list.add(p);
-        byName.put(name, p);
-        return p;
+        long size = 1;
+        try {
+            for (int d : shape) size = Math.multiplyExact(size, d);
+            // keep every parameter 16-float aligned so vector loops start on a boundary
+            long next = Math.addExact(total, Math.addExact(size, 15) / 16 * 16);
+            Math.multiplyExact(next, 4); // the flat buffer's bytes
+            Param p = new Param(name, shape.clone(), total, size, list.size());
+            total = next;
+            list.add(p);
+            byName.put(name, p);
+            return p;
+        } catch (ArithmeticException overflow) {
+            throw new io.lumenspark.LumensparkException("parameter " + name + " of shape "
+                    + java.util.Arrays.toString(shape) + " is too large to hold");
+        }
     }
 
     void allocate(Arena arena) {
@@ -100,6 +108,11 @@ public final class Params {
                     + " with ModelFiles.load to train or change it)");
         }
         return values;
+    }
+
+    /** Whether the gradient buffer exists yet (see {@link #grads()}). */
+    synchronized boolean hasGrads() {
+        return grads != null;
     }
 
     /** The gradient buffer, allocated on first use: evaluation and scoring never need it. */

@@ -159,6 +159,31 @@ class KernelsTest {
         }
     }
 
+    @Test
+    void firstBeyondFindsTheFirstNaNInfinityOrValueAboveTheBound() {
+        Random r = new Random(5);
+        float bound = 0x1p64f;
+        float[] bad = {Float.NaN, Float.intBitsToFloat(0xFFC00001), Float.POSITIVE_INFINITY,
+                Float.NEGATIVE_INFINITY, 1e38f, -Math.nextUp(bound), Float.MAX_VALUE};
+        try (Arena a = Arena.ofConfined()) {
+            for (int trial = 0; trial < 200; trial++) {
+                int n = 1 + r.nextInt(trial < 100 ? 300 : 200_000); // blocks of 65,536 and partial ones
+                int offset = r.nextInt(5);
+                MemorySegment x = random(a, n + offset, r);
+                x.setAtIndex(JAVA_FLOAT, offset + r.nextInt(n), r.nextBoolean() ? bound : -bound); // allowed
+                assertEquals(-1, Kernels.firstBeyond(x, offset, n, bound), "no offender, n " + n);
+                int first = r.nextInt(n), nan = first + 1 < n ? first + 1 + r.nextInt(n - first - 1) : -1;
+                float v = bad[r.nextInt(bad.length)];
+                x.setAtIndex(JAVA_FLOAT, offset + first, v);
+                if (nan >= 0) x.setAtIndex(JAVA_FLOAT, offset + nan, Float.NaN);
+                assertEquals(first, Kernels.firstBeyond(x, offset, n, bound), "n " + n + ", " + v);
+                // with the largest finite bound only NaN and infinities are beyond it
+                assertEquals(Float.isFinite(v) ? nan : first, Kernels.firstBeyond(x, offset, n, Float.MAX_VALUE),
+                        "n " + n + ", " + v);
+            }
+        }
+    }
+
     private static MemorySegment random(Arena a, long n, Random r) {
         MemorySegment s = a.allocate(Math.max(1, n) * 4, 64);
         for (long i = 0; i < n; i++) s.setAtIndex(JAVA_FLOAT, i, (float) r.nextGaussian());

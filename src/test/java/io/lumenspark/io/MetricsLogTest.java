@@ -72,8 +72,8 @@ class MetricsLogTest {
         LumensparkException e = assertThrows(LumensparkException.class, () -> MetricsLog.read(file));
         assertTrue(e.getMessage().startsWith(file + ": line 2 is not a valid JSON object"), e.getMessage());
         Path array = Files.writeString(dir.resolve("array.jsonl"), "[1]\n");
-        assertTrue(assertThrows(LumensparkException.class, () -> MetricsLog.read(array))
-                .getMessage().startsWith(array + ": line 1 "));
+        assertEquals(array + ": line 1 is JSON but not an object", // not Jackson's "java.util.LinkedHashMap"
+                assertThrows(LumensparkException.class, () -> MetricsLog.read(array)).getMessage());
     }
 
     @Test

@@ -205,6 +205,19 @@ class SafeTensorsTest {
     }
 
     @Test
+    void namedPipesAndFoldersAreRefusedWithoutOpeningThem() {
+        try (Arena arena = Arena.ofConfined()) {
+            Path fifo = Fifos.make(dir.resolve("pipe.safetensors")); // opening it would wait for a writer forever
+            assertEquals(fifo + " is not a regular file (a named pipe, device or socket?); refusing to read it",
+                    assertThrows(LumensparkException.class, () -> SafeTensors.open(fifo, arena)).getMessage());
+            Path folder = dir.resolve("model.safetensors");
+            assertTrue(folder.toFile().mkdir());
+            assertEquals(folder + " is a folder, expected a file", // mapping it said "No such device"
+                    assertThrows(LumensparkException.class, () -> SafeTensors.open(folder, arena)).getMessage());
+        }
+    }
+
+    @Test
     void convertsHalfAndBrainFloat() throws IOException {
         // bit patterns with known float values, little-endian
         short[] f16 = {0x3C00, (short) 0xC000, 0x3555, 0x7BFF, 0x0001, 0x7C00, (short) 0x8000, 0x7E00};
