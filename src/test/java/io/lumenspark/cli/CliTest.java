@@ -232,7 +232,9 @@ class CliTest {
     void helpListsTheLaunchersCommandsAndOnlyOptionsThatDoSomething() {
         Run top = run("--help");
         assertTrue(top.out().contains("test [maven args]") && top.out().contains("jmh [--quick] [regex]"), top.out());
-        for (String[] command : new String[][]{{"info"}, {"tokenizer", "train"}, {"data", "prepare"},
+        assertFalse(run("info", "--help").out().contains("--threads"), "info computes nothing");
+        assertFalse(run("info", "--help").out().contains("--backend"), "info computes nothing");
+        for (String[] command : new String[][]{{"tokenizer", "train"}, {"data", "prepare"},
                 {"bench", "tokenizer"}}) {
             Run help = run(java.util.stream.Stream.concat(java.util.Arrays.stream(command), java.util.stream.Stream.of(
                     "--help")).toArray(String[]::new));
@@ -272,8 +274,8 @@ class CliTest {
         assertBadInput("Missing required option", "eval", "--data", corpus.toString());
         assertBadInput("--threads must be between 1 and", "eval", "--model", model.toString(), "--data",
                 corpus.toString(), "--threads", "0");
-        assertBadInput("--threads must be between 1 and " + Main.MAX_THREADS + ", got 100000", "info", "--model",
-                model.toString(), "--threads", "100000");
+        assertBadInput("--threads must be between 1 and " + Main.MAX_THREADS + ", got 100000", "score", "--model",
+                model.toString(), "--text", "x", "--threads", "100000");
         assertBadInput("this model's context is 32", "score", "--model", model.toString(), "--text",
                 "word ".repeat(100));
         assertBadInput("--lr must be positive", "train", "--data", corpus.toString(), "--lr", "-1", "--out",
