@@ -10,6 +10,7 @@ import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelFiles;
 import io.lumenspark.training.Evaluator;
+import io.lumenspark.training.ProgressLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -62,7 +63,11 @@ final class EvalCommand implements Callable<Integer> {
             }
             if (tokens.length() < 2) throw new LumensparkException(data + ": fewer than 2 tokens to evaluate");
             long t0 = System.nanoTime();
-            Evaluator.Result r = Evaluator.evaluate(model, tokens, batch, n, maxTokens);
+            Evaluator.Result r;
+            // on stderr, and closed (its line ended) before a result or an error is printed
+            try (ProgressLine bar = ProgressLine.open("eval", Evaluator.targets(tokens, n, maxTokens), 0, "tok")) {
+                r = Evaluator.evaluate(model, tokens, batch, n, maxTokens, bar::stepTo);
+            }
             double seconds = (System.nanoTime() - t0) / 1e9;
             if (json) {
                 Map<String, Object> m = new LinkedHashMap<>();
