@@ -71,7 +71,8 @@ final class DemoCommand implements Callable<Integer> {
 
     /**
      * A continuation cut after its last sentence end ('.', '!' or '?' before a space, a closing quote or
-     * bracket, or the end), so that it does not stop mid-phrase; unchanged when it has none.
+     * bracket, or the end), so that it does not stop mid-phrase. When that would keep less than a third of it
+     * (or it has no sentence end), it is kept whole and ends with " ..." instead.
      */
     static String toSentenceEnd(String text) {
         for (int i = text.length() - 1; i >= 0; i--) {
@@ -79,9 +80,13 @@ final class DemoCommand implements Callable<Integer> {
             if (c != '.' && c != '!' && c != '?') continue;
             int end = i + 1;
             while (end < text.length() && "\"')]\u201d\u2019".indexOf(text.charAt(end)) >= 0) end++;
-            if (end == text.length() || Character.isWhitespace(text.charAt(end))) return text.substring(0, end);
+            if (end == text.length()) return text;
+            if (Character.isWhitespace(text.charAt(end))) {
+                if (3 * end >= text.length()) return text.substring(0, end);
+                break;
+            }
         }
-        return text;
+        return text.stripTrailing() + " ...";
     }
 
     @Override

@@ -111,8 +111,11 @@ class TrainCliTest {
         assertEquals(" of the people.", DemoCommand.toSentenceEnd(" of the people. We shall"));
         assertEquals(" is strong. Congress acted!", DemoCommand.toSentenceEnd(" is strong. Congress acted! And the"));
         assertEquals(" said \"no.\"", DemoCommand.toSentenceEnd(" said \"no.\" Then"));
-        assertEquals(" the U.S.", DemoCommand.toSentenceEnd(" the U.S. and"));
-        assertEquals(" and 3.5 percent", DemoCommand.toSentenceEnd(" and 3.5 percent"), "no sentence end: as it is");
+        assertEquals(" ended.", DemoCommand.toSentenceEnd(" ended."));
+        assertEquals(" and 3.5 percent of it ...", DemoCommand.toSentenceEnd(" and 3.5 percent of it "),
+                "no sentence end");
+        assertEquals(". Then the long run of words that never ends ...",
+                DemoCommand.toSentenceEnd(". Then the long run of words that never ends"), "it would keep too little");
     }
 
     /**
