@@ -218,11 +218,14 @@ class RunFolderTest {
         Files.writeString(out.resolve(Checkpoint.TMP).resolve("model.safetensors"), "partial");
         Files.writeString(out.resolve(".mine.tmp"), "not a temporary of ours");
 
-        try (FolderLock held = FolderLock.acquire(out, false, "testing")) {
+        FolderLock held = FolderLock.acquire(out, false, "testing");
+        try {
             var e = assertThrows(LumensparkException.class,
                     () -> new Trainer(Trainer.savedOptions(out), quiet()).run(true));
             assertEquals("this process is already training in " + out, e.getMessage());
             assertTrue(Files.exists(out.resolve(left.getFirst())), "nothing is cleaned without the lock");
+        } finally {
+            held.close();
         }
         assertEquals(4, new Trainer(Trainer.savedOptions(out), quiet()).run(true).steps());
         for (String name : left) assertFalse(Files.exists(out.resolve(name)), name);
