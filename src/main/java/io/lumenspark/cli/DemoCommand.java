@@ -107,10 +107,8 @@ final class DemoCommand implements Callable<Integer> {
         Trainer.Result r = new Trainer(options(corpus, steps, out, tokenizer, seed), System.out).replace(true)
                 .reportInterruptions(System.err).run(false);
         System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %d steps, over %s (%,.0f training"
-                        + " tokens/s)%n", r.valLoss(), r.valPerplexity(), r.steps(), r.valTokens() == r.valTotal()
-                        ? String.format("all %,d validation tokens", r.valTotal())
-                        : String.format("%,d of the %,d validation tokens, in windows spread evenly over them",
-                        r.valTokens(), r.valTotal()), r.tokensPerSecond());
+                        + " tokens/s)%n", r.valLoss(), r.valPerplexity(), r.steps(), r.validationCoverage(),
+                r.tokensPerSecond());
         System.out.println("model saved to " + out + ", loss curve " + out.resolve("loss.png"));
         List<String> prompts = List.of("The state of the Union", "Our economy", "Fellow citizens, ");
         try (LumensparkModel model = LumensparkModel.fromPretrained(out)) {

@@ -140,9 +140,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         Trainer.Result r = new Trainer(options, System.out).replace(force).reportInterruptions(System.err)
                 .run(resume);
-        System.out.printf("done: %d steps, train loss %.4f, validation loss %.4f (perplexity %.2f, over %,d of %,d"
-                        + " validation tokens); model in %s%n", r.steps(), r.trainLoss(), r.valLoss(),
-                r.valPerplexity(), r.valTokens(), r.valTotal(), r.out());
+        System.out.printf("done: %d steps, train loss %.4f, validation loss %.4f (perplexity %.2f, over %s); model"
+                        + " in %s%n", r.steps(), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.validationCoverage(),
+                r.out());
         return 0;
     }
 }

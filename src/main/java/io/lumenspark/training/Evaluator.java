@@ -39,7 +39,7 @@ public final class Evaluator {
     public static Iterable<EvalWindows.Window> windows(TokenFile tokens, int n, long maxTokens) {
         EvalWindows all = new EvalWindows(tokens, n);
         long count = all.count();
-        long m = maxTokens <= 0 ? count : Math.min(count, (maxTokens + n - 1) / n);
+        long m = maxTokens <= 0 ? count : Math.min(count, maxTokens / n + (maxTokens % n == 0 ? 0 : 1));
         if (m == count) return all;
         long q = count / m, r = count % m;
         return () -> LongStream.range(0, m).mapToObj(j -> all.get(j * q + j * r / m)).iterator(); // j*count/m

@@ -63,6 +63,13 @@ public final class Trainer {
         public double valPerplexity() {
             return Math.exp(valLoss);
         }
+
+        /** What the validation loss covers, e.g. "16,384 of the 210,851 validation tokens, in windows ...". */
+        public String validationCoverage() {
+            return valTokens == valTotal ? String.format("all %,d validation tokens", valTotal)
+                    : String.format("%,d of the %,d validation tokens, in windows spread evenly over them",
+                    valTokens, valTotal);
+        }
     }
 
     private final TrainOptions opt;
