@@ -3,6 +3,7 @@ package io.lumenspark.training;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBarStyle;
 
 import java.io.PrintStream;
@@ -17,10 +18,40 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class ProgressLine implements AutoCloseable {
     private final ProgressBar bar;
+    private final Console console;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private ProgressLine(ProgressBar bar) {
+    private ProgressLine(ProgressBar bar, Console console) {
         this.bar = bar;
+        this.console = console;
+    }
+
+    /**
+     * The console consumer, ending the line at most once. progressbar 0.10.1 ends it only when its first redraw
+     * has run before the bar is closed; a bar closed sooner (a short eval on a busy machine) left its line open.
+     */
+    private static final class Console implements ProgressBarConsumer {
+        private final ConsoleProgressBarConsumer out;
+        private final AtomicBoolean ended = new AtomicBoolean();
+
+        Console(PrintStream stream) {
+            out = new ConsoleProgressBarConsumer(stream);
+        }
+
+        @Override
+        public int getMaxRenderedLength() {
+            return out.getMaxRenderedLength();
+        }
+
+        @Override
+        public void accept(String line) {
+            out.accept(line);
+        }
+
+        @Override
+        public void close() {
+            if (ended.compareAndSet(false, true)) out.close();
+        }
     }
 
     /**
@@ -32,11 +63,12 @@ public final class ProgressLine implements AutoCloseable {
     }
 
     static ProgressLine open(String task, long max, long start, String unit, PrintStream stream) {
+        Console console = new Console(stream);
         ProgressBarBuilder b = new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
                 .startsFrom(start, Duration.ZERO).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
-                .setConsumer(new ConsoleProgressBarConsumer(stream));
+                .setConsumer(console);
         if (unit != null) b.setUnit(" " + unit, 1).showSpeed(new DecimalFormat("#,##0"));
-        return new ProgressLine(b.build());
+        return new ProgressLine(b.build(), console);
     }
 
     /** Sets the units done. */
@@ -52,6 +84,9 @@ public final class ProgressLine implements AutoCloseable {
     /** Draws the bar a last time and ends its line; later calls do nothing. */
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) bar.close();
+        if (closed.compareAndSet(false, true)) {
+            bar.close(); // draws it a last time, after its last redraw
+            console.close();
+        }
     }
 }
