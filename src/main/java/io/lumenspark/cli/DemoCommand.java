@@ -1,10 +1,13 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.Home;
+import io.lumenspark.LumensparkException;
 import io.lumenspark.data.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.training.Checkpoint;
+import io.lumenspark.training.RunFolder;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
 import picocli.CommandLine.Command;
@@ -12,6 +15,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -27,7 +31,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--data", description = "Train on this text file instead of the State of the Union addresses.")
     Path data;
 
-    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}); an earlier demo run there is"
+            + " replaced.")
     Path out = Path.of("runs", "demo");
 
     @Option(names = "--steps", description = "Training steps (default: ${DEFAULT-VALUE}, a few minutes on 2 cores).")
@@ -39,26 +44,86 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
 
+    @Option(names = "--force", description = "Replace what --out holds even when it is not a demo run.")
+    boolean force;
+
+    /** Sampling for the demo's continuations: mild penalties keep a model this small from looping on a phrase. */
+    static final double TEMPERATURE = 0.8, REPETITION_PENALTY = 1.2;
+    static final int TOP_K = 40, NO_REPEAT_NGRAM = 3, NEW_TOKENS = 64;
+
+    /** The demo's training settings. */
+    static TrainOptions options(Path corpus, long steps, Path out, String tokenizer, long seed) {
+        return new TrainOptions(List.of(corpus), 0.1, "tiny", Map.of(), null, 8, 0, steps, 1, 2e-3, 2e-4, 0.05, 0.01,
+                1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out, tokenizer);
+    }
+
+    /**
+     * Whether a folder holds only a demo run, which the demo replaces: training files and no others, with a
+     * checkpoint made with the demo's settings, or no checkpoint at all (stopped before its first one).
+     */
+    static boolean holdsDemoRun(RunFolder.Contents c) {
+        if (c.runFiles().isEmpty() || !c.otherFiles().isEmpty()) return false;
+        if (c.state() == null) return !c.runFiles().contains(Checkpoint.FOLDER);
+        TrainOptions o = c.state().options();
+        return o.data().size() == 1 && o.equals(options(o.data().getFirst(), o.steps(), o.out(), o.tokenizer(),
+                o.seed()));
+    }
+
+    /**
+     * A continuation cut after its last sentence end ('.', '!' or '?' before a space, a closing quote or
+     * bracket, or the end), so that it does not stop mid-phrase. When that would keep less than a third of it
+     * (or it has no sentence end), it is kept whole and ends with " ..." instead.
+     */
+    static String toSentenceEnd(String text) {
+        for (int i = text.length() - 1; i >= 0; i--) {
+            char c = text.charAt(i);
+            if (c != '.' && c != '!' && c != '?') continue;
+            int end = i + 1;
+            while (end < text.length() && "\"')]\u201d\u2019".indexOf(text.charAt(end)) >= 0) end++;
+            if (end == text.length()) return text;
+            if (Character.isWhitespace(text.charAt(end))) {
+                if (3 * end >= text.length()) return text.substring(0, end);
+                break;
+            }
+        }
+        return text.stripTrailing() + " ...";
+    }
+
     @Override
     public Integer call() {
         runtime.apply();
+        RunFolder.Contents found = RunFolder.inspect(out);
+        boolean demoRun = holdsDemoRun(found);
+        if (!found.isEmpty() && !force && !demoRun) {
+            List<String> names = new ArrayList<>(found.runFiles());
+            names.addAll(found.otherFiles());
+            throw new LumensparkException("--out " + out + " holds something that is not a demo run ("
+                    + String.join(", ", names.subList(0, Math.min(3, names.size()))) + (names.size() > 3 ? ", ..." : "")
+                    + "); choose another --out, or replace it with --force");
+        }
+        if (demoRun) System.out.println(out + " holds an earlier demo run; this run replaces it");
         Path corpus = data != null ? data : DemoCorpus.fetch(Home.dir());
         System.out.println("corpus: " + corpus);
-        TrainOptions options = new TrainOptions(List.of(corpus), 0.1, "tiny", Map.of(), null, 8, 0, steps, 1, 2e-3,
-                2e-4, 0.05, 0.01, 1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out, tokenizer);
-        Trainer.Result r = new Trainer(options, System.out).run(false);
-        System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %s (%,.0f tokens/s)%n", r.valLoss(),
-                r.valPerplexity(), Main.count(r.steps(), "step"), r.tokensPerSecond());
+        Trainer.Result r = new Trainer(options(corpus, steps, out, tokenizer, seed), System.out).replace(true)
+                .reportInterruptions(System.err).run(false);
+        System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %s, over %s (%,.0f training"
+                        + " tokens/s)%n", r.valLoss(), r.valPerplexity(), Main.count(r.steps(), "step"), r.validationCoverage(),
+                r.tokensPerSecond());
         System.out.println("model saved to " + out + ", loss curve " + out.resolve("loss.png"));
+        List<String> prompts = List.of("The state of the Union", "Our economy", "Fellow citizens, ");
         try (LumensparkModel model = LumensparkModel.fromPretrained(out)) {
-            GenerationConfig cfg = GenerationConfig.sampling(48, 0.8, 40, 1.0, seed);
-            List<String> prompts = List.of("The state of the Union", "Our economy", "Fellow citizens, ");
+            GenerationConfig cfg = GenerationConfig.sampling(NEW_TOKENS, TEMPERATURE, TOP_K, 1.0, seed).toBuilder()
+                    .repetitionPenalty(REPETITION_PENALTY).noRepeatNgramSize(NO_REPEAT_NGRAM).build();
             List<Generator.Result> results = model.generate(prompts, cfg);
             for (int i = 0; i < prompts.size(); i++) {
                 System.out.println();
-                System.out.println("> " + prompts.get(i) + results.get(i).text());
+                System.out.println("> " + prompts.get(i) + toSentenceEnd(results.get(i).text()));
             }
         }
+        System.out.printf("%ngenerate more: lumenspark generate --model %s --prompt %s --max-new-tokens 60"
+                        + " --temperature %s --top-k %d --repetition-penalty %s --no-repeat-ngram-size %d%n",
+                Trainer.shellWord(out.toString()), Trainer.shellWord(prompts.getFirst()), TEMPERATURE, TOP_K,
+                REPETITION_PENALTY, NO_REPEAT_NGRAM);
         return 0;
     }
 }

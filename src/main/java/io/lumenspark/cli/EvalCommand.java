@@ -11,6 +11,7 @@ import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelFiles;
 import io.lumenspark.training.Evaluator;
+import io.lumenspark.training.ProgressLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -65,7 +66,11 @@ final class EvalCommand implements Callable<Integer> {
             MemoryPlan.forInference(model.config(), batch, n).check(); // --batch 2147483647: refused, not allocated
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             long t0 = System.nanoTime();
-            Evaluator.Result r = Evaluator.evaluate(model, tokens, batch, n, maxTokens);
+            Evaluator.Result r;
+            // on stderr, and closed (its line ended) before a result or an error is printed
+            try (ProgressLine bar = ProgressLine.open("eval", Evaluator.targets(tokens, n, maxTokens), 0, "tok")) {
+                r = Evaluator.evaluate(model, tokens, batch, n, maxTokens, bar::stepTo);
+            }
             double seconds = (System.nanoTime() - t0) / 1e9;
             if (json) {
                 Map<String, Object> m = new LinkedHashMap<>();

@@ -24,8 +24,13 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs", "train");
 
-    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved settings and thread count.")
+    @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved"
+            + " settings and thread count; with --steps, train it to that step instead (a finished run too).")
     boolean resume;
+
+    @Option(names = "--force", description = "Start a new run in an --out that holds an earlier run or other files;"
+            + " the earlier run is replaced at this run's first checkpoint, other files are left alone.")
+    boolean force;
 
     @Option(names = "--preset", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer or tiny (default: ${DEFAULT-VALUE}).")
     String preset = "lumenspark";
@@ -110,7 +115,7 @@ final class TrainCommand implements Callable<Integer> {
         if (resume) {
             for (var option : spec.commandLine().getParseResult().matchedOptions()) {
                 String name = option.longestName();
-                if (!List.of("--resume", "--out", "--threads", "--backend").contains(name)) {
+                if (!List.of("--resume", "--out", "--steps", "--threads", "--backend").contains(name)) {
                     throw new io.lumenspark.LumensparkException("--resume continues a run with the settings saved in"
                             + " its checkpoint; drop " + name);
                 }
@@ -124,12 +129,20 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             runtime.apply();
         }
-        TrainOptions options = resume ? Trainer.savedOptions(out) : new TrainOptions(data, valFraction, preset,
-                configOverrides(), init, batch, seqLength, steps, accumulation, lr, minLr == null ? lr / 10 : minLr,
-                warmup, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out, tokenizer);
-        Trainer.Result r = new Trainer(options, System.out).run(resume);
-        System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f); model in %s%n",
-                Main.count(r.steps(), "step"), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.out());
+        TrainOptions options;
+        if (resume) {
+            options = Trainer.savedOptions(out);
+            if (spec.commandLine().getParseResult().hasMatchedOption("--steps")) options = options.withSteps(steps);
+        } else {
+            options = new TrainOptions(data, valFraction, preset, configOverrides(), init, batch, seqLength, steps,
+                    accumulation, lr, minLr == null ? lr / 10 : minLr, warmup, weightDecay, gradClip, evalEvery,
+                    evalTokens, checkpointEvery, seed, out, tokenizer);
+        }
+        Trainer.Result r = new Trainer(options, System.out).replace(force).reportInterruptions(System.err)
+                .run(resume);
+        System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f, over %s); model"
+                        + " in %s%n", Main.count(r.steps(), "step"), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.validationCoverage(),
+                r.out());
         return 0;
     }
 }

@@ -3,6 +3,7 @@ package io.lumenspark.data;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 
 import java.io.IOException;
@@ -93,7 +94,7 @@ public final class TokenCorpus {
         if (cached != null) {
             return cached;
         }
-        try (Tokenization.FolderLock _ = Tokenization.FolderLock.acquire(dir, true)) {
+        try (FolderLock _ = FolderLock.acquire(dir, true, "writing tokens to")) {
             cached = reuse(dir, tok, dtype); // another process may have finished it while we waited
             if (cached != null) {
                 return cached;
@@ -138,7 +139,7 @@ public final class TokenCorpus {
         String key = plan.key();
         boolean created = !Files.exists(out);
         try {
-            try (Tokenization.FolderLock _ = Tokenization.FolderLock.acquire(out, false)) {
+            try (FolderLock _ = FolderLock.acquire(out, false, "writing tokens to")) {
                 Prepared done = existing(out, key, force);
                 if (done != null) {
                     return done;
@@ -151,7 +152,7 @@ public final class TokenCorpus {
         } catch (LumensparkException e) {
             if (created) { // leave no empty folder behind (one holding partial files stays, for a rerun)
                 try {
-                    Files.deleteIfExists(out.resolve(Tokenization.LOCK_FILE));
+                    Files.deleteIfExists(out.resolve(FolderLock.FILE));
                     Files.deleteIfExists(out);
                 } catch (IOException ignored) {
                     // not empty, or gone: either way nothing to clean

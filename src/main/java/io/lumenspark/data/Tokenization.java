@@ -16,8 +16,6 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,7 +60,6 @@ final class Tokenization {
     static final String TRAIN_PARTIAL = "train.bin.partial";
     static final String VAL_PARTIAL = "val.bin.partial";
     static final String PROGRESS_FILE = "progress.json";
-    static final String LOCK_FILE = ".lock";
 
     /** Characters per piece encoded by one task. */
     static final int PIECE_CHARS = 1 << 18;
@@ -642,57 +639,6 @@ final class Tokenization {
                 count += n;
             }
             return n;
-        }
-    }
-
-    /** An exclusive lock on a token folder, held while it is written; closing releases it. */
-    static final class FolderLock implements AutoCloseable {
-        private final FileChannel channel;
-
-        private FolderLock(FileChannel channel) {
-            this.channel = channel;
-        }
-
-        /**
-         * Locks {@code dir} (creating it), waiting for another process to finish when {@code wait}, else failing.
-         *
-         * @throws LumensparkException if the folder is locked and {@code wait} is false, or cannot be locked
-         */
-        static FolderLock acquire(Path dir, boolean wait) {
-            FileChannel ch = null;
-            try {
-                Files.createDirectories(dir);
-                ch = FileChannel.open(dir.resolve(LOCK_FILE), CREATE, WRITE);
-                FileLock lock = wait ? ch.lock() : ch.tryLock();
-                if (lock == null) {
-                    throw new LumensparkException("another process is writing tokens to " + dir);
-                }
-                return new FolderLock(ch);
-            } catch (OverlappingFileLockException e) {
-                close(ch);
-                throw new LumensparkException("tokens are already being written to " + dir + " by this process");
-            } catch (IOException e) {
-                close(ch);
-                throw new LumensparkException("cannot lock " + dir + ": " + e.getMessage(), e);
-            } catch (RuntimeException e) {
-                close(ch);
-                throw e;
-            }
-        }
-
-        private static void close(FileChannel ch) {
-            try {
-                if (ch != null) {
-                    ch.close();
-                }
-            } catch (IOException ignored) {
-                // the original failure is the one worth reporting
-            }
-        }
-
-        @Override
-        public void close() {
-            close(channel); // releases the lock
         }
     }
 

@@ -3,6 +3,7 @@ package io.lumenspark.io;
 import io.lumenspark.LumensparkException;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -10,10 +11,15 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 import static java.nio.file.StandardCopyOption.ATOMIC_MOVE;
 import static java.nio.file.StandardCopyOption.REPLACE_EXISTING;
@@ -28,6 +34,9 @@ import static java.nio.file.StandardOpenOption.WRITE;
  * reading {@code "cannot write <path>: <reason>"}.
  */
 public final class AtomicFiles {
+    /** The names of {@link #write}'s temporary files: a dot, the target's name, a dot, 1-16 hex digits, ".tmp". */
+    private static final Pattern TEMPORARY = Pattern.compile("\\..+\\.[0-9a-f]{1,16}\\.tmp");
+
     private AtomicFiles() {}
 
     /** Writes to an open channel; may throw {@link IOException}. */
@@ -78,6 +87,25 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Deletes the temporary files that {@link #write} left directly in {@code dir} when its process was killed
+     * before the rename ({@code .NAME.HEX.tmp}; nothing else is touched). Call it only while no other process can
+     * be writing there, e.g. holding the folder's {@link FolderLock}: a live writer's file looks the same.
+     *
+     * @return the names deleted, sorted
+     */
+    public static List<String> deleteStaleTemporaries(Path dir) {
+        if (!Files.isDirectory(dir)) return List.of();
+        try (Stream<Path> entries = Files.list(dir)) {
+            List<Path> stale = entries.filter(p -> TEMPORARY.matcher(p.getFileName().toString()).matches())
+                    .filter(Files::isRegularFile).sorted().toList();
+            for (Path p : stale) Files.deleteIfExists(p);
+            return stale.stream().map(p -> p.getFileName().toString()).toList();
+        } catch (IOException | UncheckedIOException e) {
+            throw new LumensparkException("cannot clean up " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Writes all remaining bytes of {@code buffer}; a channel may accept fewer bytes per call. */
     static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
         while (buffer.hasRemaining()) {
@@ -86,6 +114,7 @@ public final class AtomicFiles {
     }
 
     // Files.createTempFile would give the file mode 0600; CREATE_NEW keeps the user's umask like a plain write.
+    // The names match TEMPORARY, which deleteStaleTemporaries relies on.
     private static Path createTemp(Path dir, String name) throws IOException {
         for (int attempt = 0; ; attempt++) {
             Path tmp = dir.resolve("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
@@ -125,10 +154,10 @@ public final class AtomicFiles {
 
     /** Deletes a file or a folder with everything in it; nothing happens when it does not exist. */
     public static void deleteTree(Path path) {
-        if (!java.nio.file.Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return;
-        try (java.util.stream.Stream<Path> walk = java.nio.file.Files.walk(path)) {
-            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.delete(p);
-        } catch (IOException | java.io.UncheckedIOException e) {
+        if (!Files.exists(path, LinkOption.NOFOLLOW_LINKS)) return;
+        try (Stream<Path> walk = Files.walk(path)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+        } catch (IOException | UncheckedIOException e) {
             throw new LumensparkException("cannot delete " + path + ": " + e.getMessage(), e);
         }
     }

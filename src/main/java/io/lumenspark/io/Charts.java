@@ -5,6 +5,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.awt.Color;
@@ -16,7 +17,8 @@ import java.util.Map;
 
 /**
  * Line charts as PNG with XChart, headless: training curves (loss against step) and benchmark curves on log axes.
- * Meant to be refreshed during training, so it is cheap: long series are thinned to about {@value #MAX_POINTS}
+ * Linear charts start their x axis at 0 and label whole-number x values without decimals. Meant to be refreshed
+ * during training, so it is cheap: long series are thinned to about {@value #MAX_POINTS}
  * points before drawing, and the file is replaced atomically so viewers never see half a PNG.
  */
 public final class Charts {
@@ -59,15 +61,25 @@ public final class Charts {
         if (!logAxes) styler.setLegendPosition(Styler.LegendPosition.InsideNE);
         styler.setAntiAlias(true);
         int drawn = 0;
+        double minX = Double.POSITIVE_INFINITY, firstY = Double.NaN;
+        boolean wholeX = true;
         for (Map.Entry<String, double[][]> s : series.entrySet()) {
             double[][] xy = clean(s.getKey(), s.getValue());
             if (xy[0].length == 0) continue;
             XYSeries line = chart.addSeries(s.getKey(), xy[0], xy[1]);
             // a lone point has no line to draw, so show it as a dot
             line.setMarker(xy[0].length == 1 || logAxes ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
-            drawn++;
+            for (double x : xy[0]) {
+                minX = Math.min(minX, x);
+                wholeX &= x == Math.rint(x);
+            }
+            if (drawn++ == 0) firstY = xy[1][0];
         }
         if (drawn == 0) return false;
+        if (!logAxes) {
+            if (wholeX) chart.getStyler().setXAxisDecimalPattern("#,##0"); // steps: no "12.5" between two ticks
+            if (minX > 0) anchorAtZero(chart, minX, firstY);
+        }
         byte[] bytes;
         try {
             bytes = BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG);
@@ -76,6 +88,21 @@ public final class Charts {
         }
         AtomicFiles.writeBytes(png, bytes);
         return true;
+    }
+
+    /**
+     * Starts the x axis at 0 with an invisible series. Besides giving step charts their origin, this keeps XChart
+     * 3.8.8 from its tick rule for evenly spaced x values (steps 1, 2, 3, ...): that rule puts a tick on every k-th
+     * value and accepts labels that touch, so past step 100 they ran together ("96101106111...", knowm/XChart#731).
+     * XChart sorts the x values of all series before it checks their spacing, so the series has two points, 0 and
+     * a third of the smallest x: their gaps (x/3, then 2x/3) are never equal. The axis then gets round steps
+     * (0, 20, 40, ...) spaced for their labels.
+     */
+    private static void anchorAtZero(XYChart chart, double minX, double y) {
+        XYSeries anchor = chart.addSeries(" origin", new double[] {0, minX / 3}, new double[] {y, y});
+        anchor.setMarker(SeriesMarkers.NONE);
+        anchor.setLineStyle(SeriesLines.NONE);
+        anchor.setShowInLegend(false);
     }
 
     /** Drops points whose step or value is NaN or infinite and thins long series to about MAX_POINTS. */

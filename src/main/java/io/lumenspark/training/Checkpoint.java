@@ -21,12 +21,14 @@ public final class Checkpoint {
     /** Names in the run folder: the checkpoint folder, and the state and optimizer files inside it. */
     public static final String FOLDER = "checkpoint", STATE = "trainer_state.json",
             OPTIMIZER = "optimizer.safetensors";
+    /** The checkpoint being written, and the previous one while the new one is renamed into place. */
+    static final String TMP = ".checkpoint.tmp", OLD = ".checkpoint.old";
 
     private Checkpoint() {
     }
 
     static void save(Path out, LumensparkModel model, AdamW adam, Map<String, Object> state) {
-        Path tmp = out.resolve(".checkpoint.tmp"), dir = out.resolve(FOLDER), old = out.resolve(".checkpoint.old");
+        Path tmp = out.resolve(TMP), dir = out.resolve(FOLDER), old = out.resolve(OLD);
         AtomicFiles.deleteTree(tmp);
         try {
             // an earlier save died between its renames: put the complete old checkpoint back first
@@ -54,17 +56,11 @@ public final class Checkpoint {
      * @throws LumensparkException if out holds no complete checkpoint
      */
     public static Path find(Path out) {
-        for (String name : new String[]{FOLDER, ".checkpoint.old"}) {
+        for (String name : new String[]{FOLDER, OLD}) {
             Path dir = out.resolve(name);
             if (Files.exists(dir.resolve(STATE))) return dir;
         }
         throw new LumensparkException("no checkpoint to resume in " + out + " (expected " + out.resolve(FOLDER)
                 + "/" + STATE + ")");
     }
-
-    /** Removes every checkpoint folder of a previous run in out. */
-    static void clear(Path out) {
-        for (String name : new String[]{FOLDER, ".checkpoint.old", ".checkpoint.tmp"}) AtomicFiles.deleteTree(out.resolve(name));
-    }
-
 }

@@ -80,6 +80,13 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
                 tokenizer);
     }
 
+    /** The same run with another step budget (a resumed run trained longer); checked like --steps. */
+    public TrainOptions withSteps(long total) {
+        return new TrainOptions(data, valFraction, preset, overrides, init, batch, seqLength, total, accumulation, lr,
+                minLr, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens, checkpointEvery, seed, out,
+                tokenizer);
+    }
+
     /** Warm-up length in steps: warmupFraction of the steps, rounded up. */
     public long warmupSteps() {
         return (long) Math.ceil(warmupFraction * steps);

@@ -1,6 +1,5 @@
 package io.lumenspark.training;
 
-import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.data.BatchSampler;
@@ -9,25 +8,27 @@ import io.lumenspark.data.TokenSplits;
 import io.lumenspark.data.Tokenizer;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
-import io.lumenspark.io.Json;
 import io.lumenspark.io.Charts;
+import io.lumenspark.io.FolderLock;
+import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.ModelFiles;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The training loop: random windows of the training split, AdamW with warm-up and cosine decay, gradient
@@ -36,6 +37,12 @@ import java.util.Map;
  * a resumed run with the same thread count repeats the uninterrupted run's numbers. The tokenizer is the one the
  * options name, else the init model's, else GPT-2's; it is saved with every checkpoint and the final model, and a
  * resumed run uses that copy.
+ * <p>
+ * A run holds its folder's lock ({@link FolderLock}) from start to end. A new run refuses a folder that is not
+ * empty unless {@link #replace} allows it, and then leaves the earlier run's files alone until its own first
+ * checkpoint (see {@link RunFolder}). A resumed run may get another step budget ({@link TrainOptions#withSteps}):
+ * from the step it resumes at, the learning rate follows the cosine over the new total, with the warm-up it
+ * started with; the change is recorded in trainer_state.json.
  */
 public final class Trainer {
     /**
@@ -47,11 +54,21 @@ public final class Trainer {
      * @param tokensPerSecond training throughput of the last step, without evaluation and checkpointing (0 if
      *                        this call ran no step)
      * @param out             the run folder
+     * @param valTokens       validation tokens each evaluation predicts (--eval-tokens, spread over the split)
+     * @param valTotal        validation tokens in the split that could be predicted
      */
-    public record Result(long steps, double trainLoss, double valLoss, double tokensPerSecond, Path out) {
+    public record Result(long steps, double trainLoss, double valLoss, double tokensPerSecond, Path out,
+                         long valTokens, long valTotal) {
         /** exp(valLoss). */
         public double valPerplexity() {
             return Math.exp(valLoss);
+        }
+
+        /** What the validation loss covers, e.g. "16,384 of the 210,851 validation tokens, in windows ...". */
+        public String validationCoverage() {
+            return valTokens == valTotal ? String.format("all %,d validation tokens", valTotal)
+                    : String.format("%,d of the %,d validation tokens, in windows spread evenly over them",
+                    valTokens, valTotal);
         }
     }
 
@@ -59,7 +76,18 @@ public final class Trainer {
     private final PrintStream log;
     private Tokenizer tokenizer;
     private long stopAfter = Long.MAX_VALUE;
+    private boolean replace;
+    private PrintStream interruptReport;
+    // the run, as trainer_state.json records it
     private String dataKey = "";
+    private String runId;
+    private long warmup;
+    private final List<Map<String, Object>> budgetChanges = new ArrayList<>();
+    // where the run is, for the interruption report
+    private volatile long reached, checkpointed;
+    private volatile boolean replacing;
+    private volatile ProgressLine bar;
+    private final ReentrantLock saving = new ReentrantLock();
 
     /** A trainer for one run; {@code log} receives its one-line reports (the progress bar goes to stderr). */
     public Trainer(TrainOptions options, PrintStream log) {
@@ -76,44 +104,114 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Lets a new run start in a folder that is not empty (--force). An earlier run there stays as it is until this
+     * run's first checkpoint replaces it; other files are left alone.
+     */
+    public Trainer replace(boolean allowed) {
+        this.replace = allowed;
+        return this;
+    }
+
+    /**
+     * When the process is stopped (Ctrl-C, SIGTERM) while this trainer runs, ends the progress bar's line and
+     * prints one line to {@code report}: the step reached, the last checkpoint and the command that resumes.
+     */
+    public Trainer reportInterruptions(PrintStream report) {
+        this.interruptReport = report;
+        return this;
+    }
+
     /** Reads the options a run saved in its checkpoint, for --resume (with out as its folder now). */
     public static TrainOptions savedOptions(Path out) {
-        var node = savedState(out).get("options");
-        if (node == null || !node.isObject()) throw new LumensparkException(stateFile(out) + ": missing \"options\"");
-        try {
-            return Json.mapper().treeToValue(node, TrainOptions.class).withOut(out);
-        } catch (Exception e) {
-            throw new LumensparkException(stateFile(out) + ": cannot read options: " + e.getMessage(), e);
-        }
+        return TrainerState.read(out).options();
     }
 
     /** The thread count a run's checkpoint was made with: resuming with another would change its numbers. */
     public static int savedThreads(Path out) {
-        var node = savedState(out).get("threads");
-        if (node == null || !node.canConvertToInt()) throw new LumensparkException(stateFile(out) + ": missing \"threads\"");
-        return node.asInt();
+        return TrainerState.read(out).threads();
     }
 
-    private static Path stateFile(Path out) {
-        return Checkpoint.find(out).resolve(Checkpoint.STATE);
+    /** The command that resumes the run in {@code out}, for messages. */
+    public static String resumeCommand(Path out) {
+        return "lumenspark train --resume --out " + shellWord(out.toString());
     }
 
-    private static com.fasterxml.jackson.databind.JsonNode savedState(Path out) {
-        var node = Json.read(stateFile(out));
-        if (!node.isObject()) throw new LumensparkException(stateFile(out) + ": expected a JSON object");
-        return node;
+    /** {@code text} as one word of a POSIX shell command line: as it is when that is safe, else single-quoted. */
+    public static String shellWord(String text) {
+        return text.matches("[A-Za-z0-9_./:=@%+,-]+") ? text : "'" + text.replace("'", "'\\''") + "'";
     }
 
     /**
      * Trains to the last step and saves the final model in the run folder, next to checkpoint/, metrics.jsonl and
      * loss.png ({@link #stopAfter} ends earlier, with only a checkpoint). With resume, continues from the
-     * checkpoint there (whose data must be unchanged) and drops metrics logged after it; without, deletes any
-     * earlier run's checkpoint and metrics in the folder first.
+     * checkpoint there (whose data must be unchanged) and drops metrics logged after it. Holds the folder's lock
+     * throughout, and first removes what killed runs left there (temporary files, unfinished checkpoints).
      *
-     * @throws LumensparkException for bad data or options, a missing checkpoint, or a diverging loss
+     * @throws LumensparkException for bad data or options, a missing or damaged checkpoint, a folder that holds
+     *                             files (without {@link #replace}) or that another process is training in, or a
+     *                             diverging loss
      */
     public Result run(boolean resume) {
-        tokenizer = resume ? Tokenizer.fromPretrained(Checkpoint.find(opt.out()))
+        Path out = opt.out();
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new LumensparkException("--out " + out + " is a file, not a folder");
+        }
+        if (resume && !Files.isDirectory(out)) Checkpoint.find(out); // says there is nothing to resume
+        boolean created = !Files.exists(out);
+        boolean done = false;
+        Thread hook = interruptReport == null ? null : new Thread(this::reportInterruption, "lumenspark-interrupt");
+        FolderLock lock = FolderLock.acquire(out, false, "training in");
+        try {
+            if (hook != null) Runtime.getRuntime().addShutdownHook(hook);
+            Result r = runLocked(resume);
+            done = true;
+            return r;
+        } finally {
+            if (hook != null) {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is running or has run: it reports
+                }
+            }
+            lock.close();
+            if (created && !done) RunFolder.removeIfEmpty(out);
+        }
+    }
+
+    private Result runLocked(boolean resume) {
+        Path out = opt.out();
+        // everything is checked before anything in the folder changes
+        RunFolder.Contents found = RunFolder.inspect(out);
+        TrainerState saved = resume ? TrainerState.read(out) : null;
+        if (!resume && !found.isEmpty() && !replace) throw RunFolder.refusal(out, found);
+        long start = 0;
+        if (resume) {
+            start = saved.step();
+            long before = saved.options().steps();
+            if (opt.steps() != before && opt.steps() <= start) {
+                throw new LumensparkException("--steps " + opt.steps() + " must be above step " + start
+                        + ", which the run in " + out + " has already reached");
+            }
+            warmup = saved.warmupSteps();
+            runId = saved.runId() != null ? saved.runId() : newRunId();
+            budgetChanges.addAll(saved.budgetChanges());
+            if (opt.steps() != before) {
+                Map<String, Object> change = new LinkedHashMap<>();
+                change.put("at_step", start);
+                change.put("from", before);
+                change.put("to", opt.steps());
+                budgetChanges.add(change);
+            }
+            reached = checkpointed = start;
+        } else {
+            warmup = opt.warmupSteps();
+            runId = newRunId();
+            replacing = !found.runFiles().isEmpty();
+        }
+        RunFolder.tidy(out, found.state() == null ? null : found.state().runId());
+        tokenizer = resume ? Tokenizer.fromPretrained(Checkpoint.find(out))
                 : opt.tokenizer() != null ? Tokenizer.load(opt.tokenizer())
                 : opt.init() != null ? Tokenizer.fromPretrained(opt.init())
                 : Tokenizer.byName("gpt2");
@@ -140,31 +238,35 @@ public final class Trainer {
                         opt.init() != null ? opt.init() : opt.preset(), model.params().count(), cfg.attention(),
                         cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(), Parallel.threads());
                 AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, opt.weightDecay());
-                long start = 0;
-                Path out = opt.out();
-                Path metricsFile = out.resolve("metrics.jsonl");
+                Path metricsFile = out.resolve(RunFolder.METRICS);
                 if (resume) {
                     Path dir = Checkpoint.find(out);
                     OptimizerFiles.read(dir.resolve(Checkpoint.OPTIMIZER), model.params(), adam);
-                    var state = savedState(out);
-                    if (state.get("step") == null || !state.get("step").canConvertToLong()) {
-                        throw new LumensparkException(stateFile(out) + ": missing \"step\"");
-                    }
-                    start = state.get("step").asLong();
-                    if (state.has("data_key") && !state.get("data_key").asText().equals(dataKey(splits))) {
+                    if (!saved.dataKey().isEmpty() && !saved.dataKey().equals(dataKey(splits))) {
                         throw new LumensparkException("the training data changed since the checkpoint in " + out
                                 + " was written; resuming would not continue the same run");
                     }
                     MetricsLog.truncateAfterStep(metricsFile, start);
                     log.printf("resuming from step %d of %d%n", start, opt.steps());
-                } else {
-                    Checkpoint.clear(out); // a fresh run in an old folder must not leave the old run resumable
-                    if (Files.exists(metricsFile)) MetricsLog.truncateAfterStep(metricsFile, 0);
+                    if (opt.steps() != saved.options().steps()) {
+                        log.printf("the run now ends at step %d instead of %d: from step %d on, the learning rate"
+                                        + " follows a cosine over %d steps (the warm-up of %d step%s is unchanged)%n",
+                                opt.steps(), saved.options().steps(), start, opt.steps(), warmup,
+                                warmup == 1 ? "" : "s");
+                    }
+                } else if (replacing) {
+                    metricsFile = RunFolder.pendingMetrics(out, runId);
+                    log.printf("replacing the earlier run in %s: its files stay until this run's first checkpoint"
+                            + " (step %d)%n", out, Math.min(opt.checkpointEvery(), opt.steps()));
                 }
                 dataKey = dataKey(splits);
                 return loop(model, adam, splits, n, start, metricsFile);
             }
         }
+    }
+
+    private static String newRunId() {
+        return HexFormat.of().toHexDigits(new SecureRandom().nextLong());
     }
 
     /**
@@ -202,15 +304,25 @@ public final class Trainer {
     private Result loop(LumensparkModel model, AdamW adam, TokenSplits splits, int n, long start, Path metricsFile) {
         int b = opt.batch(), accum = opt.accumulation();
         BatchSampler sampler = new BatchSampler(splits.train(), b, n, opt.seed());
-        LrSchedule schedule = new LrSchedule(opt.lr(), opt.minLr(), opt.warmupSteps(), opt.steps());
+        LrSchedule schedule = new LrSchedule(opt.lr(), opt.minLr(), warmup, opt.steps());
         int[] in = new int[b * n], tg = new int[b * n];
         float gradScale = 1f / ((float) b * n * accum);
+        long valTokens = Evaluator.targets(splits.val(), n, opt.evalTokens());
+        long valTotal = Math.max(0, splits.val().length() - 1);
+        log.printf("validation: every %s, %s%n", opt.evalEvery() == 1 ? "step" : opt.evalEvery() + " steps",
+                valTokens == valTotal
+                ? String.format("all %,d tokens", valTotal)
+                : String.format("%,d of %,d tokens (%,d windows of %d spread evenly over the split)", valTokens,
+                valTotal, (valTokens + n - 1) / n, n));
+        Path out = opt.out();
         List<Map<String, Object>> history = new ArrayList<>(MetricsLog.read(metricsFile));
         // a resumed run starts from its last logged numbers (they are all there is when it was already complete)
         double trainLoss = last(history, "train_loss"), valLoss = last(history, "val_loss"), tokensPerSecond = 0;
         long tokensPerStep = (long) b * n * accum;
         long t0 = System.nanoTime();
-        try (MetricsLog metrics = new MetricsLog(metricsFile); ProgressBar bar = progressBar(start)) {
+        try (MetricsLog metrics = new MetricsLog(metricsFile);
+             ProgressLine progress = ProgressLine.open("train", opt.steps(), start, null)) {
+            bar = progress;
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
                 model.params().zeroGrads();
@@ -250,19 +362,35 @@ public final class Trainer {
                 }
                 metrics.log(rec);
                 history.add(rec);
-                bar.stepTo(step + 1);
-                bar.setExtraMessage(String.format(" loss %.3f%s | %,.0f tok/s", trainLoss,
+                reached = step + 1;
+                progress.stepTo(step + 1);
+                progress.setExtraMessage(String.format(" loss %.3f%s | %,.0f tok/s", trainLoss,
                         Double.isNaN(valLoss) ? "" : String.format(" val %.3f", valLoss), tokensPerSecond));
-                if (rec.containsKey("val_loss")) writeChart(history);
+                if (rec.containsKey("val_loss") && !replacing) writeChart(history);
                 if ((step + 1) % opt.checkpointEvery() == 0 || last || interrupted) {
-                    Checkpoint.save(opt.out(), model, adam, state(step + 1));
+                    saving.lock(); // a stopped process finishes the checkpoint it is writing, and starts none after it
+                    try {
+                        Checkpoint.save(out, model, adam, state(step + 1).toMap());
+                        checkpointed = step + 1;
+                        if (replacing) { // this run's checkpoint is in place: its metrics and chart are the folder's
+                            RunFolder.promote(out, metricsFile);
+                            replacing = false;
+                            writeChart(history);
+                        }
+                    } finally {
+                        saving.unlock();
+                    }
                 }
-                if (interrupted) return new Result(step + 1, trainLoss, valLoss, tokensPerSecond, opt.out());
+                if (interrupted) {
+                    return new Result(step + 1, trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
+                }
             }
+        } finally {
+            bar = null;
         }
-        ModelFiles.save(model, opt.out());
+        ModelFiles.save(model, out);
         writeChart(history);
-        return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, opt.out());
+        return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
     }
 
     private static double last(List<Map<String, Object>> history, String key) {
@@ -272,22 +400,48 @@ public final class Trainer {
         return Double.NaN;
     }
 
-    private Map<String, Object> state(long step) {
-        Map<String, Object> s = new LinkedHashMap<>();
-        s.put("step", step);
-        s.put("threads", Parallel.threads());
-        s.put("backend", Blas.get().name());
-        s.put("data_key", dataKey);
-        s.put("options", Json.mapper().convertValue(opt, new TypeReference<Map<String, Object>>() {
-        }));
-        return s;
+    private TrainerState state(long step) {
+        return new TrainerState(step, Parallel.threads(), Blas.get().name(), dataKey, runId, warmup, budgetChanges,
+                opt);
+    }
+
+    /**
+     * Run by the shutdown hook: lets a checkpoint being written finish (up to a minute) and keeps the run from
+     * starting another, ends the progress bar's line, then says where the run stopped.
+     */
+    private void reportInterruption() {
+        try {
+            saving.tryLock(60, TimeUnit.SECONDS); // held until the process ends
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        ProgressLine line = bar;
+        if (line != null) line.close();
+        interruptReport.println(interruptMessage(reached, opt.steps(), checkpointed, opt.checkpointEvery(),
+                opt.out(), replacing));
+        interruptReport.flush();
+    }
+
+    /**
+     * The line printed when a run is stopped: the step reached, where its last checkpoint is and how to resume,
+     * or that it has no checkpoint yet (and, for a run replacing an earlier one, that the earlier one is intact).
+     */
+    static String interruptMessage(long reached, long total, long checkpoint, long every, Path out,
+                                   boolean replacing) {
+        String at = reached == 0 ? "stopped before the first step" : "stopped at step " + reached + " of " + total;
+        if (checkpoint == 0) {
+            return at + "; this run has no checkpoint yet (one is written every " + every + " steps), so there is"
+                    + " nothing to resume" + (replacing ? "; the earlier run in " + out + " is unchanged" : "");
+        }
+        return at + "; last checkpoint: step " + checkpoint + " in " + out.resolve(Checkpoint.FOLDER)
+                + "; continue with: " + resumeCommand(out);
     }
 
     private void writeChart(List<Map<String, Object>> history) {
         Map<String, double[][]> series = new LinkedHashMap<>();
         series.put("train", column(history, "train_loss"));
         series.put("validation", column(history, "val_loss"));
-        Charts.write(opt.out().resolve("loss.png"), "Loss", series);
+        Charts.write(opt.out().resolve(RunFolder.CHART), "Loss", series);
     }
 
     private static double[][] column(List<Map<String, Object>> history, String key) {
@@ -303,11 +457,5 @@ public final class Trainer {
             xy[1][i] = points.get(i)[1];
         }
         return xy;
-    }
-
-    private ProgressBar progressBar(long start) {
-        return new ProgressBarBuilder().setTaskName("train").setInitialMax(opt.steps()).startsFrom(start,
-                        java.time.Duration.ZERO).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
-                .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err)).build();
     }
 }

@@ -303,7 +303,7 @@ class CliTest {
         assertBadInput("error: --set embed_dim=abc: embed_dim must be an integer, got 'abc'", "bench", "train",
                 "--preset", "tiny", "--set", "embed_dim=abc");
         assertBadInput("context 600 must be in", "bench", "generate", "--preset", "tiny", "--contexts", "600");
-        assertBadInput("drop --steps", "train", "--resume", "--out", model.toString(), "--steps", "9");
+        assertBadInput("drop --lr", "train", "--resume", "--out", model.toString(), "--lr", "1");
         assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");
         assertBadInput("no checkpoint to resume", "train", "--resume", "--out", tmp.resolve("o5").toString());
 

@@ -69,6 +69,31 @@ class AtomicFilesTest {
         assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(atomic));
     }
 
+    @Test
+    void deletesOnlyTheTemporariesOfKilledWrites() throws IOException {
+        Path file = dir.resolve("model.safetensors");
+        java.util.List<String> seen = new java.util.ArrayList<>();
+        AtomicFiles.write(file, ch -> {
+            try (var s = Files.list(dir)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".")).forEach(seen::add);
+            }
+        });
+        assertEquals(1, seen.size(), "the write's own temporary: " + seen);
+        Files.writeString(dir.resolve(seen.getFirst()), "left by a killed write"); // as kill -9 leaves it
+        Files.writeString(dir.resolve(".loss.png.0.tmp"), "x");
+        for (String keep : java.util.List.of(".lock", ".notes.tmp", "x.1f.tmp", ".a.1f.tmp.keep", ".a.xyz.tmp")) {
+            Files.writeString(dir.resolve(keep), "not ours");
+        }
+        Files.createDirectory(dir.resolve(".dir.1f.tmp"));
+
+        assertEquals(java.util.List.of(".loss.png.0.tmp", seen.getFirst()).stream().sorted().toList(),
+                AtomicFiles.deleteStaleTemporaries(dir));
+        assertFalse(Files.exists(dir.resolve(seen.getFirst())));
+        assertTrue(Files.exists(file));
+        assertEquals(7, listing(dir), "the file, five look-alikes and the folder stay");
+        assertEquals(java.util.List.of(), AtomicFiles.deleteStaleTemporaries(dir.resolve("missing")));
+    }
+
     private static long listing(Path folder) throws IOException {
         try (var s = Files.list(folder)) {
             return s.count();

@@ -8,8 +8,10 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -91,5 +93,68 @@ class ChartsTest {
         }
         System.out.printf("Charts.write: %.1f ms%n", best / 1e6);
         assertTrue(best < 1_000_000_000L, "chart took " + best / 1_000_000 + " ms"); // generous: shared CI machines
+    }
+
+    @Test
+    void stepAxisLabelsNeverRunTogether() throws IOException {
+        for (int steps : new int[] {3, 40, 150, 999, 12_345, 1_000_000}) {
+            double[] x = new double[Math.min(steps, 5000)], y = new double[x.length];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = 1 + (long) i * steps / x.length; // steps 1, 2, 3, ... as a run logs them (thinned when long)
+                y[i] = 10 * Math.exp(-3.0 * i / x.length);
+            }
+            x[x.length - 1] = steps;
+            Map<String, double[][]> series = new LinkedHashMap<>();
+            series.put("train", new double[][] {x, y});
+            series.put("validation", new double[][] {{Math.max(1, steps / 2), steps}, {6, 5}});
+            Path png = dir.resolve("loss-" + steps + ".png");
+            assertTrue(Charts.write(png, "Loss", series));
+            List<int[]> labels = xTickLabels(ImageIO.read(png.toFile()));
+            assertTrue(labels.size() >= 3 && labels.size() <= 20, steps + " steps: " + labels.size() + " labels");
+            for (int i = 1; i < labels.size(); i++) {
+                int gap = labels.get(i)[0] - labels.get(i - 1)[1];
+                assertTrue(gap >= 8, steps + " steps: labels " + (i - 1) + " and " + i + " are " + gap + " px apart");
+            }
+        }
+    }
+
+    /**
+     * The [first, last] pixel columns of each x tick label: below the plot's frame, the second band of dark rows
+     * (the first is the tick marks, the third the axis title) cut into runs of dark columns, a gap of up to 3
+     * columns (between two glyphs of one label) counting as part of a run.
+     */
+    private static List<int[]> xTickLabels(BufferedImage image) {
+        int w = image.getWidth(), h = image.getHeight();
+        int frame = -1;
+        for (int row = h - 1; row >= 0 && frame < 0; row--) {
+            int dark = 0;
+            for (int col = 0; col < w; col++) dark += dark(image, col, row) ? 1 : 0;
+            if (dark > w / 2) frame = row;
+        }
+        assertTrue(frame > 0, "no plot frame found");
+        List<int[]> bands = new ArrayList<>();
+        for (int row = frame + 1; row < h; row++) {
+            boolean any = false;
+            for (int col = 0; col < w && !any; col++) any = dark(image, col, row);
+            if (!any) continue;
+            if (!bands.isEmpty() && bands.getLast()[1] == row - 1) bands.getLast()[1] = row;
+            else bands.add(new int[] {row, row});
+        }
+        assertEquals(3, bands.size(), "tick marks, labels and title below the frame");
+        int[] band = bands.get(1);
+        List<int[]> runs = new ArrayList<>();
+        for (int col = 0; col < w; col++) {
+            boolean any = false;
+            for (int row = band[0]; row <= band[1] && !any; row++) any = dark(image, col, row);
+            if (!any) continue;
+            if (!runs.isEmpty() && col - runs.getLast()[1] <= 4) runs.getLast()[1] = col;
+            else runs.add(new int[] {col, col});
+        }
+        return runs;
+    }
+
+    private static boolean dark(BufferedImage image, int col, int row) {
+        int rgb = image.getRGB(col, row);
+        return ((rgb >> 16 & 255) + (rgb >> 8 & 255) + (rgb & 255)) / 3 < 160;
     }
 }

@@ -1,6 +1,8 @@
 package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.data.EvalWindows;
+import io.lumenspark.data.TokenFile;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelFiles;
@@ -91,5 +93,94 @@ class TrainerTest {
         assertTrue(e.getMessage().contains("no such file"), e.getMessage());
         e = assertThrows(LumensparkException.class, () -> Trainer.savedOptions(tmp.resolve("nothing")));
         assertTrue(e.getMessage().contains("no checkpoint"), e.getMessage());
+    }
+
+    @Test
+    void aRunCanBeTrainedLongerWithTheCosineOverTheNewTotalAndItsOwnWarmUp(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), whole = tmp.resolve("whole"), split = tmp.resolve("split");
+        for (Path out : List.of(whole, split)) new Trainer(options(data, out, 6, 3), quiet()).run(false);
+        long warmup = options(data, whole, 6, 3).warmupSteps(); // ceil(0.2 * 6) = 2; over 12 steps it would be 3
+        assertEquals(2, warmup);
+        Trainer.Result r = new Trainer(Trainer.savedOptions(whole).withSteps(12), quiet()).run(true);
+        assertEquals(12, r.steps());
+        List<Map<String, Object>> records = MetricsLog.read(whole.resolve("metrics.jsonl"));
+        assertEquals(12, records.size());
+        LrSchedule before = new LrSchedule(3e-3, 3e-4, warmup, 6), after = new LrSchedule(3e-3, 3e-4, warmup, 12);
+        for (int s = 0; s < 12; s++) {
+            assertEquals((s < 6 ? before : after).at(s), records.get(s).get("lr"), "lr of step " + (s + 1));
+        }
+        TrainerState state = TrainerState.read(whole);
+        assertEquals(12, state.step());
+        assertEquals(12, state.options().steps());
+        assertEquals(warmup, state.warmupSteps());
+        assertEquals(List.of(Map.of("at_step", 6, "from", 6, "to", 12)), state.budgetChanges());
+
+        // interrupted after the change and resumed without --steps: the same numbers as without the interruption
+        new Trainer(Trainer.savedOptions(split).withSteps(12), quiet()).stopAfter(9).run(true);
+        new Trainer(Trainer.savedOptions(split), quiet()).run(true);
+        List<Map<String, Object>> b = MetricsLog.read(split.resolve("metrics.jsonl"));
+        assertEquals(records.size(), b.size());
+        for (int i = 0; i < b.size(); i++) {
+            for (String key : List.of("step", "train_loss", "grad_norm", "lr", "val_loss")) {
+                assertEquals(records.get(i).get(key), b.get(i).get(key), "record " + i + " " + key);
+            }
+        }
+        assertEquals(state.budgetChanges(), TrainerState.read(split).budgetChanges());
+
+        var e = assertThrows(LumensparkException.class,
+                () -> new Trainer(Trainer.savedOptions(whole).withSteps(8), quiet()).run(true));
+        assertEquals("--steps 8 must be above step 12, which the run in " + whole + " has already reached",
+                e.getMessage());
+        assertEquals(12, MetricsLog.read(whole.resolve("metrics.jsonl")).size());
+    }
+
+    @Test
+    void evaluationSamplesWindowsSpreadEvenlyOverTheSplit() {
+        int[] ids = new int[41];
+        for (int i = 0; i < ids.length; i++) ids[i] = i;
+        TokenFile tokens = TokenFile.of(ids); // 40 targets: 10 windows of 4
+        assertEquals(List.of(0L, 20L), starts(Evaluator.windows(tokens, 4, 8)));
+        assertEquals(List.of(0L, 12L, 24L), starts(Evaluator.windows(tokens, 4, 9)));
+        assertEquals(starts(Evaluator.windows(tokens, 4, 9)), starts(Evaluator.windows(tokens, 4, 9)));
+        assertEquals(10, starts(Evaluator.windows(tokens, 4, 0)).size());
+        assertEquals(10, starts(Evaluator.windows(tokens, 4, 1000)).size());
+        assertEquals(8, Evaluator.targets(tokens, 4, 8));
+        assertEquals(40, Evaluator.targets(tokens, 4, 0));
+        assertEquals(List.of(), starts(Evaluator.windows(TokenFile.of(new int[] {1}), 4, 8)));
+    }
+
+    private static List<Long> starts(Iterable<EvalWindows.Window> windows) {
+        List<Long> starts = new java.util.ArrayList<>();
+        for (EvalWindows.Window w : windows) starts.add(w.start());
+        return starts;
+    }
+
+    @Test
+    void theInterruptionLineSaysWhereTheRunStoppedAndHowToResume() {
+        Path out = Path.of("runs", "my run");
+        assertEquals("stopped at step 57 of 150; last checkpoint: step 50 in runs/my run/checkpoint; continue with:"
+                + " lumenspark train --resume --out 'runs/my run'", Trainer.interruptMessage(57, 150, 50, 25, out,
+                false));
+        assertEquals("stopped at step 7 of 150; this run has no checkpoint yet (one is written every 25 steps), so"
+                + " there is nothing to resume; the earlier run in runs/my run is unchanged",
+                Trainer.interruptMessage(7, 150, 0, 25, out, true));
+        assertEquals("stopped before the first step; this run has no checkpoint yet (one is written every 25"
+                + " steps), so there is nothing to resume", Trainer.interruptMessage(0, 150, 0, 25, out, false));
+        assertEquals("lumenspark train --resume --out runs/x", Trainer.resumeCommand(Path.of("runs/x")));
+        assertEquals("'it'\\''s'", Trainer.shellWord("it's"));
+    }
+
+    @Test
+    void aProgressLineEndsItsLineOnceWhoeverClosesIt() {
+        for (int i = 0; i < 20; i++) { // closed at once or after its first redraw: the library's race, both ways
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            ProgressLine line = ProgressLine.open("eval", 100, 0, "tok", new PrintStream(bytes, true));
+            line.stepTo(40);
+            line.close();
+            line.close(); // e.g. the shutdown hook, then the try-with-resources
+            String text = bytes.toString();
+            assertTrue(text.endsWith("\n") && text.indexOf('\n') == text.length() - 1, text);
+            assertTrue(text.contains("eval"), text);
+        }
     }
 }

@@ -1,0 +1,71 @@
+package io.lumenspark.io;
+
+import io.lumenspark.LumensparkException;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static java.nio.file.StandardOpenOption.CREATE;
+import static java.nio.file.StandardOpenOption.WRITE;
+
+/**
+ * An exclusive lock on a folder that one process writes (a token folder, a training run), held through an OS file
+ * lock on its hidden {@value #FILE} file; closing releases it, and so does the end of the process, however it ends.
+ */
+public final class FolderLock implements AutoCloseable {
+    /** The lock file's name inside the locked folder. */
+    public static final String FILE = ".lock";
+
+    private final FileChannel channel;
+
+    private FolderLock(FileChannel channel) {
+        this.channel = channel;
+    }
+
+    /**
+     * Locks {@code dir} (creating it), waiting for another process to finish when {@code wait}, else failing at
+     * once. {@code activity} completes the messages, e.g. "training in" gives "another process is training in DIR".
+     *
+     * @throws LumensparkException if the folder is locked and {@code wait} is false, or cannot be locked
+     */
+    public static FolderLock acquire(Path dir, boolean wait, String activity) {
+        FileChannel ch = null;
+        try {
+            Files.createDirectories(dir);
+            ch = FileChannel.open(dir.resolve(FILE), CREATE, WRITE);
+            FileLock lock = wait ? ch.lock() : ch.tryLock();
+            if (lock == null) {
+                throw new LumensparkException("another process is " + activity + " " + dir);
+            }
+            return new FolderLock(ch);
+        } catch (OverlappingFileLockException e) {
+            close(ch);
+            throw new LumensparkException("this process is already " + activity + " " + dir);
+        } catch (IOException e) {
+            close(ch);
+            throw new LumensparkException("cannot lock " + dir + ": " + AtomicFiles.reason(e), e);
+        } catch (RuntimeException e) {
+            close(ch);
+            throw e;
+        }
+    }
+
+    private static void close(FileChannel ch) {
+        try {
+            if (ch != null) {
+                ch.close();
+            }
+        } catch (IOException ignored) {
+            // the original failure is the one worth reporting
+        }
+    }
+
+    @Override
+    public void close() {
+        close(channel); // releases the lock
+    }
+}

@@ -1,0 +1,169 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.io.MetricsLog;
+import io.lumenspark.training.Checkpoint;
+import io.lumenspark.training.RunFolder;
+import io.lumenspark.training.TrainOptions;
+import io.lumenspark.training.TrainerState;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** train and demo on folders that already hold something, resuming with a new step budget, eval's progress bar. */
+class TrainCliTest {
+    private static final List<String> SMALL = List.of("--preset", "tiny", "--set", "embed_dim=32", "--set", "depth=1",
+            "--set", "seq_length=32", "--set", "k=8", "--batch", "2", "--eval-every", "2", "--checkpoint-every", "2",
+            "--threads", "1");
+
+    private static Path corpus(Path dir) throws Exception {
+        Path f = dir.resolve("corpus.txt");
+        Files.writeString(f, "It was the best of times, it was the worst of times.\n".repeat(200));
+        return f;
+    }
+
+    private static CliTest.Run train(Path data, Path out, String... more) {
+        List<String> args = new ArrayList<>(List.of("train", "--data", data.toString(), "--out", out.toString()));
+        args.addAll(SMALL);
+        args.addAll(List.of(more));
+        return CliTest.run(args.toArray(String[]::new));
+    }
+
+    private static void assertOneErrorLine(CliTest.Run r, String expected) {
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains(expected), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    @Test
+    void trainRefusesAnOccupiedFolderUnlessForcedAndResumesWithALargerStepBudget(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), out = tmp.resolve("run");
+        assertEquals(0, train(data, out, "--steps", "3").code());
+        assertOneErrorLine(train(data, out, "--steps", "3"), "holds a training run (checkpoint at step 3 of 3)");
+        CliTest.Run forced = train(data, out, "--steps", "4", "--force", "--seed", "9");
+        assertEquals(0, forced.code(), forced.err());
+        assertTrue(forced.out().contains("replacing the earlier run in " + out), forced.out());
+        assertEquals(4, MetricsLog.read(out.resolve(RunFolder.METRICS)).size());
+
+        CliTest.Run longer = CliTest.run("train", "--resume", "--out", out.toString(), "--steps", "6");
+        assertEquals(0, longer.code(), longer.err());
+        assertTrue(longer.out().contains("the run now ends at step 6 instead of 4: from step 4 on, the learning rate"
+                + " follows a cosine over 6 steps"), longer.out());
+        assertTrue(longer.out().contains("done: 6 steps"), longer.out());
+        assertEquals(6, MetricsLog.read(out.resolve(RunFolder.METRICS)).size());
+        assertOneErrorLine(CliTest.run("train", "--resume", "--out", out.toString(), "--steps", "5"),
+                "--steps 5 must be above step 6, which the run in " + out + " has already reached");
+
+        Path state = out.resolve(Checkpoint.FOLDER).resolve(Checkpoint.STATE);
+        Files.writeString(state, Files.readString(state).replaceFirst("\"step\": 6", "\"step\": -5"));
+        assertOneErrorLine(CliTest.run("train", "--resume", "--out", out.toString()), state + ": \"step\" is -5");
+        assertEquals(6, MetricsLog.read(out.resolve(RunFolder.METRICS)).size());
+    }
+
+    @Test
+    void evalDrawsItsProgressBarOnStderrAndEndsItsLine(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), out = tmp.resolve("run");
+        assertEquals(0, train(data, out, "--steps", "2").code());
+        CliTest.Run eval = CliTest.run("eval", "--model", out.toString(), "--data", data.toString(), "--json");
+        assertEquals(0, eval.code(), eval.err());
+        assertEquals(1, eval.out().lines().count(), "stdout holds the result alone: " + eval.out());
+        assertTrue(eval.out().startsWith("{\"loss\":"), eval.out());
+        assertTrue(eval.err().contains("eval 100%") && eval.err().contains(" tok/s"), eval.err());
+        assertTrue(eval.err().endsWith(System.lineSeparator()), "the bar's line is ended: " + eval.err());
+    }
+
+    @Test
+    void theDemoReplacesOnlyItsOwnRuns(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("demo");
+        TrainOptions demo = DemoCommand.options(tmp.resolve("sotu"), 150, out, null, 1337);
+        TrainerState state = new TrainerState(150, 2, "java", "", null, 8, List.of(), demo);
+        List<String> files = List.of("checkpoint", "loss.png", "metrics.jsonl", "model.safetensors");
+        assertTrue(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of(), state)));
+        assertTrue(DemoCommand.holdsDemoRun(new RunFolder.Contents(List.of("metrics.jsonl"), List.of(), null)),
+                "stopped before its first checkpoint");
+        assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of(), new TrainerState(150, 2,
+                "java", "", null, 8, List.of(), demo.withSteps(300)))), "trained on by hand (train --resume --steps)");
+        assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of("notes.txt"), state)));
+        assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of(), null)), "unreadable checkpoint");
+        assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(List.of(), List.of(), null)), "empty");
+
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("notes.txt"), "mine");
+        assertOneErrorLine(CliTest.run("demo", "--out", out.toString()),
+                "--out " + out + " holds something that is not a demo run (notes.txt)");
+    }
+
+    @Test
+    void demoContinuationsEndAtASentenceEnd() {
+        assertEquals(" of the people.", DemoCommand.toSentenceEnd(" of the people. We shall"));
+        assertEquals(" is strong. Congress acted!", DemoCommand.toSentenceEnd(" is strong. Congress acted! And the"));
+        assertEquals(" said \"no.\"", DemoCommand.toSentenceEnd(" said \"no.\" Then"));
+        assertEquals(" ended.", DemoCommand.toSentenceEnd(" ended."));
+        assertEquals(" and 3.5 percent of it ...", DemoCommand.toSentenceEnd(" and 3.5 percent of it "),
+                "no sentence end");
+        assertEquals(". Then the long run of words that never ends ...",
+                DemoCommand.toSentenceEnd(". Then the long run of words that never ends"), "it would keep too little");
+    }
+
+    /**
+     * A real process: a second train into its folder is refused while it runs, and SIGTERM makes it print one line,
+     * after the progress bar's, that says how to resume, which then works.
+     */
+    @Test
+    void sigtermReportsWhereTheRunStoppedAndASecondRunIsRefusedMeanwhile(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), out = tmp.resolve("run");
+        List<String> cmd = new ArrayList<>();
+        cmd.add(ProcessHandle.current().info().command().orElseThrow());
+        cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments()); // the module flags, lumenspark.home
+        cmd.addAll(List.of("-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
+                Main.class.getName(), "train", "--data", data.toString(), "--out", out.toString(), "--steps",
+                "1000000"));
+        cmd.addAll(SMALL);
+        Path stdout = tmp.resolve("stdout.txt"), stderr = tmp.resolve("stderr.txt");
+        Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile()).start();
+        try {
+            Path state = out.resolve(Checkpoint.FOLDER).resolve(Checkpoint.STATE);
+            for (int i = 0; i < 1200 && !Files.exists(state) && p.isAlive(); i++) Thread.sleep(100);
+            assertTrue(Files.exists(state), "no checkpoint within 2 minutes: " + Files.readString(stderr));
+
+            assertOneErrorLine(train(data, out, "--steps", "3", "--force"), "another process is training in " + out);
+
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the process did not end");
+        } finally {
+            p.destroyForcibly();
+        }
+        String err = Files.readString(stderr, StandardCharsets.UTF_8);
+        int at = err.indexOf("stopped at step");
+        assertTrue(at > 0 && err.indexOf("stopped at step", at + 1) < 0, "one report: " + err);
+        assertEquals('\n', err.charAt(at - 1), "the bar's line is ended before the report");
+        String report = err.substring(at);
+        assertTrue(report.endsWith("\n") && report.indexOf('\n') == report.length() - 1, "the last line: " + report);
+        long checkpoint = TrainerState.read(out).step();
+        Matcher m = Pattern.compile("stopped at step (\\d+) of 1000000; last checkpoint: step " + checkpoint + " in "
+                + Pattern.quote(out.resolve(Checkpoint.FOLDER).toString()) + "; continue with: lumenspark train"
+                + " --resume --out " + Pattern.quote(out.toString())).matcher(report.strip());
+        assertTrue(m.matches(), report);
+        assertTrue(checkpoint >= 2 && checkpoint <= Long.parseLong(m.group(1)), report);
+
+        CliTest.Run resumed = CliTest.run("train", "--resume", "--out", out.toString(), "--steps",
+                Long.toString(checkpoint + 1));
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("done: " + (checkpoint + 1) + " steps"), resumed.out());
+        assertEquals(Map.of("at_step", (int) checkpoint, "from", 1000000, "to", (int) checkpoint + 1),
+                TrainerState.read(out).budgetChanges().getFirst());
+    }
+}
