@@ -300,7 +300,7 @@ class CliTest {
                 model.toString(), "--prompt", "Hi", "--min-new-tokens", "9", "--max-new-tokens", "3");
         assertBadInput("error: a stop string must not be empty (--stop)", "generate", "--model", model.toString(),
                 "--prompt", "Hi", "--stop", "");
-        assertBadInput("error: --set embed_dim=abc: embed_dim must be an integer, got 'abc'", "bench", "train",
+        assertBadInput("error: --set embed_dim=abc: embed_dim must be an integer, got \"abc\"", "bench", "train",
                 "--preset", "tiny", "--set", "embed_dim=abc");
         assertBadInput("context 600 must be in", "bench", "generate", "--preset", "tiny", "--contexts", "600");
         assertBadInput("drop --lr", "train", "--resume", "--out", model.toString(), "--lr", "1");
