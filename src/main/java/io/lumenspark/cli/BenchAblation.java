@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.DemoCorpus;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
@@ -118,7 +119,7 @@ final class BenchAblation implements Callable<Integer> {
         double budget = (budgetGib != null ? budgetGib : 0.6 * availableGib()) * (1L << 30);
         Files.createDirectories(out);
         System.out.printf("ablation: n 128..%d, k %s, median of %s, %s, %s, activation budget %.1f GiB%n",
-                maxN, kList, Main.count(reps, "run"), Blas.get().name(), Main.count(Parallel.threads(), "thread"),
+                maxN, kList, Words.count(reps, "run"), Blas.get().name(), Words.count(Parallel.threads(), "thread"),
                 budget / (1L << 30));
         List<Point> points = new ArrayList<>();
         for (int n = 128; n <= maxN; n *= 2) {

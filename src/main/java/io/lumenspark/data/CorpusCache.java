@@ -3,6 +3,7 @@ package io.lumenspark.data;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.Printable;
 
 import java.io.IOException;
 import java.net.URI;

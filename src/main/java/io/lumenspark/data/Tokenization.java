@@ -2,6 +2,7 @@ package io.lumenspark.data;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -395,8 +396,8 @@ final class Tokenization {
                 throw new LumensparkException("corpus " + plan.corpusName() + " has no text");
             }
             if (valFraction > 0 && val.count < 2) {
-                throw new LumensparkException("the validation split has only " + val.count + " token"
-                        + (val.count == 1 ? "" : "s") + " (needs at least 2): use a larger --val-fraction (now "
+                throw new LumensparkException("the validation split has only "
+                        + Words.count(val.count, "token") + " (needs at least 2): use a larger --val-fraction (now "
                         + valFraction + ") or more text");
             }
         }
