@@ -345,6 +345,10 @@ class CliTest {
                 "--prompt", "Hi", "--stop", "");
         assertBadInput("error: --set embed_dim=abc: embed_dim must be an integer, got \"abc\"", "bench", "train",
                 "--preset", "tiny", "--set", "embed_dim=abc");
+        assertBadInput("AdamW moments", "bench", "train", "--preset", "tiny", "--set", "vocab_size=2000000000");
+        Path ablation = tmp.resolve("ablation");
+        assertBadInput("gradients", "bench", "ablation", "--max-n", "268435456", "--out", ablation.toString());
+        assertFalse(Files.exists(ablation), "refused before anything is measured or written");
         assertBadInput("context 600 must be in", "bench", "generate", "--preset", "tiny", "--contexts", "600");
         assertBadInput("drop --lr", "train", "--resume", "--out", model.toString(), "--lr", "1");
         assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");
