@@ -9,9 +9,9 @@ import io.lumenspark.data.TokenSplits;
 import io.lumenspark.data.Tokenizer;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
+import io.lumenspark.io.ProgressBars;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.MemoryPlan;
-import io.lumenspark.training.ProgressLine;
 import io.lumenspark.training.Evaluator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -67,7 +67,8 @@ final class EvalCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             Evaluator.Result r;
             // on stderr, and closed (its line ended) before a result or an error is printed
-            try (ProgressLine bar = ProgressLine.open("eval", Evaluator.targets(tokens, n, maxTokens), 0, "tok")) {
+            try (ProgressBars.Bar bar = ProgressBars.open("eval", Evaluator.targets(tokens, n, maxTokens), 0,
+                    ProgressBars.Unit.TOKENS)) {
                 r = Evaluator.evaluate(model, tokens, batch, n, maxTokens, bar::stepTo);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;

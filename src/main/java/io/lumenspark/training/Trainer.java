@@ -13,6 +13,7 @@ import io.lumenspark.io.Charts;
 import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
+import io.lumenspark.io.ProgressBars;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
@@ -87,7 +88,7 @@ public final class Trainer {
     // where the run is, for the interruption report
     private volatile long reached, checkpointed;
     private volatile boolean replacing;
-    private volatile ProgressLine bar;
+    private volatile ProgressBars.Bar bar;
     private final ReentrantLock saving = new ReentrantLock();
 
     /** A trainer for one run; {@code log} receives its one-line reports (the progress bar goes to stderr). */
@@ -334,7 +335,7 @@ public final class Trainer {
         long tokensPerStep = (long) b * n * accum;
         long t0 = System.nanoTime();
         try (MetricsLog metrics = new MetricsLog(metricsFile);
-             ProgressLine progress = ProgressLine.open("train", opt.steps(), start, null)) {
+             ProgressBars.Bar progress = ProgressBars.open("train", opt.steps(), start, ProgressBars.Unit.COUNT)) {
             bar = progress;
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
@@ -428,7 +429,7 @@ public final class Trainer {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        ProgressLine line = bar;
+        ProgressBars.Bar line = bar;
         if (line != null) line.close();
         interruptReport.println(interruptMessage(reached, opt.steps(), checkpointed, opt.checkpointEvery(),
                 opt.out(), replacing));
