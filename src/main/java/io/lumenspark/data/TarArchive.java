@@ -24,7 +24,7 @@ import java.util.zip.ZipException;
  * Only regular files and folders are extracted; links, devices, absolute paths, {@code ..}, control characters in
  * names and two entries for one path are refused, so an archive cannot write outside its destination, and the data
  * and the number of entries are capped ({@link Archives.Limits}). A truncated or corrupt archive is refused with
- * one line saying so.
+ * one line saying so; a gzip stream is read to its end, past the last entry, so that its checksum is checked.
  */
 final class TarArchive {
 
@@ -104,6 +104,7 @@ final class TarArchive {
         try {
             while (readBlock(in, header)) {
                 if (isZero(header)) {
+                    drain(in, total, limits, label);
                     break; // end-of-archive marker
                 }
                 checkChecksum(header, label);
@@ -333,6 +334,25 @@ final class TarArchive {
             }
             out.write(buf, 0, n);
             left -= n;
+        }
+    }
+
+    /**
+     * Reads what follows the end-of-archive marker (its second block, the padding of the last record), so that a
+     * gzip stream is read to its end, where its checksum and length are checked: a damaged or truncated stream is
+     * refused even when the damage lies past the last entry. It counts toward the limit like entry data.
+     */
+    private static void drain(InputStream in, long total, Archives.Limits limits, String label) throws IOException {
+        byte[] buf = new byte[1 << 16];
+        try {
+            for (int n; (n = in.read(buf)) > 0; ) {
+                total += n;
+                if (total > limits.maxBytes()) {
+                    throw limits.tooManyBytes(label);
+                }
+            }
+        } catch (EOFException e) {
+            throw Archives.bad(label, "is truncated (its compressed data ends early)");
         }
     }
 

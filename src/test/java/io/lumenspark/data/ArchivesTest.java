@@ -192,6 +192,10 @@ class ArchivesTest {
         for (int i = 30 + 5 + 10; i < 30 + 5 + 40; i++) garbled[i] = (byte) 0xFF;
         assertTrue(refusedZip("garbled.zip", garbled).startsWith("is not a readable zip file ("));
 
+        byte[] crc = good.clone(); // java.util.zip.ZipFile does not compare an entry's data with its CRC-32
+        le(crc).putInt(central(crc, "b.txt") + 16, le(crc).getInt(central(crc, "b.txt") + 16) ^ 1);
+        assertEquals("has a corrupt entry (checksum mismatch): b.txt", refusedZip("crc.zip", crc));
+
         byte[] outside = good.clone(); // the directory said to lie past the end of the file
         le(outside).putInt(end(outside) + 16, 0x7FFFFFFF);
         assertEquals("is truncated or corrupt (its central directory lies outside the file)",

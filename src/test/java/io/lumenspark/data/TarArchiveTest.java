@@ -139,6 +139,23 @@ class TarArchiveTest {
         assertTrue(e.getMessage().contains("checksum"), e.getMessage());
     }
 
+    /** A gzip stream is read to its end: damage or a cut after the tar's last entry is refused too. */
+    @Test
+    void aGzipDamagedOrCutPastTheLastEntryIsRefused() throws IOException {
+        byte[] tgz = new TarBuilder().file("a.txt", "alpha").gzipped();
+        byte[] badCrc = tgz.clone();
+        badCrc[tgz.length - 8] ^= 1; // the trailer's CRC-32
+        byte[] cut = java.util.Arrays.copyOf(tgz, tgz.length - 4); // the trailer's length field gone
+        for (byte[] bad : List.of(badCrc, cut)) {
+            Path file = Files.write(tmp.resolve("bad.tgz"), bad);
+            var e = assertThrows(LumensparkException.class, () -> TarArchive.extractTgz(file, tmp.resolve("out")));
+            assertTrue(e.getMessage().startsWith("archive bad.tgz has corrupt compressed data")
+                    || e.getMessage().equals("archive bad.tgz is truncated (its compressed data ends early)"),
+                    e.getMessage());
+        }
+        assertEquals(List.of(), java.util.Arrays.stream(tmp.toFile().list()).filter(n -> !n.equals("bad.tgz")).toList());
+    }
+
     private int refusals;
 
     /** The refusal of {@code tar} (into a new folder): one line naming it, no raw control character or class name. */
