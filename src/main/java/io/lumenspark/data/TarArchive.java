@@ -154,7 +154,7 @@ final class TarArchive {
                         }
                         skipData(in, size);
                     }
-                    case 'L' -> longName = cString(readData(in, size, label), 0, (int) size);
+                    case 'L' -> longName = withoutTrailingNuls(readData(in, size, label));
                     case 'x' -> {
                         String path = paxPath(readData(in, size, label), label);
                         if (path != null) longName = path;
@@ -251,6 +251,18 @@ final class TarArchive {
             }
         }
         return -1;
+    }
+
+    /**
+     * A GNU long name: the data up to its terminating NULs. A NUL inside it stays, so that the name is refused
+     * rather than cut short ("a\0b" is not "a").
+     */
+    private static String withoutTrailingNuls(byte[] data) {
+        int end = data.length;
+        while (end > 0 && data[end - 1] == 0) {
+            end--;
+        }
+        return new String(data, 0, end, StandardCharsets.UTF_8);
     }
 
     private static String cString(byte[] b, int off, int max) {

@@ -86,7 +86,8 @@ final class ZipArchive {
                 written.add(path);
             }
         } catch (ZipException e) {
-            throw Archives.bad(label, "is not a readable zip file (" + Printable.of(e.getMessage()) + ")");
+            String why = String.valueOf(e.getMessage()).replaceFirst("^ZipFile ", ""); // the JDK's class name
+            throw Archives.bad(label, "is not a readable zip file (" + Printable.of(why) + ")");
         } catch (EOFException e) {
             throw Archives.bad(label, "is truncated (an entry's data ends early)");
         }

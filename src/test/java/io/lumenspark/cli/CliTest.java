@@ -168,7 +168,8 @@ class CliTest {
         try (var f = new java.io.RandomAccessFile(huge.toFile(), "rw")) {
             f.setLength((64L << 20) + 1); // sparse
         }
-        Path latin1 = Files.write(dir.resolve("latin1.txt"), "It was the caf\u00e9".getBytes(StandardCharsets.ISO_8859_1));
+        Path latin1 = Files.write(dir.resolve("latin1.txt"),
+                "It was the caf\u00e9".getBytes(StandardCharsets.ISO_8859_1));
         List<List<String>> commands = List.of(List.of("score", "--model", model.toString(), "--file"),
                 List.of("generate", "--model", model.toString(), "--max-new-tokens", "1", "--prompt-file"));
         for (List<String> command : commands) {

@@ -52,7 +52,8 @@ class InputFilesTest {
                 assertThrows(LumensparkException.class, () -> InputFiles.readLenient(dir)).getMessage());
         Path unreadable = Files.writeString(dir.resolve("secret.txt"), "x");
         if (unreadable.toFile().setReadable(false) && !Files.isReadable(unreadable)) { // not as root
-            assertRefused("cannot read " + unreadable + ": permission denied", () -> InputFiles.readLenient(unreadable));
+            assertRefused("cannot read " + unreadable + ": permission denied",
+                    () -> InputFiles.readLenient(unreadable));
         }
         Path huge = dir.resolve("huge.txt");
         try (RandomAccessFile f = new RandomAccessFile(huge.toFile(), "rw")) {

@@ -9,7 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 class PrintableTest {
     @Test
     void controlAndFormatCharactersAreEscaped() {
-        assertEquals("a\\nb\\r\\tc\\0d\\u001b[31me\\u202ef\u00e9", Printable.of("a\nb\r\tc\0d\u001b[31me\u202ef\u00e9"));
+        assertEquals("a\\nb\\r\\tc\\0d\\u001b[31me\\u202ef\u00e9",
+                Printable.of("a\nb\r\tc\0d\u001b[31me\u202ef\u00e9"));
         assertEquals("", Printable.of(null));
     }
 
