@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.DemoCorpus;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
@@ -9,6 +10,7 @@ import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Charts;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
@@ -116,9 +118,12 @@ final class BenchAblation implements Callable<Integer> {
         if (reps < 1 || maxN < 128) throw new LumensparkException("--runs must be at least 1 and --max-n at least 128");
         for (int k : kList) if (k < 1) throw new LumensparkException("k must be positive, got " + k);
         double budget = (budgetGib != null ? budgetGib : 0.6 * availableGib()) * (1L << 30);
+        int longest = Integer.highestOneBit(maxN); // n runs over 128, 256, ... up to maxN
+        // the whole model's training pass at the longest n, which every point there needs (headMs), must fit
+        MemoryPlan.forTrainingPass(headConfig(longest), 1, longest).check();
         Files.createDirectories(out);
         System.out.printf("ablation: n 128..%d, k %s, median of %s, %s, %s, activation budget %.1f GiB%n",
-                maxN, kList, Main.count(reps, "run"), Blas.get().name(), Main.count(Parallel.threads(), "thread"),
+                maxN, kList, Words.count(reps, "run"), Blas.get().name(), Words.count(Parallel.threads(), "thread"),
                 budget / (1L << 30));
         List<Point> points = new ArrayList<>();
         for (int n = 128; n <= maxN; n *= 2) {
@@ -179,8 +184,7 @@ final class BenchAblation implements Callable<Integer> {
      * causal Linformer of this length (the cheapest stack; the head is the same for every variant).
      */
     private double[] headMs(ModelConfig cfg, int reps) {
-        ModelConfig lin = ModelConfig.preset("lumenspark").with(Map.of("seq_length", "" + cfg.seqLength(),
-                "k", "" + Math.min(128, cfg.seqLength())));
+        ModelConfig lin = headConfig(cfg.seqLength());
         int n = lin.seqLength();
         int[] ids = randomIds(lin, n), targets = randomIds(lin, n);
         try (LumensparkModel m = new LumensparkModel(lin)) {
@@ -200,6 +204,11 @@ final class BenchAblation implements Callable<Integer> {
             double wholeT = medianMs(reps, () -> m.trainStep(ids, targets, 1, n, 1f / n, 1, 0, 0));
             return new double[]{Math.max(0, wholeF - stackF), Math.max(0, wholeT - stackT)};
         }
+    }
+
+    /** The causal Linformer of length n whose whole-model passes {@link #headMs} times. */
+    private static ModelConfig headConfig(int n) {
+        return ModelConfig.preset("lumenspark").with(Map.of("seq_length", "" + n, "k", "" + Math.min(128, n)));
     }
 
     private static int[] randomIds(ModelConfig cfg, int n) {

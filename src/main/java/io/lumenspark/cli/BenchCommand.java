@@ -8,6 +8,7 @@ import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.AdamW;
 import picocli.CommandLine.Command;
@@ -139,7 +140,10 @@ final class BenchCommand implements Runnable {
             runtime.apply();
             if (steps < 1 || batch < 1) throw new LumensparkException("--steps and --batch must be at least 1");
             if (warmup < 0) throw new LumensparkException("--warmup must not be negative");
-            for (String p : presets) ModelConfig.preset(p).with(overrides); // bad names fail before any run
+            for (String p : presets) { // bad names, and what does not fit in memory, fail before any run
+                ModelConfig cfg = ModelConfig.preset(p).with(overrides);
+                MemoryPlan.forTraining(cfg, batch, seqLength == 0 ? cfg.seqLength() : seqLength).check();
+            }
             if (inProcess) {
                 System.out.println(Json.toLine(measure(presets.getFirst())));
                 return 0;

@@ -4,15 +4,14 @@ import com.knuddels.jtokkit.Encodings;
 import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingType;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.Tokenizer;
+import io.lumenspark.io.InputFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,14 +54,15 @@ final class BenchTokenizer implements Callable<Integer> {
         runtime.apply();
         if (runs < 1 || warmup < 0 || megabytes < 1) throw new LumensparkException("--runs and --mb must be at least 1");
         Tokenizer ours = Tokenizer.load(tokenizer);
-        String text = data != null ? read(data) : generate(megabytes << 20, 1);
+        String text = data != null ? InputFiles.readLenient(data, InputFiles.MAX_ARRAY_BYTES)
+                : generate(megabytes << 20, 1);
         long bytes = text.getBytes(StandardCharsets.UTF_8).length;
         int threads = runtime.threads;
         System.out.printf("corpus: %s, %.2f MB; %s; median of %s after %s%n", data != null ? data : "generated",
-                bytes / 1e6, Main.count(threads, "thread"), Main.count(runs, "pass"), Main.count(warmup, "warm-up pass"));
+                bytes / 1e6, Words.count(threads, "thread"), Words.count(runs, "pass"), Words.count(warmup, "warm-up pass"));
         Encoding jtokkit = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
         List<String> rows = new ArrayList<>();
-        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + Main.count(threads, "thread") + " |");
+        rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + Words.count(threads, "thread") + " |");
         rows.add("|---|---|---|---|");
         rows.add(row(ours.name() + " (ours)", t -> ours.encode(t).length, text, bytes, threads));
         if (ours.name().equals("gpt2")) {
@@ -101,16 +101,6 @@ final class BenchTokenizer implements Callable<Integer> {
             throw new IllegalStateException(e.getCause());
         } finally {
             pool.shutdownNow();
-        }
-    }
-
-    private static String read(Path file) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
-                    .onUnmappableCharacter(CodingErrorAction.REPLACE)
-                    .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
-        } catch (IOException e) {
-            throw new LumensparkException("cannot read " + file + ": " + e.getMessage(), e);
         }
     }
 

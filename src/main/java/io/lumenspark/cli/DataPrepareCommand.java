@@ -1,6 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.CorpusFormat;
 import io.lumenspark.data.CorpusOptions;
 import io.lumenspark.data.TokenCorpus;
@@ -72,12 +73,12 @@ final class DataPrepareCommand implements Callable<Integer> {
             return 0;
         }
         if (p.skippedRecords() > 0) {
-            System.err.printf("warning: skipped %,d bad record%s%n", p.skippedRecords(),
-                    p.skippedRecords() == 1 ? "" : "s");
+            System.err.printf("warning: skipped %s%n", Words.count(p.skippedRecords(), "bad record"));
         }
-        System.out.printf("prepared %s%s: %,d training tokens, %,d validation tokens (%s, %s) from %,d file%s%n",
-                p.dir(), p.resumed() ? " (resumed)" : "", p.trainTokens(), p.valTokens(), tok.name(),
-                p.dtype().label(), p.sources(), p.sources() == 1 ? "" : "s");
+        System.out.printf("prepared %s%s: %s, %s (%s, %s) from %s%n",
+                p.dir(), p.resumed() ? " (resumed)" : "", Words.count(p.trainTokens(), "training token"),
+                Words.count(p.valTokens(), "validation token"), tok.name(), p.dtype().label(),
+                Words.count(p.sources(), "file"));
         return 0;
     }
 }

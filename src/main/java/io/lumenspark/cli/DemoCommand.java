@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
@@ -107,7 +108,7 @@ final class DemoCommand implements Callable<Integer> {
         Trainer.Result r = new Trainer(options(corpus, steps, out, tokenizer, seed), System.out).replace(true)
                 .reportInterruptions(System.err).run(false);
         System.out.printf("%nvalidation loss %.4f, perplexity %.2f after %s, over %s (%,.0f training"
-                        + " tokens/s)%n", r.valLoss(), r.valPerplexity(), Main.count(r.steps(), "step"), r.validationCoverage(),
+                        + " tokens/s)%n", r.valLoss(), r.valPerplexity(), Words.count(r.steps(), "step"), r.validationCoverage(),
                 r.tokensPerSecond());
         System.out.println("model saved to " + out + ", loss curve " + out.resolve("loss.png"));
         List<String> prompts = List.of("The state of the Union", "Our economy", "Fellow citizens, ");

@@ -1,24 +1,23 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.TokenCorpus;
 import io.lumenspark.data.TokenDtype;
 import io.lumenspark.data.TokenFile;
 import io.lumenspark.data.TokenSplits;
 import io.lumenspark.data.Tokenizer;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
+import io.lumenspark.io.ProgressBars;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.MemoryPlan;
-import io.lumenspark.model.ModelFiles;
 import io.lumenspark.training.Evaluator;
-import io.lumenspark.training.ProgressLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -68,7 +67,8 @@ final class EvalCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             Evaluator.Result r;
             // on stderr, and closed (its line ended) before a result or an error is printed
-            try (ProgressLine bar = ProgressLine.open("eval", Evaluator.targets(tokens, n, maxTokens), 0, "tok")) {
+            try (ProgressBars.Bar bar = ProgressBars.open("eval", Evaluator.targets(tokens, n, maxTokens), 0,
+                    ProgressBars.Unit.TOKENS)) {
                 r = Evaluator.evaluate(model, tokens, batch, n, maxTokens, bar::stepTo);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
@@ -81,7 +81,7 @@ final class EvalCommand implements Callable<Integer> {
                 System.out.println(Json.toLine(m));
             } else {
                 System.out.printf("loss %.4f, perplexity %.2f over %s (%.1f s)%n", r.loss(), r.perplexity(),
-                        Main.count(r.tokens(), "token"), seconds);
+                        Words.count(r.tokens(), "token"), seconds);
             }
         }
         return 0;
@@ -116,7 +116,7 @@ final class EvalCommand implements Callable<Integer> {
         List<int[]> parts = new ArrayList<>();
         long total = 0;
         for (Path f : files) {
-            int[] ids = tok.encode(readText(f));
+            int[] ids = tok.encode(InputFiles.readLenient(f, InputFiles.MAX_ARRAY_BYTES));
             if (ids.length == 0) continue;
             parts.add(ids);
             total += ids.length + 1;
@@ -130,15 +130,5 @@ final class EvalCommand implements Callable<Integer> {
             all[at++] = tok.eosId();
         }
         return TokenFile.of(all);
-    }
-
-    static String readText(Path f) {
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
-                    .onUnmappableCharacter(CodingErrorAction.REPLACE)
-                    .decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(f))).toString();
-        } catch (IOException e) {
-            throw new LumensparkException("cannot read " + f + ": " + e.getMessage());
-        }
     }
 }

@@ -1,10 +1,13 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
+import io.lumenspark.io.Printable;
 import io.lumenspark.model.LumensparkModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -15,7 +18,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -124,8 +126,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** A prompt file's text, without one trailing newline (as echo and editors end a file). */
     private static String readPromptFile(Path file) {
-        if (!Files.exists(file)) throw new LumensparkException("no such file: " + file);
-        String text = EvalCommand.readText(file);
+        String text = InputFiles.readLenient(file);
         if (text.endsWith("\r\n")) return text.substring(0, text.length() - 2);
         return text.endsWith("\n") ? text.substring(0, text.length() - 1) : text;
     }
@@ -206,7 +207,7 @@ final class GenerateCommand implements Callable<Integer> {
                         System.out.flush();
                     });
                     System.out.println();
-                    System.err.printf("[%s, %s, first token %.0f ms, %.1f tokens/s]%n", Main.count(r.ids().length, "token"),
+                    System.err.printf("[%s, %s, first token %.0f ms, %.1f tokens/s]%n", Words.count(r.ids().length, "token"),
                             r.finishReason(), r.firstTokenSeconds() * 1e3, r.ids().length / Math.max(r.seconds(), 1e-9));
                 }
                 hintIfLooping(cfg, r);
@@ -267,7 +268,7 @@ final class GenerateCommand implements Callable<Integer> {
             try {
                 run(model, cfg, List.of(line));
             } catch (LumensparkException e) {
-                System.err.println("error: line " + lineNumber + ": " + e.getMessage());
+                System.err.println("error: line " + lineNumber + ": " + Printable.line(e.getMessage()));
                 promptIndex++;
                 failed++;
             }

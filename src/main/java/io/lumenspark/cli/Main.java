@@ -2,9 +2,10 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
-import picocli.CommandLine;
+import io.lumenspark.io.Printable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** The lumenspark command line: one subcommand per job; bad input ends in one line on stderr and exit code 2. */
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
@@ -61,12 +62,6 @@ public final class Main implements Runnable {
         }
     }
 
-    /** "1 token", "2 tokens", "1,024 tokens": a count and its noun, plural unless the count is one. */
-    static String count(long n, String noun) {
-        String plural = noun.endsWith("s") || noun.endsWith("x") || noun.endsWith("ch") ? noun + "es" : noun + "s";
-        return String.format("%,d %s", n, n == 1 ? noun : plural);
-    }
-
     public static void main(String[] args) {
         System.exit(run(args));
     }
@@ -76,28 +71,34 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof LumensparkException) {
-                System.err.println("error: " + e.getMessage());
+                error(e.getMessage());
                 return 2;
             }
             // a bug or an environment failure: still one line, the trace only on request
             if (System.getenv("LUMENSPARK_DEBUG") != null) e.printStackTrace();
-            System.err.println("error: " + e + " (set LUMENSPARK_DEBUG=1 for the stack trace)");
+            error(e + " (set LUMENSPARK_DEBUG=1 for the stack trace)");
             return 1;
         });
         cli.setParameterExceptionHandler((e, a) -> {
             // one line, like every other error; the hint names the whole command ("lumenspark tokenizer train")
             CommandLine line = e.getCommandLine();
-            System.err.println("error: " + message(e) + " (see '" + line.getCommandSpec().qualifiedName()
-                    + " --help')");
+            error(message(e) + " (see '" + line.getCommandSpec().qualifiedName() + " --help')");
             return 2;
         });
         try {
             return cli.execute(args);
         } catch (OutOfMemoryError e) {
-            System.err.println("error: out of memory (" + e.getMessage() + "); the model or batch is too large for"
-                    + " this machine");
+            error("out of memory (" + e.getMessage() + "); the model or batch is too large for this machine");
             return 1;
         }
+    }
+
+    /**
+     * Prints {@code error: MESSAGE} on one line of stderr, whatever the message holds: a line break, NUL or escape
+     * sequence from a file name, an archive or a server is escaped ({@link Printable#line}).
+     */
+    private static void error(String message) {
+        System.err.println("error: " + Printable.line(message));
     }
 
     /** picocli's message without its own "Error: " prefix, and an unknown command named as one. */

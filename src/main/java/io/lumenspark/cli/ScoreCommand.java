@@ -1,10 +1,11 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.Tokenizer;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -44,13 +45,13 @@ final class ScoreCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        String text = input.text != null ? input.text : EvalCommand.readText(input.file);
+        String text = input.text != null ? input.text : InputFiles.readLenient(input.file);
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
             Tokenizer tok = model.tokenizer();
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             int[] ids = tok.encode(text);
             int n = ids.length - 1;
-            if (n < 1) throw new LumensparkException("the text has " + Main.count(ids.length, "token") + "; scoring needs at least 2");
+            if (n < 1) throw new LumensparkException("the text has " + Words.count(ids.length, "token") + "; scoring needs at least 2");
             if (n > model.config().seqLength()) {
                 throw new LumensparkException("the text has " + ids.length + " tokens; this model's context is "
                         + model.config().seqLength() + " + 1");
@@ -80,7 +81,7 @@ final class ScoreCommand implements Callable<Integer> {
                     System.out.printf("%-6d %-10.4f %s%n", i + 1, logprobs.get(i), Json.toLine(pieces.get(i)));
                 }
                 System.out.printf("sum %.4f, mean %.4f, perplexity %.2f over %s%n", sum, sum / n,
-                        Math.exp(-sum / n), Main.count(n, "token"));
+                        Math.exp(-sum / n), Words.count(n, "token"));
             }
         }
         return 0;

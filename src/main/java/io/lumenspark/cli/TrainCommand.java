@@ -1,5 +1,6 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.Words;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
 import picocli.CommandLine.Command;
@@ -124,7 +125,7 @@ final class TrainCommand implements Callable<Integer> {
             runtime.apply(saved);
             if (runtime.threads != saved) {
                 System.err.printf("warning: the run used %s; with %d its numbers will differ slightly from"
-                        + " an uninterrupted run%n", Main.count(saved, "thread"), runtime.threads);
+                        + " an uninterrupted run%n", Words.count(saved, "thread"), runtime.threads);
             }
         } else {
             runtime.apply();
@@ -141,7 +142,7 @@ final class TrainCommand implements Callable<Integer> {
         Trainer.Result r = new Trainer(options, System.out).replace(force).reportInterruptions(System.err)
                 .run(resume);
         System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f, over %s); model"
-                        + " in %s%n", Main.count(r.steps(), "step"), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.validationCoverage(),
+                        + " in %s%n", Words.count(r.steps(), "step"), r.trainLoss(), r.valLoss(), r.valPerplexity(), r.validationCoverage(),
                 r.out());
         return 0;
     }

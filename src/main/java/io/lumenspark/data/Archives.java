@@ -2,6 +2,7 @@ package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.Printable;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,6 +1,7 @@
 package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -67,7 +68,7 @@ public final class BpeTrainer {
         }
         if (vocabSize < 256 + all.size() || vocabSize > (1 << 24)) {
             throw new LumensparkException("--vocab-size must be in " + (256 + all.size()) + ".." + (1 << 24)
-                    + " (256 byte tokens + " + all.size() + " special token" + (all.size() == 1 ? "" : "s")
+                    + " (256 byte tokens + " + Words.count(all.size(), "special token")
                     + " + merges), got " + vocabSize);
         }
         if (minFrequency < 1) throw new LumensparkException("--min-frequency must be at least 1, got " + minFrequency);
@@ -275,8 +276,8 @@ public final class BpeTrainer {
             }
         }
         if (tokens.size() < target) {
-            log.printf("stopped at %,d tokens of %,d: no pair is left that occurs at least %d time%s%n",
-                    tokens.size() + specials.size(), vocabSize, minFrequency, minFrequency == 1 ? "" : "s");
+            log.printf("stopped at %,d tokens of %,d: no pair is left that occurs at least %s%n",
+                    tokens.size() + specials.size(), vocabSize, Words.count(minFrequency, "time"));
         }
         Map<String, Integer> special = new LinkedHashMap<>();
         for (String s : specials) special.put(s, tokens.size() + special.size());

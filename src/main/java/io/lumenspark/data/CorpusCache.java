@@ -3,17 +3,16 @@ package io.lumenspark.data;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.FolderLock;
+import io.lumenspark.io.Printable;
 
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -301,7 +300,7 @@ public final class CorpusCache {
     private static void clear(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) return;
         try (var entries = Files.list(dir)) {
-            for (Path p : entries.filter(p -> !p.getFileName().toString().equals(".lock")).toList()) {
+            for (Path p : entries.filter(p -> !p.getFileName().toString().equals(FolderLock.FILE)).toList()) {
                 AtomicFiles.deleteTree(p);
             }
         }
@@ -311,19 +310,13 @@ public final class CorpusCache {
         Path run() throws IOException;
     }
 
-    /** Runs {@code step} holding {@code dir/.lock}, so that two processes never fill one cache folder at once. */
+    /**
+     * Runs {@code step} holding the folder's lock ({@link FolderLock}), waiting for another process that holds it,
+     * so that two processes never fill one cache folder at once.
+     */
     private static Path locked(Path dir, CacheStep step) {
-        try {
-            Files.createDirectories(dir);
-            try (FileChannel lockFile = FileChannel.open(dir.resolve(".lock"), StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE)) {
-                FileLock lock = lockFile.lock(); // released when the channel closes
-                try {
-                    return step.run();
-                } finally {
-                    lock.release();
-                }
-            }
+        try (FolderLock _ = FolderLock.acquire(dir, true, "fetching into")) {
+            return step.run();
         } catch (IOException e) {
             throw new LumensparkException("cannot fill the cache folder " + dir + ": " + Printable.reason(e), e);
         }

@@ -1,6 +1,7 @@
 package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -76,7 +77,7 @@ final class CsvReader implements RecordReader {
     @Override
     public String text() throws BadRecordException {
         if (fields.size() != columns) {
-            throw new BadRecordException("the row has " + fields.size() + " field" + (fields.size() == 1 ? "" : "s")
+            throw new BadRecordException("the row has " + Words.count(fields.size(), "field")
                     + ", the header " + columns);
         }
         String text = fields.get(columnIndex);

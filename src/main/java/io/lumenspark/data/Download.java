@@ -1,10 +1,8 @@
 package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
+import io.lumenspark.io.Printable;
+import io.lumenspark.io.ProgressBars;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -238,16 +236,14 @@ public final class Download implements AutoCloseable {
         URI url = source.url();
         long lastBytes = -1;
         long lastChange = System.nanoTime();
-        ProgressBar bar = null;
-        BarLine line = null;
+        ProgressBars.Bar bar = null;
         try {
             while (true) {
                 try {
                     return future.get(200, TimeUnit.MILLISECONDS);
                 } catch (TimeoutException e) {
                     if (bar == null && sink.started() && progress != null) {
-                        line = new BarLine(progress);
-                        bar = progressBar(source, size, line);
+                        bar = progressBar(source, size);
                     }
                     if (bar != null) bar.stepTo(sink.total());
                     long bytes = sink.total();
@@ -275,7 +271,6 @@ public final class Download implements AutoCloseable {
             if (bar != null) {
                 bar.stepTo(sink.total());
                 bar.close();
-                line.close(); // the bar's own close leaves the line open if it comes before its first update
             }
         }
     }
@@ -284,45 +279,12 @@ public final class Download implements AutoCloseable {
      * The bar for {@code source}, named by its name, else by the last segment of its URL's path as the URL writes it
      * (escapes and all).
      */
-    private static ProgressBar progressBar(Source source, long size, BarLine line) {
+    private ProgressBars.Bar progressBar(Source source, long size) {
         URI url = source.url();
         String path = url.getRawPath() == null ? "" : url.getRawPath();
         String name = source.name() != null ? source.name() : path.substring(path.lastIndexOf('/') + 1);
-        return new ProgressBarBuilder().setTaskName(name.isEmpty() ? url.getHost() : name).setInitialMax(size)
-                .setUnit(" MB", 1 << 20).showSpeed().setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
-                .setConsumer(line).build();
-    }
-
-    /**
-     * The progress bar's line on a stream, ended exactly once: by the first {@link #close}, after which nothing
-     * more is printed. The library's own close is not enough: when it comes before the bar's first scheduled
-     * update, it prints the bar but not the line's end, and the next message would continue that line.
-     */
-    static final class BarLine extends ConsoleProgressBarConsumer {
-        private final PrintStream out;
-        private boolean open;
-        private boolean ended;
-
-        BarLine(PrintStream out) {
-            super(out);
-            this.out = out;
-        }
-
-        @Override
-        public synchronized void accept(String rendered) {
-            if (ended) return;
-            super.accept(rendered);
-            out.flush();
-            open = true;
-        }
-
-        @Override
-        public synchronized void close() {
-            if (ended) return;
-            ended = true;
-            if (open) out.println();
-            out.flush();
-        }
+        return ProgressBars.open(name.isEmpty() ? url.getHost() : name, size, 0, ProgressBars.Unit.MEGABYTES,
+                progress);
     }
 
     /**

@@ -52,9 +52,9 @@ final class JsonLinesReader implements RecordReader {
         try {
             node = Json.mapper().readTree(lineBytes, 0, lineLength);
         } catch (JsonProcessingException e) {
-            throw new BadRecordException("not valid JSON (" + oneLine(e.getOriginalMessage()) + ")");
+            throw new BadRecordException("not valid JSON (" + Json.detail(e) + ")");
         } catch (IOException e) {
-            throw new BadRecordException("not valid JSON (" + oneLine(e.getMessage()) + ")");
+            throw new BadRecordException("not valid JSON (" + Json.oneLine(e.getMessage()) + ")");
         }
         if (!node.isObject()) {
             throw new BadRecordException("expected a JSON object, got " + node.getNodeType().name().toLowerCase());
@@ -133,9 +133,5 @@ final class JsonLinesReader implements RecordReader {
             }
         }
         return true;
-    }
-
-    static String oneLine(String text) {
-        return text == null ? "" : text.replaceAll("\\s*\\R\\s*", " ").strip();
     }
 }

@@ -1,6 +1,7 @@
 package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Printable;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

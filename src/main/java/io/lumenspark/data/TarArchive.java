@@ -1,6 +1,7 @@
 package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Printable;
 
 import java.io.BufferedInputStream;
 import java.io.EOFException;
@@ -23,7 +24,7 @@ import java.util.zip.ZipException;
  * Only regular files and folders are extracted; links, devices, absolute paths, {@code ..}, control characters in
  * names and two entries for one path are refused, so an archive cannot write outside its destination, and the data
  * and the number of entries are capped ({@link Archives.Limits}). A truncated or corrupt archive is refused with
- * one line saying so.
+ * one line saying so; a gzip stream is read to its end, past the last entry, so that its checksum is checked.
  */
 final class TarArchive {
 
@@ -103,6 +104,7 @@ final class TarArchive {
         try {
             while (readBlock(in, header)) {
                 if (isZero(header)) {
+                    drain(in, total, limits, label);
                     break; // end-of-archive marker
                 }
                 checkChecksum(header, label);
@@ -152,7 +154,7 @@ final class TarArchive {
                         }
                         skipData(in, size);
                     }
-                    case 'L' -> longName = cString(readData(in, size, label), 0, (int) size);
+                    case 'L' -> longName = withoutTrailingNuls(readData(in, size, label));
                     case 'x' -> {
                         String path = paxPath(readData(in, size, label), label);
                         if (path != null) longName = path;
@@ -251,6 +253,18 @@ final class TarArchive {
         return -1;
     }
 
+    /**
+     * A GNU long name: the data up to its terminating NULs. A NUL inside it stays, so that the name is refused
+     * rather than cut short ("a\0b" is not "a").
+     */
+    private static String withoutTrailingNuls(byte[] data) {
+        int end = data.length;
+        while (end > 0 && data[end - 1] == 0) {
+            end--;
+        }
+        return new String(data, 0, end, StandardCharsets.UTF_8);
+    }
+
     private static String cString(byte[] b, int off, int max) {
         int end = off;
         while (end < off + max && end < b.length && b[end] != 0) {
@@ -332,6 +346,25 @@ final class TarArchive {
             }
             out.write(buf, 0, n);
             left -= n;
+        }
+    }
+
+    /**
+     * Reads what follows the end-of-archive marker (its second block, the padding of the last record), so that a
+     * gzip stream is read to its end, where its checksum and length are checked: a damaged or truncated stream is
+     * refused even when the damage lies past the last entry. It counts toward the limit like entry data.
+     */
+    private static void drain(InputStream in, long total, Archives.Limits limits, String label) throws IOException {
+        byte[] buf = new byte[1 << 16];
+        try {
+            for (int n; (n = in.read(buf)) > 0; ) {
+                total += n;
+                if (total > limits.maxBytes()) {
+                    throw limits.tooManyBytes(label);
+                }
+            }
+        } catch (EOFException e) {
+            throw Archives.bad(label, "is truncated (its compressed data ends early)");
         }
     }
 

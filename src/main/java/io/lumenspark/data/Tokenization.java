@@ -2,9 +2,9 @@ package io.lumenspark.data;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.Json;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
+import io.lumenspark.io.ProgressBars;
 
 import java.io.FilterInputStream;
 import java.io.IOException;
@@ -303,7 +303,7 @@ final class Tokenization {
         private final ExecutorService pool;
         private final ArrayDeque<Pending> pending = new ArrayDeque<>();
         private final List<SourceCounts> counts = new ArrayList<>();
-        private ProgressBar bar;
+        private ProgressBars.Bar bar;
 
         private Task task = new Task();
         private long pendingChars;
@@ -358,11 +358,8 @@ final class Tokenization {
                 bytesBefore += sources.get(s).bytes();
             }
             if (totalBytes >= settings.progressBarBytes()) {
-                bar = new ProgressBarBuilder().setTaskName(resumed ? "Tokenizing (resumed)" : "Tokenizing")
-                        .setInitialMax(totalBytes).setUnit(" MB", 1_000_000).setUpdateIntervalMillis(500)
-                        .startsFrom(bytesBefore, java.time.Duration.ZERO)
-                        .setStyle(me.tongfei.progressbar.ProgressBarStyle.ASCII) // plain text, as train's, in logs too
-                        .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(System.err)).build();
+                bar = ProgressBars.open(resumed ? "Tokenizing (resumed)" : "Tokenizing", totalBytes, bytesBefore,
+                        ProgressBars.Unit.MEGABYTES);
             }
             for (source = doneSource; source < sources.size(); source++) {
                 Source s = sources.get(source);
@@ -395,8 +392,8 @@ final class Tokenization {
                 throw new LumensparkException("corpus " + plan.corpusName() + " has no text");
             }
             if (valFraction > 0 && val.count < 2) {
-                throw new LumensparkException("the validation split has only " + val.count + " token"
-                        + (val.count == 1 ? "" : "s") + " (needs at least 2): use a larger --val-fraction (now "
+                throw new LumensparkException("the validation split has only "
+                        + Words.count(val.count, "token") + " (needs at least 2): use a larger --val-fraction (now "
                         + valFraction + ") or more text");
             }
         }

@@ -1,6 +1,7 @@
 package io.lumenspark.data;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Printable;
 
 import java.io.EOFException;
 import java.io.IOException;
@@ -19,6 +20,7 @@ import java.util.Enumeration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -27,8 +29,8 @@ import java.util.zip.ZipFile;
  * Extracts zip files safely: only regular files and folders, never a path that is absolute, climbs out with
  * {@code ..} or holds control characters, never a symbolic link or special file (as a Unix zip tool records them),
  * never two entries for one path, and never more bytes (counted as they come out, whatever the entries claim) or
- * entries than {@link Archives.Limits} allow. The central directory is checked before anything is written; a
- * truncated or corrupt zip is refused with one line saying so.
+ * entries than {@link Archives.Limits} allow. The central directory is checked before anything is written, and each
+ * entry's data against its CRC-32 as it comes out; a truncated or corrupt zip is refused with one line saying so.
  */
 final class ZipArchive {
 
@@ -70,9 +72,13 @@ final class ZipArchive {
                         continue;
                     }
                     Files.createDirectories(path.getParent());
+                    CRC32 crc = new CRC32();
                     try (InputStream in = zf.getInputStream(e);
                          OutputStream out = Files.newOutputStream(path, StandardOpenOption.CREATE_NEW)) {
-                        total = copy(in, out, total, limits, label);
+                        total = copy(in, out, crc, total, limits, label);
+                    }
+                    if (e.getCrc() != -1 && crc.getValue() != e.getCrc()) { // ZipFile itself does not check it
+                        throw Archives.bad(label, "has a corrupt entry (checksum mismatch): " + Printable.of(name));
                     }
                 } catch (FileAlreadyExistsException x) {
                     throw TarArchive.colliding(label, name);
@@ -80,22 +86,24 @@ final class ZipArchive {
                 written.add(path);
             }
         } catch (ZipException e) {
-            throw Archives.bad(label, "is not a readable zip file (" + Printable.of(e.getMessage()) + ")");
+            String why = String.valueOf(e.getMessage()).replaceFirst("^ZipFile ", ""); // the JDK's class name
+            throw Archives.bad(label, "is not a readable zip file (" + Printable.of(why) + ")");
         } catch (EOFException e) {
             throw Archives.bad(label, "is truncated (an entry's data ends early)");
         }
         return written;
     }
 
-    /** Copies, counting the bytes really produced (an entry's declared size may lie). */
-    private static long copy(InputStream in, OutputStream out, long total, Archives.Limits limits, String label)
-            throws IOException {
+    /** Copies into crc, counting the bytes really produced (an entry's declared size may lie). */
+    private static long copy(InputStream in, OutputStream out, CRC32 crc, long total, Archives.Limits limits,
+                             String label) throws IOException {
         byte[] buf = new byte[1 << 16];
         for (int n; (n = in.read(buf)) > 0; ) {
             total += n;
             if (total > limits.maxBytes()) {
                 throw limits.tooManyBytes(label);
             }
+            crc.update(buf, 0, n);
             out.write(buf, 0, n);
         }
         return total;

@@ -3,6 +3,7 @@ package io.lumenspark.io;
 import io.lumenspark.LumensparkException;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -29,15 +30,26 @@ public final class FolderLock implements AutoCloseable {
     /**
      * Locks {@code dir} (creating it), waiting for another process to finish when {@code wait}, else failing at
      * once. {@code activity} completes the messages, e.g. "training in" gives "another process is training in DIR".
+     * A wait is announced on stderr ("waiting: another process is ... DIR"), so that it does not look like a hang.
      *
      * @throws LumensparkException if the folder is locked and {@code wait} is false, or cannot be locked
      */
     public static FolderLock acquire(Path dir, boolean wait, String activity) {
+        return acquire(dir, wait, activity, System.err);
+    }
+
+    /** {@link #acquire(Path, boolean, String)}, announcing a wait on {@code waiting}. */
+    static FolderLock acquire(Path dir, boolean wait, String activity, PrintStream waiting) {
         FileChannel ch = null;
         try {
             Files.createDirectories(dir);
             ch = FileChannel.open(dir.resolve(FILE), CREATE, WRITE);
-            FileLock lock = wait ? ch.lock() : ch.tryLock();
+            FileLock lock = ch.tryLock();
+            if (lock == null && wait) {
+                waiting.println("waiting: another process is " + activity + " " + dir);
+                waiting.flush();
+                lock = ch.lock();
+            }
             if (lock == null) {
                 throw new LumensparkException("another process is " + activity + " " + dir);
             }

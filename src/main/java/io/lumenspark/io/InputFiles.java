@@ -23,20 +23,26 @@ public final class InputFiles {
     /** The most a Java array (and so a whole-file read) can hold. */
     public static final long MAX_ARRAY_BYTES = Integer.MAX_VALUE - 8;
 
+    /**
+     * The most {@link #readLenient(Path)} reads: 64 MiB, far more than any prompt or text to score (whose tokens
+     * must fit a model's context), and little enough to hold in memory as a Java string.
+     */
+    public static final long MAX_TEXT_BYTES = 64L << 20;
+
     private InputFiles() {
     }
 
     /**
-     * Checks that path is a regular file (a link to one is fine), before anything opens it.
+     * Checks that path is a regular file (a link to one is fine), before anything opens it: {@code no such file:
+     * PATH}, {@code cannot read PATH: not a regular file (a folder)}, or {@code (a named pipe, device or socket?)}.
      *
      * @throws LumensparkException for a missing path, a folder, or anything that is not a regular file
      */
     public static void requireRegularFile(Path path) {
         if (Files.isRegularFile(path)) return;
-        if (Files.isDirectory(path)) throw new LumensparkException(path + " is a folder, expected a file");
         if (!Files.exists(path)) throw new LumensparkException("no such file: " + path);
-        throw new LumensparkException(path + " is not a regular file (a named pipe, device or socket?); refusing to"
-                + " read it");
+        throw new LumensparkException("cannot read " + path + ": not a regular file ("
+                + (Files.isDirectory(path) ? "a folder)" : "a named pipe, device or socket?)"));
     }
 
     /**
@@ -75,6 +81,22 @@ public final class InputFiles {
         }
     }
 
+    /** {@link #readLenient(Path, long)} of at most {@link #MAX_TEXT_BYTES}: a prompt, a text to score. */
+    public static String readLenient(Path path) {
+        return readLenient(path, MAX_TEXT_BYTES);
+    }
+
+    /**
+     * The text of a regular file of at most maxBytes, read as UTF-8 leniently: malformed bytes become U+FFFD, as
+     * the tokenizers read any text.
+     *
+     * @throws LumensparkException as {@link #readBytes}: {@code no such file: PATH}, {@code cannot read PATH: not a
+     *                             regular file (...)}, {@code cannot read PATH: reason}, or a file over the cap
+     */
+    public static String readLenient(Path path, long maxBytes) {
+        return new String(readBytes(path, maxBytes), StandardCharsets.UTF_8); // replaces malformed input
+    }
+
     /** A byte count for people: "812 bytes", "3.4 KiB", "221.5 MiB", "37.2 GiB", "2.1 TiB" (binary units). */
     public static String humanSize(long bytes) {
         String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
@@ -89,7 +111,7 @@ public final class InputFiles {
     }
 
     private static LumensparkException tooLarge(Path path, long size, long cap) {
-        return new LumensparkException(String.format("%s is %,d bytes, more than the %s such a file may have; not"
-                + " the right file?", path, size, humanSize(cap)));
+        return new LumensparkException(String.format("cannot read %s: %,d bytes, more than the %s such a file may"
+                + " have; not the right file?", path, size, humanSize(cap)));
     }
 }

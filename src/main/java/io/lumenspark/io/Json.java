@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.lumenspark.LumensparkException;
 
@@ -106,20 +107,44 @@ public final class Json {
         }
         JsonLocation loc = j.getLocation();
         String at = loc != null && loc.getLineNr() > 0 ? " at line " + loc.getLineNr() : "";
-        String detail = oneLine(j.getOriginalMessage());
+        String detail = detail(j);
         if (j instanceof JsonMappingException m && !m.getPath().isEmpty()) {
             String field = m.getPath().stream()
                     .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
                     .collect(Collectors.joining(".")).replace(".[", "[");
             return new LumensparkException(source + ": bad value for '" + field + "'" + at + ": " + detail, e);
         }
+        if (trailing(j)) return new LumensparkException(source + ": not valid JSON" + at + ": " + detail, e);
         if (j instanceof JsonMappingException) {
             return new LumensparkException(source + ": unexpected JSON" + at + ": " + detail, e);
         }
         return new LumensparkException(source + ": not valid JSON" + at + ": " + detail, e);
     }
 
-    static String oneLine(String text) {
+    /**
+     * What Jackson says went wrong, on one line and without its internals: no "[Source: REDACTED ...]" location (the
+     * message gives the line), no names of Jackson's settings or classes.
+     */
+    public static String detail(JsonProcessingException e) {
+        if (trailing(e)) return "more after the JSON value"; // Jackson's text names a class and a setting
+        return oneLine(e.getOriginalMessage())
+                .replaceAll("\\(start marker at \\[Source: [^;\\]]*; line: (\\d+), column: (\\d+)]\\)",
+                        "(opened at line $1, column $2)")
+                .replaceAll(", from `[^`]*`", "");
+    }
+
+    /** Whether the failure is a well-formed JSON value of another kind than the one asked for (an array, a number). */
+    static boolean notAnObject(JsonProcessingException e) {
+        return e instanceof MismatchedInputException && !trailing(e);
+    }
+
+    /** Whether the failure is content after the JSON value (refused by FAIL_ON_TRAILING_TOKENS). */
+    private static boolean trailing(JsonProcessingException e) {
+        return e instanceof MismatchedInputException && String.valueOf(e.getOriginalMessage()).startsWith("Trailing");
+    }
+
+    /** Text on one line: line breaks and the spaces around them become one space. */
+    public static String oneLine(String text) {
         return text == null ? "" : text.replaceAll("\\s*\\R\\s*", " ").strip();
     }
 }

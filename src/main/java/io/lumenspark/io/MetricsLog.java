@@ -2,7 +2,6 @@ package io.lumenspark.io;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import io.lumenspark.LumensparkException;
 
 import java.io.IOException;
@@ -113,11 +112,11 @@ public final class MetricsLog implements AutoCloseable {
                 lines.add(new Line(text, record));
             } catch (JsonProcessingException e) {
                 if (unterminated) break; // the write a killed run did not finish
-                if (e instanceof MismatchedInputException) { // Jackson's message would name Java types
+                if (Json.notAnObject(e)) { // Jackson's message would name Java types
                     throw new LumensparkException(path + ": line " + (i + 1) + " is JSON but not an object", e);
                 }
                 throw new LumensparkException(path + ": line " + (i + 1) + " is not a valid JSON object: "
-                        + Json.oneLine(e.getOriginalMessage()), e);
+                        + Json.detail(e), e);
             }
         }
         return lines;

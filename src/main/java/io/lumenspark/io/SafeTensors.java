@@ -367,7 +367,7 @@ public final class SafeTensors {
             }
             if (p.nextToken() != null) throw bad(path, "unexpected content after the header JSON");
         } catch (JsonProcessingException e) {
-            throw bad(path, "header is not valid JSON: " + Json.oneLine(e.getOriginalMessage()));
+            throw bad(path, "header is not valid JSON: " + Json.detail(e));
         } catch (IOException e) {
             throw bad(path, "cannot parse header: " + e.getMessage()); // parsing a byte[] does no real I/O
         }

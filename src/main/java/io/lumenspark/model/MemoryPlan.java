@@ -65,6 +65,17 @@ public final class MemoryPlan {
                 batch + " x " + n + " tokens");
     }
 
+    /**
+     * Parameters, their gradients and the activations of a training pass over batch sequences of n tokens, without an
+     * optimizer's moments: what a benchmark of forward and backward passes holds.
+     */
+    public static MemoryPlan forTrainingPass(ModelConfig config, int batch, int n) {
+        Layout layout = Layout.of(config);
+        checkShape(config, batch, n);
+        long p = parameterBytes(layout);
+        return new MemoryPlan(p, p, 0, layout.activationBytes(batch, n, false), batch + " x " + n + " tokens");
+    }
+
     /** What a new pass of this shape adds to a model that holds its parameters (and, with gradients, not yet those). */
     static MemoryPlan forPass(ModelConfig config, int batch, int n, boolean forwardOnly, boolean gradients) {
         Layout layout = Layout.of(config);

@@ -80,7 +80,14 @@ public final class ModelFiles {
      * @throws LumensparkException for a missing, malformed or mismatched file, or a model too large for memory
      */
     public static LumensparkModel load(Path dir) {
-        ModelConfig cfg = readConfig(dir);
+        return load(dir, readConfig(dir));
+    }
+
+    /**
+     * {@link #load(Path)} with the folder's config already read by {@link #readConfig} (a caller that plans memory
+     * from it first), so that its warnings are not repeated; it is checked against the weights all the same.
+     */
+    public static LumensparkModel load(Path dir, ModelConfig cfg) {
         Path file = weightsFile(dir);
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors.File st = SafeTensors.open(file, arena);

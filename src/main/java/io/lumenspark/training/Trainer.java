@@ -2,6 +2,7 @@ package io.lumenspark.training;
 
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.data.BatchSampler;
 import io.lumenspark.data.TokenCorpus;
 import io.lumenspark.data.TokenSplits;
@@ -12,7 +13,9 @@ import io.lumenspark.io.Charts;
 import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
+import io.lumenspark.io.ProgressBars;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.ModelFiles;
 
@@ -22,7 +25,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -66,9 +68,9 @@ public final class Trainer {
 
         /** What the validation loss covers, e.g. "16,384 of the 210,851 validation tokens, in windows ...". */
         public String validationCoverage() {
-            return valTokens == valTotal ? String.format("all %,d validation tokens", valTotal)
-                    : String.format("%,d of the %,d validation tokens, in windows spread evenly over them",
-                    valTokens, valTotal);
+            return valTokens == valTotal ? "all " + Words.count(valTotal, "validation token")
+                    : String.format("%,d of the %s, in windows spread evenly over them", valTokens,
+                    Words.count(valTotal, "validation token"));
         }
     }
 
@@ -86,7 +88,7 @@ public final class Trainer {
     // where the run is, for the interruption report
     private volatile long reached, checkpointed;
     private volatile boolean replacing;
-    private volatile ProgressLine bar;
+    private volatile ProgressBars.Bar bar;
     private final ReentrantLock saving = new ReentrantLock();
 
     /** A trainer for one run; {@code log} receives its one-line reports (the progress bar goes to stderr). */
@@ -215,28 +217,28 @@ public final class Trainer {
                 : opt.tokenizer() != null ? Tokenizer.load(opt.tokenizer())
                 : opt.init() != null ? Tokenizer.fromPretrained(opt.init())
                 : Tokenizer.byName("gpt2");
-        // The model and its settings are checked before the data, whose tokenizing may take minutes.
-        try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume)) {
-            ModelConfig cfg = model.config();
-            int n = opt.seqLength() == 0 ? cfg.seqLength() : opt.seqLength();
-            if (n > cfg.seqLength()) {
-                throw new LumensparkException("--seq-length " + n + " exceeds the model's seq_length " + cfg.seqLength());
-            }
-            if (cfg.vocabSize() < tokenizer.vocabSize()) {
-                throw new LumensparkException("vocab_size " + cfg.vocabSize() + " is smaller than the tokenizer's "
-                        + tokenizer.vocabSize() + " (" + tokenizer.name() + ")");
-            }
+        // The model and its settings are checked before anything is allocated, and before the data, whose
+        // tokenizing may take minutes.
+        ModelConfig cfg = config(resume);
+        int n = opt.seqLength() == 0 ? cfg.seqLength() : opt.seqLength();
+        if (n > cfg.seqLength()) {
+            throw new LumensparkException("--seq-length " + n + " exceeds the model's seq_length " + cfg.seqLength());
+        }
+        if (cfg.vocabSize() < tokenizer.vocabSize()) {
+            throw new LumensparkException("vocab_size " + cfg.vocabSize() + " is smaller than the tokenizer's "
+                    + tokenizer.vocabSize() + " (" + tokenizer.name() + ")");
+        }
+        MemoryPlan.forTraining(cfg, opt.batch(), n).check();
+        cfg.nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
+        try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume, cfg)) {
             try (TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(),
                     Home.tokenCache())) {
-                log.printf("data: %,d training tokens, %,d validation tokens%s%n", splits.train().length(),
-                        splits.val().length(), splits.reused() ? " (cached)" : "");
-                if (!cfg.causal()) {
-                    log.println("warning: this model is bidirectional (causal=false): every position sees the tokens"
-                            + " it is asked to predict, so its next-token loss is not an honest language-model loss");
-                }
-                log.printf("model: %s, %,d parameters, %s attention%s; tokenizer %s; matrix backend %s, %d threads%n",
-                        opt.init() != null ? opt.init() : opt.preset(), model.params().count(), cfg.attention(),
-                        cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(), Parallel.threads());
+                log.printf("data: %s, %s%s%n", Words.count(splits.train().length(), "training token"),
+                        Words.count(splits.val().length(), "validation token"), splits.reused() ? " (cached)" : "");
+                log.printf("model: %s, %s, %s attention%s; tokenizer %s; matrix backend %s, %s%n",
+                        opt.init() != null ? opt.init() : opt.preset(), Words.count(model.params().count(),
+                                "parameter"), cfg.attention(), cfg.causal() ? " (causal)" : "", tokenizer.name(),
+                        Blas.get().name(), Words.count(Parallel.threads(), "thread"));
                 AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, opt.weightDecay());
                 Path metricsFile = out.resolve(RunFolder.METRICS);
                 if (resume) {
@@ -250,9 +252,9 @@ public final class Trainer {
                     log.printf("resuming from step %d of %d%n", start, opt.steps());
                     if (opt.steps() != saved.options().steps()) {
                         log.printf("the run now ends at step %d instead of %d: from step %d on, the learning rate"
-                                        + " follows a cosine over %d steps (the warm-up of %d step%s is unchanged)%n",
-                                opt.steps(), saved.options().steps(), start, opt.steps(), warmup,
-                                warmup == 1 ? "" : "s");
+                                        + " follows a cosine over %s (the warm-up of %s is unchanged)%n",
+                                opt.steps(), saved.options().steps(), start, Words.count(opt.steps(), "step"),
+                                Words.count(warmup, "step"));
                     }
                 } else if (replacing) {
                     metricsFile = RunFolder.pendingMetrics(out, runId);
@@ -281,23 +283,35 @@ public final class Trainer {
         return key.isEmpty() ? splits.dir().getFileName().toString() : key;
     }
 
-    private LumensparkModel createModel(boolean resume) {
-        if (resume) return ModelFiles.load(Checkpoint.find(opt.out()));
+    /**
+     * The configuration of the model this run trains, read before anything is built: the checkpoint's, the --init
+     * model's (whose vocabulary must be the tokenizer's), or the preset's with the overrides and, unless they set
+     * it, the tokenizer's vocab_size.
+     */
+    private ModelConfig config(boolean resume) {
+        if (resume) return ModelFiles.readConfig(Checkpoint.find(opt.out()));
         if (opt.init() != null) {
-            LumensparkModel m = ModelFiles.load(opt.init());
-            if (m.config().vocabSize() != tokenizer.vocabSize()) {
-                m.close();
-                throw new LumensparkException(opt.init() + ": vocab_size " + m.config().vocabSize()
+            ModelConfig cfg = ModelFiles.readConfig(opt.init());
+            if (cfg.vocabSize() != tokenizer.vocabSize()) {
+                throw new LumensparkException(opt.init() + ": vocab_size " + cfg.vocabSize()
                         + " does not match the tokenizer's " + tokenizer.vocabSize());
             }
-            m.setTokenizer(tokenizer);
-            return m;
+            return cfg;
         }
-        Map<String, String> overrides = new HashMap<>(opt.overrides());
-        overrides.putIfAbsent("vocab_size", Integer.toString(tokenizer.vocabSize()));
-        LumensparkModel m = new LumensparkModel(ModelConfig.preset(opt.preset()).with(overrides));
-        m.initialize(opt.seed());
-        m.setTokenizer(tokenizer);
+        // the overrides as typed first, so that a message about them names only those
+        ModelConfig cfg = ModelConfig.preset(opt.preset()).with(opt.overrides());
+        return opt.overrides().containsKey("vocab_size") ? cfg
+                : cfg.with("vocab_size", Integer.toString(tokenizer.vocabSize()));
+    }
+
+    /** The model of {@link #config}: loaded from the checkpoint or --init folder, or new and initialized. */
+    private LumensparkModel createModel(boolean resume, ModelConfig cfg) {
+        LumensparkModel m = resume ? ModelFiles.load(Checkpoint.find(opt.out()), cfg)
+                : opt.init() != null ? ModelFiles.load(opt.init(), cfg) : new LumensparkModel(cfg);
+        if (!resume) {
+            if (opt.init() == null) m.initialize(opt.seed());
+            m.setTokenizer(tokenizer);
+        }
         return m;
     }
 
@@ -311,9 +325,9 @@ public final class Trainer {
         long valTotal = Math.max(0, splits.val().length() - 1);
         log.printf("validation: every %s, %s%n", opt.evalEvery() == 1 ? "step" : opt.evalEvery() + " steps",
                 valTokens == valTotal
-                ? String.format("all %,d tokens", valTotal)
-                : String.format("%,d of %,d tokens (%,d windows of %d spread evenly over the split)", valTokens,
-                valTotal, (valTokens + n - 1) / n, n));
+                ? "all " + Words.count(valTotal, "token")
+                : String.format("%,d of %s (%s of %d spread evenly over the split)", valTokens,
+                Words.count(valTotal, "token"), Words.count((valTokens + n - 1) / n, "window"), n));
         Path out = opt.out();
         List<Map<String, Object>> history = new ArrayList<>(MetricsLog.read(metricsFile));
         // a resumed run starts from its last logged numbers (they are all there is when it was already complete)
@@ -321,7 +335,7 @@ public final class Trainer {
         long tokensPerStep = (long) b * n * accum;
         long t0 = System.nanoTime();
         try (MetricsLog metrics = new MetricsLog(metricsFile);
-             ProgressLine progress = ProgressLine.open("train", opt.steps(), start, null)) {
+             ProgressBars.Bar progress = ProgressBars.open("train", opt.steps(), start, ProgressBars.Unit.COUNT)) {
             bar = progress;
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
@@ -415,7 +429,7 @@ public final class Trainer {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        ProgressLine line = bar;
+        ProgressBars.Bar line = bar;
         if (line != null) line.close();
         interruptReport.println(interruptMessage(reached, opt.steps(), checkpointed, opt.checkpointEvery(),
                 opt.out(), replacing));

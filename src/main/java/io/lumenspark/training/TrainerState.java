@@ -4,7 +4,11 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 
@@ -40,6 +44,23 @@ public record TrainerState(long step, int threads, String backend, String dataKe
     private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer");
     private static final Set<String> KEYS = Set.of("step", "threads", "backend", "data_key", "run_id", "warmup_steps",
             "step_budget_changes", "options");
+
+    /**
+     * The project's mapper without Jackson's scalar coercions, for the options: "2" is not a batch of 2, 1.5 not a
+     * seed of 1, 16 not the text "16" (Jackson takes all of these by default).
+     */
+    private static final ObjectMapper STRICT = Json.mapper().copy();
+
+    static {
+        for (LogicalType type : new LogicalType[]{LogicalType.Integer, LogicalType.Float, LogicalType.Boolean}) {
+            STRICT.coercionConfigFor(type).setCoercion(CoercionInputShape.String, CoercionAction.Fail);
+        }
+        STRICT.coercionConfigFor(LogicalType.Integer).setCoercion(CoercionInputShape.Float, CoercionAction.Fail);
+        for (CoercionInputShape shape : new CoercionInputShape[]{CoercionInputShape.Integer, CoercionInputShape.Float,
+                CoercionInputShape.Boolean}) {
+            STRICT.coercionConfigFor(LogicalType.Textual).setCoercion(shape, CoercionAction.Fail);
+        }
+    }
 
     /** Copies the list of changes. */
     public TrainerState {
@@ -141,7 +162,7 @@ public record TrainerState(long step, int threads, String backend, String dataKe
             }
         }
         try {
-            return Json.mapper().treeToValue(node, TrainOptions.class);
+            return STRICT.treeToValue(node, TrainOptions.class);
         } catch (JsonProcessingException | IllegalArgumentException e) {
             for (Throwable t = e; t != null; t = t.getCause()) {
                 if (t instanceof LumensparkException invalid) {

@@ -1,6 +1,7 @@
 package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelFiles;
@@ -14,6 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -149,6 +153,46 @@ class CliTest {
         assertFalse(r.err().contains("\tat "), "stack trace printed: " + r.err());
     }
 
+    /**
+     * score --file and generate --prompt-file read any bytes (malformed UTF-8 as U+FFFD) from a regular file of at
+     * most 64 MiB; anything else is one line naming the file, whose name is escaped when it holds a line break or an
+     * escape sequence.
+     */
+    @Test
+    void textFilesAreReadLenientlyAndEveryRefusalIsOneEscapedLine() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("texts"));
+        Path odd = dir.resolve("line\nbreak\u001b[31m.txt");
+        String oddShown = dir + "/line\\nbreak\\u001b[31m.txt";
+        Path fifo = io.lumenspark.io.Fifos.make(dir.resolve("pipe.txt"));
+        Path huge = dir.resolve("huge.txt");
+        try (var f = new java.io.RandomAccessFile(huge.toFile(), "rw")) {
+            f.setLength((64L << 20) + 1); // sparse
+        }
+        Path latin1 = Files.write(dir.resolve("latin1.txt"),
+                "It was the caf\u00e9".getBytes(StandardCharsets.ISO_8859_1));
+        List<List<String>> commands = List.of(List.of("score", "--model", model.toString(), "--file"),
+                List.of("generate", "--model", model.toString(), "--max-new-tokens", "1", "--prompt-file"));
+        for (List<String> command : commands) {
+            for (var refused : Map.of(odd, "no such file: " + oddShown,
+                    dir, "cannot read " + dir + ": not a regular file (a folder)",
+                    fifo, "cannot read " + fifo + ": not a regular file (a named pipe, device or socket?)",
+                    huge, "cannot read " + huge + ": 67,108,865 bytes, more than the 64.0 MiB").entrySet()) {
+                Run r = run(with(command, refused.getKey().toString()));
+                assertEquals(2, r.code(), r.err());
+                assertEquals(1, r.err().lines().count(), r.err());
+                assertTrue(r.err().startsWith("error: " + refused.getValue()), r.err());
+            }
+            Run lenient = run(with(command, latin1.toString()));
+            assertEquals(0, lenient.code(), lenient.err());
+        }
+    }
+
+    private static String[] with(List<String> command, String last) {
+        List<String> args = new ArrayList<>(command);
+        args.add(last);
+        return args.toArray(String[]::new);
+    }
+
     @Test
     void aPromptFileLosesOneTrailingNewlineAndAMissingOneIsNamed() throws Exception {
         Path file = tmp.resolve("prompt.txt");
@@ -176,9 +220,9 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("warning: --temperature, --top-k have no effect with --greedy"), r.err());
         assertTrue(r.err().contains("[1 token, "), r.err());
-        assertEquals("1 token", Main.count(1, "token"));
-        assertEquals("2,048 tokens", Main.count(2048, "token"));
-        assertEquals("0 passes", Main.count(0, "pass"));
+        assertEquals("1 token", Words.count(1, "token"));
+        assertEquals("2,048 tokens", Words.count(2048, "token"));
+        assertEquals("0 passes", Words.count(0, "pass"));
     }
 
     /** The hint shows exactly when greedy output ends in a loop and nothing against loops is on. */
@@ -302,6 +346,10 @@ class CliTest {
                 "--prompt", "Hi", "--stop", "");
         assertBadInput("error: --set embed_dim=abc: embed_dim must be an integer, got \"abc\"", "bench", "train",
                 "--preset", "tiny", "--set", "embed_dim=abc");
+        assertBadInput("AdamW moments", "bench", "train", "--preset", "tiny", "--set", "vocab_size=2000000000");
+        Path ablation = tmp.resolve("ablation");
+        assertBadInput("gradients", "bench", "ablation", "--max-n", "268435456", "--out", ablation.toString());
+        assertFalse(Files.exists(ablation), "refused before anything is measured or written");
         assertBadInput("context 600 must be in", "bench", "generate", "--preset", "tiny", "--contexts", "600");
         assertBadInput("drop --lr", "train", "--resume", "--out", model.toString(), "--lr", "1");
         assertBadInput("is not MxNxK", "bench", "gemm", "--shapes", "12x3");

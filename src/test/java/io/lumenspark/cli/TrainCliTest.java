@@ -73,6 +73,63 @@ class TrainCliTest {
         assertEquals(6, MetricsLog.read(out.resolve(RunFolder.METRICS)).size());
     }
 
+    /**
+     * A model too large for memory is refused with the training plan's figures (parameters, gradients, AdamW
+     * moments, activations) before anything is allocated or tokenized: a fresh run, one from --init, and a resumed
+     * one, whose folder stays as it was.
+     */
+    @Test
+    void aConfigurationTooLargeToTrainIsRefusedBeforeAnythingIsDone(@TempDir Path tmp) throws Exception {
+        Path data = tmp.resolve("unique.txt"); // text no other test tokenizes: its token cache entry would be new
+        Files.writeString(data, ("Training memory is planned first, " + System.nanoTime() + ".\n").repeat(100));
+        Path cache = io.lumenspark.Home.tokenCache();
+        List<String> cached = entries(cache);
+        Path fresh = tmp.resolve("fresh");
+        CliTest.Run r = train(data, fresh, "--steps", "2", "--set", "vocab_size=2000000000");
+        assertOneErrorLine(r, "error: this configuration needs about");
+        assertTrue(r.err().contains("gradients") && r.err().contains("AdamW moments")
+                && r.err().contains("activations ") && r.err().contains("make the model smaller"), r.err());
+        assertFalse(Files.exists(fresh), "no run folder");
+        assertEquals(cached, entries(cache), "nothing tokenized");
+
+        Path run = tmp.resolve("run");
+        assertEquals(0, train(data, run, "--steps", "2").code());
+        Path checkpointConfig = run.resolve(Checkpoint.FOLDER).resolve("config.json");
+        Files.writeString(checkpointConfig, Files.readString(checkpointConfig)
+                .replaceFirst("\"embed_dim\"\\s*:\\s*\\d+", "\"embed_dim\": 100000000"));
+        String metrics = Files.readString(run.resolve(RunFolder.METRICS));
+        assertOneErrorLine(CliTest.run("train", "--resume", "--out", run.toString(), "--steps", "4"),
+                "AdamW moments");
+        assertEquals(metrics, Files.readString(run.resolve(RunFolder.METRICS)));
+        assertOneErrorLine(CliTest.run("train", "--data", data.toString(), "--out", tmp.resolve("init").toString(),
+                "--init", run.resolve(Checkpoint.FOLDER).toString()), "AdamW moments");
+    }
+
+    private static List<String> entries(Path dir) throws Exception {
+        if (!Files.isDirectory(dir)) return List.of();
+        try (var s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    /** --set is named as typed: not with the vocab_size that follows the tokenizer. */
+    @Test
+    void aBadOverrideIsNamedAsTyped(@TempDir Path tmp) throws Exception {
+        assertOneErrorLine(CliTest.run("train", "--data", corpus(tmp).toString(), "--out", tmp.resolve("o").toString(),
+                "--set", "embed_dim=abc"), "error: --set embed_dim=abc: embed_dim must be an integer, got \"abc\"");
+    }
+
+    /** Training a bidirectional model warns as eval and score do, on stderr, before tokenizing. */
+    @Test
+    void trainingABidirectionalModelWarnsWithTheSameText(@TempDir Path tmp) throws Exception {
+        CliTest.Run r = train(corpus(tmp), tmp.resolve("run"), "--steps", "1", "--set", "causal=false");
+        assertEquals(0, r.code(), r.err());
+        String warning = "warning: " + io.lumenspark.model.ModelConfig.preset("lumenspark-v0.1")
+                .nextTokenLossWarning().orElseThrow();
+        assertEquals(1, r.err().lines().filter(warning::equals).count(), r.err());
+        assertFalse(r.out().contains("warning"), r.out());
+    }
+
     @Test
     void evalDrawsItsProgressBarOnStderrAndEndsItsLine(@TempDir Path tmp) throws Exception {
         Path data = corpus(tmp), out = tmp.resolve("run");

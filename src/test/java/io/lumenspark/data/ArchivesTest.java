@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class ArchivesTest {
+public class ArchivesTest {
     /** 1 MiB and 100 entries. */
     static final Archives.Limits LIMITS = new Archives.Limits(1 << 20, 100);
 
@@ -30,7 +30,7 @@ class ArchivesTest {
     Path tmp;
 
     /** A zip of (name, content) pairs; a name ending in '/' is a folder. */
-    static byte[] zip(String... namesAndContents) throws IOException {
+    public static byte[] zip(String... namesAndContents) throws IOException {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         try (ZipOutputStream z = new ZipOutputStream(b)) {
             for (int i = 0; i < namesAndContents.length; i += 2) {
@@ -43,19 +43,20 @@ class ArchivesTest {
     }
 
     /** Marks an entry of a zip as a Unix symbolic link, as Info-ZIP's {@code zip -y} records one. */
-    static byte[] markSymlink(byte[] zip, String name) {
+    public static byte[] markSymlink(byte[] zip, String name) {
         int p = central(zip, name);
         zip[p + 5] = 3; // made by: Unix
         le(zip).putInt(p + 38, 0120777 << 16);
         return zip;
     }
 
-    private static ByteBuffer le(byte[] b) {
+    /** The bytes as a little-endian buffer, as zip fields are written. */
+    public static ByteBuffer le(byte[] b) {
         return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Where the central directory record of the entry {@code name} starts. */
-    private static int central(byte[] zip, String name) {
+    public static int central(byte[] zip, String name) {
         ByteBuffer b = le(zip);
         byte[] wanted = name.getBytes(StandardCharsets.UTF_8);
         for (int p = 0; p + 46 < zip.length; p++) {
@@ -68,7 +69,7 @@ class ArchivesTest {
     }
 
     /** Where the end of central directory record starts. */
-    private static int end(byte[] zip) {
+    public static int end(byte[] zip) {
         for (int p = zip.length - 22; p >= 0; p--) {
             if (le(zip).getInt(p) == 0x06054b50) return p;
         }
@@ -191,6 +192,10 @@ class ArchivesTest {
         byte[] garbled = good.clone(); // a.txt's compressed data overwritten
         for (int i = 30 + 5 + 10; i < 30 + 5 + 40; i++) garbled[i] = (byte) 0xFF;
         assertTrue(refusedZip("garbled.zip", garbled).startsWith("is not a readable zip file ("));
+
+        byte[] crc = good.clone(); // java.util.zip.ZipFile does not compare an entry's data with its CRC-32
+        le(crc).putInt(central(crc, "b.txt") + 16, le(crc).getInt(central(crc, "b.txt") + 16) ^ 1);
+        assertEquals("has a corrupt entry (checksum mismatch): b.txt", refusedZip("crc.zip", crc));
 
         byte[] outside = good.clone(); // the directory said to lie past the end of the file
         le(outside).putInt(end(outside) + 16, 0x7FFFFFFF);

@@ -226,22 +226,6 @@ class DownloadTest {
     }
 
     @Test
-    void theBarLineEndsOnceAndOnlyIfSomethingWasPrinted() {
-        Captured err = new Captured();
-        Download.BarLine quiet = new Download.BarLine(new PrintStream(err, true, StandardCharsets.UTF_8));
-        quiet.close();
-        assertEquals("", err.text(), "no bar, no empty line");
-
-        // As the library does when it is closed before its first scheduled update: it prints, but never closes.
-        Download.BarLine line = new Download.BarLine(new PrintStream(err, true, StandardCharsets.UTF_8));
-        line.accept("x.bin 0% [   ] 0/1 MB");
-        line.close();
-        line.accept("x.bin 100% [===] 1/1 MB"); // a late update from the library's thread
-        line.close();
-        assertEquals("\rx.bin 0% [   ] 0/1 MB\n", err.text());
-    }
-
-    @Test
     void aDownloadWithoutPinnedSizeStopsAtTheCap() throws IOException {
         server.endless.add("/endless");
         try (Download capped = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(10),

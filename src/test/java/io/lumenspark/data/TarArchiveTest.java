@@ -19,20 +19,22 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class TarArchiveTest {
+public class TarArchiveTest {
 
     @TempDir
     Path tmp;
 
     /** Builds ustar archives in memory. */
-    static final class TarBuilder {
+    public static final class TarBuilder {
         private final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-        TarBuilder file(String name, String content) {
+        /** A regular file. */
+        public TarBuilder file(String name, String content) {
             return entry(name, '0', "", content.getBytes(StandardCharsets.UTF_8));
         }
 
-        TarBuilder entry(String name, char type, String link, byte[] data) {
+        /** An entry of any type, its header checksum right. */
+        public TarBuilder entry(String name, char type, String link, byte[] data) {
             byte[] h = new byte[512];
             put(h, 0, name, 100);
             put(h, 100, "0000644", 8);
@@ -58,23 +60,29 @@ class TarArchiveTest {
             return this;
         }
 
-        TarBuilder pax(String path) {
-            String rec = " path=" + path + "\n";
-            int len = rec.length() + 1;
-            while (String.valueOf(len).length() + rec.length() != len) {
+        /** A pax extended header giving the next entry's path. */
+        public TarBuilder pax(String path) {
+            byte[] rec = (" path=" + path + "\n").getBytes(StandardCharsets.UTF_8);
+            int len = rec.length + 1; // the record's length in bytes, its own digits included
+            while (String.valueOf(len).length() + rec.length != len) {
                 len++;
             }
-            return entry("PaxHeader", 'x', "", (len + rec).getBytes(StandardCharsets.UTF_8));
+            byte[] digits = String.valueOf(len).getBytes(StandardCharsets.US_ASCII);
+            byte[] data = java.util.Arrays.copyOf(digits, len);
+            System.arraycopy(rec, 0, data, digits.length, rec.length);
+            return entry("PaxHeader", 'x', "", data);
         }
 
-        byte[] bytes() {
+        /** The archive, with its end-of-archive marker. */
+        public byte[] bytes() {
             ByteArrayOutputStream b = new ByteArrayOutputStream();
             b.writeBytes(out.toByteArray());
             b.writeBytes(new byte[1024]);
             return b.toByteArray();
         }
 
-        byte[] gzipped() throws IOException {
+        /** The archive gzip-compressed. */
+        public byte[] gzipped() throws IOException {
             ByteArrayOutputStream b = new ByteArrayOutputStream();
             try (GZIPOutputStream gz = new GZIPOutputStream(b)) {
                 gz.write(bytes());
@@ -126,6 +134,9 @@ class TarArchiveTest {
                 () -> extract(new TarBuilder().entry("package/fifo", '6', "", new byte[0]), dest));
         assertThrows(LumensparkException.class,
                 () -> extract(new TarBuilder().pax("../escape.txt").file("ok.txt", "x"), dest));
+        var nul = assertThrows(LumensparkException.class, () -> extract(new TarBuilder() // a GNU long name: not "a"
+                .entry("././@LongLink", 'L', "", "a\0b\0".getBytes(StandardCharsets.UTF_8)).file("ok.txt", "x"), dest));
+        assertTrue(nul.getMessage().endsWith("has an unsafe path: 'a\\0b'"), nul.getMessage());
         assertFalse(Files.exists(tmp.resolve("evil.txt")));
         assertFalse(Files.exists(tmp.resolve("escape.txt")));
     }
@@ -137,6 +148,24 @@ class TarArchiveTest {
         var e = assertThrows(LumensparkException.class,
                 () -> TarArchive.extract(new ByteArrayInputStream(tar), tmp.resolve("out"), "bad.tar"));
         assertTrue(e.getMessage().contains("checksum"), e.getMessage());
+    }
+
+    /** A gzip stream is read to its end: damage or a cut after the tar's last entry is refused too. */
+    @Test
+    void aGzipDamagedOrCutPastTheLastEntryIsRefused() throws IOException {
+        byte[] tgz = new TarBuilder().file("a.txt", "alpha").gzipped();
+        byte[] badCrc = tgz.clone();
+        badCrc[tgz.length - 8] ^= 1; // the trailer's CRC-32
+        byte[] cut = java.util.Arrays.copyOf(tgz, tgz.length - 4); // the trailer's length field gone
+        for (byte[] bad : List.of(badCrc, cut)) {
+            Path file = Files.write(tmp.resolve("bad.tgz"), bad);
+            var e = assertThrows(LumensparkException.class, () -> TarArchive.extractTgz(file, tmp.resolve("out")));
+            assertTrue(e.getMessage().startsWith("archive bad.tgz has corrupt compressed data")
+                    || e.getMessage().equals("archive bad.tgz is truncated (its compressed data ends early)"),
+                    e.getMessage());
+        }
+        assertEquals(List.of(), java.util.Arrays.stream(tmp.toFile().list()).filter(n -> !n.equals("bad.tgz"))
+                .toList(), "nothing extracted");
     }
 
     private int refusals;

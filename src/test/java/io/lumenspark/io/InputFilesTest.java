@@ -27,14 +27,39 @@ class InputFilesTest {
     @Test
     void refusesPipesFoldersMissingFilesAndBadText(@TempDir Path dir) throws Exception {
         Path fifo = Fifos.make(dir.resolve("pipe"));
-        assertRefused("is not a regular file", () -> InputFiles.readBytes(fifo, 100));
-        assertRefused("is not a regular file", () -> Json.read(fifo)); // config.json, tokenizer files, ...
-        assertRefused("is a folder", () -> InputFiles.readBytes(dir, 100));
+        assertRefused("cannot read " + fifo + ": not a regular file (a named pipe",
+                () -> InputFiles.readBytes(fifo, 100));
+        assertRefused("not a regular file", () -> Json.read(fifo)); // config.json, tokenizer files, ...
+        assertRefused("cannot read " + dir + ": not a regular file (a folder)", () -> InputFiles.readBytes(dir, 100));
         assertRefused("no such file", () -> InputFiles.readBytes(dir.resolve("nope"), 100));
         Path dangling = Files.createSymbolicLink(dir.resolve("dangling"), dir.resolve("nope"));
         assertRefused("no such file", () -> InputFiles.readBytes(dangling, 100));
         Path latin1 = Files.write(dir.resolve("latin1"), new byte[]{'a', (byte) 0xE9});
         assertRefused("not valid UTF-8", () -> InputFiles.readUtf8(latin1, 100));
+    }
+
+    @Test
+    void readsTextLenientlyAndNamesWhatItCannotRead(@TempDir Path dir) throws Exception {
+        Path latin1 = Files.write(dir.resolve("latin1"), new byte[]{'a', (byte) 0xE9, 'b'});
+        assertEquals("a\uFFFDb", InputFiles.readLenient(latin1), "malformed bytes become U+FFFD");
+        Path missing = dir.resolve("nope.txt");
+        assertEquals("no such file: " + missing, assertThrows(LumensparkException.class,
+                () -> InputFiles.readLenient(missing)).getMessage()); // it said "cannot read PATH: PATH"
+        Path fifo = Fifos.make(dir.resolve("pipe"));
+        assertEquals("cannot read " + fifo + ": not a regular file (a named pipe, device or socket?)",
+                assertThrows(LumensparkException.class, () -> InputFiles.readLenient(fifo)).getMessage());
+        assertEquals("cannot read " + dir + ": not a regular file (a folder)",
+                assertThrows(LumensparkException.class, () -> InputFiles.readLenient(dir)).getMessage());
+        Path unreadable = Files.writeString(dir.resolve("secret.txt"), "x");
+        if (unreadable.toFile().setReadable(false) && !Files.isReadable(unreadable)) { // not as root
+            assertRefused("cannot read " + unreadable + ": permission denied",
+                    () -> InputFiles.readLenient(unreadable));
+        }
+        Path huge = dir.resolve("huge.txt");
+        try (RandomAccessFile f = new RandomAccessFile(huge.toFile(), "rw")) {
+            f.setLength(InputFiles.MAX_TEXT_BYTES + 1);
+        }
+        assertRefused("67,108,865 bytes, more than the 64.0 MiB", () -> InputFiles.readLenient(huge));
     }
 
     @Test

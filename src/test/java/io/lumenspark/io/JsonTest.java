@@ -33,6 +33,18 @@ class JsonTest {
         assertEquals(64, tree.get("dim").intValue());
     }
 
+    /** Jackson's internals stay out of the message: no "[Source: REDACTED ...]", no settings or classes named. */
+    @Test
+    void errorsSayWhatIsWrongWithoutJacksonsInternals() throws IOException {
+        for (var bad : Map.of("{\"a\": 1", "(opened at line 1, column 1)", "{\"a\": 1} {}", "more after the JSON value",
+                "[".repeat(1001), "exceeds the maximum allowed (1000)").entrySet()) {
+            Path file = Files.writeString(dir.resolve("bad.json"), bad.getKey());
+            String message = assertThrows(LumensparkException.class, () -> Json.read(file)).getMessage();
+            assertTrue(message.startsWith(file + ": not valid JSON") && message.contains(bad.getValue()), message);
+            assertFalse(message.contains("`") || message.contains("Source") || message.contains("Feature"), message);
+        }
+    }
+
     @Test
     void toLineIsCompactSingleLine() {
         Map<String, Object> record = new LinkedHashMap<>();

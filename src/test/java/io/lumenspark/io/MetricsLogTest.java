@@ -77,6 +77,13 @@ class MetricsLogTest {
     }
 
     @Test
+    void twoRecordsOnOneLineAreNotValidJsonRatherThanNotAnObject() throws IOException {
+        Path file = Files.writeString(dir.resolve("metrics.jsonl"), "{\"step\":1}{\"step\":2}\n{\"step\":3}\n");
+        LumensparkException e = assertThrows(LumensparkException.class, () -> MetricsLog.read(file));
+        assertEquals(file + ": line 1 is not a valid JSON object: more after the JSON value", e.getMessage());
+    }
+
+    @Test
     void truncateAfterStepKeepsEarlierRecordsVerbatim() throws IOException {
         String header = "{\"event\":\"start\",\"lr\":1.0E-3}";
         Path file = Files.writeString(dir.resolve("metrics.jsonl"), header + "\n"

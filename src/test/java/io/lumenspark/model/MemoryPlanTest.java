@@ -97,6 +97,10 @@ class MemoryPlanTest {
         assertTrue(infer.activations() < train.activations() / 4, infer + " vs " + train);
         assertSame(train, train.check(train.total()));
         assertTrue(MemoryPlan.available() > 0);
+        MemoryPlan pass = MemoryPlan.forTrainingPass(cfg, 8, 512); // a benchmark's passes: no optimizer
+        assertEquals(train.total() - train.optimizer(), pass.total());
+        assertEquals(0, pass.optimizer());
+        assertEquals(params, pass.gradients());
     }
 
     @Test

@@ -183,6 +183,8 @@ class RunFolderTest {
                 new Edit("threads", "0", "\"threads\" is 0; it must be from 1 to 4096"),
                 new Edit("steps", "-3", "\"options\": --steps must be at least 1"),
                 new Edit("seed", "\"x\"", "bad value for \"options.seed\""),
+                new Edit("seed", "1.5", "bad value for \"options.seed\""), // Jackson would take it as 1
+                new Edit("batch", "\"2\"", "bad value for \"options.batch\""), // and this as 2
                 new Edit("data_key", "7", "\"data_key\" must be a string, got 7"));
         Map<String, byte[]> before = snapshot(out);
         for (Edit edit : edits) {

@@ -169,18 +169,4 @@ class TrainerTest {
         assertEquals("lumenspark train --resume --out runs/x", Trainer.resumeCommand(Path.of("runs/x")));
         assertEquals("'it'\\''s'", Trainer.shellWord("it's"));
     }
-
-    @Test
-    void aProgressLineEndsItsLineOnceWhoeverClosesIt() {
-        for (int i = 0; i < 20; i++) { // closed at once or after its first redraw: the library's race, both ways
-            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-            ProgressLine line = ProgressLine.open("eval", 100, 0, "tok", new PrintStream(bytes, true));
-            line.stepTo(40);
-            line.close();
-            line.close(); // e.g. the shutdown hook, then the try-with-resources
-            String text = bytes.toString();
-            assertTrue(text.endsWith("\n") && text.indexOf('\n') == text.length() - 1, text);
-            assertTrue(text.contains("eval"), text);
-        }
-    }
 }

@@ -1,4 +1,4 @@
-package io.lumenspark.data;
+package io.lumenspark.io;
 
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
@@ -10,20 +10,35 @@ import java.nio.file.NoSuchFileException;
  * one-line message: control and format characters (line breaks, escape sequences, NUL, bidirectional overrides)
  * are written as escapes, and long text is cut short.
  */
-final class Printable {
+public final class Printable {
 
     /** Longer text is cut to this many characters, then "...". */
-    static final int MAX_CHARS = 200;
+    public static final int MAX_CHARS = 200;
 
     private Printable() {
     }
 
-    /** {@code text} with {@code \n}, {@code \r}, {@code \t}, {@code \0} and other such characters as {@code \}uXXXX. */
-    static String of(String text) {
+    /**
+     * {@code text} with {@code \n}, {@code \r}, {@code \t}, {@code \0} and other such characters as {@code \}uXXXX,
+     * cut after {@link #MAX_CHARS} characters: a name or value from outside, for a message.
+     */
+    public static String of(String text) {
+        return escaped(text, MAX_CHARS);
+    }
+
+    /**
+     * A whole message made one line: its control and format characters escaped as {@link #of} does, nothing cut
+     * (what the message quotes from outside is cut already). Escaping it again changes nothing.
+     */
+    public static String line(String message) {
+        return escaped(message, Integer.MAX_VALUE);
+    }
+
+    private static String escaped(String text, int maxChars) {
         if (text == null) return "";
-        StringBuilder b = new StringBuilder(Math.min(text.length(), MAX_CHARS) + 8);
+        StringBuilder b = new StringBuilder(Math.min(text.length(), maxChars) + 8);
         for (int i = 0; i < text.length(); ) {
-            if (b.length() >= MAX_CHARS) {
+            if (b.length() >= maxChars) {
                 return b.append("...").toString();
             }
             int c = text.codePointAt(i);
@@ -46,7 +61,7 @@ final class Printable {
      * Why an I/O operation failed, in words and printable: {@code no such file: PATH}, {@code permission denied:
      * PATH}, {@code PATH: reason}, or the message of any other failure ({@code input/output error} if it has none).
      */
-    static String reason(IOException e) {
+    public static String reason(IOException e) {
         return switch (e) {
             case NoSuchFileException f -> "no such file: " + of(f.getFile());
             case AccessDeniedException f -> "permission denied: " + of(f.getFile());

@@ -1,0 +1,126 @@
+package io.lumenspark.io;
+
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+import java.io.PrintStream;
+import java.text.DecimalFormat;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Every progress bar of Lumenspark (downloads, tokenizing, training, evaluation): one line of plain ASCII on a
+ * stream, stderr by default, redrawn twice a second with elapsed time and ETA.
+ * <p>
+ * progressbar 0.10.1 ends a bar's line only when the bar's first scheduled redraw has run before it is closed; a
+ * bar closed sooner (a short task, a busy machine) was drawn but its line left open, so the next message (a
+ * result, an error) continued it. A bar made here ends its line exactly once, when it is closed, from whichever
+ * thread comes first (the one that ran the work, or a shutdown hook), and prints nothing after that.
+ */
+public final class ProgressBars {
+    private ProgressBars() {
+    }
+
+    /** What a bar counts, and how it shows the rate. */
+    public enum Unit {
+        /** Plain counts (steps), without a rate. */
+        COUNT(null, 1, null),
+        /** Tokens, with tokens per second. */
+        TOKENS(" tok", 1, "#,##0"),
+        /** Bytes, shown in MB (10^6 bytes), with MB per second. */
+        MEGABYTES(" MB", 1_000_000, "#,##0.0");
+
+        private final String name;
+        private final long size;
+        private final String speed;
+
+        Unit(String name, long size, String speed) {
+            this.name = name;
+            this.size = size;
+            this.speed = speed;
+        }
+    }
+
+    /**
+     * A bar on stderr for {@code max} units of work (negative: unknown), {@code start} of them already done (a
+     * resumed task).
+     */
+    public static Bar open(String task, long max, long start, Unit unit) {
+        return open(task, max, start, unit, System.err);
+    }
+
+    /** {@link #open(String, long, long, Unit)} on another stream. */
+    public static Bar open(String task, long max, long start, Unit unit, PrintStream out) {
+        Line line = new Line(out);
+        ProgressBarBuilder b = new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
+                .startsFrom(start, Duration.ZERO).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
+                .setConsumer(line);
+        if (unit.name != null) b.setUnit(unit.name, unit.size);
+        if (unit.speed != null) b.showSpeed(new DecimalFormat(unit.speed));
+        return new Bar(b.build(), line);
+    }
+
+    /** A bar being drawn; closing it draws it a last time and ends its line. */
+    public static final class Bar implements AutoCloseable {
+        private final ProgressBar bar;
+        private final Line line;
+        private final AtomicBoolean closed = new AtomicBoolean();
+
+        private Bar(ProgressBar bar, Line line) {
+            this.bar = bar;
+            this.line = line;
+        }
+
+        /** Sets the units done. */
+        public void stepTo(long done) {
+            bar.stepTo(done);
+        }
+
+        /** Text shown after the bar. */
+        public void setExtraMessage(String message) {
+            bar.setExtraMessage(message);
+        }
+
+        /** Draws the bar a last time and ends its line; later calls, from any thread, do nothing. */
+        @Override
+        public void close() {
+            if (closed.compareAndSet(false, true)) {
+                bar.close(); // draws it a last time, after its last scheduled redraw
+                line.close(); // the library's own close leaves the line open when it comes before the first redraw
+            }
+        }
+    }
+
+    /**
+     * The bar's line on a stream, ended exactly once: by the first {@link #close}, and only if something was drawn;
+     * whatever the library draws after that (a late redraw from its thread) is dropped.
+     */
+    static final class Line extends ConsoleProgressBarConsumer {
+        private final PrintStream out;
+        private boolean drawn;
+        private boolean ended;
+
+        Line(PrintStream out) {
+            super(out);
+            this.out = out;
+        }
+
+        @Override
+        public synchronized void accept(String rendered) {
+            if (ended) return;
+            super.accept(rendered);
+            out.flush();
+            drawn = true;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (ended) return;
+            ended = true;
+            if (drawn) out.println();
+            out.flush();
+        }
+    }
+}
