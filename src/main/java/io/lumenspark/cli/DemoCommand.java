@@ -3,7 +3,7 @@ package io.lumenspark.cli;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.data.DemoCorpus;
+import io.lumenspark.corpus.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.model.LumensparkModel;

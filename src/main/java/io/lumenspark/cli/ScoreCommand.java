@@ -2,10 +2,10 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

@@ -1,8 +1,8 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.BpeTokenizer;
-import io.lumenspark.data.BpeTrainer;
+import io.lumenspark.tokenizer.BpeTokenizer;
+import io.lumenspark.tokenizer.BpeTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

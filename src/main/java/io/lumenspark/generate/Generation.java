@@ -1,8 +1,8 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.util.Arrays;
 import java.util.Iterator;

@@ -1,7 +1,7 @@
 package io.lumenspark.generate;
 
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.List;

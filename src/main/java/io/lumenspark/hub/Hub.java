@@ -2,7 +2,7 @@ package io.lumenspark.hub;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Download;
+import io.lumenspark.corpus.Download;
 import io.lumenspark.io.Json;
 
 import java.io.IOException;

@@ -4,12 +4,12 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Parallel;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.SafeTensors;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

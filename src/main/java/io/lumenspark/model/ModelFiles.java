@@ -2,13 +2,13 @@ package io.lumenspark.model;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.BpeTokenizer;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
+import io.lumenspark.tokenizer.BpeTokenizer;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,8 +1,8 @@
 package io.lumenspark.training;
 
-import io.lumenspark.data.EvalWindows;
-import io.lumenspark.data.TokenFile;
 import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.tokens.EvalWindows;
+import io.lumenspark.tokens.TokenFile;
 
 import java.util.Arrays;
 import java.util.function.LongConsumer;

@@ -29,7 +29,7 @@ import java.util.Map;
  * @param checkpointEvery steps between checkpoints
  * @param seed           seeds initialization, batch sampling and dropout
  * @param out            output folder: the final model, checkpoint/, metrics.jsonl, loss.png
- * @param tokenizer      a tokenizer folder or name (see {@link io.lumenspark.data.Tokenizer#load}), or null for the
+ * @param tokenizer      a tokenizer folder or name (see {@link io.lumenspark.tokenizer.Tokenizer#load}), or null for the
  *                       init model's tokenizer, or GPT-2's; a resumed run uses the copy saved in its checkpoint
  */
 public record TrainOptions(List<Path> data, double valFraction, String preset, Map<String, String> overrides,

@@ -1,8 +1,8 @@
 package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.io.Json;
+import io.lumenspark.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,9 +1,9 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;

@@ -1,9 +1,9 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.BpeTokenizer;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
+import io.lumenspark.tokenizer.BpeTokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

@@ -1,7 +1,7 @@
 package io.lumenspark.model;
 
-import io.lumenspark.data.BpeTokenizer;
-import io.lumenspark.data.BpeTrainer;
+import io.lumenspark.tokenizer.BpeTokenizer;
+import io.lumenspark.tokenizer.BpeTrainer;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -1,10 +1,10 @@
 package io.lumenspark.training;
 
 import io.lumenspark.Home;
-import io.lumenspark.data.TokenCorpus;
-import io.lumenspark.data.TokenFile;
-import io.lumenspark.data.TokenSplits;
-import io.lumenspark.data.Tokenizer;
+import io.lumenspark.tokenizer.Tokenizer;
+import io.lumenspark.tokens.TokenCorpus;
+import io.lumenspark.tokens.TokenFile;
+import io.lumenspark.tokens.TokenSplits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

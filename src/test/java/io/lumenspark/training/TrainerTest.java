@@ -1,11 +1,11 @@
 package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.EvalWindows;
-import io.lumenspark.data.TokenFile;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelFiles;
+import io.lumenspark.tokens.EvalWindows;
+import io.lumenspark.tokens.TokenFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
