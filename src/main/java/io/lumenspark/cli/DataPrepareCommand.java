@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
                         + " as it is."})
 final class DataPrepareCommand implements Callable<Integer> {
     @Mixin
-    Main.Threads runtime;
+    ThreadOptions runtime;
 
     @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively).")
     List<Path> inputs;

@@ -32,10 +32,10 @@ import java.util.function.Consumer;
                 + " model's generation_config.json.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    RuntimeOptions runtime;
 
-    @Option(names = "--model", required = true, description = "Model folder.")
-    Path modelDir;
+    @Mixin
+    ModelOption modelFolder;
 
     static final class Prompts {
         @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for a batch).")
@@ -116,7 +116,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         runtime.apply();
         List<String> texts = prompts.file != null ? List.of(readPromptFile(prompts.file)) : prompts.texts;
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
             GenerationConfig cfg = config(model.generationConfig());
             if (prompts.interactive) return interactive(model, cfg);
             run(model, cfg, texts);

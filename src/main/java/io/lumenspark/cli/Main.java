@@ -1,11 +1,9 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.engine.Blas;
 import io.lumenspark.io.Printable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 /** The lumenspark command line: one subcommand per job; bad input ends in one line on stderr and exit code 2. */
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
@@ -22,44 +20,6 @@ public final class Main implements Runnable {
     @Override
     public void run() {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
-    }
-
-    /** Most threads --threads accepts: a few per core, and enough to rerun a big machine's run elsewhere. */
-    static final int MAX_THREADS = Math.max(256, 4 * java.lang.Runtime.getRuntime().availableProcessors());
-
-    /** The thread count, for commands that run no matrix products (tokenizing, reading a model). */
-    static class Threads {
-        @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
-        Integer threads;
-
-        void apply() {
-            apply(java.lang.Runtime.getRuntime().availableProcessors());
-        }
-
-        /** Applies the options, with this thread count unless --threads was given. */
-        void apply(int defaultThreads) {
-            if (threads == null) {
-                threads = defaultThreads;
-            } else if (threads < 1 || threads > MAX_THREADS) {
-                throw new LumensparkException("--threads must be between 1 and " + MAX_THREADS + ", got " + threads);
-            }
-            Blas.select(backend(), threads);
-        }
-
-        String backend() {
-            return "auto";
-        }
-    }
-
-    /** Options of the commands that compute: the thread count and the matrix backend. */
-    static final class Runtime extends Threads {
-        @Option(names = "--backend", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
-        String backend = "auto";
-
-        @Override
-        String backend() {
-            return backend;
-        }
     }
 
     public static void main(String[] args) {

@@ -23,10 +23,10 @@ import java.util.concurrent.Callable;
         description = "Log-probability of every token of a text given the tokens before it.")
 final class ScoreCommand implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    RuntimeOptions runtime;
 
-    @Option(names = "--model", required = true, description = "Model folder.")
-    Path modelDir;
+    @Mixin
+    ModelOption modelFolder;
 
     static final class Input {
         @Option(names = "--text", required = true, description = "The text to score.")
@@ -46,7 +46,7 @@ final class ScoreCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         String text = input.text != null ? input.text : InputFiles.readLenient(input.file);
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
             Tokenizer tok = model.tokenizer();
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             int[] ids = tok.encode(text);

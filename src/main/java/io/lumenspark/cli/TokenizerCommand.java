@@ -31,7 +31,7 @@ final class TokenizerCommand implements Runnable {
                     + " (tokenizer.json, vocab.json, merges.txt, tokenizer_config.json), for train --tokenizer DIR.")
     static final class Train implements Callable<Integer> {
         @Mixin
-        Main.Threads runtime;
+        ThreadOptions runtime;
 
         @Option(names = "--input", required = true, arity = "1..*", description = "Text files or folders.")
         List<Path> inputs;

@@ -318,7 +318,7 @@ class CliTest {
         assertBadInput("Missing required option", "eval", "--data", corpus.toString());
         assertBadInput("--threads must be between 1 and", "eval", "--model", model.toString(), "--data",
                 corpus.toString(), "--threads", "0");
-        assertBadInput("--threads must be between 1 and " + Main.MAX_THREADS + ", got 100000", "score", "--model",
+        assertBadInput("--threads must be between 1 and " + ThreadOptions.MAX_THREADS + ", got 100000", "score", "--model",
                 model.toString(), "--text", "x", "--threads", "100000");
         assertBadInput("this model's context is 32", "score", "--model", model.toString(), "--text",
                 "word ".repeat(100));

@@ -26,8 +26,9 @@ class TrainerTest {
             "seq_length", "32", "k", "8", "rank", "8", "dropout", "0.1");
 
     static TrainOptions options(Path data, Path out, long steps, long checkpointEvery) {
-        return new TrainOptions(List.of(data), 0.1, "lumenspark", SMALL, null, 2, 0, steps, 2, 3e-3, 3e-4, 0.2,
-                0.01, 1.0, 3, 256, checkpointEvery, 42, out);
+        return TrainOptions.builder().data(List.of(data)).overrides(SMALL).batch(2).steps(steps).accumulation(2)
+                .lr(3e-3).minLr(3e-4).warmupFraction(0.2).evalEvery(3).evalTokens(256).checkpointEvery(checkpointEvery)
+                .seed(42).out(out).build();
     }
 
     static Path corpus(Path dir) throws Exception {

@@ -1,5 +1,6 @@
-package io.lumenspark.cli;
+package io.lumenspark.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
@@ -14,11 +15,9 @@ import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,17 +26,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.Callable;
 
 /**
  * The Linformer paper's comparison (Wang et al. 2020, Table 3) on a CPU: time and activation memory of the
- * embeddings and block stack for each attention variant over sequence lengths and k, against the Transformer.
+ * embeddings and block stack for each attention variant over sequence lengths and k, against the Transformer
+ * ({@link #compare}); and the causal variants trained alike on the same data ({@link #train}).
  */
-@Command(name = "ablation", mixinStandardHelpOptions = true,
-        description = "Inference and training-step time and memory of Transformer, Linformer, causal Linformer and"
-                + " Conv-Linformer over sequence lengths and k (embeddings and blocks, as the Linformer paper"
-                + " measures them; whole-model figures add the output layer). Writes CSV, Markdown and charts.")
-final class BenchAblation implements Callable<Integer> {
+public final class Ablation {
     /** Variant name to preset: every preset has width 512, depth 6, 4 heads, rank 32. */
     static final Map<String, String> VARIANTS = new LinkedHashMap<>();
 
@@ -53,65 +48,41 @@ final class BenchAblation implements Callable<Integer> {
             "4096x128", new double[]{3.4, 14}, "4096x1024", new double[]{2.2, 4.3},
             "65536x128", new double[]{20, 60});
 
-    @Mixin
-    Main.Runtime runtime;
+    private final Path out;
+    private final Integer runs;
+    private final String python;
+    private final PrintStream log;
 
-    @Option(names = "--quick", description = "n up to 2048, k 64 and 128, fewer runs (a few minutes).")
-    boolean quick;
-
-    @Option(names = "--max-n", description = "Longest sequence (default: ${DEFAULT-VALUE}).")
-    int maxN = 16384;
-
-    @Option(names = "--ks", split = ",", description = "Values of k (default: 32,64,128,256; the paper's 4096 x"
-            + " 1024 point is added when n reaches 4096).")
-    List<Integer> ks;
-
-    @Option(names = "--runs", description = "Timed runs per point after one warm-up; the median is kept"
-            + " (default: 3, quick 2).")
-    Integer runs;
-
-    @Option(names = "--memory-budget-gib", description = "Skip points whose estimated activations exceed this"
-            + " (default: 60% of available memory).")
-    Double budgetGib;
-
-    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
-    Path out = Path.of("runs", "ablation");
-
-    @Option(names = "--vs-pytorch", description = "Also time the PyTorch reference's Transformer stack (standard"
-            + " attention) on the same shapes: the baseline must be at least as fast as PyTorch's.")
-    boolean vsPytorch;
-
-    @Option(names = "--python", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
-    String python = "/usr/bin/python3";
-
-    @Option(names = "--train", description = "Instead: train transformer, lumenspark and conv-linformer on the same"
-            + " data for the same steps and seed, and compare time, tokens/s, validation loss and perplexity.")
-    boolean train;
-
-    @Option(names = "--data", description = "With --train: text files or folders (default: the demo corpus).")
-    List<Path> data;
-
-    @Option(names = "--steps", description = "With --train: steps per model (default: 100, quick 20).")
-    Integer steps;
-
-    @Option(names = "--batch", description = "With --train: sequences per step (default: ${DEFAULT-VALUE}).")
-    int batch = 4;
-
-    @Option(names = "--lr", description = "With --train: peak learning rate (default: ${DEFAULT-VALUE}).")
-    double lr = 6e-4;
-
-    @Option(names = "--seed", description = "With --train: seed for every model (default: ${DEFAULT-VALUE}).")
-    long seed = 1337;
+    /**
+     * An ablation writing into a folder.
+     *
+     * @param out    the folder for the CSV, Markdown and charts
+     * @param runs   timed runs per point after the warm-up, or null for 3 (2 quick), more for short passes
+     * @param python a Python with torch to time the PyTorch reference's Transformer stack too, or null
+     * @param log    where progress and the tables are printed
+     */
+    public Ablation(Path out, Integer runs, String python, PrintStream log) {
+        this.out = out;
+        this.runs = runs;
+        this.python = python;
+        this.log = log;
+    }
 
     /** One measured point; NaN where skipped. Memory is activation bytes in MiB (parameters apart). */
-    record Point(String variant, int n, int k, double forwardMs, double trainMs, double forwardMib,
+    public record Point(String variant, int n, int k, double forwardMs, double trainMs, double forwardMib,
                  double trainMib, double paramsMib, double wholeForwardMs, double wholeTrainMs) {
     }
 
-    @Override
-    public Integer call() throws IOException {
-        runtime.apply();
-        if (train) return trainAblation();
+    /**
+     * Times every variant over n = 128, 256, ... up to maxN and the values of k, and writes ablation.csv,
+     * ablation.md (with the PyTorch baseline when there is a python) and three charts.
+     *
+     * @param quick     n up to 2048, k 64 and 128, fewer runs
+     * @param ks        values of k, or null for 32, 64, 128 and 256 (the paper's 4096 x 1024 point is added)
+     * @param budgetGib points whose estimated activations exceed this many GiB are skipped; null: 60 % of the
+     *                  memory available
+     */
+    public void compare(boolean quick, int maxN, List<Integer> ks, Double budgetGib) throws IOException {
         if (quick) maxN = Math.min(maxN, 2048);
         List<Integer> kList = ks != null ? ks : quick ? List.of(64, 128) : List.of(32, 64, 128, 256);
         int reps = runs != null ? runs : quick ? 2 : 3;
@@ -122,7 +93,7 @@ final class BenchAblation implements Callable<Integer> {
         // the whole model's training pass at the longest n, which every point there needs (headMs), must fit
         MemoryPlan.forTrainingPass(headConfig(longest), 1, longest).check();
         Files.createDirectories(out);
-        System.out.printf("ablation: n 128..%d, k %s, median of %s, %s, %s, activation budget %.1f GiB%n",
+        log.printf("ablation: n 128..%d, k %s, median of %s, %s, %s, activation budget %.1f GiB%n",
                 maxN, kList, Words.count(reps, "run"), Blas.get().name(), Words.count(Parallel.threads(), "thread"),
                 budget / (1L << 30));
         List<Point> points = new ArrayList<>();
@@ -139,7 +110,7 @@ final class BenchAblation implements Callable<Integer> {
                     if (head == null) head = headMs(cfg, reps);
                     Point p = measure(variant, cfg, reps, budget, head);
                     points.add(p);
-                    System.out.printf(Locale.ROOT, "%-16s n %5d k %4s  forward %9.1f ms %8.1f MiB   train %9.1f ms"
+                    log.printf(Locale.ROOT, "%-16s n %5d k %4s  forward %9.1f ms %8.1f MiB   train %9.1f ms"
                                     + " %8.1f MiB%n", variant, n, variant.equals("transformer") ? "-" : "" + k,
                             p.forwardMs(), p.forwardMib(), p.trainMs(), p.trainMib());
                 }
@@ -147,14 +118,13 @@ final class BenchAblation implements Callable<Integer> {
         }
         writeCsv(points);
         String md = markdown(points);
-        if (vsPytorch) md += "\n" + pytorchBaseline(points, reps);
+        if (python != null) md += "\n" + pytorchBaseline(points, reps);
         AtomicFiles.writeString(out.resolve("ablation.md"), md);
-        System.out.println();
-        System.out.print(md);
+        log.println();
+        log.print(md);
         charts(points, kList);
-        System.out.println("wrote " + out.resolve("ablation.csv") + ", ablation.md, forward_time.png,"
+        log.println("wrote " + out.resolve("ablation.csv") + ", ablation.md, forward_time.png,"
                 + " train_time.png, memory.png");
-        return 0;
     }
 
     /** Times forward and training passes of the stack; points over the memory budget are skipped (NaN). */
@@ -235,7 +205,7 @@ final class BenchAblation implements Callable<Integer> {
             t.add(ms);
             total += ms;
         }
-        return BenchCommand.median(t.stream().mapToDouble(Double::doubleValue).toArray());
+        return Stats.median(t);
     }
 
     /**
@@ -339,19 +309,19 @@ final class BenchAblation implements Callable<Integer> {
         List<Point> ours = points.stream().filter(p -> p.variant().equals("transformer")
                 && !Double.isNaN(p.forwardMs())).toList();
         if (ours.isEmpty()) return "";
-        Map<Integer, com.fasterxml.jackson.databind.JsonNode> torch = new LinkedHashMap<>();
+        Map<Integer, JsonNode> torch = new LinkedHashMap<>();
         for (Point p : ours) { // one run per n: where we skipped the training step, PyTorch skips it too
-            List<String> cmd = new ArrayList<>(List.of(python, BenchCommand.reference("bench_stack.py").toString(),
+            List<String> cmd = new ArrayList<>(List.of(python, Processes.reference("bench_stack.py").toString(),
                     "--preset", "transformer", "--ns", "" + p.n(), "--runs", "" + reps, "--threads",
                     "" + Parallel.threads(), "--memory-budget-gib", "1000", "--json"));
             if (Double.isNaN(p.trainMs())) cmd.add("--no-train");
             try {
-                for (var j : BenchCommand.runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX"))) {
-                    System.out.println(Json.toLine(j));
+                for (var j : Processes.runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX"))) {
+                    log.println(Json.toLine(j));
                     torch.put(j.get("n").asInt(), j);
                 }
             } catch (LumensparkException e) { // e.g. out of memory at the longest lengths: the row stays empty
-                System.out.println("PyTorch at n " + p.n() + ": " + e.getMessage());
+                log.println("PyTorch at n " + p.n() + ": " + e.getMessage());
             }
         }
         StringBuilder md = new StringBuilder("| n | our Transformer forward ms | PyTorch forward ms | ours / PyTorch speed |"
@@ -366,8 +336,14 @@ final class BenchAblation implements Callable<Integer> {
         return md.toString();
     }
 
-    /** The three causal presets trained alike, one after another; a table and one chart of their curves. */
-    private int trainAblation() throws IOException {
+    /**
+     * The three causal presets trained alike, one after another: a table (train.md) and one chart of their curves.
+     *
+     * @param data  text files or folders, or null for the demo corpus
+     * @param steps steps per model, or null for 100 (20 quick)
+     */
+    public void train(List<Path> data, Integer steps, boolean quick, int batch, double lr, long seed)
+            throws IOException {
         List<Path> corpus = data != null ? data : List.of(DemoCorpus.fetch(Home.dir()));
         long n = steps != null ? steps : quick ? 20 : 100;
         Path dir = out.resolve("train");
@@ -377,9 +353,10 @@ final class BenchAblation implements Callable<Integer> {
         for (String preset : List.of("transformer", "lumenspark", "conv-linformer")) {
             Path runDir = dir.resolve(preset);
             AtomicFiles.deleteTree(runDir); // a fresh run each time: the comparison needs the same start
-            TrainOptions options = new TrainOptions(corpus, 0.1, preset, Map.of(), null, batch, 0, n, 1, lr, lr / 10,
-                    0.05, 0.01, 1.0, Math.max(1, n / 5), 16384, n, seed, runDir);
-            System.out.printf("%n== %s ==%n", preset);
+            TrainOptions options = TrainOptions.builder().data(corpus).preset(preset).batch(batch).steps(n).lr(lr)
+                    .evalEvery(Math.max(1, n / 5)).evalTokens(16384).checkpointEvery(n).seed(seed).out(runDir)
+                    .build();
+            log.printf("%n== %s ==%n", preset);
             long t0 = System.nanoTime();
             Trainer.Result r = new Trainer(options, System.out).run(false);
             double wall = (System.nanoTime() - t0) / 1e9;
@@ -392,10 +369,9 @@ final class BenchAblation implements Callable<Integer> {
         AtomicFiles.writeString(out.resolve("train.md"), md.toString());
         Charts.write(out.resolve("train_loss.png"), "Training ablation: same data, steps and seed", "step", "loss",
                 false, curves);
-        System.out.println();
-        System.out.print(md);
-        System.out.println("wrote " + out.resolve("train.md") + " and " + out.resolve("train_loss.png"));
-        return 0;
+        log.println();
+        log.print(md);
+        log.println("wrote " + out.resolve("train.md") + " and " + out.resolve("train_loss.png"));
     }
 
     /** Train and validation loss against step from a run's metrics.jsonl. */

@@ -1,22 +1,18 @@
-package io.lumenspark.cli;
+package io.lumenspark.bench;
 
 import com.knuddels.jtokkit.Encodings;
 import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingType;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.io.InputFiles;
 import io.lumenspark.tokenizer.Tokenizer;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 
+import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -27,39 +23,30 @@ import java.util.function.ToIntFunction;
  * (reported per core), for our tokenizer and for jtokkit's r50k_base. Each figure is the median of several timed
  * passes after untimed warm-up passes.
  */
-@Command(name = "tokenizer", mixinStandardHelpOptions = true,
-        description = "Tokenizer encoding MB/s (single thread and per core with all threads), ours against jtokkit's"
-                + " GPT-2 (r50k_base), on a generated English-like corpus or --data FILE.")
-final class BenchTokenizer implements Callable<Integer> {
-    @Mixin
-    Main.Threads runtime;
+public final class TokenizerBench {
+    private final int runs, warmup;
 
-    @Option(names = "--data", description = "A UTF-8 text file to encode (default: a generated corpus).")
-    Path data;
+    /**
+     * A benchmark of this many timed passes per figure after this many untimed ones.
+     *
+     * @throws LumensparkException for fewer than one timed pass or a negative warm-up
+     */
+    public TokenizerBench(int runs, int warmup) {
+        if (runs < 1 || warmup < 0) throw new LumensparkException("--runs and --mb must be at least 1");
+        this.runs = runs;
+        this.warmup = warmup;
+    }
 
-    @Option(names = "--tokenizer", description = "Our tokenizer: a name or a folder (default: ${DEFAULT-VALUE}).")
-    String tokenizer = "gpt2";
-
-    @Option(names = "--mb", description = "Size of the generated corpus in MB (default: ${DEFAULT-VALUE}).")
-    int megabytes = 4;
-
-    @Option(names = "--runs", description = "Timed passes per figure (default: ${DEFAULT-VALUE}).")
-    int runs = 5;
-
-    @Option(names = "--warmup", description = "Untimed passes before timing (default: ${DEFAULT-VALUE}).")
-    int warmup = 3;
-
-    @Override
-    public Integer call() {
-        runtime.apply();
-        if (runs < 1 || warmup < 0 || megabytes < 1) throw new LumensparkException("--runs and --mb must be at least 1");
-        Tokenizer ours = Tokenizer.load(tokenizer);
-        String text = data != null ? InputFiles.readLenient(data, InputFiles.MAX_ARRAY_BYTES)
-                : generate(megabytes << 20, 1);
+    /**
+     * Measures ours (and jtokkit's GPT-2 when ours is GPT-2) on text with 1 and with threads threads, and prints a
+     * Markdown table.
+     *
+     * @param source what the text is, for the first line (a file, or "generated")
+     */
+    public void run(Tokenizer ours, String text, Object source, int threads, PrintStream out) {
         long bytes = text.getBytes(StandardCharsets.UTF_8).length;
-        int threads = runtime.threads;
-        System.out.printf("corpus: %s, %.2f MB; %s; median of %s after %s%n", data != null ? data : "generated",
-                bytes / 1e6, Words.count(threads, "thread"), Words.count(runs, "pass"), Words.count(warmup, "warm-up pass"));
+        out.printf("corpus: %s, %.2f MB; %s; median of %s after %s%n", source, bytes / 1e6,
+                Words.count(threads, "thread"), Words.count(runs, "pass"), Words.count(warmup, "warm-up pass"));
         Encoding jtokkit = Encodings.newLazyEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
         List<String> rows = new ArrayList<>();
         rows.add("| tokenizer | tokens | MB/s, 1 thread | MB/s per core, " + Words.count(threads, "thread") + " |");
@@ -68,9 +55,8 @@ final class BenchTokenizer implements Callable<Integer> {
         if (ours.name().equals("gpt2")) {
             rows.add(row("jtokkit r50k_base", t -> jtokkit.encodeOrdinary(t).size(), text, bytes, threads));
         }
-        System.out.println();
-        rows.forEach(System.out::println);
-        return 0;
+        out.println();
+        rows.forEach(out::println);
     }
 
     private String row(String label, ToIntFunction<String> encode, String text, long bytes, int threads) {
@@ -93,11 +79,11 @@ final class BenchTokenizer implements Callable<Integer> {
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 if (pass >= 0) rates[pass] = bytes * (double) threads / seconds / 1e6;
             }
-            return BenchCommand.median(rates);
+            return Stats.median(rates);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new LumensparkException("interrupted");
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause());
         } finally {
             pool.shutdownNow();
@@ -109,7 +95,7 @@ final class BenchTokenizer implements Callable<Integer> {
      * common words and made-up ones (a long tail of rare words), capitalized, with punctuation, numbers, quotes,
      * some accented words and paragraphs.
      */
-    static String generate(int chars, long seed) {
+    public static String generate(int chars, long seed) {
         String[] common = ("the of and to a in is that it was for on as with his he be at by I this had not are but"
                 + " from or have an they which one you were her all she there would their we him been has when who will"
                 + " more no if out so said what up its about into than them can only other new some could time these two"
