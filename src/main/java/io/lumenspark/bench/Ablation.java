@@ -10,7 +10,7 @@ import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Charts;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.TrainOptions;
@@ -132,7 +132,7 @@ public final class Ablation {
         int n = cfg.seqLength();
         int[] ids = randomIds(cfg, n);
         double fMs = Double.NaN, tMs = Double.NaN, fMib = Double.NaN, tMib = Double.NaN, pMib;
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(1);
             pMib = m.params().count() * 4 / 1048576.0;
             if (estimateBytes(cfg, false) <= budget) {
@@ -157,7 +157,7 @@ public final class Ablation {
         ModelConfig lin = headConfig(cfg.seqLength());
         int n = lin.seqLength();
         int[] ids = randomIds(lin, n), targets = randomIds(lin, n);
-        try (LumensparkModel m = new LumensparkModel(lin)) {
+        try (LanguageModel m = new LanguageModel(lin)) {
             m.initialize(1);
             // Each difference below needs both of its passes equally compiled: at the first n the JIT is still at
             // work, so run all four for a second before timing any (without this the head came out as zero).

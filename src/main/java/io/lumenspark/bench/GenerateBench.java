@@ -6,8 +6,10 @@ import io.lumenspark.engine.Parallel;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.Decoder;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -125,20 +127,22 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
 
     /**
      * The first preset in this process, per context, ascending: a prompt of context - tokens random ids, then
-     * tokens new ones sampled with the model's default settings (temperature 0.8, top-k 50), each next() timed.
+     * tokens new ones sampled with a new model's default settings ({@link GenerationConfig#forNewModel}:
+     * temperature 0.8, top-k 50), GPT-2's end of text among them, each next() timed.
      * One JSON line per context.
      */
     public void measure(PrintStream out) {
         ModelConfig cfg = ModelConfig.preset(presets.getFirst()).with(overrides);
-        try (LumensparkModel model = new LumensparkModel(cfg)) {
+        Tokenizer gpt2 = Tokenizer.byName("gpt2");
+        try (LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(1);
-            GenerationConfig gen = model.generationConfig().toBuilder().maxLength(null).maxNewTokens(tokens)
-                    .minNewTokens(tokens).seed(1L).build();
+            GenerationConfig gen = GenerationConfig.forNewModel(cfg.seqLength(), gpt2.eosId()).toBuilder()
+                    .maxLength(null).maxNewTokens(tokens).minNewTokens(tokens).seed(1L).build();
             SplittableRandom r = new SplittableRandom(1);
             List<Integer> ctx = contexts(cfg);
-            for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gen, r, ctx.getFirst()); // JIT warm-up
+            for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gpt2, gen, r, ctx.getFirst()); // JIT warm-up
             for (int c : ctx) {
-                double[] times = time(model, gen, r, c);
+                double[] times = time(model, gpt2, gen, r, c);
                 double step = Stats.median(Arrays.copyOfRange(times, 1, times.length));
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("impl", "lumenspark");
@@ -150,7 +154,7 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
                 m.put("prefill_ms", Math.round(times[0] * 1e4) / 10.0);
                 m.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
                 if (cfg.causal()) {
-                    try (LumensparkModel.Decoder d = model.decoder()) {
+                    try (Decoder d = model.decoder()) {
                         m.put("state_bytes", d.stateBytes());
                     }
                 }
@@ -160,11 +164,11 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
     }
 
     /** Seconds of each next(): the first includes the prompt's prefill. */
-    private double[] time(LumensparkModel model, GenerationConfig gen, SplittableRandom r, int context) {
+    private double[] time(LanguageModel model, Tokenizer tok, GenerationConfig gen, SplittableRandom r, int context) {
         int[] prompt = new int[context - tokens];
         for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(model.config().vocabSize());
         double[] times = new double[tokens];
-        try (Generation g = new Generation(model, model.tokenizer(), prompt, gen, null)) {
+        try (Generation g = new Generation(model, tok, prompt, gen, null)) {
             for (int i = 0; i < tokens; i++) {
                 long t0 = System.nanoTime();
                 g.next();

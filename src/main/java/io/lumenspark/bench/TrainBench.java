@@ -5,7 +5,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.AdamW;
@@ -96,7 +96,7 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
         int n = seqLength == 0 ? cfg.seqLength() : seqLength;
         double[] times = new double[steps];
-        try (Arena arena = Arena.ofShared(); LumensparkModel model = new LumensparkModel(cfg)) {
+        try (Arena arena = Arena.ofShared(); LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(1);
             AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, 0.01);
             SplittableRandom r = new SplittableRandom(1);

@@ -6,7 +6,7 @@ import io.lumenspark.Words;
 import io.lumenspark.corpus.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.training.Checkpoint;
 import io.lumenspark.training.RunFolder;
 import io.lumenspark.training.TrainOptions;

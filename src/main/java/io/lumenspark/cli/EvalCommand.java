@@ -4,8 +4,8 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.ProgressBars;
-import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.MemoryPlan;
+import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.tokens.EvalTokens;
 import io.lumenspark.tokens.TokenFile;
 import io.lumenspark.training.Evaluator;
@@ -58,7 +58,7 @@ final class EvalCommand implements Callable<Integer> {
             // on stderr, and closed (its line ended) before a result or an error is printed
             try (ProgressBars.Bar bar = ProgressBars.open("eval", Evaluator.targets(tokens, n, maxTokens), 0,
                     ProgressBars.Unit.TOKENS)) {
-                r = Evaluator.evaluate(model, tokens, batch, n, maxTokens, bar::stepTo);
+                r = Evaluator.evaluate(model.languageModel(), tokens, batch, n, maxTokens, bar::stepTo);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             if (json) {

@@ -8,7 +8,7 @@ import io.lumenspark.generate.Generator;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.Printable;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.pretrained.LumensparkModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -191,7 +191,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (int i = 0; i < texts.size(); i++, promptIndex++) {
             for (int j = 0; j < per; j++) {
                 int s = i * per + j;
-                Generation g = new Generation(model, model.tokenizer(), ids.get(i), cfg, Generator.sequenceSeed(cfg, s));
+                Generation g = new Generation(model.languageModel(), model.tokenizer(), ids.get(i), cfg, Generator.sequenceSeed(cfg, s));
                 Generator.Result r;
                 if (json) {
                     r = g.finish(null);

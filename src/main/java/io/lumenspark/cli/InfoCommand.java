@@ -4,9 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
-import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelConfig;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.model.ModelWeights;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.pretrained.ModelFolder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -36,11 +37,11 @@ final class InfoCommand implements Callable<Integer> {
                     cfg.causal() ? " (causal)" : " (bidirectional: sees the future)", cfg.k(), cfg.kvHeads());
             System.out.printf("shape:      vocab %d, embed_dim %d, depth %d, heads %d, seq_length %d, rank %d%n",
                     cfg.vocabSize(), cfg.embedDim(), cfg.depth(), cfg.heads(), cfg.seqLength(), cfg.rank());
-            System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.params().count(),
-                    model.params().count() * 4 / 1e6);
-            System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFiles.hasTokenizerFiles(modelFolder.dir) ? ""
+            System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.languageModel().params().count(),
+                    model.languageModel().params().count() * 4 / 1e6);
+            System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(modelFolder.dir) ? ""
                     : " (assumed: the folder has no tokenizer files)");
-            System.out.printf("weights:    %s, %,d bytes%n", ModelFiles.WEIGHTS, size(modelFolder.dir.resolve(ModelFiles.WEIGHTS)));
+            System.out.printf("weights:    %s, %,d bytes%n", ModelWeights.WEIGHTS, size(modelFolder.dir.resolve(ModelWeights.WEIGHTS)));
             Path state = modelFolder.dir.resolve("checkpoint").resolve("trainer_state.json");
             Long step = null;
             if (Files.exists(state)) {

@@ -4,7 +4,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -57,7 +57,7 @@ final class ScoreCommand implements Callable<Integer> {
                         + model.config().seqLength() + " + 1");
             }
             float[] loss = new float[n];
-            model.evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);
+            model.languageModel().evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);
             double sum = 0;
             List<Double> logprobs = new ArrayList<>();
             List<String> pieces = new ArrayList<>();

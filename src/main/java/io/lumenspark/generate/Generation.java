@@ -1,7 +1,8 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.Decoder;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.tokenizer.Tokenizer;
 
 import java.util.Arrays;
@@ -25,11 +26,11 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     public record Token(int id, String text) {
     }
 
-    private final LumensparkModel model;
+    private final LanguageModel model;
     private final Tokenizer tokenizer;
     private final GenerationConfig cfg;
     private final SplittableRandom random;
-    private final LumensparkModel.Decoder decoder; // null: recompute (bidirectional model)
+    private final Decoder decoder; // null: recompute (bidirectional model)
     private final int n, promptTokens, droppedTokens, limit;
     private final int[] eos;
     private final long start = System.nanoTime();
@@ -46,7 +47,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      *                             prompt_truncation is "left"), or ids (of the prompt or end of text) outside the
      *                             model's vocabulary
      */
-    public Generation(LumensparkModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed) {
+    public Generation(LanguageModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed) {
         this.model = model;
         this.tokenizer = tokenizer;
         // no end-of-text ids of its own: the tokenizer's, for min_new_tokens as for stopping

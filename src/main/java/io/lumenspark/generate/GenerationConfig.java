@@ -58,6 +58,15 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
                 numReturnSequences, promptTruncation, contextOverflow);
     }
 
+    /**
+     * What training writes into a new model's generation_config.json: sampling at temperature 0.8 with top-k 50 up
+     * to the whole context, stopping at the tokenizer's end of text. A folder without the file gets Hugging Face's
+     * defaults ({@link #builder()}).
+     */
+    public static GenerationConfig forNewModel(int seqLength, int eosTokenId) {
+        return builder().maxLength(seqLength).doSample(true).temperature(0.8).topK(50).eosTokenId(eosTokenId).build();
+    }
+
     /** Greedy decoding of up to maxNewTokens tokens. */
     public static GenerationConfig greedy(int maxNewTokens) {
         return builder().maxNewTokens(maxNewTokens).topK(0).build();

@@ -1,6 +1,6 @@
 package io.lumenspark.generate;
 
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -44,7 +44,7 @@ public final class Generator {
     }
 
     /** Generates one sequence from prompt ids, streaming its text to listener (may be null). */
-    public static Result generate(LumensparkModel model, Tokenizer tok, int[] prompt, GenerationConfig cfg,
+    public static Result generate(LanguageModel model, Tokenizer tok, int[] prompt, GenerationConfig cfg,
                                   Listener listener) {
         return new Generation(model, tok, prompt, cfg, null).finish(listener);
     }
@@ -53,7 +53,7 @@ public final class Generator {
      * Generates num_return_sequences sequences for each prompt, prompt by prompt: result i * num + j is sequence
      * j of prompt i, seeded by {@link #sequenceSeed}.
      */
-    public static List<Result> generateAll(LumensparkModel model, Tokenizer tok, List<int[]> prompts,
+    public static List<Result> generateAll(LanguageModel model, Tokenizer tok, List<int[]> prompts,
                                            GenerationConfig cfg) {
         int per = cfg.numReturnSequences();
         List<Result> out = new ArrayList<>();

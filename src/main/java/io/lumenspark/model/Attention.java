@@ -91,14 +91,14 @@ final class Attention {
     }
 
     /**
-     * Positions per chunk of a forward-only pass: Ctx.CHUNK_ROWS, in whole blocks for causal Linformer so that a
+     * Positions per chunk of a forward-only pass: Pass.CHUNK_ROWS, in whole blocks for causal Linformer so that a
      * chunk's queries find their block's raw keys in it.
      */
     int rowsPerChunk() {
-        return local > 0 && local < Ctx.CHUNK_ROWS ? Ctx.CHUNK_ROWS / local * local : Ctx.CHUNK_ROWS;
+        return local > 0 && local < Pass.CHUNK_ROWS ? Pass.CHUNK_ROWS / local * local : Pass.CHUNK_ROWS;
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         int n = c.n;
         slots = full ? 0 : conv ? (n + block - 1) / block : cfg.k();
         local = full ? n : causal ? block : 0;
@@ -152,7 +152,7 @@ final class Attention {
 
     // ---- forward ----
 
-    MemorySegment forward(Ctx c, MemorySegment x) {
+    MemorySegment forward(Pass c, MemorySegment x) {
         int n = c.n;
         computeKeys(c, x);
         q = full ? query.forward(c, x) : queryOut.forward(c, queryLow.forward(c, x));
@@ -163,7 +163,7 @@ final class Attention {
     }
 
     /** The whole-sequence part of a chunked forward-only pass (see Block): keys; all of standard attention. */
-    void prepareRows(Ctx c, MemorySegment x) {
+    void prepareRows(Pass c, MemorySegment x) {
         if (inChunks) {
             computeKeys(c, x);
         } else {
@@ -172,7 +172,7 @@ final class Attention {
     }
 
     /** The attention output of positions r0..r0+len-1 of batch row b, whose input rows are xs. */
-    MemorySegment forwardRows(Ctx c, int b, int r0, int len, MemorySegment xs) {
+    MemorySegment forwardRows(Pass c, int b, int r0, int len, MemorySegment xs) {
         if (!inChunks) return fullOutput.asSlice(((long) b * c.n + r0) * d * 4, (long) len * d * 4);
         queryLow.forwardInto(c, xs, queryLowRows, queryMidRows, len);
         queryOut.forwardInto(c, queryMidRows, q, len);
@@ -182,7 +182,7 @@ final class Attention {
     }
 
     /** Keys and values of every position, and their compression into slots. */
-    private void computeKeys(Ctx c, MemorySegment x) {
+    private void computeKeys(Pass c, MemorySegment x) {
         k = key.forward(c, x);
         v = value == null ? k : value.forward(c, x);
         prepareCompression(c);
@@ -193,7 +193,7 @@ final class Attention {
      * Attention for the queries of positions r0..r0+len-1 of batch row b: their rows of q and attended start at
      * qBase (d floats per position), their probabilities at pBase in probs, laid out [groups][len * perGroup][width].
      */
-    private void attend(Ctx c, int b, int r0, int len, long qBase, long pBase) {
+    private void attend(Pass c, int b, int r0, int len, long qBase, long pBase) {
         int n = c.n;
         for (int g = 0; g < groups; g++) {
             long qOff = qBase + (groups == 1 ? 0 : (long) g * hd);
@@ -264,18 +264,18 @@ final class Attention {
     }
 
     /** Attention-probability dropout into the scratch buffer; returns the buffer to multiply with. */
-    private MemorySegment dropProbs(Ctx c, int b, int g, long pOff, int qRows) {
+    private MemorySegment dropProbs(Pass c, int b, int g, long pOff, int qRows) {
         if (!c.training || cfg.dropout() == 0) return probs;
         Dropout.apply(probs, pOff, dropped, 0, (long) qRows * width, cfg.dropout(), dropKey(c, b, g));
         return dropped;
     }
 
-    private long dropKey(Ctx c, int b, int g) {
+    private long dropKey(Pass c, int b, int g) {
         return Dropout.mix(c.dropoutKey(site) + (long) b * groups + g);
     }
 
     /** Per-forward preparation of the compression weights: E masked to each slot's causal span, conv permuted. */
-    private void prepareCompression(Ctx c) {
+    private void prepareCompression(Pass c) {
         int n = c.n;
         if (conv) {
             permuteConv(c.value(keyConv), convK);
@@ -310,21 +310,21 @@ final class Attention {
         }
     }
 
-    private MemorySegment projection(Ctx c, boolean forValues) {
+    private MemorySegment projection(Pass c, boolean forValues) {
         Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
         if (!causal) return c.value(p);
         return forValues && maskedF != null ? maskedF : maskedE;
     }
 
     /** Compressed keys (and values) of batch row b. */
-    private void compress(Ctx c, int b) {
+    private void compress(Pass c, int b) {
         if (full) return;
         int n = c.n;
         compressOne(c, b, k, kc, false, n);
         if (!valuesAreKeys()) compressOne(c, b, v, vc, true, n);
     }
 
-    private void compressOne(Ctx c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int n) {
+    private void compressOne(Pass c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int n) {
         long srcOff = (long) b * n * kvDim;
         long dstOff = (long) b * slots * kvDim;
         if (conv) {
@@ -353,7 +353,7 @@ final class Attention {
     final class StepState {
         final MemorySegment slotK, slotV, rawK, rawV, wpK, wpV, low, mid, q, kt, vt, scores, attendedRow, out;
 
-        StepState(java.lang.foreign.Arena a, Ctx c) {
+        StepState(java.lang.foreign.Arena a, Pass c) {
             int rows = full ? cfg.seqLength() : block;
             int kk = full ? 0 : cfg.k();
             slotK = a.allocate(4L * Math.max(1, kk) * kvDim, 64);
@@ -395,7 +395,7 @@ final class Attention {
     }
 
     /** The attention output for position t, given its input row x; updates the state. */
-    MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
+    MemorySegment step(Pass c, MemorySegment x, StepState s, int t) {
         if (!causal) throw new IllegalStateException("incremental decoding needs a causal model");
         if (full) {
             query.forwardInto(c, x, s.q, 1);
@@ -457,7 +457,7 @@ final class Attention {
 
     // ---- backward ----
 
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         int n = c.n;
         MemorySegment dAttended = output.backward(c, dy);
         dk.fill((byte) 0);
@@ -532,7 +532,7 @@ final class Attention {
     }
 
     /** Gradients through the compression of batch row b: into the raw keys/values and the E/conv weights. */
-    private void compressBackward(Ctx c, int b, MemorySegment src, MemorySegment dSrc, MemorySegment dComp,
+    private void compressBackward(Pass c, int b, MemorySegment src, MemorySegment dSrc, MemorySegment dComp,
                                   boolean forValues, int n) {
         long srcOff = (long) b * n * kvDim;
         if (conv) {
@@ -560,7 +560,7 @@ final class Attention {
     }
 
     /** Masks the E gradients to the causal spans; scatters the permuted conv gradients back to [out, in, c]. */
-    private void finishCompressionGrads(Ctx c, int n) {
+    private void finishCompressionGrads(Pass c, int n) {
         if (conv) {
             unpermuteAdd(dConvK, c.grad(keyConv));
             if (valueConv != null) unpermuteAdd(dConvV, c.grad(valueConv));

@@ -15,29 +15,29 @@ final class Linear {
     Linear(Params params, String name, int in, int out, boolean withBias) {
         this.in = in;
         this.out = out;
-        this.role = Ctx.role(name);
+        this.role = Pass.role(name);
         this.weight = params.declare(name + ".weight", out, in);
         this.bias = withBias ? params.declare(name + ".bias", out) : null;
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         y = c.activation(role + ".y", (long) c.rows * out);
         dx = c.scratch(role + ".dx", (long) c.rows * in);
     }
 
-    MemorySegment forward(Ctx c, MemorySegment input) {
+    MemorySegment forward(Pass c, MemorySegment input) {
         x = input;
         forwardInto(c, input, y, c.rows);
         return y;
     }
 
     /** The product for any number of rows into a caller's buffer (used by generation and the LM head). */
-    void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows) {
+    void forwardInto(Pass c, MemorySegment input, MemorySegment output, int rows) {
         forwardInto(c, input, output, rows, true);
     }
 
     /** As above; withBias = false leaves the bias for the caller to fuse into its own pass over the output. */
-    void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
+    void forwardInto(Pass c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
         if (rows == 1) {
             c.blas.matVec(out, in, c.value(weight), 0, in, input, 0, output, 0);
         } else {
@@ -52,7 +52,7 @@ final class Linear {
     }
 
     /** Accumulates dW, db and returns dx (owned by this layer, overwritten). */
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         c.blas.sgemm(true, false, out, in, c.rows, 1f, dy, 0, out, x, 0, in, 1f, c.grad(weight), 0, in);
         if (bias != null) {
             c.blas.sgemm(false, false, 1, out, c.rows, 1f, c.ones, 0, c.rows, dy, 0, out, 1f, c.grad(bias), 0, out);

@@ -25,7 +25,7 @@ final class LmHead {
         fc = new Linear(params, "fc_out", d, vocab, true);
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         chunk = (int) Math.max(1, Math.min(c.rows, CHUNK_FLOATS / vocab));
         logits = null; // on first use: prefill and logits() never need it
         dx = c.forwardOnly ? null : c.floats((long) c.rows * d);
@@ -33,7 +33,7 @@ final class LmHead {
     }
 
     /** Makes the chunk of logits the loss works in (allocate leaves it out: prefill and logits() never need it). */
-    void reserveLogits(Ctx c) {
+    void reserveLogits(Pass c) {
         if (logits == null) logits = c.floats((long) chunk * vocab);
     }
 
@@ -42,7 +42,7 @@ final class LmHead {
      * given; returns their sum. With backward, accumulates the fc_out gradients and fills dx() for the loss
      * sum(token losses) * gradScale.
      */
-    double run(Ctx c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
+    double run(Pass c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
         double total = 0;
         reserveLogits(c);
         if (backward) biasGradParts.fill((byte) 0);
@@ -101,7 +101,7 @@ final class LmHead {
     }
 
     /** Raw logits of rows [r0, r0 + rows) of x into out ([rows, vocab]). */
-    void logits(Ctx c, MemorySegment x, int r0, int rows, MemorySegment out) {
+    void logits(Pass c, MemorySegment x, int r0, int rows, MemorySegment out) {
         fc.forwardInto(c, x.asSlice((long) r0 * d * 4, (long) rows * d * 4), out, rows);
     }
 }

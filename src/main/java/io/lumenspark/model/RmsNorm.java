@@ -17,17 +17,17 @@ final class RmsNorm {
         this.scale = params.declare(name + ".scale", d);
         this.d = d;
         this.eps = (float) eps;
-        this.role = Ctx.role(name);
+        this.role = Pass.role(name);
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         y = c.activation(role + ".y", (long) c.rows * d);
         dx = c.scratch(role + ".dx", (long) c.rows * d);
         scaleTerms = c.scratch(role + ".scale_terms", (long) c.rows * d);
         denom = c.activation(role + ".denom", c.rows);
     }
 
-    MemorySegment forward(Ctx c, MemorySegment input) {
+    MemorySegment forward(Pass c, MemorySegment input) {
         x = input;
         MemorySegment s = c.value(scale);
         Parallel.rows(c.rows, d, (from, to) -> Kernels.rmsNorm(x, s, 0, y, denom, d, eps, from, to));
@@ -35,12 +35,12 @@ final class RmsNorm {
     }
 
     /** Rows outside the pass's own buffers (chunked inference, decoding): y = norm(x), one denom float per row. */
-    void forwardRows(Ctx c, MemorySegment x, MemorySegment y, MemorySegment denom, int rows) {
+    void forwardRows(Pass c, MemorySegment x, MemorySegment y, MemorySegment denom, int rows) {
         MemorySegment s = c.value(scale);
         Parallel.rows(rows, d, (from, to) -> Kernels.rmsNorm(x, s, 0, y, denom, d, eps, from, to));
     }
 
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         MemorySegment s = c.value(scale);
         Parallel.rows(c.rows, d, (from, to) -> Kernels.rmsNormBackward(x, s, 0, denom, dy, dx, scaleTerms, d, eps,
                 from, to));

@@ -3,8 +3,7 @@ package io.lumenspark.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.Words;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.pretrained.LumensparkModel;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -229,8 +228,9 @@ class CliTest {
     @Test
     void greedyOutputEndingInALoopGetsAHint() {
         Path looping = tmp.resolve("looping");
-        try (LumensparkModel m = ModelFiles.load(model)) { // a bias that makes one token win every time
-            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 318, 1e4f);
+        try (LumensparkModel m = LumensparkModel.load(model)) { // a bias that makes one token win every time
+            var params = m.languageModel().params();
+            params.segment(params.get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 318, 1e4f);
             m.save(looping);
         }
         for (Path folder : new Path[]{model, looping}) {

@@ -1,7 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.io.Json;
-import io.lumenspark.model.SmallModels;
+import io.lumenspark.pretrained.SmallModels;
 import io.lumenspark.tokenizer.BpeTokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

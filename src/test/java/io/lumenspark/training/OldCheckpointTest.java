@@ -1,6 +1,7 @@
 package io.lumenspark.training;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.AtomicFiles;
@@ -19,6 +20,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * A run folder written before the package redesign (issue 11) still resumes, and continues with the numbers the
@@ -42,6 +44,7 @@ class OldCheckpointTest {
 
         TrainerState saved = TrainerState.read(run);
         assertEquals(2, saved.step());
+        assertEquals(CausalLmObjective.NAME, saved.objective()); // the file predates the key
         assertEquals(new TrainOptions(List.of(data), 0.1, "lumenspark", Map.of("embed_dim", "32", "depth", "1",
                 "heads", "2", "seq_length", "32", "k", "8", "rank", "4", "dropout", "0.1"), null, 2, 0, 4, 2, 3e-3,
                 3e-4, 0.25, 0.01, 1.0, 2, 256, 100, 42, run, "/tmp/i11-fix/out/tok"), saved.options());
@@ -54,6 +57,7 @@ class OldCheckpointTest {
         } finally {
             Blas.select("auto", threads);
         }
+        assertEquals(CausalLmObjective.NAME, Json.read(stateFile).get("objective").asText());
         List<Map<String, Object>> expected = MetricsLog.read(FIXTURE.resolve("whole-metrics.jsonl"));
         List<Map<String, Object>> got = MetricsLog.read(run.resolve("metrics.jsonl"));
         assertEquals(4, got.size());
@@ -68,6 +72,18 @@ class OldCheckpointTest {
                 }
             }
         }
+    }
+
+    @Test
+    void aStateNamingAnObjectiveThisVersionLacksIsRefused(@TempDir Path tmp) throws IOException {
+        Path run = tmp.resolve("run");
+        copyTree(FIXTURE.resolve("run"), run);
+        Path stateFile = run.resolve("checkpoint").resolve(Checkpoint.STATE);
+        ObjectNode state = (ObjectNode) Json.read(stateFile);
+        state.put("objective", "masked_lm");
+        AtomicFiles.writeString(stateFile, Json.toPretty(state));
+        var e = assertThrows(LumensparkException.class, () -> TrainerState.read(run));
+        assertEquals(stateFile + ": \"objective\" must be one of causal_lm, got \"masked_lm\"", e.getMessage());
     }
 
     private static void copyTree(Path from, Path to) throws IOException {

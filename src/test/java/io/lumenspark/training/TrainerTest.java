@@ -2,8 +2,7 @@ package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.MetricsLog;
-import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.tokens.EvalWindows;
 import io.lumenspark.tokens.TokenFile;
 import org.junit.jupiter.api.Test;
@@ -62,9 +61,9 @@ class TrainerTest {
             }
             assertEquals(a.get(i).get("val_loss"), b.get(i).get("val_loss"), "record " + i + " val_loss");
         }
-        try (LumensparkModel m1 = ModelFiles.load(whole); LumensparkModel m2 = ModelFiles.load(split)) {
+        try (LumensparkModel m1 = LumensparkModel.load(whole); LumensparkModel m2 = LumensparkModel.load(split)) {
             int[] ids = {1, 2, 3, 4};
-            assertArrayEquals(m1.logits(ids, 1, 4), m2.logits(ids, 1, 4));
+            assertArrayEquals(m1.languageModel().logits(ids, 1, 4), m2.languageModel().logits(ids, 1, 4));
         }
         assertTrue(Files.size(whole.resolve("loss.png")) > 1000);
     }

@@ -1,7 +1,10 @@
-package io.lumenspark.model;
+package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.model.ModelWeights;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,25 +29,25 @@ class FromPretrainedTest {
         GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(10).doSample(true).temperature(0.7)
                 .seed(2L).build();
         String text;
-        try (LumensparkModel m = new LumensparkModel(CFG)) {
-            m.initialize(8);
+        try (LumensparkModel m = new LumensparkModel(new LanguageModel(CFG), null)) {
+            m.languageModel().initialize(8);
             m.setGenerationConfig(cfg);
             want = m.logits(ids);
             text = m.generate("The state of the", cfg).text();
             m.save(dir);
         }
         try (LumensparkModel m = LumensparkModel.fromPretrained(dir)) {
-            assertTrue(m.params().isMapped());
+            assertTrue(m.languageModel().params().isMapped());
             for (int t = 0; t < ids.length; t++) assertArrayEquals(want[t], m.logits(ids)[t]);
             assertEquals(text, m.generate("The state of the", cfg).text());
             assertEquals(cfg, m.generationConfig());
             assertEquals("gpt2", m.tokenizer().name());
             var e = assertThrows(LumensparkException.class,
-                    () -> m.trainStep(ids, ids, 1, ids.length, 1f, 0, 0, 0));
+                    () -> m.languageModel().trainStep(ids, ids, 1, ids.length, 1f, 0, 0, 0));
             assertTrue(e.getMessage().contains("memory-mapped"), e.getMessage());
             Path copy = other.resolve("copy"); // not beside dir in /tmp, where nothing would delete it
             m.save(copy); // a mapped model saves like any other
-            try (LumensparkModel again = ModelFiles.load(copy)) {
+            try (LumensparkModel again = LumensparkModel.load(copy)) {
                 assertArrayEquals(want[4], again.logits(ids)[4]);
             }
         }
@@ -54,17 +57,17 @@ class FromPretrainedTest {
     void brokenFoldersAreClearErrors(@TempDir Path dir) throws Exception {
         var missing = assertThrows(LumensparkException.class, () -> LumensparkModel.fromPretrained(dir.resolve("x")));
         assertTrue(missing.getMessage().contains("no such model folder"), missing.getMessage());
-        try (LumensparkModel m = new LumensparkModel(CFG)) {
+        try (LumensparkModel m = new LumensparkModel(new LanguageModel(CFG), null)) {
             m.save(dir);
         }
-        Files.writeString(dir.resolve(ModelFiles.WEIGHTS), "not a safetensors file");
+        Files.writeString(dir.resolve(ModelWeights.WEIGHTS), "not a safetensors file");
         var bad = assertThrows(LumensparkException.class, () -> LumensparkModel.fromPretrained(dir));
-        assertTrue(bad.getMessage().contains(ModelFiles.WEIGHTS), bad.getMessage());
-        Files.writeString(dir.resolve(ModelFiles.TOKENIZER), "{\"tokenizer\": \"klingon\"}");
-        try (LumensparkModel m = new LumensparkModel(CFG)) {
+        assertTrue(bad.getMessage().contains(ModelWeights.WEIGHTS), bad.getMessage());
+        Files.writeString(dir.resolve(ModelFolder.TOKENIZER), "{\"tokenizer\": \"klingon\"}");
+        try (LumensparkModel m = new LumensparkModel(new LanguageModel(CFG), null)) {
             m.save(dir.resolve("ok"));
         }
-        Files.writeString(dir.resolve("ok").resolve(ModelFiles.TOKENIZER), "{\"tokenizer\": \"klingon\"}");
+        Files.writeString(dir.resolve("ok").resolve(ModelFolder.TOKENIZER), "{\"tokenizer\": \"klingon\"}");
         var tok = assertThrows(LumensparkException.class, () -> LumensparkModel.fromPretrained(dir.resolve("ok")));
         assertTrue(tok.getMessage().contains("klingon"), tok.getMessage());
     }

@@ -1,8 +1,11 @@
-package io.lumenspark.model;
+package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelWeights;
+import io.lumenspark.model.Params;
 import io.lumenspark.tokenizer.BpeTokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -29,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Model folders whose config, weights or tokenizer disagree or hold bad values: refused before any work. */
-class ModelFilesTest {
+class ModelFolderTest {
     @TempDir
     static Path tmp;
     static BpeTokenizer tokenizer;
@@ -44,14 +47,14 @@ class ModelFilesTest {
     /** A copy of the folder with config.json's keys changed (a null value removes the key). */
     private static Path withConfig(String name, Map<String, Object> changes) throws Exception {
         Path dir = copy(name);
-        Map<String, Object> config = Json.mapper().convertValue(Json.read(dir.resolve(ModelFiles.CONFIG)),
+        Map<String, Object> config = Json.mapper().convertValue(Json.read(dir.resolve(ModelWeights.CONFIG)),
                 new com.fasterxml.jackson.core.type.TypeReference<LinkedHashMap<String, Object>>() {
                 });
         changes.forEach((k, v) -> {
             if (v == null) config.remove(k);
             else config.put(k, v);
         });
-        Json.write(dir.resolve(ModelFiles.CONFIG), config);
+        Json.write(dir.resolve(ModelWeights.CONFIG), config);
         return dir;
     }
 
@@ -65,7 +68,7 @@ class ModelFilesTest {
 
     private static void assertRefused(Path dir, String expected) {
         for (Function<Path, LumensparkModel> open : List.<Function<Path, LumensparkModel>>of(
-                LumensparkModel::fromPretrained, ModelFiles::load)) {
+                LumensparkModel::fromPretrained, LumensparkModel::load)) {
             var e = assertThrows(LumensparkException.class, () -> open.apply(dir).close());
             assertTrue(e.getMessage().contains(expected), e.getMessage());
         }
@@ -97,7 +100,7 @@ class ModelFilesTest {
     private static Path withWeight(String name, String tensor, long index, float value, SafeTensors.DType dtype)
             throws Exception {
         Path dir = copy(name);
-        Path file = dir.resolve(ModelFiles.WEIGHTS);
+        Path file = dir.resolve(ModelWeights.WEIGHTS);
         List<SafeTensors.Entry> entries = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors.File st = SafeTensors.open(file, arena);
@@ -133,29 +136,30 @@ class ModelFilesTest {
         assertRefused(withWeight("huge", "token_embedding.weight", 16 * 7 + 2, 1e38f, f32),
                 "tensor 'token_embedding.weight' holds 1.0E38 at [7, 2], beyond the largest magnitude a weight may"
                         + " have (2^64, about 1.8e19: its square overflows float32)");
-        assertRefused(withWeight("above", "fc_out.weight", 0, -Math.nextUp(ModelFiles.MAX_WEIGHT), f32),
+        assertRefused(withWeight("above", "fc_out.weight", 0, -Math.nextUp(ModelWeights.MAX_WEIGHT), f32),
                 "tensor 'fc_out.weight' holds -1.8446746E19 at [0, 0]");
         assertRefused(withWeight("f16", "layers.0.ffn.0.U.weight", 1, Float.POSITIVE_INFINITY,
                 SafeTensors.DType.F16), "tensor 'layers.0.ffn.0.U.weight' holds Infinity at [0, 1]");
-        Path edge = withWeight("edge", "fc_out.weight", 0, -ModelFiles.MAX_WEIGHT, f32); // the bound itself is fine
-        try (LumensparkModel m = LumensparkModel.fromPretrained(edge); LumensparkModel l = ModelFiles.load(edge)) {
-            assertEquals(-ModelFiles.MAX_WEIGHT, m.params().segment(m.params().get("fc_out.weight"))
+        Path edge = withWeight("edge", "fc_out.weight", 0, -ModelWeights.MAX_WEIGHT, f32); // the bound itself is fine
+        try (LumensparkModel m = LumensparkModel.fromPretrained(edge); LumensparkModel l = LumensparkModel.load(edge)) {
+            Params params = m.languageModel().params();
+            assertEquals(-ModelWeights.MAX_WEIGHT, params.segment(params.get("fc_out.weight"))
                     .getAtIndex(ValueLayout.JAVA_FLOAT, 0));
-            assertEquals(m.params().count(), l.params().count());
+            assertEquals(params.count(), l.languageModel().params().count());
         }
     }
 
     @Test
     void optimizerMomentsMustBeFiniteToo() throws Exception {
-        try (LumensparkModel m = ModelFiles.load(folder); Arena arena = Arena.ofConfined()) {
-            Params params = m.params();
+        try (LumensparkModel m = LumensparkModel.load(folder); Arena arena = Arena.ofConfined()) {
+            Params params = m.languageModel().params();
             MemorySegment moments = arena.allocate(params.flatSize() * 4, 64);
             Params.Param p = params.get("layers.1.attn.output_transform.bias");
             moments.setAtIndex(ValueLayout.JAVA_FLOAT, p.offset() + 2, Float.NaN);
             Path file = tmp.resolve("optimizer.safetensors");
-            ModelFiles.writeBuffers(file, params, Map.of("exp_avg.", params.slicesOf(moments)));
+            ModelWeights.writeBuffers(file, params, Map.of("exp_avg.", params.slicesOf(moments)));
             var e = assertThrows(LumensparkException.class,
-                    () -> ModelFiles.readBuffers(file, params, Map.of("exp_avg.", params.slicesOf(moments))));
+                    () -> ModelWeights.readBuffers(file, params, Map.of("exp_avg.", params.slicesOf(moments))));
             assertTrue(e.getMessage().endsWith("tensor 'exp_avg.layers.1.attn.output_transform.bias' holds NaN at"
                     + " [2]; weights must be finite numbers"), e.getMessage());
         }
@@ -163,7 +167,7 @@ class ModelFilesTest {
 
     @Test
     void weightsThatOverflowTogetherGiveAnErrorNotALoss() {
-        try (LumensparkModel m = new LumensparkModel(SmallModels.config(tokenizer, Map.of()))) {
+        try (LanguageModel m = new LanguageModel(SmallModels.config(tokenizer, Map.of()))) {
             MemorySegment w = m.params().values();
             for (long i = 0; i < m.params().flatSize(); i++) w.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1e18f);
             int[] ids = tokenizer.encode("It was the best of times");
@@ -190,8 +194,8 @@ class ModelFilesTest {
     void unknownConfigKeysAreIgnoredWithAWarningNamingTheNearestKey() throws Exception {
         Path dir = withConfig("typo", Map.of("casual", false, "transformers_version", "4.57.0", "use_cache", true,
                 "Vocab_Sise", 1));
-        String err = stderrOf(() -> ModelFiles.load(dir).close());
-        Path config = dir.resolve(ModelFiles.CONFIG);
+        String err = stderrOf(() -> LumensparkModel.load(dir).close());
+        Path config = dir.resolve(ModelWeights.CONFIG);
         assertEquals(java.util.Set.of(
                 "warning: " + config + ": unknown key \"casual\" is ignored (nearest known key: \"causal\")",
                 "warning: " + config + ": unknown key \"Vocab_Sise\" is ignored (nearest known key: \"vocab_size\")"),
@@ -207,7 +211,7 @@ class ModelFilesTest {
         for (String f : new String[]{"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
             Files.delete(bare.resolve(f));
         }
-        assertFalse(ModelFiles.hasTokenizerFiles(bare));
+        assertFalse(ModelFolder.hasTokenizerFiles(bare));
         try (LumensparkModel m = LumensparkModel.fromPretrained(bare)) {
             assertEquals(tokenizer.vocabSize(), m.logits(1, 2, 3)[0].length, "its ids still work");
             var e = assertThrows(LumensparkException.class, m::tokenizer);
@@ -216,7 +220,7 @@ class ModelFilesTest {
                     + " the tokenizer it was trained with", e.getMessage());
             Path saved = tmp.resolve("bare-saved");
             m.save(saved);
-            assertFalse(ModelFiles.hasTokenizerFiles(saved), "saved as it came, without a tokenizer");
+            assertFalse(ModelFolder.hasTokenizerFiles(saved), "saved as it came, without a tokenizer");
         }
         Path named = copy("named");
         Files.delete(named.resolve("tokenizer.json"));
@@ -229,7 +233,8 @@ class ModelFilesTest {
                     + tokenizer.vocabSize(), e.getMessage());
         }
         Path gpt2 = tmp.resolve("gpt2-bare");
-        try (LumensparkModel m = new LumensparkModel(SmallModels.config(tokenizer, Map.of("vocab_size", "50257")))) {
+        try (LumensparkModel m = new LumensparkModel(new LanguageModel(SmallModels.config(tokenizer,
+                Map.of("vocab_size", "50257"))), null)) {
             m.save(gpt2);
         }
         for (String f : new String[]{"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
@@ -242,12 +247,5 @@ class ModelFilesTest {
         });
         assertEquals("warning: " + gpt2 + " has no tokenizer files (tokenizer.json, or vocab.json and merges.txt);"
                 + " GPT-2 assumed\n", err);
-    }
-
-    @Test
-    void nearestKeyAllowsOneSwapOfNeighbours() {
-        assertEquals(1, ConfigKeys.distance("casual", "causal"));
-        assertEquals("seq_length", ConfigKeys.nearest("seq_len", ModelConfig.v01().toMap().keySet()));
-        assertEquals("kv_heads", ConfigKeys.nearest("KV_HEADS", ModelConfig.v01().toMap().keySet()));
     }
 }

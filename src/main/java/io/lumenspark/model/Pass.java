@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
  * What every layer needs during one forward/backward pass: the matrix backend, the parameters, the batch shape,
  * the activation arena for that shape, and the dropout stream of the current step.
  */
-final class Ctx {
+final class Pass {
     final Blas blas;
     final Params params;
     final int batch, n, rows;
@@ -25,7 +25,7 @@ final class Ctx {
     private final boolean counting;
     private long sharedBytes;
 
-    Ctx(Blas blas, Params params, int batch, int n, boolean forwardOnly) {
+    Pass(Blas blas, Params params, int batch, int n, boolean forwardOnly) {
         this(blas, params, batch, n, forwardOnly, false);
     }
 
@@ -34,11 +34,11 @@ final class Ctx {
      * {@link #bytes()} then says what a real context of this shape would hold. Memory planning runs layers'
      * allocate on it before anything is allocated for real. Callers keep batch x n within an int.
      */
-    static Ctx counting(Params params, int batch, int n, boolean forwardOnly) {
-        return new Ctx(null, params, batch, n, forwardOnly, true);
+    static Pass counting(Params params, int batch, int n, boolean forwardOnly) {
+        return new Pass(null, params, batch, n, forwardOnly, true);
     }
 
-    private Ctx(Blas blas, Params params, int batch, int n, boolean forwardOnly, boolean counting) {
+    private Pass(Blas blas, Params params, int batch, int n, boolean forwardOnly, boolean counting) {
         this.blas = blas;
         this.forwardOnly = forwardOnly;
         this.params = params;

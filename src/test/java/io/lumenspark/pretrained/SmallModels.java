@@ -1,5 +1,7 @@
-package io.lumenspark.model;
+package io.lumenspark.pretrained;
 
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelConfig;
 import io.lumenspark.tokenizer.BpeTokenizer;
 import io.lumenspark.tokenizer.BpeTrainer;
 
@@ -46,9 +48,9 @@ public final class SmallModels {
 
     /** Writes a model folder at folder, initialized with seed 1. */
     public static Path write(Path folder, BpeTokenizer tokenizer, Map<String, String> overrides) {
-        try (LumensparkModel m = new LumensparkModel(config(tokenizer, overrides))) {
-            m.initialize(1);
-            m.setTokenizer(tokenizer);
+        LanguageModel model = new LanguageModel(config(tokenizer, overrides));
+        try (LumensparkModel m = new LumensparkModel(model, tokenizer)) {
+            model.initialize(1);
             m.save(folder);
         }
         return folder;

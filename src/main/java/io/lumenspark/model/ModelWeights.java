@@ -3,12 +3,9 @@ package io.lumenspark.model;
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Kernels;
-import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
-import io.lumenspark.tokenizer.BpeTokenizer;
-import io.lumenspark.tokenizer.Tokenizer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -25,26 +22,26 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * A Hugging Face-style model folder: config.json, model.safetensors (PyTorch names and [out, in] layout, so
- * {@code load_state_dict} reads it), generation_config.json, and the tokenizer in Hugging Face's files
- * (tokenizer.json, vocab.json, merges.txt, tokenizer_config.json).
+ * A model's part of a Hugging Face-style folder: config.json and model.safetensors (PyTorch names and [out, in]
+ * layout, so {@code load_state_dict} reads it), to and from a {@link LanguageModel}'s {@link Params}; and
+ * safetensors files of buffers laid out like the parameters (optimizer moments). The tokenizer and the generation
+ * defaults beside them are {@code io.lumenspark.pretrained.ModelFolder}'s.
  */
-public final class ModelFiles {
-    public static final String CONFIG = "config.json", WEIGHTS = "model.safetensors",
-            GENERATION = "generation_config.json", TOKENIZER = "tokenizer_config.json";
+public final class ModelWeights {
+    public static final String CONFIG = "config.json", WEIGHTS = "model.safetensors";
 
     /**
      * The largest magnitude a weight may have: 2^64 (about 1.8e19), the square root of float32's largest value.
      * A weight beyond it overflows the arithmetic it takes part in (products square weights, RMSNorm squares the
      * activations they make), so such a file is refused at load, as NaN and infinities are; trained weights stay
      * many orders of magnitude below. Smaller weights can still overflow together: a non-finite loss is an error
-     * too ({@link LumensparkModel#evaluate}).
+     * too ({@link LanguageModel#evaluate}).
      */
     public static final float MAX_WEIGHT = 0x1p64f;
 
     private static final java.util.regex.Pattern LAYER = java.util.regex.Pattern.compile("layers\\.(\\d{1,9})\\..*");
 
-    private ModelFiles() {
+    private ModelWeights() {
     }
 
     /**
@@ -73,13 +70,42 @@ public final class ModelFiles {
     }
 
     /**
-     * Loads a model folder into a new, trainable model: the config, checked against the weights file's tensors
+     * Opens a folder's weights for inference: float32 tensors are memory-mapped, not copied (processes serving the
+     * same file share them); other dtypes are converted on load. The config is checked against the weights file's
+     * tensors before the model is built, and every weight is checked to be finite and within
+     * {@link #MAX_WEIGHT}. The weights are read-only; use {@link #load} to train.
+     *
+     * @throws LumensparkException if the folder, its config or its weights are missing, malformed or disagree
+     */
+    public static LanguageModel loadMapped(Path dir) {
+        ModelConfig cfg = readConfig(dir);
+        Path file = weightsFile(dir);
+        Arena arena = Arena.ofShared(); // the mapping lives as long as the model
+        LanguageModel model = null;
+        try {
+            SafeTensors.File st = SafeTensors.open(file, arena);
+            checkTensors(cfg, st);
+            MemoryPlan.forConvertedWeights(convertedBytes(st)).check();
+            model = new LanguageModel(cfg, arena, false);
+            List<MemorySegment> views = tensorsFor(st, model.params(), "", arena);
+            checkValues(st, model.params(), "", views, MAX_WEIGHT);
+            model.params().useViews(arena, views);
+        } catch (RuntimeException e) {
+            if (model != null) model.close();
+            else arena.close();
+            throw e;
+        }
+        return model;
+    }
+
+    /**
+     * Loads a folder's weights into a new, trainable model: the config, checked against the weights file's tensors
      * before anything is allocated, then every parameter copied from model.safetensors (F32, F16 or BF16; each
-     * finite and within {@link #MAX_WEIGHT}), and the folder's tokenizer and generation defaults.
+     * finite and within {@link #MAX_WEIGHT}).
      *
      * @throws LumensparkException for a missing, malformed or mismatched file, or a model too large for memory
      */
-    public static LumensparkModel load(Path dir) {
+    public static LanguageModel load(Path dir) {
         return load(dir, readConfig(dir));
     }
 
@@ -87,16 +113,15 @@ public final class ModelFiles {
      * {@link #load(Path)} with the folder's config already read by {@link #readConfig} (a caller that plans memory
      * from it first), so that its warnings are not repeated; it is checked against the weights all the same.
      */
-    public static LumensparkModel load(Path dir, ModelConfig cfg) {
+    public static LanguageModel load(Path dir, ModelConfig cfg) {
         Path file = weightsFile(dir);
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors.File st = SafeTensors.open(file, arena);
             checkTensors(cfg, st);
-            LumensparkModel model = new LumensparkModel(cfg); // checks the memory, then allocates
+            LanguageModel model = new LanguageModel(cfg); // checks the memory, then allocates
             try {
                 Params params = model.params();
                 copyChecked(st, params, "", params.slicesOf(params.values()), arena, MAX_WEIGHT);
-                attachFolderSettings(model, dir);
             } catch (RuntimeException e) {
                 model.close();
                 throw e;
@@ -105,44 +130,7 @@ public final class ModelFiles {
         }
     }
 
-    /**
-     * The folder's tokenizer and, when it has one, its generation_config.json, onto a loaded model. A folder
-     * without tokenizer files is taken to use GPT-2 (with a warning), as long as GPT-2's vocabulary fits the
-     * model; a tokenizer with more tokens than the model's vocab_size leaves the model without one, so that
-     * whatever needs text fails with the reason (its ids still work).
-     */
-    static void attachFolderSettings(LumensparkModel model, Path dir) {
-        Tokenizer tokenizer = Tokenizer.fromPretrained(dir);
-        int vocab = model.config().vocabSize();
-        boolean files = hasTokenizerFiles(dir);
-        if (tokenizer.vocabSize() > vocab) {
-            model.setNoTokenizer(files
-                    ? String.format("%s: its tokenizer (%s) has %,d tokens, more than the model's vocab_size %,d",
-                    dir, tokenizer.name(), tokenizer.vocabSize(), vocab)
-                    : String.format("%s has no tokenizer files (%s), and GPT-2's %,d tokens do not fit its vocab_size"
-                    + " %,d: copy in the files of the tokenizer it was trained with", dir, TOKENIZER_FILES,
-                    tokenizer.vocabSize(), vocab));
-        } else {
-            model.setTokenizer(tokenizer);
-            if (!files) warn(dir + " has no tokenizer files (" + TOKENIZER_FILES + "); GPT-2 assumed");
-        }
-        Path gen = dir.resolve(GENERATION);
-        if (Files.exists(gen)) model.setGenerationConfig(GenerationConfig.read(gen, model.config().vocabSize()));
-    }
-
-    private static final String TOKENIZER_FILES = "tokenizer.json, or vocab.json and merges.txt";
-
-    /**
-     * Whether the folder says what its tokenizer is: its files (tokenizer.json, vocab.json, merges.txt) or a
-     * tokenizer_config.json naming one. A folder with none of them is taken to use GPT-2.
-     */
-    public static boolean hasTokenizerFiles(Path dir) {
-        for (String name : new String[]{"tokenizer.json", "vocab.json", "merges.txt", TOKENIZER}) {
-            if (Files.exists(dir.resolve(name))) return true;
-        }
-        return false;
-    }
-
+    /** Prints a warning line on stderr. */
     private static void warn(String message) {
         System.err.println("warning: " + message);
     }
@@ -294,34 +282,20 @@ public final class ModelFiles {
         SafeTensors.write(file, entries, Map.of("format", "pt"));
     }
 
-    /**
-     * Saves the model folder with the model's tokenizer. Each file is written atomically, config.json last, so an
-     * interrupted save never pairs a new config with old weights of another shape. generation_config.json is the
-     * model's own when it was loaded with one; otherwise a file already in the folder is kept (a user's edits
-     * survive checkpoints) or the defaults are written. A model loaded without a usable tokenizer is saved
-     * without one.
-     */
-    public static void save(LumensparkModel model, Path dir) {
+    /** Writes the model's weights (float32) to the folder's model.safetensors, atomically. */
+    public static void writeWeights(LanguageModel model, Path dir) {
         writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params()::segment));
-        Path gen = dir.resolve(GENERATION);
-        boolean text = model.hasTokenizer();
-        if (model.hasOwnGenerationConfig() || (text && !Files.exists(gen))) model.generationConfig().write(gen);
-        // The folder carries its tokenizer in Hugging Face's files, GPT-2's too (3.5 MB beside 100+ MB of weights),
-        // so that it is complete on its own, for us and for AutoTokenizer.
-        if (text && model.tokenizer() instanceof BpeTokenizer bpe) {
-            bpe.save(dir, model.config().seqLength());
-        } else if (text) {
-            Tokenizer tokenizer = model.tokenizer();
-            Map<String, Object> tok = new LinkedHashMap<>();
-            tok.put("tokenizer", tokenizer.name());
-            tok.put("eos_token", tokenizer.eosToken());
-            Json.write(dir.resolve(TOKENIZER), tok);
-        }
+    }
+
+    /**
+     * Writes the folder's config.json, atomically. A folder's save writes it last, so that an interrupted save
+     * never pairs a new config with old weights of another shape.
+     */
+    public static void writeConfig(LanguageModel model, Path dir) {
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("architectures", List.of("LumensparkForCausalLM"));
         config.putAll(model.config().toMap());
         config.put("torch_dtype", "float32");
         Json.write(dir.resolve(CONFIG), config);
     }
-
 }
