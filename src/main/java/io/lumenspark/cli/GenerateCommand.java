@@ -244,7 +244,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (r.droppedTokens() > 0) m.put("dropped_prompt_tokens", r.droppedTokens());
         m.put("ids", r.ids());
         m.put("text", r.text());
-        m.put("finish_reason", r.finishReason());
+        m.put("finish_reason", r.finishReason().label());
         m.put("first_token_seconds", r.firstTokenSeconds());
         m.put("seconds", r.seconds());
         m.put("tokens_per_s", r.ids().length / Math.max(r.seconds(), 1e-9));

@@ -1,6 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import picocli.CommandLine.Option;
 
@@ -24,11 +25,11 @@ class ThreadOptions {
         } else if (threads < 1 || threads > MAX_THREADS) {
             throw new LumensparkException("--threads must be between 1 and " + MAX_THREADS + ", got " + threads);
         }
-        Blas.select(backend(), threads);
+        Blas.select(Backend.parse(backend()), threads);
     }
 
-    /** The matrix backend to select. */
+    /** The matrix backend to select, as given ("auto", "openblas", "java"). */
     String backend() {
-        return "auto";
+        return Backend.AUTO.label();
     }
 }

@@ -32,10 +32,10 @@ public interface Blas {
     }
 
     /**
-     * Chooses the backend: "auto" (OpenBLAS if it loads, else Java), "openblas" (fails if it cannot load) or
-     * "java"; and the number of threads products may use.
+     * Chooses the backend: AUTO (OpenBLAS if it loads, else Java), OPENBLAS (fails if it cannot load) or JAVA; and
+     * the number of threads products may use.
      */
-    static void select(String backend, int threads) {
+    static void select(Backend backend, int threads) {
         Backend.select(backend, threads);
     }
 }

@@ -38,7 +38,8 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     private int[] context; // the prompt (after truncation) and every token generated
     private int length, windowStart, emitted, pending = -1;
     private double firstTokenSeconds = Double.NaN;
-    private String text = "", finish;
+    private String text = "";
+    private FinishReason finish;
 
     /**
      * Starts a generation; seed, when not null, overrides the config's (batches derive one per sequence).
@@ -74,7 +75,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         Long s = seed != null ? seed : cfg.seed();
         random = s != null ? new SplittableRandom(s) : new SplittableRandom();
         decoder = model.config().causal() ? model.decoder() : null;
-        if (limit == 0) finish("length");
+        if (limit == 0) finish(FinishReason.LENGTH);
     }
 
     /**
@@ -86,7 +87,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      * @throws LumensparkException when the prompt fills the context
      */
     public static void checkRoom(int promptTokens, int seqLength, GenerationConfig cfg, String truncate) {
-        if (promptTokens >= seqLength && !cfg.promptTruncation().equals("left")) {
+        if (promptTokens >= seqLength && cfg.promptTruncation() != PromptTruncation.LEFT) {
             throw new LumensparkException("the prompt has " + promptTokens + " tokens; this model's context is "
                     + seqLength + " and leaves no room to generate (" + truncate + " keeps its end)");
         }
@@ -117,7 +118,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         }
         for (int e : eos) {
             if (id == e) {
-                finish("eos");
+                finish(FinishReason.EOS);
                 return new Token(id, flush());
             }
         }
@@ -126,11 +127,11 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         pending = id;
         text = tokenizer.decode(Arrays.copyOfRange(context, promptTokens, length));
         if (containsStop(text)) { // the token that completed it stays, in ids and text, as in Hugging Face
-            finish("stop");
+            finish(FinishReason.STOP);
         } else if (generated() == limit) {
-            finish("length");
-        } else if (length - windowStart == n && cfg.contextOverflow().equals("stop")) {
-            finish("context");
+            finish(FinishReason.LENGTH);
+        } else if (length - windowStart == n && cfg.contextOverflow() == ContextOverflow.STOP) {
+            finish(FinishReason.CONTEXT);
         }
         if (finish != null) return new Token(id, flush());
         // hold back a trailing replacement character: the next token may complete its UTF-8 sequence
@@ -156,7 +157,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         return length - promptTokens;
     }
 
-    private void finish(String reason) {
+    private void finish(FinishReason reason) {
         finish = reason;
         end = System.nanoTime();
         if (decoder != null) decoder.close();
@@ -210,6 +211,6 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     /** Frees the decoder; a generation closed before its end finishes with reason "cancelled". */
     @Override
     public void close() {
-        if (finish == null) finish("cancelled");
+        if (finish == null) finish(FinishReason.CANCELLED);
     }
 }

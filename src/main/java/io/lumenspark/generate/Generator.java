@@ -19,14 +19,14 @@ public final class Generator {
      * @param ids                the new token ids (an end-of-text token that ended the sequence is not included;
      *                           the token that completed a stop string is, as in Hugging Face)
      * @param text               their text (with a stop string that ended it, and the rest of its last token)
-     * @param finishReason       "eos", "stop" (a stop string), "length" (the token limit), "context" (seq_length
-     *                           reached) or "cancelled" (closed early)
+     * @param finishReason       eos, stop (a stop string), length (the token limit), context (seq_length
+     *                           reached) or cancelled (closed early)
      * @param promptTokens       prompt tokens the model saw
      * @param droppedTokens      prompt tokens dropped from the front by prompt_truncation "left"
      * @param firstTokenSeconds  time to the first new token (prefill included)
      * @param seconds            time for the whole sequence
      */
-    public record Result(int[] ids, String text, String finishReason, int promptTokens, int droppedTokens,
+    public record Result(int[] ids, String text, FinishReason finishReason, int promptTokens, int droppedTokens,
                          double firstTokenSeconds, double seconds) {
         /** New tokens per second after the first (the decoding rate), or NaN with fewer than two. */
         public double decodeTokensPerSecond() {

@@ -32,7 +32,7 @@ final class Layout {
         Backbone.Shared shared = Backbone.Shared.declare(params, config);
         before = List.copyOf(params.list());
         int depth = config.depth();
-        int firstConv = config.attention().equals("conv_linformer") ? depth / 2 : depth;
+        int firstConv = config.attention() == AttentionKind.CONV_LINFORMER ? depth / 2 : depth;
         int[][] ranges = {{0, firstConv}, {firstConv, depth}};
         for (int[] r : ranges) {
             if (r[1] == r[0]) continue;

@@ -239,8 +239,9 @@ public final class Trainer {
                         Words.count(splits.val().length(), "validation token"), splits.reused() ? " (cached)" : "");
                 Params params = model.languageModel().params();
                 log.printf("model: %s, %s, %s attention%s; tokenizer %s; matrix backend %s, %s%n",
-                        opt.init() != null ? opt.init() : opt.preset(), Words.count(params.count(), "parameter"), cfg.attention(), cfg.causal() ? " (causal)" : "", tokenizer.name(),
-                        Blas.get().name(), Words.count(Parallel.threads(), "thread"));
+                        opt.init() != null ? opt.init() : opt.preset(), Words.count(params.count(), "parameter"),
+                        cfg.attention(), cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(),
+                        Words.count(Parallel.threads(), "thread"));
                 AdamW adam = new AdamW(params, arena, 0.9, 0.95, 1e-8, opt.weightDecay());
                 Path metricsFile = out.resolve(RunFolder.METRICS);
                 if (resume) {

@@ -53,7 +53,7 @@ class GeneratorTest {
                 int want = Sampling.argmax(Arrays.copyOfRange(all, (len - 1) * v, len * v));
                 assertEquals(want, r.ids()[i], preset + " token " + i);
             }
-            assertEquals("length", r.finishReason());
+            assertEquals("length", r.finishReason().label());
             assertEquals(TOK.decode(r.ids()), r.text());
         }
     }
@@ -85,7 +85,7 @@ class GeneratorTest {
                     .build();
             StringBuilder streamed = new StringBuilder();
             Generator.Result cut = Generator.generate(m, TOK, prompt, withStop, streamed::append);
-            assertEquals("stop", cut.finishReason());
+            assertEquals("stop", cut.finishReason().label());
             assertArrayEquals(Arrays.copyOf(all.ids(), t + 1), cut.ids());
             assertEquals(TOK.decode(cut.ids()), cut.text());
             assertTrue(cut.text().length() > before.length() + 1, "the rest of the last token is kept: " + cut.text());
@@ -120,11 +120,11 @@ class GeneratorTest {
             m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, TOK.eosId(), 1e4f);
             int[] prompt = TOK.encode("Hello");
             Generator.Result now = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(5), null);
-            assertEquals("eos", now.finishReason());
+            assertEquals("eos", now.finishReason().label());
             assertEquals(0, now.ids().length);
             GenerationConfig min3 = GenerationConfig.builder().maxNewTokens(5).minNewTokens(3).build();
             Generator.Result held = Generator.generate(m, TOK, prompt, min3, null);
-            assertEquals("eos", held.finishReason());
+            assertEquals("eos", held.finishReason().label());
             assertEquals(3, held.ids().length);
         }
     }
@@ -153,15 +153,15 @@ class GeneratorTest {
             int first = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(1), null).ids()[0];
             GenerationConfig eos = GenerationConfig.builder().maxNewTokens(5).eosTokenId(first).build();
             Generator.Result r = Generator.generate(m, TOK, prompt, eos, null);
-            assertEquals("eos", r.finishReason());
+            assertEquals("eos", r.finishReason().label());
             assertEquals(0, r.ids().length);
             GenerationConfig either = eos.toBuilder().eosTokenIds(List.of(TOK.eosId(), first)).build();
-            assertEquals("eos", Generator.generate(m, TOK, prompt, either, null).finishReason()); // any id of a list
+            assertEquals("eos", Generator.generate(m, TOK, prompt, either, null).finishReason().label()); // any id of a list
             var outside = assertThrows(LumensparkException.class, () -> Generator.generate(m, TOK, prompt,
                     eos.toBuilder().eosTokenId(50257).build(), null));
             assertTrue(outside.getMessage().contains("eos_token_id 50257 is outside"), outside.getMessage());
             Generator.Result full = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(100), null);
-            assertEquals("context", full.finishReason());
+            assertEquals("context", full.finishReason().label());
             assertEquals(32 - prompt.length, full.ids().length);
             var e = assertThrows(LumensparkException.class,
                     () -> Generator.generate(m, TOK, new int[40], GenerationConfig.greedy(5), null));
@@ -217,7 +217,7 @@ class GeneratorTest {
             int[] prompt = TOK.encode("Once upon a time there was");
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(60).contextOverflow("slide").build();
             Generator.Result r = Generator.generate(m, TOK, prompt, cfg, null);
-            assertEquals("length", r.finishReason());
+            assertEquals("length", r.finishReason().label());
             assertEquals(60, r.ids().length);
             int[] all = Arrays.copyOf(prompt, prompt.length + 60);
             System.arraycopy(r.ids(), 0, all, prompt.length, 60);
@@ -269,13 +269,13 @@ class GeneratorTest {
                 Generation.Token end = g.next();
                 assertEquals(second, end.id());
                 assertTrue(!g.hasNext());
-                assertEquals("eos", g.result().finishReason());
+                assertEquals("eos", g.result().finishReason().label());
                 assertEquals(1, g.result().ids().length); // the end-of-text token is not part of the result
             }
             Generation cancelled = m.stream("Hello there", cfg);
             cancelled.next();
             cancelled.close();
-            assertEquals("cancelled", cancelled.result().finishReason());
+            assertEquals("cancelled", cancelled.result().finishReason().label());
         }
     }
 

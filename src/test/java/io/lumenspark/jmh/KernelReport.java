@@ -1,6 +1,7 @@
 package io.lumenspark.jmh;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.ModelBenchmark;
@@ -129,7 +130,7 @@ public final class KernelReport {
             if (r.name.equals("copy")) copy.put("copy:" + r.shape.replace(" MiB", ""), r.bytes / r.ms / 1e6);
         }
 
-        Blas.select("auto", threads);
+        Blas.select(Backend.AUTO, threads);
         // the load average shows whether other processes shared the cores (it counts this run's own threads)
         System.out.printf(Locale.ROOT, "%n%s, %d threads, %s, Java %s; %s, %.0f s, load average %s before and %s"
                         + " after%n%n", cpu(), threads, Blas.get().name(), Runtime.version(),

@@ -2,6 +2,7 @@ package io.lumenspark.training;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.AtomicFiles;
@@ -50,12 +51,12 @@ class OldCheckpointTest {
                 3e-4, 0.25, 0.01, 1.0, 2, 256, 100, 42, run, "/tmp/i11-fix/out/tok"), saved.options());
 
         int threads = Parallel.threads();
-        Blas.select("auto", saved.threads()); // as `train --resume` does
+        Blas.select(Backend.AUTO, saved.threads()); // as `train --resume` does
         boolean sameMachine = Blas.get().name().equals(saved.backend());
         try {
             new Trainer(Trainer.savedOptions(run), new PrintStream(new ByteArrayOutputStream())).run(true);
         } finally {
-            Blas.select("auto", threads);
+            Blas.select(Backend.AUTO, threads);
         }
         assertEquals(CausalLmObjective.NAME, Json.read(stateFile).get("objective").asText());
         List<Map<String, Object>> expected = MetricsLog.read(FIXTURE.resolve("whole-metrics.jsonl"));
