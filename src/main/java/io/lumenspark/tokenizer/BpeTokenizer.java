@@ -380,7 +380,7 @@ public final class BpeTokenizer implements Tokenizer {
 
     @Override
     public String decode(int[] ids) {
-        return ByteLevel.decodeUtf8(decodeBytes(ids));
+        return Utf8Decoder.decode(decodeBytes(ids));
     }
 
     @Override

@@ -2,8 +2,8 @@ package io.lumenspark.tokenizer;
 
 /**
  * The fixed parts of GPT-2-style byte-level BPE: the pre-tokenizer that cuts text into pieces BPE never merges
- * across, the printable stand-in character of each byte that Hugging Face's vocab.json and merges.txt use, and the
- * UTF-8 decoding of token bytes back to text.
+ * across, and the printable stand-in character of each byte that Hugging Face's vocab.json and merges.txt use
+ * (token bytes back to text: {@link Utf8Decoder}).
  *
  * <p>The pre-tokenizer matches the pattern
  * {@code 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+} with Unicode character
@@ -68,56 +68,6 @@ final class ByteLevel {
         char[] out = new char[bytes.length];
         for (int i = 0; i < bytes.length; i++) out[i] = BYTE_TO_CHAR[bytes[i] & 0xFF];
         return new String(out);
-    }
-
-    /**
-     * Decodes UTF-8, replacing each maximal ill-formed subpart with one U+FFFD (the Unicode Standard's recommended
-     * practice, which Hugging Face's ByteLevel decoder follows through Rust's {@code String::from_utf8_lossy}, as do
-     * Python and JavaScript's TextDecoder). The JDK's decoder differs on encoded surrogates: it gives one U+FFFD for
-     * {@code ED A0 80} where these give three, so it is not used here.
-     */
-    static String decodeUtf8(byte[] bytes) {
-        StringBuilder out = new StringBuilder(bytes.length);
-        int i = 0;
-        while (i < bytes.length) {
-            int lead = bytes[i++] & 0xFF;
-            if (lead < 0x80) {
-                out.append((char) lead);
-                continue;
-            }
-            // Continuation bytes the lead needs, and the allowed range of the first (Table 3-7 of the standard).
-            int needed, low = 0x80, high = 0xBF, cp;
-            if (lead >= 0xC2 && lead <= 0xDF) {
-                needed = 1;
-                cp = lead & 0x1F;
-            } else if (lead >= 0xE0 && lead <= 0xEF) {
-                needed = 2;
-                cp = lead & 0x0F;
-                if (lead == 0xE0) low = 0xA0; // no overlong forms
-                if (lead == 0xED) high = 0x9F; // no surrogates
-            } else if (lead >= 0xF0 && lead <= 0xF4) {
-                needed = 3;
-                cp = lead & 0x07;
-                if (lead == 0xF0) low = 0x90; // no overlong forms
-                if (lead == 0xF4) high = 0x8F; // nothing above U+10FFFF
-            } else {
-                out.append('\uFFFD');
-                continue;
-            }
-            int got = 0;
-            while (got < needed && i < bytes.length) {
-                int b = bytes[i] & 0xFF;
-                if (b < low || b > high) break;
-                cp = cp << 6 | (b & 0x3F);
-                low = 0x80;
-                high = 0xBF;
-                i++;
-                got++;
-            }
-            if (got == needed) out.appendCodePoint(cp);
-            else out.append('\uFFFD'); // the bytes taken so far; the byte that broke the sequence starts anew
-        }
-        return out.toString();
     }
 
     /** The bytes a Hugging Face token string stands for, or null if it has a character that stands for no byte. */

@@ -32,12 +32,15 @@ public interface Tokenizer {
     /** Encodes text; literal {@code <|endoftext|>} becomes {@link #eosId()}. */
     int[] encode(String text);
 
-    /** Decodes ids to text; each ill-formed or incomplete part of the UTF-8 becomes one U+FFFD, as in Hugging Face. */
+    /**
+     * Decodes ids to text: the UTF-8 of {@link #decodeBytes}, each ill-formed or incomplete part of it one U+FFFD,
+     * as in Hugging Face ({@link Utf8Decoder#decode}).
+     */
     String decode(int[] ids);
 
     /**
      * Decodes ids to raw UTF-8 bytes. For streaming output: the bytes may end in the middle of a character,
-     * which the next tokens complete.
+     * which the next tokens complete (a {@link Utf8Decoder} gives the text as they come).
      *
      * @throws LumensparkException if an id is outside the vocabulary
      */
