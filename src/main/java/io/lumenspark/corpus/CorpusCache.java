@@ -8,10 +8,12 @@ import io.lumenspark.io.Hashes;
 import io.lumenspark.io.Printable;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
@@ -119,7 +121,7 @@ public final class CorpusCache {
         Path path;
         try {
             path = Path.of(what);
-        } catch (java.nio.file.InvalidPathException e) {
+        } catch (InvalidPathException e) {
             throw new LumensparkException("not a corpus name, URL or valid path: '" + Printable.of(what) + "'");
         }
         if (!Files.exists(path)) {
@@ -143,7 +145,7 @@ public final class CorpusCache {
             return ready;
         } catch (IOException e) {
             throw new LumensparkException("cannot read " + ready + ": " + Printable.reason(e), e);
-        } catch (java.io.UncheckedIOException e) {
+        } catch (UncheckedIOException e) {
             throw new LumensparkException("cannot read " + ready + ": " + Printable.reason(e.getCause()), e);
         }
     }

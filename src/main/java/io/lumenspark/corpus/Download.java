@@ -7,6 +7,7 @@ import io.lumenspark.io.ProgressBars;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.ConnectException;
 import java.net.InetAddress;
@@ -483,7 +484,7 @@ public final class Download implements AutoCloseable {
     static String sha256(Path file) throws IOException {
         MessageDigest sha = Hashes.sha256();
         try (InputStream in = new DigestInputStream(Files.newInputStream(file), sha)) {
-            in.transferTo(java.io.OutputStream.nullOutputStream());
+            in.transferTo(OutputStream.nullOutputStream());
         }
         return HexFormat.of().formatHex(sha.digest());
     }

@@ -1,6 +1,7 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Parallel;
 
@@ -119,7 +120,7 @@ final class Backbone {
 
         DecodeState(Arena arena, Pass c) {
             for (Block b : Backbone.this.blocks) blocks.add(b.new StepState(arena, c));
-            x = arena.allocate(4L * config.embedDim(), 64);
+            x = Floats.allocate(arena, config.embedDim());
         }
     }
 

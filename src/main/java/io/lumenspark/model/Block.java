@@ -1,7 +1,9 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** A post-norm block, as published lumenspark: x = norm1(x + attn(x)); x = norm2(x + ffn(x)). */
@@ -10,8 +12,11 @@ final class Block {
     private final RmsNorm norm1, norm2;
     private final FeedForward ffn;
     private final int d, layer;
-    private MemorySegment sum1, sum2, dMid, dx;
-    private RowBuffers rows; // forward-only passes
+    private MemorySegment sum1;     // [rows, d] x + attn(x)
+    private MemorySegment sum2;     // [rows, d] mid + ffn(mid), mid = norm1(sum1)
+    private MemorySegment dMid;     // [rows, d] scratch: the gradient of mid
+    private MemorySegment dx;       // [rows, d] scratch: the input's gradient (two, alternating between layers)
+    private RowBuffers rows;        // [chunkRows, ...] forward-only passes, a chunk of positions at a time
     private int chunkRows;
 
     Block(Params params, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
@@ -61,7 +66,7 @@ final class Block {
         for (int b = 0; b < c.batch; b++) {
             for (int r0 = 0; r0 < c.n; r0 += chunkRows) {
                 int len = Math.min(chunkRows, c.n - r0);
-                MemorySegment xs = x.asSlice(((long) b * c.n + r0) * d * 4, (long) len * d * 4);
+                MemorySegment xs = Floats.slice(x, ((long) b * c.n + r0) * d, (long) len * d);
                 finishRows(c, xs, attn.forwardRows(c, b, r0, len, xs), rows, len, xs);
             }
         }
@@ -94,10 +99,10 @@ final class Block {
         final RowBuffers rows;
         final MemorySegment y;
 
-        StepState(java.lang.foreign.Arena a, Pass c) {
+        StepState(Arena a, Pass c) {
             attention = attn.new StepState(a, c);
-            rows = rowBuffers((role, count) -> a.allocate(4 * Math.max(1, count), 64), 1);
-            y = a.allocate(4L * d, 64);
+            rows = rowBuffers((role, count) -> Floats.allocate(a, Math.max(1, count)), 1);
+            y = Floats.allocate(a, d);
         }
     }
 

@@ -3,6 +3,7 @@ package io.lumenspark.model;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 
 /**
@@ -60,7 +61,7 @@ final class ConfigKeys {
     static String nearest(String key, Collection<String> candidates) {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
-        String k = key.substring(0, Math.min(key.length(), 64)).toLowerCase(java.util.Locale.ROOT);
+        String k = key.substring(0, Math.min(key.length(), 64)).toLowerCase(Locale.ROOT);
         for (String c : candidates) {
             int d = distance(k, c);
             if (d < bestDistance) {

@@ -2,6 +2,7 @@ package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Floats;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -32,7 +33,7 @@ public final class Decoder implements AutoCloseable {
         this.config = model.config();
         c = new Pass(Blas.get(), model.params(), 1, 1, true);
         state = backbone.new DecodeState(arena, c);
-        logitsRow = arena.allocate(4L * config.vocabSize(), 64);
+        logitsRow = Floats.allocate(arena, config.vocabSize());
         stateBytes = arena.bytes;
     }
 

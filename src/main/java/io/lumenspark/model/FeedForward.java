@@ -7,10 +7,13 @@ import java.lang.foreign.MemorySegment;
 
 /** LowRankLinear(d -> d/2) -> exact GELU -> LowRankLinear(d/2 -> d) -> dropout (module names ffn.0 and ffn.2). */
 final class FeedForward {
-    private final LowRankLinear up, down;
-    private final int hidden, d, site;
+    private final LowRankLinear up;     // d -> d/2 (ffn.0)
+    private final LowRankLinear down;   // d/2 -> d (ffn.2)
+    private final int hidden, d, site;  // hidden = d/2
     private final double dropout;
-    private MemorySegment pre, act, out;
+    private MemorySegment pre;          // [rows, d/2] up's output (up's own buffer), kept for GELU's backward
+    private MemorySegment act;          // [rows, d/2] GELU(pre)
+    private MemorySegment out;          // [rows, d] scratch: the output after dropout, then its gradient
 
     FeedForward(Params params, String name, ModelConfig cfg, int layer) {
         d = cfg.embedDim();

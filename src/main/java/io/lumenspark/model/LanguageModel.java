@@ -2,6 +2,7 @@ package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.io.InputFiles;
 
@@ -158,7 +159,7 @@ public final class LanguageModel implements AutoCloseable {
         MemorySegment x = backbone.forward(c, inputs);
         int v = config.vocabSize();
         try (Arena tmp = Arena.ofShared()) { // shared: kernels write it from pool threads
-            MemorySegment out = tmp.allocate((long) c.rows * v * 4, 64);
+            MemorySegment out = Floats.allocate(tmp, (long) c.rows * v);
             head.logits(c, x, 0, c.rows, out);
             return out.toArray(ValueLayout.JAVA_FLOAT);
         }
@@ -170,7 +171,7 @@ public final class LanguageModel implements AutoCloseable {
         c.setStep(false, 0, 0, 0);
         MemorySegment x = backbone.forward(c, ids);
         try (Arena tmp = Arena.ofShared()) {
-            MemorySegment out = tmp.allocate((long) config.vocabSize() * 4, 64);
+            MemorySegment out = Floats.allocate(tmp, config.vocabSize());
             head.logits(c, x, ids.length - 1, 1, out);
             return out.toArray(ValueLayout.JAVA_FLOAT);
         }

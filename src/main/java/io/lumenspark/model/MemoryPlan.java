@@ -1,5 +1,6 @@
 package io.lumenspark.model;
 
+import com.sun.management.OperatingSystemMXBean;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.InputFiles;
 
@@ -198,8 +199,8 @@ public final class MemoryPlan {
 
     /** The JVM's view of the machine, container limits included; made on first use (it takes tens of ms). */
     private static final class Os {
-        static final com.sun.management.OperatingSystemMXBean BEAN =
-                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        static final OperatingSystemMXBean BEAN =
+                (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     }
 
     private static long kilobytes(String meminfoLine) {

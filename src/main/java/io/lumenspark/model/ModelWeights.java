@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.regex.Pattern;
 
 /**
  * A model's part of a Hugging Face-style folder: config.json and model.safetensors (PyTorch names and [out, in]
@@ -39,7 +40,7 @@ public final class ModelWeights {
      */
     public static final float MAX_WEIGHT = 0x1p64f;
 
-    private static final java.util.regex.Pattern LAYER = java.util.regex.Pattern.compile("layers\\.(\\d{1,9})\\..*");
+    private static final Pattern LAYER = Pattern.compile("layers\\.(\\d{1,9})\\..*");
 
     private ModelWeights() {
     }

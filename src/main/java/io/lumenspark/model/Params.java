@@ -1,16 +1,20 @@
 package io.lumenspark.model;
 
+import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -53,14 +57,14 @@ public final class Params {
             byName.put(name, p);
             return p;
         } catch (ArithmeticException overflow) {
-            throw new io.lumenspark.LumensparkException("parameter " + name + " of shape "
-                    + java.util.Arrays.toString(shape) + " is too large to hold");
+            throw new LumensparkException("parameter " + name + " of shape "
+                    + Arrays.toString(shape) + " is too large to hold");
         }
     }
 
     void allocate(Arena arena) {
         this.arena = arena;
-        values = arena.allocate(total * 4, 64);
+        values = Floats.allocate(arena, total);
     }
 
     /**
@@ -72,7 +76,7 @@ public final class Params {
     void initialize(long seed) {
         SplittableRandom random = new SplittableRandom(seed);
         for (Param p : list) {
-            MemorySegment m = values().asSlice(p.offset() * 4, p.size() * 4);
+            MemorySegment m = Floats.slice(values(), p.offset(), p.size());
             String name = p.name();
             int[] s = p.shape();
             if (name.endsWith(".scale")) {
@@ -111,7 +115,7 @@ public final class Params {
     /** The values of one parameter. */
     public MemorySegment segment(Param p) {
         if (views != null) return views[p.index()];
-        return values.asSlice(p.offset() * 4, p.size() * 4);
+        return Floats.slice(values, p.offset(), p.size());
     }
 
     /** Whether the values are read-only views of a weights file (no training, no flat buffer). */
@@ -120,8 +124,8 @@ public final class Params {
     }
 
     /** Slices of a flat buffer laid out like the parameters (an optimizer moment, the gradients, ...). */
-    public java.util.function.Function<Param, MemorySegment> slicesOf(MemorySegment flat) {
-        return p -> flat.asSlice(p.offset() * 4, p.size() * 4);
+    public Function<Param, MemorySegment> slicesOf(MemorySegment flat) {
+        return p -> Floats.slice(flat, p.offset(), p.size());
     }
 
     public List<Param> list() {
@@ -145,7 +149,7 @@ public final class Params {
     /** The flat buffer of all values; not available for memory-mapped weights. */
     public MemorySegment values() {
         if (values == null) {
-            throw new io.lumenspark.LumensparkException("this model's weights are memory-mapped read-only (load it"
+            throw new LumensparkException("this model's weights are memory-mapped read-only (load it"
                     + " with LumensparkModel.load to train or change it)");
         }
         return values;
@@ -159,7 +163,7 @@ public final class Params {
     /** The gradient buffer, allocated on first use: evaluation and scoring never need it. */
     public synchronized MemorySegment grads() {
         values();
-        if (grads == null) grads = arena.allocate(total * 4, 64);
+        if (grads == null) grads = Floats.allocate(arena, total);
         return grads;
     }
 
@@ -168,7 +172,7 @@ public final class Params {
     }
 
     public Tensor grad(Param p) {
-        return new Tensor(grads.asSlice(p.offset() * 4, p.size() * 4), p.shape());
+        return new Tensor(Floats.slice(grads, p.offset(), p.size()), p.shape());
     }
 
     public void zeroGrads() {

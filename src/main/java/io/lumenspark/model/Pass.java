@@ -1,9 +1,14 @@
 package io.lumenspark.model;
 
+import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Floats;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * What every layer needs during one forward/backward pass: the matrix backend, the parameters, the batch shape,
@@ -49,8 +54,8 @@ final class Pass {
         this.arena = counting ? null : Arena.ofShared();
         this.ones = floats(rows);
         if (!counting) {
-            ones.elements(java.lang.foreign.ValueLayout.JAVA_FLOAT).forEach(s -> s.set(
-                    java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, 1f));
+            ones.elements(ValueLayout.JAVA_FLOAT).forEach(s -> s.set(
+                    ValueLayout.JAVA_FLOAT, 0, 1f));
         }
     }
 
@@ -65,8 +70,8 @@ final class Pass {
      */
     static final int CHUNK_ROWS = 256;
 
-    private final java.util.Map<String, MemorySegment> scratch = new java.util.HashMap<>();
-    private final java.util.Map<String, Long> sharedSizes = new java.util.HashMap<>();
+    private final Map<String, MemorySegment> scratch = new HashMap<>();
+    private final Map<String, Long> sharedSizes = new HashMap<>();
 
     /**
      * A buffer shared by every layer under the same role name (e.g. "attn.dq"): layers run one at a time, and
@@ -111,7 +116,7 @@ final class Pass {
             size = Math.multiplyExact(Math.max(1, count), 4);
             bytes = Math.addExact(bytes, size);
         } catch (ArithmeticException overflow) {
-            throw new io.lumenspark.LumensparkException("the buffers of a pass of " + batch + " x " + n
+            throw new LumensparkException("the buffers of a pass of " + batch + " x " + n
                     + " tokens are too large to hold");
         }
         return counting ? MemorySegment.NULL : arena.allocate(size, 64);
@@ -132,7 +137,7 @@ final class Pass {
     }
 
     MemorySegment grad(Params.Param p) {
-        return params.grads().asSlice(p.offset() * 4, p.size() * 4);
+        return Floats.slice(params.grads(), p.offset(), p.size());
     }
 
     /** Sets the dropout stream for one (seed, step, micro-step); eval passes disable dropout. */

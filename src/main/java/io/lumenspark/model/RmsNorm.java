@@ -1,17 +1,22 @@
 package io.lumenspark.model;
 
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Mat;
 import io.lumenspark.engine.Parallel;
 
 import java.lang.foreign.MemorySegment;
 
 /** y = scale * x / (sqrt(mean(x^2)) + eps), with eps outside the root as published lumenspark has it. */
 final class RmsNorm {
-    final Params.Param scale;
+    final Params.Param scale;           // [d]
     private final int d;
     private final float eps;
     private final String role;
-    private MemorySegment x, y, denom, dx, scaleTerms;
+    private MemorySegment x;            // [rows, d] the input, kept for backward (the caller's buffer)
+    private MemorySegment y;            // [rows, d] the output
+    private MemorySegment denom;        // [rows] sqrt(mean(x^2)) + eps of each row
+    private MemorySegment dx;           // [rows, d] scratch: the input's gradient
+    private MemorySegment scaleTerms;   // [rows, d] scratch: each row's share of the scale's gradient
 
     RmsNorm(Params params, String name, int d, double eps) {
         this.scale = params.declare(name + ".scale", d);
@@ -44,7 +49,8 @@ final class RmsNorm {
         MemorySegment s = c.value(scale);
         Parallel.rows(c.rows, d, (from, to) -> Kernels.rmsNormBackward(x, s, 0, denom, dy, dx, scaleTerms, d, eps,
                 from, to));
-        c.blas.sgemm(false, false, 1, d, c.rows, 1f, c.ones, 0, c.rows, scaleTerms, 0, d, 1f, c.grad(scale), 0, d);
+        c.blas.gemm(new Mat(c.ones, c.rows), false, new Mat(scaleTerms, d), false, new Mat(c.grad(scale), d),
+                1, d, c.rows, 1f, 1f);
         return dx;
     }
 }

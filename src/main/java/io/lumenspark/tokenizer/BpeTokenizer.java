@@ -3,17 +3,21 @@ package io.lumenspark.tokenizer;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Hashes;
 
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntConsumer;
 
 /**
  * Byte-level BPE as GPT-2 and Hugging Face's GPT2TokenizerFast do it: special tokens are split out first, the rest
@@ -60,7 +64,7 @@ public final class BpeTokenizer implements Tokenizer {
      * @throws LumensparkException if the parts do not fit together, naming the first problem
      */
     BpeTokenizer(String name, byte[][] tokens, List<int[]> merges, Map<String, Integer> specials, String eosToken) {
-        long known = Arrays.stream(tokens).filter(java.util.Objects::nonNull).count() + specials.size();
+        long known = Arrays.stream(tokens).filter(Objects::nonNull).count() + specials.size();
         long largest = tokens.length;
         for (int id : specials.values()) largest = Math.max(largest, id + 1L);
         if (largest > known) { // ids index arrays: they must be dense
@@ -71,7 +75,7 @@ public final class BpeTokenizer implements Tokenizer {
         this.tokens = Arrays.copyOf(tokens, size);
         this.isSpecial = new boolean[size];
         Arrays.fill(byteIds, -1);
-        Map<ByteKey, Integer> ids = new java.util.HashMap<>();
+        Map<ByteKey, Integer> ids = new HashMap<>();
         for (int id = 0; id < tokens.length; id++) {
             byte[] t = tokens[id];
             if (t == null) continue;
@@ -456,8 +460,8 @@ public final class BpeTokenizer implements Tokenizer {
 
     private String hashContent() {
         MessageDigest sha = Hashes.sha256();
-        java.nio.ByteBuffer num = java.nio.ByteBuffer.allocate(8);
-        java.util.function.IntConsumer put = v -> sha.update(num.clear().putInt(v).flip());
+        ByteBuffer num = ByteBuffer.allocate(8);
+        IntConsumer put = v -> sha.update(num.clear().putInt(v).flip());
         put.accept(tokens.length);
         for (int id = 0; id < tokens.length; id++) {
             put.accept(tokens[id] == null ? -1 : tokens[id].length);

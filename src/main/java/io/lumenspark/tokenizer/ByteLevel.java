@@ -1,5 +1,7 @@
 package io.lumenspark.tokenizer;
 
+import java.util.Arrays;
+
 /**
  * The fixed parts of GPT-2-style byte-level BPE: the pre-tokenizer that cuts text into pieces BPE never merges
  * across, and the printable stand-in character of each byte that Hugging Face's vocab.json and merges.txt use
@@ -22,7 +24,7 @@ final class ByteLevel {
 
     static {
         for (int c = 0; c < 128; c++) ASCII_CLASS[c] = classify(c);
-        java.util.Arrays.fill(CHAR_TO_BYTE, (short) -1);
+        Arrays.fill(CHAR_TO_BYTE, (short) -1);
         // Printable Latin-1 bytes stand for themselves; the others (controls, space, 127-160, soft hyphen) are
         // given the characters from U+0100 on, in byte order.
         int next = 256;

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -240,7 +241,7 @@ final class HfTokenizerFiles {
         AtomicFiles.deleteTree(tmp);
         try {
             writeFiles(tok, tmp, modelMaxLength);
-            Files.move(tmp, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
             throw new LumensparkException("cannot write " + dir + ": " + e.getMessage(), e);
         } finally {

@@ -1,7 +1,11 @@
 package io.lumenspark.tokenizer;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Json;
 
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 
 /**
@@ -56,10 +60,10 @@ public interface Tokenizer {
      * @throws LumensparkException if the folder is missing, a file is malformed, or the config names no known
      *                             tokenizer
      */
-    static Tokenizer fromPretrained(java.nio.file.Path dir) {
-        if (!java.nio.file.Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
-        java.nio.file.Path file = dir.resolve("tokenizer_config.json");
-        var node = java.nio.file.Files.exists(file) ? io.lumenspark.io.Json.read(file) : null;
+    static Tokenizer fromPretrained(Path dir) {
+        if (!Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
+        Path file = dir.resolve("tokenizer_config.json");
+        var node = Files.exists(file) ? Json.read(file) : null;
         String named = node != null && node.path("tokenizer").isTextual() ? node.get("tokenizer").asText() : null;
         if (named != null && !named.startsWith("bpe-")) byName(named); // an unknown name is an error even with files
         if (HfTokenizerFiles.present(dir)) {
@@ -88,20 +92,20 @@ public interface Tokenizer {
      * @throws LumensparkException if it is neither
      */
     static Tokenizer load(String nameOrFolder) {
-        java.nio.file.Path dir = java.nio.file.Path.of(nameOrFolder);
-        if (java.nio.file.Files.isDirectory(dir)) {
+        Path dir = Path.of(nameOrFolder);
+        if (Files.isDirectory(dir)) {
             // Unlike a model folder of an older version, a folder named as a tokenizer must hold one.
-            if (!HfTokenizerFiles.present(dir) && !java.nio.file.Files.exists(dir.resolve("tokenizer_config.json"))) {
+            if (!HfTokenizerFiles.present(dir) && !Files.exists(dir.resolve("tokenizer_config.json"))) {
                 throw new LumensparkException(dir + " holds no tokenizer files (tokenizer.json, or vocab.json and"
                         + " merges.txt)");
             }
             return fromPretrained(dir);
         }
-        if (java.nio.file.Files.exists(dir)) {
+        if (Files.exists(dir)) {
             throw new LumensparkException(dir + " is a file; a tokenizer is a folder (tokenizer.json, or vocab.json"
                     + " and merges.txt) or a name (gpt2)");
         }
-        if (nameOrFolder.contains("/") || nameOrFolder.contains(java.io.File.separator)) {
+        if (nameOrFolder.contains("/") || nameOrFolder.contains(File.separator)) {
             throw new LumensparkException("no such tokenizer folder: " + nameOrFolder);
         }
         return byName(nameOrFolder);
