@@ -3,6 +3,7 @@ package io.lumenspark.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Mat;
 import io.lumenspark.io.Json;
 
 import java.io.PrintStream;
@@ -21,8 +22,8 @@ public final class GemmBench {
     }
 
     /**
-     * Times C = A B for each "MxNxK" shape (the median of reps runs after 3 untimed ones), printing one JSON line
-     * per shape; returns GFLOP/s by shape.
+     * Times C = A B for each "MxNxK" shape (the median of reps runs after 3 untimed ones), called as the layers call
+     * it ({@link Blas#gemm}), printing one JSON line per shape; returns GFLOP/s by shape.
      *
      * @throws LumensparkException for a shape that is not MxNxK with positive integers (shapes before it are
      *                             measured first)
@@ -53,7 +54,7 @@ public final class GemmBench {
                 double[] t = new double[reps];
                 for (int i = -3; i < reps; i++) { // 3 untimed: JIT and first touch of the pages
                     long t0 = System.nanoTime();
-                    blas.sgemm(false, false, m, n, k, 1f, a, 0, k, b, 0, n, 0f, c, 0, n);
+                    blas.gemm(new Mat(a, k), false, new Mat(b, n), false, new Mat(c, n), m, n, k, 1f, 0f);
                     if (i >= 0) t[i] = (System.nanoTime() - t0) / 1e9;
                 }
                 double gflops = 2.0 * m * n * k / Stats.median(t) / 1e9;
