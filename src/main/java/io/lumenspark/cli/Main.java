@@ -1,6 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.Printable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -80,29 +81,12 @@ public final class Main implements Runnable {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
         for (String c : commands) {
-            int d = c.startsWith(typed) && typed.length() >= 3 ? 1 : distance(typed, c);
+            int d = c.startsWith(typed) && typed.length() >= 3 ? 1 : Words.distance(typed, c);
             if (d < bestDistance) {
                 best = c;
                 bestDistance = d;
             }
         }
         return bestDistance <= Math.max(1, Math.min(2, typed.length() / 3)) ? best : null;
-    }
-
-    /** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
-    private static int distance(String a, String b) {
-        int[][] d = new int[a.length() + 1][b.length() + 1];
-        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
-        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
-        for (int i = 1; i <= a.length(); i++) {
-            for (int j = 1; j <= b.length(); j++) {
-                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
-                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
-                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-                }
-            }
-        }
-        return d[a.length()][b.length()];
     }
 }

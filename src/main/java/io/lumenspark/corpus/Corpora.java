@@ -56,26 +56,24 @@ public final class Corpora {
     // first; wikitext.smerity.com is the dataset author's mirror of the same files.
 
     /** WikiText-2 (raw, not tokenized): a folder of wiki.train.raw, wiki.valid.raw and wiki.test.raw. */
-    public static final Corpus WIKITEXT_2_RAW = new Corpus("wikitext-2-raw",
-            "WikiText-2 raw: Wikipedia Good and Featured articles, train/valid/test files (13 MB)",
-            "CC BY-SA (Wikipedia text)",
-            new Corpus.Web(List.of(
-                    URI.create("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-raw-v1.zip"),
-                    URI.create("https://wikitext.smerity.com/wikitext-2-raw-v1.zip"))),
-            "wikitext-2-raw-v1.zip", 4_721_645L,
-            "ef7edb566e3e2b2d31b29c1fdb0c89a4cc683597484c3dc2517919c615435a11", "wikitext-2-raw",
-            zipFiles("wikitext-2-raw/", "wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"));
+    public static final Corpus WIKITEXT_2_RAW = wikitext("2", "13 MB", 4_721_645L,
+            "ef7edb566e3e2b2d31b29c1fdb0c89a4cc683597484c3dc2517919c615435a11");
 
     /** WikiText-103 (raw): like {@link #WIKITEXT_2_RAW}, 50 times larger. */
-    public static final Corpus WIKITEXT_103_RAW = new Corpus("wikitext-103-raw",
-            "WikiText-103 raw: Wikipedia Good and Featured articles, train/valid/test files (549 MB)",
-            "CC BY-SA (Wikipedia text)",
-            new Corpus.Web(List.of(
-                    URI.create("https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-raw-v1.zip"),
-                    URI.create("https://wikitext.smerity.com/wikitext-103-raw-v1.zip"))),
-            "wikitext-103-raw-v1.zip", 191_984_949L,
-            "91c00ae287f0d699e18605c84afc9e45c192bc6b7797ff8837e5474655a33794", "wikitext-103-raw",
-            zipFiles("wikitext-103-raw/", "wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"));
+    public static final Corpus WIKITEXT_103_RAW = wikitext("103", "549 MB", 191_984_949L,
+            "91c00ae287f0d699e18605c84afc9e45c192bc6b7797ff8837e5474655a33794");
+
+    /** WikiText-N raw, from its zip of this size and SHA-256: the folder of its three files. */
+    private static Corpus wikitext(String n, String textSize, long zipSize, String sha256) {
+        String name = "wikitext-" + n + "-raw";
+        return new Corpus(name, "WikiText-" + n + " raw: Wikipedia Good and Featured articles, train/valid/test files ("
+                + textSize + ")", "CC BY-SA (Wikipedia text)",
+                new Corpus.Web(List.of(
+                        URI.create("https://s3.amazonaws.com/research.metamind.io/wikitext/" + name + "-v1.zip"),
+                        URI.create("https://wikitext.smerity.com/" + name + "-v1.zip"))),
+                name + "-v1.zip", zipSize, sha256, name,
+                zipFiles(name + "/", "wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"));
+    }
 
     /** Every named corpus, in the order {@code lumenspark data list} shows them. */
     public static final List<Corpus> ALL = List.of(SOTU, MOBY_DICK, TINY_SHAKESPEARE, WIKITEXT_2_RAW,
