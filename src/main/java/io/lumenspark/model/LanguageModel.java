@@ -51,10 +51,12 @@ public final class LanguageModel implements AutoCloseable {
         if (allocate) params.allocate(arena);
     }
 
+    /** The model's shape and variant. */
     public ModelConfig config() {
         return config;
     }
 
+    /** Every parameter (the backbone's and the head's), with their gradients. */
     public Params params() {
         return params;
     }

@@ -78,6 +78,7 @@ public final class LumensparkModel implements AutoCloseable {
         return model;
     }
 
+    /** The model's shape and variant (config.json). */
     public ModelConfig config() {
         return model.config();
     }
