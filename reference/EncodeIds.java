@@ -1,5 +1,5 @@
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.lumenspark.data.Tokenizer;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.io.BufferedReader;
 import java.io.PrintStream;

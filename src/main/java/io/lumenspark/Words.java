@@ -1,6 +1,6 @@
 package io.lumenspark;
 
-/** Counts in messages, for every package: "1 thread", "2 threads", "1,024 tokens". */
+/** Words in messages, for every package: counts ("1 thread", "2 threads", "1,024 tokens") and near misses. */
 public final class Words {
     private Words() {
     }
@@ -12,5 +12,25 @@ public final class Words {
     public static String count(long n, String noun) {
         String plural = noun.endsWith("s") || noun.endsWith("x") || noun.endsWith("ch") ? noun + "es" : noun + "s";
         return String.format("%,d %s", n, n == 1 ? noun : plural);
+    }
+
+    /**
+     * Edits (insert, delete, replace, swap of two neighbouring letters) that turn a into b, the optimal string
+     * alignment distance: "casual" is 1 from "causal". For the nearest name to a mistyped one.
+     */
+    public static int distance(String a, String b) {
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
+        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        return d[a.length()][b.length()];
     }
 }

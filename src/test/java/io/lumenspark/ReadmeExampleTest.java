@@ -1,12 +1,11 @@
 package io.lumenspark;
 
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.pretrained.LumensparkModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import javax.tools.JavaCompiler;
-import javax.tools.ToolProvider;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.URL;
@@ -15,6 +14,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -38,9 +39,10 @@ class ReadmeExampleTest {
         assertEquals(0, rc, "javac: " + errors.toString(StandardCharsets.UTF_8));
 
         Path model = tmp.resolve("model");
-        try (LumensparkModel m = new LumensparkModel(ModelConfig.preset("lumenspark").with(Map.of(
-                "embed_dim", "32", "depth", "2", "heads", "4", "seq_length", "64", "k", "8", "rank", "8")))) {
-            m.initialize(1);
+        LanguageModel lm = new LanguageModel(ModelConfig.preset("lumenspark").with(Map.of(
+                "embed_dim", "32", "depth", "2", "heads", "4", "seq_length", "64", "k", "8", "rank", "8")));
+        try (LumensparkModel m = new LumensparkModel(lm, null)) {
+            lm.initialize(1);
             m.save(model);
         }
         PrintStream stdout = System.out;

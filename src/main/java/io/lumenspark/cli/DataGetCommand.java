@@ -1,7 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.CorpusCache;
+import io.lumenspark.corpus.CorpusCache;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;

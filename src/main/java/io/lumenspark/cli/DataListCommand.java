@@ -1,8 +1,8 @@
 package io.lumenspark.cli;
 
-import io.lumenspark.data.Corpora;
-import io.lumenspark.data.Corpus;
-import io.lumenspark.data.CorpusCache;
+import io.lumenspark.corpus.Corpora;
+import io.lumenspark.corpus.Corpus;
+import io.lumenspark.corpus.CorpusCache;
 import picocli.CommandLine.Command;
 
 import java.util.concurrent.Callable;

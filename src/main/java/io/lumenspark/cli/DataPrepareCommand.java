@@ -2,10 +2,10 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.data.CorpusFormat;
-import io.lumenspark.data.CorpusOptions;
-import io.lumenspark.data.TokenCorpus;
-import io.lumenspark.data.Tokenizer;
+import io.lumenspark.corpus.CorpusFormat;
+import io.lumenspark.corpus.CorpusOptions;
+import io.lumenspark.tokenizer.Tokenizer;
+import io.lumenspark.tokens.TokenCorpus;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
                         + " as it is."})
 final class DataPrepareCommand implements Callable<Integer> {
     @Mixin
-    Main.Threads runtime;
+    ThreadOptions runtime;
 
     @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively).")
     List<Path> inputs;

@@ -3,10 +3,10 @@ package io.lumenspark.cli;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.data.DemoCorpus;
+import io.lumenspark.corpus.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.training.Checkpoint;
 import io.lumenspark.training.RunFolder;
 import io.lumenspark.training.TrainOptions;
@@ -18,7 +18,6 @@ import picocli.CommandLine.Option;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -27,7 +26,7 @@ import java.util.concurrent.Callable;
                 + " continuations.")
 final class DemoCommand implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    RuntimeOptions runtime;
 
     @Option(names = "--data", description = "Train on this text file instead of the State of the Union addresses.")
     Path data;
@@ -54,8 +53,9 @@ final class DemoCommand implements Callable<Integer> {
 
     /** The demo's training settings. */
     static TrainOptions options(Path corpus, long steps, Path out, String tokenizer, long seed) {
-        return new TrainOptions(List.of(corpus), 0.1, "tiny", Map.of(), null, 8, 0, steps, 1, 2e-3, 2e-4, 0.05, 0.01,
-                1.0, Math.max(1, steps / 6), 16384, Math.max(1, steps / 2), seed, out, tokenizer);
+        return TrainOptions.builder().data(List.of(corpus)).preset("tiny").steps(steps).lr(2e-3).minLr(2e-4)
+                .evalEvery(Math.max(1, steps / 6)).evalTokens(16384).checkpointEvery(Math.max(1, steps / 2)).seed(seed)
+                .out(out).tokenizer(tokenizer).build();
     }
 
     /**

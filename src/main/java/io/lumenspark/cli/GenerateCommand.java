@@ -8,7 +8,7 @@ import io.lumenspark.generate.Generator;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.Printable;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.pretrained.LumensparkModel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -32,10 +32,10 @@ import java.util.function.Consumer;
                 + " model's generation_config.json.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    RuntimeOptions runtime;
 
-    @Option(names = "--model", required = true, description = "Model folder.")
-    Path modelDir;
+    @Mixin
+    ModelOption modelFolder;
 
     static final class Prompts {
         @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "A prompt (repeat for a batch).")
@@ -116,7 +116,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         runtime.apply();
         List<String> texts = prompts.file != null ? List.of(readPromptFile(prompts.file)) : prompts.texts;
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
             GenerationConfig cfg = config(model.generationConfig());
             if (prompts.interactive) return interactive(model, cfg);
             run(model, cfg, texts);
@@ -191,7 +191,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (int i = 0; i < texts.size(); i++, promptIndex++) {
             for (int j = 0; j < per; j++) {
                 int s = i * per + j;
-                Generation g = new Generation(model, model.tokenizer(), ids.get(i), cfg, Generator.sequenceSeed(cfg, s));
+                Generation g = new Generation(model.languageModel(), model.tokenizer(), ids.get(i), cfg, Generator.sequenceSeed(cfg, s));
                 Generator.Result r;
                 if (json) {
                     r = g.finish(null);
@@ -244,7 +244,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (r.droppedTokens() > 0) m.put("dropped_prompt_tokens", r.droppedTokens());
         m.put("ids", r.ids());
         m.put("text", r.text());
-        m.put("finish_reason", r.finishReason());
+        m.put("finish_reason", r.finishReason().label());
         m.put("first_token_seconds", r.firstTokenSeconds());
         m.put("seconds", r.seconds());
         m.put("tokens_per_s", r.ids().length / Math.max(r.seconds(), 1e-9));

@@ -4,11 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
-import io.lumenspark.model.LumensparkModel;
 import io.lumenspark.model.ModelConfig;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.model.ModelWeights;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.pretrained.ModelFolder;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,25 +24,25 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model folder.")
 final class InfoCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "Model folder.")
-    Path modelDir;
+    @Mixin
+    ModelOption modelFolder;
 
     @Override
     public Integer call() {
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
             ModelConfig cfg = model.config();
             String tokenizer = model.tokenizer().name(); // refused here as eval refuses it, when it cannot be used
-            System.out.printf("model:      %s%n", modelDir);
+            System.out.printf("model:      %s%n", modelFolder.dir);
             System.out.printf("attention:  %s%s, k=%d, kv_heads=%d%n", cfg.attention(),
                     cfg.causal() ? " (causal)" : " (bidirectional: sees the future)", cfg.k(), cfg.kvHeads());
             System.out.printf("shape:      vocab %d, embed_dim %d, depth %d, heads %d, seq_length %d, rank %d%n",
                     cfg.vocabSize(), cfg.embedDim(), cfg.depth(), cfg.heads(), cfg.seqLength(), cfg.rank());
-            System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.params().count(),
-                    model.params().count() * 4 / 1e6);
-            System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFiles.hasTokenizerFiles(modelDir) ? ""
+            System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.languageModel().params().count(),
+                    model.languageModel().params().count() * 4 / 1e6);
+            System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(modelFolder.dir) ? ""
                     : " (assumed: the folder has no tokenizer files)");
-            System.out.printf("weights:    %s, %,d bytes%n", ModelFiles.WEIGHTS, size(modelDir.resolve(ModelFiles.WEIGHTS)));
-            Path state = modelDir.resolve("checkpoint").resolve("trainer_state.json");
+            System.out.printf("weights:    %s, %,d bytes%n", ModelWeights.WEIGHTS, size(modelFolder.dir.resolve(ModelWeights.WEIGHTS)));
+            Path state = modelFolder.dir.resolve("checkpoint").resolve("trainer_state.json");
             Long step = null;
             if (Files.exists(state)) {
                 JsonNode s = Json.read(state).get("step");
@@ -49,7 +50,7 @@ final class InfoCommand implements Callable<Integer> {
                 step = s.asLong();
                 System.out.printf("training:   checkpoint at step %d%n", step);
             }
-            Path metrics = modelDir.resolve("metrics.jsonl");
+            Path metrics = modelFolder.dir.resolve("metrics.jsonl");
             if (Files.exists(metrics)) validation(MetricsLog.read(metrics), step);
         }
         return 0;

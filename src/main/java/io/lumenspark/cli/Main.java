@@ -1,11 +1,10 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.engine.Blas;
+import io.lumenspark.Words;
 import io.lumenspark.io.Printable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
 import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 /** The lumenspark command line: one subcommand per job; bad input ends in one line on stderr and exit code 2. */
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
@@ -22,44 +21,6 @@ public final class Main implements Runnable {
     @Override
     public void run() {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
-    }
-
-    /** Most threads --threads accepts: a few per core, and enough to rerun a big machine's run elsewhere. */
-    static final int MAX_THREADS = Math.max(256, 4 * java.lang.Runtime.getRuntime().availableProcessors());
-
-    /** The thread count, for commands that run no matrix products (tokenizing, reading a model). */
-    static class Threads {
-        @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
-        Integer threads;
-
-        void apply() {
-            apply(java.lang.Runtime.getRuntime().availableProcessors());
-        }
-
-        /** Applies the options, with this thread count unless --threads was given. */
-        void apply(int defaultThreads) {
-            if (threads == null) {
-                threads = defaultThreads;
-            } else if (threads < 1 || threads > MAX_THREADS) {
-                throw new LumensparkException("--threads must be between 1 and " + MAX_THREADS + ", got " + threads);
-            }
-            Blas.select(backend(), threads);
-        }
-
-        String backend() {
-            return "auto";
-        }
-    }
-
-    /** Options of the commands that compute: the thread count and the matrix backend. */
-    static final class Runtime extends Threads {
-        @Option(names = "--backend", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
-        String backend = "auto";
-
-        @Override
-        String backend() {
-            return backend;
-        }
     }
 
     public static void main(String[] args) {
@@ -120,29 +81,12 @@ public final class Main implements Runnable {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
         for (String c : commands) {
-            int d = c.startsWith(typed) && typed.length() >= 3 ? 1 : distance(typed, c);
+            int d = c.startsWith(typed) && typed.length() >= 3 ? 1 : Words.distance(typed, c);
             if (d < bestDistance) {
                 best = c;
                 bestDistance = d;
             }
         }
         return bestDistance <= Math.max(1, Math.min(2, typed.length() / 3)) ? best : null;
-    }
-
-    /** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
-    private static int distance(String a, String b) {
-        int[][] d = new int[a.length() + 1][b.length() + 1];
-        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
-        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
-        for (int i = 1; i <= a.length(); i++) {
-            for (int j = 1; j <= b.length(); j++) {
-                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
-                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
-                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-                }
-            }
-        }
-        return d[a.length()][b.length()];
     }
 }

@@ -2,10 +2,10 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,10 +23,10 @@ import java.util.concurrent.Callable;
         description = "Log-probability of every token of a text given the tokens before it.")
 final class ScoreCommand implements Callable<Integer> {
     @Mixin
-    Main.Runtime runtime;
+    RuntimeOptions runtime;
 
-    @Option(names = "--model", required = true, description = "Model folder.")
-    Path modelDir;
+    @Mixin
+    ModelOption modelFolder;
 
     static final class Input {
         @Option(names = "--text", required = true, description = "The text to score.")
@@ -46,7 +46,7 @@ final class ScoreCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         String text = input.text != null ? input.text : InputFiles.readLenient(input.file);
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelDir)) {
+        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
             Tokenizer tok = model.tokenizer();
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             int[] ids = tok.encode(text);
@@ -57,7 +57,7 @@ final class ScoreCommand implements Callable<Integer> {
                         + model.config().seqLength() + " + 1");
             }
             float[] loss = new float[n];
-            model.evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);
+            model.languageModel().evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);
             double sum = 0;
             List<Double> logprobs = new ArrayList<>();
             List<String> pieces = new ArrayList<>();

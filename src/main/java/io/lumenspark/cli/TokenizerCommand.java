@@ -1,8 +1,8 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.BpeTokenizer;
-import io.lumenspark.data.BpeTrainer;
+import io.lumenspark.tokenizer.BpeTokenizer;
+import io.lumenspark.tokenizer.BpeTrainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -31,7 +31,7 @@ final class TokenizerCommand implements Runnable {
                     + " (tokenizer.json, vocab.json, merges.txt, tokenizer_config.json), for train --tokenizer DIR.")
     static final class Train implements Callable<Integer> {
         @Mixin
-        Main.Threads runtime;
+        ThreadOptions runtime;
 
         @Option(names = "--input", required = true, arity = "1..*", description = "Text files or folders.")
         List<Path> inputs;

@@ -1,20 +1,41 @@
 package io.lumenspark.engine;
 
+import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
 
-/** Holds the process-wide matrix-product backend and thread count. */
-final class Backend {
+/** The matrix-product backend to use (--backend); the process-wide one in use is {@link Blas#get()}. */
+public enum Backend implements Labeled {
+    /** OpenBLAS when it loads, else the pure-Java products (with a warning). */
+    AUTO,
+    /** OpenBLAS through the FFM API; an error when it cannot be loaded. */
+    OPENBLAS,
+    /** The pure-Java Vector API products. */
+    JAVA;
+
     private static volatile Blas current;
 
-    private Backend() {
+    /**
+     * The backend with this label ("auto", "openblas", "java").
+     *
+     * @throws LumensparkException for any other text
+     */
+    public static Backend parse(String label) {
+        return Labeled.find(Backend.class, label).orElseThrow(() -> new LumensparkException("unknown backend '"
+                + label + "' (expected " + Labeled.alternatives(Backend.class) + ")"));
     }
 
+    @Override
+    public String toString() {
+        return label();
+    }
+
+    /** The backend in use, chosen as AUTO with every thread on first use when none was selected. */
     static Blas current() {
         Blas b = current;
         if (b == null) {
             synchronized (Backend.class) {
                 if (current == null) {
-                    select("auto", Parallel.threads());
+                    select(AUTO, Parallel.threads());
                 }
                 b = current;
             }
@@ -22,12 +43,13 @@ final class Backend {
         return b;
     }
 
-    static synchronized void select(String backend, int threads) {
+    /** Makes backend the process's, with this many threads for products and kernels. */
+    static synchronized void select(Backend backend, int threads) {
         Parallel.setThreads(threads);
         current = switch (backend) {
-            case "java" -> new JavaBlas();
-            case "openblas" -> OpenBlas.load();
-            case "auto" -> {
+            case JAVA -> new JavaBlas();
+            case OPENBLAS -> OpenBlas.load();
+            case AUTO -> {
                 try {
                     yield OpenBlas.load();
                 } catch (LumensparkException | LinkageError e) {
@@ -36,7 +58,6 @@ final class Backend {
                     yield new JavaBlas();
                 }
             }
-            default -> throw new LumensparkException("unknown backend '" + backend + "' (expected auto, openblas or java)");
         };
     }
 }

@@ -17,6 +17,17 @@ public interface Blas {
                float beta, MemorySegment c, long cOffset, int ldc);
 
     /**
+     * C = alpha * op(A) * op(B) + beta * C with the matrices named: op(X) = X^T when its trans flag is set; op(A) is
+     * m x k, op(B) k x n and C m x n. The same product as {@link #sgemm}, whose sixteen positional arguments it
+     * spares the caller.
+     */
+    default void gemm(Mat a, boolean transA, Mat b, boolean transB, Mat c, int m, int n, int k, float alpha,
+                      float beta) {
+        sgemm(transA, transB, m, n, k, alpha, a.data(), a.offset(), a.ld(), b.data(), b.offset(), b.ld(), beta,
+                c.data(), c.offset(), c.ld());
+    }
+
+    /**
      * y = A x for a row-major m x n matrix A (rows lda apart): the products of decoding one token, which read
      * each weight once and run at memory bandwidth, so they get their own kernel rather than sgemm with m = 1.
      */
@@ -32,10 +43,10 @@ public interface Blas {
     }
 
     /**
-     * Chooses the backend: "auto" (OpenBLAS if it loads, else Java), "openblas" (fails if it cannot load) or
-     * "java"; and the number of threads products may use.
+     * Chooses the backend: AUTO (OpenBLAS if it loads, else Java), OPENBLAS (fails if it cannot load) or JAVA; and
+     * the number of threads products may use.
      */
-    static void select(String backend, int threads) {
+    static void select(Backend backend, int threads) {
         Backend.select(backend, threads);
     }
 }

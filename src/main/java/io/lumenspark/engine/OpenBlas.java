@@ -1,6 +1,8 @@
 package io.lumenspark.engine;
 
 import io.lumenspark.LumensparkException;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.openblas.global.openblas_nolapack;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -33,7 +35,7 @@ final class OpenBlas implements Blas {
     @SuppressWarnings("restricted")
     static OpenBlas load() {
         try {
-            org.bytedeco.javacpp.Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);
+            Loader.load(openblas_nolapack.class);
         } catch (Throwable e) {
             throw new LumensparkException("cannot load OpenBLAS: " + e.getMessage(), e);
         }

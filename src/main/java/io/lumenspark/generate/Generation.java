@@ -1,8 +1,9 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Tokenizer;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.Decoder;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.util.Arrays;
 import java.util.Iterator;
@@ -17,27 +18,29 @@ import java.util.SplittableRandom;
  *
  * <p>The pieces of text concatenate to {@link #result()}'s text: a piece ending in an incomplete UTF-8
  * character is held back until the next token completes it, and the last token (the end-of-text token when the
- * sequence ends there) carries whatever was held. Not thread-safe; run one generation per thread, as many as
- * wanted on one model. Close it (or exhaust it) to free its decoder.
+ * sequence ends there) carries whatever was held. Each token's text is decoded once, as it comes, and stop
+ * strings are looked for only where it can complete one, so the work per token does not grow with the text.
+ * Not thread-safe; run one generation per thread, as many as wanted on one model. Close it (or exhaust it) to free
+ * its decoder.
  */
 public final class Generation implements Iterator<Generation.Token>, AutoCloseable {
     /** A chosen token and the text it adds (possibly empty; see the class comment). */
     public record Token(int id, String text) {
     }
 
-    private final LumensparkModel model;
-    private final Tokenizer tokenizer;
+    private final LanguageModel model;
     private final GenerationConfig cfg;
     private final SplittableRandom random;
-    private final LumensparkModel.Decoder decoder; // null: recompute (bidirectional model)
+    private final Decoder decoder; // null: recompute (bidirectional model)
     private final int n, promptTokens, droppedTokens, limit;
     private final int[] eos;
+    private final GeneratedText text;
     private final long start = System.nanoTime();
     private long end;
     private int[] context; // the prompt (after truncation) and every token generated
-    private int length, windowStart, emitted, pending = -1;
+    private int length, windowStart, pending = -1;
     private double firstTokenSeconds = Double.NaN;
-    private String text = "", finish;
+    private FinishReason finish;
 
     /**
      * Starts a generation; seed, when not null, overrides the config's (batches derive one per sequence).
@@ -46,15 +49,15 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      *                             prompt_truncation is "left"), or ids (of the prompt or end of text) outside the
      *                             model's vocabulary
      */
-    public Generation(LumensparkModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed) {
+    public Generation(LanguageModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed) {
         this.model = model;
-        this.tokenizer = tokenizer;
         // no end-of-text ids of its own: the tokenizer's, for min_new_tokens as for stopping
         this.cfg = cfg.eosTokenIds().isEmpty() ? cfg.toBuilder().eosTokenId(tokenizer.eosId()).build() : cfg;
         n = model.config().seqLength();
         int vocab = model.config().vocabSize();
         this.cfg.checkVocabulary(vocab);
         eos = this.cfg.eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+        text = new GeneratedText(tokenizer, this.cfg.stopStrings());
         if (prompt.length == 0) throw new LumensparkException("the prompt is empty");
         int lengthLimit = cfg.maxLength() == null ? Integer.MAX_VALUE : cfg.maxLength() - prompt.length;
         int newLimit = cfg.maxNewTokens() == null ? Integer.MAX_VALUE : cfg.maxNewTokens();
@@ -73,7 +76,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         Long s = seed != null ? seed : cfg.seed();
         random = s != null ? new SplittableRandom(s) : new SplittableRandom();
         decoder = model.config().causal() ? model.decoder() : null;
-        if (limit == 0) finish("length");
+        if (limit == 0) finish(FinishReason.LENGTH);
     }
 
     /**
@@ -85,7 +88,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      * @throws LumensparkException when the prompt fills the context
      */
     public static void checkRoom(int promptTokens, int seqLength, GenerationConfig cfg, String truncate) {
-        if (promptTokens >= seqLength && !cfg.promptTruncation().equals("left")) {
+        if (promptTokens >= seqLength && cfg.promptTruncation() != PromptTruncation.LEFT) {
             throw new LumensparkException("the prompt has " + promptTokens + " tokens; this model's context is "
                     + seqLength + " and leaves no room to generate (" + truncate + " keeps its end)");
         }
@@ -116,27 +119,21 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         }
         for (int e : eos) {
             if (id == e) {
-                finish("eos");
-                return new Token(id, flush());
+                finish(FinishReason.EOS);
+                return new Token(id, text.rest());
             }
         }
         if (length == context.length) context = Arrays.copyOf(context, Math.max(16, 2 * length));
         context[length++] = id;
         pending = id;
-        text = tokenizer.decode(Arrays.copyOfRange(context, promptTokens, length));
-        if (containsStop(text)) { // the token that completed it stays, in ids and text, as in Hugging Face
-            finish("stop");
+        if (text.add(id)) { // the token that completed a stop string stays, in ids and text, as in Hugging Face
+            finish(FinishReason.STOP);
         } else if (generated() == limit) {
-            finish("length");
-        } else if (length - windowStart == n && cfg.contextOverflow().equals("stop")) {
-            finish("context");
+            finish(FinishReason.LENGTH);
+        } else if (length - windowStart == n && cfg.contextOverflow() == ContextOverflow.STOP) {
+            finish(FinishReason.CONTEXT);
         }
-        if (finish != null) return new Token(id, flush());
-        // hold back a trailing replacement character: the next token may complete its UTF-8 sequence
-        int ready = text.endsWith("\uFFFD") ? text.length() - 1 : text.length();
-        String piece = ready > emitted ? text.substring(emitted, ready) : "";
-        emitted = Math.max(emitted, ready);
-        return new Token(id, piece);
+        return new Token(id, finish != null ? text.rest() : text.piece());
     }
 
     /** The logits for the next position: prefill, one decoding step, a slide, or a recomputation. */
@@ -145,9 +142,8 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
             windowStart = length - n / 2;
             if (decoder != null) decoder.reset();
         }
-        int[] window = Arrays.copyOfRange(context, windowStart, length);
-        if (decoder == null) return model.lastLogits(window);
-        if (decoder.position() == 0) return decoder.prefill(window);
+        if (decoder == null) return model.lastLogits(Arrays.copyOfRange(context, windowStart, length));
+        if (decoder.position() == 0) return decoder.prefill(Arrays.copyOfRange(context, windowStart, length));
         return decoder.next(pending);
     }
 
@@ -155,25 +151,11 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         return length - promptTokens;
     }
 
-    private void finish(String reason) {
+    private void finish(FinishReason reason) {
         finish = reason;
+        text.finish();
         end = System.nanoTime();
         if (decoder != null) decoder.close();
-    }
-
-    /** The text not yet handed out. */
-    private String flush() {
-        String piece = text.substring(Math.min(emitted, text.length()));
-        emitted = text.length();
-        return piece;
-    }
-
-    /** Whether text contains a stop string (the token just added completed it: it was not there before). */
-    private boolean containsStop(String s) {
-        for (String stop : cfg.stopStrings()) {
-            if (s.contains(stop)) return true;
-        }
-        return false;
     }
 
     /** An error about the token at the current position, which ends the generation. */
@@ -202,13 +184,13 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     /** The outcome once the generation has finished. */
     public Generator.Result result() {
         if (finish == null) throw new IllegalStateException("the generation has not finished");
-        return new Generator.Result(Arrays.copyOfRange(context, promptTokens, length), text, finish, promptTokens,
+        return new Generator.Result(Arrays.copyOfRange(context, promptTokens, length), text.finish(), finish, promptTokens,
                 droppedTokens, firstTokenSeconds, (end - start) / 1e9);
     }
 
     /** Frees the decoder; a generation closed before its end finishes with reason "cancelled". */
     @Override
     public void close() {
-        if (finish == null) finish("cancelled");
+        if (finish == null) finish(FinishReason.CANCELLED);
     }
 }

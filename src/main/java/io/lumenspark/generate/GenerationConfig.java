@@ -1,6 +1,7 @@
 package io.lumenspark.generate;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 
@@ -27,7 +28,7 @@ import java.util.function.UnaryOperator;
  * @param topK                  keep the k most likely tokens (0: all)
  * @param topP                  keep the smallest set of most likely tokens whose probability reaches top_p (1: all)
  * @param repetitionPenalty     1: none; > 1 discourages tokens already in the context
- * @param repetitionPenaltyMode "hf" (divide positive logits, multiply negative ones) or "lumenspark" (divide
+ * @param repetitionPenaltyMode hf (divide positive logits, multiply negative ones) or lumenspark (divide
  *                              regardless of sign, as published lumenspark does)
  * @param noRepeatNgramSize     no n-gram of this size occurs twice (0: off)
  * @param eosTokenIds           end-of-text ids, any of which ends a sequence (Hugging Face's eos_token_id, an id
@@ -36,26 +37,35 @@ import java.util.function.UnaryOperator;
  *                              it is kept, as Hugging Face does)
  * @param seed                  sampling seed, or null for a random one
  * @param numReturnSequences    sequences per prompt (needs sampling when above 1)
- * @param promptTruncation      "none": a prompt that leaves no room in the context is an error; "left": its
+ * @param promptTruncation      none: a prompt that leaves no room in the context is an error; left: its
  *                              oldest tokens are dropped, keeping seq_length - min(new-token limit,
  *                              seq_length / 2) of them (Lumenspark's key; Hugging Face truncates in the
  *                              tokenizer)
- * @param contextOverflow       "stop": generation ends with finish reason "context" when the context is full;
- *                              "slide": it goes on from the most recent seq_length / 2 tokens (Lumenspark's key)
+ * @param contextOverflow       stop: generation ends with finish reason "context" when the context is full;
+ *                              slide: it goes on from the most recent seq_length / 2 tokens (Lumenspark's key)
  */
 public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minNewTokens, boolean doSample,
                                double temperature, int topK, double topP, double repetitionPenalty,
-                               String repetitionPenaltyMode, int noRepeatNgramSize, List<Integer> eosTokenIds,
-                               List<String> stopStrings, Long seed, int numReturnSequences,
-                               String promptTruncation, String contextOverflow) {
+                               RepetitionPenaltyMode repetitionPenaltyMode, int noRepeatNgramSize,
+                               List<Integer> eosTokenIds, List<String> stopStrings, Long seed, int numReturnSequences,
+                               PromptTruncation promptTruncation, ContextOverflow contextOverflow) {
 
     /** Checks every value; messages name generation_config.json's keys. */
     public GenerationConfig {
         eosTokenIds = List.copyOf(eosTokenIds);
         stopStrings = List.copyOf(stopStrings);
         validate(UnaryOperator.identity(), maxLength, maxNewTokens, minNewTokens, doSample, temperature, topK, topP,
-                repetitionPenalty, repetitionPenaltyMode, noRepeatNgramSize, eosTokenIds, stopStrings,
-                numReturnSequences, promptTruncation, contextOverflow);
+                repetitionPenalty, String.valueOf(repetitionPenaltyMode), noRepeatNgramSize, eosTokenIds, stopStrings,
+                numReturnSequences, String.valueOf(promptTruncation), String.valueOf(contextOverflow));
+    }
+
+    /**
+     * What training writes into a new model's generation_config.json: sampling at temperature 0.8 with top-k 50 up
+     * to the whole context, stopping at the tokenizer's end of text. A folder without the file gets Hugging Face's
+     * defaults ({@link #builder()}).
+     */
+    public static GenerationConfig forNewModel(int seqLength, int eosTokenId) {
+        return builder().maxLength(seqLength).doSample(true).temperature(0.8).topK(50).eosTokenId(eosTokenId).build();
     }
 
     /** Greedy decoding of up to maxNewTokens tokens. */
@@ -85,14 +95,14 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         b.topK = topK;
         b.topP = topP;
         b.repetitionPenalty = repetitionPenalty;
-        b.repetitionPenaltyMode = repetitionPenaltyMode;
+        b.repetitionPenaltyMode = repetitionPenaltyMode.label();
         b.noRepeatNgramSize = noRepeatNgramSize;
         b.eosTokenIds = eosTokenIds;
         b.stopStrings = stopStrings;
         b.seed = seed;
         b.numReturnSequences = numReturnSequences;
-        b.promptTruncation = promptTruncation;
-        b.contextOverflow = contextOverflow;
+        b.promptTruncation = promptTruncation.label();
+        b.contextOverflow = contextOverflow.label();
         return b;
     }
 
@@ -102,7 +112,9 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         private int minNewTokens, topK = 50, noRepeatNgramSize, numReturnSequences = 1;
         private boolean doSample;
         private double temperature = 1, topP = 1, repetitionPenalty = 1;
-        private String repetitionPenaltyMode = "hf", promptTruncation = "none", contextOverflow = "stop";
+        // labels, checked by build(): the command line and the file give text
+        private String repetitionPenaltyMode = RepetitionPenaltyMode.HF.label(),
+                promptTruncation = PromptTruncation.NONE.label(), contextOverflow = ContextOverflow.STOP.label();
         private List<Integer> eosTokenIds = List.of();
         private List<String> stopStrings = List.of();
         private Long seed;
@@ -118,6 +130,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         public Builder topK(int v) { topK = v; return this; }
         public Builder topP(double v) { topP = v; return this; }
         public Builder repetitionPenalty(double v) { repetitionPenalty = v; return this; }
+        public Builder repetitionPenaltyMode(RepetitionPenaltyMode v) { return repetitionPenaltyMode(v.label()); }
+        /** The mode by its label ("hf", "lumenspark"), checked by {@link #build}. */
         public Builder repetitionPenaltyMode(String v) { repetitionPenaltyMode = v; return this; }
         public Builder noRepeatNgramSize(int v) { noRepeatNgramSize = v; return this; }
         /** One end-of-text id, or null for the tokenizer's. */
@@ -127,7 +141,11 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         public Builder stopStrings(List<String> v) { stopStrings = v; return this; }
         public Builder seed(Long v) { seed = v; return this; }
         public Builder numReturnSequences(int v) { numReturnSequences = v; return this; }
+        public Builder promptTruncation(PromptTruncation v) { return promptTruncation(v.label()); }
+        /** Prompt truncation by its label ("none", "left"), checked by {@link #build}. */
         public Builder promptTruncation(String v) { promptTruncation = v; return this; }
+        public Builder contextOverflow(ContextOverflow v) { return contextOverflow(v.label()); }
+        /** Context overflow by its label ("stop", "slide"), checked by {@link #build}. */
         public Builder contextOverflow(String v) { contextOverflow = v; return this; }
 
         /** The configuration; a {@link LumensparkException} names the first invalid value by its key. */
@@ -145,8 +163,10 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
                     repetitionPenaltyMode, noRepeatNgramSize, eosTokenIds, stopStrings, numReturnSequences,
                     promptTruncation, contextOverflow);
             return new GenerationConfig(length, maxNewTokens, minNewTokens, doSample, temperature, topK, topP,
-                    repetitionPenalty, repetitionPenaltyMode, noRepeatNgramSize, eosTokenIds, stopStrings, seed,
-                    numReturnSequences, promptTruncation, contextOverflow);
+                    repetitionPenalty, Labeled.find(RepetitionPenaltyMode.class, repetitionPenaltyMode).orElseThrow(),
+                    noRepeatNgramSize, eosTokenIds, stopStrings, seed, numReturnSequences,
+                    Labeled.find(PromptTruncation.class, promptTruncation).orElseThrow(),
+                    Labeled.find(ContextOverflow.class, contextOverflow).orElseThrow());
         }
     }
 
@@ -174,9 +194,7 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         if (!(penalty > 0 && Double.isFinite(penalty))) {
             fail(name.apply("repetition_penalty") + " must be positive, got " + penalty);
         }
-        if (!mode.equals("hf") && !mode.equals("lumenspark")) {
-            fail(name.apply("repetition_penalty_mode") + " must be hf or lumenspark, got '" + mode + "'");
-        }
+        Labeled.parse(RepetitionPenaltyMode.class, mode, name.apply("repetition_penalty_mode"));
         if (noRepeat < 0) fail(name.apply("no_repeat_ngram_size") + " must not be negative, got " + noRepeat);
         for (int id : eos) {
             if (id < 0) fail(name.apply("eos_token_id") + " must not be negative, got " + id);
@@ -187,12 +205,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
             fail(name.apply("num_return_sequences") + " > 1 needs sampling (greedy decoding gives the same"
                     + " sequence every time)");
         }
-        if (!"none".equals(truncation) && !"left".equals(truncation)) {
-            fail(name.apply("prompt_truncation") + " must be none or left, got '" + truncation + "'");
-        }
-        if (!"stop".equals(overflow) && !"slide".equals(overflow)) {
-            fail(name.apply("context_overflow") + " must be stop or slide, got '" + overflow + "'");
-        }
+        Labeled.parse(PromptTruncation.class, truncation, name.apply("prompt_truncation"));
+        Labeled.parse(ContextOverflow.class, overflow, name.apply("context_overflow"));
     }
 
     private static void fail(String message) {
@@ -223,14 +237,14 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         m.put("top_k", topK);
         m.put("top_p", topP);
         m.put("repetition_penalty", repetitionPenalty);
-        m.put("repetition_penalty_mode", repetitionPenaltyMode);
+        m.put("repetition_penalty_mode", repetitionPenaltyMode.label());
         m.put("no_repeat_ngram_size", noRepeatNgramSize);
         if (!eosTokenIds.isEmpty()) m.put("eos_token_id", eosTokenIds.size() == 1 ? eosTokenIds.getFirst() : eosTokenIds);
         if (!stopStrings.isEmpty()) m.put("stop_strings", stopStrings);
         if (seed != null) m.put("seed", seed);
         m.put("num_return_sequences", numReturnSequences);
-        m.put("prompt_truncation", promptTruncation);
-        m.put("context_overflow", contextOverflow);
+        m.put("prompt_truncation", promptTruncation.label());
+        m.put("context_overflow", contextOverflow.label());
         return m;
     }
 
@@ -304,7 +318,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
                     case "top_k" -> b.topK(given ? integer(key, v) : 50);
                     case "top_p" -> b.topP(given ? number(key, v) : 1);
                     case "repetition_penalty" -> b.repetitionPenalty(given ? number(key, v) : 1);
-                    case "repetition_penalty_mode" -> b.repetitionPenaltyMode(given ? string(key, v) : "hf");
+                    case "repetition_penalty_mode" -> b.repetitionPenaltyMode(given ? string(key, v)
+                            : RepetitionPenaltyMode.HF.label());
                     case "no_repeat_ngram_size" -> b.noRepeatNgramSize(given ? integer(key, v) : 0);
                     case "eos_token_id" -> b.eosTokenIds(given ? oneOrList(key, v, JsonNode::isNumber,
                             "an integer or a list of integers", x -> integer(key, x)) : List.of());
@@ -312,8 +327,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
                             "a string or a list of strings", x -> string(key, x)) : List.of());
                     case "seed" -> b.seed(given ? Long.valueOf(integral(key, v, Long.MIN_VALUE, Long.MAX_VALUE)) : null);
                     case "num_return_sequences" -> b.numReturnSequences(given ? integer(key, v) : 1);
-                    case "prompt_truncation" -> b.promptTruncation(given ? string(key, v) : "none");
-                    case "context_overflow" -> b.contextOverflow(given ? string(key, v) : "stop");
+                    case "prompt_truncation" -> b.promptTruncation(given ? string(key, v) : PromptTruncation.NONE.label());
+                    case "context_overflow" -> b.contextOverflow(given ? string(key, v) : ContextOverflow.STOP.label());
                     default -> {
                         if (UNSUPPORTED.containsKey(key)) refuseIfOn(key, v);
                         else if (!HF_IGNORED.contains(key)) unknown.add(key);

@@ -1,7 +1,7 @@
 package io.lumenspark.generate;
 
-import io.lumenspark.data.Tokenizer;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -19,14 +19,14 @@ public final class Generator {
      * @param ids                the new token ids (an end-of-text token that ended the sequence is not included;
      *                           the token that completed a stop string is, as in Hugging Face)
      * @param text               their text (with a stop string that ended it, and the rest of its last token)
-     * @param finishReason       "eos", "stop" (a stop string), "length" (the token limit), "context" (seq_length
-     *                           reached) or "cancelled" (closed early)
+     * @param finishReason       eos, stop (a stop string), length (the token limit), context (seq_length
+     *                           reached) or cancelled (closed early)
      * @param promptTokens       prompt tokens the model saw
      * @param droppedTokens      prompt tokens dropped from the front by prompt_truncation "left"
      * @param firstTokenSeconds  time to the first new token (prefill included)
      * @param seconds            time for the whole sequence
      */
-    public record Result(int[] ids, String text, String finishReason, int promptTokens, int droppedTokens,
+    public record Result(int[] ids, String text, FinishReason finishReason, int promptTokens, int droppedTokens,
                          double firstTokenSeconds, double seconds) {
         /** New tokens per second after the first (the decoding rate), or NaN with fewer than two. */
         public double decodeTokensPerSecond() {
@@ -44,7 +44,7 @@ public final class Generator {
     }
 
     /** Generates one sequence from prompt ids, streaming its text to listener (may be null). */
-    public static Result generate(LumensparkModel model, Tokenizer tok, int[] prompt, GenerationConfig cfg,
+    public static Result generate(LanguageModel model, Tokenizer tok, int[] prompt, GenerationConfig cfg,
                                   Listener listener) {
         return new Generation(model, tok, prompt, cfg, null).finish(listener);
     }
@@ -53,7 +53,7 @@ public final class Generator {
      * Generates num_return_sequences sequences for each prompt, prompt by prompt: result i * num + j is sequence
      * j of prompt i, seeded by {@link #sequenceSeed}.
      */
-    public static List<Result> generateAll(LumensparkModel model, Tokenizer tok, List<int[]> prompts,
+    public static List<Result> generateAll(LanguageModel model, Tokenizer tok, List<int[]> prompts,
                                            GenerationConfig cfg) {
         int per = cfg.numReturnSequences();
         List<Result> out = new ArrayList<>();

@@ -82,7 +82,7 @@ public final class Sampling {
     /** Each distinct token of the context: positive logits divided by the penalty, negative ones multiplied. */
     private static void penalizeRepeats(float[] logits, int[] context, int length, GenerationConfig cfg) {
         float p = (float) cfg.repetitionPenalty();
-        boolean published = cfg.repetitionPenaltyMode().equals("lumenspark");
+        boolean published = cfg.repetitionPenaltyMode() == RepetitionPenaltyMode.LUMENSPARK;
         boolean[] seen = new boolean[logits.length];
         for (int i = 0; i < length; i++) {
             int t = context[i];

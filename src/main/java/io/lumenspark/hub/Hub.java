@@ -2,13 +2,14 @@ package io.lumenspark.hub;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Download;
+import io.lumenspark.corpus.Download;
 import io.lumenspark.io.Json;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpHeaders;
 import java.net.http.HttpRequest;
@@ -481,7 +482,7 @@ public final class Hub implements AutoCloseable {
         try {
             URI uri = new URI(location);
             return uri.getRawAuthority() == null ? uri.getScheme() == null : sameOrigin(from.resolve(uri), from);
-        } catch (java.net.URISyntaxException e) {
+        } catch (URISyntaxException e) {
             return false;
         }
     }
@@ -504,7 +505,7 @@ public final class Hub implements AutoCloseable {
         String rev = revision.replace("+", "%2B").replace("/", "%2F");
         try {
             return new URI(settings.endpoint() + "/" + repo + "/resolve/" + rev + "/" + file);
-        } catch (java.net.URISyntaxException e) {
+        } catch (URISyntaxException e) {
             throw new LumensparkException("HF_ENDPOINT is not a URL: " + shown(settings.endpoint()));
         }
     }

@@ -1,8 +1,11 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Mat;
 import io.lumenspark.engine.Parallel;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -24,22 +27,50 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  */
 final class Attention {
     private final ModelConfig cfg;
-    private final int d, heads, hd, kvDim, groups, perGroup, block;
+    private final int d, heads, hd, kvDim, groups, perGroup, block; // kv_dim = groups * hd; heads = groups * perGroup
     private final boolean causal, conv, full;
     private final int site;
-    private final float alpha;
+    private final float alpha; // 1 / sqrt(hd)
+
     // parameters
-    private LowRankLinear queryLow;
-    private Linear queryOut, query;
-    private final Linear key, value, output;
-    private final Params.Param keyProj, valueProj;   // E, F (Linformer layers)
-    private final Params.Param keyConv, valueConv;   // convolution weights (Conv-Linformer layers)
-    // activations for the current shape
-    private int slots, local, width;
+    private LowRankLinear queryLow;                 // d -> d/2 through rank (Linformer variants)
+    private Linear queryOut;                        // d/2 -> d (Linformer variants)
+    private Linear query;                           // d -> d (full attention)
+    private final Linear key, value;                // d -> kv_dim (value null: the values are the keys)
+    private final Linear output;                    // d -> d
+    private final Params.Param keyProj, valueProj;  // E, F [seq_length, k] (Linformer layers)
+    private final Params.Param keyConv, valueConv;  // [kv_dim, kv_dim, c] strided convolutions (Conv-Linformer layers)
+
+    // the pass: n positions per sequence, rows = batch * n; a query sees width = slots + local keys
+    private int slots;        // compressed key rows: k (Linformer), ceil(n / c) (convolution), 0 (full)
+    private int local;        // raw keys of the query's own block: c (causal Linformer), n (full), 0 (bidirectional)
+    private int width;
     private boolean inChunks; // a forward-only pass of a Linformer variant: queries in chunks of rows
-    private MemorySegment queryLowRows, queryMidRows, outRows, fullOutput;
-    private MemorySegment q, k, v, kc, vc, probs, dropped, dProbs, attended, dq, dk, dv, dkc, dvc, dx, maskedE,
-            maskedF, convK, convV, dConvK, dConvV;
+
+    // activations kept for backward (in a forward-only pass, one per role for all layers: Pass.activation)
+    private MemorySegment q;              // [rows, d] queries, seen as [rows * heads, hd] with one key head
+    private MemorySegment k, v;           // [rows, kv_dim] keys and values (the key and value layers' outputs)
+    private MemorySegment kc, vc;         // [batch, slots, kv_dim] compressed keys and values (vc may be kc)
+    private MemorySegment probs;          // [batch, groups, n * perGroup, width] softmax(alpha q k^T) over the
+                                          // visible slots, then the visible raw keys of the block
+    private MemorySegment attended;       // [rows, d] probs times the values, per head
+    private MemorySegment maskedE, maskedF; // [n, k] E and F kept on each slot's causal span (causal Linformer)
+    private MemorySegment convK, convV;   // [kv_dim, c * kv_dim] the convolutions as one product per block
+
+    // forward-only chunks of up to chunk = rowsPerChunk() positions (q, probs and attended then hold one chunk)
+    private MemorySegment queryLowRows;   // [chunk, rank]
+    private MemorySegment queryMidRows;   // [chunk, d/2]
+    private MemorySegment outRows;        // [chunk, d] the chunk's output
+    private MemorySegment fullOutput;     // [rows, d] full attention's whole output, handed out by chunk
+
+    // scratch: backward and dropout only, one per role for all layers
+    private MemorySegment dropped;        // [n * perGroup, width] one group's probabilities after dropout
+    private MemorySegment dProbs;         // [n * perGroup, width] their gradient, then the scores' gradient
+    private MemorySegment dq;             // [rows, d]
+    private MemorySegment dk, dv;         // [rows, kv_dim] (dv is dk without a value layer)
+    private MemorySegment dkc, dvc;       // [slots, kv_dim] one batch row's compressed gradients (dvc may be dkc)
+    private MemorySegment dConvK, dConvV; // [kv_dim, c * kv_dim] the permuted convolution gradients
+    private MemorySegment dx;             // [rows, d] the input's gradient
 
     Attention(Params params, String name, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
         this.cfg = cfg;
@@ -91,14 +122,14 @@ final class Attention {
     }
 
     /**
-     * Positions per chunk of a forward-only pass: Ctx.CHUNK_ROWS, in whole blocks for causal Linformer so that a
+     * Positions per chunk of a forward-only pass: Pass.CHUNK_ROWS, in whole blocks for causal Linformer so that a
      * chunk's queries find their block's raw keys in it.
      */
     int rowsPerChunk() {
-        return local > 0 && local < Ctx.CHUNK_ROWS ? Ctx.CHUNK_ROWS / local * local : Ctx.CHUNK_ROWS;
+        return local > 0 && local < Pass.CHUNK_ROWS ? Pass.CHUNK_ROWS / local * local : Pass.CHUNK_ROWS;
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         int n = c.n;
         slots = full ? 0 : conv ? (n + block - 1) / block : cfg.k();
         local = full ? n : causal ? block : 0;
@@ -152,7 +183,7 @@ final class Attention {
 
     // ---- forward ----
 
-    MemorySegment forward(Ctx c, MemorySegment x) {
+    MemorySegment forward(Pass c, MemorySegment x) {
         int n = c.n;
         computeKeys(c, x);
         q = full ? query.forward(c, x) : queryOut.forward(c, queryLow.forward(c, x));
@@ -163,7 +194,7 @@ final class Attention {
     }
 
     /** The whole-sequence part of a chunked forward-only pass (see Block): keys; all of standard attention. */
-    void prepareRows(Ctx c, MemorySegment x) {
+    void prepareRows(Pass c, MemorySegment x) {
         if (inChunks) {
             computeKeys(c, x);
         } else {
@@ -172,8 +203,8 @@ final class Attention {
     }
 
     /** The attention output of positions r0..r0+len-1 of batch row b, whose input rows are xs. */
-    MemorySegment forwardRows(Ctx c, int b, int r0, int len, MemorySegment xs) {
-        if (!inChunks) return fullOutput.asSlice(((long) b * c.n + r0) * d * 4, (long) len * d * 4);
+    MemorySegment forwardRows(Pass c, int b, int r0, int len, MemorySegment xs) {
+        if (!inChunks) return Floats.slice(fullOutput, ((long) b * c.n + r0) * d, (long) len * d);
         queryLow.forwardInto(c, xs, queryLowRows, queryMidRows, len);
         queryOut.forwardInto(c, queryMidRows, q, len);
         attend(c, b, r0, len, 0, 0);
@@ -182,7 +213,7 @@ final class Attention {
     }
 
     /** Keys and values of every position, and their compression into slots. */
-    private void computeKeys(Ctx c, MemorySegment x) {
+    private void computeKeys(Pass c, MemorySegment x) {
         k = key.forward(c, x);
         v = value == null ? k : value.forward(c, x);
         prepareCompression(c);
@@ -193,7 +224,7 @@ final class Attention {
      * Attention for the queries of positions r0..r0+len-1 of batch row b: their rows of q and attended start at
      * qBase (d floats per position), their probabilities at pBase in probs, laid out [groups][len * perGroup][width].
      */
-    private void attend(Ctx c, int b, int r0, int len, long qBase, long pBase) {
+    private void attend(Pass c, int b, int r0, int len, long qBase, long pBase) {
         int n = c.n;
         for (int g = 0; g < groups; g++) {
             long qOff = qBase + (groups == 1 ? 0 : (long) g * hd);
@@ -201,15 +232,16 @@ final class Attention {
             long slotOff = (long) b * slots * kvDim + (long) g * hd;
             int qRows = len * perGroup;
             if (slots > 0) {
-                c.blas.sgemm(false, true, qRows, slots, hd, alpha, q, qOff, qLd(), kc, slotOff, kvDim, 0f, probs,
-                        pOff, width);
+                c.blas.gemm(new Mat(q, qOff, qLd()), false, new Mat(kc, slotOff, kvDim), true,
+                        new Mat(probs, pOff, width), qRows, slots, hd, alpha, 0f);
             }
             // The local blocks the chunk's queries fall in; each query sees the raw keys of its own block.
             for (int bs = local == 0 ? n : r0 / local * local; bs < r0 + len; bs += local) {
                 int keys = Math.min(local, n - bs), from = Math.max(bs, r0), to = Math.min(bs + keys, r0 + len);
-                c.blas.sgemm(false, true, (to - from) * perGroup, keys, hd, alpha, q, qOff + (long) (from - r0) * d,
-                        qLd(), k, kvOffset(b, bs, g, n), kvDim, 0f, probs,
-                        pOff + (long) (from - r0) * perGroup * width + slots, width);
+                c.blas.gemm(new Mat(q, qOff + (long) (from - r0) * d, qLd()), false,
+                        new Mat(k, kvOffset(b, bs, g, n), kvDim), true,
+                        new Mat(probs, pOff + (long) (from - r0) * perGroup * width + slots, width),
+                        (to - from) * perGroup, keys, hd, alpha, 0f);
             }
             Parallel.rows(qRows, width, (from, to) -> {
                 for (int r = from; r < to; r++) {
@@ -221,14 +253,15 @@ final class Attention {
             MemorySegment p = dropProbs(c, b, g, pOff, qRows);
             long p0 = p == probs ? pOff : 0;
             if (slots > 0) {
-                c.blas.sgemm(false, false, qRows, hd, slots, 1f, p, p0, width, vc, slotOff, kvDim, 0f, attended,
-                        qOff, qLd());
+                c.blas.gemm(new Mat(p, p0, width), false, new Mat(vc, slotOff, kvDim), false,
+                        new Mat(attended, qOff, qLd()), qRows, hd, slots, 1f, 0f);
             }
             for (int bs = local == 0 ? n : r0 / local * local; bs < r0 + len; bs += local) {
                 int keys = Math.min(local, n - bs), from = Math.max(bs, r0), to = Math.min(bs + keys, r0 + len);
-                c.blas.sgemm(false, false, (to - from) * perGroup, hd, keys, 1f, p,
-                        p0 + (long) (from - r0) * perGroup * width + slots, width, v, kvOffset(b, bs, g, n), kvDim,
-                        slots > 0 ? 1f : 0f, attended, qOff + (long) (from - r0) * d, qLd());
+                c.blas.gemm(new Mat(p, p0 + (long) (from - r0) * perGroup * width + slots, width), false,
+                        new Mat(v, kvOffset(b, bs, g, n), kvDim), false,
+                        new Mat(attended, qOff + (long) (from - r0) * d, qLd()),
+                        (to - from) * perGroup, hd, keys, 1f, slots > 0 ? 1f : 0f);
             }
         }
     }
@@ -264,18 +297,18 @@ final class Attention {
     }
 
     /** Attention-probability dropout into the scratch buffer; returns the buffer to multiply with. */
-    private MemorySegment dropProbs(Ctx c, int b, int g, long pOff, int qRows) {
+    private MemorySegment dropProbs(Pass c, int b, int g, long pOff, int qRows) {
         if (!c.training || cfg.dropout() == 0) return probs;
         Dropout.apply(probs, pOff, dropped, 0, (long) qRows * width, cfg.dropout(), dropKey(c, b, g));
         return dropped;
     }
 
-    private long dropKey(Ctx c, int b, int g) {
+    private long dropKey(Pass c, int b, int g) {
         return Dropout.mix(c.dropoutKey(site) + (long) b * groups + g);
     }
 
     /** Per-forward preparation of the compression weights: E masked to each slot's causal span, conv permuted. */
-    private void prepareCompression(Ctx c) {
+    private void prepareCompression(Pass c) {
         int n = c.n;
         if (conv) {
             permuteConv(c.value(keyConv), convK);
@@ -292,8 +325,8 @@ final class Attention {
         for (int t = 0; t < n; t++) {
             int firstSlot = t / block; // slots j >= t/c contain position t
             long row = (long) t * kk;
-            out.asSlice(row * 4, firstSlot * 4L).fill((byte) 0);
-            MemorySegment.copy(e, (row + firstSlot) * 4, out, (row + firstSlot) * 4, (long) (kk - firstSlot) * 4);
+            Floats.zero(out, row, firstSlot);
+            Floats.copy(e, row + firstSlot, out, row + firstSlot, kk - firstSlot);
         }
     }
 
@@ -303,42 +336,43 @@ final class Attention {
         for (int o = 0; o < kvDim; o++) {
             for (int i = 0; i < kvDim; i++) {
                 for (int s = 0; s < c; s++) {
-                    wp.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, ((long) o * c + s) * kvDim + i,
-                            w.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, ((long) o * kvDim + i) * c + s));
+                    wp.setAtIndex(JAVA_FLOAT, ((long) o * c + s) * kvDim + i,
+                            w.getAtIndex(JAVA_FLOAT, ((long) o * kvDim + i) * c + s));
                 }
             }
         }
     }
 
-    private MemorySegment projection(Ctx c, boolean forValues) {
+    private MemorySegment projection(Pass c, boolean forValues) {
         Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
         if (!causal) return c.value(p);
         return forValues && maskedF != null ? maskedF : maskedE;
     }
 
     /** Compressed keys (and values) of batch row b. */
-    private void compress(Ctx c, int b) {
+    private void compress(Pass c, int b) {
         if (full) return;
         int n = c.n;
         compressOne(c, b, k, kc, false, n);
         if (!valuesAreKeys()) compressOne(c, b, v, vc, true, n);
     }
 
-    private void compressOne(Ctx c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int n) {
+    private void compressOne(Pass c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int n) {
         long srcOff = (long) b * n * kvDim;
         long dstOff = (long) b * slots * kvDim;
         if (conv) {
             MemorySegment wp = forValues && convV != null ? convV : convK;
             int fullBlocks = n / block, tail = n - fullBlocks * block, rowLen = block * kvDim;
-            c.blas.sgemm(false, true, fullBlocks, kvDim, rowLen, 1f, src, srcOff, rowLen, wp, 0, rowLen, 0f, dst,
-                    dstOff, kvDim);
+            c.blas.gemm(new Mat(src, srcOff, rowLen), false, new Mat(wp, rowLen), true, new Mat(dst, dstOff, kvDim),
+                    fullBlocks, kvDim, rowLen, 1f, 0f);
             if (tail > 0) { // the last, partial block: as if zero-padded to c positions
-                c.blas.sgemm(false, true, 1, kvDim, tail * kvDim, 1f, src, srcOff + (long) fullBlocks * rowLen,
-                        tail * kvDim, wp, 0, rowLen, 0f, dst, dstOff + (long) fullBlocks * kvDim, kvDim);
+                c.blas.gemm(new Mat(src, srcOff + (long) fullBlocks * rowLen, tail * kvDim), false,
+                        new Mat(wp, rowLen), true, new Mat(dst, dstOff + (long) fullBlocks * kvDim, kvDim),
+                        1, kvDim, tail * kvDim, 1f, 0f);
             }
         } else {
-            c.blas.sgemm(true, false, slots, kvDim, n, 1f, projection(c, forValues), 0, cfg.k(), src, srcOff,
-                    kvDim, 0f, dst, dstOff, kvDim);
+            c.blas.gemm(new Mat(projection(c, forValues), cfg.k()), true, new Mat(src, srcOff, kvDim), false,
+                    new Mat(dst, dstOff, kvDim), slots, kvDim, n, 1f, 0f);
         }
     }
 
@@ -351,31 +385,37 @@ final class Attention {
      * attention.
      */
     final class StepState {
-        final MemorySegment slotK, slotV, rawK, rawV, wpK, wpV, low, mid, q, kt, vt, scores, attendedRow, out;
+        final MemorySegment slotK, slotV;     // [k, kv_dim] the slots' sums so far (slotV may be slotK)
+        final MemorySegment rawK, rawV;       // [c, kv_dim] the current block's keys, values; full: all positions'
+        final MemorySegment wpK, wpV;         // [kv_dim, c * kv_dim] permuted convolutions (convolution layers)
+        final MemorySegment low, mid, q;      // [rank], [d/2], [d] the position's query on its way
+        final MemorySegment kt, vt;           // [kv_dim] its key and value
+        final MemorySegment scores;           // [k + c] (full: [seq_length]) one head's scores, then probabilities
+        final MemorySegment attendedRow, out; // [d] probabilities times values, per head; the output row
 
-        StepState(java.lang.foreign.Arena a, Ctx c) {
+        StepState(Arena a, Pass c) {
             int rows = full ? cfg.seqLength() : block;
             int kk = full ? 0 : cfg.k();
-            slotK = a.allocate(4L * Math.max(1, kk) * kvDim, 64);
-            slotV = valuesAreKeys() ? slotK : a.allocate(4L * Math.max(1, kk) * kvDim, 64);
-            rawK = a.allocate(4L * rows * kvDim, 64);
-            rawV = value == null ? rawK : a.allocate(4L * rows * kvDim, 64);
+            slotK = Floats.allocate(a, (long) Math.max(1, kk) * kvDim);
+            slotV = valuesAreKeys() ? slotK : Floats.allocate(a, (long) Math.max(1, kk) * kvDim);
+            rawK = Floats.allocate(a, (long) rows * kvDim);
+            rawV = value == null ? rawK : Floats.allocate(a, (long) rows * kvDim);
             if (conv) {
-                wpK = a.allocate(4L * kvDim * block * kvDim, 64);
+                wpK = Floats.allocate(a, (long) kvDim * block * kvDim);
                 permuteConv(c.value(keyConv), wpK);
-                wpV = valueConv == null ? wpK : a.allocate(4L * kvDim * block * kvDim, 64);
+                wpV = valueConv == null ? wpK : Floats.allocate(a, (long) kvDim * block * kvDim);
                 if (valueConv != null) permuteConv(c.value(valueConv), wpV);
             } else {
                 wpK = wpV = null;
             }
-            low = a.allocate(4L * cfg.rank(), 64);
-            mid = a.allocate(4L * d / 2, 64);
-            q = a.allocate(4L * d, 64);
-            kt = a.allocate(4L * kvDim, 64);
-            vt = value == null ? kt : a.allocate(4L * kvDim, 64);
-            scores = a.allocate(4L * (kk + rows), 64);
-            attendedRow = a.allocate(4L * d, 64);
-            out = a.allocate(4L * d, 64);
+            low = Floats.allocate(a, cfg.rank());
+            mid = Floats.allocate(a, d / 2);
+            q = Floats.allocate(a, d);
+            kt = Floats.allocate(a, kvDim);
+            vt = value == null ? kt : Floats.allocate(a, kvDim);
+            scores = Floats.allocate(a, kk + rows);
+            attendedRow = Floats.allocate(a, d);
+            out = Floats.allocate(a, d);
         }
     }
 
@@ -386,16 +426,16 @@ final class Attention {
      */
     void fillState(StepState s, int n) {
         if (!full) {
-            MemorySegment.copy(kc, 0, s.slotK, 0, (long) slots * kvDim * 4);
-            if (s.slotV != s.slotK) MemorySegment.copy(vc, 0, s.slotV, 0, (long) slots * kvDim * 4);
+            Floats.copy(kc, 0, s.slotK, 0, (long) slots * kvDim);
+            if (s.slotV != s.slotK) Floats.copy(vc, 0, s.slotV, 0, (long) slots * kvDim);
         }
         int first = full ? 0 : n / block * block; // the first position of the block that position n is in
-        MemorySegment.copy(k, (long) first * kvDim * 4, s.rawK, 0, (long) (n - first) * kvDim * 4);
-        if (s.rawV != s.rawK) MemorySegment.copy(v, (long) first * kvDim * 4, s.rawV, 0, (long) (n - first) * kvDim * 4);
+        Floats.copy(k, (long) first * kvDim, s.rawK, 0, (long) (n - first) * kvDim);
+        if (s.rawV != s.rawK) Floats.copy(v, (long) first * kvDim, s.rawV, 0, (long) (n - first) * kvDim);
     }
 
     /** The attention output for position t, given its input row x; updates the state. */
-    MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
+    MemorySegment step(Pass c, MemorySegment x, StepState s, int t) {
         if (!causal) throw new IllegalStateException("incremental decoding needs a causal model");
         if (full) {
             query.forwardInto(c, x, s.q, 1);
@@ -407,8 +447,8 @@ final class Attention {
         key.forwardInto(c, x, s.kt, 1);
         if (value != null) value.forwardInto(c, x, s.vt, 1);
         int row = full ? t : t % block; // where position t's raw key goes
-        MemorySegment.copy(s.kt, 0, s.rawK, (long) row * kvDim * 4, kvDim * 4L);
-        if (s.rawV != s.rawK) MemorySegment.copy(s.vt, 0, s.rawV, (long) row * kvDim * 4, kvDim * 4L);
+        Floats.copy(s.kt, 0, s.rawK, (long) row * kvDim, kvDim);
+        if (s.rawV != s.rawK) Floats.copy(s.vt, 0, s.rawV, (long) row * kvDim, kvDim);
         if (!full && !conv) { // position t joins every slot whose span reaches it: j >= t / c
             addToSlots(c.value(keyProj), s.kt, s.slotK, t);
             if (s.slotV != s.slotK) {
@@ -416,11 +456,11 @@ final class Attention {
             }
         } else if (conv && row == block - 1) { // block t / c is complete: its convolution is slot t / c
             int rowLen = block * kvDim, j = t / block;
-            c.blas.sgemm(false, true, 1, kvDim, rowLen, 1f, s.rawK, 0, rowLen, s.wpK, 0, rowLen, 0f, s.slotK,
-                    (long) j * kvDim, kvDim);
+            c.blas.gemm(new Mat(s.rawK, rowLen), false, new Mat(s.wpK, rowLen), true,
+                    new Mat(s.slotK, (long) j * kvDim, kvDim), 1, kvDim, rowLen, 1f, 0f);
             if (s.slotV != s.slotK) {
-                c.blas.sgemm(false, true, 1, kvDim, rowLen, 1f, s.rawV, 0, rowLen, s.wpV, 0, rowLen, 0f, s.slotV,
-                        (long) j * kvDim, kvDim);
+                c.blas.gemm(new Mat(s.rawV, rowLen), false, new Mat(s.wpV, rowLen), true,
+                        new Mat(s.slotV, (long) j * kvDim, kvDim), 1, kvDim, rowLen, 1f, 0f);
             }
         }
         int visible = full ? 0 : t / block, raw = row + 1, n = visible + raw;
@@ -434,7 +474,7 @@ final class Attention {
                         alpha * Kernels.dot(s.q, qo, s.rawK, r * kvDim + g * hd, hd));
             }
             Kernels.maskedSoftmax(s.scores, 0, n, n, n, 0);
-            s.attendedRow.asSlice(qo * 4, hd * 4L).fill((byte) 0);
+            Floats.zero(s.attendedRow, qo, hd);
             for (int j = 0; j < visible; j++) {
                 Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, j), s.slotV, j * kvDim + g * hd, s.attendedRow, qo, hd);
             }
@@ -457,7 +497,7 @@ final class Attention {
 
     // ---- backward ----
 
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         int n = c.n;
         MemorySegment dAttended = output.backward(c, dy);
         dk.fill((byte) 0);
@@ -479,18 +519,21 @@ final class Attention {
                 long p0 = p == probs ? pOff : 0;
                 // value side: d(compressed values) and d(raw values of the block)
                 if (slots > 0) {
-                    c.blas.sgemm(true, false, slots, hd, qRows, 1f, p, p0, width, dAttended, qOff, qLd(), 1f, dvc,
-                            g * hd, kvDim);
-                    c.blas.sgemm(false, true, qRows, slots, hd, 1f, dAttended, qOff, qLd(), vc,
-                            (long) b * slots * kvDim + g * hd, kvDim, 0f, dProbs, 0, width);
+                    c.blas.gemm(new Mat(p, p0, width), true, new Mat(dAttended, qOff, qLd()), false,
+                            new Mat(dvc, g * hd, kvDim), slots, hd, qRows, 1f, 1f);
+                    c.blas.gemm(new Mat(dAttended, qOff, qLd()), false,
+                            new Mat(vc, (long) b * slots * kvDim + g * hd, kvDim), true, new Mat(dProbs, width),
+                            qRows, slots, hd, 1f, 0f);
                 }
                 for (int bs = 0; bs < n && local > 0; bs += local) {
                     int len = Math.min(local, n - bs);
                     long pb = (long) bs * perGroup * width + slots;
-                    c.blas.sgemm(true, false, len, hd, len * perGroup, 1f, p, p0 + pb, width, dAttended,
-                            qOff + (long) bs * d, qLd(), 1f, dv, kvOffset(b, bs, g, n), kvDim);
-                    c.blas.sgemm(false, true, len * perGroup, len, hd, 1f, dAttended, qOff + (long) bs * d, qLd(), v,
-                            kvOffset(b, bs, g, n), kvDim, 0f, dProbs, pb, width);
+                    c.blas.gemm(new Mat(p, p0 + pb, width), true,
+                            new Mat(dAttended, qOff + (long) bs * d, qLd()), false,
+                            new Mat(dv, kvOffset(b, bs, g, n), kvDim), len, hd, len * perGroup, 1f, 1f);
+                    c.blas.gemm(new Mat(dAttended, qOff + (long) bs * d, qLd()), false,
+                            new Mat(v, kvOffset(b, bs, g, n), kvDim), true, new Mat(dProbs, pb, width),
+                            len * perGroup, len, hd, 1f, 0f);
                 }
                 if (c.training && cfg.dropout() > 0) {
                     Dropout.apply(dProbs, 0, dProbs, 0, (long) qRows * width, cfg.dropout(), dropKey(c, b, g));
@@ -504,18 +547,20 @@ final class Attention {
                 });
                 // key side: dScores is in dProbs now
                 if (slots > 0) {
-                    c.blas.sgemm(false, false, qRows, hd, slots, alpha, dProbs, 0, width, kc,
-                            (long) b * slots * kvDim + g * hd, kvDim, 0f, dq, qOff, qLd());
-                    c.blas.sgemm(true, false, slots, hd, qRows, alpha, dProbs, 0, width, q, qOff, qLd(), 1f, dkc,
-                            g * hd, kvDim);
+                    c.blas.gemm(new Mat(dProbs, width), false,
+                            new Mat(kc, (long) b * slots * kvDim + g * hd, kvDim), false, new Mat(dq, qOff, qLd()),
+                            qRows, hd, slots, alpha, 0f);
+                    c.blas.gemm(new Mat(dProbs, width), true, new Mat(q, qOff, qLd()), false,
+                            new Mat(dkc, g * hd, kvDim), slots, hd, qRows, alpha, 1f);
                 }
                 for (int bs = 0; bs < n && local > 0; bs += local) {
                     int len = Math.min(local, n - bs);
                     long pb = (long) bs * perGroup * width + slots;
-                    c.blas.sgemm(false, false, len * perGroup, hd, len, alpha, dProbs, pb, width, k,
-                            kvOffset(b, bs, g, n), kvDim, slots > 0 ? 1f : 0f, dq, qOff + (long) bs * d, qLd());
-                    c.blas.sgemm(true, false, len, hd, len * perGroup, alpha, dProbs, pb, width, q,
-                            qOff + (long) bs * d, qLd(), 1f, dk, kvOffset(b, bs, g, n), kvDim);
+                    c.blas.gemm(new Mat(dProbs, pb, width), false, new Mat(k, kvOffset(b, bs, g, n), kvDim), false,
+                            new Mat(dq, qOff + (long) bs * d, qLd()),
+                            len * perGroup, hd, len, alpha, slots > 0 ? 1f : 0f);
+                    c.blas.gemm(new Mat(dProbs, pb, width), true, new Mat(q, qOff + (long) bs * d, qLd()), false,
+                            new Mat(dk, kvOffset(b, bs, g, n), kvDim), len, hd, len * perGroup, alpha, 1f);
                 }
             }
             if (!full) {
@@ -525,42 +570,43 @@ final class Attention {
         }
         finishCompressionGrads(c, n);
         MemorySegment dxq = full ? query.backward(c, dq) : queryLow.backward(c, queryOut.backward(c, dq));
-        MemorySegment.copy(dxq, 0, dx, 0, (long) c.rows * d * 4);
+        Floats.copy(dxq, 0, dx, 0, (long) c.rows * d);
         Kernels.add(key.backward(c, dk), 0, dx, 0, (long) c.rows * d);
         if (value != null) Kernels.add(value.backward(c, dv), 0, dx, 0, (long) c.rows * d);
         return dx;
     }
 
     /** Gradients through the compression of batch row b: into the raw keys/values and the E/conv weights. */
-    private void compressBackward(Ctx c, int b, MemorySegment src, MemorySegment dSrc, MemorySegment dComp,
+    private void compressBackward(Pass c, int b, MemorySegment src, MemorySegment dSrc, MemorySegment dComp,
                                   boolean forValues, int n) {
         long srcOff = (long) b * n * kvDim;
         if (conv) {
             MemorySegment wp = forValues && convV != null ? convV : convK;
             MemorySegment dWp = forValues && dConvV != null ? dConvV : dConvK;
             int fullBlocks = n / block, tail = n - fullBlocks * block, rowLen = block * kvDim;
-            c.blas.sgemm(false, false, fullBlocks, rowLen, kvDim, 1f, dComp, 0, kvDim, wp, 0, rowLen, 1f, dSrc,
-                    srcOff, rowLen);
-            c.blas.sgemm(true, false, kvDim, rowLen, fullBlocks, 1f, dComp, 0, kvDim, src, srcOff, rowLen, 1f, dWp,
-                    0, rowLen);
+            c.blas.gemm(new Mat(dComp, kvDim), false, new Mat(wp, rowLen), false, new Mat(dSrc, srcOff, rowLen),
+                    fullBlocks, rowLen, kvDim, 1f, 1f);
+            c.blas.gemm(new Mat(dComp, kvDim), true, new Mat(src, srcOff, rowLen), false, new Mat(dWp, rowLen),
+                    kvDim, rowLen, fullBlocks, 1f, 1f);
             if (tail > 0) {
                 long tailOff = srcOff + (long) fullBlocks * rowLen;
-                c.blas.sgemm(false, false, 1, tail * kvDim, kvDim, 1f, dComp, (long) fullBlocks * kvDim, kvDim, wp,
-                        0, rowLen, 1f, dSrc, tailOff, tail * kvDim);
-                c.blas.sgemm(true, false, kvDim, tail * kvDim, 1, 1f, dComp, (long) fullBlocks * kvDim, kvDim, src,
-                        tailOff, tail * kvDim, 1f, dWp, 0, rowLen);
+                c.blas.gemm(new Mat(dComp, (long) fullBlocks * kvDim, kvDim), false, new Mat(wp, rowLen), false,
+                        new Mat(dSrc, tailOff, tail * kvDim), 1, tail * kvDim, kvDim, 1f, 1f);
+                c.blas.gemm(new Mat(dComp, (long) fullBlocks * kvDim, kvDim), true,
+                        new Mat(src, tailOff, tail * kvDim), false, new Mat(dWp, rowLen),
+                        kvDim, tail * kvDim, 1, 1f, 1f);
             }
         } else {
             Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
-            c.blas.sgemm(false, false, n, kvDim, slots, 1f, projection(c, forValues), 0, cfg.k(), dComp, 0,
-                    kvDim, 1f, dSrc, srcOff, kvDim);
-            c.blas.sgemm(false, true, n, cfg.k(), kvDim, 1f, src, srcOff, kvDim, dComp, 0, kvDim, 1f, c.grad(p), 0,
-                    cfg.k());
+            c.blas.gemm(new Mat(projection(c, forValues), cfg.k()), false, new Mat(dComp, kvDim), false,
+                    new Mat(dSrc, srcOff, kvDim), n, kvDim, slots, 1f, 1f);
+            c.blas.gemm(new Mat(src, srcOff, kvDim), false, new Mat(dComp, kvDim), true, new Mat(c.grad(p), cfg.k()),
+                    n, cfg.k(), kvDim, 1f, 1f);
         }
     }
 
     /** Masks the E gradients to the causal spans; scatters the permuted conv gradients back to [out, in, c]. */
-    private void finishCompressionGrads(Ctx c, int n) {
+    private void finishCompressionGrads(Pass c, int n) {
         if (conv) {
             unpermuteAdd(dConvK, c.grad(keyConv));
             if (valueConv != null) unpermuteAdd(dConvV, c.grad(valueConv));
@@ -572,17 +618,17 @@ final class Attention {
 
     private void maskGradient(MemorySegment g, int n) {
         int kk = cfg.k();
-        for (int t = 0; t < n; t++) g.asSlice((long) t * kk * 4, (long) (t / block) * 4).fill((byte) 0);
+        for (int t = 0; t < n; t++) Floats.zero(g, (long) t * kk, t / block);
     }
 
     private void unpermuteAdd(MemorySegment dwp, MemorySegment dw) {
-        var F = java.lang.foreign.ValueLayout.JAVA_FLOAT;
         int c = block;
         for (int o = 0; o < kvDim; o++) {
             for (int i = 0; i < kvDim; i++) {
                 for (int s = 0; s < c; s++) {
                     long at = ((long) o * kvDim + i) * c + s;
-                    dw.setAtIndex(F, at, dw.getAtIndex(F, at) + dwp.getAtIndex(F, ((long) o * c + s) * kvDim + i));
+                    float add = dwp.getAtIndex(JAVA_FLOAT, ((long) o * c + s) * kvDim + i);
+                    dw.setAtIndex(JAVA_FLOAT, at, dw.getAtIndex(JAVA_FLOAT, at) + add);
                 }
             }
         }

@@ -1,7 +1,9 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** A post-norm block, as published lumenspark: x = norm1(x + attn(x)); x = norm2(x + ffn(x)). */
@@ -10,8 +12,11 @@ final class Block {
     private final RmsNorm norm1, norm2;
     private final FeedForward ffn;
     private final int d, layer;
-    private MemorySegment sum1, sum2, dMid, dx;
-    private RowBuffers rows; // forward-only passes
+    private MemorySegment sum1;     // [rows, d] x + attn(x)
+    private MemorySegment sum2;     // [rows, d] mid + ffn(mid), mid = norm1(sum1)
+    private MemorySegment dMid;     // [rows, d] scratch: the gradient of mid
+    private MemorySegment dx;       // [rows, d] scratch: the input's gradient (two, alternating between layers)
+    private RowBuffers rows;        // [chunkRows, ...] forward-only passes, a chunk of positions at a time
     private int chunkRows;
 
     Block(Params params, ModelConfig cfg, int layer, Params.Param sharedE, Params.Param sharedF) {
@@ -24,7 +29,7 @@ final class Block {
         norm2 = new RmsNorm(params, name + ".norm2", d, cfg.normEps());
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         attn.allocate(c);
         if (c.forwardOnly) {
             chunkRows = Math.min(c.n, attn.rowsPerChunk());
@@ -41,7 +46,7 @@ final class Block {
         dx = c.scratch("block.dx." + layer % 2, size); // alternates: a block's dx is the next one's input
     }
 
-    MemorySegment forward(Ctx c, MemorySegment x) {
+    MemorySegment forward(Pass c, MemorySegment x) {
         if (c.forwardOnly) return forwardInChunks(c, x);
         long size = (long) c.rows * d;
         Kernels.sum(x, 0, attn.forward(c, x), 0, sum1, 0, size);
@@ -56,12 +61,12 @@ final class Block {
      * pass holds buffers for a chunk instead of for all n positions. The output overwrites x: a chunk's input rows
      * are dead once it is done.
      */
-    private MemorySegment forwardInChunks(Ctx c, MemorySegment x) {
+    private MemorySegment forwardInChunks(Pass c, MemorySegment x) {
         attn.prepareRows(c, x);
         for (int b = 0; b < c.batch; b++) {
             for (int r0 = 0; r0 < c.n; r0 += chunkRows) {
                 int len = Math.min(chunkRows, c.n - r0);
-                MemorySegment xs = x.asSlice(((long) b * c.n + r0) * d * 4, (long) len * d * 4);
+                MemorySegment xs = Floats.slice(x, ((long) b * c.n + r0) * d, (long) len * d);
                 finishRows(c, xs, attn.forwardRows(c, b, r0, len, xs), rows, len, xs);
             }
         }
@@ -73,14 +78,14 @@ final class Block {
                       FeedForward.RowBuffers ffn) {
     }
 
-    private RowBuffers rowBuffers(Ctx.Buffers alloc, int rows) {
+    private RowBuffers rowBuffers(Pass.Buffers alloc, int rows) {
         return new RowBuffers(alloc.floats("block.rows.sum1", (long) rows * d),
                 alloc.floats("block.rows.mid", (long) rows * d), alloc.floats("block.rows.sum2", (long) rows * d),
                 alloc.floats("block.rows.denom", rows), ffn.rowBuffers(alloc, rows));
     }
 
     /** y = norm2(m + ffn(m)) with m = norm1(x + a), for rows of x and of the attention output a; y may be x. */
-    private void finishRows(Ctx c, MemorySegment x, MemorySegment a, RowBuffers s, int rows, MemorySegment y) {
+    private void finishRows(Pass c, MemorySegment x, MemorySegment a, RowBuffers s, int rows, MemorySegment y) {
         long size = (long) rows * d;
         Kernels.sum(x, 0, a, 0, s.sum1(), 0, size);
         norm1.forwardRows(c, s.sum1(), s.mid(), s.denom(), rows);
@@ -94,15 +99,15 @@ final class Block {
         final RowBuffers rows;
         final MemorySegment y;
 
-        StepState(java.lang.foreign.Arena a, Ctx c) {
+        StepState(Arena a, Pass c) {
             attention = attn.new StepState(a, c);
-            rows = rowBuffers((role, count) -> a.allocate(4 * Math.max(1, count), 64), 1);
-            y = a.allocate(4L * d, 64);
+            rows = rowBuffers((role, count) -> Floats.allocate(a, Math.max(1, count)), 1);
+            y = Floats.allocate(a, d);
         }
     }
 
     /** The block's output row for position t (incremental decoding). */
-    MemorySegment step(Ctx c, MemorySegment x, StepState s, int t) {
+    MemorySegment step(Pass c, MemorySegment x, StepState s, int t) {
         finishRows(c, x, attn.step(c, x, s.attention, t), s.rows, 1, s.y);
         return s.y;
     }
@@ -112,7 +117,7 @@ final class Block {
         attn.fillState(s.attention, n);
     }
 
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         long size = (long) c.rows * d;
         MemorySegment dSum2 = norm2.backward(c, dy);
         Kernels.sum(dSum2, 0, ffn.backward(c, dSum2), 0, dMid, 0, size);

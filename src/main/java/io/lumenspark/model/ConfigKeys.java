@@ -1,8 +1,11 @@
 package io.lumenspark.model;
 
+import io.lumenspark.Words;
+
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 
 /**
@@ -60,31 +63,14 @@ final class ConfigKeys {
     static String nearest(String key, Collection<String> candidates) {
         String best = null;
         int bestDistance = Integer.MAX_VALUE;
-        String k = key.substring(0, Math.min(key.length(), 64)).toLowerCase(java.util.Locale.ROOT);
+        String k = key.substring(0, Math.min(key.length(), 64)).toLowerCase(Locale.ROOT);
         for (String c : candidates) {
-            int d = distance(k, c);
+            int d = Words.distance(k, c);
             if (d < bestDistance) {
                 best = c;
                 bestDistance = d;
             }
         }
         return best;
-    }
-
-    /** Edits (insert, delete, replace, swap two neighbours) that turn a into b: "casual" is 1 from "causal". */
-    static int distance(String a, String b) {
-        int[][] d = new int[a.length() + 1][b.length() + 1];
-        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
-        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
-        for (int i = 1; i <= a.length(); i++) {
-            for (int j = 1; j <= b.length(); j++) {
-                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
-                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
-                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
-                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-                }
-            }
-        }
-        return d[a.length()][b.length()];
     }
 }

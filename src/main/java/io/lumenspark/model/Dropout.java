@@ -1,7 +1,7 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Parallel;
-
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorMask;
@@ -41,7 +41,7 @@ final class Dropout {
      */
     static void apply(MemorySegment x, long xo, MemorySegment out, long oo, long count, double p, long key) {
         if (p <= 0) {
-            MemorySegment.copy(x, xo * 4, out, oo * 4, count * 4);
+            Floats.copy(x, xo, out, oo, count);
             return;
         }
         long threshold = (long) (p * (1L << 24));

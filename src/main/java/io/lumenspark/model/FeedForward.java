@@ -7,10 +7,13 @@ import java.lang.foreign.MemorySegment;
 
 /** LowRankLinear(d -> d/2) -> exact GELU -> LowRankLinear(d/2 -> d) -> dropout (module names ffn.0 and ffn.2). */
 final class FeedForward {
-    private final LowRankLinear up, down;
-    private final int hidden, d, site;
+    private final LowRankLinear up;     // d -> d/2 (ffn.0)
+    private final LowRankLinear down;   // d/2 -> d (ffn.2)
+    private final int hidden, d, site;  // hidden = d/2
     private final double dropout;
-    private MemorySegment pre, act, out;
+    private MemorySegment pre;          // [rows, d/2] up's output (up's own buffer), kept for GELU's backward
+    private MemorySegment act;          // [rows, d/2] GELU(pre)
+    private MemorySegment out;          // [rows, d] scratch: the output after dropout, then its gradient
 
     FeedForward(Params params, String name, ModelConfig cfg, int layer) {
         d = cfg.embedDim();
@@ -21,14 +24,14 @@ final class FeedForward {
         site = 2 * layer + 1;
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         up.allocate(c);
         down.allocate(c);
         act = c.activation("ffn.act", (long) c.rows * hidden);
         out = c.scratch("ffn.out", (long) c.rows * d);
     }
 
-    MemorySegment forward(Ctx c, MemorySegment x) {
+    MemorySegment forward(Pass c, MemorySegment x) {
         pre = up.forward(c, x);
         Parallel.rows(c.rows, hidden, (from, to) -> Kernels.gelu(pre, act, (long) from * hidden, (long) to * hidden));
         MemorySegment y = down.forward(c, act);
@@ -41,14 +44,14 @@ final class FeedForward {
     record RowBuffers(MemorySegment low, MemorySegment pre, MemorySegment act, MemorySegment out) {
     }
 
-    RowBuffers rowBuffers(Ctx.Buffers alloc, int rows) {
+    RowBuffers rowBuffers(Pass.Buffers alloc, int rows) {
         return new RowBuffers(alloc.floats("ffn.rows.low", (long) rows * up.u.out),
                 alloc.floats("ffn.rows.pre", (long) rows * hidden), alloc.floats("ffn.rows.act", (long) rows * hidden),
                 alloc.floats("ffn.rows.out", (long) rows * d));
     }
 
     /** Inference over rows in the given buffers (no dropout); returns b.out(). */
-    MemorySegment forwardRows(Ctx c, MemorySegment x, RowBuffers b, int rows) {
+    MemorySegment forwardRows(Pass c, MemorySegment x, RowBuffers b, int rows) {
         up.forwardInto(c, x, b.low(), b.pre(), rows);
         Parallel.rows(rows, hidden, (from, to) -> Kernels.gelu(b.pre(), b.act(), (long) from * hidden,
                 (long) to * hidden));
@@ -56,7 +59,7 @@ final class FeedForward {
         return b.out();
     }
 
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         if (c.training && dropout > 0) {
             Dropout.apply(dy, 0, out, 0, (long) c.rows * d, dropout, c.dropoutKey(site));
             dy = out;

@@ -14,23 +14,6 @@ import java.util.function.BiConsumer;
  * checked against a weights file and against the machine's memory before a model of a million layers is begun.
  */
 final class Layout {
-    /** The parameters a model declares before its layers: the embeddings and projections all layers share. */
-    record Outer(Params.Param tokens, Params.Param positions, Params.Param sharedE, Params.Param sharedF) {
-        static Outer declare(Params params, ModelConfig config) {
-            int d = config.embedDim();
-            Params.Param tokens = params.declare("token_embedding.weight", config.vocabSize(), d);
-            Params.Param positions = params.declare("position_embedding.weight", config.seqLength(), d);
-            Params.Param sharedE = null, sharedF = null;
-            if (config.shareProjAcrossLayers() && !config.isFull() && !config.usesConv(0)) {
-                sharedE = params.declare("shared_key_proj", config.seqLength(), config.k());
-                if (config.separateProj()) {
-                    sharedF = params.declare("shared_value_proj", config.seqLength(), config.k());
-                }
-            }
-            return new Outer(tokens, positions, sharedE, sharedF);
-        }
-    }
-
     /**
      * Layers first .. first + count - 1, all like block (whose parameters are params). A layer's buffers can
      * depend on its parity (consecutive blocks alternate two gradient buffers), so the next layer stands by too.
@@ -46,18 +29,18 @@ final class Layout {
 
     private Layout(ModelConfig config) {
         this.config = config.validate();
-        Outer outer = Outer.declare(params, config);
+        Backbone.Shared shared = Backbone.Shared.declare(params, config);
         before = List.copyOf(params.list());
         int depth = config.depth();
-        int firstConv = config.attention().equals("conv_linformer") ? depth / 2 : depth;
+        int firstConv = config.attention() == AttentionKind.CONV_LINFORMER ? depth / 2 : depth;
         int[][] ranges = {{0, firstConv}, {firstConv, depth}};
         for (int[] r : ranges) {
             if (r[1] == r[0]) continue;
             int from = params.list().size();
-            Block block = new Block(params, config, r[0], outer.sharedE(), outer.sharedF());
+            Block block = new Block(params, config, r[0], shared.sharedE(), shared.sharedF());
             List<Params.Param> own = List.copyOf(params.list().subList(from, params.list().size()));
-            Block next = r[1] - r[0] < 2 ? null : new Block(new Params(), config, r[0] + 1, outer.sharedE(),
-                    outer.sharedF()); // its parameters are the first's, under other names
+            Block next = r[1] - r[0] < 2 ? null : new Block(new Params(), config, r[0] + 1, shared.sharedE(),
+                    shared.sharedF()); // its parameters are the first's, under other names
             kinds.add(new Kind(r[0], r[1] - r[0], block, own, next));
         }
         int from = params.list().size();
@@ -111,13 +94,13 @@ final class Layout {
     }
 
     /**
-     * Bytes of the activation buffers of a pass over batch x n tokens (see LumensparkModel.prepare, which this
+     * Bytes of the activation buffers of a pass over batch x n tokens (see LanguageModel.prepare, which this
      * follows step for step): the layers allocate into a counting context, the first two layers of each kind,
      * and the buffers a layer keeps for itself count once per layer of its kind. Includes the output layer's chunk of
      * logits, which the first loss computation adds. Callers keep batch x n within an int.
      */
     long activationBytes(int batch, int n, boolean forwardOnly) {
-        Ctx c = Ctx.counting(params, batch, n, forwardOnly);
+        Pass c = Pass.counting(params, batch, n, forwardOnly);
         long rowsTimesD = (long) c.rows * config.embedDim();
         c.floats(rowsTimesD); // the embedded input of the first block
         if (!forwardOnly) c.floats(rowsTimesD); // and its gradient

@@ -1,47 +1,52 @@
 package io.lumenspark.model;
 
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Mat;
 import io.lumenspark.engine.Parallel;
 
 import java.lang.foreign.MemorySegment;
 
 /** y = x W^T (+ b), W stored [out, in] as in PyTorch. */
 final class Linear {
-    final Params.Param weight, bias;
+    final Params.Param weight;  // [out, in]
+    final Params.Param bias;    // [out], or null
     final int in, out;
     private final String role;
-    private MemorySegment x, y, dx;
+    private MemorySegment x;    // [rows, in] the input, kept for backward (the caller's buffer)
+    private MemorySegment y;    // [rows, out] the output
+    private MemorySegment dx;   // [rows, in] scratch: the input's gradient
 
     Linear(Params params, String name, int in, int out, boolean withBias) {
         this.in = in;
         this.out = out;
-        this.role = Ctx.role(name);
+        this.role = Pass.role(name);
         this.weight = params.declare(name + ".weight", out, in);
         this.bias = withBias ? params.declare(name + ".bias", out) : null;
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         y = c.activation(role + ".y", (long) c.rows * out);
         dx = c.scratch(role + ".dx", (long) c.rows * in);
     }
 
-    MemorySegment forward(Ctx c, MemorySegment input) {
+    MemorySegment forward(Pass c, MemorySegment input) {
         x = input;
         forwardInto(c, input, y, c.rows);
         return y;
     }
 
     /** The product for any number of rows into a caller's buffer (used by generation and the LM head). */
-    void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows) {
+    void forwardInto(Pass c, MemorySegment input, MemorySegment output, int rows) {
         forwardInto(c, input, output, rows, true);
     }
 
     /** As above; withBias = false leaves the bias for the caller to fuse into its own pass over the output. */
-    void forwardInto(Ctx c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
+    void forwardInto(Pass c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
         if (rows == 1) {
             c.blas.matVec(out, in, c.value(weight), 0, in, input, 0, output, 0);
         } else {
-            c.blas.sgemm(false, true, rows, out, in, 1f, input, 0, in, c.value(weight), 0, in, 0f, output, 0, out);
+            c.blas.gemm(new Mat(input, in), false, new Mat(c.value(weight), in), true, new Mat(output, out),
+                    rows, out, in, 1f, 0f);
         }
         if (bias != null && withBias) {
             MemorySegment b = c.value(bias);
@@ -52,12 +57,15 @@ final class Linear {
     }
 
     /** Accumulates dW, db and returns dx (owned by this layer, overwritten). */
-    MemorySegment backward(Ctx c, MemorySegment dy) {
-        c.blas.sgemm(true, false, out, in, c.rows, 1f, dy, 0, out, x, 0, in, 1f, c.grad(weight), 0, in);
+    MemorySegment backward(Pass c, MemorySegment dy) {
+        c.blas.gemm(new Mat(dy, out), true, new Mat(x, in), false, new Mat(c.grad(weight), in),
+                out, in, c.rows, 1f, 1f);
         if (bias != null) {
-            c.blas.sgemm(false, false, 1, out, c.rows, 1f, c.ones, 0, c.rows, dy, 0, out, 1f, c.grad(bias), 0, out);
+            c.blas.gemm(new Mat(c.ones, c.rows), false, new Mat(dy, out), false, new Mat(c.grad(bias), out),
+                    1, out, c.rows, 1f, 1f);
         }
-        c.blas.sgemm(false, false, c.rows, in, out, 1f, dy, 0, out, c.value(weight), 0, in, 0f, dx, 0, in);
+        c.blas.gemm(new Mat(dy, out), false, new Mat(c.value(weight), in), false, new Mat(dx, in),
+                c.rows, in, out, 1f, 0f);
         return dx;
     }
 }

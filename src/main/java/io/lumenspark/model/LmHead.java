@@ -1,6 +1,8 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Mat;
 import io.lumenspark.engine.Parallel;
 
 import java.lang.foreign.MemorySegment;
@@ -14,10 +16,12 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 final class LmHead {
     /** Floats of logits per chunk: 32 Mi = 128 MB, 667 rows at vocab 50257 (measured 3-12 % faster than 64 MB). */
     private static final long CHUNK_FLOATS = 1L << 25;
-    final Linear fc;
+    final Linear fc;                    // d -> vocab, with bias
     private final int d, vocab;
-    private int chunk;
-    private MemorySegment logits, dx, biasGradParts;
+    private int chunk;                  // rows of logits at a time
+    private MemorySegment logits;       // [chunk, vocab] a chunk's logits, then dLoss/dlogits (made on first use)
+    private MemorySegment dx;           // [rows, d] the hidden states' gradient (training)
+    private MemorySegment biasGradParts; // [parts, vocab] each thread's share of the bias gradient (training)
 
     LmHead(Params params, int d, int vocab) {
         this.d = d;
@@ -25,7 +29,7 @@ final class LmHead {
         fc = new Linear(params, "fc_out", d, vocab, true);
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         chunk = (int) Math.max(1, Math.min(c.rows, CHUNK_FLOATS / vocab));
         logits = null; // on first use: prefill and logits() never need it
         dx = c.forwardOnly ? null : c.floats((long) c.rows * d);
@@ -33,7 +37,7 @@ final class LmHead {
     }
 
     /** Makes the chunk of logits the loss works in (allocate leaves it out: prefill and logits() never need it). */
-    void reserveLogits(Ctx c) {
+    void reserveLogits(Pass c) {
         if (logits == null) logits = c.floats((long) chunk * vocab);
     }
 
@@ -42,13 +46,13 @@ final class LmHead {
      * given; returns their sum. With backward, accumulates the fc_out gradients and fills dx() for the loss
      * sum(token losses) * gradScale.
      */
-    double run(Ctx c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
+    double run(Pass c, MemorySegment x, int[] targets, float[] tokenLoss, float gradScale, boolean backward) {
         double total = 0;
         reserveLogits(c);
         if (backward) biasGradParts.fill((byte) 0);
         for (int r0 = 0; r0 < c.rows; r0 += chunk) {
             int rows = Math.min(chunk, c.rows - r0);
-            MemorySegment xs = x.asSlice((long) r0 * d * 4, (long) rows * d * 4);
+            MemorySegment xs = Floats.slice(x, (long) r0 * d, (long) rows * d);
             fc.forwardInto(c, xs, logits, rows, false); // bias added below, in the same pass as the row maximum
             MemorySegment bias = c.value(fc.bias);
             double[] losses = new double[rows];
@@ -59,7 +63,7 @@ final class LmHead {
                     int t = targets[base + r];
                     long o = (long) r * vocab;
                     if (t < 0) { // ignored row (padding)
-                        if (backward) logits.asSlice(o * 4, (long) vocab * 4).fill((byte) 0);
+                        if (backward) Floats.zero(logits, o, vocab);
                         continue;
                     }
                     float m = Kernels.addAndMax(bias, 0, logits, o, vocab);
@@ -83,10 +87,10 @@ final class LmHead {
             }
             if (backward) {
                 // logits now holds dLoss/dlogits for these rows
-                c.blas.sgemm(false, false, rows, d, vocab, 1f, logits, 0, vocab, c.value(fc.weight), 0, d, 0f, dx,
-                        (long) r0 * d, d);
-                c.blas.sgemm(true, false, vocab, d, rows, 1f, logits, 0, vocab, xs, 0, d, 1f, c.grad(fc.weight), 0,
-                        d);
+                c.blas.gemm(new Mat(logits, vocab), false, new Mat(c.value(fc.weight), d), false,
+                        new Mat(dx, (long) r0 * d, d), rows, d, vocab, 1f, 0f);
+                c.blas.gemm(new Mat(logits, vocab), true, new Mat(xs, d), false, new Mat(c.grad(fc.weight), d),
+                        vocab, d, rows, 1f, 1f);
             }
         }
         if (backward) {
@@ -101,7 +105,7 @@ final class LmHead {
     }
 
     /** Raw logits of rows [r0, r0 + rows) of x into out ([rows, vocab]). */
-    void logits(Ctx c, MemorySegment x, int r0, int rows, MemorySegment out) {
-        fc.forwardInto(c, x.asSlice((long) r0 * d * 4, (long) rows * d * 4), out, rows);
+    void logits(Pass c, MemorySegment x, int r0, int rows, MemorySegment out) {
+        fc.forwardInto(c, Floats.slice(x, (long) r0 * d, (long) rows * d), out, rows);
     }
 }

@@ -11,22 +11,22 @@ final class LowRankLinear {
         v = new Linear(params, name + ".V", rank, out, false);
     }
 
-    void allocate(Ctx c) {
+    void allocate(Pass c) {
         u.allocate(c);
         v.allocate(c);
     }
 
-    MemorySegment forward(Ctx c, MemorySegment x) {
+    MemorySegment forward(Pass c, MemorySegment x) {
         return v.forward(c, u.forward(c, x));
     }
 
     /** Any number of rows into a caller's buffers: mid gets U x (rank wide), y gets V U x. */
-    void forwardInto(Ctx c, MemorySegment x, MemorySegment mid, MemorySegment y, int rows) {
+    void forwardInto(Pass c, MemorySegment x, MemorySegment mid, MemorySegment y, int rows) {
         u.forwardInto(c, x, mid, rows);
         v.forwardInto(c, mid, y, rows);
     }
 
-    MemorySegment backward(Ctx c, MemorySegment dy) {
+    MemorySegment backward(Pass c, MemorySegment dy) {
         return u.backward(c, v.backward(c, dy));
     }
 }

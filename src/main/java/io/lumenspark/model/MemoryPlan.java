@@ -1,5 +1,6 @@
 package io.lumenspark.model;
 
+import com.sun.management.OperatingSystemMXBean;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.InputFiles;
 
@@ -22,7 +23,7 @@ import java.util.List;
  *
  * Parameters, gradients and activations live in native memory, which -Xmx does not limit, so {@link #check()}
  * compares with the machine's available physical memory ({@link #available()}). The model checks its own
- * allocations: {@code new LumensparkModel(config)} its parameters, each new pass shape its activations (and the
+ * allocations: {@code new LanguageModel(config)} its parameters, each new pass shape its activations (and the
  * gradients of a first training step).
  */
 public final class MemoryPlan {
@@ -40,7 +41,7 @@ public final class MemoryPlan {
         this.pass = pass;
     }
 
-    /** The model's parameters alone (float32, as {@code new LumensparkModel(config)} allocates them). */
+    /** The model's parameters alone (float32, as {@code new LanguageModel(config)} allocates them). */
     public static MemoryPlan forParameters(ModelConfig config) {
         return new MemoryPlan(parameterBytes(Layout.of(config)), 0, 0, 0, null);
     }
@@ -198,8 +199,8 @@ public final class MemoryPlan {
 
     /** The JVM's view of the machine, container limits included; made on first use (it takes tens of ms). */
     private static final class Os {
-        static final com.sun.management.OperatingSystemMXBean BEAN =
-                (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        static final OperatingSystemMXBean BEAN =
+                (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     }
 
     private static long kilobytes(String meminfoLine) {

@@ -1,5 +1,6 @@
 package io.lumenspark.model;
 
+import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 
@@ -13,8 +14,8 @@ import java.util.Optional;
  * (vocab_size, embed_dim, depth, heads, seq_length, dropout, k, rank) keep their meaning; the other keys select
  * the variants.
  *
- * @param attention           "linformer", "conv_linformer" (convolutional compression in the upper half of the
- *                            layers) or "full" (standard multi-head attention, the Transformer baseline)
+ * @param attention           linformer, conv_linformer (convolutional compression in the upper half of the
+ *                            layers) or full (standard multi-head attention, the Transformer baseline)
  * @param causal              whether a position may only see itself and earlier positions
  * @param kvHeads             1 (one key/value head shared by all query heads, as published) or heads
  * @param sharedKv            values are the keys (as published) instead of a separate value transform
@@ -22,7 +23,7 @@ import java.util.Optional;
  * @param shareProjAcrossLayers one E (and F) for all layers
  */
 public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int seqLength, double dropout, int k,
-                          int rank, String attention, boolean causal, int kvHeads, boolean sharedKv,
+                          int rank, AttentionKind attention, boolean causal, int kvHeads, boolean sharedKv,
                           boolean separateProj, boolean shareProjAcrossLayers, double normEps) {
 
     public static final List<String> PRESETS = List.of("lumenspark", "lumenspark-v0.1", "transformer",
@@ -46,8 +47,8 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     /** The published lumenspark 0.1.1 model: 55,375,953 parameters, bidirectional (it sees the future). */
     public static ModelConfig v01() {
-        return new ModelConfig(50257, 512, 6, 4, 512, 0.1, 128, 32, "linformer", false, 1, true, false, false,
-                1e-6);
+        return new ModelConfig(50257, 512, 6, 4, 512, 0.1, 128, 32, AttentionKind.LINFORMER, false, 1, true, false,
+                false, 1e-6);
     }
 
     public static ModelConfig preset(String name) {
@@ -74,12 +75,12 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
     }
 
     public boolean isFull() {
-        return attention.equals("full");
+        return attention == AttentionKind.FULL;
     }
 
     /** Layers from depth/2 up compress with a strided convolution in the conv-linformer variant. */
     public boolean usesConv(int layer) {
-        return attention.equals("conv_linformer") && layer >= depth / 2;
+        return attention == AttentionKind.CONV_LINFORMER && layer >= depth / 2;
     }
 
     /** The config as the ordered key/value map written to config.json. */
@@ -94,7 +95,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         m.put("dropout", dropout);
         m.put("k", k);
         m.put("rank", rank);
-        m.put("attention", attention);
+        m.put("attention", attention.label());
         m.put("causal", causal);
         m.put("kv_heads", kvHeads);
         m.put("shared_kv", sharedKv);
@@ -119,11 +120,12 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             throw new LumensparkException(source + ": model_type is " + shown(type) + ", expected \"lumenspark\"");
         }
         try {
+            String attention = String.valueOf(m.get("attention"));
             return new ModelConfig(integer(m, "vocab_size"), integer(m, "embed_dim"), integer(m, "depth"),
                     integer(m, "heads"), integer(m, "seq_length"), number(m, "dropout"), integer(m, "k"),
-                    integer(m, "rank"), String.valueOf(m.get("attention")), bool(m, "causal"),
+                    integer(m, "rank"), Labeled.find(AttentionKind.class, attention).orElse(null), bool(m, "causal"),
                     integer(m, "kv_heads"), bool(m, "shared_kv"), bool(m, "separate_proj"),
-                    bool(m, "share_proj_across_layers"), number(m, "norm_eps")).validate();
+                    bool(m, "share_proj_across_layers"), number(m, "norm_eps")).validate(attention);
         } catch (LumensparkException e) {
             throw new LumensparkException(source + ": " + e.getMessage());
         }
@@ -149,6 +151,11 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     /** Checks the invariants the model relies on; returns this. */
     public ModelConfig validate() {
+        return validate(attention);
+    }
+
+    /** {@link #validate()}, naming the attention as it was written (null attention: not one of the kinds). */
+    private ModelConfig validate(Object writtenAttention) {
         positive("vocab_size", vocabSize);
         positive("embed_dim", embedDim);
         positive("depth", depth);
@@ -160,13 +167,13 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         if (embedDim % 2 != 0) fail("embed_dim " + embedDim + " must be even (the low-rank layers use embed_dim/2)");
         if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1), got " + dropout);
         if (!(normEps > 0 && normEps < Double.POSITIVE_INFINITY)) fail("norm_eps must be a positive number, got " + normEps);
-        if (!List.of("linformer", "conv_linformer", "full").contains(attention)) {
-            fail("attention must be linformer, conv_linformer or full, got " + shown(attention));
+        if (attention == null) {
+            fail("attention must be " + Labeled.alternatives(AttentionKind.class) + ", got " + shown(writtenAttention));
         }
         if (kvHeads != 1 && kvHeads != heads) fail("kv_heads must be 1 or heads (" + heads + "), got " + kvHeads);
         if (!isFull()) {
             if (k > seqLength) fail("k " + k + " is larger than seq_length " + seqLength);
-            if ((causal || attention.equals("conv_linformer")) && seqLength % k != 0) {
+            if ((causal || attention == AttentionKind.CONV_LINFORMER) && seqLength % k != 0) {
                 fail("seq_length " + seqLength + " must be divisible by k " + k
                         + " (the causal and convolutional forms group positions into seq_length/k blocks)");
             }

@@ -1,21 +1,28 @@
 package io.lumenspark.model;
 
+import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * All parameters of a model in one contiguous native buffer, with their gradients in a second one of the same
  * layout. One buffer makes the optimizer, gradient clipping and zeroing single loops, and checkpoint I/O a walk
  * over a list.
  *
- * <p>A model loaded for inference ({@link LumensparkModel#fromPretrained}) has no flat buffer: each parameter is
+ * <p>A model loaded for inference ({@link ModelWeights#loadMapped}) has no flat buffer: each parameter is
  * a read-only view into the memory-mapped weights file, so loading is instant, pages come in as they are used,
  * and processes serving the same file share its memory.
  */
@@ -50,14 +57,52 @@ public final class Params {
             byName.put(name, p);
             return p;
         } catch (ArithmeticException overflow) {
-            throw new io.lumenspark.LumensparkException("parameter " + name + " of shape "
-                    + java.util.Arrays.toString(shape) + " is too large to hold");
+            throw new LumensparkException("parameter " + name + " of shape "
+                    + Arrays.toString(shape) + " is too large to hold");
         }
     }
 
     void allocate(Arena arena) {
         this.arena = arena;
-        values = arena.allocate(total * 4, 64);
+        values = Floats.allocate(arena, total);
+    }
+
+    /**
+     * Fills the parameters as a new model's, by their names: embeddings N(0, 0.02) as in GPT-2 (PyTorch's default
+     * N(0, 1), which published lumenspark keeps, trains far slower: validation loss 6.55 instead of 5.12 after 300
+     * steps on Tiny Shakespeare), Linear and Conv1d weights and biases uniform in +-1/sqrt(fan_in) as PyTorch does,
+     * sequence projections Xavier-uniform, norm scales 1.
+     */
+    void initialize(long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        for (Param p : list) {
+            MemorySegment m = Floats.slice(values(), p.offset(), p.size());
+            String name = p.name();
+            int[] s = p.shape();
+            if (name.endsWith(".scale")) {
+                fill(m, p.size(), () -> 1f);
+            } else if (name.endsWith("_embedding.weight")) {
+                fill(m, p.size(), () -> (float) (0.02 * gaussian(random)));
+            } else if (name.endsWith("_proj")) {
+                double bound = Math.sqrt(6.0 / (s[0] + s[1]));
+                fill(m, p.size(), () -> (float) ((random.nextDouble() * 2 - 1) * bound));
+            } else {
+                // Linear [out, in] / Conv1d [out, in, kernel] weight, or a bias whose fan-in is its layer's
+                int fanIn = s.length >= 2 ? (int) (p.size() / s[0]) : get(name.replace(".bias", ".weight"))
+                        .shape()[1];
+                double bound = 1 / Math.sqrt(fanIn);
+                fill(m, p.size(), () -> (float) ((random.nextDouble() * 2 - 1) * bound));
+            }
+        }
+    }
+
+    private static double gaussian(SplittableRandom r) {
+        double u1 = 1 - r.nextDouble(), u2 = r.nextDouble();
+        return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+
+    private static void fill(MemorySegment m, long n, Supplier<Float> f) {
+        for (long i = 0; i < n; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT, i, f.get());
     }
 
     /** Uses the given segment of each parameter (in {@link #list()} order) instead of a flat buffer. */
@@ -70,7 +115,7 @@ public final class Params {
     /** The values of one parameter. */
     public MemorySegment segment(Param p) {
         if (views != null) return views[p.index()];
-        return values.asSlice(p.offset() * 4, p.size() * 4);
+        return Floats.slice(values, p.offset(), p.size());
     }
 
     /** Whether the values are read-only views of a weights file (no training, no flat buffer). */
@@ -79,8 +124,8 @@ public final class Params {
     }
 
     /** Slices of a flat buffer laid out like the parameters (an optimizer moment, the gradients, ...). */
-    public java.util.function.Function<Param, MemorySegment> slicesOf(MemorySegment flat) {
-        return p -> flat.asSlice(p.offset() * 4, p.size() * 4);
+    public Function<Param, MemorySegment> slicesOf(MemorySegment flat) {
+        return p -> Floats.slice(flat, p.offset(), p.size());
     }
 
     public List<Param> list() {
@@ -104,8 +149,8 @@ public final class Params {
     /** The flat buffer of all values; not available for memory-mapped weights. */
     public MemorySegment values() {
         if (values == null) {
-            throw new io.lumenspark.LumensparkException("this model's weights are memory-mapped read-only (load it"
-                    + " with ModelFiles.load to train or change it)");
+            throw new LumensparkException("this model's weights are memory-mapped read-only (load it"
+                    + " with LumensparkModel.load to train or change it)");
         }
         return values;
     }
@@ -118,7 +163,7 @@ public final class Params {
     /** The gradient buffer, allocated on first use: evaluation and scoring never need it. */
     public synchronized MemorySegment grads() {
         values();
-        if (grads == null) grads = arena.allocate(total * 4, 64);
+        if (grads == null) grads = Floats.allocate(arena, total);
         return grads;
     }
 
@@ -127,7 +172,7 @@ public final class Params {
     }
 
     public Tensor grad(Param p) {
-        return new Tensor(grads.asSlice(p.offset() * 4, p.size() * 4), p.shape());
+        return new Tensor(Floats.slice(grads, p.offset(), p.size()), p.shape());
     }
 
     public void zeroGrads() {

@@ -3,8 +3,7 @@ package io.lumenspark.training;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.pretrained.LumensparkModel;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -36,8 +35,8 @@ public final class Checkpoint {
         } catch (IOException e) {
             throw new LumensparkException("cannot restore checkpoint in " + out + ": " + e.getMessage(), e);
         }
-        ModelFiles.save(model, tmp);
-        OptimizerFiles.write(tmp.resolve(OPTIMIZER), model.params(), adam);
+        model.save(tmp);
+        OptimizerFiles.write(tmp.resolve(OPTIMIZER), model.languageModel().params(), adam);
         Json.write(tmp.resolve(STATE), state); // written last: its presence marks a complete folder
         try {
             AtomicFiles.deleteTree(old);

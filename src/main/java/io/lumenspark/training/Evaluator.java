@@ -1,8 +1,8 @@
 package io.lumenspark.training;
 
-import io.lumenspark.data.EvalWindows;
-import io.lumenspark.data.TokenFile;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.tokens.EvalWindows;
+import io.lumenspark.tokens.TokenFile;
 
 import java.util.Arrays;
 import java.util.function.LongConsumer;
@@ -52,8 +52,8 @@ public final class Evaluator {
         return sum;
     }
 
-    /** {@link #evaluate(LumensparkModel, TokenFile, int, int, long, LongConsumer)} without progress reports. */
-    public static Result evaluate(LumensparkModel model, TokenFile tokens, int batch, int n, long maxTokens) {
+    /** {@link #evaluate(LanguageModel, TokenFile, int, int, long, LongConsumer)} without progress reports. */
+    public static Result evaluate(LanguageModel model, TokenFile tokens, int batch, int n, long maxTokens) {
         return evaluate(model, tokens, batch, n, maxTokens, done -> {
         });
     }
@@ -62,7 +62,7 @@ public final class Evaluator {
      * Loss over the {@link #windows} of context n, batch windows per forward pass, in eval mode (no dropout). After
      * each forward pass, {@code progress} gets the number of tokens predicted so far.
      */
-    public static Result evaluate(LumensparkModel model, TokenFile tokens, int batch, int n, long maxTokens,
+    public static Result evaluate(LanguageModel model, TokenFile tokens, int batch, int n, long maxTokens,
                                   LongConsumer progress) {
         boolean pad = model.config().causal();
         int[] in = new int[batch * n], tg = new int[batch * n];

@@ -1,6 +1,6 @@
 package io.lumenspark.training;
 
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.model.ModelWeights;
 import io.lumenspark.model.Params;
 
 import java.lang.foreign.MemorySegment;
@@ -22,10 +22,10 @@ final class OptimizerFiles {
     }
 
     static void write(Path file, Params params, AdamW adam) {
-        ModelFiles.writeBuffers(file, params, buffers(params, adam));
+        ModelWeights.writeBuffers(file, params, buffers(params, adam));
     }
 
     static void read(Path file, Params params, AdamW adam) {
-        ModelFiles.readBuffers(file, params, buffers(params, adam));
+        ModelWeights.readBuffers(file, params, buffers(params, adam));
     }
 }

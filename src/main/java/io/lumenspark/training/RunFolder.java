@@ -3,7 +3,8 @@ package io.lumenspark.training;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.FolderLock;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.model.ModelWeights;
+import io.lumenspark.pretrained.ModelFolder;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,9 +32,9 @@ import java.util.stream.Stream;
 public final class RunFolder {
     /** Names in the run folder. */
     public static final String METRICS = "metrics.jsonl", CHART = "loss.png";
-    /** The final model's files beside checkpoint/ (as {@link ModelFiles#save} writes them). */
-    static final List<String> MODEL_FILES = List.of(ModelFiles.CONFIG, ModelFiles.WEIGHTS, ModelFiles.GENERATION,
-            ModelFiles.TOKENIZER, "tokenizer.json", "vocab.json", "merges.txt");
+    /** The final model's files beside checkpoint/ (as {@link ModelFolder#save} writes them). */
+    static final List<String> MODEL_FILES = List.of(ModelWeights.CONFIG, ModelWeights.WEIGHTS, ModelFolder.GENERATION,
+            ModelFolder.TOKENIZER, "tokenizer.json", "vocab.json", "merges.txt");
     private static final Set<String> RUN_FILES = Set.copyOf(Stream.concat(MODEL_FILES.stream(),
             Stream.of(Checkpoint.FOLDER, METRICS, CHART)).toList());
     private static final Pattern PENDING = Pattern.compile("\\.metrics-([0-9a-f]{16})\\.jsonl");

@@ -3,10 +3,6 @@ package io.lumenspark.training;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
-import io.lumenspark.data.BatchSampler;
-import io.lumenspark.data.TokenCorpus;
-import io.lumenspark.data.TokenSplits;
-import io.lumenspark.data.Tokenizer;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Charts;
@@ -14,10 +10,16 @@ import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.io.ProgressBars;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.model.ModelWeights;
+import io.lumenspark.model.Params;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.pretrained.ModelFolder;
+import io.lumenspark.tokenizer.Tokenizer;
+import io.lumenspark.tokens.TokenCorpus;
+import io.lumenspark.tokens.TokenSplits;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -235,15 +237,16 @@ public final class Trainer {
                     Home.tokenCache())) {
                 log.printf("data: %s, %s%s%n", Words.count(splits.train().length(), "training token"),
                         Words.count(splits.val().length(), "validation token"), splits.reused() ? " (cached)" : "");
+                Params params = model.languageModel().params();
                 log.printf("model: %s, %s, %s attention%s; tokenizer %s; matrix backend %s, %s%n",
-                        opt.init() != null ? opt.init() : opt.preset(), Words.count(model.params().count(),
-                                "parameter"), cfg.attention(), cfg.causal() ? " (causal)" : "", tokenizer.name(),
-                        Blas.get().name(), Words.count(Parallel.threads(), "thread"));
-                AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, opt.weightDecay());
+                        opt.init() != null ? opt.init() : opt.preset(), Words.count(params.count(), "parameter"),
+                        cfg.attention(), cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(),
+                        Words.count(Parallel.threads(), "thread"));
+                AdamW adam = new AdamW(params, arena, 0.9, 0.95, 1e-8, opt.weightDecay());
                 Path metricsFile = out.resolve(RunFolder.METRICS);
                 if (resume) {
                     Path dir = Checkpoint.find(out);
-                    OptimizerFiles.read(dir.resolve(Checkpoint.OPTIMIZER), model.params(), adam);
+                    OptimizerFiles.read(dir.resolve(Checkpoint.OPTIMIZER), params, adam);
                     if (!saved.dataKey().isEmpty() && !saved.dataKey().equals(dataKey(splits))) {
                         throw new LumensparkException("the training data changed since the checkpoint in " + out
                                 + " was written; resuming would not continue the same run");
@@ -262,7 +265,9 @@ public final class Trainer {
                             + " (step %d)%n", out, Math.min(opt.checkpointEvery(), opt.steps()));
                 }
                 dataKey = dataKey(splits);
-                return loop(model, adam, splits, n, start, metricsFile);
+                Objective objective = new CausalLmObjective(model.languageModel(), splits, opt.batch(), n, opt.seed(),
+                        opt.evalTokens());
+                return loop(model, adam, objective, start, metricsFile);
             }
         }
     }
@@ -289,9 +294,9 @@ public final class Trainer {
      * it, the tokenizer's vocab_size.
      */
     private ModelConfig config(boolean resume) {
-        if (resume) return ModelFiles.readConfig(Checkpoint.find(opt.out()));
+        if (resume) return ModelWeights.readConfig(Checkpoint.find(opt.out()));
         if (opt.init() != null) {
-            ModelConfig cfg = ModelFiles.readConfig(opt.init());
+            ModelConfig cfg = ModelWeights.readConfig(opt.init());
             if (cfg.vocabSize() != tokenizer.vocabSize()) {
                 throw new LumensparkException(opt.init() + ": vocab_size " + cfg.vocabSize()
                         + " does not match the tokenizer's " + tokenizer.vocabSize());
@@ -306,51 +311,46 @@ public final class Trainer {
 
     /** The model of {@link #config}: loaded from the checkpoint or --init folder, or new and initialized. */
     private LumensparkModel createModel(boolean resume, ModelConfig cfg) {
-        LumensparkModel m = resume ? ModelFiles.load(Checkpoint.find(opt.out()), cfg)
-                : opt.init() != null ? ModelFiles.load(opt.init(), cfg) : new LumensparkModel(cfg);
-        if (!resume) {
-            if (opt.init() == null) m.initialize(opt.seed());
+        if (resume) return ModelFolder.loadTrainable(Checkpoint.find(opt.out()), cfg);
+        if (opt.init() != null) {
+            LumensparkModel m = ModelFolder.loadTrainable(opt.init(), cfg);
             m.setTokenizer(tokenizer);
+            return m;
         }
-        return m;
+        LanguageModel m = new LanguageModel(cfg);
+        m.initialize(opt.seed());
+        return new LumensparkModel(m, tokenizer);
     }
 
-    private Result loop(LumensparkModel model, AdamW adam, TokenSplits splits, int n, long start, Path metricsFile) {
-        int b = opt.batch(), accum = opt.accumulation();
-        BatchSampler sampler = new BatchSampler(splits.train(), b, n, opt.seed());
+    /** The steps from start on; the objective decides what a step trains and validates, nothing here depends on it. */
+    private Result loop(LumensparkModel model, AdamW adam, Objective objective, long start, Path metricsFile) {
+        int accum = opt.accumulation();
+        Params params = model.languageModel().params();
         LrSchedule schedule = new LrSchedule(opt.lr(), opt.minLr(), warmup, opt.steps());
-        int[] in = new int[b * n], tg = new int[b * n];
-        float gradScale = 1f / ((float) b * n * accum);
-        long valTokens = Evaluator.targets(splits.val(), n, opt.evalTokens());
-        long valTotal = Math.max(0, splits.val().length() - 1);
+        float gradScale = 1f / ((float) objective.unitsPerMicroBatch() * accum);
+        long valTokens = objective.validationUnits(), valTotal = objective.validationTotal();
         log.printf("validation: every %s, %s%n", opt.evalEvery() == 1 ? "step" : opt.evalEvery() + " steps",
-                valTokens == valTotal
-                ? "all " + Words.count(valTotal, "token")
-                : String.format("%,d of %s (%s of %d spread evenly over the split)", valTokens,
-                Words.count(valTotal, "token"), Words.count((valTokens + n - 1) / n, "window"), n));
+                objective.validationPlan());
         Path out = opt.out();
         List<Map<String, Object>> history = new ArrayList<>(MetricsLog.read(metricsFile));
         // a resumed run starts from its last logged numbers (they are all there is when it was already complete)
         double trainLoss = last(history, "train_loss"), valLoss = last(history, "val_loss"), tokensPerSecond = 0;
-        long tokensPerStep = (long) b * n * accum;
+        long tokensPerStep = objective.unitsPerMicroBatch() * accum;
         long t0 = System.nanoTime();
         try (MetricsLog metrics = new MetricsLog(metricsFile);
              ProgressBars.Bar progress = ProgressBars.open("train", opt.steps(), start, ProgressBars.Unit.COUNT)) {
             bar = progress;
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
-                model.params().zeroGrads();
+                params.zeroGrads();
                 double sum = 0;
-                for (int micro = 0; micro < accum; micro++) {
-                    sampler.fill(step, micro, in, tg);
-                    sum += model.trainStep(in, tg, b, n, gradScale, opt.seed(), step, micro);
-                }
+                for (int micro = 0; micro < accum; micro++) sum += objective.trainMicroBatch(step, micro, gradScale);
                 trainLoss = sum / tokensPerStep;
                 if (!Double.isFinite(trainLoss)) {
                     throw new LumensparkException("training diverged at step " + (step + 1) + " (loss " + trainLoss
                             + "); try a lower --lr");
                 }
-                double norm = AdamW.gradNorm(model.params());
+                double norm = AdamW.gradNorm(params);
                 if (!Double.isFinite(norm)) {
                     throw new LumensparkException("training diverged at step " + (step + 1) + " (gradient norm "
                             + norm + "); the last checkpoint is intact; try a lower --lr");
@@ -369,7 +369,7 @@ public final class Trainer {
                 boolean last = step + 1 == opt.steps();
                 boolean interrupted = step + 1 == stopAfter && !last;
                 if ((step + 1) % opt.evalEvery() == 0 || last) {
-                    Evaluator.Result r = Evaluator.evaluate(model, splits.val(), b, n, opt.evalTokens());
+                    Evaluator.Result r = objective.validate();
                     valLoss = r.loss();
                     rec.put("val_loss", valLoss);
                     rec.put("val_ppl", r.perplexity());
@@ -384,7 +384,7 @@ public final class Trainer {
                 if ((step + 1) % opt.checkpointEvery() == 0 || last || interrupted) {
                     saving.lock(); // a stopped process finishes the checkpoint it is writing, and starts none after it
                     try {
-                        Checkpoint.save(out, model, adam, state(step + 1).toMap());
+                        Checkpoint.save(out, model, adam, state(step + 1, objective).toMap());
                         checkpointed = step + 1;
                         if (replacing) { // this run's checkpoint is in place: its metrics and chart are the folder's
                             RunFolder.promote(out, metricsFile);
@@ -402,7 +402,7 @@ public final class Trainer {
         } finally {
             bar = null;
         }
-        ModelFiles.save(model, out);
+        model.save(out);
         writeChart(history);
         return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
     }
@@ -414,9 +414,9 @@ public final class Trainer {
         return Double.NaN;
     }
 
-    private TrainerState state(long step) {
-        return new TrainerState(step, Parallel.threads(), Blas.get().name(), dataKey, runId, warmup, budgetChanges,
-                opt);
+    private TrainerState state(long step, Objective objective) {
+        return new TrainerState(step, Parallel.threads(), Blas.get().name(), dataKey, runId, objective.name(), warmup,
+                budgetChanges, opt);
     }
 
     /**

@@ -32,18 +32,22 @@ import java.util.stream.Collectors;
  * @param backend       the matrix backend's name (informative)
  * @param dataKey       the training data's content key ("" when unknown)
  * @param runId         16 hex digits naming the run (null in checkpoints written before it existed)
+ * @param objective     what the run optimizes ({@link Objective#name}; "causal_lm" in checkpoints written before
+ *                      objectives were recorded)
  * @param warmupSteps   the warm-up length the run started with; it stays when --steps changes later
  * @param budgetChanges each change of the step budget: {"at_step", "from", "to"}
  * @param options       the run's settings, options.steps its current step budget
  */
-public record TrainerState(long step, int threads, String backend, String dataKey, String runId, long warmupSteps,
-                           List<Map<String, Object>> budgetChanges, TrainOptions options) {
+public record TrainerState(long step, int threads, String backend, String dataKey, String runId, String objective,
+                           long warmupSteps, List<Map<String, Object>> budgetChanges, TrainOptions options) {
     /** The most threads a checkpoint may ask for. */
     public static final int MAX_THREADS = 4096;
     private static final Pattern RUN_ID = Pattern.compile("[0-9a-f]{16}");
     private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer");
-    private static final Set<String> KEYS = Set.of("step", "threads", "backend", "data_key", "run_id", "warmup_steps",
-            "step_budget_changes", "options");
+    private static final Set<String> KEYS = Set.of("step", "threads", "backend", "data_key", "run_id", "objective",
+            "warmup_steps", "step_budget_changes", "options");
+    /** The objectives this version trains. */
+    private static final List<String> OBJECTIVES = List.of(CausalLmObjective.NAME);
 
     /**
      * The project's mapper without Jackson's scalar coercions, for the options: "2" is not a batch of 2, 1.5 not a
@@ -75,6 +79,7 @@ public record TrainerState(long step, int threads, String backend, String dataKe
         s.put("backend", backend);
         s.put("data_key", dataKey);
         s.put("run_id", runId);
+        s.put("objective", objective);
         s.put("warmup_steps", warmupSteps);
         s.put("step_budget_changes", budgetChanges);
         s.put("options", Json.mapper().convertValue(options, new TypeReference<Map<String, Object>>() {
@@ -105,6 +110,11 @@ public record TrainerState(long step, int threads, String backend, String dataKe
         if (runId != null && !RUN_ID.matcher(runId).matches()) {
             throw new LumensparkException(file + ": \"run_id\" must be 16 hex digits, got \"" + runId + "\"");
         }
+        String objective = node.has("objective") ? text(file, node, "objective") : CausalLmObjective.NAME;
+        if (!OBJECTIVES.contains(objective)) {
+            throw new LumensparkException(file + ": \"objective\" must be one of " + String.join(", ", OBJECTIVES)
+                    + ", got " + Json.toLine(objective));
+        }
         List<Map<String, Object>> changes = new ArrayList<>();
         long longest = options.steps(); // the warm-up was set for the first budget, which may have been larger
         JsonNode list = node.get("step_budget_changes");
@@ -125,7 +135,7 @@ public record TrainerState(long step, int threads, String backend, String dataKe
                 ? whole(file, node, "warmup_steps", 0, longest, " (the longest \"options.steps\" of the run)", "")
                 : options.warmupSteps();
         return new TrainerState(step, threads, backend == null ? "" : backend, dataKey == null ? "" : dataKey, runId,
-                warmup, changes, options);
+                objective, warmup, changes, options);
     }
 
     /** The whole number at node.key, named prefix + key in messages. */

@@ -3,8 +3,7 @@ package io.lumenspark.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.Words;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.pretrained.LumensparkModel;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -229,8 +228,9 @@ class CliTest {
     @Test
     void greedyOutputEndingInALoopGetsAHint() {
         Path looping = tmp.resolve("looping");
-        try (LumensparkModel m = ModelFiles.load(model)) { // a bias that makes one token win every time
-            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 318, 1e4f);
+        try (LumensparkModel m = LumensparkModel.load(model)) { // a bias that makes one token win every time
+            var params = m.languageModel().params();
+            params.segment(params.get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 318, 1e4f);
             m.save(looping);
         }
         for (Path folder : new Path[]{model, looping}) {
@@ -318,7 +318,7 @@ class CliTest {
         assertBadInput("Missing required option", "eval", "--data", corpus.toString());
         assertBadInput("--threads must be between 1 and", "eval", "--model", model.toString(), "--data",
                 corpus.toString(), "--threads", "0");
-        assertBadInput("--threads must be between 1 and " + Main.MAX_THREADS + ", got 100000", "score", "--model",
+        assertBadInput("--threads must be between 1 and " + ThreadOptions.MAX_THREADS + ", got 100000", "score", "--model",
                 model.toString(), "--text", "x", "--threads", "100000");
         assertBadInput("this model's context is 32", "score", "--model", model.toString(), "--text",
                 "word ".repeat(100));

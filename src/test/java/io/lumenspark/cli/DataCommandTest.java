@@ -1,8 +1,8 @@
 package io.lumenspark.cli;
 
 import com.sun.net.httpserver.HttpServer;
-import io.lumenspark.data.Corpora;
-import io.lumenspark.data.Corpus;
+import io.lumenspark.corpus.Corpora;
+import io.lumenspark.corpus.Corpus;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

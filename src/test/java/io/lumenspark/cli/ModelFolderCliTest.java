@@ -1,8 +1,8 @@
 package io.lumenspark.cli;
 
-import io.lumenspark.data.BpeTokenizer;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.SmallModels;
+import io.lumenspark.pretrained.SmallModels;
+import io.lumenspark.tokenizer.BpeTokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

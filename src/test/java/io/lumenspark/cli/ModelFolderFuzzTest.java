@@ -4,14 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.lumenspark.data.ArchivesTest;
-import io.lumenspark.data.BpeTokenizer;
-import io.lumenspark.data.TarArchiveTest;
+import io.lumenspark.corpus.ArchivesTest;
+import io.lumenspark.corpus.TarArchiveTest;
 import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Fifos;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.ModelFiles;
-import io.lumenspark.model.SmallModels;
+import io.lumenspark.pretrained.ModelFolder;
+import io.lumenspark.pretrained.SmallModels;
+import io.lumenspark.tokenizer.BpeTokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -548,7 +548,7 @@ class ModelFolderFuzzTest {
     /** generation_config.json as a whole, broken or replaced, then each bad value, then seeded pairs of them. */
     static List<Case> generationCases(long seed) {
         List<Case> cases = new ArrayList<>();
-        String file = ModelFiles.GENERATION;
+        String file = ModelFolder.GENERATION;
         cases.add(new Case("huge " + file, (f, r) -> sparse(f.resolve(file), Json.MAX_FILE_BYTES + 1), GENERATE));
         for (String bad : List.of("", "{", "[]", "null", "\"x\"", "{\"top_k\": 5,}", "[".repeat(5000),
                 "{\"top_k\": 5, \"top_k\": 5}", "\u0000\u0001", "{\"top_k\": 5} {}")) {
@@ -579,7 +579,7 @@ class ModelFolderFuzzTest {
 
     /** Sets keys of the folder's generation_config.json to JSON values given as text. */
     private static void editGeneration(Path folder, String[]... keysAndValues) throws IOException {
-        Path file = folder.resolve(ModelFiles.GENERATION);
+        Path file = folder.resolve(ModelFolder.GENERATION);
         ObjectNode config = (ObjectNode) Json.read(file);
         for (String[] kv : keysAndValues) config.set(kv[0], Json.mapper().readTree(kv[1]));
         Files.writeString(file, Json.mapper().writeValueAsString(config));

@@ -1,8 +1,9 @@
 package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.lumenspark.data.Tokenizer;
+import io.lumenspark.bench.TokenizerBench;
 import io.lumenspark.io.Json;
+import io.lumenspark.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,7 +64,7 @@ class TokenizerCliTest {
     @Test
     void benchReportsBothTokenizersWithEqualTokenCounts(@TempDir Path tmp) throws Exception {
         Path text = tmp.resolve("t.txt");
-        Files.writeString(text, BenchTokenizer.generate(200_000, 3));
+        Files.writeString(text, TokenizerBench.generate(200_000, 3));
         CliTest.Run r = run("bench", "tokenizer", "--data", text.toString(), "--runs", "1", "--warmup", "0",
                 "--threads", "2");
         assertEquals(0, r.code(), r.err());

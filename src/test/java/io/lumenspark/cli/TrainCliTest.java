@@ -146,13 +146,13 @@ class TrainCliTest {
     void theDemoReplacesOnlyItsOwnRuns(@TempDir Path tmp) throws Exception {
         Path out = tmp.resolve("demo");
         TrainOptions demo = DemoCommand.options(tmp.resolve("sotu"), 150, out, null, 1337);
-        TrainerState state = new TrainerState(150, 2, "java", "", null, 8, List.of(), demo);
+        TrainerState state = new TrainerState(150, 2, "java", "", null, "causal_lm", 8, List.of(), demo);
         List<String> files = List.of("checkpoint", "loss.png", "metrics.jsonl", "model.safetensors");
         assertTrue(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of(), state)));
         assertTrue(DemoCommand.holdsDemoRun(new RunFolder.Contents(List.of("metrics.jsonl"), List.of(), null)),
                 "stopped before its first checkpoint");
         assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of(), new TrainerState(150, 2,
-                "java", "", null, 8, List.of(), demo.withSteps(300)))), "trained on by hand (train --resume --steps)");
+                "java", "", null, "causal_lm", 8, List.of(), demo.withSteps(300)))), "trained on by hand (train --resume --steps)");
         assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of("notes.txt"), state)));
         assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(files, List.of(), null)), "unreadable checkpoint");
         assertFalse(DemoCommand.holdsDemoRun(new RunFolder.Contents(List.of(), List.of(), null)), "empty");

@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 class ParallelTest {
     @Test
     void everyRowRunsOnceEvenWithNestedAndConcurrentCallers() throws Exception {
-        Blas.select("auto", 3);
+        Blas.select(Backend.AUTO, 3);
         try {
             AtomicLong sum = new AtomicLong();
             Runnable job = () -> {
@@ -30,13 +30,13 @@ class ParallelTest {
             // each of 2 callers x 200 reps: sum 0..999 plus 10 per part (3 parts)
             assertEquals(2 * 200 * (999L * 1000 / 2 + 3 * 10), sum.get());
         } finally {
-            Blas.select("auto", Runtime.getRuntime().availableProcessors());
+            Blas.select(Backend.AUTO, Runtime.getRuntime().availableProcessors());
         }
     }
 
     @Test
     void partsAreContiguousNumberedAndFixedForAThreadCount() {
-        Blas.select("auto", 2);
+        Blas.select(Backend.AUTO, 2);
         var seen = new ConcurrentHashMap<Integer, int[]>();
         Parallel.rows(7, (part, from, to) -> seen.put(part, new int[]{from, to}));
         assertEquals(2, seen.size());
@@ -47,7 +47,7 @@ class ParallelTest {
 
     @Test
     void anExceptionInAPartReachesTheCaller() {
-        Blas.select("auto", 2);
+        Blas.select(Backend.AUTO, 2);
         assertThrows(IllegalStateException.class, () -> Parallel.rows(100, 1 << 20, (from, to) -> {
             if (from > 0) throw new IllegalStateException("worker part failed");
         }));

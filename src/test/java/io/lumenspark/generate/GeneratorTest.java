@@ -1,9 +1,10 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Tokenizer;
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -25,17 +26,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class GeneratorTest {
     static final Tokenizer TOK = Tokenizer.byName("gpt2");
 
-    static LumensparkModel model(String preset) {
-        LumensparkModel m = new LumensparkModel(ModelConfig.preset(preset).with(Map.of("embed_dim", "32",
+    static LanguageModel model(String preset) {
+        LanguageModel m = new LanguageModel(ModelConfig.preset(preset).with(Map.of("embed_dim", "32",
                 "depth", "2", "heads", "4", "seq_length", "32", "k", "8", "rank", "8")));
         m.initialize(11);
         return m;
     }
 
+    /** The model with GPT-2's tokenizer, for the text API; closing it closes the model. */
+    static LumensparkModel text(LanguageModel m) {
+        return new LumensparkModel(m, null);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"lumenspark", "transformer", "conv-linformer", "lumenspark-v0.1"})
     void greedyIsRepeatedArgmaxOfTheFullForward(String preset) {
-        try (LumensparkModel m = model(preset)) {
+        try (LanguageModel m = model(preset)) {
             int[] prompt = TOK.encode("Once upon a time");
             Generator.Result r = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(12), null);
             int[] context = Arrays.copyOf(prompt, prompt.length + r.ids().length);
@@ -47,14 +53,14 @@ class GeneratorTest {
                 int want = Sampling.argmax(Arrays.copyOfRange(all, (len - 1) * v, len * v));
                 assertEquals(want, r.ids()[i], preset + " token " + i);
             }
-            assertEquals("length", r.finishReason());
+            assertEquals("length", r.finishReason().label());
             assertEquals(TOK.decode(r.ids()), r.text());
         }
     }
 
     @Test
     void streamingPiecesAddUpToTheText() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LanguageModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello");
             Generator.Result all = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(20), null);
             StringBuilder streamed = new StringBuilder();
@@ -66,7 +72,7 @@ class GeneratorTest {
     /** As Hugging Face does, the token that completes a stop string stays in the ids, and the text is theirs. */
     @Test
     void aStopStringEndsTheTextWithTheTokenThatCompletedIt() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LanguageModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello");
             Generator.Result all = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(20), null);
             // a stop string that ends inside a token: its first character, when the token has several
@@ -79,7 +85,7 @@ class GeneratorTest {
                     .build();
             StringBuilder streamed = new StringBuilder();
             Generator.Result cut = Generator.generate(m, TOK, prompt, withStop, streamed::append);
-            assertEquals("stop", cut.finishReason());
+            assertEquals("stop", cut.finishReason().label());
             assertArrayEquals(Arrays.copyOf(all.ids(), t + 1), cut.ids());
             assertEquals(TOK.decode(cut.ids()), cut.text());
             assertTrue(cut.text().length() > before.length() + 1, "the rest of the last token is kept: " + cut.text());
@@ -90,7 +96,7 @@ class GeneratorTest {
     /** NaN logits used to end a sequence as if it were end of text; now the position is reported. */
     @Test
     void aNonFiniteLogitIsAnErrorNamingThePosition() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LanguageModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello there");
             m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 7, Float.NaN);
             var e = assertThrows(LumensparkException.class,
@@ -98,7 +104,7 @@ class GeneratorTest {
             assertEquals("at position " + prompt.length + " (new token 1): the model's logit of token 7 is NaN (its"
                     + " weights or activations are broken)", e.getMessage());
         }
-        try (LumensparkModel m = model("lumenspark")) { // a temperature whose inverse overflows a float
+        try (LumensparkModel m = text(model("lumenspark"))) { // a temperature whose inverse overflows a float
             GenerationConfig cold = GenerationConfig.sampling(5, 1e-40, 0, 1, 1L);
             var e = assertThrows(LumensparkException.class, () -> m.generate("Hello", cold));
             assertTrue(e.getMessage().startsWith("at position 1 (new token 1): the processed logit of token ")
@@ -110,15 +116,15 @@ class GeneratorTest {
     /** Without end-of-text ids of its own, a config uses the tokenizer's, for min_new_tokens too. */
     @Test
     void minNewTokensHoldsBackTheTokenizersEndOfText() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LanguageModel m = model("lumenspark")) {
             m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, TOK.eosId(), 1e4f);
             int[] prompt = TOK.encode("Hello");
             Generator.Result now = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(5), null);
-            assertEquals("eos", now.finishReason());
+            assertEquals("eos", now.finishReason().label());
             assertEquals(0, now.ids().length);
             GenerationConfig min3 = GenerationConfig.builder().maxNewTokens(5).minNewTokens(3).build();
             Generator.Result held = Generator.generate(m, TOK, prompt, min3, null);
-            assertEquals("eos", held.finishReason());
+            assertEquals("eos", held.finishReason().label());
             assertEquals(3, held.ids().length);
         }
     }
@@ -126,7 +132,7 @@ class GeneratorTest {
     /** When the processors remove every token (here no_repeat_ngram_size 1 over a 300-token vocabulary), say so. */
     @Test
     void noTokenLeftToChooseIsAnError() {
-        LumensparkModel m = new LumensparkModel(ModelConfig.preset("lumenspark").with(Map.of("embed_dim", "32",
+        LanguageModel m = new LanguageModel(ModelConfig.preset("lumenspark").with(Map.of("embed_dim", "32",
                 "depth", "1", "heads", "4", "seq_length", "32", "k", "8", "rank", "8", "vocab_size", "300")));
         try (m) {
             m.initialize(3);
@@ -142,20 +148,20 @@ class GeneratorTest {
 
     @Test
     void endOfTextEndsGenerationAndTheContextLimitIsStated() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LanguageModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello");
             int first = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(1), null).ids()[0];
             GenerationConfig eos = GenerationConfig.builder().maxNewTokens(5).eosTokenId(first).build();
             Generator.Result r = Generator.generate(m, TOK, prompt, eos, null);
-            assertEquals("eos", r.finishReason());
+            assertEquals("eos", r.finishReason().label());
             assertEquals(0, r.ids().length);
             GenerationConfig either = eos.toBuilder().eosTokenIds(List.of(TOK.eosId(), first)).build();
-            assertEquals("eos", Generator.generate(m, TOK, prompt, either, null).finishReason()); // any id of a list
+            assertEquals("eos", Generator.generate(m, TOK, prompt, either, null).finishReason().label()); // any id of a list
             var outside = assertThrows(LumensparkException.class, () -> Generator.generate(m, TOK, prompt,
                     eos.toBuilder().eosTokenId(50257).build(), null));
             assertTrue(outside.getMessage().contains("eos_token_id 50257 is outside"), outside.getMessage());
             Generator.Result full = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(100), null);
-            assertEquals("context", full.finishReason());
+            assertEquals("context", full.finishReason().label());
             assertEquals(32 - prompt.length, full.ids().length);
             var e = assertThrows(LumensparkException.class,
                     () -> Generator.generate(m, TOK, new int[40], GenerationConfig.greedy(5), null));
@@ -166,7 +172,7 @@ class GeneratorTest {
     @ParameterizedTest
     @ValueSource(strings = {"lumenspark", "transformer", "lumenspark-v0.1"})
     void oneModelServesConcurrentGenerationsWithTheSequentialResults(String preset) throws Exception {
-        try (LumensparkModel m = model(preset)) {
+        try (LanguageModel m = model(preset)) {
             List<int[]> prompts = new ArrayList<>();
             for (String p : new String[]{"The sea", "A king", "Once", "In the beginning", "Why", "Stars"}) {
                 prompts.add(TOK.encode(p));
@@ -191,7 +197,7 @@ class GeneratorTest {
 
     @Test
     void truncateLeftKeepsTheEndOfALongPrompt() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LanguageModel m = model("lumenspark")) {
             int[] prompt = new int[40];
             for (int i = 0; i < prompt.length; i++) prompt[i] = 100 + 7 * i;
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(5).promptTruncation("left").build();
@@ -207,11 +213,11 @@ class GeneratorTest {
     @ParameterizedTest
     @ValueSource(strings = {"lumenspark", "transformer", "lumenspark-v0.1"})
     void slidingGoesOnFromTheRecentHalfOfTheContext(String preset) {
-        try (LumensparkModel m = model(preset)) {
+        try (LanguageModel m = model(preset)) {
             int[] prompt = TOK.encode("Once upon a time there was");
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(60).contextOverflow("slide").build();
             Generator.Result r = Generator.generate(m, TOK, prompt, cfg, null);
-            assertEquals("length", r.finishReason());
+            assertEquals("length", r.finishReason().label());
             assertEquals(60, r.ids().length);
             int[] all = Arrays.copyOf(prompt, prompt.length + 60);
             System.arraycopy(r.ids(), 0, all, prompt.length, 60);
@@ -226,13 +232,13 @@ class GeneratorTest {
 
     @Test
     void batchesGiveEachPromptItsSequencesAndTheFirstEqualsASingleRun() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LumensparkModel m = text(model("lumenspark"))) {
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).doSample(true).seed(5L)
                     .numReturnSequences(2).build();
             List<Generator.Result> batch = m.generate(List.of("The sea", "A king"), cfg);
             assertEquals(4, batch.size());
             assertArrayEquals(m.generate("The sea", cfg).ids(), batch.get(0).ids());
-            assertArrayEquals(Generator.generate(m, TOK, TOK.encode("A king"), cfg.toBuilder()
+            assertArrayEquals(Generator.generate(m.languageModel(), TOK, TOK.encode("A king"), cfg.toBuilder()
                     .seed(Generator.sequenceSeed(cfg, 3)).build(), null).ids(), batch.get(3).ids());
             assertTrue(!Arrays.equals(batch.get(0).ids(), batch.get(1).ids()), "two samples of one prompt differ");
             List<Generator.Result> again = m.generate(List.of("The sea", "A king"), cfg);
@@ -242,7 +248,7 @@ class GeneratorTest {
 
     @Test
     void theTokenIteratorAddsUpToTheResultIncludingTheEndOfText() {
-        try (LumensparkModel m = model("lumenspark")) {
+        try (LumensparkModel m = text(model("lumenspark"))) {
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(8).doSample(true).seed(3L).build();
             StringBuilder text = new StringBuilder();
             List<Integer> ids = new ArrayList<>();
@@ -263,19 +269,19 @@ class GeneratorTest {
                 Generation.Token end = g.next();
                 assertEquals(second, end.id());
                 assertTrue(!g.hasNext());
-                assertEquals("eos", g.result().finishReason());
+                assertEquals("eos", g.result().finishReason().label());
                 assertEquals(1, g.result().ids().length); // the end-of-text token is not part of the result
             }
             Generation cancelled = m.stream("Hello there", cfg);
             cancelled.next();
             cancelled.close();
-            assertEquals("cancelled", cancelled.result().finishReason());
+            assertEquals("cancelled", cancelled.result().finishReason().label());
         }
     }
 
     @Test
     void lastLogitsAreTheLastRowOfTheLogits() {
-        try (LumensparkModel m = model("lumenspark-v0.1")) {
+        try (LanguageModel m = model("lumenspark-v0.1")) {
             int[] ids = TOK.encode("a b c d e");
             float[][] rows = m.logits(ids);
             assertEquals(ids.length, rows.length);

@@ -164,8 +164,9 @@ class SamplingTest {
         var e = assertThrows(LumensparkException.class, () -> GenerationConfig.builder().maxNewTokens(5)
                 .doSample(true).repetitionPenalty(0).build());
         assertTrue(e.getMessage().contains("repetition_penalty"), e.getMessage());
-        assertThrows(LumensparkException.class, () -> new GenerationConfig(null, null, 0, false, 1, 0, 1, 1, "hf",
-                0, List.of(), List.of(), null, 1, "none", "stop"), "no length limit");
+        assertThrows(LumensparkException.class, () -> new GenerationConfig(null, null, 0, false, 1, 0, 1, 1,
+                RepetitionPenaltyMode.HF, 0, List.of(), List.of(), null, 1, PromptTruncation.NONE, ContextOverflow.STOP),
+                "no length limit");
         assertThrows(LumensparkException.class, () -> GenerationConfig.builder().maxNewTokens(5)
                 .numReturnSequences(3).build(), "several greedy sequences");
         assertThrows(LumensparkException.class, () -> GenerationConfig.builder().promptTruncation("right").build());
@@ -174,8 +175,9 @@ class SamplingTest {
 
     @Test
     void generationConfigJsonRoundTripsAndReadsHuggingFaceFiles(@TempDir Path tmp) throws Exception {
-        GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3, "lumenspark", 3,
-                List.of(50256), List.of("\n\n", "THE END"), 5L, 2, "left", "slide");
+        GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3,
+                RepetitionPenaltyMode.LUMENSPARK, 3, List.of(50256), List.of("\n\n", "THE END"), 5L, 2,
+                PromptTruncation.LEFT, ContextOverflow.SLIDE);
         Path f = tmp.resolve("generation_config.json");
         cfg.write(f);
         assertEquals(cfg, GenerationConfig.read(f, 50257));

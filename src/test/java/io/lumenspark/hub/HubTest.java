@@ -1,7 +1,7 @@
 package io.lumenspark.hub;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.Download;
+import io.lumenspark.corpus.Download;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package io.lumenspark.jmh;
 
-import io.lumenspark.model.LumensparkModel;
+import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -36,7 +36,7 @@ public class AttentionBenchmark {
     public String preset;
     @Param({"512", "2048"})
     public int n;
-    private LumensparkModel model;
+    private LanguageModel model;
     private int[] ids;
 
     /** The preset with one layer, seq_length n and k 128 (the presets' own). */
@@ -47,7 +47,7 @@ public class AttentionBenchmark {
     @Setup
     public void setup() {
         Bench.selectBackend();
-        model = new LumensparkModel(config(preset, n));
+        model = new LanguageModel(config(preset, n));
         model.initialize(1);
         SplittableRandom r = new SplittableRandom(1);
         ids = new int[Bench.TOKENS];

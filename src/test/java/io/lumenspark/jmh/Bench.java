@@ -1,5 +1,6 @@
 package io.lumenspark.jmh;
 
+import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 
 import java.lang.foreign.Arena;
@@ -23,7 +24,7 @@ public final class Bench {
 
     /** Chooses the backend as the commands do, which also starts the worker pool of {@code Parallel}. */
     public static void selectBackend() {
-        Blas.select("auto", threads());
+        Blas.select(Backend.AUTO, threads());
     }
 
     /** count new floats uniform in [-scale, scale); see {@link #fill}. */

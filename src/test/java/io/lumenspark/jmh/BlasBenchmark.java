@@ -1,6 +1,7 @@
 package io.lumenspark.jmh;
 
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Mat;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -20,7 +21,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The matrix backend (OpenBLAS split over the worker pool) on the products of a lumenspark training step at
- * 8 x 512 tokens, and the two matrix-vector products of decoding one token.
+ * 8 x 512 tokens, called as CBLAS does (sgemm) and with named matrices (gemm, as the layers call it), and the two
+ * matrix-vector products of decoding one token.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -105,6 +107,13 @@ public class BlasBenchmark {
     public void sgemm(Gemm g) {
         Blas.get().sgemm(g.transA, g.transB, g.m, g.n, g.k, 1f, g.a, 0, g.transA ? g.m : g.k, g.b, 0,
                 g.transB ? g.k : g.n, 0f, g.c, 0, g.n);
+    }
+
+    /** The same product through the named form the layers use ({@link Blas#gemm} with {@link Mat}s). */
+    @Benchmark
+    public void gemm(Gemm g) {
+        Blas.get().gemm(new Mat(g.a, g.transA ? g.m : g.k), g.transA, new Mat(g.b, g.transB ? g.k : g.n), g.transB,
+                new Mat(g.c, g.n), g.m, g.n, g.k, 1f, 0f);
     }
 
     @Benchmark

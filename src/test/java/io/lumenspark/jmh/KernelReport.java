@@ -1,6 +1,7 @@
 package io.lumenspark.jmh;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.ModelBenchmark;
@@ -44,9 +45,9 @@ public final class KernelReport {
     private static final String PEAK_SHAPE = "4096x50257x512:tB";
     /** Working sets below the L3 (32 MiB) are held against the in-cache copy, others against the 256 MiB one. */
     private static final long CACHE_BYTES = 32L << 20;
-    private static final List<String> ORDER = List.of("BlasBenchmark.sgemm", "BlasBenchmark.matVec",
-            "MemoryBenchmark.copy", "MemoryBenchmark.softmax", "MemoryBenchmark.rmsNorm", "MemoryBenchmark.gelu",
-            "ModelBenchmark.crossEntropy", "ModelBenchmark.crossEntropyBackward", "AttentionBenchmark.forward",
+    private static final List<String> ORDER = List.of("BlasBenchmark.sgemm", "BlasBenchmark.gemm",
+            "BlasBenchmark.matVec", "MemoryBenchmark.copy", "MemoryBenchmark.softmax", "MemoryBenchmark.rmsNorm",
+            "MemoryBenchmark.gelu", "ModelBenchmark.crossEntropy", "ModelBenchmark.crossEntropyBackward", "AttentionBenchmark.forward",
             "AttentionBenchmark.forwardBackward");
     private static final List<String> PRESETS = List.of("transformer", "lumenspark-v0.1", "lumenspark",
             "conv-linformer");
@@ -129,7 +130,7 @@ public final class KernelReport {
             if (r.name.equals("copy")) copy.put("copy:" + r.shape.replace(" MiB", ""), r.bytes / r.ms / 1e6);
         }
 
-        Blas.select("auto", threads);
+        Blas.select(Backend.AUTO, threads);
         // the load average shows whether other processes shared the cores (it counts this run's own threads)
         System.out.printf(Locale.ROOT, "%n%s, %d threads, %s, Java %s; %s, %.0f s, load average %s before and %s"
                         + " after%n%n", cpu(), threads, Blas.get().name(), Runtime.version(),
@@ -160,10 +161,11 @@ public final class KernelReport {
         String key = String.format("%02d", group < 0 ? 99 : group);
         String method = name.substring(name.indexOf('.') + 1);
         return switch (name) {
-            case "BlasBenchmark.sgemm" -> {
+            case "BlasBenchmark.sgemm", "BlasBenchmark.gemm" -> {
                 String s = p.getParam("shape");
                 int[] d = BlasBenchmark.dims(s);
-                yield new Row("sgemm", s, ms, err, 2.0 * d[0] * d[1] * d[2], 0, s, key);
+                yield new Row(method.equals("gemm") ? "gemm (named)" : "sgemm", s, ms, err, 2.0 * d[0] * d[1] * d[2],
+                        0, s, key);
             }
             case "BlasBenchmark.matVec" -> {
                 String s = p.getParam("matrix");

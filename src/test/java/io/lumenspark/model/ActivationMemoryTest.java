@@ -15,7 +15,7 @@ class ActivationMemoryTest {
     static long bytes(String preset, int depth, boolean backward) {
         ModelConfig cfg = ModelConfig.preset(preset).with(Map.of("vocab_size", "50", "embed_dim", "32",
                 "heads", "4", "seq_length", "64", "k", "8", "rank", "8", "depth", "" + depth));
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(1);
             return m.runStack(new int[2 * 64], 2, 64, backward);
         }
@@ -39,7 +39,7 @@ class ActivationMemoryTest {
         int[] ids = new int[64];
         for (int i = 0; i < ids.length; i++) ids[i] = (i * 7) % 50;
         int[] targets = new int[64];
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(2);
             float[] eval = m.logits(ids, 1, 64); // forward-only buffers
             m.trainStep(ids, targets, 1, 64, 0f, 0, 0, 0); // now a training context of the same shape
@@ -56,7 +56,7 @@ class ActivationMemoryTest {
         for (String preset : new String[]{"lumenspark", "lumenspark-v0.1", "transformer", "conv-linformer"}) {
             ModelConfig cfg = ModelConfig.preset(preset).with(Map.of("vocab_size", "50", "embed_dim", "32",
                     "heads", "4", "seq_length", "" + n, "k", "8", "rank", "8", "depth", "3", "dropout", "0"));
-            try (LumensparkModel m = new LumensparkModel(cfg)) {
+            try (LanguageModel m = new LanguageModel(cfg)) {
                 m.initialize(3);
                 float[] chunked = m.logits(ids, batch, n);
                 m.trainStep(ids, new int[ids.length], batch, n, 0f, 0, 0, 0); // a training context: whole passes
@@ -84,7 +84,7 @@ class ActivationMemoryTest {
     private static long inferenceBytes(String preset, int n) {
         ModelConfig cfg = ModelConfig.preset(preset).with(Map.of("vocab_size", "50", "embed_dim", "32",
                 "heads", "4", "seq_length", "" + n, "k", "8", "rank", "8", "depth", "2"));
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(1);
             return m.runStack(new int[n], 1, n, false);
         }

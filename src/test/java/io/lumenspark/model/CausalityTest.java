@@ -17,7 +17,7 @@ class CausalityTest {
             "heads", "4", "seq_length", "24", "k", "6", "rank", "4", "dropout", "0");
 
     private static float[] logitsWithFutureChanged(ModelConfig cfg, int n, int keep, long seed) {
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(3);
             Random r = new Random(5);
             int[] ids = new int[n];

@@ -38,10 +38,10 @@ class DecoderTest {
         Random r = new Random(9);
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) ids[i] = r.nextInt(v);
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(4);
             float[] full = m.logits(ids, 1, n);
-            try (LumensparkModel.Decoder dec = m.decoder()) {
+            try (Decoder dec = m.decoder()) {
                 for (int t = 0; t < n; t++) {
                     assertClose(full, t, v, dec.next(ids[t]), name + " position " + t);
                 }
@@ -59,11 +59,11 @@ class DecoderTest {
         Random r = new Random(3);
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) ids[i] = r.nextInt(v);
-        try (LumensparkModel m = new LumensparkModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(6);
             float[] full = m.logits(ids, 1, n);
             for (int len : new int[]{1, c - 1, c, c + 1, 2 * c + 3, n - 1, n}) {
-                try (LumensparkModel.Decoder dec = m.decoder()) {
+                try (Decoder dec = m.decoder()) {
                     float[] logits = dec.prefill(Arrays.copyOf(ids, len));
                     assertClose(full, len - 1, v, logits, name + " prefill " + len);
                     for (int t = len; t < Math.min(n, len + c + 2); t++) { // past the next block boundary
@@ -71,7 +71,7 @@ class DecoderTest {
                     }
                 }
             }
-            try (LumensparkModel.Decoder dec = m.decoder()) {
+            try (Decoder dec = m.decoder()) {
                 dec.next(ids[0]);
                 assertThrows(IllegalStateException.class, () -> dec.prefill(ids[1]));
                 dec.reset();
@@ -98,8 +98,8 @@ class DecoderTest {
         ModelConfig lin = ModelConfig.preset("lumenspark").with(SMALL).with(longer);
         ModelConfig full = ModelConfig.preset("transformer").with(SMALL).with(longer);
         long kvCache = 4L * full.depth() * full.seqLength() * full.embedDim() * 2; // K and V of every position
-        try (LumensparkModel a = new LumensparkModel(lin); LumensparkModel b = new LumensparkModel(full);
-             LumensparkModel.Decoder da = a.decoder(); LumensparkModel.Decoder db = b.decoder()) {
+        try (LanguageModel a = new LanguageModel(lin); LanguageModel b = new LanguageModel(full);
+             Decoder da = a.decoder(); Decoder db = b.decoder()) {
             assertTrue(db.stateBytes() >= kvCache, db.stateBytes() + " < " + kvCache);
             assertTrue(da.stateBytes() < kvCache / 8, da.stateBytes() + " vs a KV cache of " + kvCache);
         }
@@ -107,7 +107,7 @@ class DecoderTest {
 
     @Test
     void bidirectionalModelsRefuseIncrementalDecoding() {
-        try (LumensparkModel m = new LumensparkModel(ModelConfig.preset("lumenspark-v0.1").with(SMALL))) {
+        try (LanguageModel m = new LanguageModel(ModelConfig.preset("lumenspark-v0.1").with(SMALL))) {
             assertThrows(LumensparkException.class, m::decoder);
         }
     }

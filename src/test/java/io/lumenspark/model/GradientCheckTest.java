@@ -45,7 +45,7 @@ class GradientCheckTest {
     @MethodSource("variants")
     void directionalDerivativesMatchFiniteDifferences(String label, ModelConfig cfg, int n) {
         int batch = 2;
-        try (LumensparkModel model = new LumensparkModel(cfg)) {
+        try (LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(7);
             Random r = new Random(11);
             int[] in = new int[batch * n], tg = new int[batch * n];
@@ -76,7 +76,7 @@ class GradientCheckTest {
     }
 
     /** Sets w = w0 + shift * u (keeping w0 in a side copy on the first call) and returns the mean loss. */
-    private static double lossAfterShift(LumensparkModel m, Params.Param p, float[] u, double shift, int[] in,
+    private static double lossAfterShift(LanguageModel m, Params.Param p, float[] u, double shift, int[] in,
                                          int[] tg, int batch, int n) {
         MemorySegment w = m.params().values();
         float[] base = BASE.computeIfAbsent(p.name(), k -> {

@@ -48,7 +48,7 @@ class MemoryPlanTest {
             Layout layout = Layout.of(cfg);
             List<String> made = new ArrayList<>();
             layout.forEach((name, shape) -> made.add(name + java.util.Arrays.toString(shape)));
-            try (LumensparkModel m = new LumensparkModel(cfg)) {
+            try (LanguageModel m = new LanguageModel(cfg)) {
                 List<String> real = m.params().list().stream()
                         .map(p -> p.name() + java.util.Arrays.toString(p.shape())).toList();
                 assertEquals(real, made, cfg.toString());
@@ -69,11 +69,11 @@ class MemoryPlanTest {
                 int batch = shape[0], n = shape[1];
                 int[] ids = r.ints((long) batch * n, 0, cfg.vocabSize()).toArray();
                 Layout layout = Layout.of(cfg);
-                try (LumensparkModel m = new LumensparkModel(cfg)) {
+                try (LanguageModel m = new LanguageModel(cfg)) {
                     m.evaluate(ids, ids, batch, n, null);
                     assertEquals(m.activationBytes(), layout.activationBytes(batch, n, true), cfg + " " + batch + "x" + n);
                 }
-                try (LumensparkModel m = new LumensparkModel(cfg)) {
+                try (LanguageModel m = new LanguageModel(cfg)) {
                     m.trainStep(ids, ids, batch, n, 1f, 0, 0, 0);
                     assertEquals(m.activationBytes(), layout.activationBytes(batch, n, false), cfg + " " + batch + "x" + n);
                 }
@@ -138,13 +138,13 @@ class MemoryPlanTest {
                 "seq_length=1073741824", "vocab_size=2147483647", "rank=1000000000"}) {
             String[] kv = set.split("=");
             ModelConfig cfg = base.with(kv[0], kv[1]);
-            var e = assertThrows(LumensparkException.class, () -> new LumensparkModel(cfg), set);
+            var e = assertThrows(LumensparkException.class, () -> new LanguageModel(cfg), set);
             assertTrue(e.getMessage().startsWith("this configuration needs "), set + ": " + e.getMessage());
             assertTrue(e.getMessage().contains("of memory available; make the model smaller"), e.getMessage());
         }
         // sizes beyond a long: a clear error, not a wrapped-around count
         ModelConfig conv = ModelConfig.preset("conv-linformer").with(Map.of("embed_dim", "1073741824", "heads", "1"));
-        var e = assertThrows(LumensparkException.class, () -> new LumensparkModel(conv));
+        var e = assertThrows(LumensparkException.class, () -> new LanguageModel(conv));
         assertTrue(e.getMessage().contains("is too large to hold"), e.getMessage());
     }
 }

@@ -39,7 +39,7 @@ public class ModelBenchmark {
     private final Arena arena = Arena.ofShared();
     private Params params;
     private LmHead head;
-    private Ctx ctx;
+    private Pass ctx;
     private MemorySegment x;
     private int[] targets;
 
@@ -51,7 +51,7 @@ public class ModelBenchmark {
         params.allocate(arena);
         // PyTorch's default Linear init range; x like a normed activation (unit variance)
         Bench.fill(params.values(), (float) (1 / Math.sqrt(Bench.D)), 1);
-        ctx = new Ctx(Blas.get(), params, 1, tokens, false);
+        ctx = new Pass(Blas.get(), params, 1, tokens, false);
         head.allocate(ctx);
         x = Bench.floats(arena, (long) tokens * Bench.D, 1.7f, 2);
         SplittableRandom r = new SplittableRandom(1);
@@ -105,7 +105,7 @@ public class ModelBenchmark {
         Block block = new Block(p, cfg.validate(), 0, null, null);
         try (Arena a = Arena.ofShared()) {
             p.allocate(a);
-            Ctx c = new Ctx(counting, p, batch, n, !backward);
+            Pass c = new Pass(counting, p, batch, n, !backward);
             try {
                 block.allocate(c);
                 c.setStep(backward, 1, 0, 0);

@@ -7,7 +7,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,7 +22,7 @@ class PyTorchReferenceTest {
             "options", "options-bidir"})
     void logitsLossAndGradientsMatchPyTorch(String name) {
         Path dir = FIXTURES.resolve(name);
-        try (Arena arena = Arena.ofConfined(); LumensparkModel model = ModelFiles.load(dir)) {
+        try (Arena arena = Arena.ofConfined(); LanguageModel model = ModelWeights.load(dir)) {
             SafeTensors.File io = SafeTensors.open(dir.resolve("io.safetensors"), arena);
             int[] ids = io.toIntArray(io.get("input_ids")), targets = io.toIntArray(io.get("targets"));
             long[] shape = io.get("input_ids").shape();

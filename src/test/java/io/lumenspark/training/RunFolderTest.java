@@ -31,9 +31,7 @@ class RunFolderTest {
     }
 
     private static TrainOptions seeded(TrainOptions o, long seed) {
-        return new TrainOptions(o.data(), o.valFraction(), o.preset(), o.overrides(), o.init(), o.batch(),
-                o.seqLength(), o.steps(), o.accumulation(), o.lr(), o.minLr(), o.warmupFraction(), o.weightDecay(),
-                o.gradClip(), o.evalEvery(), o.evalTokens(), o.checkpointEvery(), seed, o.out(), o.tokenizer());
+        return o.toBuilder().seed(seed).build();
     }
 
     /** Every file under dir (hidden ones too) and its bytes. */
@@ -90,8 +88,9 @@ class RunFolderTest {
                 () -> new Trainer(TrainerTest.options(data, file, 4, 2), quiet()).run(false));
         assertEquals("--out " + file + " is a file, not a folder", e.getMessage());
         Path bad = tmp.resolve("bad");
-        assertThrows(LumensparkException.class, () -> new Trainer(new TrainOptions(List.of(data), 0.1, "huge",
-                Map.of(), null, 2, 0, 2, 1, 1e-3, 1e-4, 0, 0, 1, 1, 0, 1, 1, bad), quiet()).run(false));
+        assertThrows(LumensparkException.class, () -> new Trainer(TrainOptions.builder().data(List.of(data))
+                .preset("huge").batch(2).steps(2).lr(1e-3).minLr(1e-4).warmupFraction(0).weightDecay(0).gradClip(1)
+                .evalEvery(1).evalTokens(0).checkpointEvery(1).seed(1).out(bad).build(), quiet()).run(false));
         assertFalse(Files.exists(bad), "a failed run leaves no empty folder behind");
     }
 
@@ -105,8 +104,8 @@ class RunFolderTest {
 
         // a replacing run that fails before its first checkpoint (it diverges) changes none of the earlier files
         TrainOptions o = TrainerTest.options(data, out, 6, 4);
-        TrainOptions diverging = new TrainOptions(o.data(), o.valFraction(), o.preset(), o.overrides(), o.init(),
-                o.batch(), o.seqLength(), o.steps(), o.accumulation(), 1e30, 0, 0, 0, 1e30, 100, 0, 100, 7, out);
+        TrainOptions diverging = o.toBuilder().lr(1e30).minLr(0.0).warmupFraction(0).weightDecay(0).gradClip(1e30)
+                .evalEvery(100).evalTokens(0).checkpointEvery(100).seed(7).out(out).build();
         var e = assertThrows(LumensparkException.class, () -> new Trainer(diverging, quiet()).replace(true).run(false));
         assertTrue(e.getMessage().contains("diverged"), e.getMessage());
         Map<String, byte[]> now = snapshot(out);

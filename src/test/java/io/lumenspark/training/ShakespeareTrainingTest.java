@@ -1,10 +1,10 @@
 package io.lumenspark.training;
 
 import io.lumenspark.Home;
-import io.lumenspark.data.TokenCorpus;
-import io.lumenspark.data.TokenFile;
-import io.lumenspark.data.TokenSplits;
-import io.lumenspark.data.Tokenizer;
+import io.lumenspark.tokenizer.Tokenizer;
+import io.lumenspark.tokens.TokenCorpus;
+import io.lumenspark.tokens.TokenFile;
+import io.lumenspark.tokens.TokenSplits;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,8 +31,8 @@ class ShakespeareTrainingTest {
         assumeTrue(Files.exists(DATA), "needs ../shared/data/tinyshakespeare.txt");
         Map<String, String> cfg = Map.of("embed_dim", "64", "depth", "2", "heads", "4", "seq_length", "64",
                 "k", "16", "rank", "16", "dropout", "0");
-        TrainOptions opt = new TrainOptions(List.of(DATA), 0.1, "lumenspark", cfg, null, 8, 0, 200, 1, 3e-3, 3e-4,
-                0.05, 0.01, 1.0, 200, 16384, 1000, 1, tmp.resolve("run"));
+        TrainOptions opt = TrainOptions.builder().data(List.of(DATA)).overrides(cfg).steps(200).lr(3e-3).minLr(3e-4)
+                .evalEvery(200).evalTokens(16384).checkpointEvery(1000).seed(1).out(tmp.resolve("run")).build();
         Trainer.Result r = new Trainer(opt, new PrintStream(new ByteArrayOutputStream())).run(false);
         double entropy;
         try (TokenSplits s = TokenCorpus.prepare(List.of(DATA), Tokenizer.byName("gpt2"), 0.1, Home.tokenCache())) {

@@ -1,11 +1,10 @@
 package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
-import io.lumenspark.data.EvalWindows;
-import io.lumenspark.data.TokenFile;
 import io.lumenspark.io.MetricsLog;
-import io.lumenspark.model.LumensparkModel;
-import io.lumenspark.model.ModelFiles;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.tokens.EvalWindows;
+import io.lumenspark.tokens.TokenFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,8 +25,9 @@ class TrainerTest {
             "seq_length", "32", "k", "8", "rank", "8", "dropout", "0.1");
 
     static TrainOptions options(Path data, Path out, long steps, long checkpointEvery) {
-        return new TrainOptions(List.of(data), 0.1, "lumenspark", SMALL, null, 2, 0, steps, 2, 3e-3, 3e-4, 0.2,
-                0.01, 1.0, 3, 256, checkpointEvery, 42, out);
+        return TrainOptions.builder().data(List.of(data)).overrides(SMALL).batch(2).steps(steps).accumulation(2)
+                .lr(3e-3).minLr(3e-4).warmupFraction(0.2).evalEvery(3).evalTokens(256).checkpointEvery(checkpointEvery)
+                .seed(42).out(out).build();
     }
 
     static Path corpus(Path dir) throws Exception {
@@ -61,9 +61,9 @@ class TrainerTest {
             }
             assertEquals(a.get(i).get("val_loss"), b.get(i).get("val_loss"), "record " + i + " val_loss");
         }
-        try (LumensparkModel m1 = ModelFiles.load(whole); LumensparkModel m2 = ModelFiles.load(split)) {
+        try (LumensparkModel m1 = LumensparkModel.load(whole); LumensparkModel m2 = LumensparkModel.load(split)) {
             int[] ids = {1, 2, 3, 4};
-            assertArrayEquals(m1.logits(ids, 1, 4), m2.logits(ids, 1, 4));
+            assertArrayEquals(m1.languageModel().logits(ids, 1, 4), m2.languageModel().logits(ids, 1, 4));
         }
         assertTrue(Files.size(whole.resolve("loss.png")) > 1000);
     }

@@ -1,0 +1,180 @@
+package io.lumenspark.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Parallel;
+import io.lumenspark.generate.Generation;
+import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.Decoder;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.tokenizer.Tokenizer;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.BiFunction;
+
+/**
+ * Batch-1 generation speed and peak memory at several contexts, one process per preset; optionally the PyTorch
+ * reference (reference/bench_generate.py) on the same shapes.
+ *
+ * @param presets       the presets to measure
+ * @param overrides     config keys changed in every preset
+ * @param contexts      the contexts (prompt plus new tokens), or null for 128, 256, ... up to seq_length
+ * @param tokens        timed new tokens per context; the prompt is context - tokens
+ * @param pytorchTokens timed new tokens per context for PyTorch
+ */
+public record GenerateBench(List<String> presets, Map<String, String> overrides, List<Integer> contexts, int tokens,
+                            int pytorchTokens) {
+    /**
+     * Checks the settings and the presets' names before anything runs.
+     *
+     * @throws LumensparkException naming the option at fault
+     */
+    public GenerateBench {
+        presets = List.copyOf(presets);
+        overrides = Map.copyOf(overrides);
+        contexts = contexts == null ? null : List.copyOf(contexts);
+        if (tokens < 2 || pytorchTokens < 2) throw new LumensparkException("--tokens must be at least 2");
+        for (String p : presets) ModelConfig.preset(p).with(overrides);
+    }
+
+    /**
+     * The contexts measured for a config: the given ones (each above tokens and at most seq_length), or 128, 256,
+     * ... below seq_length and seq_length itself.
+     */
+    public List<Integer> contexts(ModelConfig cfg) {
+        List<Integer> out = new ArrayList<>();
+        if (contexts != null) {
+            for (int c : contexts) {
+                if (c <= tokens || c > cfg.seqLength()) {
+                    throw new LumensparkException("context " + c + " must be in " + (tokens + 1) + ".."
+                            + cfg.seqLength() + " (above --tokens, at most seq_length)");
+                }
+                out.add(c);
+            }
+            return out;
+        }
+        for (int c = 128; c < cfg.seqLength(); c *= 2) if (c > tokens) out.add(c);
+        out.add(cfg.seqLength());
+        return out;
+    }
+
+    /**
+     * Measures each preset in a process of its own ({@code child} gives its command line for a preset and its
+     * contexts, which prints {@link #measure}'s JSON lines), then, with a python, the PyTorch reference; prints
+     * the JSON lines and a Markdown table.
+     *
+     * @param python a Python with torch, or null for no comparison
+     */
+    public void run(BiFunction<String, List<Integer>, List<String>> child, String python, PrintStream out) {
+        boolean vsPytorch = python != null;
+        List<String> table = new ArrayList<>();
+        table.add("| preset | context | Lumenspark tokens/s | ms/token | prefill ms | peak RSS MiB | decoder state"
+                + (vsPytorch ? " | PyTorch tokens/s | PyTorch mode | PyTorch peak RSS MiB | speed ratio | memory ratio" : "")
+                + " |");
+        table.add("|---|---|---|---|---|---|---" + (vsPytorch ? "|---|---|---|---|---" : "") + "|");
+        for (String preset : presets) {
+            ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
+            List<Integer> ctx = contexts(cfg);
+            List<JsonNode> ours = Processes.runScript(child.apply(preset, ctx), Map.of());
+            ours.forEach(j -> out.println(Json.toLine(j)));
+            Map<Integer, JsonNode> torch = new LinkedHashMap<>();
+            if (vsPytorch) {
+                List<String> cmd = new ArrayList<>(List.of(python, Processes.reference("bench_generate.py").toString(),
+                        "--preset", preset, "--contexts", join(ctx), "--tokens", "" + pytorchTokens, "--threads",
+                        "" + Parallel.threads(), "--json", "--mode", cfg.isFull() ? "cached" : "recompute"));
+                overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
+                for (JsonNode j : Processes.runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX"))) {
+                    out.println(Json.toLine(j));
+                    torch.put(j.get("context").asInt(), j);
+                }
+            }
+            for (JsonNode j : ours) {
+                int c = j.get("context").asInt();
+                String row = String.format("| %s | %d | %.1f | %.2f | %.0f | %.0f | %s", preset, c,
+                        j.get("tokens_per_s").asDouble(), j.get("ms_per_token_median").asDouble(),
+                        j.get("prefill_ms").asDouble(), j.get("peak_rss_mib").asDouble(),
+                        j.has("state_bytes") ? mib(j.get("state_bytes").asLong()) : "recomputes");
+                JsonNode t = torch.get(c);
+                if (t != null) {
+                    row += String.format(" | %.1f | %s | %.0f | %.1fx | %.2fx", t.get("tokens_per_s").asDouble(),
+                            t.get("mode").asText(), t.get("peak_rss_mib").asDouble(),
+                            j.get("tokens_per_s").asDouble() / t.get("tokens_per_s").asDouble(),
+                            j.get("peak_rss_mib").asDouble() / t.get("peak_rss_mib").asDouble());
+                }
+                table.add(row + " |");
+            }
+        }
+        out.println();
+        table.forEach(out::println);
+    }
+
+    /** Contexts as the comma-separated list the command lines take. */
+    public static String join(List<Integer> xs) {
+        return String.join(",", xs.stream().map(String::valueOf).toList());
+    }
+
+    private static String mib(long bytes) {
+        return String.format("%.2f MiB", bytes / 1048576.0);
+    }
+
+    /**
+     * The first preset in this process, per context, ascending: a prompt of context - tokens random ids, then
+     * tokens new ones sampled with a new model's default settings ({@link GenerationConfig#forNewModel}:
+     * temperature 0.8, top-k 50), GPT-2's end of text among them, each next() timed.
+     * One JSON line per context.
+     */
+    public void measure(PrintStream out) {
+        ModelConfig cfg = ModelConfig.preset(presets.getFirst()).with(overrides);
+        Tokenizer gpt2 = Tokenizer.byName("gpt2");
+        try (LanguageModel model = new LanguageModel(cfg)) {
+            model.initialize(1);
+            GenerationConfig gen = GenerationConfig.forNewModel(cfg.seqLength(), gpt2.eosId()).toBuilder()
+                    .maxLength(null).maxNewTokens(tokens).minNewTokens(tokens).seed(1L).build();
+            SplittableRandom r = new SplittableRandom(1);
+            List<Integer> ctx = contexts(cfg);
+            for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gpt2, gen, r, ctx.getFirst()); // JIT warm-up
+            for (int c : ctx) {
+                double[] times = time(model, gpt2, gen, r, c);
+                double step = Stats.median(Arrays.copyOfRange(times, 1, times.length));
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("impl", "lumenspark");
+                m.put("preset", presets.getFirst());
+                m.put("context", c);
+                m.put("threads", Parallel.threads());
+                m.put("tokens_per_s", Math.round(10 / step) / 10.0);
+                m.put("ms_per_token_median", Math.round(step * 1e5) / 100.0);
+                m.put("prefill_ms", Math.round(times[0] * 1e4) / 10.0);
+                m.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
+                if (cfg.causal()) {
+                    try (Decoder d = model.decoder()) {
+                        m.put("state_bytes", d.stateBytes());
+                    }
+                }
+                out.println(Json.toLine(m));
+            }
+        }
+    }
+
+    /** Seconds of each next(): the first includes the prompt's prefill. */
+    private double[] time(LanguageModel model, Tokenizer tok, GenerationConfig gen, SplittableRandom r, int context) {
+        int[] prompt = new int[context - tokens];
+        for (int i = 0; i < prompt.length; i++) prompt[i] = r.nextInt(model.config().vocabSize());
+        double[] times = new double[tokens];
+        try (Generation g = new Generation(model, tok, prompt, gen, null)) {
+            for (int i = 0; i < tokens; i++) {
+                long t0 = System.nanoTime();
+                g.next();
+                times[i] = (System.nanoTime() - t0) / 1e9;
+            }
+        }
+        return times;
+    }
+}

@@ -1,0 +1,238 @@
+package io.lumenspark.model;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Floats;
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.io.InputFiles;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * A Linformer-family language model: the {@link Backbone} (token + learned position embeddings, post-norm blocks)
+ * under an untied output layer with its cross-entropy ({@link LmHead}, fc_out). The variant (Linformer, causal
+ * Linformer, Conv-Linformer, full attention) comes from the {@link ModelConfig}. Parameters live in one native
+ * buffer ({@link Params}), or are views of a memory-mapped weights file ({@link ModelWeights#loadMapped});
+ * activations are allocated once per (batch, length) shape and reused. It knows token ids, not text: a model
+ * folder's tokenizer and generation defaults come with {@code io.lumenspark.pretrained.LumensparkModel}.
+ *
+ * <p>Thread-safe: whole-sequence passes (training steps, evaluation, {@link #logits}, prompt prefill) take turns
+ * on the model's activation buffers, while any number of {@link Decoder}s run concurrently, each with its own
+ * state and the weights shared.
+ */
+public final class LanguageModel implements AutoCloseable {
+    private final ModelConfig config;
+    private final Params params = new Params();
+    private final Arena arena;
+    private final Backbone backbone;
+    private final LmHead head;
+    private Pass pass; // the activation buffers of the current whole-sequence shape
+
+    /**
+     * A new model with zero parameters; {@link #initialize} them or load them ({@link ModelWeights#load}).
+     *
+     * @throws LumensparkException for an invalid config, or parameters that do not fit in the memory available
+     *                             (see {@link MemoryPlan#forParameters}), checked before anything is allocated
+     */
+    public LanguageModel(ModelConfig config) {
+        MemoryPlan.forParameters(config).check(); // a million layers are refused here, not after declaring them
+        this(config, Arena.ofShared(), true);
+    }
+
+    /** The model's structure over arena; allocate makes its flat parameter buffer, else views come later. */
+    LanguageModel(ModelConfig config, Arena arena, boolean allocate) {
+        this.config = config.validate();
+        this.arena = arena;
+        backbone = new Backbone(params, config);
+        head = new LmHead(params, config.embedDim(), config.vocabSize());
+        if (allocate) params.allocate(arena);
+    }
+
+    /** The model's shape and variant. */
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** Every parameter (the backbone's and the head's), with their gradients. */
+    public Params params() {
+        return params;
+    }
+
+    /**
+     * Fills the parameters as a new model's (see {@link Params#initialize}): embeddings N(0, 0.02), Linear and
+     * Conv1d layers as PyTorch initializes them, sequence projections Xavier-uniform, norm scales 1.
+     */
+    public void initialize(long seed) {
+        params.initialize(seed);
+    }
+
+    /**
+     * Makes the activation buffers for this shape (reused while the shape stays the same; a training pass serves
+     * forward-only passes too). Callers hold the model's lock.
+     */
+    private Pass prepare(int batch, int n, boolean forwardOnly) {
+        if (n < 1 || n > config.seqLength()) {
+            throw new LumensparkException("sequence length " + n + " is outside 1.." + config.seqLength()
+                    + " (the model's seq_length)");
+        }
+        if (pass != null && pass.batch == batch && pass.n == n && pass.blas == Blas.get()
+                && (forwardOnly || !pass.forwardOnly)) {
+            return pass;
+        }
+        if (pass != null) pass.close();
+        pass = null;
+        // checked before anything is allocated; a first training pass brings the gradients too
+        MemoryPlan.forPass(config, batch, n, forwardOnly, !forwardOnly && !params.hasGrads()).check();
+        Pass c = new Pass(Blas.get(), params, batch, n, forwardOnly);
+        try {
+            backbone.allocate(c);
+            head.allocate(c);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            c.close();
+            throw e;
+        }
+        pass = c;
+        return pass;
+    }
+
+    /** Bytes of the activation buffers of the current pass shape (0 before the first pass). */
+    synchronized long activationBytes() {
+        return pass == null ? 0 : pass.bytes();
+    }
+
+    /**
+     * One forward and backward pass: adds the gradient of gradScale * (sum of token losses) to the parameter
+     * gradients and returns the sum of token losses. Dropout follows (seed, step, micro).
+     */
+    public synchronized double trainStep(int[] inputs, int[] targets, int batch, int n, float gradScale, long seed,
+                                         long step, int micro) {
+        params.values(); // memory-mapped weights cannot be trained: fail before any work
+        Pass c = prepare(batch, n, false);
+        c.setStep(true, seed, step, micro);
+        MemorySegment x = backbone.forward(c, inputs);
+        checkTargets(targets);
+        double loss = head.run(c, x, targets, null, gradScale, true);
+        backbone.backward(c, inputs, head.dx());
+        return loss;
+    }
+
+    /**
+     * Token losses (negative log-probabilities of the targets) without dropout; returns their sum.
+     *
+     * @throws LumensparkException when the loss is not finite: with finite weights (checked at load) that means
+     *                             the model's arithmetic overflows float32, and no loss it gives can be trusted
+     */
+    public synchronized double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
+        Pass c = prepare(batch, n, true);
+        c.setStep(false, 0, 0, 0);
+        checkTargets(targets);
+        MemorySegment x = backbone.forward(c, inputs);
+        double loss = head.run(c, x, targets, tokenLoss, 0f, false);
+        if (!Double.isFinite(loss)) {
+            throw new LumensparkException("the model's loss is " + loss + ": its arithmetic overflows float32"
+                    + " (weights too large to compute with?), so it gives no usable numbers");
+        }
+        return loss;
+    }
+
+    /**
+     * The logits of every position of one sequence: row t scores the token after ids[0..t]. For a causal model
+     * row t depends only on ids[0..t]; lumenspark-v0.1 lets every row see the whole sequence.
+     */
+    public float[][] logits(int... ids) {
+        int v = config.vocabSize();
+        float[] flat = logits(ids, 1, ids.length);
+        float[][] rows = new float[ids.length][];
+        for (int t = 0; t < ids.length; t++) rows[t] = Arrays.copyOfRange(flat, t * v, (t + 1) * v);
+        return rows;
+    }
+
+    /** Logits [batch * n, vocab] for the given tokens (eval mode), as a new array; meant for small inputs. */
+    public synchronized float[] logits(int[] inputs, int batch, int n) {
+        if ((double) batch * n * config.vocabSize() > InputFiles.MAX_ARRAY_BYTES / 4) {
+            throw new LumensparkException(String.format("the logits of %,d x %,d positions over %,d tokens are more"
+                    + " than one array holds; ask for fewer positions", batch, n, config.vocabSize()));
+        }
+        Pass c = prepare(batch, n, true);
+        c.setStep(false, 0, 0, 0);
+        MemorySegment x = backbone.forward(c, inputs);
+        int v = config.vocabSize();
+        try (Arena tmp = Arena.ofShared()) { // shared: kernels write it from pool threads
+            MemorySegment out = Floats.allocate(tmp, (long) c.rows * v);
+            head.logits(c, x, 0, c.rows, out);
+            return out.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /** The logits after the last of ids (one forward pass over all of them; only one row of logits). */
+    public synchronized float[] lastLogits(int... ids) {
+        Pass c = prepare(1, ids.length, true);
+        c.setStep(false, 0, 0, 0);
+        MemorySegment x = backbone.forward(c, ids);
+        try (Arena tmp = Arena.ofShared()) {
+            MemorySegment out = Floats.allocate(tmp, config.vocabSize());
+            head.logits(c, x, ids.length - 1, 1, out);
+            return out.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    /**
+     * The embeddings and the block stack alone, without the output layer and loss, as the Linformer paper
+     * measures attention variants (benchmarks). Inference: one forward pass in eval mode, whose activations are
+     * one layer's worth. Training (backward = true): the forward pass with dropout, then the backward pass of a
+     * fixed output gradient into the parameter gradients. Returns the bytes of the pass's activation buffers.
+     */
+    public synchronized long runStack(int[] ids, int batch, int n, boolean backward) {
+        if (backward) params.values(); // memory-mapped weights cannot be trained
+        Pass c = prepare(batch, n, !backward);
+        c.setStep(backward, 1, 0, 0);
+        backbone.forward(c, ids);
+        if (backward) {
+            MemorySegment dy = head.dx(); // unused by the stack: a stand-in output gradient
+            dy.fill((byte) 0);
+            Kernels.add(c.ones, 0, dy, 0, Math.min(c.rows, dy.byteSize() / 4)); // any fixed gradient will do
+            backbone.backward(c, ids, dy);
+        }
+        return c.bytes();
+    }
+
+    /** Targets are token ids, or negative for positions whose loss is ignored (padding). */
+    private void checkTargets(int[] targets) {
+        for (int t : targets) {
+            if (t >= config.vocabSize()) {
+                throw new LumensparkException("target token id " + t + " is outside the vocabulary 0.."
+                        + (config.vocabSize() - 1));
+            }
+        }
+    }
+
+    /**
+     * Starts incremental decoding of one sequence: each {@link Decoder#next} feeds one token and returns the
+     * logits of the token after it, in time and memory that do not grow with the context for the Linformer
+     * variants. Needs a causal model.
+     */
+    public Decoder decoder() {
+        if (!config.causal()) {
+            throw new LumensparkException("incremental decoding needs a causal model; this one is bidirectional");
+        }
+        return new Decoder(this, backbone, head);
+    }
+
+    /** A prompt's whole forward pass for a decoder: fills its state, and logitsRow with the last row's logits. */
+    synchronized void prefill(int[] ids, Backbone.DecodeState state, MemorySegment logitsRow) {
+        Pass whole = prepare(1, ids.length, true);
+        whole.setStep(false, 0, 0, 0);
+        MemorySegment y = backbone.forward(whole, ids, state);
+        head.logits(whole, y, ids.length - 1, 1, logitsRow);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (pass != null) pass.close();
+        pass = null;
+        arena.close();
+    }
+}
