@@ -491,5 +491,28 @@ class CliTest {
         assertBadInput("config.json", "info", "--model", broken.toString());
         Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"heads\": 5}");
         assertBadInput("not divisible by heads", "info", "--model", broken.toString());
+        // as strict as generation_config.json and trainer_state.json: a number is a JSON number
+        Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"depth\": \"1\"}");
+        assertBadInput("config.json: depth must be an integer, got \"1\"", "info", "--model", broken.toString());
+        Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"causal\": 1}");
+        assertBadInput("config.json: causal must be true or false, got 1", "info", "--model", broken.toString());
+
+        Path generating = tmp.resolve("generating");
+        try (LumensparkModel m = LumensparkModel.load(model)) {
+            m.save(generating);
+        }
+        Path gen = generating.resolve("generation_config.json");
+        Files.writeString(gen, "{\"temperature\": NaN}");
+        assertBadInput(gen + ": not valid JSON at line 1: NaN is not a JSON number (JSON has no NaN or infinities)",
+                "generate", "--model", generating.toString(), "--prompt", "It was");
+        Files.writeString(gen, "{\"temprature\": 0.5, \"colour\": 1}");
+        Run typo = run("generate", "--model", generating.toString(), "--prompt", "It was", "--max-new-tokens", "1");
+        assertEquals(0, typo.code(), typo.err());
+        assertTrue(typo.err().contains("warning: " + gen + ": ignoring unknown keys temprature (did you mean"
+                + " temperature?), colour"), typo.err());
+        Path empty1 = Files.writeString(tmp.resolve("empty1.txt"), ""), empty2 = Files.writeString(
+                tmp.resolve("empty2.txt"), "");
+        assertBadInput("error: corpus " + empty1 + ", " + empty2 + " has no text", "train", "--data",
+                empty1.toString(), "--data", empty2.toString(), "--out", tmp.resolve("o7").toString());
     }
 }

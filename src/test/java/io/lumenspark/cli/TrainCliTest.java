@@ -275,6 +275,23 @@ class TrainCliTest {
                 "--out " + out + " holds something that is not a demo run (notes.txt)");
     }
 
+    /**
+     * The demo checks its options before it says anything (not "holds an earlier demo run", "corpus: ..." and then
+     * an error), and its prompts end without a space: the model's next token brings its own (" that"), which
+     * printed a double space ("Fellow citizens,  that").
+     */
+    @Test
+    void theDemoChecksFirstAndItsPromptsEndWithoutASpace(@TempDir Path tmp) {
+        Path missing = tmp.resolve("nonexistent.txt");
+        CliTest.Run steps = CliTest.run("demo", "--steps", "0", "--out", tmp.resolve("d").toString());
+        assertOneErrorLine(steps, "error: --steps must be at least 1");
+        assertEquals("", steps.out());
+        CliTest.Run data = CliTest.run("demo", "--data", missing.toString(), "--out", tmp.resolve("d").toString());
+        assertOneErrorLine(data, "error: no such file: " + missing);
+        assertEquals("", data.out());
+        for (String prompt : DemoCommand.PROMPTS) assertEquals(prompt.strip(), prompt);
+    }
+
     @Test
     void demoContinuationsEndAtASentenceEnd() {
         assertEquals(" of the people.", DemoCommand.toSentenceEnd(" of the people. We shall"));
