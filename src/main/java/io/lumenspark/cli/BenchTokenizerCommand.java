@@ -21,7 +21,7 @@ final class BenchTokenizerCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "FILE", description = "A UTF-8 text file to encode (default: a generated corpus).")
     Path data;
 
-    @Option(names = "--tokenizer", paramLabel = "NAME|DIR", description = "Our tokenizer: a name or a folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR", description = "Our tokenizer: a name or a folder (default: ${DEFAULT-VALUE}).")
     String tokenizer = "gpt2";
 
     @Option(names = "--mb", paramLabel = "N", description = "Size of the generated corpus in MB (default: ${DEFAULT-VALUE}).")

@@ -31,6 +31,8 @@ final class CliText {
     /** Stands for a '.' inside a word while help is wrapped, so that the line is not broken there. */
     private static final char DOT = '\u00fe';
     private static final Pattern DOT_IN_WORD = Pattern.compile("\\.(?=\\w)");
+    private static final String EMPTY_PATH = "is empty (an empty path would mean the current folder; did a $(...)"
+            + " fail?)";
 
     private CliText() {
     }
@@ -58,14 +60,23 @@ final class CliText {
      * whatever the current folder holds.
      */
     static Path path(String text) {
-        if (text.isEmpty()) {
-            throw new TypeConversionException("is empty (an empty path would mean the current folder; did a $(...)"
-                    + " fail?)");
-        }
+        if (text.isEmpty()) throw new TypeConversionException(EMPTY_PATH);
         try {
             return Path.of(text);
         } catch (java.nio.file.InvalidPathException e) {
             throw new TypeConversionException("is not a valid path: '" + text + "' (" + e.getReason() + ")");
+        }
+    }
+
+    /**
+     * The converter of options that take a name or a folder ({@code --tokenizer gpt2|DIR}): the text as given,
+     * never empty, which would be read as the current folder, as an empty path is.
+     */
+    static final class NameOrFolder implements CommandLine.ITypeConverter<String> {
+        @Override
+        public String convert(String text) {
+            if (text.isEmpty()) throw new TypeConversionException(EMPTY_PATH);
+            return text;
         }
     }
 

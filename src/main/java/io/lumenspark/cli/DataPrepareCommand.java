@@ -30,7 +30,7 @@ final class DataPrepareCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", required = true, description = "Output folder: new, empty, or from an earlier prepare.")
     Path out;
 
-    @Option(names = "--tokenizer", paramLabel = "NAME|DIR", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
     String tokenizer = "gpt2";
 
     @Option(names = "--format", paramLabel = "FORMAT", description = "auto, text, jsonl or csv; auto goes by extension: .jsonl/.json,"

@@ -39,7 +39,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", description = "Training steps (default: ${DEFAULT-VALUE}, a few minutes on 2 cores).")
     long steps = 150;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "A tokenizer folder (e.g. from `tokenizer train`) instead of GPT-2's.")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "DIR", description = "A tokenizer folder (e.g. from `tokenizer train`) instead of GPT-2's.")
     String tokenizer;
 
     @Option(names = "--seed", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")

@@ -30,7 +30,7 @@ final class TrainingOptions {
     @Option(names = "--init", paramLabel = "DIR", description = "Start from this model folder instead of a fresh model.")
     Path init;
 
-    @Option(names = "--tokenizer", paramLabel = "NAME|DIR", description = "A tokenizer folder (from `tokenizer train` or Hugging Face's"
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR", description = "A tokenizer folder (from `tokenizer train` or Hugging Face's"
             + " files) or name (default: the --init model's, or gpt2). It is saved with the model.")
     String tokenizer;
 

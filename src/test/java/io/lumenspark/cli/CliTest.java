@@ -326,6 +326,13 @@ class CliTest {
                 {"generate", "--model", model.toString(), "--prompt-file", ""},
                 {"tokenizer", "train", "--input", "", "--vocab-size", "300", "--out", out.toString()},
                 {"bench", "tokenizer", "--data", ""},
+                {"info", "--model", ""},
+                {"tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "300", "--out", ""},
+                // a name or a folder: empty, it would be the current folder too
+                {"train", "--data", corpus.toString(), "--out", out.toString(), "--tokenizer", ""},
+                {"data", "prepare", corpus.toString(), "--out", out.toString(), "--tokenizer", ""},
+                {"demo", "--tokenizer", "", "--out", out.toString()},
+                {"bench", "tokenizer", "--tokenizer", ""},
         };
         for (String[] args : commands) {
             Run r = run(args);

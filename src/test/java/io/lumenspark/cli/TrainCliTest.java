@@ -152,7 +152,9 @@ class TrainCliTest {
     void initRefusesOptionsThatWouldChangeTheModel(@TempDir Path tmp) throws Exception {
         Path data = corpus(tmp), run = tmp.resolve("run");
         assertEquals(0, train(data, run, "--steps", "1").code());
-        for (String[] shape : new String[][]{{"--set", "dropout=0"}, {"--preset", "tiny"}}) {
+        Path cfg = Files.writeString(tmp.resolve("cfg.json"), "{\"dropout\": 0}");
+        for (String[] shape : new String[][]{{"--set", "dropout=0"}, {"--preset", "tiny"}, {"--config",
+                cfg.toString()}}) {
             CliTest.Run r = CliTest.run("train", "--data", data.toString(), "--out", tmp.resolve("o").toString(),
                     "--init", run.toString(), shape[0], shape[1]);
             assertOneErrorLine(r, "error: " + shape[0] + " does not apply with --init, which trains the model in "
