@@ -21,4 +21,15 @@ public final class Home {
     public static Path tokenCache() {
         return dir().resolve("tokens");
     }
+
+    /**
+     * The command that runs Lumenspark as the user typed it, for commands printed to be run next: the launcher
+     * passes the path it was started by (system property lumenspark.command, e.g. {@code ./lumenspark}), else
+     * {@code lumenspark}. A path holding characters a shell would read differently is quoted.
+     */
+    public static String command() {
+        String typed = System.getProperty("lumenspark.command", "");
+        if (typed.isBlank()) return "lumenspark";
+        return Words.shellWord(typed);
+    }
 }

@@ -33,4 +33,29 @@ public final class Words {
         }
         return d[a.length()][b.length()];
     }
+
+    /**
+     * The name closest to a mistyped one (a typo or two, or a prefix of three letters or more), ignoring case, or
+     * null if none is close: "casual" gives "causal", "tinyshakespear" "tinyshakespeare", "chat" nothing.
+     */
+    public static String nearest(String typed, Iterable<String> names) {
+        String t = typed.length() > 64 ? typed.substring(0, 64) : typed;
+        t = t.toLowerCase(java.util.Locale.ROOT);
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        for (String name : names) {
+            String n = name.toLowerCase(java.util.Locale.ROOT);
+            int d = n.startsWith(t) && t.length() >= 3 ? 1 : distance(t, n);
+            if (d < bestDistance) {
+                best = name;
+                bestDistance = d;
+            }
+        }
+        return bestDistance <= Math.max(1, Math.min(2, t.length() / 3)) ? best : null;
+    }
+
+    /** {@code text} as one word of a POSIX shell command line: as it is when that is safe, else single-quoted. */
+    public static String shellWord(String text) {
+        return text.matches("[A-Za-z0-9_./:=@%+,-]+") ? text : "'" + text.replace("'", "'\\''") + "'";
+    }
 }

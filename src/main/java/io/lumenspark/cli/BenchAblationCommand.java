@@ -21,22 +21,22 @@ final class BenchAblationCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "n up to 2048, k 64 and 128, fewer runs (a few minutes).")
     boolean quick;
 
-    @Option(names = "--max-n", description = "Longest sequence (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-n", paramLabel = "N", description = "Longest sequence (default: ${DEFAULT-VALUE}).")
     int maxN = 16384;
 
-    @Option(names = "--ks", split = ",", description = "Values of k (default: 32,64,128,256; the paper's 4096 x"
+    @Option(names = "--ks", paramLabel = "K,...", split = ",", description = "Values of k (default: 32,64,128,256; the paper's 4096 x"
             + " 1024 point is added when n reaches 4096).")
     List<Integer> ks;
 
-    @Option(names = "--runs", description = "Timed runs per point after one warm-up; the median is kept"
+    @Option(names = "--runs", paramLabel = "N", description = "Timed runs per point after one warm-up; the median is kept"
             + " (default: 3, quick 2).")
     Integer runs;
 
-    @Option(names = "--memory-budget-gib", description = "Skip points whose estimated activations exceed this"
+    @Option(names = "--memory-budget-gib", paramLabel = "GIB", description = "Skip points whose estimated activations exceed this"
             + " (default: 60% of available memory).")
     Double budgetGib;
 
-    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs", "ablation");
 
     @Mixin
@@ -46,19 +46,19 @@ final class BenchAblationCommand implements Callable<Integer> {
             + " data for the same steps and seed, and compare time, tokens/s, validation loss and perplexity.")
     boolean train;
 
-    @Option(names = "--data", description = "With --train: text files or folders (default: the demo corpus).")
+    @Option(names = "--data", paramLabel = "FILE", description = "With --train: text files or folders (default: the demo corpus).")
     List<Path> data;
 
-    @Option(names = "--steps", description = "With --train: steps per model (default: 100, quick 20).")
+    @Option(names = "--steps", paramLabel = "N", description = "With --train: steps per model (default: 100, quick 20).")
     Integer steps;
 
-    @Option(names = "--batch", description = "With --train: sequences per step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "With --train: sequences per step (default: ${DEFAULT-VALUE}).")
     int batch = 4;
 
-    @Option(names = "--lr", description = "With --train: peak learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "LR", description = "With --train: peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr = 6e-4;
 
-    @Option(names = "--seed", description = "With --train: seed for every model (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", paramLabel = "N", description = "With --train: seed for every model (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
 
     @Override

@@ -15,17 +15,17 @@ final class BenchGemmCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--shapes", split = ",", description = "MxNxK shapes (default: lumenspark-v0.1 training at 8x512).")
+    @Option(names = "--shapes", paramLabel = "MxNxK,...", split = ",", description = "MxNxK shapes (default: lumenspark-v0.1 training at 8x512).")
     List<String> shapes = List.of("4096x50257x512", "4096x512x50257", "4096x256x32", "4096x512x256",
             "4096x128x512");
 
-    @Option(names = "--reps", description = "Timed repetitions per shape (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--reps", paramLabel = "N", description = "Timed repetitions per shape (default: ${DEFAULT-VALUE}).")
     int reps = 10;
 
     @Option(names = "--vs-numpy", description = "Also run reference/bench_gemm.py under --python.")
     boolean vsNumpy;
 
-    @Option(names = "--python", description = "Python with numpy (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--python", paramLabel = "PYTHON", description = "Python with numpy (default: ${DEFAULT-VALUE}).")
     String python = "python3";
 
     @Override

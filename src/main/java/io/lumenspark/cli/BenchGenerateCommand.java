@@ -19,23 +19,23 @@ final class BenchGenerateCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--preset", split = ",", description = "Presets (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--preset", paramLabel = "PRESET,...", split = ",", description = "Presets (default: ${DEFAULT-VALUE}).")
     List<String> presets = List.of("lumenspark", "conv-linformer", "transformer", "lumenspark-v0.1");
 
     @Mixin
     OverrideOptions set;
 
-    @Option(names = "--contexts", split = ",", description = "Contexts (default: 128, 256, ... up to seq_length).")
+    @Option(names = "--contexts", paramLabel = "N,...", split = ",", description = "Contexts (default: 128, 256, ... up to seq_length).")
     List<Integer> contexts;
 
-    @Option(names = "--tokens", description = "Timed new tokens per context; the prompt is context - tokens"
+    @Option(names = "--tokens", paramLabel = "N", description = "Timed new tokens per context; the prompt is context - tokens"
             + " (default: ${DEFAULT-VALUE}).")
     int tokens = 32;
 
     @Mixin
     PytorchOptions pytorch;
 
-    @Option(names = "--pytorch-tokens", description = "Timed tokens per context for PyTorch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--pytorch-tokens", paramLabel = "N", description = "Timed tokens per context for PyTorch (default: ${DEFAULT-VALUE}).")
     int pytorchTokens = 8;
 
     @Option(names = "--in-process", hidden = true, description = "Measure the one preset in this process.")

@@ -18,19 +18,19 @@ final class BenchTokenizerCommand implements Callable<Integer> {
     @Mixin
     ThreadOptions runtime;
 
-    @Option(names = "--data", description = "A UTF-8 text file to encode (default: a generated corpus).")
+    @Option(names = "--data", paramLabel = "FILE", description = "A UTF-8 text file to encode (default: a generated corpus).")
     Path data;
 
-    @Option(names = "--tokenizer", description = "Our tokenizer: a name or a folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR", description = "Our tokenizer: a name or a folder (default: ${DEFAULT-VALUE}).")
     String tokenizer = "gpt2";
 
-    @Option(names = "--mb", description = "Size of the generated corpus in MB (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--mb", paramLabel = "N", description = "Size of the generated corpus in MB (default: ${DEFAULT-VALUE}).")
     int megabytes = 4;
 
-    @Option(names = "--runs", description = "Timed passes per figure (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--runs", paramLabel = "N", description = "Timed passes per figure (default: ${DEFAULT-VALUE}).")
     int runs = 5;
 
-    @Option(names = "--warmup", description = "Untimed passes before timing (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", paramLabel = "N", description = "Untimed passes before timing (default: ${DEFAULT-VALUE}).")
     int warmup = 3;
 
     @Override

@@ -19,7 +19,7 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--preset", split = ",", description = "Presets (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--preset", paramLabel = "PRESET,...", split = ",", description = "Presets (default: ${DEFAULT-VALUE}).")
     List<String> presets = List.of("lumenspark-v0.1");
 
     @Mixin
@@ -28,10 +28,10 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Mixin
     BatchOptions shape;
 
-    @Option(names = "--steps", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", paramLabel = "N", description = "Timed steps (default: ${DEFAULT-VALUE}).")
     int steps = 5;
 
-    @Option(names = "--warmup", description = "Untimed warm-up steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", paramLabel = "N", description = "Untimed warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmup = 2;
 
     @Mixin
@@ -43,15 +43,16 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        TrainBench bench = new TrainBench(presets, set.overrides, shape.batch, shape.seqLength, steps, warmup);
+        TrainBench bench = new TrainBench(presets, set.overrides, shape.batch, shape.seqLength(), steps, warmup);
         if (inProcess) {
             System.out.println(Json.toLine(bench.measure(presets.getFirst())));
             return 0;
         }
         bench.run(preset -> {
             List<String> args = new ArrayList<>(List.of("bench", "train", "--in-process", "--preset", preset,
-                    "--batch", "" + shape.batch, "--seq-length", "" + shape.seqLength, "--steps", "" + steps,
-                    "--warmup", "" + warmup, "--threads", "" + Parallel.threads(), "--backend", runtime.backend));
+                    "--batch", "" + shape.batch, "--steps", "" + steps, "--warmup", "" + warmup, "--threads",
+                    "" + Parallel.threads(), "--backend", runtime.backend));
+            if (shape.seqLength != null) args.addAll(List.of("--seq-length", "" + shape.seqLength));
             set.overrides.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
             return Processes.javaCommand(Main.class, args);
         }, pytorch.pythonOrNull(), System.out);

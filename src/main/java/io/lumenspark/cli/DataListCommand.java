@@ -1,5 +1,6 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.Home;
 import io.lumenspark.corpus.Corpora;
 import io.lumenspark.corpus.Corpus;
 import io.lumenspark.corpus.CorpusCache;
@@ -20,7 +21,7 @@ final class DataListCommand implements Callable<Integer> {
             System.out.printf("%-17s source   %s%n", "", c.source());
             System.out.printf("%-17s license  %s%n", "", c.license());
             System.out.printf("%-17s cached   %s%n", "", cache.cached(c).map(Object::toString)
-                    .orElse("no (lumenspark data get " + c.name() + ")"));
+                    .orElse("no (" + Home.command() + " data get " + c.name() + ")"));
         }
         return 0;
     }

@@ -27,23 +27,23 @@ final class DataPrepareCommand implements Callable<Integer> {
     @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively).")
     List<Path> inputs;
 
-    @Option(names = "--out", required = true, description = "Output folder: new, empty, or from an earlier prepare.")
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Output folder: new, empty, or from an earlier prepare.")
     Path out;
 
-    @Option(names = "--tokenizer", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
     String tokenizer = "gpt2";
 
-    @Option(names = "--format", description = "auto, text, jsonl or csv; auto goes by extension: .jsonl/.json,"
+    @Option(names = "--format", paramLabel = "FORMAT", description = "auto, text, jsonl or csv; auto goes by extension: .jsonl/.json,"
             + " .csv, else text (default: ${DEFAULT-VALUE}).")
     String format = "auto";
 
-    @Option(names = "--field", description = "JSON lines field holding the text (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--field", paramLabel = "NAME", description = "JSON lines field holding the text (default: ${DEFAULT-VALUE}).")
     String field = "text";
 
-    @Option(names = "--column", description = "CSV header column holding the text (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--column", paramLabel = "NAME", description = "CSV header column holding the text (default: ${DEFAULT-VALUE}).")
     String column = "text";
 
-    @Option(names = "--val-fraction", description = "Tail of each file held out for validation: characters of"
+    @Option(names = "--val-fraction", paramLabel = "F", description = "Tail of each file held out for validation: characters of"
             + " text, records of JSON lines and CSV (default: ${DEFAULT-VALUE}).")
     double valFraction = 0.1;
 

@@ -6,6 +6,7 @@ import io.lumenspark.Words;
 import io.lumenspark.corpus.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.training.Checkpoint;
 import io.lumenspark.training.RunFolder;
@@ -28,20 +29,20 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--data", description = "Train on this text file instead of the State of the Union addresses.")
+    @Option(names = "--data", paramLabel = "FILE", description = "Train on this text file instead of the State of the Union addresses.")
     Path data;
 
-    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}); an earlier demo run there is"
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: ${DEFAULT-VALUE}); an earlier demo run there is"
             + " replaced.")
     Path out = Path.of("runs", "demo");
 
-    @Option(names = "--steps", description = "Training steps (default: ${DEFAULT-VALUE}, a few minutes on 2 cores).")
+    @Option(names = "--steps", paramLabel = "N", description = "Training steps (default: ${DEFAULT-VALUE}, a few minutes on 2 cores).")
     long steps = 150;
 
-    @Option(names = "--tokenizer", description = "A tokenizer folder (e.g. from `tokenizer train`) instead of GPT-2's.")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "DIR", description = "A tokenizer folder (e.g. from `tokenizer train`) instead of GPT-2's.")
     String tokenizer;
 
-    @Option(names = "--seed", description = "Seed (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--seed", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
 
     @Option(names = "--force", description = "Replace what --out holds even when it is not a demo run.")
@@ -90,9 +91,14 @@ final class DemoCommand implements Callable<Integer> {
         return text.stripTrailing() + " ...";
     }
 
+    /** The prompts of the continuations; none ends in a space, which the model's next token brings itself. */
+    static final List<String> PROMPTS = List.of("The state of the Union", "Our economy", "Fellow citizens,");
+
     @Override
     public Integer call() {
         runtime.apply();
+        options(Path.of("corpus"), steps, out, tokenizer, seed); // every option checked before anything is said
+        if (data != null) InputFiles.requireRegularFile(data);
         RunFolder.Contents found = RunFolder.inspect(out);
         boolean demoRun = holdsDemoRun(found);
         if (!found.isEmpty() && !force && !demoRun) {
@@ -111,7 +117,7 @@ final class DemoCommand implements Callable<Integer> {
                         + " tokens/s)%n", r.valLoss(), r.valPerplexity(), Words.count(r.steps(), "step"), r.validationCoverage(),
                 r.tokensPerSecond());
         System.out.println("model saved to " + out + ", loss curve " + out.resolve("loss.png"));
-        List<String> prompts = List.of("The state of the Union", "Our economy", "Fellow citizens, ");
+        List<String> prompts = PROMPTS;
         try (LumensparkModel model = LumensparkModel.fromPretrained(out)) {
             GenerationConfig cfg = GenerationConfig.sampling(NEW_TOKENS, TEMPERATURE, TOP_K, 1.0, seed).toBuilder()
                     .repetitionPenalty(REPETITION_PENALTY).noRepeatNgramSize(NO_REPEAT_NGRAM).build();
@@ -121,9 +127,9 @@ final class DemoCommand implements Callable<Integer> {
                 System.out.println("> " + prompts.get(i) + toSentenceEnd(results.get(i).text()));
             }
         }
-        System.out.printf("%ngenerate more: lumenspark generate --model %s --prompt %s --max-new-tokens 60"
+        System.out.printf("%ngenerate more: %s generate --model %s --prompt %s --max-new-tokens 60"
                         + " --temperature %s --top-k %d --repetition-penalty %s --no-repeat-ngram-size %d%n",
-                Trainer.shellWord(out.toString()), Trainer.shellWord(prompts.getFirst()), TEMPERATURE, TOP_K,
+                Home.command(), Words.shellWord(out.toString()), Words.shellWord(prompts.getFirst()), TEMPERATURE, TOP_K,
                 REPETITION_PENALTY, NO_REPEAT_NGRAM);
         return 0;
     }

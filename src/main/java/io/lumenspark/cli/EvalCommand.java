@@ -19,7 +19,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = "Loss and perplexity of a model on text (files or folders) or on a uint16 token file (.bin).")
+        description = "Loss and perplexity of a model on text (files or folders), on a folder made by data prepare (its"
+                + " val.bin) or on a token file (.bin: uint16, or uint32 for vocabularies over 65,536).")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
@@ -27,13 +28,15 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOption modelFolder;
 
-    @Option(names = "--data", required = true, description = "Text file, folder of text files, prepared token folder (its val.bin), or .bin token file.")
+    @Option(names = "--data", paramLabel = "FILE|DIR", required = true, description = "Text file, folder of text files, prepared token folder (its val.bin), or .bin token file.")
     Path data;
 
     @Mixin
     BatchOptions shape;
 
-    @Option(names = "--max-tokens", description = "Evaluate at most this many tokens, 0 for all (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-tokens", paramLabel = "N", description = "Evaluate about this many tokens, 0 for all: whole"
+            + " windows of --seq-length tokens spread evenly over the text, so N rounded up to a multiple of"
+            + " --seq-length (default: ${DEFAULT-VALUE}).")
     long maxTokens;
 
     @Option(names = "--json", description = "Print the result as JSON.")
@@ -42,14 +45,13 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        int batch = shape.batch, seqLength = shape.seqLength;
-        if (batch < 1) throw new LumensparkException("--batch must be at least 1");
+        int batch = shape.batch;
+        if (batch < 1) throw new LumensparkException("--batch must be at least 1, got " + batch);
+        if (maxTokens < 0) throw new LumensparkException("--max-tokens must not be negative (0: all), got " + maxTokens);
+        shape.seqLength(); // checked before the model is loaded
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir);
              TokenFile tokens = EvalTokens.open(data, model.tokenizer())) {
-            int n = seqLength == 0 ? model.config().seqLength() : seqLength;
-            if (n < 1 || n > model.config().seqLength()) {
-                throw new LumensparkException("--seq-length must be in 1.." + model.config().seqLength());
-            }
+            int n = shape.seqLength(model.config().seqLength());
             if (tokens.length() < 2) throw new LumensparkException(data + ": fewer than 2 tokens to evaluate");
             MemoryPlan.forInference(model.config(), batch, n).check(); // --batch 2147483647: refused, not allocated
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));

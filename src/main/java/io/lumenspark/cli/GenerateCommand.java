@@ -53,48 +53,48 @@ final class GenerateCommand implements Callable<Integer> {
     @ArgGroup(multiplicity = "1")
     Prompts prompts;
 
-    @Option(names = "--max-new-tokens", description = "New tokens at most (default: 100 unless --max-length).")
+    @Option(names = "--max-new-tokens", paramLabel = "N", description = "New tokens at most (default: 100 unless --max-length).")
     Integer maxNewTokens;
 
-    @Option(names = "--max-length", description = "Prompt plus new tokens at most.")
+    @Option(names = "--max-length", paramLabel = "N", description = "Prompt plus new tokens at most.")
     Integer maxLength;
 
-    @Option(names = "--min-new-tokens", description = "End of text is suppressed before this many new tokens.")
+    @Option(names = "--min-new-tokens", paramLabel = "N", description = "End of text is suppressed before this many new tokens.")
     Integer minNewTokens;
 
     @Option(names = "--greedy", description = "Take the most likely token each time instead of sampling.")
     boolean greedy;
 
-    @Option(names = "--temperature", description = "Sampling temperature (> 0).")
+    @Option(names = "--temperature", paramLabel = "T", description = "Sampling temperature (> 0).")
     Double temperature;
 
-    @Option(names = "--top-k", description = "Sample from the k most likely tokens (0: all).")
+    @Option(names = "--top-k", paramLabel = "K", description = "Sample from the k most likely tokens (0: all).")
     Integer topK;
 
-    @Option(names = "--top-p", description = "Sample from the most likely tokens holding this probability, in (0, 1].")
+    @Option(names = "--top-p", paramLabel = "P", description = "Sample from the most likely tokens holding this probability, in (0, 1].")
     Double topP;
 
-    @Option(names = "--repetition-penalty", description = "Above 1 discourages tokens already in the text.")
+    @Option(names = "--repetition-penalty", paramLabel = "X", description = "Above 1 discourages tokens already in the text.")
     Double repetitionPenalty;
 
-    @Option(names = "--repetition-penalty-mode",
+    @Option(names = "--repetition-penalty-mode", paramLabel = "MODE",
             description = "hf (divide positive logits, multiply negative ones) or lumenspark (always divide).")
     String repetitionPenaltyMode;
 
-    @Option(names = "--no-repeat-ngram-size", description = "No n-gram of this size occurs twice.")
+    @Option(names = "--no-repeat-ngram-size", paramLabel = "N", description = "No n-gram of this size occurs twice.")
     Integer noRepeatNgramSize;
 
-    @Option(names = "--stop", description = "Stop when the text contains this string (repeatable); the token that"
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop when the text contains this string (repeatable); the token that"
             + " completes it is kept.")
     List<String> stop = List.of();
 
-    @Option(names = "--seed", description = "Sampling seed (default: random).")
+    @Option(names = "--seed", paramLabel = "N", description = "Sampling seed (default: random).")
     Long seed;
 
-    @Option(names = "--num-return-sequences", description = "Sequences per prompt (sampling only).")
+    @Option(names = "--num-return-sequences", paramLabel = "N", description = "Sequences per prompt (sampling only).")
     Integer numReturnSequences;
 
-    @Option(names = "--truncate", description = "left: drop the oldest tokens of a prompt too long for the context"
+    @Option(names = "--truncate", paramLabel = "MODE", description = "left: drop the oldest tokens of a prompt too long for the context"
             + " (none: refuse it).")
     String truncate;
 
@@ -127,8 +127,10 @@ final class GenerateCommand implements Callable<Integer> {
     /** A prompt file's text, without one trailing newline (as echo and editors end a file). */
     private static String readPromptFile(Path file) {
         String text = InputFiles.readLenient(file);
-        if (text.endsWith("\r\n")) return text.substring(0, text.length() - 2);
-        return text.endsWith("\n") ? text.substring(0, text.length() - 1) : text;
+        if (text.endsWith("\r\n")) text = text.substring(0, text.length() - 2);
+        else if (text.endsWith("\n")) text = text.substring(0, text.length() - 1);
+        if (text.isEmpty()) throw new LumensparkException("--prompt-file " + file + " is empty: there is no prompt");
+        return text;
     }
 
     /** The model's defaults with the options given on top; invalid values are named by their option. */
@@ -184,6 +186,13 @@ final class GenerateCommand implements Callable<Integer> {
             int[] p = model.tokenizer().encode(t);
             if (p.length == 0) throw new LumensparkException("the prompt is empty");
             Generation.checkRoom(p.length, model.config().seqLength(), cfg, "--truncate left");
+            if (cfg.maxLength() != null && p.length >= cfg.maxLength()) {
+                // Hugging Face warns and generates nothing; a command asked for text says why there is none
+                String option = given.getOrDefault("max_length", "max_length");
+                throw new LumensparkException("the prompt has " + p.length + " tokens and " + option + " "
+                        + cfg.maxLength() + " counts them too, which leaves no room for a new token; raise " + option
+                        + " (or give --max-new-tokens alone)");
+            }
             ids.add(p);
         }
         int per = cfg.numReturnSequences();
@@ -207,8 +216,10 @@ final class GenerateCommand implements Callable<Integer> {
                         System.out.flush();
                     });
                     System.out.println();
-                    System.err.printf("[%s, %s, first token %.0f ms, %.1f tokens/s]%n", Words.count(r.ids().length, "token"),
-                            r.finishReason(), r.firstTokenSeconds() * 1e3, r.ids().length / Math.max(r.seconds(), 1e-9));
+                    System.err.printf("[%s, %s%s, %.1f tokens/s]%n", Words.count(r.ids().length, "token"),
+                            r.finishReason(), Double.isNaN(r.firstTokenSeconds()) ? ""
+                                    : String.format(", first token %.0f ms", r.firstTokenSeconds() * 1e3),
+                            r.ids().length / Math.max(r.seconds(), 1e-9));
                 }
                 hintIfLooping(cfg, r);
             }
@@ -245,15 +256,16 @@ final class GenerateCommand implements Callable<Integer> {
         m.put("ids", r.ids());
         m.put("text", r.text());
         m.put("finish_reason", r.finishReason().label());
-        m.put("first_token_seconds", r.firstTokenSeconds());
+        m.put("first_token_seconds", Double.isNaN(r.firstTokenSeconds()) ? null : r.firstTokenSeconds()); // no token
         m.put("seconds", r.seconds());
         m.put("tokens_per_s", r.ids().length / Math.max(r.seconds(), 1e-9));
         System.out.println(Json.toLine(m));
     }
 
     /**
-     * One generation per line of standard input, numbered like a batch's prompts. A bad line (too long, empty
-     * after encoding) is reported with its line number and skipped; the exit code is 2 if any was.
+     * One generation per line of standard input; its prompt_index is the line's 0-based number (blank lines are
+     * skipped but counted), so that "line N" in an error and prompt_index N - 1 are the same line. A bad line (too
+     * long, empty after encoding) is reported with its line number and skipped; the exit code is 2 if any was.
      */
     private int interactive(LumensparkModel model, GenerationConfig cfg) throws IOException {
         boolean console = System.console() != null;
@@ -265,11 +277,11 @@ final class GenerateCommand implements Callable<Integer> {
             if (line == null) break;
             lineNumber++;
             if (line.isBlank()) continue;
+            promptIndex = lineNumber - 1;
             try {
                 run(model, cfg, List.of(line));
             } catch (LumensparkException e) {
                 System.err.println("error: line " + lineNumber + ": " + Printable.line(e.getMessage()));
-                promptIndex++;
                 failed++;
             }
         }

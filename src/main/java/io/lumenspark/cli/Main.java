@@ -1,7 +1,7 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
-import io.lumenspark.Words;
 import io.lumenspark.io.Printable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -29,7 +29,8 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns the exit code (0 success, 1 runtime failure, 2 bad input). */
     public static int run(String... args) {
-        CommandLine cli = new CommandLine(new Main());
+        CommandLine cli = new CommandLine(new Main()).setCommandName(Home.command());
+        CliText.install(cli);
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof LumensparkException) {
                 error(e.getMessage());
@@ -43,7 +44,7 @@ public final class Main implements Runnable {
         cli.setParameterExceptionHandler((e, a) -> {
             // one line, like every other error; the hint names the whole command ("lumenspark tokenizer train")
             CommandLine line = e.getCommandLine();
-            error(message(e) + " (see '" + line.getCommandSpec().qualifiedName() + " --help')");
+            error(CliText.message(e) + " (see '" + line.getCommandSpec().qualifiedName() + " --help')");
             return 2;
         });
         try {
@@ -60,33 +61,5 @@ public final class Main implements Runnable {
      */
     private static void error(String message) {
         System.err.println("error: " + Printable.line(message));
-    }
-
-    /** picocli's message without its own "Error: " prefix, and an unknown command named as one. */
-    private static String message(CommandLine.ParameterException e) {
-        var commands = e.getCommandLine().getSubcommands().keySet();
-        if (e instanceof CommandLine.UnmatchedArgumentException u && !commands.isEmpty()
-                && !u.getUnmatched().isEmpty() && !u.getUnmatched().getFirst().startsWith("-")) {
-            String typed = u.getUnmatched().getFirst();
-            String near = nearest(typed, commands);
-            return "unknown command '" + typed + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
-                    + "; the commands are " + String.join(", ", commands);
-        }
-        String m = e.getMessage();
-        return m.startsWith("Error: ") ? m.substring("Error: ".length()) : m;
-    }
-
-    /** The command closest to a mistyped one (a typo or two, or a prefix), or null if none is close. */
-    static String nearest(String typed, Iterable<String> commands) {
-        String best = null;
-        int bestDistance = Integer.MAX_VALUE;
-        for (String c : commands) {
-            int d = c.startsWith(typed) && typed.length() >= 3 ? 1 : Words.distance(typed, c);
-            if (d < bestDistance) {
-                best = c;
-                bestDistance = d;
-            }
-        }
-        return bestDistance <= Math.max(1, Math.min(2, typed.length() / 3)) ? best : null;
     }
 }

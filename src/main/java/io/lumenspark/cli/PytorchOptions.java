@@ -8,7 +8,7 @@ final class PytorchOptions {
             + " and print the ratios.")
     boolean vsPytorch;
 
-    @Option(names = "--python", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--python", paramLabel = "PYTHON", description = "Python with torch for --vs-pytorch (default: ${DEFAULT-VALUE}).")
     String python = "/usr/bin/python3";
 
     /** The Python to compare with, or null without --vs-pytorch. */

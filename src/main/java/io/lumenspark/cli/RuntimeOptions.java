@@ -5,7 +5,7 @@ import picocli.CommandLine.Option;
 
 /** {@code --threads} and {@code --backend}, for the commands that compute. */
 final class RuntimeOptions extends ThreadOptions {
-    @Option(names = "--backend", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--backend", paramLabel = "NAME", description = "Matrix products: auto, openblas or java (default: ${DEFAULT-VALUE}).")
     String backend = Backend.AUTO.label();
 
     @Override

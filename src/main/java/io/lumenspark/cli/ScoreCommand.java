@@ -29,10 +29,10 @@ final class ScoreCommand implements Callable<Integer> {
     ModelOption modelFolder;
 
     static final class Input {
-        @Option(names = "--text", required = true, description = "The text to score.")
+        @Option(names = "--text", paramLabel = "TEXT", required = true, description = "The text to score.")
         String text;
 
-        @Option(names = "--file", required = true, description = "A file whose text to score.")
+        @Option(names = "--file", paramLabel = "FILE", required = true, description = "A file whose text to score.")
         Path file;
     }
 
@@ -53,8 +53,10 @@ final class ScoreCommand implements Callable<Integer> {
             int n = ids.length - 1;
             if (n < 1) throw new LumensparkException("the text has " + Words.count(ids.length, "token") + "; scoring needs at least 2");
             if (n > model.config().seqLength()) {
-                throw new LumensparkException("the text has " + ids.length + " tokens; this model's context is "
-                        + model.config().seqLength() + " + 1");
+                int most = model.config().seqLength() + 1;
+                throw new LumensparkException(String.format("the text has %,d tokens, more than the %,d this model"
+                        + " scores at once (its context of %,d positions, each predicting the token after it)",
+                        ids.length, most, most - 1));
             }
             float[] loss = new float[n];
             model.languageModel().evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);

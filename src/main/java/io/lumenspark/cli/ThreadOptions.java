@@ -3,12 +3,13 @@ package io.lumenspark.cli;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Parallel;
 import picocli.CommandLine.Option;
 
 /** {@code --threads}, for commands that use worker threads but run no matrix products (tokenizing). */
 class ThreadOptions {
     /** Most threads --threads accepts: a few per core, and enough to rerun a big machine's run elsewhere. */
-    static final int MAX_THREADS = Math.max(256, 4 * Runtime.getRuntime().availableProcessors());
+    static final int MAX_THREADS = Parallel.MAX_THREADS;
 
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
     Integer threads;

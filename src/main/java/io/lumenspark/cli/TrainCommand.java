@@ -7,12 +7,14 @@ import io.lumenspark.training.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = "Train a model on text files (GPT-2 BPE or --tokenizer), with validation, metrics, loss curve and checkpoints.")
@@ -20,10 +22,11 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--data", description = "Text files or folders (repeatable).")
+    @Option(names = "--data", paramLabel = "FILE|DIR", description = "Text files or folders (repeatable), or one"
+            + " folder made by data prepare.")
     List<Path> data = List.of();
 
-    @Option(names = "--out", description = "Output folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: ${DEFAULT-VALUE}).")
     Path out = TrainOptions.builder().out();
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint, with its saved"
@@ -66,7 +69,8 @@ final class TrainCommand implements Callable<Integer> {
                 options = options.withSteps(training.steps);
             }
         } else {
-            options = training.toOptions(data, out);
+            options = training.toOptions(data, out, spec.commandLine().getParseResult().matchedOptions().stream()
+                    .map(OptionSpec::longestName).collect(Collectors.toSet()));
         }
         Trainer.Result r = new Trainer(options, System.out).replace(force).reportInterruptions(System.err)
                 .run(resume);

@@ -2,6 +2,7 @@ package io.lumenspark.corpus;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Printable;
 
 import java.io.IOException;
@@ -37,12 +38,13 @@ final class Archives {
 
         /** The refusal of an archive with more than {@link #maxBytes} of data. */
         LumensparkException tooManyBytes(String label) {
-            return bad(label, "unpacks to more than " + maxBytes + " bytes; refusing it as a decompression bomb");
+            return bad(label, "unpacks to more than " + InputFiles.humanSize(maxBytes)
+                    + "; refusing it as a decompression bomb");
         }
 
         /** The refusal of an archive with more than {@link #maxEntries} entries. */
         LumensparkException tooManyEntries(String label) {
-            return bad(label, "holds more than " + maxEntries + " files and folders; refusing it");
+            return bad(label, String.format("holds more than %,d files and folders; refusing it", maxEntries));
         }
     }
 
@@ -83,7 +85,7 @@ final class Archives {
         Path work = null;
         try {
             Files.createDirectories(target.getParent());
-            work = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + "-");
+            work = newHiddenFolder(target.getParent(), target.getFileName().toString());
             switch (kind) {
                 case ZIP -> ZipArchive.extract(archive, work, limits);
                 case TAR_GZ -> TarArchive.extractFile(archive, true, work, limits);
@@ -98,6 +100,23 @@ final class Archives {
             if (work != null) deleteQuietly(work);
         }
     }
+
+    /**
+     * A new hidden folder {@code .NAME-RANDOM} in {@code parent}, with the permissions of any new folder (the
+     * umask's: Files.createTempDirectory would make it 700, and it keeps them when renamed into place).
+     */
+    static Path newHiddenFolder(Path parent, String name) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            Path dir = parent.resolve("." + name + "-" + Long.toHexString(RANDOM.nextLong() >>> 1));
+            try {
+                return Files.createDirectory(dir);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt == 9) throw e;
+            }
+        }
+    }
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
 
     /** The refusal of archive {@code label} for {@code what}, the archive's name made printable. */
     static LumensparkException bad(String label, String what) {

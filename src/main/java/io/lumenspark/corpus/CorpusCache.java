@@ -2,6 +2,7 @@ package io.lumenspark.corpus;
 
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Hashes;
@@ -101,7 +102,7 @@ public final class CorpusCache {
      */
     public Path get(String what, String sha256, boolean force) {
         if (what.isBlank()) {
-            throw new LumensparkException("no corpus given: an empty name or path (see lumenspark data list)");
+            throw new LumensparkException("no corpus given: an empty name or path (see " + Home.command() + " data list)");
         }
         if (sha256 != null && !SHA256_HEX.matcher(sha256).matches()) {
             throw new LumensparkException("--sha256 must be 64 hex digits, got '" + Printable.of(sha256) + "'");
@@ -125,13 +126,18 @@ public final class CorpusCache {
             throw new LumensparkException("not a corpus name, URL or valid path: '" + Printable.of(what) + "'");
         }
         if (!Files.exists(path)) {
-            throw new LumensparkException("no such file: " + Printable.of(what) + " (nor a corpus of that name;"
-                    + " known: " + String.join(", ", catalogue.stream().map(Corpus::name).toList()) + ")");
+            List<String> names = catalogue.stream().map(Corpus::name).toList();
+            String near = Words.nearest(what, names);
+            throw new LumensparkException("no such file: " + Printable.of(what) + " (nor a corpus of that name; "
+                    + (near != null ? "did you mean '" + near + "'?" : "known: " + String.join(", ", names)) + ")");
         }
         return requireText(local(path.toAbsolutePath().normalize(), expected, force));
     }
 
-    /** A local file, folder or archive must hold some text: an empty one would only fail later, in train. */
+    /**
+     * A local file, folder or archive must hold some text: an empty one would only fail later, in train. (An
+     * archive is checked as it is extracted, so that a refused one leaves nothing in the cache.)
+     */
     private static Path requireText(Path ready) {
         try (var files = Files.walk(ready)) {
             boolean text = files.anyMatch(f -> {
@@ -150,26 +156,32 @@ public final class CorpusCache {
         }
     }
 
-    /** The ready text of a catalogue corpus, fetching it first if needed. */
+    /**
+     * The ready text of a catalogue corpus, fetching it first if needed; with force, fetched again, the cached copy
+     * kept until the new one has passed its checks.
+     */
     public Path named(Corpus c, boolean force) {
         Path dir = root.resolve(c.name());
         Path text = dir.resolve(c.text());
         if (!force && Files.exists(text)) {
             return text; // renamed into place when complete, so present means complete
         }
-        return locked(dir, () -> {
-            if (force) clear(dir);
-            if (Files.exists(text)) return text; // another process made it while we waited
-            Path artifact = dir.resolve(c.artifact());
-            if (!Files.exists(artifact)) {
-                fetchArtifact(c, artifact);
-            }
-            if (!c.artifactIsText()) {
-                makeText(c, artifact, text);
-                Files.delete(artifact);
-            }
-            return text;
-        });
+        return locked(dir, force, into -> fill(c, into));
+    }
+
+    /** Makes the text of a catalogue corpus in {@code into}, from its download there or fetched into it. */
+    private Path fill(Corpus c, Path into) throws IOException {
+        Path text = into.resolve(c.text());
+        if (Files.exists(text)) return text; // another process made it while we waited
+        Path artifact = into.resolve(c.artifact());
+        if (!Files.exists(artifact)) {
+            fetchArtifact(c, artifact);
+        }
+        if (!c.artifactIsText()) {
+            makeText(c, artifact, text);
+            Files.delete(artifact);
+        }
+        return text;
     }
 
     private void fetchArtifact(Corpus c, Path artifact) throws IOException {
@@ -219,16 +231,19 @@ public final class CorpusCache {
         Download.checkAllowed(url);
         Path dir = root.resolve("urls").resolve(key(url.toString().getBytes(StandardCharsets.UTF_8)));
         Path file = dir.resolve(fileName(url));
-        return locked(dir, () -> {
-            if (force) clear(dir);
-            if (Files.exists(file) && sha256 != null && !Download.sha256(file).equals(sha256)) {
-                System.err.println("the cached copy of " + url + " has another SHA-256; downloading it again");
-                clear(dir);
+        boolean stale = false;
+        try { // a cached file appears complete, by a rename
+            stale = Files.exists(file) && sha256 != null && !Download.sha256(file).equals(sha256);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + file + ": " + Printable.reason(e), e);
+        }
+        if (stale) System.err.println("the cached copy of " + url + " has another SHA-256; downloading it again");
+        return locked(dir, force || stale, into -> {
+            Path f = into.resolve(fileName(url));
+            if (!Files.exists(f)) {
+                download.fetch(url, f, -1, sha256);
             }
-            if (!Files.exists(file)) {
-                download.fetch(url, file, -1, sha256);
-            }
-            return unpackIfArchive(file, dir.resolve(Archives.stem(file)));
+            return unpackIfArchive(f, into.resolve(Archives.stem(f)));
         });
     }
 
@@ -261,10 +276,7 @@ public final class CorpusCache {
                 return path;
             }
             Path dir = root.resolve("files").resolve(hash.substring(0, 16));
-            return locked(dir, () -> {
-                if (force) clear(dir);
-                return unpackIfArchive(path, dir.resolve(Archives.stem(path)));
-            });
+            return locked(dir, force, into -> unpackIfArchive(path, into.resolve(Archives.stem(path))));
         } catch (IOException e) {
             throw new LumensparkException("cannot read " + path + ": " + Printable.reason(e), e);
         }
@@ -277,51 +289,85 @@ public final class CorpusCache {
             return dir.resolve(c.text());
         }
         System.err.println(file + " is the download of the corpus '" + c.name() + "'; adding it to the cache");
-        locked(dir, () -> {
-            if (force) clear(dir);
-            Path artifact = dir.resolve(c.artifact());
-            Path copy = dir.resolve(c.artifact() + ".copy");
-            try (var in = Files.newInputStream(file)) { // the bytes, not the file's permissions
-                Files.copy(in, copy, StandardCopyOption.REPLACE_EXISTING);
+        return locked(dir, force, into -> {
+            Path artifact = into.resolve(c.artifact());
+            if (!Files.exists(into.resolve(c.text())) && !Files.exists(artifact)) {
+                Path copy = into.resolve(c.artifact() + ".copy");
+                try (var in = Files.newInputStream(file)) { // the bytes, not the file's permissions
+                    Files.copy(in, copy, StandardCopyOption.REPLACE_EXISTING);
+                }
+                Files.move(copy, artifact, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             }
-            Files.move(copy, artifact, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            return null;
+            return fill(c, into);
         });
-        return named(c, false);
     }
 
+    /** The folder an archive unpacks to (made if missing, and refused, leaving nothing, if it holds no text). */
     private static Path unpackIfArchive(Path file, Path target) {
         if (Archives.kind(file) == null) return file;
         if (!Files.exists(target)) {
             System.err.println("extracting " + file.getFileName() + " ...");
             Archives.extractInto(file, target, Archives.Limits.DEFAULT);
+            try {
+                requireText(target);
+            } catch (LumensparkException e) {
+                Archives.deleteQuietly(target);
+                throw e;
+            }
         }
         return target;
     }
 
-    /** Everything in a cache folder except its lock file. */
-    private static void clear(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) return;
+    /** Deletes everything in a cache folder except its lock file and {@code keep}. */
+    private static void clear(Path dir, Path keep) throws IOException {
         try (var entries = Files.list(dir)) {
-            for (Path p : entries.filter(p -> !p.getFileName().toString().equals(FolderLock.FILE)).toList()) {
+            for (Path p : entries.filter(p -> !p.getFileName().toString().equals(FolderLock.FILE) && !p.equals(keep))
+                    .toList()) {
                 AtomicFiles.deleteTree(p);
             }
         }
     }
 
     private interface CacheStep {
-        Path run() throws IOException;
+        /** Fills {@code into} (the cache folder, or a fresh hidden one in it) and returns the ready text there. */
+        Path run(Path into) throws IOException;
     }
 
     /**
      * Runs {@code step} holding the folder's lock ({@link FolderLock}), waiting for another process that holds it,
-     * so that two processes never fill one cache folder at once.
+     * so that two processes never fill one cache folder at once. With {@code fresh} (--force, a stale download),
+     * the step fills a new hidden folder inside, whose files replace the cached ones only when it succeeds: a
+     * failed download or extraction leaves the cached copy as it was. A failure leaves no folder (or lock file)
+     * that this call made.
      */
-    private static Path locked(Path dir, CacheStep step) {
-        try (FolderLock _ = FolderLock.acquire(dir, true, "fetching into")) {
-            return step.run();
+    private static Path locked(Path dir, boolean fresh, CacheStep step) {
+        FolderLock lock = FolderLock.acquire(dir, true, "fetching into");
+        boolean done = false;
+        try {
+            Path ready = fresh ? replaceWithFresh(dir, step) : step.run(dir);
+            done = true;
+            return ready;
         } catch (IOException e) {
             throw new LumensparkException("cannot fill the cache folder " + dir + ": " + Printable.reason(e), e);
+        } finally {
+            if (done) lock.close();
+            else lock.closeAndUndo();
+        }
+    }
+
+    private static Path replaceWithFresh(Path dir, CacheStep step) throws IOException {
+        Path fresh = Archives.newHiddenFolder(dir, "fresh");
+        try {
+            Path ready = step.run(fresh);
+            clear(dir, fresh);
+            try (var entries = Files.list(fresh)) {
+                for (Path p : entries.toList()) {
+                    Files.move(p, dir.resolve(p.getFileName().toString()), StandardCopyOption.ATOMIC_MOVE);
+                }
+            }
+            return dir.resolve(fresh.relativize(ready).toString());
+        } finally {
+            Archives.deleteQuietly(fresh);
         }
     }
 
@@ -329,8 +375,12 @@ public final class CorpusCache {
         try {
             return new URI(text);
         } catch (URISyntaxException e) {
-            throw new LumensparkException("not a valid URL: " + Printable.of(text) + " ("
-                    + Printable.of(e.getReason()) + ")");
+            String reason = e.getReason() == null ? "" : e.getReason();
+            String why = reason.startsWith("Expected authority") ? "no host name after the //"
+                    : reason.startsWith("Illegal character") ? "a character a URL cannot hold at position "
+                    + (e.getIndex() + 1) + " (a space is written %20)"
+                    : "malformed" + (e.getIndex() >= 0 ? " at position " + (e.getIndex() + 1) : "");
+            throw new LumensparkException("not a valid URL: " + Printable.of(text) + " (" + why + ")");
         }
     }
 

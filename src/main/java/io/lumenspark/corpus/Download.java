@@ -1,7 +1,9 @@
 package io.lumenspark.corpus;
 
+import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Hashes;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Printable;
 import io.lumenspark.io.ProgressBars;
 
@@ -153,7 +155,8 @@ public final class Download implements AutoCloseable {
                 }
                 if (attempt == ATTEMPTS) {
                     long have = Files.exists(part) ? Files.size(part) : 0;
-                    throw new LumensparkException("the download of " + url + " broke off after " + have + " bytes ("
+                    throw new LumensparkException("the download of " + url + " broke off after "
+                            + InputFiles.humanSize(have) + " ("
                             + Printable.of(why) + "); run the same command again to resume it, or " + source.advice());
                 }
             }
@@ -326,7 +329,7 @@ public final class Download implements AutoCloseable {
             long announced = contentLength(info.headers());
             if (announced >= 0 && announced > limit - (append ? have : 0)) {
                 refused = true;
-                return new Subscriber(tooLarge(" announces " + ((append ? have : 0) + announced) + " bytes"));
+                return new Subscriber(tooLarge(" announces " + InputFiles.humanSize((append ? have : 0) + announced)));
             }
             try {
                 if (append) {
@@ -358,9 +361,9 @@ public final class Download implements AutoCloseable {
         }
 
         private LumensparkException tooLarge(String what) {
-            return new LumensparkException(url + what + (pinned ? " (" + limit + " expected)"
-                    : " (" + limit + " bytes is the limit for a download whose size is not pinned; data get"
-                    + " --max-size raises it)") + "; the part downloaded was deleted");
+            return new LumensparkException(url + what + (pinned ? String.format(" (%,d bytes expected)", limit)
+                    : " (" + InputFiles.humanSize(limit) + " is the limit for a download whose size is not pinned;"
+                    + " data get --max-size raises it)") + "; the part downloaded was deleted");
         }
 
         /** Bytes in the part file so far. */
@@ -410,7 +413,7 @@ public final class Download implements AutoCloseable {
                 if (incoming > limit - total()) {
                     refused = true;
                     subscription.cancel();
-                    done.completeExceptionally(tooLarge(" sends more than " + limit + " bytes"));
+                    done.completeExceptionally(tooLarge(" sends more than " + InputFiles.humanSize(limit)));
                     return;
                 }
                 try {
@@ -467,7 +470,7 @@ public final class Download implements AutoCloseable {
         long actual = Files.size(file);
         if (size >= 0 && actual != size) {
             Files.delete(file);
-            throw new LumensparkException(label + " is " + actual + " bytes, expected " + size
+            throw new LumensparkException(String.format("%s is %,d bytes, expected %,d", label, actual, size)
                     + "; the download was deleted, so run the same command again to fetch it anew");
         }
         if (sha256 != null) {
@@ -517,7 +520,7 @@ public final class Download implements AutoCloseable {
 
     /** How to go on when the download cannot be done here. */
     static String hint(URI url) {
-        return "download " + url + " yourself and run `lumenspark data get /path/to/file`, or pass --data FILE";
+        return "download " + url + " yourself and run `" + Home.command() + " data get /path/to/file`, or pass --data FILE";
     }
 
     /** A request that failed before its body: the answer was not HTTP, or else the host could not be reached. */

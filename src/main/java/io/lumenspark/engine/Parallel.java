@@ -17,6 +17,8 @@ public final class Parallel {
     private static final long SERIAL_WORK = 1 << 15;
     /** How long an idle worker spins before parking, in onSpinWait calls (about a millisecond). */
     private static final int SPINS = 1 << 14;
+    /** The most worker threads Lumenspark runs: 256, or 4 per core on a bigger machine (a run made there resumes here). */
+    public static final int MAX_THREADS = Math.max(256, 4 * Runtime.getRuntime().availableProcessors());
     private static volatile int threads = Runtime.getRuntime().availableProcessors();
     private static volatile Pool pool;
 

@@ -3,6 +3,7 @@ package io.lumenspark.generate;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 
 import java.math.BigDecimal;
@@ -13,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.function.UnaryOperator;
@@ -340,9 +342,12 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         } catch (LumensparkException e) {
             throw new LumensparkException(file + ": " + e.getMessage());
         }
-        if (!unknown.isEmpty()) {
+        if (!unknown.isEmpty()) { // each with the nearest of ours, when one is close ("temprature")
+            Set<String> ours = new TreeSet<>(builder().build().toMap().keySet());
+            ours.addAll(List.of("max_new_tokens", "eos_token_id", "stop_strings", "seed"));
             System.err.println("warning: " + file + ": ignoring unknown key" + (unknown.size() == 1 ? " " : "s ")
-                    + String.join(", ", unknown));
+                    + String.join(", ", unknown.stream().map(k -> Words.nearest(k, ours) == null ? k
+                    : k + " (did you mean " + Words.nearest(k, ours) + "?)").toList()));
         }
         return cfg;
     }

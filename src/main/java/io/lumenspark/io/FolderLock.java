@@ -22,9 +22,15 @@ public final class FolderLock implements AutoCloseable {
     public static final String FILE = ".lock";
 
     private final FileChannel channel;
+    private final Path dir;
+    /** What acquiring made: the lock file, and the folder itself; {@link #closeAndUndo} removes them again. */
+    private final boolean createdFile, createdDir;
 
-    private FolderLock(FileChannel channel) {
+    private FolderLock(FileChannel channel, Path dir, boolean createdFile, boolean createdDir) {
         this.channel = channel;
+        this.dir = dir;
+        this.createdFile = createdFile;
+        this.createdDir = createdDir;
     }
 
     /**
@@ -41,8 +47,10 @@ public final class FolderLock implements AutoCloseable {
     /** {@link #acquire(Path, boolean, String)}, announcing a wait on {@code waiting}. */
     static FolderLock acquire(Path dir, boolean wait, String activity, PrintStream waiting) {
         FileChannel ch = null;
+        boolean createdDir = !Files.exists(dir), createdFile = false;
         try {
             Files.createDirectories(dir);
+            createdFile = !Files.exists(dir.resolve(FILE));
             ch = FileChannel.open(dir.resolve(FILE), CREATE, WRITE);
             FileLock lock = ch.tryLock();
             if (lock == null && wait) {
@@ -53,7 +61,7 @@ public final class FolderLock implements AutoCloseable {
             if (lock == null) {
                 throw new LumensparkException("another process is " + activity + " " + dir);
             }
-            return new FolderLock(ch);
+            return new FolderLock(ch, dir, createdFile, createdDir);
         } catch (OverlappingFileLockException e) {
             close(ch);
             throw new LumensparkException("this process is already " + activity + " " + dir);
@@ -63,6 +71,25 @@ public final class FolderLock implements AutoCloseable {
         } catch (RuntimeException e) {
             close(ch);
             throw e;
+        }
+    }
+
+    /**
+     * Whether another process holds the lock of {@code dir} now; creates nothing (a folder without a lock file is
+     * not locked). For messages: "another process is training in DIR" rather than a confusing consequence of it.
+     */
+    public static boolean isHeldElsewhere(Path dir) {
+        Path file = dir.resolve(FILE);
+        if (!Files.isRegularFile(file)) return false;
+        try (FileChannel ch = FileChannel.open(file, WRITE)) {
+            FileLock lock = ch.tryLock();
+            if (lock == null) return true;
+            lock.release();
+            return false;
+        } catch (OverlappingFileLockException e) {
+            return false; // this process holds it
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -79,5 +106,25 @@ public final class FolderLock implements AutoCloseable {
     @Override
     public void close() {
         close(channel); // releases the lock
+    }
+
+    /**
+     * Releases the lock and leaves the folder as it was before {@link #acquire}, for work that was refused or
+     * failed: the lock file goes if acquiring created it, and the folder too if acquiring created it and nothing
+     * else is in it now.
+     */
+    public void closeAndUndo() {
+        close();
+        try {
+            if (createdFile) Files.deleteIfExists(dir.resolve(FILE));
+            if (createdDir) {
+                try (var entries = Files.list(dir)) {
+                    if (entries.findAny().isPresent()) return;
+                }
+                Files.deleteIfExists(dir);
+            }
+        } catch (IOException | java.io.UncheckedIOException ignored) {
+            // something appeared meanwhile, or it is gone: leave it as it is
+        }
     }
 }

@@ -1,5 +1,6 @@
 package io.lumenspark.io;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
@@ -10,8 +11,11 @@ import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.ser.std.StdSerializer;
 import io.lumenspark.LumensparkException;
 
 import java.io.IOException;
@@ -29,6 +33,8 @@ public final class Json {
     private static final ObjectMapper MAPPER = JsonMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .addModule(new SimpleModule().addSerializer(Double.class, new FiniteOrNull())
+                    .addSerializer(double.class, new FiniteOrNull()))
             .build();
     // "key": value rather than Jackson's default "key" : value
     private static final ObjectWriter PRETTY = MAPPER.writer(new DefaultPrettyPrinter()
@@ -128,9 +134,27 @@ public final class Json {
     public static String detail(JsonProcessingException e) {
         if (trailing(e)) return "more after the JSON value"; // Jackson's text names a class and a setting
         return oneLine(e.getOriginalMessage())
+                .replaceAll("Non-standard token '([^']*)': enable .*", "$1 is not a JSON number (JSON has no NaN or"
+                        + " infinities)")
                 .replaceAll("\\(start marker at \\[Source: [^;\\]]*; line: (\\d+), column: (\\d+)]\\)",
                         "(opened at line $1, column $2)")
                 .replaceAll(", from `[^`]*`", "");
+    }
+
+    /**
+     * Writes a NaN or infinite double as null: JSON has no such numbers, and Jackson would write the string "NaN"
+     * where readers expect a number (a time never measured, a loss not computed).
+     */
+    private static final class FiniteOrNull extends StdSerializer<Double> {
+        FiniteOrNull() {
+            super(Double.class);
+        }
+
+        @Override
+        public void serialize(Double value, JsonGenerator gen, SerializerProvider provider) throws IOException {
+            if (Double.isFinite(value)) gen.writeNumber(value);
+            else gen.writeNull();
+        }
     }
 
     /** Whether the failure is a well-formed JSON value of another kind than the one asked for (an array, a number). */

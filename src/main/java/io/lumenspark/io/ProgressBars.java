@@ -1,13 +1,17 @@
 package io.lumenspark.io;
 
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.DefaultProgressBarRenderer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
+import me.tongfei.progressbar.ProgressState;
 
 import java.io.PrintStream;
 import java.text.DecimalFormat;
 import java.time.Duration;
+import java.time.temporal.ChronoUnit;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -56,10 +60,53 @@ public final class ProgressBars {
         Line line = new Line(out);
         ProgressBarBuilder b = new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
                 .startsFrom(start, Duration.ZERO).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
-                .setConsumer(line);
-        if (unit.name != null) b.setUnit(unit.name, unit.size);
-        if (unit.speed != null) b.showSpeed(new DecimalFormat(unit.speed));
+                .setConsumer(line).setRenderer(new Renderer(unit));
         return new Bar(b.build(), line);
+    }
+
+    /**
+     * The library's rendering with numbers as people write them: counts with thousands separators
+     * ({@code 15,360/20,032 tok}), megabytes with one decimal, and a rate from the first millisecond (the library
+     * shows "?" for a bar that finished within its first second).
+     */
+    static final class Renderer extends DefaultProgressBarRenderer {
+        private final Unit unit;
+
+        Renderer(Unit unit) {
+            super(ProgressBarStyle.ASCII, unit.name == null ? "" : unit.name, unit.size, unit.speed != null,
+                    new DecimalFormat(unit.speed == null ? "#,##0" : unit.speed), ChronoUnit.SECONDS, true,
+                    Renderer::eta);
+            this.unit = unit;
+        }
+
+        private String amount(long units) {
+            DecimalFormat f = new DecimalFormat(unit.size == 1 ? "#,##0" : "#,##0.0");
+            return f.format(units / (double) unit.size);
+        }
+
+        @Override
+        protected String ratio(ProgressState state) {
+            if (state.isIndefinite() || state.getMax() < 0) return "?" + (unit.name == null ? "" : unit.name);
+            String max = amount(state.getMax()), current = amount(state.getCurrent());
+            return " ".repeat(Math.max(0, max.length() - current.length())) + current + "/" + max
+                    + (unit.name == null ? "" : unit.name);
+        }
+
+        @Override
+        protected String speed(ProgressState state) {
+            double seconds = state.getElapsedAfterStart().toNanos() / 1e9;
+            if (seconds <= 0) return "? " + unit.name.strip() + "/s";
+            double perSecond = (state.getCurrent() - state.getStart()) / seconds / unit.size;
+            return new DecimalFormat(unit.speed).format(perSecond) + unit.name + "/s";
+        }
+
+        /** Time left at the rate so far, none before the first unit is done. */
+        private static Optional<Duration> eta(ProgressState state) {
+            long done = state.getCurrent() - state.getStart();
+            if (state.getMax() <= 0 || done <= 0) return Optional.empty();
+            double left = (state.getMax() - state.getCurrent()) / (double) done;
+            return Optional.of(Duration.ofNanos((long) (state.getElapsedAfterStart().toNanos() * left)));
+        }
     }
 
     /** A bar being drawn; closing it draws it a last time and ends its line. */
@@ -103,7 +150,8 @@ public final class ProgressBars {
         private boolean ended;
 
         Line(PrintStream out) {
-            super(out);
+            // on a terminal, its width; elsewhere (a log file, a pipe) the whole line rather than 80 columns of it
+            super(out, System.console() != null && System.console().isTerminal() ? -1 : 120);
             this.out = out;
         }
 

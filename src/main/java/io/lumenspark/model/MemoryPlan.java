@@ -155,10 +155,11 @@ public final class MemoryPlan {
     }
 
     private LumensparkException tooLarge(long availableBytes) {
-        boolean passDominates = activations > total() - activations;
+        long model = total() - activations; // parameters, gradients and moments: what no batch size changes
+        boolean passDominates = activations > model && model <= availableBytes;
         String advice = passDominates ? "use a smaller batch or sequence length (--batch, --seq-length)"
                 : "make the model smaller (vocab_size, embed_dim, depth, seq_length, rank)"
-                + (pass != null ? " or the batch (--batch)" : "");
+                + (pass != null && model <= availableBytes ? " or the batch (--batch)" : "");
         return new LumensparkException("this configuration needs " + this + ", more than the "
                 + InputFiles.humanSize(availableBytes) + " of memory available; " + advice);
     }

@@ -2,6 +2,7 @@ package io.lumenspark.model;
 
 import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 
 import java.util.LinkedHashMap;
@@ -110,6 +111,14 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
      * lumenspark configs load). source names the file in errors.
      */
     public static ModelConfig fromMap(Map<String, ?> map, String source) {
+        return fromMap(map, source, false);
+    }
+
+    /**
+     * {@link #fromMap(Map, String)}; with {@code text}, values may also be text as typed on the command line
+     * ({@code --set depth=2}), where a file must hold JSON numbers and booleans.
+     */
+    private static ModelConfig fromMap(Map<String, ?> map, String source, boolean text) {
         Map<String, Object> m = v01().toMap();
         for (var e : map.entrySet()) {
             if (!m.containsKey(e.getKey())) continue; // foreign keys (architectures, torch_dtype, ...) are kept out
@@ -121,11 +130,12 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         }
         try {
             String attention = String.valueOf(m.get("attention"));
-            return new ModelConfig(integer(m, "vocab_size"), integer(m, "embed_dim"), integer(m, "depth"),
-                    integer(m, "heads"), integer(m, "seq_length"), number(m, "dropout"), integer(m, "k"),
-                    integer(m, "rank"), Labeled.find(AttentionKind.class, attention).orElse(null), bool(m, "causal"),
-                    integer(m, "kv_heads"), bool(m, "shared_kv"), bool(m, "separate_proj"),
-                    bool(m, "share_proj_across_layers"), number(m, "norm_eps")).validate(attention);
+            return new ModelConfig(integer(m, "vocab_size", text), integer(m, "embed_dim", text),
+                    integer(m, "depth", text), integer(m, "heads", text), integer(m, "seq_length", text),
+                    number(m, "dropout", text), integer(m, "k", text), integer(m, "rank", text),
+                    Labeled.find(AttentionKind.class, attention).orElse(null), bool(m, "causal", text),
+                    integer(m, "kv_heads", text), bool(m, "shared_kv", text), bool(m, "separate_proj", text),
+                    bool(m, "share_proj_across_layers", text), number(m, "norm_eps", text)).validate(attention);
         } catch (LumensparkException e) {
             throw new LumensparkException(source + ": " + e.getMessage());
         }
@@ -138,15 +148,23 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     /** A copy with several keys changed at once (checked together, so their order does not matter). */
     public ModelConfig with(Map<String, String> overrides) {
+        return with(overrides, "--set " + String.join(", ", overrides.entrySet().stream().map(Object::toString)
+                .sorted().toList()));
+    }
+
+    /** {@link #with(Map)}, naming {@code source} (where the overrides come from) in messages. */
+    public ModelConfig with(Map<String, String> overrides, String source) {
         Map<String, Object> m = toMap();
         for (var e : overrides.entrySet()) {
             if (!m.containsKey(e.getKey()) || e.getKey().equals("model_type")) {
-                throw new LumensparkException("unknown config key '" + e.getKey() + "' (known: " + String.join(", ",
-                        m.keySet().stream().filter(s -> !s.equals("model_type")).toList()) + ")");
+                List<String> keys = m.keySet().stream().filter(s -> !s.equals("model_type")).toList();
+                String near = Words.nearest(e.getKey(), keys);
+                throw new LumensparkException("unknown config key '" + e.getKey() + "' (" + (near != null
+                        ? "did you mean '" + near + "'?" : "known: " + String.join(", ", keys)) + ")");
             }
             m.put(e.getKey(), e.getValue());
         }
-        return fromMap(m, "--set " + String.join(", ", overrides.entrySet().stream().map(Object::toString).sorted().toList()));
+        return fromMap(m, source, true);
     }
 
     /** Checks the invariants the model relies on; returns this. */
@@ -189,8 +207,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         throw new LumensparkException(message);
     }
 
-    private static int integer(Map<String, Object> m, String key) {
+    private static int integer(Map<String, Object> m, String key, boolean text) {
         Object v = m.get(key);
+        if (!text && !(v instanceof Number)) throw new LumensparkException(key + " must be an integer, got " + shown(v));
         try {
             double d = v instanceof Number n ? n.doubleValue() : Double.parseDouble(String.valueOf(v));
             if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) throw new NumberFormatException();
@@ -200,8 +219,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         }
     }
 
-    private static double number(Map<String, Object> m, String key) {
+    private static double number(Map<String, Object> m, String key, boolean text) {
         Object v = m.get(key);
+        if (!text && !(v instanceof Number)) throw new LumensparkException(key + " must be a number, got " + shown(v));
         try {
             return v instanceof Number n ? n.doubleValue() : Double.parseDouble(String.valueOf(v));
         } catch (NumberFormatException e) {
@@ -209,9 +229,10 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         }
     }
 
-    private static boolean bool(Map<String, Object> m, String key) {
+    private static boolean bool(Map<String, Object> m, String key, boolean text) {
         Object v = m.get(key);
         if (v instanceof Boolean b) return b;
+        if (!text) throw new LumensparkException(key + " must be true or false, got " + shown(v));
         String s = String.valueOf(v);
         if (s.equals("true") || s.equals("false")) return Boolean.parseBoolean(s);
         throw new LumensparkException(key + " must be true or false, got " + shown(v));

@@ -1,6 +1,7 @@
 package io.lumenspark.tokens;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.corpus.CorpusOptions;
 import io.lumenspark.engine.Parallel;
@@ -13,7 +14,9 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -137,27 +140,23 @@ public final class TokenCorpus {
         }
         Tokenization.Plan plan = plan(inputs, tok, options, settings, out);
         String key = plan.key();
-        boolean created = !Files.exists(out);
+        FolderLock lock = FolderLock.acquire(out, false, "writing tokens to");
         try {
-            try (FolderLock _ = FolderLock.acquire(out, false, "writing tokens to")) {
-                Prepared done = existing(out, key, force);
-                if (done != null) {
-                    return done;
-                }
+            Prepared done = existing(out, key, force);
+            if (done == null) {
                 Tokenization.Outcome r = Tokenization.run(out, plan, settings);
                 Tokenization.Manifest m = r.manifest();
-                return new Prepared(out, m.trainTokens(), m.valTokens(), plan.dtype(), m.sources().size(),
+                done = new Prepared(out, m.trainTokens(), m.valTokens(), plan.dtype(), m.sources().size(),
                         skipped(m), r.resumed(), false);
             }
+            lock.close();
+            return done;
         } catch (LumensparkException e) {
-            if (created) { // leave no empty folder behind (one holding partial files stays, for a rerun)
-                try {
-                    Files.deleteIfExists(out.resolve(FolderLock.FILE));
-                    Files.deleteIfExists(out);
-                } catch (IOException ignored) {
-                    // not empty, or gone: either way nothing to clean
-                }
-            }
+            // a refused folder is left as it was: no lock file, nor a folder, of ours (partial files stay, for a rerun)
+            lock.closeAndUndo();
+            throw e;
+        } catch (RuntimeException | Error e) {
+            lock.close();
             throw e;
         }
     }
@@ -287,7 +286,7 @@ public final class TokenCorpus {
                 .filter(f -> skip == null || !f.toAbsolutePath().normalize().startsWith(skip)).toList();
         List<Tokenization.Source> sources = files.parallelStream()
                 .map(f -> Tokenization.scan(f, options.format().resolve(f), options, settings.maxRecord())).toList();
-        String name = inputs.size() == 1 ? inputs.getFirst().toString() : inputs.toString();
+        String name = String.join(", ", inputs.stream().map(Path::toString).toList());
         if (sources.stream().allMatch(Tokenization.Source::isEmpty)) {
             throw new LumensparkException("corpus " + name + " has no text");
         }
@@ -302,10 +301,11 @@ public final class TokenCorpus {
         for (Path in : inputs) {
             if (Files.isDirectory(in)) {
                 if (isPrepared(in)) {
-                    throw new LumensparkException(in + " is a prepared token folder; give it as the only --data");
+                    throw new LumensparkException(in + " is a prepared token folder (it holds manifest.json): train"
+                            + " and eval take it as their only --data; it is not text to tokenize");
                 }
                 if (Files.exists(in.resolve(Tokenization.TRAIN_PARTIAL))) {
-                    throw new LumensparkException(in + " is an unfinished prepare; rerun lumenspark data prepare"
+                    throw new LumensparkException(in + " is an unfinished prepare; rerun " + Home.command() + " data prepare"
                             + " to finish it");
                 }
                 try (Stream<Path> walk = Files.walk(in)) {
@@ -319,6 +319,20 @@ public final class TokenCorpus {
                 throw new LumensparkException("not a file or folder: " + in);
             } else {
                 throw new LumensparkException("no such file: " + in);
+            }
+        }
+        Map<Path, Path> seen = new HashMap<>();
+        for (Path f : files) { // --data X --data X, or a folder and a file in it: the same text twice
+            Path real;
+            try {
+                real = f.toRealPath();
+            } catch (IOException e) {
+                throw new LumensparkException("cannot read " + f + ": " + e.getMessage(), e);
+            }
+            Path first = seen.putIfAbsent(real, f);
+            if (first != null) {
+                throw new LumensparkException((first.equals(f) ? f + " is given twice"
+                        : first + " and " + f + " are the same file") + "; give each file once");
             }
         }
         return files;

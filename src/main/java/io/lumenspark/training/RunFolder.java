@@ -2,7 +2,6 @@ package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
-import io.lumenspark.io.FolderLock;
 import io.lumenspark.model.ModelWeights;
 import io.lumenspark.pretrained.ModelFolder;
 
@@ -53,6 +52,20 @@ public final class RunFolder {
         /** Whether a new run here touches nothing. */
         public boolean isEmpty() {
             return runFiles.isEmpty() && otherFiles.isEmpty();
+        }
+
+        /**
+         * Whether the folder holds only what a run stopped before its first checkpoint wrote (metrics, a chart):
+         * nothing that can be resumed or loaded, so nothing for a new run to keep.
+         */
+        public boolean stoppedBeforeCheckpoint() {
+            return !runFiles.isEmpty() && otherFiles.isEmpty() && state == null
+                    && Set.of(METRICS, CHART).containsAll(runFiles);
+        }
+
+        /** Whether a new run may start here without --force: the folder is empty, or as {@link #stoppedBeforeCheckpoint}. */
+        public boolean isFree() {
+            return isEmpty() || stoppedBeforeCheckpoint();
         }
     }
 
@@ -148,14 +161,13 @@ public final class RunFolder {
         }
     }
 
-    /** Removes a folder that a failed run created, if it holds nothing but the lock file. */
-    static void removeIfEmpty(Path out) {
-        try (Stream<Path> entries = Files.list(out)) {
-            if (entries.anyMatch(p -> !p.getFileName().toString().equals(FolderLock.FILE))) return;
-            Files.deleteIfExists(out.resolve(FolderLock.FILE));
-            Files.deleteIfExists(out);
-        } catch (IOException | UncheckedIOException ignored) {
-            // something appeared meanwhile, or it is gone: leave it as it is
+    /** Deletes the metrics and chart of a run stopped before its first checkpoint (see {@link Contents#stoppedBeforeCheckpoint}). */
+    static void removeRunFiles(Path out) {
+        try {
+            Files.deleteIfExists(out.resolve(METRICS));
+            Files.deleteIfExists(out.resolve(CHART));
+        } catch (IOException e) {
+            throw new LumensparkException("cannot remove the earlier run's files in " + out + ": " + e.getMessage(), e);
         }
     }
 }

@@ -23,6 +23,8 @@ import io.lumenspark.tokens.TokenSplits;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -89,6 +91,8 @@ public final class Trainer {
     private final List<Map<String, Object>> budgetChanges = new ArrayList<>();
     // where the run is, for the interruption report
     private volatile long reached, checkpointed;
+    /** The step budget the last checkpoint records: a resumed run stopped before its first one keeps the old. */
+    private volatile long checkpointBudget;
     private volatile boolean replacing;
     private volatile ProgressBars.Bar bar;
     private final ReentrantLock saving = new ReentrantLock();
@@ -128,22 +132,25 @@ public final class Trainer {
 
     /** Reads the options a run saved in its checkpoint, for --resume (with out as its folder now). */
     public static TrainOptions savedOptions(Path out) {
-        return TrainerState.read(out).options();
+        return saved(out).options();
     }
 
     /** The thread count a run's checkpoint was made with: resuming with another would change its numbers. */
     public static int savedThreads(Path out) {
-        return TrainerState.read(out).threads();
+        return saved(out).threads();
+    }
+
+    /** The state to resume from; a folder another process is training in is refused as such, whatever it holds. */
+    private static TrainerState saved(Path out) {
+        if (FolderLock.isHeldElsewhere(out)) {
+            throw new LumensparkException("another process is training in " + out + "; resume once it has ended");
+        }
+        return TrainerState.read(out);
     }
 
     /** The command that resumes the run in {@code out}, for messages. */
     public static String resumeCommand(Path out) {
-        return "lumenspark train --resume --out " + shellWord(out.toString());
-    }
-
-    /** {@code text} as one word of a POSIX shell command line: as it is when that is safe, else single-quoted. */
-    public static String shellWord(String text) {
-        return text.matches("[A-Za-z0-9_./:=@%+,-]+") ? text : "'" + text.replace("'", "'\\''") + "'";
+        return Home.command() + " train --resume --out " + Words.shellWord(out.toString());
     }
 
     /**
@@ -162,7 +169,6 @@ public final class Trainer {
             throw new LumensparkException("--out " + out + " is a file, not a folder");
         }
         if (resume && !Files.isDirectory(out)) Checkpoint.find(out); // says there is nothing to resume
-        boolean created = !Files.exists(out);
         boolean done = false;
         Thread hook = interruptReport == null ? null : new Thread(this::reportInterruption, "lumenspark-interrupt");
         FolderLock lock = FolderLock.acquire(out, false, "training in");
@@ -179,8 +185,8 @@ public final class Trainer {
                     // the hook is running or has run: it reports
                 }
             }
-            lock.close();
-            if (created && !done) RunFolder.removeIfEmpty(out);
+            if (done) lock.close();
+            else lock.closeAndUndo(); // a refused or failed run leaves no lock file (nor a folder) it made
         }
     }
 
@@ -189,7 +195,7 @@ public final class Trainer {
         // everything is checked before anything in the folder changes
         RunFolder.Contents found = RunFolder.inspect(out);
         TrainerState saved = resume ? TrainerState.read(out) : null;
-        if (!resume && !found.isEmpty() && !replace) throw RunFolder.refusal(out, found);
+        if (!resume && !found.isFree() && !replace) throw RunFolder.refusal(out, found);
         long start = 0;
         if (resume) {
             start = saved.step();
@@ -209,10 +215,12 @@ public final class Trainer {
                 budgetChanges.add(change);
             }
             reached = checkpointed = start;
+            checkpointBudget = before;
         } else {
             warmup = opt.warmupSteps();
             runId = newRunId();
-            replacing = !found.runFiles().isEmpty();
+            replacing = !found.runFiles().isEmpty() && !found.stoppedBeforeCheckpoint();
+            checkpointBudget = opt.steps();
         }
         RunFolder.tidy(out, found.state() == null ? null : found.state().runId());
         tokenizer = resume ? Tokenizer.fromPretrained(Checkpoint.find(out))
@@ -223,8 +231,8 @@ public final class Trainer {
         // tokenizing may take minutes.
         ModelConfig cfg = config(resume);
         int n = opt.seqLength() == 0 ? cfg.seqLength() : opt.seqLength();
-        if (n > cfg.seqLength()) {
-            throw new LumensparkException("--seq-length " + n + " exceeds the model's seq_length " + cfg.seqLength());
+        if (n > cfg.seqLength()) { // as eval says it
+            throw new LumensparkException("--seq-length must be in 1.." + cfg.seqLength() + ", got " + n);
         }
         if (cfg.vocabSize() < tokenizer.vocabSize()) {
             throw new LumensparkException("vocab_size " + cfg.vocabSize() + " is smaller than the tokenizer's "
@@ -232,6 +240,11 @@ public final class Trainer {
         }
         MemoryPlan.forTraining(cfg, opt.batch(), n).check();
         cfg.nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
+        if (!resume && found.stoppedBeforeCheckpoint()) {
+            log.printf("%s held the metrics of a run stopped before its first checkpoint (nothing to resume);"
+                    + " this run replaces them%n", out);
+            RunFolder.removeRunFiles(out);
+        }
         try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume, cfg)) {
             try (TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(),
                     Home.tokenCache())) {
@@ -252,7 +265,13 @@ public final class Trainer {
                                 + " was written; resuming would not continue the same run");
                     }
                     MetricsLog.truncateAfterStep(metricsFile, start);
-                    log.printf("resuming from step %d of %d%n", start, opt.steps());
+                    if (start == opt.steps()) {
+                        log.printf("the run in %s is finished (step %d of %d): nothing to train; to train it"
+                                        + " further: %s --steps N (N above %d)%n", out, start, opt.steps(),
+                                resumeCommand(out), start);
+                    } else {
+                        log.printf("resuming from step %d of %d%n", start, opt.steps());
+                    }
                     if (opt.steps() != saved.options().steps()) {
                         log.printf("the run now ends at step %d instead of %d: from step %d on, the learning rate"
                                         + " follows a cosine over %s (the warm-up of %s is unchanged)%n",
@@ -338,7 +357,8 @@ public final class Trainer {
         long tokensPerStep = objective.unitsPerMicroBatch() * accum;
         long t0 = System.nanoTime();
         try (MetricsLog metrics = new MetricsLog(metricsFile);
-             ProgressBars.Bar progress = ProgressBars.open("train", opt.steps(), start, ProgressBars.Unit.COUNT)) {
+             ProgressBars.Bar progress = start < opt.steps() // a finished run has nothing to show
+                     ? ProgressBars.open("train", opt.steps(), start, ProgressBars.Unit.COUNT) : null) {
             bar = progress;
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
@@ -346,15 +366,9 @@ public final class Trainer {
                 double sum = 0;
                 for (int micro = 0; micro < accum; micro++) sum += objective.trainMicroBatch(step, micro, gradScale);
                 trainLoss = sum / tokensPerStep;
-                if (!Double.isFinite(trainLoss)) {
-                    throw new LumensparkException("training diverged at step " + (step + 1) + " (loss " + trainLoss
-                            + "); try a lower --lr");
-                }
+                if (!Double.isFinite(trainLoss)) throw diverged(step + 1, "loss " + trainLoss);
                 double norm = AdamW.gradNorm(params);
-                if (!Double.isFinite(norm)) {
-                    throw new LumensparkException("training diverged at step " + (step + 1) + " (gradient norm "
-                            + norm + "); the last checkpoint is intact; try a lower --lr");
-                }
+                if (!Double.isFinite(norm)) throw diverged(step + 1, "gradient norm " + norm);
                 double lr = schedule.at(step);
                 adam.step(step + 1, lr, AdamW.clipFactor(norm, opt.gradClip()));
                 double seconds = (System.nanoTime() - ts) / 1e9;
@@ -382,10 +396,12 @@ public final class Trainer {
                         Double.isNaN(valLoss) ? "" : String.format(" val %.3f", valLoss), tokensPerSecond));
                 if (rec.containsKey("val_loss") && !replacing) writeChart(history);
                 if ((step + 1) % opt.checkpointEvery() == 0 || last || interrupted) {
+                    checkWeights(params, step + 1); // a checkpoint that would not load is never written
                     saving.lock(); // a stopped process finishes the checkpoint it is writing, and starts none after it
                     try {
                         Checkpoint.save(out, model, adam, state(step + 1, objective).toMap());
                         checkpointed = step + 1;
+                        checkpointBudget = opt.steps();
                         if (replacing) { // this run's checkpoint is in place: its metrics and chart are the folder's
                             RunFolder.promote(out, metricsFile);
                             replacing = false;
@@ -405,6 +421,33 @@ public final class Trainer {
         model.save(out);
         writeChart(history);
         return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
+    }
+
+    /**
+     * Refuses weights that a saved model could not be loaded from (see {@link ModelWeights#MAX_WEIGHT}): not finite,
+     * or beyond 2^64, after an optimizer step with too high a learning rate.
+     */
+    private void checkWeights(Params params, long step) {
+        for (Params.Param p : params.list()) {
+            MemorySegment w = params.segment(p);
+            for (long i = 0; i < p.size(); i++) {
+                float v = w.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+                if (!(Math.abs(v) <= ModelWeights.MAX_WEIGHT)) {
+                    throw diverged(step, "weight " + p.name() + "[" + i + "] is " + v);
+                }
+            }
+        }
+    }
+
+    /** The error for a run that diverged at a step, with what showed it and where to go on from. */
+    private LumensparkException diverged(long step, String what) {
+        String command = Home.command() + " train ... --out " + Words.shellWord(opt.out().toString())
+                + (checkpointed == 0 ? "" : " --force") + " --lr LOWER";
+        return new LumensparkException("training diverged at step " + step + " (" + what + "); "
+                + (checkpointed == 0 ? "no checkpoint was written; start again with a lower --lr: " + command
+                : "the checkpoint at step " + checkpointed + " is intact; start again with a lower --lr (" + command
+                + "), or go on from that checkpoint with one: " + Home.command() + " train --init "
+                + Words.shellWord(opt.out().resolve(Checkpoint.FOLDER).toString()) + " --lr LOWER --out NEW_DIR"));
     }
 
     private static double last(List<Map<String, Object>> history, String key) {
@@ -431,24 +474,27 @@ public final class Trainer {
         }
         ProgressBars.Bar line = bar;
         if (line != null) line.close();
-        interruptReport.println(interruptMessage(reached, opt.steps(), checkpointed, opt.checkpointEvery(),
-                opt.out(), replacing));
+        interruptReport.println(interruptMessage(reached, opt.steps(), checkpointed, checkpointBudget,
+                opt.checkpointEvery(), opt.out(), replacing));
         interruptReport.flush();
     }
 
     /**
      * The line printed when a run is stopped: the step reached, where its last checkpoint is and how to resume,
      * or that it has no checkpoint yet (and, for a run replacing an earlier one, that the earlier one is intact).
+     * The resume command names {@code --steps} when the checkpoint records another budget than the run's (a run
+     * given a new one with --resume --steps, stopped before its first checkpoint).
      */
-    static String interruptMessage(long reached, long total, long checkpoint, long every, Path out,
-                                   boolean replacing) {
+    static String interruptMessage(long reached, long total, long checkpoint, long checkpointBudget, long every,
+                                   Path out, boolean replacing) {
         String at = reached == 0 ? "stopped before the first step" : "stopped at step " + reached + " of " + total;
         if (checkpoint == 0) {
             return at + "; this run has no checkpoint yet (one is written every " + every + " steps), so there is"
-                    + " nothing to resume" + (replacing ? "; the earlier run in " + out + " is unchanged" : "");
+                    + " nothing to resume" + (replacing ? "; the earlier run in " + out + " is unchanged"
+                    : "; the same command starts it again");
         }
         return at + "; last checkpoint: step " + checkpoint + " in " + out.resolve(Checkpoint.FOLDER)
-                + "; continue with: " + resumeCommand(out);
+                + "; continue with: " + resumeCommand(out) + (checkpointBudget != total ? " --steps " + total : "");
     }
 
     private void writeChart(List<Map<String, Object>> history) {

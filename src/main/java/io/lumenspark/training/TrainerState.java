@@ -10,7 +10,9 @@ import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.type.LogicalType;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.ModelConfig;
 
 import java.lang.reflect.RecordComponent;
 import java.nio.file.Path;
@@ -40,8 +42,6 @@ import java.util.stream.Collectors;
  */
 public record TrainerState(long step, int threads, String backend, String dataKey, String runId, String objective,
                            long warmupSteps, List<Map<String, Object>> budgetChanges, TrainOptions options) {
-    /** The most threads a checkpoint may ask for. */
-    public static final int MAX_THREADS = 4096;
     private static final Pattern RUN_ID = Pattern.compile("[0-9a-f]{16}");
     private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer");
     private static final Set<String> KEYS = Set.of("step", "threads", "backend", "data_key", "run_id", "objective",
@@ -103,7 +103,7 @@ public record TrainerState(long step, int threads, String backend, String dataKe
         }
         TrainOptions options = options(file, node.get("options")).withOut(out);
         long step = whole(file, node, "step", 1, options.steps(), " (\"options.steps\")", "");
-        int threads = (int) whole(file, node, "threads", 1, MAX_THREADS, "", "");
+        int threads = (int) whole(file, node, "threads", 1, Parallel.MAX_THREADS, " (what --threads allows)", "");
         String backend = text(file, node, "backend");
         String dataKey = text(file, node, "data_key");
         String runId = node.hasNonNull("run_id") ? text(file, node, "run_id") : null;
@@ -171,8 +171,9 @@ public record TrainerState(long step, int threads, String backend, String dataKe
                 throw new LumensparkException(file + ": \"options." + c.getName() + "\" is missing");
             }
         }
+        TrainOptions options;
         try {
-            return STRICT.treeToValue(node, TrainOptions.class);
+            options = STRICT.treeToValue(node, TrainOptions.class);
         } catch (JsonProcessingException | IllegalArgumentException e) {
             for (Throwable t = e; t != null; t = t.getCause()) {
                 if (t instanceof LumensparkException invalid) {
@@ -187,5 +188,11 @@ public record TrainerState(long step, int threads, String backend, String dataKe
             }
             throw new LumensparkException(file + ": bad value for \"options" + key + "\"", e);
         }
+        try { // as train checks them: a preset and overrides that make a valid model
+            ModelConfig.preset(options.preset()).with(options.overrides(), "\"options.overrides\"");
+        } catch (LumensparkException invalid) {
+            throw new LumensparkException(file + ": " + invalid.getMessage(), invalid);
+        }
+        return options;
     }
 }

@@ -118,10 +118,11 @@ class CliTest {
             assertEquals(2, chat.code(), "a bad line makes the exit code 2: " + chat.err());
             var results = chat.out().lines().filter(l -> l.startsWith("{")).map(CliTest::parseLine).toList();
             assertEquals(2, results.size(), chat.out());
-            // numbered like a batch's prompts (the bad third one too), each with its prompt
+            // prompt_index is the 0-based line number (the blank line and the bad one count), so that "line N" in
+            // an error and prompt_index N - 1 are the same line
             assertEquals(0, results.get(0).get("prompt_index").asInt());
             assertEquals("It was", results.get(0).get("prompt").asText());
-            assertEquals(2, results.get(1).get("prompt_index").asInt());
+            assertEquals(3, results.get(1).get("prompt_index").asInt());
             assertEquals("the worst", results.get(1).get("prompt").asText());
             assertTrue(chat.err().contains("error: line 3: the prompt has"), chat.err());
         } finally {
@@ -257,9 +258,10 @@ class CliTest {
     void parameterErrorsHaveOnePrefixAndUnknownCommandsAreNamed() {
         Run missing = run("generate", "--model", model.toString());
         assertEquals(2, missing.code());
-        assertTrue(missing.err().startsWith("error: Missing required argument"), missing.err());
+        assertTrue(missing.err().startsWith("error: give one of --prompt TEXT, --prompt-file FILE, --interactive"),
+                missing.err());
         Run both = run("generate", "--model", model.toString(), "--prompt", "x", "--interactive");
-        assertTrue(both.err().startsWith("error: --prompt=TEXT, --interactive are mutually exclusive"), both.err());
+        assertTrue(both.err().startsWith("error: --prompt and --interactive cannot be used together"), both.err());
         Run chat = run("chat");
         assertEquals(2, chat.code());
         assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, info, data,"
@@ -267,9 +269,9 @@ class CliTest {
         assertTrue(run("genrate").err().startsWith("error: unknown command 'genrate' (did you mean 'generate'?)"));
         assertTrue(run("data", "gett").err().startsWith("error: unknown command 'gett' (did you mean 'get'?);"
                 + " the commands are get, list, prepare"));
-        assertEquals("train", Main.nearest("trian", java.util.List.of("demo", "train", "eval")));
-        assertEquals("generate", Main.nearest("gen", java.util.List.of("demo", "generate")));
-        assertEquals(null, Main.nearest("chat", java.util.List.of("demo", "data", "train")));
+        assertEquals("train", io.lumenspark.Words.nearest("trian", java.util.List.of("demo", "train", "eval")));
+        assertEquals("generate", io.lumenspark.Words.nearest("gen", java.util.List.of("demo", "generate")));
+        assertEquals(null, io.lumenspark.Words.nearest("chat", java.util.List.of("demo", "data", "train")));
     }
 
     @Test
@@ -288,7 +290,7 @@ class CliTest {
             Run help = run(command, "--help");
             assertFalse(help.out().contains("resuming"), "only train resumes: " + help.out());
         }
-        assertTrue(run("train", "--help").out().contains("saved settings and thread count"));
+        assertTrue(run("train", "--help").out().replaceAll("\\s+", " ").contains("saved settings and thread count"));
     }
 
     @Test
@@ -303,6 +305,135 @@ class CliTest {
         assertFalse(r.out().contains("NaN"), "an already complete run reports its last numbers: " + r.out());
     }
 
+    /**
+     * An empty path is refused by every path option and parameter, one rule for all (a failed $(...) gives one),
+     * before anything runs: it would mean the current folder.
+     */
+    @Test
+    void anEmptyPathIsRefusedEverywhere() {
+        Path out = tmp.resolve("empty-path-out");
+        String[][] commands = {
+                {"train", "--data", "", "--out", out.toString()},
+                {"train", "--data", corpus.toString(), "--out", ""},
+                {"train", "--data", corpus.toString(), "--out", out.toString(), "--init", ""},
+                {"train", "--data", corpus.toString(), "--out", out.toString(), "--config", ""},
+                {"eval", "--model", model.toString(), "--data", ""},
+                {"data", "prepare", "", "--out", out.toString()},
+                {"data", "prepare", corpus.toString(), "--out", ""},
+                {"demo", "--data", ""},
+                {"demo", "--out", ""},
+                {"score", "--model", model.toString(), "--file", ""},
+                {"generate", "--model", model.toString(), "--prompt-file", ""},
+                {"tokenizer", "train", "--input", "", "--vocab-size", "300", "--out", out.toString()},
+                {"bench", "tokenizer", "--data", ""},
+                {"info", "--model", ""},
+                {"tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "300", "--out", ""},
+                // a name or a folder: empty, it would be the current folder too
+                {"train", "--data", corpus.toString(), "--out", out.toString(), "--tokenizer", ""},
+                {"data", "prepare", corpus.toString(), "--out", out.toString(), "--tokenizer", ""},
+                {"demo", "--tokenizer", "", "--out", out.toString()},
+                {"bench", "tokenizer", "--tokenizer", ""},
+        };
+        for (String[] args : commands) {
+            Run r = run(args);
+            assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
+            assertTrue(r.err().matches("error: (--[a-z-]+|INPUT) is empty \\(an empty path would mean the current"
+                    + " folder; did a \\$\\(\\.\\.\\.\\) fail\\?\\) \\(see '.*--help'\\)\\R"), r.err());
+            assertFalse(Files.exists(out), "nothing written");
+        }
+    }
+
+    /** picocli's messages in our words: option names as typed, no Java types, lower case, one form. */
+    @Test
+    void badCommandLinesAreSaidInPlainWords() {
+        String data = corpus.toString();
+        assertBadLine("error: --steps must be a whole number, got 'abc'", "train", "--data", data, "--steps", "abc");
+        assertBadLine("error: --lr must be a number, got 'nan'", "train", "--data", data, "--lr", "nan");
+        assertBadLine("error: --batch must be at most 2,147,483,647, got '99999999999'", "train", "--data", data,
+                "--batch", "99999999999");
+        assertBadLine("error: --set must be KEY=VALUE, got 'depth'", "train", "--data", data, "--set", "depth");
+        assertBadLine("error: unknown option '--stesp' (did you mean '--steps'?)", "train", "--data", data,
+                "--stesp", "3");
+        assertBadLine("error: --out needs a value (DIR)", "train", "--data", data, "--out");
+        assertBadLine("error: missing INPUT", "data", "prepare", "--out", "x");
+        for (String command : new String[]{"train", "eval", "generate", "score", "data", "bench", "tokenizer"}) {
+            String help = run(command, "--help").out();
+            // (--model is being reworked elsewhere, for Hugging Face Hub ids)
+            assertFalse(help.replace("--model=<dir>", "").contains("<") || help.contains("String"),
+                    "labels, not Java types: " + help);
+        }
+    }
+
+    private static void assertBadLine(String expected, String... args) {
+        Run r = run(args);
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith(expected + " (see '"), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    /** Help lines break between words, never inside a file name. */
+    @Test
+    void helpBreaksLinesBetweenWords() {
+        for (String[] command : new String[][]{{"data", "prepare"}, {"eval"}, {"train"}, {"data", "get"}}) {
+            String[] args = java.util.stream.Stream.concat(java.util.Arrays.stream(command),
+                    java.util.stream.Stream.of("--help")).toArray(String[]::new);
+            String help = run(args).out();
+            for (String line : help.lines().toList()) {
+                assertFalse(line.matches(".*(manifest|train|val|\\s)\\.$"), "a line ends inside a file name: " + line);
+                assertTrue(line.length() <= 80, line);
+            }
+        }
+        String prepare = run("data", "prepare", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(prepare.contains("manifest.json") && prepare.contains(".jsonl/.json"), prepare);
+        String eval = run("eval", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(eval.contains("uint16, or uint32") && eval.contains("rounded up"), eval);
+        assertTrue(run("train", "--help").out().replaceAll("\\s+", " ").contains("folder made by data prepare"));
+    }
+
+    @Test
+    void evalChecksItsNumbersAndReadsFoldersAsTrainDoes() throws Exception {
+        assertBadInput("error: --max-tokens must not be negative (0: all), got -3", "eval", "--model",
+                model.toString(), "--data", corpus.toString(), "--max-tokens", "-3");
+        for (String n : new String[]{"0", "100000"}) {
+            Run r = run("eval", "--model", model.toString(), "--data", corpus.toString(), "--seq-length", n);
+            assertEquals(2, r.code(), r.err());
+            assertTrue(r.err().startsWith(n.equals("0") ? "error: --seq-length must be at least 1, got 0"
+                    : "error: --seq-length must be in 1..32, got 100000"), r.err());
+        }
+        assertBadInput("error: --seq-length must be in 1..32, got 64", "train", "--data", corpus.toString(),
+                "--out", tmp.resolve("seq").toString(), "--preset", "tiny", "--set", "seq_length=32", "--set",
+                "k=8", "--seq-length", "64");
+        // a folder: hidden files are skipped, as train and data prepare skip them
+        Path folder = Files.createDirectories(tmp.resolve("eval-folder"));
+        Files.copy(corpus, folder.resolve("text.txt"));
+        Run plain = run("eval", "--model", model.toString(), "--data", folder.toString(), "--json");
+        Files.writeString(folder.resolve(".hidden.txt"), "zzz qqq xxx ".repeat(500));
+        Run withHidden = run("eval", "--model", model.toString(), "--data", folder.toString(), "--json");
+        assertEquals(0, withHidden.code(), withHidden.err());
+        assertEquals(parse(plain.out()).get("tokens"), parse(withHidden.out()).get("tokens"));
+        assertEquals(parse(plain.out()).get("loss"), parse(withHidden.out()).get("loss"));
+        assertEquals(parse(plain.out()).get("loss"), parse(run("eval", "--model", model.toString(), "--data",
+                corpus.toString(), "--json").out()).get("loss"), "a folder of one file is that file");
+    }
+
+    /**
+     * --max-length counting the whole prompt leaves no room: refused (Hugging Face warns and makes nothing), and a
+     * sequence with no token has no first-token time: null in JSON, never "NaN".
+     */
+    @Test
+    void generateRefusesAMaxLengthWithoutRoomAndWritesNoNaN() throws Exception {
+        assertBadInput("error: the prompt has", "generate", "--model", model.toString(), "--prompt",
+                "It was the best of times", "--max-length", "3");
+        Run r = run("generate", "--model", model.toString(), "--prompt", "It was the best of times",
+                "--max-length", "3");
+        assertTrue(r.err().contains("--max-length 3 counts them too, which leaves no room for a new token"), r.err());
+        assertEquals("{\"x\":null}", Json.toLine(Map.of("x", Double.NaN)));
+        assertEquals("{\"a\":null}", Json.toLine(Map.of("a", Double.POSITIVE_INFINITY)));
+        Path empty = Files.writeString(tmp.resolve("empty-prompt.txt"), "\n");
+        assertBadInput("error: --prompt-file " + empty + " is empty", "generate", "--model", model.toString(),
+                "--prompt-file", empty.toString());
+    }
+
     @Test
     void badInputIsOneClearLine() throws Exception {
         assertBadInput("no such model folder", "eval", "--model", tmp.resolve("nope").toString(), "--data",
@@ -314,14 +445,15 @@ class CliTest {
                 "--out", tmp.resolve("o2").toString());
         assertBadInput("must be divisible by k", "train", "--data", corpus.toString(), "--set", "k=7", "--out",
                 tmp.resolve("o3").toString());
-        assertBadInput("Unknown option", "eval", "--model", model.toString(), "--data", corpus.toString(), "--bogus");
-        assertBadInput("Missing required option", "eval", "--data", corpus.toString());
+        assertBadInput("error: unknown option '--bogus'", "eval", "--model", model.toString(), "--data",
+                corpus.toString(), "--bogus");
+        assertBadInput("error: missing --model", "eval", "--data", corpus.toString());
         assertBadInput("--threads must be between 1 and", "eval", "--model", model.toString(), "--data",
                 corpus.toString(), "--threads", "0");
         assertBadInput("--threads must be between 1 and " + ThreadOptions.MAX_THREADS + ", got 100000", "score", "--model",
                 model.toString(), "--text", "x", "--threads", "100000");
-        assertBadInput("this model's context is 32", "score", "--model", model.toString(), "--text",
-                "word ".repeat(100));
+        assertBadInput("tokens, more than the 33 this model scores at once (its context of 32 positions, each"
+                + " predicting the token after it)", "score", "--model", model.toString(), "--text", "word ".repeat(100));
         assertBadInput("--lr must be positive", "train", "--data", corpus.toString(), "--lr", "-1", "--out",
                 tmp.resolve("o4").toString());
         Path cfg = tmp.resolve("cfg.json");
@@ -366,5 +498,28 @@ class CliTest {
         assertBadInput("config.json", "info", "--model", broken.toString());
         Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"heads\": 5}");
         assertBadInput("not divisible by heads", "info", "--model", broken.toString());
+        // as strict as generation_config.json and trainer_state.json: a number is a JSON number
+        Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"depth\": \"1\"}");
+        assertBadInput("config.json: depth must be an integer, got \"1\"", "info", "--model", broken.toString());
+        Files.writeString(broken.resolve("config.json"), "{\"model_type\": \"lumenspark\", \"causal\": 1}");
+        assertBadInput("config.json: causal must be true or false, got 1", "info", "--model", broken.toString());
+
+        Path generating = tmp.resolve("generating");
+        try (LumensparkModel m = LumensparkModel.load(model)) {
+            m.save(generating);
+        }
+        Path gen = generating.resolve("generation_config.json");
+        Files.writeString(gen, "{\"temperature\": NaN}");
+        assertBadInput(gen + ": not valid JSON at line 1: NaN is not a JSON number (JSON has no NaN or infinities)",
+                "generate", "--model", generating.toString(), "--prompt", "It was");
+        Files.writeString(gen, "{\"temprature\": 0.5, \"colour\": 1}");
+        Run typo = run("generate", "--model", generating.toString(), "--prompt", "It was", "--max-new-tokens", "1");
+        assertEquals(0, typo.code(), typo.err());
+        assertTrue(typo.err().contains("warning: " + gen + ": ignoring unknown keys temprature (did you mean"
+                + " temperature?), colour"), typo.err());
+        Path empty1 = Files.writeString(tmp.resolve("empty1.txt"), ""), empty2 = Files.writeString(
+                tmp.resolve("empty2.txt"), "");
+        assertBadInput("error: corpus " + empty1 + ", " + empty2 + " has no text", "train", "--data",
+                empty1.toString(), "--data", empty2.toString(), "--out", tmp.resolve("o7").toString());
     }
 }

@@ -75,7 +75,7 @@ class DataPrepareCliTest {
                 "--format", "xml");
         assertBad("unknown tokenizer 'nope'", "data", "prepare", jsonl.toString(), "--out", out.toString(),
                 "--tokenizer", "nope");
-        assertBad("Missing required option: '--out=<out>'", "data", "prepare", jsonl.toString());
+        assertBad("missing --out DIR", "data", "prepare", jsonl.toString());
         assertBad("missing subcommand", "data");
 
         CliTest.Run skipped = run("data", "prepare", jsonl.toString(), "--out", out.toString(), "--skip-bad-records",

@@ -52,7 +52,7 @@ class ModelFolderCliTest {
         for (String option : new String[]{"--backend", "--threads"}) {
             CliTest.Run r = CliTest.run("info", "--model", model.toString(), option, "1");
             assertEquals(2, r.code(), r.err());
-            assertTrue(r.err().startsWith("error: Unknown options: '" + option + "'"), r.err());
+            assertTrue(r.err().startsWith("error: unknown option '" + option + "'"), r.err());
         }
         CliTest.Run help = CliTest.run("info", "--help");
         assertFalse(help.out().contains("--backend") || help.out().contains("--threads"), help.out());

@@ -91,7 +91,7 @@ class TokenizerCliTest {
                 "--vocab-size", "300", "--out", tmp.resolve("t1").toString());
         assertBadInput("--vocab-size must be in 257..", "tokenizer", "train", "--input", corpus.toString(),
                 "--vocab-size", "100", "--out", tmp.resolve("t2").toString());
-        assertBadInput("Missing required option", "tokenizer", "train", "--input", corpus.toString());
+        assertBadInput("missing --vocab-size N and --out DIR", "tokenizer", "train", "--input", corpus.toString());
         assertBadInput("missing subcommand", "tokenizer");
         assertFalse(Files.exists(tmp.resolve("t1")) || Files.exists(tmp.resolve("t2")), "nothing half-written");
 
@@ -134,14 +134,22 @@ class TokenizerCliTest {
         assertTrue(r.err().contains("holds other files than a tokenizer's (config.json)"), r.err());
         assertFalse(r.out().contains("merges"), "refused before training: " + r.out());
         assertFalse(Files.exists(model.resolve("tokenizer.json")));
-        // An earlier tokenizer's folder is replaced.
+        // An earlier tokenizer's folder is replaced with --force only, as train and data prepare replace theirs.
         Path tok = tmp.resolve("tok");
-        for (String size : new String[]{"300", "280"}) {
-            CliTest.Run t = run("tokenizer", "train", "--input", corpus.toString(), "--vocab-size", size, "--out",
-                    tok.toString(), "--min-frequency", "1");
-            assertEquals(0, t.code(), t.err());
-            assertTrue(t.out().contains("saved bpe-"), t.out());
-        }
+        CliTest.Run first = run("tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "300", "--out",
+                tok.toString(), "--min-frequency", "1");
+        assertEquals(0, first.code(), first.err());
+        String vocab = Files.readString(tok.resolve("vocab.json"));
+        assertBadInput("--out " + tok + " holds a tokenizer; replace it with --force", "tokenizer", "train",
+                "--input", corpus.toString(), "--vocab-size", "280", "--out", tok.toString(), "--min-frequency", "1");
+        assertEquals(vocab, Files.readString(tok.resolve("vocab.json")), "left as it was");
+        CliTest.Run forced = run("tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "280", "--out",
+                tok.toString(), "--min-frequency", "1", "--force");
+        assertEquals(0, forced.code(), forced.err());
+        assertTrue(forced.out().contains("saved bpe-"), forced.out());
+        assertBadInput("--special-tokens names <|user|> twice", "tokenizer", "train", "--input", corpus.toString(),
+                "--vocab-size", "300", "--special-tokens", "<|user|>,<|bot|>,<|user|>", "--out",
+                tmp.resolve("t3").toString());
         assertBadInput("is the byte-level form of a byte token", "tokenizer", "train", "--input", corpus.toString(),
                 "--vocab-size", "300", "--special-tokens", "e", "--out", tmp.resolve("t2").toString());
 

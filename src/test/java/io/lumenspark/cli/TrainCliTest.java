@@ -130,6 +130,120 @@ class TrainCliTest {
         assertFalse(r.out().contains("warning"), r.out());
     }
 
+    /** --config is checked as a config.json is, and named: not blamed on --set. --set's typos get the nearest key. */
+    @Test
+    void configFileErrorsNameTheFileAndTheNearestKey(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), out = tmp.resolve("run"), cfg = tmp.resolve("c4.json");
+        Map<String, String> refused = Map.of("{\"depth\": 1.5}", cfg + ": depth must be an integer, got 1.5",
+                "{\"depth\": \"1\"}", cfg + ": depth must be an integer, got \"1\"",
+                "{\"casual\": false}", cfg + ": unknown config key \"casual\" (did you mean \"causal\"?)",
+                "{\"causal\": \"false\"}", cfg + ": causal must be true or false, got \"false\"");
+        for (var e : refused.entrySet()) {
+            Files.writeString(cfg, e.getKey());
+            assertOneErrorLine(train(data, out, "--steps", "1", "--config", cfg.toString()), "error: " + e.getValue());
+        }
+        assertOneErrorLine(train(data, out, "--steps", "1", "--set", "casual=false"),
+                "error: unknown config key 'casual' (did you mean 'causal'?)");
+        assertFalse(Files.exists(out));
+    }
+
+    /** --init trains the model's own config: --preset, --set and --config beside it are refused, not dropped. */
+    @Test
+    void initRefusesOptionsThatWouldChangeTheModel(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), run = tmp.resolve("run");
+        assertEquals(0, train(data, run, "--steps", "1").code());
+        Path cfg = Files.writeString(tmp.resolve("cfg.json"), "{\"dropout\": 0}");
+        for (String[] shape : new String[][]{{"--set", "dropout=0"}, {"--preset", "tiny"}, {"--config",
+                cfg.toString()}}) {
+            CliTest.Run r = CliTest.run("train", "--data", data.toString(), "--out", tmp.resolve("o").toString(),
+                    "--init", run.toString(), shape[0], shape[1]);
+            assertOneErrorLine(r, "error: " + shape[0] + " does not apply with --init, which trains the model in "
+                    + run + " with its own config.json; drop " + shape[0]);
+        }
+    }
+
+    /**
+     * trainer_state.json is checked as train checks its options: threads within what --threads allows, overrides
+     * that make a model.
+     */
+    @Test
+    void aTrainerStateIsCheckedAsTheCommandLineIs(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), out = tmp.resolve("run");
+        assertEquals(0, train(data, out, "--steps", "2").code());
+        Path state = out.resolve(Checkpoint.FOLDER).resolve(Checkpoint.STATE);
+        String good = Files.readString(state);
+        Files.writeString(state, good.replaceFirst("\"threads\": 1", "\"threads\": 1000"));
+        assertOneErrorLine(CliTest.run("train", "--resume", "--out", out.toString(), "--steps", "3"), state
+                + ": \"threads\" is 1000; it must be from 1 to " + io.lumenspark.engine.Parallel.MAX_THREADS
+                + " (what --threads allows)");
+        Files.writeString(state, good.replaceFirst("\"embed_dim\": \"32\"", "\"embed_dim\": \"abc\""));
+        assertOneErrorLine(CliTest.run("train", "--resume", "--out", out.toString(), "--steps", "3"), state
+                + ": \"options.overrides\": embed_dim must be an integer, got \"abc\"");
+    }
+
+    /**
+     * A refused run leaves the folder as it was (no lock file); a folder holding only the metrics of a run stopped
+     * before its first checkpoint is free; a finished run resumed without --steps says so.
+     */
+    @Test
+    void refusedRunsLeaveNoLockAndARunWithoutCheckpointLeavesNothingToKeep(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), other = Files.createDirectories(tmp.resolve("other"));
+        Files.writeString(other.resolve("notes.txt"), "mine");
+        assertOneErrorLine(train(data, other, "--steps", "1"), "holds other files (notes.txt)");
+        assertEquals(List.of("notes.txt"), entries(other));
+        assertOneErrorLine(CliTest.run("data", "prepare", data.toString(), "--out", other.toString()),
+                "holds files that are not prepared tokens (notes.txt)");
+        assertEquals(List.of("notes.txt"), entries(other));
+
+        Path stopped = Files.createDirectories(tmp.resolve("stopped")); // as Ctrl-C before the first checkpoint
+        Files.writeString(stopped.resolve(RunFolder.METRICS), "{\"step\": 1, \"train_loss\": 9.0}\n");
+        CliTest.Run again = train(data, stopped, "--steps", "2");
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.out().contains("held the metrics of a run stopped before its first checkpoint"), again.out());
+        assertEquals(2, MetricsLog.read(stopped.resolve(RunFolder.METRICS)).size());
+        assertFalse(Files.readString(stopped.resolve(RunFolder.METRICS)).contains("9.0"));
+
+        CliTest.Run finished = CliTest.run("train", "--resume", "--out", stopped.toString());
+        assertEquals(0, finished.code(), finished.err());
+        assertTrue(finished.out().contains("the run in " + stopped + " is finished (step 2 of 2): nothing to train;"
+                + " to train it further: lumenspark train --resume --out " + stopped + " --steps N (N above 2)"),
+                finished.out());
+        assertFalse(finished.err().contains("100%"), "no bar: " + finished.err());
+    }
+
+    /** The same text twice (--data X --data X, a folder and a file in it) is refused, not trained on twice. */
+    @Test
+    void theSameDataTwiceIsRefused(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp);
+        assertOneErrorLine(train(data, tmp.resolve("o"), "--data", data.toString()),
+                "error: " + data + " is given twice; give each file once");
+        assertOneErrorLine(train(data, tmp.resolve("o"), "--data", tmp.resolve(".").toString()),
+                "error: " + data + " and " + tmp.resolve(".").resolve("corpus.txt") + " are the same file");
+        Path prepared = tmp.resolve("prepared");
+        assertEquals(0, CliTest.run("data", "prepare", data.toString(), "--out", prepared.toString()).code());
+        assertOneErrorLine(CliTest.run("data", "prepare", prepared.toString(), "--out", tmp.resolve("p2").toString()),
+                "error: " + prepared + " is a prepared token folder (it holds manifest.json): train and eval take it"
+                        + " as their only --data; it is not text to tokenize");
+    }
+
+    /**
+     * A learning rate that blows the weights up is caught before a checkpoint is written that could not be
+     * loaded, with advice that works (--resume refuses --lr).
+     */
+    @Test
+    void divergenceIsCaughtBeforeACheckpointThatWouldNotLoad(@TempDir Path tmp) throws Exception {
+        Path data = corpus(tmp), out = tmp.resolve("run");
+        CliTest.Run r = CliTest.run("train", "--data", data.toString(), "--out", out.toString(), "--preset", "tiny",
+                "--set", "embed_dim=32", "--set", "depth=1", "--set", "seq_length=32", "--set", "k=8", "--batch", "2",
+                "--steps", "4", "--lr", "1e30", "--checkpoint-every", "1", "--threads", "1");
+        assertEquals(2, r.code(), r.err());
+        String last = r.err().lines().reduce((a, b) -> b).orElse(""); // after the progress bar's line
+        assertTrue(last.startsWith("error: training diverged at step 1 (weight "), r.err());
+        assertTrue(last.contains("no checkpoint was written; start again with a lower --lr: lumenspark train"
+                + " ... --out " + out + " --lr LOWER"), r.err());
+        assertFalse(Files.exists(out.resolve(Checkpoint.FOLDER)));
+    }
+
     @Test
     void evalDrawsItsProgressBarOnStderrAndEndsItsLine(@TempDir Path tmp) throws Exception {
         Path data = corpus(tmp), out = tmp.resolve("run");
@@ -163,6 +277,23 @@ class TrainCliTest {
                 "--out " + out + " holds something that is not a demo run (notes.txt)");
     }
 
+    /**
+     * The demo checks its options before it says anything (not "holds an earlier demo run", "corpus: ..." and then
+     * an error), and its prompts end without a space: the model's next token brings its own (" that"), which
+     * printed a double space ("Fellow citizens,  that").
+     */
+    @Test
+    void theDemoChecksFirstAndItsPromptsEndWithoutASpace(@TempDir Path tmp) {
+        Path missing = tmp.resolve("nonexistent.txt");
+        CliTest.Run steps = CliTest.run("demo", "--steps", "0", "--out", tmp.resolve("d").toString());
+        assertOneErrorLine(steps, "error: --steps must be at least 1");
+        assertEquals("", steps.out());
+        CliTest.Run data = CliTest.run("demo", "--data", missing.toString(), "--out", tmp.resolve("d").toString());
+        assertOneErrorLine(data, "error: no such file: " + missing);
+        assertEquals("", data.out());
+        for (String prompt : DemoCommand.PROMPTS) assertEquals(prompt.strip(), prompt);
+    }
+
     @Test
     void demoContinuationsEndAtASentenceEnd() {
         assertEquals(" of the people.", DemoCommand.toSentenceEnd(" of the people. We shall"));
@@ -192,6 +323,12 @@ class TrainCliTest {
         Path stdout = tmp.resolve("stdout.txt"), stderr = tmp.resolve("stderr.txt");
         Process p = new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(stderr.toFile()).start();
         try {
+            for (int i = 0; i < 1200 && !io.lumenspark.io.FolderLock.isHeldElsewhere(out) && p.isAlive(); i++) {
+                Thread.sleep(100);
+            }
+            // whatever the folder holds yet (no checkpoint, at first), what stops a resume is the other process
+            assertOneErrorLine(CliTest.run("train", "--resume", "--out", out.toString()),
+                    "error: another process is training in " + out + "; resume once it has ended");
             Path state = out.resolve(Checkpoint.FOLDER).resolve(Checkpoint.STATE);
             for (int i = 0; i < 1200 && !Files.exists(state) && p.isAlive(); i++) Thread.sleep(100);
             assertTrue(Files.exists(state), "no checkpoint within 2 minutes: " + Files.readString(stderr));

@@ -79,6 +79,46 @@ class CorpusCacheTest {
         assertEquals(2, server.requests(), "cached: no request");
         assertEquals(text, cache.get("wikitext-2-raw", null, true));
         assertEquals(4, server.requests(), "--force fetches again");
+
+        // --force while the sources fail: the cached copy stays until a new one has passed its checks
+        server.files.put("/wikitext-2-raw-v1.zip", "not the zip".getBytes(StandardCharsets.UTF_8));
+        var e = assertThrows(LumensparkException.class, () -> cache.get("wikitext-2-raw", null, true));
+        assertTrue(e.getMessage().contains("could be used"), e.getMessage());
+        assertEquals(" = Valid = \n", Files.readString(text.resolve("wiki.valid.raw")));
+        assertEquals(List.of("wikitext-2-raw", "wikitext-2-raw/wiki.test.raw", "wikitext-2-raw/wiki.train.raw",
+                "wikitext-2-raw/wiki.valid.raw"), tree(text.getParent()), "nothing of the failed fetch stays");
+        assertEquals(text, cache.get("wikitext-2-raw", null, false));
+    }
+
+    /**
+     * A refused archive leaves nothing in the cache, not even the folder of its lock file, also when it holds no
+     * text; an extracted folder has the permissions of any new folder (not 700, as a temporary folder gets).
+     */
+    @Test
+    void aRefusedArchiveLeavesNoFolderAndAnExtractedOneHasNormalPermissions() throws IOException {
+        CorpusCache cache = cache();
+        Path emptyTgz = Files.write(tmp.resolve("empty.tar.gz"), new TarArchiveTest.TarBuilder().gzipped());
+        Path emptyZip = Files.write(tmp.resolve("blank.zip"), ArchivesTest.zip("blank.txt", ""));
+        Path hostile = Files.write(tmp.resolve("hostile.zip"), ArchivesTest.zip("../../escape.txt", "x"));
+        for (Path refused : new Path[]{emptyTgz, emptyZip, hostile}) {
+            assertThrows(LumensparkException.class, () -> cache.get(refused.toString(), null, false));
+            assertFalse(Files.exists(home.resolve("corpora/files")) && !listAll(home.resolve("corpora/files")).isEmpty(),
+                    refused + " left " + listAll(home.resolve("corpora/files")));
+            assertThrows(LumensparkException.class, () -> cache.get(refused.toString(), null, true));
+            assertTrue(listAll(home.resolve("corpora/files")).isEmpty(), "--force: " + refused);
+        }
+        Path tgz = Files.write(tmp.resolve("books.tar.gz"),
+                new TarArchiveTest.TarBuilder().file("books/a.txt", "alpha").gzipped());
+        Path unpacked = cache.get(tgz.toString(), null, false);
+        Path fresh = Files.createDirectory(tmp.resolve("any-new-folder"));
+        assertEquals(Files.getPosixFilePermissions(fresh), Files.getPosixFilePermissions(unpacked));
+    }
+
+    private static List<String> listAll(Path dir) throws IOException {
+        if (!Files.exists(dir)) return List.of();
+        try (Stream<Path> walk = Files.walk(dir)) {
+            return walk.filter(p -> !p.equals(dir)).map(p -> dir.relativize(p).toString()).sorted().toList();
+        }
     }
 
     @Test
@@ -173,6 +213,14 @@ class CorpusCacheTest {
         var unknown = assertThrows(LumensparkException.class, () -> cache.get("no-such-corpus", null, false));
         assertEquals("no such file: no-such-corpus (nor a corpus of that name; known: wikitext-2-raw)",
                 unknown.getMessage());
+        var typo = assertThrows(LumensparkException.class, () -> cache.get("wikitext-2-rav", null, false));
+        assertEquals("no such file: wikitext-2-rav (nor a corpus of that name; did you mean 'wikitext-2-raw'?)",
+                typo.getMessage());
+        var noHost = assertThrows(LumensparkException.class, () -> cache.get("https://", null, false));
+        assertEquals("not a valid URL: https:// (no host name after the //)", noHost.getMessage());
+        var space = assertThrows(LumensparkException.class, () -> cache.get("https://a.org/my file.txt", null, false));
+        assertEquals("not a valid URL: https://a.org/my file.txt (a character a URL cannot hold at position 17 (a"
+                + " space is written %20))", space.getMessage());
         var pinned = assertThrows(LumensparkException.class, () -> cache.get("wikitext-2-raw", "0".repeat(64), false));
         assertTrue(pinned.getMessage().contains("checksum pinned"), pinned.getMessage());
         var hex = assertThrows(LumensparkException.class, () -> cache.get("wikitext-2-raw", "xyz", false));
@@ -222,7 +270,7 @@ class CorpusCacheTest {
             CorpusCache cache = new CorpusCache(home, List.of(), "no-npm-in-these-tests", small);
             var e = assertThrows(LumensparkException.class,
                     () -> cache.get(server.url("/big.txt").toString(), null, false));
-            assertTrue(e.getMessage().contains("announces 5000 bytes (1000 bytes is the limit"), e.getMessage());
+            assertTrue(e.getMessage().contains("announces 4.9 KiB (1000 bytes is the limit"), e.getMessage());
         }
         try (Stream<Path> dirs = Files.list(home.resolve("corpora/urls"))) {
             for (Path d : dirs.toList()) assertEquals(List.of(), tree(d));

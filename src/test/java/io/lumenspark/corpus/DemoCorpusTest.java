@@ -50,6 +50,7 @@ class DemoCorpusTest {
     }
 
     private static List<String> visible(Path dir) throws IOException {
+        if (!Files.exists(dir)) return List.of(); // a failed fetch leaves no folder of its own
         try (var s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).sorted().toList();
         }

@@ -143,7 +143,7 @@ class DownloadTest {
 
         var size = assertThrows(LumensparkException.class,
                 () -> download.fetch(server.url("/data.bin"), dir.resolve("data.bin"), data.length + 1, null));
-        assertTrue(size.getMessage().contains("expected " + (data.length + 1)), size.getMessage());
+        assertTrue(size.getMessage().contains(String.format("expected %,d", data.length + 1)), size.getMessage());
         assertEquals(List.of(), files(dir));
     }
 
@@ -233,7 +233,7 @@ class DownloadTest {
             Path target = tmp.resolve("endless");
             var e = assertThrows(LumensparkException.class,
                     () -> capped.fetch(server.url("/endless"), target, -1, null));
-            assertTrue(e.getMessage().contains("sends more than 100000 bytes")
+            assertTrue(e.getMessage().contains("sends more than 97.7 KiB")
                     && e.getMessage().contains("--max-size"), e.getMessage());
             assertEquals(List.of(), files(tmp), "the part file is deleted");
             assertEquals(1, server.requests(), "not retried");
@@ -242,7 +242,7 @@ class DownloadTest {
             server.announced.put("/data.bin", 1L << 40);
             var big = assertThrows(LumensparkException.class,
                     () -> capped.fetch(server.url("/data.bin"), target, -1, null));
-            assertTrue(big.getMessage().contains("announces " + (1L << 40) + " bytes (100000 bytes is the limit"),
+            assertTrue(big.getMessage().contains("announces 1.0 TiB (97.7 KiB is the limit"),
                     big.getMessage());
             assertEquals(List.of(), files(tmp));
 
@@ -258,11 +258,11 @@ class DownloadTest {
         server.announced.put("/data.bin", 1L << 40); // a lie: it sends 300,000 bytes
         var e = assertThrows(LumensparkException.class,
                 () -> download.fetch(server.url("/data.bin"), tmp.resolve("a.bin"), 1000, null));
-        assertTrue(e.getMessage().contains("announces " + (1L << 40) + " bytes (1000 expected)"), e.getMessage());
+        assertTrue(e.getMessage().contains("announces 1.0 TiB (1,000 bytes expected)"), e.getMessage());
         server.endless.add("/endless"); // no Content-Length: counted as it comes
         var sent = assertThrows(LumensparkException.class,
                 () -> download.fetch(server.url("/endless"), tmp.resolve("a.bin"), 1000, null));
-        assertTrue(sent.getMessage().contains("sends more than 1000 bytes (1000 expected)"), sent.getMessage());
+        assertTrue(sent.getMessage().contains("sends more than 1000 bytes (1,000 bytes expected)"), sent.getMessage());
         assertEquals(List.of(), files(tmp));
     }
 

@@ -234,7 +234,8 @@ class SamplingTest {
         Files.writeString(f, "{\"max_new_tokens\": 10, \"colour\": \"red\", \"temprature\": 0.5}");
         var err = new ByteArrayOutputStream();
         withStderr(err, () -> GenerationConfig.read(f, 50257));
-        assertEquals("warning: " + f + ": ignoring unknown keys colour, temprature", err.toString(StandardCharsets.UTF_8).strip());
+        assertEquals("warning: " + f + ": ignoring unknown keys colour, temprature (did you mean temperature?)",
+                err.toString(StandardCharsets.UTF_8).strip());
     }
 
     private static <T> T withStderr(ByteArrayOutputStream err, java.util.function.Supplier<T> body) {

@@ -7,6 +7,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The one progress bar: its line is ended exactly once, however and whenever it is closed. */
@@ -44,14 +45,28 @@ class ProgressBarsTest {
         assertEquals("\rx.bin 0% [   ] 0/1 MB\n", err.toString(StandardCharsets.UTF_8));
     }
 
+    /**
+     * Counts with thousands separators, megabytes with a decimal, and a rate even for a bar closed within its first
+     * second (the library shows "? tok/s" then); on a stream that is not a terminal the line is not cut at 80
+     * columns.
+     */
     @Test
     void unitsShowTheirCountsAndRates() {
         String tokens = drawn(ProgressBars.Unit.TOKENS, 2_000_000, 1_500_000);
-        assertTrue(tokens.contains("1500000/2000000 tok") && tokens.contains(" tok/s"), tokens);
+        assertTrue(tokens.contains("1,500,000/2,000,000 tok") && tokens.matches("(?s).* [0-9,]+ tok/s.*"), tokens);
+        assertFalse(tokens.contains("? tok/s"), tokens);
         String bytes = drawn(ProgressBars.Unit.MEGABYTES, 5_000_000, 2_000_000);
-        assertTrue(bytes.contains("2/5 MB") && bytes.contains(" MB/s"), bytes);
+        assertTrue(bytes.contains("2.0/5.0 MB") && bytes.matches("(?s).* [0-9,.]+ MB/s.*"), bytes);
         String steps = drawn(ProgressBars.Unit.COUNT, 150, 57);
-        assertTrue(steps.contains("57/150") && !steps.contains("/s"), steps);
+        assertTrue(steps.contains(" 57/150") && !steps.contains("/s"), steps);
+
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (ProgressBars.Bar bar = ProgressBars.open("train", 1_000_000, 0, ProgressBars.Unit.TOKENS,
+                new PrintStream(out, true, StandardCharsets.UTF_8))) {
+            bar.setExtraMessage(" loss 3.456 val 3.789 | 4,177 tok/s");
+            bar.stepTo(123_456);
+        }
+        assertTrue(out.toString(StandardCharsets.UTF_8).contains("| 4,177 tok/s"), out.toString());
     }
 
     private static String drawn(ProgressBars.Unit unit, long max, long done) {

@@ -122,6 +122,13 @@ class MemoryPlanTest {
                 big.getMessage());
         assertTrue(big.getMessage().endsWith("make the model smaller (vocab_size, embed_dim, depth, seq_length, rank)"),
                 big.getMessage());
+        // activations are most of it, but the parameters, gradients and moments alone do not fit: no batch helps
+        MemoryPlan deep = MemoryPlan.forTraining(cfg.with("depth", "1000"), 8, 512);
+        assertTrue(deep.activations() > deep.total() - deep.activations(), deep.toString());
+        var deepError = assertThrows(LumensparkException.class,
+                () -> deep.check(deep.total() - deep.activations() - 1));
+        assertTrue(deepError.getMessage().endsWith("make the model smaller (vocab_size, embed_dim, depth, seq_length,"
+                + " rank)"), deepError.getMessage());
         var tokens = assertThrows(LumensparkException.class,
                 () -> MemoryPlan.forInference(cfg, Integer.MAX_VALUE, 512));
         assertEquals("a batch of 2,147,483,647 x 512 tokens is more than the 536,870,911 one pass can hold; use a"

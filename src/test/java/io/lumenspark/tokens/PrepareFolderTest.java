@@ -416,7 +416,8 @@ class PrepareFolderTest {
 
         assertMessage(out + " was prepared with tokenizer 'gpt2' (vocabulary 50257), but the model uses 'wide-test'"
                 + " (vocabulary 70000)", () -> TokenCorpus.prepare(List.of(out), new WideTokenizer(), 0.1, cache));
-        assertMessage("is a prepared token folder; give it as the only --data",
+        assertMessage("is a prepared token folder (it holds manifest.json): train and eval take it as their only"
+                + " --data",
                 () -> TokenCorpus.prepare(List.of(out, f), GPT2, 0.1, cache));
     }
 

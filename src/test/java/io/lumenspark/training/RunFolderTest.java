@@ -70,9 +70,11 @@ class RunFolderTest {
         Path partial = tmp.resolve("partial"), other = tmp.resolve("other");
         Files.createDirectories(partial);
         Files.copy(out.resolve(RunFolder.METRICS), partial.resolve(RunFolder.METRICS));
+        Files.copy(out.resolve("config.json"), partial.resolve("config.json")); // a model: more than a stopped run
         e = assertThrows(LumensparkException.class,
                 () -> new Trainer(TrainerTest.options(data, partial, 4, 2), quiet()).run(false));
-        assertTrue(e.getMessage().contains("holds files of an earlier training run (metrics.jsonl)"), e.getMessage());
+        assertTrue(e.getMessage().contains("holds files of an earlier training run (config.json, metrics.jsonl)"),
+                e.getMessage());
         Files.createDirectories(other);
         Files.writeString(other.resolve("notes.txt"), "mine");
         e = assertThrows(LumensparkException.class,
@@ -179,7 +181,8 @@ class RunFolderTest {
                 new Edit("step", "-5", "\"step\" is -5; it must be from 1 to 6 (\"options.steps\")"),
                 new Edit("step", "1000000000000", "\"step\" is 1000000000000; it must be from 1 to 6"),
                 new Edit("step", "2.5", "\"step\" must be a whole number, got 2.5"),
-                new Edit("threads", "0", "\"threads\" is 0; it must be from 1 to 4096"),
+                new Edit("threads", "0", "\"threads\" is 0; it must be from 1 to "
+                        + io.lumenspark.engine.Parallel.MAX_THREADS + " (what --threads allows)"),
                 new Edit("steps", "-3", "\"options\": --steps must be at least 1"),
                 new Edit("seed", "\"x\"", "bad value for \"options.seed\""),
                 new Edit("seed", "1.5", "bad value for \"options.seed\""), // Jackson would take it as 1

@@ -1,6 +1,7 @@
 package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.tokens.EvalWindows;
@@ -159,14 +160,30 @@ class TrainerTest {
     void theInterruptionLineSaysWhereTheRunStoppedAndHowToResume() {
         Path out = Path.of("runs", "my run");
         assertEquals("stopped at step 57 of 150; last checkpoint: step 50 in runs/my run/checkpoint; continue with:"
-                + " lumenspark train --resume --out 'runs/my run'", Trainer.interruptMessage(57, 150, 50, 25, out,
-                false));
+                + " lumenspark train --resume --out 'runs/my run'", Trainer.interruptMessage(57, 150, 50, 150, 25,
+                out, false));
+        // a run given 300 steps with --resume --steps 300, stopped before its first checkpoint at that budget
+        assertEquals("stopped at step 160 of 300; last checkpoint: step 150 in runs/my run/checkpoint; continue with:"
+                + " lumenspark train --resume --out 'runs/my run' --steps 300", Trainer.interruptMessage(160, 300,
+                150, 150, 25, out, false));
         assertEquals("stopped at step 7 of 150; this run has no checkpoint yet (one is written every 25 steps), so"
                 + " there is nothing to resume; the earlier run in runs/my run is unchanged",
-                Trainer.interruptMessage(7, 150, 0, 25, out, true));
+                Trainer.interruptMessage(7, 150, 0, 150, 25, out, true));
         assertEquals("stopped before the first step; this run has no checkpoint yet (one is written every 25"
-                + " steps), so there is nothing to resume", Trainer.interruptMessage(0, 150, 0, 25, out, false));
+                + " steps), so there is nothing to resume; the same command starts it again",
+                Trainer.interruptMessage(0, 150, 0, 150, 25, out, false));
         assertEquals("lumenspark train --resume --out runs/x", Trainer.resumeCommand(Path.of("runs/x")));
-        assertEquals("'it'\\''s'", Trainer.shellWord("it's"));
+        String typed = System.getProperty("lumenspark.command");
+        try {
+            System.setProperty("lumenspark.command", "./lumenspark");
+            assertEquals("./lumenspark train --resume --out runs/x", Trainer.resumeCommand(Path.of("runs/x")));
+            System.setProperty("lumenspark.command", "/opt/my tools/lumenspark");
+            assertEquals("'/opt/my tools/lumenspark' train --resume --out runs/x",
+                    Trainer.resumeCommand(Path.of("runs/x")));
+        } finally {
+            if (typed == null) System.clearProperty("lumenspark.command");
+            else System.setProperty("lumenspark.command", typed);
+        }
+        assertEquals("'it'\\''s'", Words.shellWord("it's"));
     }
 }
