@@ -1,9 +1,8 @@
 package io.lumenspark.hub;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.corpus.Download;
-import io.lumenspark.io.Json;
+import io.lumenspark.io.WeightFiles;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -20,13 +19,10 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -66,8 +62,7 @@ import java.util.regex.Pattern;
 public final class Hub implements AutoCloseable {
     static final String CONFIG = "config.json";
     /** The weights, most preferred first. */
-    static final List<String> WEIGHTS = List.of("model.safetensors", "model.safetensors.index.json",
-            "pytorch_model.bin", "pytorch_model.bin.index.json");
+    static final List<String> WEIGHTS = WeightFiles.NAMES;
     /** Files fetched when the repository has them. */
     static final List<String> OPTIONAL = List.of("tokenizer.json", "vocab.json", "merges.txt",
             "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json");
@@ -187,8 +182,7 @@ public final class Hub implements AutoCloseable {
             }
             return null;
         }
-        return "weights (" + String.join(", ", WEIGHTS.subList(0, WEIGHTS.size() - 1)) + " or " + WEIGHTS.getLast()
-                + ")";
+        return "weights (" + WeightFiles.namesInWords() + ")";
     }
 
     private Path offline(RepoCache repo, ModelRef.Remote model, String commit) {
@@ -200,8 +194,8 @@ public final class Hub implements AutoCloseable {
             if (missing == null) return repo.snapshot(commit);
             problem = "the cached snapshot of " + model + " (" + repo.snapshot(commit) + ") lacks " + missing;
         }
-        throw new LumensparkException("HF_HUB_OFFLINE is set and " + problem + ": unset HF_HUB_OFFLINE to download"
-                + " it, or " + hint(model));
+        throw new LumensparkException("HF_HUB_OFFLINE is set and " + problem + ", and there is no local folder "
+                + model + " either: unset HF_HUB_OFFLINE to download it, or " + hint(model));
     }
 
     /** The endpoint and token make a request: an https URL (plain http only on this machine), a header value. */
@@ -257,24 +251,19 @@ public final class Hub implements AutoCloseable {
         return repo.snapshot(commit);
     }
 
-    /** The distinct shard names an index's {@code weight_map} names, in order; each must be a plain file name. */
+    /**
+     * The distinct shard names an index's {@code weight_map} names, in order ({@link WeightFiles#shardNames}); each
+     * must also be a safe name for a file of the cache.
+     */
     private static List<String> shards(Path index) {
-        JsonNode map = Json.read(index).get("weight_map");
-        if (map == null || !map.isObject() || map.isEmpty()) {
-            throw new LumensparkException(index + ": expected a non-empty \"weight_map\" object of tensor name ->"
-                    + " shard file");
-        }
-        Set<String> shards = new LinkedHashSet<>();
-        for (Map.Entry<String, JsonNode> e : map.properties()) {
-            JsonNode shard = e.getValue();
-            if (!shard.isTextual() || !RepoCache.safeName(shard.textValue())) {
-                throw new LumensparkException(index + ": a tensor maps to "
-                        + shown(shard.isTextual() ? shard.textValue() : shard.toString())
-                        + ", which is not a plain file name beside the index");
+        List<String> shards = WeightFiles.shardNames(index);
+        for (String shard : shards) {
+            if (!RepoCache.safeName(shard)) {
+                throw new LumensparkException(index + ": a tensor maps to " + shown(shard) + ", which is not a plain"
+                        + " file name beside the index");
             }
-            shards.add(shard.textValue());
         }
-        return new ArrayList<>(shards);
+        return shards;
     }
 
     /** Puts a file into the snapshot: its blob downloaded unless the cache has it, then the link. */
