@@ -24,8 +24,9 @@ final class TrainingOptions {
     @Option(names = "--config", description = "A config.json whose keys override the preset (before --set).")
     Path configFile;
 
-    @Option(names = "--init", description = "Start from this model folder instead of a fresh model.")
-    Path init;
+    @Option(names = "--init", paramLabel = "DIR|ID", description = "Start from this model (a folder, or a Hugging Face"
+            + " Hub id owner/name[@revision]) instead of a fresh model.")
+    ModelName init;
 
     @Option(names = "--tokenizer", description = "A tokenizer folder (from `tokenizer train` or Hugging Face's"
             + " files) or name (default: the --init model's, or gpt2). It is saved with the model.")
@@ -73,7 +74,7 @@ final class TrainingOptions {
     /** The options as given, for this data and run folder. */
     TrainOptions toOptions(List<Path> data, Path out) {
         return TrainOptions.builder().data(data).valFraction(valFraction).preset(preset).overrides(configOverrides())
-                .init(init).batch(shape.batch).seqLength(shape.seqLength).steps(steps).accumulation(accumulation)
+                .init(init == null ? null : init.folder()).batch(shape.batch).seqLength(shape.seqLength).steps(steps).accumulation(accumulation)
                 .lr(lr).minLr(minLr).warmupFraction(warmup).weightDecay(weightDecay).gradClip(gradClip)
                 .evalEvery(evalEvery).evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out)
                 .tokenizer(tokenizer).build();

@@ -9,13 +9,10 @@ import io.lumenspark.model.ModelWeights;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -58,15 +55,6 @@ class FromPretrainedTest {
         }
     }
 
-    /** Every file of a folder, by name, as a hub repository serves them. */
-    public static Map<String, byte[]> filesOf(Path folder) throws IOException {
-        Map<String, byte[]> files = new TreeMap<>();
-        try (Stream<Path> list = Files.list(folder)) {
-            for (Path f : list.toList()) files.put(f.getFileName().toString(), Files.readAllBytes(f));
-        }
-        return files;
-    }
-
     @Test
     void aHubIdIsFetchedIntoHuggingFacesCacheThenFoundThereOffline(@TempDir Path dir) throws Exception {
         Path local = SmallModels.write(dir.resolve("local"), SmallModels.tokenizer(dir), Map.of());
@@ -80,7 +68,7 @@ class FromPretrainedTest {
         String commit = "0123456789abcdef0123456789abcdef01234567";
         Path cache = dir.resolve("hf-cache");
         try (FakeHub hub = new FakeHub(); FakeHub.ProcessSettings settings = hub.useForThisProcess(cache)) {
-            hub.repo("acme/small").commit("main", commit, filesOf(local));
+            hub.repo("acme/small").commit("main", commit, SmallModels.files(local));
             try (LumensparkModel m = LumensparkModel.fromPretrained("acme/small")) {
                 assertArrayEquals(want[2], m.logits(ids)[2]);
                 assertEquals(tokenizer, m.tokenizer().name());
