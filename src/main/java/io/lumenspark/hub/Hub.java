@@ -46,8 +46,8 @@ import java.util.regex.Pattern;
  * answers 429 or 5xx), such a cached snapshot is used with a note on stderr; without one the error names the URL and
  * says how to download the folder by hand.
  *
- * <p>Each file is asked for with a {@code HEAD} that follows only redirects within the hub's origin (a renamed
- * repository). Its answer gives {@code X-Repo-Commit}; the blob name, the {@code ETag} without quotes or {@code W/}
+ * <p>Each file is asked for with a {@code HEAD} that follows only redirects within the hub's origin that are not an
+ * LFS file's answer (a renamed repository). Its answer gives {@code X-Repo-Commit}; the blob name, the {@code ETag} without quotes or {@code W/}
  * prefix ({@code X-Linked-Etag}, the SHA-256, for files in LFS, which answer with a redirect to a file host; the git
  * blob SHA-1 for small files); and the size ({@code X-Linked-Size}, else {@code Content-Length}). The file is then
  * downloaded from the redirect's target (or the same URL) by {@link Download}: resumable, size-checked, and checked
@@ -433,7 +433,10 @@ public final class Hub implements AutoCloseable {
                 + "): the token is invalid, or cannot read this private or gated repository (" + page + ")");
     }
 
-    /** HEADs a file, following redirects within the hub only; an unreachable hub is an {@link Unreachable}. */
+    /**
+     * HEADs a file, following redirects within the hub only (not an LFS file's redirect to its content, which may
+     * be on the hub's own origin too); an unreachable hub is an {@link Unreachable}.
+     */
     private Answer head(ModelRef.Remote model, String revision, String file) throws Unreachable {
         URI url = fileUrl(model.repo(), revision, file);
         for (int hops = 0; ; hops++) {
@@ -452,7 +455,9 @@ public final class Hub implements AutoCloseable {
             }
             int status = response.statusCode();
             String location = response.headers().firstValue("Location").orElse(null);
-            if (status < 300 || status >= 400 || location == null || !withinHub(url, location)) {
+            // an LFS file's answer (X-Linked-Etag) redirects to where its content is, be that on the hub's origin
+            boolean lfs = response.headers().firstValue("X-Linked-Etag").isPresent();
+            if (status < 300 || status >= 400 || location == null || lfs || !withinHub(url, location)) {
                 return new Answer(url, status, response.headers());
             }
             if (hops == MAX_REDIRECTS) {

@@ -58,6 +58,8 @@ public final class FakeHub implements AutoCloseable {
     final Map<String, String> renamed = new ConcurrentHashMap<>();
     /** Whether those redirects name the hub's own origin ({@code http://127.0.0.1:PORT/...}) rather than a path. */
     volatile boolean absoluteRenames;
+    /** Whether LFS files redirect to the hub's own origin ({@code /lfs/SHA256} there) instead of the file host. */
+    volatile boolean lfsOnHubOrigin;
     public final List<Request> hubRequests = new CopyOnWriteArrayList<>();
     public final List<Request> fileRequests = new CopyOnWriteArrayList<>();
     /** The next this many file host responses send half their body, then the connection is closed. */
@@ -136,6 +138,10 @@ public final class FakeHub implements AutoCloseable {
     }
 
     private void hub(HttpExchange ex) throws IOException {
+        if (lfsOnHubOrigin && ex.getRequestURI().getRawPath().startsWith("/lfs/")) {
+            files(ex);
+            return;
+        }
         Request request = record(ex);
         hubRequests.add(request);
         String[] parts = request.path().split("/", -1); // "", owner, name, "resolve", revision, file
@@ -183,7 +189,7 @@ public final class FakeHub implements AutoCloseable {
             headers.set("X-Linked-Size", Long.toString(content.length));
             headers.set("ETag", "\"" + gitSha1(("version https://git-lfs.github.com/spec/v1\noid sha256:" + sha)
                     .getBytes(StandardCharsets.US_ASCII)) + "\"");
-            headers.set("Location", fileHost() + "/lfs/" + sha);
+            headers.set("Location", (lfsOnHubOrigin ? endpoint() : fileHost()) + "/lfs/" + sha);
             send(ex, 302, null, null);
             return;
         }

@@ -485,6 +485,14 @@ class HubTest {
     }
 
     @Test
+    void anLfsRedirectToTheHubsOwnOriginIsWhereTheFileIs() throws IOException {
+        server.lfsOnHubOrigin = true; // as a mirror that serves LFS content itself does
+        Path dir = resolve("acme/tiny");
+        assertArrayEquals(weights, Files.readAllBytes(dir.resolve("model.safetensors")));
+        assertEquals(1, paths(server.fileRequests, "GET").size(), "the weights came from the redirect's target");
+    }
+
+    @Test
     void twoThreadsFetchingOneModelDownloadItOnce() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try {
