@@ -43,9 +43,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Broken inputs through the commands that read them, in process: over 800 seeded mutations of a good model folder
  * (config.json values of the wrong type or size, truncated and garbled safetensors headers, wrong dtypes,
  * shapes and offsets, NaN and overflowing weights, named pipes and folders where files belong, files too large to
- * be what they claim, hostile pytorch_model.bin files in place of the weights), of its generation_config.json (through {@code generate}), of a finished training run's
- * trainer_state.json and metrics.jsonl (through {@code train --resume}) and of a zip and a tar.gz (through
- * {@code data get}: truncations, bit flips, header fields, hostile names, huge sizes). Each must end in exit code 2
+ * be what they claim, hostile pytorch_model.bin files in place of the weights), of its generation_config.json
+ * (through {@code generate}), of a finished training run's trainer_state.json and metrics.jsonl (through
+ * {@code train --resume}) and of a zip and a tar.gz (through {@code data get}: truncations, bit flips, header
+ * fields, hostile names, huge sizes). Each must end in exit code 2
  * and one line on stderr starting with {@code error: } (warnings and progress notes before it are fine), with no
  * Java class name, within {@value #MAX_CASE_MILLIS} ms and {@value #MAX_CASE_ALLOCATION} bytes allocated by the
  * command's thread, on the test JVM's own heap; a refused run folder must be left exactly as it was, a refused
@@ -315,7 +316,8 @@ class ModelFolderFuzzTest {
 
     /**
      * A pytorch_model.bin is refused (the error names it), having run nothing and written nothing: the model folder
-     * is as it was, and no file its payload would make (in the working folder, the model folder or any folder above it) is there.
+     * is as it was, and no file its payload would make (in the working folder, the model folder or any folder above
+     * it) is there.
      */
     private static final Check NOTHING_RAN = folder -> {
         Map<String, String> before = snapshot(folder);
