@@ -34,7 +34,7 @@ class PackageDependenciesTest {
             Map.entry("bench", Set.of("training", "pretrained", "generate", "model", "tokens", "tokenizer", "corpus",
                     "engine", "io")),
             Map.entry("training", Set.of("pretrained", "model", "tokens", "tokenizer", "engine", "io")),
-            Map.entry("pretrained", Set.of("generate", "model", "tokenizer", "engine", "io")),
+            Map.entry("pretrained", Set.of("generate", "model", "tokenizer", "hub", "engine", "io")),
             Map.entry("generate", Set.of("model", "tokenizer", "engine", "io")),
             Map.entry("model", Set.of("engine", "io")),
             Map.entry("tokens", Set.of("tokenizer", "corpus", "engine", "io")),

@@ -68,9 +68,18 @@ public final class Processes {
 
     /** Peak resident memory of this process in MiB (Linux VmHWM), NaN elsewhere. */
     public static double peakRssMib() {
+        return statusMib("VmHWM:");
+    }
+
+    /** Resident memory of this process now, in MiB (Linux VmRSS), NaN elsewhere. */
+    public static double rssMib() {
+        return statusMib("VmRSS:");
+    }
+
+    private static double statusMib(String key) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
+                if (line.startsWith(key)) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
             }
         } catch (IOException | NumberFormatException ignored) {
             // not Linux: report NaN below

@@ -40,6 +40,7 @@ final class CliText {
     /** Registers the converters and the help factory on the command and all its subcommands. */
     static void install(CommandLine cli) {
         cli.registerConverter(Path.class, CliText::path);
+        cli.registerConverter(ModelName.class, CliText::modelName); // every model option: a folder or a hub id
         cli.registerConverter(Integer.class, s -> (int) whole(s, Integer.MIN_VALUE, Integer.MAX_VALUE));
         cli.registerConverter(int.class, s -> (int) whole(s, Integer.MIN_VALUE, Integer.MAX_VALUE));
         cli.registerConverter(Long.class, s -> whole(s, Long.MIN_VALUE, Long.MAX_VALUE));
@@ -72,6 +73,12 @@ final class CliText {
      * The converter of options that take a name or a folder ({@code --tokenizer gpt2|DIR}): the text as given,
      * never empty, which would be read as the current folder, as an empty path is.
      */
+    /** A model option's value: a folder or a Hugging Face Hub id, refused when empty as paths are. */
+    static ModelName modelName(String text) {
+        if (text.isEmpty()) throw new TypeConversionException(EMPTY_PATH);
+        return new ModelName(text);
+    }
+
     static final class NameOrFolder implements CommandLine.ITypeConverter<String> {
         @Override
         public String convert(String text) {

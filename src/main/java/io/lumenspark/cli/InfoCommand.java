@@ -2,12 +2,15 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
+import io.lumenspark.io.WeightFiles;
 import io.lumenspark.model.ModelConfig;
-import io.lumenspark.model.ModelWeights;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.ModelFolder;
+import io.lumenspark.training.Checkpoint;
+import io.lumenspark.training.RunFolder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -19,7 +22,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * Describes a model folder. It loads the folder as the other commands do (so it refuses what they refuse) but
+ * Describes a model folder (or hub model, or a training run's checkpoint). It loads the folder as the other commands do (so it refuses what they refuse) but
  * computes nothing, so it takes no --threads or --backend.
  */
 @Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model folder.")
@@ -29,20 +32,28 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
+        Path dir = modelFolder.dir();
+        try (LumensparkModel model = LumensparkModel.fromPretrained(dir)) {
             ModelConfig cfg = model.config();
             String tokenizer = model.tokenizer().name(); // refused here as eval refuses it, when it cannot be used
-            System.out.printf("model:      %s%n", modelFolder.dir);
+            System.out.printf("model:      %s%n", modelFolder.model.describe());
             System.out.printf("attention:  %s%s, k=%d, kv_heads=%d%n", cfg.attention(),
                     cfg.causal() ? " (causal)" : " (bidirectional: sees the future)", cfg.k(), cfg.kvHeads());
             System.out.printf("shape:      vocab %d, embed_dim %d, depth %d, heads %d, seq_length %d, rank %d%n",
                     cfg.vocabSize(), cfg.embedDim(), cfg.depth(), cfg.heads(), cfg.seqLength(), cfg.rank());
             System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.languageModel().params().count(),
                     model.languageModel().params().count() * 4 / 1e6);
-            System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(modelFolder.dir) ? ""
+            System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(dir) ? ""
                     : " (assumed: the folder has no tokenizer files)");
-            System.out.printf("weights:    %s, %,d bytes%n", ModelWeights.WEIGHTS, size(modelFolder.dir.resolve(ModelWeights.WEIGHTS)));
-            Path state = modelFolder.dir.resolve("checkpoint").resolve("trainer_state.json");
+            List<Path> weights = WeightFiles.files(WeightFiles.find(dir));
+            long bytes = 0;
+            for (Path file : weights) bytes += size(file);
+            System.out.printf("weights:    %s%s, %,d bytes%n", weights.getFirst().getFileName(),
+                    weights.size() > 1 ? " + " + Words.count(weights.size() - 1, "shard") : "", bytes);
+            // a run folder's final model, or a run's checkpoint (all a run stopped before its end has)
+            boolean checkpoint = Files.exists(dir.resolve(Checkpoint.STATE));
+            Path run = checkpoint ? dir.toAbsolutePath().normalize().getParent() : dir;
+            Path state = (checkpoint ? dir : dir.resolve(Checkpoint.FOLDER)).resolve(Checkpoint.STATE);
             Long step = null;
             if (Files.exists(state)) {
                 JsonNode s = Json.read(state).get("step");
@@ -50,8 +61,9 @@ final class InfoCommand implements Callable<Integer> {
                 step = s.asLong();
                 System.out.printf("training:   checkpoint at step %d%n", step);
             }
-            Path metrics = modelFolder.dir.resolve("metrics.jsonl");
-            if (Files.exists(metrics)) validation(MetricsLog.read(metrics), step);
+            if (run != null && Files.exists(run.resolve(RunFolder.METRICS))) {
+                validation(MetricsLog.read(run.resolve(RunFolder.METRICS)), step);
+            }
         }
         return 0;
     }

@@ -27,8 +27,9 @@ final class TrainingOptions {
     @Option(names = "--config", paramLabel = "FILE", description = "A config.json whose keys override the preset (before --set).")
     Path configFile;
 
-    @Option(names = "--init", paramLabel = "DIR", description = "Start from this model folder instead of a fresh model.")
-    Path init;
+    @Option(names = "--init", paramLabel = "DIR|ID", description = "Start from this model (a folder, or a Hugging Face"
+            + " Hub id owner/name[@revision]) instead of a fresh model.")
+    ModelName init;
 
     @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR", description = "A tokenizer folder (from `tokenizer train` or Hugging Face's"
             + " files) or name (default: the --init model's, or gpt2). It is saved with the model.")
@@ -87,7 +88,7 @@ final class TrainingOptions {
             }
         }
         return TrainOptions.builder().data(data).valFraction(valFraction).preset(preset).overrides(configOverrides())
-                .init(init).batch(shape.batch).seqLength(shape.seqLength()).steps(steps).accumulation(accumulation)
+                .init(init == null ? null : init.folder()).batch(shape.batch).seqLength(shape.seqLength()).steps(steps).accumulation(accumulation)
                 .lr(lr).minLr(minLr).warmupFraction(warmup).weightDecay(weightDecay).gradClip(gradClip)
                 .evalEvery(evalEvery).evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out)
                 .tokenizer(tokenizer).build();

@@ -1,9 +1,8 @@
 package io.lumenspark.hub;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.corpus.Download;
-import io.lumenspark.io.Json;
+import io.lumenspark.io.WeightFiles;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -20,13 +19,10 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -50,8 +46,8 @@ import java.util.regex.Pattern;
  * answers 429 or 5xx), such a cached snapshot is used with a note on stderr; without one the error names the URL and
  * says how to download the folder by hand.
  *
- * <p>Each file is asked for with a {@code HEAD} that follows only redirects within the hub's origin (a renamed
- * repository). Its answer gives {@code X-Repo-Commit}; the blob name, the {@code ETag} without quotes or {@code W/}
+ * <p>Each file is asked for with a {@code HEAD} that follows only redirects within the hub's origin that are not an
+ * LFS file's answer (a renamed repository). Its answer gives {@code X-Repo-Commit}; the blob name, the {@code ETag} without quotes or {@code W/}
  * prefix ({@code X-Linked-Etag}, the SHA-256, for files in LFS, which answer with a redirect to a file host; the git
  * blob SHA-1 for small files); and the size ({@code X-Linked-Size}, else {@code Content-Length}). The file is then
  * downloaded from the redirect's target (or the same URL) by {@link Download}: resumable, size-checked, and checked
@@ -66,8 +62,7 @@ import java.util.regex.Pattern;
 public final class Hub implements AutoCloseable {
     static final String CONFIG = "config.json";
     /** The weights, most preferred first. */
-    static final List<String> WEIGHTS = List.of("model.safetensors", "model.safetensors.index.json",
-            "pytorch_model.bin", "pytorch_model.bin.index.json");
+    static final List<String> WEIGHTS = WeightFiles.NAMES;
     /** Files fetched when the repository has them. */
     static final List<String> OPTIONAL = List.of("tokenizer.json", "vocab.json", "merges.txt",
             "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json");
@@ -187,8 +182,7 @@ public final class Hub implements AutoCloseable {
             }
             return null;
         }
-        return "weights (" + String.join(", ", WEIGHTS.subList(0, WEIGHTS.size() - 1)) + " or " + WEIGHTS.getLast()
-                + ")";
+        return "weights (" + WeightFiles.namesInWords() + ")";
     }
 
     private Path offline(RepoCache repo, ModelRef.Remote model, String commit) {
@@ -200,8 +194,8 @@ public final class Hub implements AutoCloseable {
             if (missing == null) return repo.snapshot(commit);
             problem = "the cached snapshot of " + model + " (" + repo.snapshot(commit) + ") lacks " + missing;
         }
-        throw new LumensparkException("HF_HUB_OFFLINE is set and " + problem + ": unset HF_HUB_OFFLINE to download"
-                + " it, or " + hint(model));
+        throw new LumensparkException("HF_HUB_OFFLINE is set and " + problem + ", and there is no local folder "
+                + model + " either: unset HF_HUB_OFFLINE to download it, or " + hint(model));
     }
 
     /** The endpoint and token make a request: an https URL (plain http only on this machine), a header value. */
@@ -257,24 +251,19 @@ public final class Hub implements AutoCloseable {
         return repo.snapshot(commit);
     }
 
-    /** The distinct shard names an index's {@code weight_map} names, in order; each must be a plain file name. */
+    /**
+     * The distinct shard names an index's {@code weight_map} names, in order ({@link WeightFiles#shardNames}); each
+     * must also be a safe name for a file of the cache.
+     */
     private static List<String> shards(Path index) {
-        JsonNode map = Json.read(index).get("weight_map");
-        if (map == null || !map.isObject() || map.isEmpty()) {
-            throw new LumensparkException(index + ": expected a non-empty \"weight_map\" object of tensor name ->"
-                    + " shard file");
-        }
-        Set<String> shards = new LinkedHashSet<>();
-        for (Map.Entry<String, JsonNode> e : map.properties()) {
-            JsonNode shard = e.getValue();
-            if (!shard.isTextual() || !RepoCache.safeName(shard.textValue())) {
-                throw new LumensparkException(index + ": a tensor maps to "
-                        + shown(shard.isTextual() ? shard.textValue() : shard.toString())
-                        + ", which is not a plain file name beside the index");
+        List<String> shards = WeightFiles.shardNames(index);
+        for (String shard : shards) {
+            if (!RepoCache.safeName(shard)) {
+                throw new LumensparkException(index + ": a tensor maps to " + shown(shard) + ", which is not a plain"
+                        + " file name beside the index");
             }
-            shards.add(shard.textValue());
         }
-        return new ArrayList<>(shards);
+        return shards;
     }
 
     /** Puts a file into the snapshot: its blob downloaded unless the cache has it, then the link. */
@@ -444,7 +433,10 @@ public final class Hub implements AutoCloseable {
                 + "): the token is invalid, or cannot read this private or gated repository (" + page + ")");
     }
 
-    /** HEADs a file, following redirects within the hub only; an unreachable hub is an {@link Unreachable}. */
+    /**
+     * HEADs a file, following redirects within the hub only (not an LFS file's redirect to its content, which may
+     * be on the hub's own origin too); an unreachable hub is an {@link Unreachable}.
+     */
     private Answer head(ModelRef.Remote model, String revision, String file) throws Unreachable {
         URI url = fileUrl(model.repo(), revision, file);
         for (int hops = 0; ; hops++) {
@@ -463,7 +455,9 @@ public final class Hub implements AutoCloseable {
             }
             int status = response.statusCode();
             String location = response.headers().firstValue("Location").orElse(null);
-            if (status < 300 || status >= 400 || location == null || !withinHub(url, location)) {
+            // an LFS file's answer (X-Linked-Etag) redirects to where its content is, be that on the hub's origin
+            boolean lfs = response.headers().firstValue("X-Linked-Etag").isPresent();
+            if (status < 300 || status >= 400 || location == null || lfs || !withinHub(url, location)) {
                 return new Answer(url, status, response.headers());
             }
             if (hops == MAX_REDIRECTS) {

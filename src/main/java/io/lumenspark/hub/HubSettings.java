@@ -6,6 +6,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -24,6 +26,9 @@ import java.util.Set;
  *     {@code HF_HOME} defaults to {@code $XDG_CACHE_HOME/huggingface}, and that to
  *     {@code ~/.cache/huggingface}. A leading {@code ~} is the user's home, as Python's expanduser has it.</li>
  * </ul>
+ * Each variable can also be given as a Java system property of the same name ({@code -DHF_HUB_OFFLINE=1}), which
+ * wins over the environment: so code that embeds Lumenspark (and the tests) can set them without changing the
+ * process's environment.
  *
  * @param endpoint the hub's base URL, without a trailing slash
  * @param token    the access token sent to the endpoint, or null for none
@@ -35,9 +40,19 @@ public record HubSettings(String endpoint, String token, boolean offline, Path c
     public static final String DEFAULT_ENDPOINT = "https://huggingface.co";
     private static final Set<String> TRUE = Set.of("1", "ON", "YES", "TRUE");
 
-    /** The settings of this process's environment. */
+    /** The variables read, in the order of the list above. */
+    static final List<String> VARIABLES = List.of("HF_ENDPOINT", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH",
+            "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME",
+            "XDG_CACHE_HOME");
+
+    /** The settings of this process's environment, with system properties of the same names on top. */
     public static HubSettings fromEnvironment() {
-        return fromEnvironment(System.getenv(), Path.of(System.getProperty("user.home")));
+        Map<String, String> env = new HashMap<>(System.getenv());
+        for (String name : VARIABLES) {
+            String property = System.getProperty(name);
+            if (property != null) env.put(name, property);
+        }
+        return fromEnvironment(env, Path.of(System.getProperty("user.home")));
     }
 
     /**

@@ -13,7 +13,7 @@ import java.util.regex.Pattern;
  * <ol>
  *     <li>an existing local folder of that name is that folder (so {@code runs/demo} is never looked up on the
  *     hub once it exists; {@code ./owner/name} or an absolute path is never a hub id at all);</li>
- *     <li>an existing file of that name is an error: it is not a model folder;</li>
+ *     <li>an existing file (or named pipe, device, socket) of that name is an error: it is not a model folder;</li>
  *     <li>text of the form {@code owner/name} or {@code owner/name@revision}, where {@code owner/name} is a valid
  *     {@link RepoId}, is a hub model; the revision is a branch, a tag, a 40-hex commit or a ref such as
  *     {@code refs/pr/1} (path segments of letters, digits, {@code . _ + -}, none starting with a dot), {@code main}
@@ -80,15 +80,19 @@ public sealed interface ModelRef {
      *                             is neither a folder nor a hub id
      */
     static ModelRef parse(String text) {
-        if (text == null || text.isBlank()) throw new LumensparkException("no model folder given (an empty name)");
+        if (text == null || text.isBlank()) {
+            throw new LumensparkException("no model given: the name is empty (give a model folder, or a Hugging Face"
+                    + " Hub id owner/name)");
+        }
         if (text.codePoints().anyMatch(c -> Character.isISOControl(c) || Character.getType(c) == Character.FORMAT)) {
             throw new LumensparkException("no such model folder: the name given holds control characters");
         }
         Path path = localPath(text);
         if (path != null && Files.isDirectory(path)) return new Folder(path);
         if (path != null && Files.exists(path)) {
-            throw new LumensparkException("not a model folder: " + text + " is a file (a model folder holds"
-                    + " config.json and the weights)");
+            throw new LumensparkException("not a model folder: " + text + " is "
+                    + (Files.isRegularFile(path) ? "a file" : "a named pipe, device or socket")
+                    + " (a model folder holds config.json and the weights)");
         }
         int at = text.indexOf('@');
         RepoId repo = RepoId.parse(at < 0 ? text : text.substring(0, at));

@@ -137,7 +137,7 @@ public final class AtomicFiles {
     }
 
     /** A short human-readable reason for an I/O failure, without repeating the path when possible. */
-    static String reason(IOException e) {
+    public static String reason(IOException e) {
         return switch (e) {
             case NoSuchFileException x -> "no such file or directory" + other(x);
             case AccessDeniedException x -> "permission denied" + other(x);

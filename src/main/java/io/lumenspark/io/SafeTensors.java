@@ -30,7 +30,6 @@ import java.util.Map;
 import java.util.Objects;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.nio.ByteOrder.LITTLE_ENDIAN;
 
 /**
@@ -148,7 +147,7 @@ public final class SafeTensors {
     }
 
     /** An opened, validated safetensors file. Its tensors are valid while the arena given to {@link #open} is. */
-    public static final class File {
+    public static final class File implements TensorSource {
         private final Path path;
         private final Map<String, Entry> tensors;
         private final Map<String, String> metadata;
@@ -159,11 +158,13 @@ public final class SafeTensors {
             this.metadata = Collections.unmodifiableMap(metadata);
         }
 
+        @Override
         public Path path() {
             return path;
         }
 
         /** All tensors in header order. */
+        @Override
         public Map<String, Entry> tensors() {
             return tensors;
         }
@@ -171,13 +172,6 @@ public final class SafeTensors {
         /** The {@code "__metadata__"} map, empty if absent. */
         public Map<String, String> metadata() {
             return metadata;
-        }
-
-        /** The named tensor; a {@link LumensparkException} if the file lacks it. */
-        public Entry get(String name) {
-            Entry e = tensors.get(name);
-            if (e == null) throw bad(path, "missing tensor '" + name + "'");
-            return e;
         }
 
         /** The named tensor, which must have exactly {@code shape}. */
@@ -188,80 +182,6 @@ public final class SafeTensors {
                         + ", expected " + Arrays.toString(shape));
             }
             return e;
-        }
-
-        /**
-         * The tensor's values as 4-byte-aligned floats in native byte order (readable with {@link ValueLayout#JAVA_FLOAT}).
-         * On little-endian machines an aligned F32 tensor is returned as is, without copying; otherwise F32, F16,
-         * BF16 and F64 are converted into a segment allocated from {@code arena}. Other dtypes are a
-         * {@link LumensparkException}.
-         */
-        public MemorySegment toF32(Entry e, Arena arena) {
-            if (e.dtype() == DType.F32 && NATIVE_LE && e.data().maxByteAlignment() >= Float.BYTES) return e.data();
-            MemorySegment out = arena.allocate(JAVA_FLOAT, e.elementCount());
-            convertFloats(e, out);
-            return out;
-        }
-
-        /** The tensor's values as a new float array (F32, F16, BF16 or F64; other dtypes are an error). */
-        public float[] toFloatArray(Entry e) {
-            float[] out = new float[arrayLength(e)];
-            convertFloats(e, MemorySegment.ofArray(out));
-            return out;
-        }
-
-        /** The tensor's values as a new int array; any integer dtype, each value must fit in an int. */
-        public int[] toIntArray(Entry e) {
-            int n = arrayLength(e);
-            int[] out = new int[n];
-            MemorySegment d = e.data();
-            if (e.dtype() == DType.I32) {
-                MemorySegment.copy(d, LE_INT, 0, out, 0, n);
-                return out;
-            }
-            for (int i = 0; i < n; i++) {
-                long v = switch (e.dtype()) {
-                    case U8 -> d.get(JAVA_BYTE, i) & 0xFFL;
-                    case I8 -> d.get(JAVA_BYTE, i);
-                    case U16 -> d.get(LE_SHORT, 2L * i) & 0xFFFFL;
-                    case I16 -> d.get(LE_SHORT, 2L * i);
-                    case U32 -> d.get(LE_INT, 4L * i) & 0xFFFF_FFFFL;
-                    case I64, U64 -> d.get(LE_LONG, 8L * i);
-                    default -> throw bad(path, "tensor '" + e.name() + "' has dtype " + e.dtype() + ", expected an integer type");
-                };
-                boolean unsignedOverflow = e.dtype() == DType.U64 && v < 0;
-                if (unsignedOverflow || v != (int) v) {
-                    String shown = e.dtype() == DType.U64 ? Long.toUnsignedString(v) : Long.toString(v);
-                    throw bad(path, "tensor '" + e.name() + "' element " + i + " is " + shown + ", outside the int range");
-                }
-                out[i] = (int) v;
-            }
-            return out;
-        }
-
-        private void convertFloats(Entry e, MemorySegment out) {
-            MemorySegment d = e.data();
-            long n = e.elementCount();
-            switch (e.dtype()) {
-                case F32 -> MemorySegment.copy(d, LE_FLOAT, 0, out, JAVA_FLOAT, 0, n);
-                case F16 -> {
-                    for (long i = 0; i < n; i++) out.setAtIndex(JAVA_FLOAT, i, Float.float16ToFloat(d.get(LE_SHORT, 2 * i)));
-                }
-                case BF16 -> {
-                    // bfloat16 is the top half of an IEEE float32
-                    for (long i = 0; i < n; i++) out.setAtIndex(JAVA_FLOAT, i, Float.intBitsToFloat((d.get(LE_SHORT, 2 * i) & 0xFFFF) << 16));
-                }
-                case F64 -> {
-                    for (long i = 0; i < n; i++) out.setAtIndex(JAVA_FLOAT, i, (float) d.get(LE_DOUBLE, 8 * i));
-                }
-                default -> throw bad(path, "tensor '" + e.name() + "' has dtype " + e.dtype() + ", expected F32, F16, BF16 or F64");
-            }
-        }
-
-        private int arrayLength(Entry e) {
-            long n = e.elementCount();
-            if (n > Integer.MAX_VALUE - 8) throw bad(path, "tensor '" + e.name() + "' has " + n + " elements, too many for a Java array");
-            return (int) n;
         }
 
         @Override

@@ -1,6 +1,5 @@
 package io.lumenspark.io;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.SafeTensors.DType;
 import io.lumenspark.io.SafeTensors.Entry;
@@ -21,11 +20,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 
@@ -50,7 +47,7 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
  * a storage whose zip entry is deflated is inflated into the arena. Several tensors may share one storage.
  * Everything lives as long as the arena.
  */
-public final class TorchCheckpoint {
+public final class TorchCheckpoint implements TensorSource {
     /** More entries than any real checkpoint has (one per storage). */
     static final int MAX_ENTRIES = 1 << 20;
     /** The largest deflated entry that is inflated into memory. */
@@ -74,20 +71,15 @@ public final class TorchCheckpoint {
     }
 
     /** The checkpoint file, or the index of a sharded checkpoint. */
+    @Override
     public Path path() {
         return path;
     }
 
     /** All tensors of the state dict, in the order of the file (of the index's {@code weight_map} when sharded). */
+    @Override
     public Map<String, Entry> tensors() {
         return tensors;
-    }
-
-    /** The named tensor; a {@link LumensparkException} if the checkpoint lacks it. */
-    public Entry get(String name) {
-        Entry e = tensors.get(name);
-        if (e == null) throw new LumensparkException(path + ": missing tensor '" + name + "'");
-        return e;
     }
 
     @Override
@@ -105,6 +97,7 @@ public final class TorchCheckpoint {
      *                             do not fit their storages
      */
     public static TorchCheckpoint open(Path file, Arena arena) {
+        InputFiles.requireRegularFile(file); // a named pipe would block the mapping, a folder fail it obscurely
         Zip zip = Zip.read(file, map(file, arena));
         return new TorchCheckpoint(file, new Loader(file, zip, arena).tensors());
     }
@@ -117,46 +110,7 @@ public final class TorchCheckpoint {
      *                             a shard that disagrees with the index, or any error of {@link #open}
      */
     public static TorchCheckpoint openSharded(Path indexJson, Arena arena) {
-        JsonNode weightMap = Json.read(indexJson).get("weight_map");
-        if (weightMap == null || !weightMap.isObject() || weightMap.isEmpty()) {
-            throw new LumensparkException(indexJson + ": expected a non-empty \"weight_map\" object of tensor name -> shard file");
-        }
-        Map<String, String> shardOf = new LinkedHashMap<>();
-        Map<String, Set<String>> namesOf = new LinkedHashMap<>();
-        for (Map.Entry<String, JsonNode> e : weightMap.properties()) {
-            JsonNode shard = e.getValue();
-            if (!shard.isTextual() || !plainFileName(shard.textValue())) {
-                throw new LumensparkException(indexJson + ": tensor '" + e.getKey() + "' maps to " + shard
-                        + ", which is not a file name in the index's folder");
-            }
-            shardOf.put(e.getKey(), shard.textValue());
-            namesOf.computeIfAbsent(shard.textValue(), k -> new HashSet<>()).add(e.getKey());
-        }
-        Map<String, TorchCheckpoint> shards = new HashMap<>();
-        for (Map.Entry<String, Set<String>> s : namesOf.entrySet()) {
-            TorchCheckpoint shard = open(indexJson.resolveSibling(s.getKey()), arena);
-            for (String name : shard.tensors.keySet()) {
-                if (!s.getValue().contains(name)) {
-                    throw new LumensparkException(indexJson + ": shard " + s.getKey() + " holds tensor '" + name
-                            + "', which the index does not assign to it");
-                }
-            }
-            for (String name : s.getValue()) {
-                if (!shard.tensors.containsKey(name)) {
-                    throw new LumensparkException(indexJson + ": the index assigns tensor '" + name + "' to shard "
-                            + s.getKey() + ", which does not hold it");
-                }
-            }
-            shards.put(s.getKey(), shard);
-        }
-        Map<String, Entry> tensors = new LinkedHashMap<>();
-        shardOf.forEach((name, shard) -> tensors.put(name, shards.get(shard).tensors.get(name)));
-        return new TorchCheckpoint(indexJson, tensors);
-    }
-
-    private static boolean plainFileName(String name) {
-        return !name.isEmpty() && !name.equals(".") && !name.equals("..")
-                && name.indexOf('/') < 0 && name.indexOf('\\') < 0 && name.indexOf('\0') < 0;
+        return new TorchCheckpoint(indexJson, WeightFiles.openShards(indexJson, arena, TorchCheckpoint::open));
     }
 
     private static MemorySegment map(Path file, Arena arena) {

@@ -27,6 +27,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
                           int rank, AttentionKind attention, boolean causal, int kvHeads, boolean sharedKv,
                           boolean separateProj, boolean shareProjAcrossLayers, double normEps) {
 
+    /** The model types a config.json may name: ours (which we write), and published lumenspark's two. */
+    private static final List<String> MODEL_TYPES = List.of("lumenspark", "linformer");
+
     public static final List<String> PRESETS = List.of("lumenspark", "lumenspark-v0.1", "transformer",
             "conv-linformer", "tiny");
 
@@ -109,6 +112,11 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
     /**
      * Reads a config from a parsed config.json (keys missing take published lumenspark's defaults, so original
      * lumenspark configs load). source names the file in errors.
+     * <p>
+     * Both shapes published lumenspark saved load, as {@code lumenspark-v0.1}: {@code LumensparkConfig}'s
+     * ({@code model_type} "lumenspark") and its {@code train.py}'s {@code LinformerConfig} ({@code model_type}
+     * "linformer"), whose keys are vocab_size, embed_dim, depth, heads, seq_length, dropout and k, with the rank
+     * fixed at 32 (the default here) and none of our variant keys (so bidirectional Linformer attention).
      */
     public static ModelConfig fromMap(Map<String, ?> map, String source) {
         return fromMap(map, source, false);
@@ -125,8 +133,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             m.put(e.getKey(), e.getValue());
         }
         Object type = m.get("model_type");
-        if (!"lumenspark".equals(String.valueOf(type))) {
-            throw new LumensparkException(source + ": model_type is " + shown(type) + ", expected \"lumenspark\"");
+        if (!MODEL_TYPES.contains(String.valueOf(type))) {
+            throw new LumensparkException(source + ": model_type is " + shown(type) + ", expected \"lumenspark\" (or"
+                    + " \"linformer\", as published lumenspark's train.py wrote it)");
         }
         try {
             String attention = String.valueOf(m.get("attention"));

@@ -3,9 +3,10 @@ package io.lumenspark.model;
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Kernels;
-import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
+import io.lumenspark.io.TensorSource;
+import io.lumenspark.io.WeightFiles;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -23,13 +24,22 @@ import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
- * A model's part of a Hugging Face-style folder: config.json and model.safetensors (PyTorch names and [out, in]
- * layout, so {@code load_state_dict} reads it), to and from a {@link LanguageModel}'s {@link Params}; and
- * safetensors files of buffers laid out like the parameters (optimizer moments). The tokenizer and the generation
- * defaults beside them are {@code io.lumenspark.pretrained.ModelFolder}'s.
+ * A model's part of a Hugging Face-style folder: config.json and the weights (PyTorch names and [out, in] layout, so
+ * {@code load_state_dict} reads them), to and from a {@link LanguageModel}'s {@link Params}; and safetensors files
+ * of buffers laid out like the parameters (optimizer moments). The weights are read from model.safetensors, a
+ * sharded safetensors set, pytorch_model.bin or a sharded PyTorch set ({@link WeightFiles}, in that order of
+ * preference) and always written as model.safetensors. The tokenizer and the generation defaults beside them are
+ * {@code io.lumenspark.pretrained.ModelFolder}'s.
  */
 public final class ModelWeights {
-    public static final String CONFIG = "config.json", WEIGHTS = "model.safetensors";
+    public static final String CONFIG = "config.json", WEIGHTS = WeightFiles.SAFETENSORS;
+    /** Where a training run keeps its last checkpoint (a model folder) beside its final model. */
+    private static final String RUN_CHECKPOINT = "checkpoint";
+    /**
+     * A tensor only published lumenspark 0.1.4 and later have (pre-norm blocks of full attention with LayerScale,
+     * {@code final_norm}, rank 256; github.com/anto18671/lumenspark, "Shift in the architecture"), none of ours.
+     */
+    private static final String LATER_ARCHITECTURE = "final_norm.weight";
 
     /**
      * The largest magnitude a weight may have: 2^64 (about 1.8e19), the square root of float32's largest value.
@@ -47,12 +57,18 @@ public final class ModelWeights {
 
     /**
      * The folder's config.json, checked (see {@link ModelConfig#fromMap}). Keys that are neither ours nor Hugging
-     * Face's standard ones are ignored with a warning on stderr that names the nearest known key.
+     * Face's standard ones are ignored with a warning on stderr that names the nearest known key. A training run
+     * stopped before its end has no config.json yet, only its checkpoint: the error says to load that instead.
      */
     public static ModelConfig readConfig(Path dir) {
         Path file = dir.resolve(CONFIG);
         if (!Files.isDirectory(dir)) throw new LumensparkException("no such model folder: " + dir);
-        if (!Files.exists(file)) throw new LumensparkException(dir + " is not a model folder: it has no " + CONFIG);
+        if (!Files.exists(file)) {
+            Path checkpoint = dir.resolve(RUN_CHECKPOINT);
+            throw new LumensparkException(dir + " is not a model folder: it has no " + CONFIG
+                    + (Files.isRegularFile(checkpoint.resolve(CONFIG)) ? "; it holds a training run's checkpoint"
+                    + " (the run stopped before its end): use " + checkpoint : ""));
+        }
         var node = Json.read(file);
         if (!node.isObject()) throw new LumensparkException(file + ": expected a JSON object");
         Map<String, Object> map = Json.mapper().convertValue(node, new TypeReference<>() {
@@ -62,17 +78,21 @@ public final class ModelWeights {
         return config;
     }
 
-    /** The folder's weights file; it must be a regular file. */
-    static Path weightsFile(Path dir) {
-        Path file = dir.resolve(WEIGHTS);
-        if (!Files.exists(file)) throw new LumensparkException(dir + " has no " + WEIGHTS);
-        InputFiles.requireRegularFile(file);
-        return file;
+    /**
+     * The folder's weights (see {@link WeightFiles}: the first of model.safetensors, its sharded form,
+     * pytorch_model.bin and its sharded form), opened into arena.
+     *
+     * @throws LumensparkException if the folder has none, or the file is malformed or hostile
+     */
+    static TensorSource openWeights(Path dir, Arena arena) {
+        Path file = WeightFiles.find(dir);
+        if (file == null) throw new LumensparkException(dir + " has no weights: no " + WeightFiles.namesInWords());
+        return WeightFiles.open(file, arena);
     }
 
     /**
      * Opens a folder's weights for inference: float32 tensors are memory-mapped, not copied (processes serving the
-     * same file share them); other dtypes are converted on load. The config is checked against the weights file's
+     * same file share them), from safetensors and PyTorch files alike; other dtypes are converted on load. The config is checked against the weights file's
      * tensors before the model is built, and every weight is checked to be finite and within
      * {@link #MAX_WEIGHT}. The weights are read-only; use {@link #load} to train.
      *
@@ -80,11 +100,10 @@ public final class ModelWeights {
      */
     public static LanguageModel loadMapped(Path dir) {
         ModelConfig cfg = readConfig(dir);
-        Path file = weightsFile(dir);
         Arena arena = Arena.ofShared(); // the mapping lives as long as the model
         LanguageModel model = null;
         try {
-            SafeTensors.File st = SafeTensors.open(file, arena);
+            TensorSource st = openWeights(dir, arena);
             checkTensors(cfg, st);
             MemoryPlan.forConvertedWeights(convertedBytes(st)).check();
             model = new LanguageModel(cfg, arena, false);
@@ -101,8 +120,8 @@ public final class ModelWeights {
 
     /**
      * Loads a folder's weights into a new, trainable model: the config, checked against the weights file's tensors
-     * before anything is allocated, then every parameter copied from model.safetensors (F32, F16 or BF16; each
-     * finite and within {@link #MAX_WEIGHT}).
+     * before anything is allocated, then every parameter copied from the weights (F32, F16 or BF16; each finite and
+     * within {@link #MAX_WEIGHT}).
      *
      * @throws LumensparkException for a missing, malformed or mismatched file, or a model too large for memory
      */
@@ -115,9 +134,8 @@ public final class ModelWeights {
      * from it first), so that its warnings are not repeated; it is checked against the weights all the same.
      */
     public static LanguageModel load(Path dir, ModelConfig cfg) {
-        Path file = weightsFile(dir);
         try (Arena arena = Arena.ofConfined()) {
-            SafeTensors.File st = SafeTensors.open(file, arena);
+            TensorSource st = openWeights(dir, arena);
             checkTensors(cfg, st);
             LanguageModel model = new LanguageModel(cfg); // checks the memory, then allocates
             try {
@@ -139,10 +157,16 @@ public final class ModelWeights {
     /**
      * Checks, before a model is built, that the weights file holds exactly the config's parameters with their
      * shapes: first its layers against depth, then every parameter by name (generated one at a time, so the work
-     * is bounded by the file, whatever the config says), then that nothing else is there.
+     * is bounded by the file, whatever the config says), then that nothing else is there. Weights of published
+     * lumenspark's later architecture are named as such.
      */
-    static void checkTensors(ModelConfig cfg, SafeTensors.File st) {
+    static void checkTensors(ModelConfig cfg, TensorSource st) {
         Layout layout = Layout.of(cfg);
+        if (st.tensors().containsKey(LATER_ARCHITECTURE)) {
+            throw new LumensparkException(st.path() + " holds weights of published lumenspark's later architecture"
+                    + " (0.1.4 and on: LayerNorm before full attention, LayerScale, a final norm), which Lumenspark"
+                    + " does not run; it runs the Linformer of lumenspark 0.1.1 to 0.1.3 (lumenspark-v0.1)");
+        }
         checkDepth(cfg, st);
         Set<String> expected = new HashSet<>();
         layout.forEach((name, shape) -> {
@@ -155,7 +179,7 @@ public final class ModelWeights {
         }
     }
 
-    private static void checkDepth(ModelConfig cfg, SafeTensors.File st) {
+    private static void checkDepth(ModelConfig cfg, TensorSource st) {
         Set<Integer> layers = new HashSet<>();
         int last = -1;
         for (String name : st.tensors().keySet()) {
@@ -175,7 +199,7 @@ public final class ModelWeights {
                 + cfg.depth() + " (wrong " + CONFIG + "?)");
     }
 
-    private static void checkShape(SafeTensors.File st, SafeTensors.Entry e, int[] shape) {
+    private static void checkShape(TensorSource st, SafeTensors.Entry e, int[] shape) {
         long[] want = Arrays.stream(shape).asLongStream().toArray();
         if (!Arrays.equals(e.shape(), want)) {
             throw new LumensparkException(st.path() + ": tensor '" + e.name() + "' has shape "
@@ -184,7 +208,7 @@ public final class ModelWeights {
     }
 
     /** Bytes that loading converts into float32 copies (tensors stored as F16, BF16, F64). */
-    static long convertedBytes(SafeTensors.File st) {
+    static long convertedBytes(TensorSource st) {
         long bytes = 0;
         for (SafeTensors.Entry e : st.tensors().values()) {
             if (e.dtype() != SafeTensors.DType.F32) bytes = Math.min(Long.MAX_VALUE / 8, bytes + 4 * e.elementCount());
@@ -197,7 +221,7 @@ public final class ModelWeights {
      * each is there with its shape. F32 tensors are views into the file's mapping; other types are converted
      * into arena.
      */
-    static List<MemorySegment> tensorsFor(SafeTensors.File st, Params params, String prefix, Arena arena) {
+    static List<MemorySegment> tensorsFor(TensorSource st, Params params, String prefix, Arena arena) {
         List<MemorySegment> out = new ArrayList<>();
         for (Params.Param p : params.list()) {
             SafeTensors.Entry e = st.get(prefix + p.name());
@@ -211,7 +235,7 @@ public final class ModelWeights {
      * Refuses a tensor holding NaN, an infinity or a value of magnitude above bound, naming it and the element:
      * one vectorized pass over each (see {@link Kernels#firstBeyond}).
      */
-    static void checkValues(SafeTensors.File st, Params params, String prefix, List<MemorySegment> tensors,
+    static void checkValues(TensorSource st, Params params, String prefix, List<MemorySegment> tensors,
                             float bound) {
         for (Params.Param p : params.list()) {
             MemorySegment m = tensors.get(p.index());
@@ -235,7 +259,7 @@ public final class ModelWeights {
         return Arrays.toString(at);
     }
 
-    private static void copyChecked(SafeTensors.File st, Params params, String prefix,
+    private static void copyChecked(TensorSource st, Params params, String prefix,
                                     Function<Params.Param, MemorySegment> target, Arena arena, float bound) {
         List<MemorySegment> tensors = tensorsFor(st, params, prefix, arena);
         checkValues(st, params, prefix, tensors, bound);
@@ -245,13 +269,13 @@ public final class ModelWeights {
     }
 
     /** Rejects tensors that no buffer claims: a sign of the wrong variant or config.json. */
-    static void checkNoOthers(SafeTensors.File st, Params params, Iterable<String> prefixes) {
+    static void checkNoOthers(TensorSource st, Params params, Iterable<String> prefixes) {
         List<String> unexpected = new ArrayList<>(st.tensors().keySet());
         for (String prefix : prefixes) for (Params.Param p : params.list()) unexpected.remove(prefix + p.name());
         if (!unexpected.isEmpty()) throw unexpected(st, unexpected);
     }
 
-    private static LumensparkException unexpected(SafeTensors.File st, List<String> names) {
+    private static LumensparkException unexpected(TensorSource st, List<String> names) {
         return new LumensparkException(st.path() + ": unexpected tensor(s) " + names.subList(0, Math.min(5,
                 names.size())) + " for this config (wrong variant or config.json?)");
     }

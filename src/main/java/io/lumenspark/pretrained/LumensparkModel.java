@@ -4,6 +4,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
+import io.lumenspark.hub.Hub;
 import io.lumenspark.model.Decoder;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
@@ -46,8 +47,9 @@ public final class LumensparkModel implements AutoCloseable {
     }
 
     /**
-     * Opens a model folder (config.json, model.safetensors, tokenizer files, generation_config.json) for
-     * inference. Float32 weights are memory-mapped, not copied: processes serving the same folder share them.
+     * Opens a model folder (config.json; model.safetensors, pytorch_model.bin or a sharded set of either; tokenizer
+     * files; generation_config.json) for inference. Float32 weights are memory-mapped, not copied: processes serving
+     * the same folder share them. A pytorch_model.bin is read without running its pickle.
      * Other dtypes are converted on load. The config is checked against the weights file's tensors before the
      * model is built, and every weight is checked to be finite and within {@link ModelWeights#MAX_WEIGHT}. The
      * weights are read-only; use {@link #load} to train.
@@ -59,6 +61,20 @@ public final class LumensparkModel implements AutoCloseable {
     }
 
     /**
+     * {@link #fromPretrained(Path)} of a model folder or a Hugging Face Hub id, {@code owner/name} or
+     * {@code owner/name@revision} (a branch, tag, commit or {@code refs/pr/N}), as Python's {@code from_pretrained}
+     * takes them: an existing local folder of that name wins; a hub model is fetched into Hugging Face's cache (or
+     * found there) as {@link Hub#modelFolder} does, with the settings of {@code HF_ENDPOINT}, {@code HF_TOKEN},
+     * {@code HF_HUB_OFFLINE} and {@code HF_HOME} (or system properties of those names).
+     *
+     * @throws LumensparkException if the name is neither a folder nor a hub model, the model cannot be fetched, or
+     *                             its files are missing, malformed or disagree
+     */
+    public static LumensparkModel fromPretrained(String idOrPath) {
+        return fromPretrained(Hub.modelFolder(idOrPath));
+    }
+
+    /**
      * Loads a model folder with its weights copied into a new buffer, for training or changing them (see
      * {@link ModelFolder#loadTrainable}).
      *
@@ -66,6 +82,15 @@ public final class LumensparkModel implements AutoCloseable {
      */
     public static LumensparkModel load(Path dir) {
         return ModelFolder.loadTrainable(dir);
+    }
+
+    /**
+     * {@link #load(Path)} of a model folder or a Hugging Face Hub id (see {@link #fromPretrained(String)}).
+     *
+     * @throws LumensparkException as {@link #fromPretrained(String)}, or for a model too large for memory
+     */
+    public static LumensparkModel load(String idOrPath) {
+        return load(Hub.modelFolder(idOrPath));
     }
 
     /** Saves the model folder (see {@link ModelFolder#save}); the weights are written in float32. */

@@ -2,6 +2,7 @@ package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
@@ -9,13 +10,18 @@ import io.lumenspark.model.ModelWeights;
 import io.lumenspark.tokenizer.BpeTokenizer;
 import io.lumenspark.tokenizer.Tokenizer;
 
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
- * A Hugging Face-style model folder as a whole: config.json and model.safetensors ({@link ModelWeights}),
+ * A Hugging Face-style model folder as a whole: config.json and the weights ({@link ModelWeights}),
  * generation_config.json, and the tokenizer in Hugging Face's files (tokenizer.json, vocab.json, merges.txt,
  * tokenizer_config.json).
  */
@@ -99,6 +105,59 @@ public final class ModelFolder {
             if (Files.exists(dir.resolve(name))) return true;
         }
         return false;
+    }
+
+    /**
+     * Saves the model as a new, complete model folder (see {@link #save}), atomically: into a temporary folder
+     * beside {@code out} that is renamed to {@code out} when complete, so {@code out} never holds half a model.
+     * Its generation_config.json holds the model's generation defaults as they are ({@link
+     * LumensparkModel#generationConfig()}: its own, else Hugging Face's), so the new folder generates as the model
+     * does.
+     *
+     * @param replace whether an existing {@code out} that holds files is replaced (it is removed once the new
+     *                folder is in place); without it only a missing or empty {@code out} is written
+     * @throws LumensparkException for an {@code out} that is a file, or holds files and replace is false, or a
+     *                             failed write (the temporary folder is removed)
+     */
+    public static void saveNew(LumensparkModel model, Path out, boolean replace) {
+        Path target = out.toAbsolutePath().normalize();
+        List<String> held = heldFiles(target);
+        if (!held.isEmpty() && !replace) {
+            throw new LumensparkException(out + " is not empty (it holds " + String.join(", ", held) + "); choose a"
+                    + " new or empty folder");
+        }
+        String name = target.getFileName() + "." + ProcessHandle.current().pid();
+        Path tmp = target.resolveSibling("." + name + ".tmp"), old = target.resolveSibling("." + name + ".old");
+        AtomicFiles.deleteTree(tmp);
+        try {
+            Files.createDirectories(tmp);
+            save(model, tmp);
+            if (!model.hasOwnGenerationConfig()) model.generationConfig().write(tmp.resolve(GENERATION));
+            if (Files.exists(target)) Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.deleteTree(old);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot write " + out + ": " + AtomicFiles.reason(e), e);
+        } finally {
+            AtomicFiles.deleteTree(tmp);
+        }
+    }
+
+    /**
+     * The names of the first files a folder holds (at most three, then "..."): none when it does not exist or is
+     * empty.
+     *
+     * @throws LumensparkException if it is a file, or cannot be read
+     */
+    public static List<String> heldFiles(Path dir) {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) return List.of();
+        if (!Files.isDirectory(dir)) throw new LumensparkException(dir + " is a file, not a folder");
+        try (Stream<Path> files = Files.list(dir)) {
+            List<String> names = files.map(f -> f.getFileName().toString()).sorted().limit(4).toList();
+            return names.size() > 3 ? List.of(names.get(0), names.get(1), names.get(2), "...") : names;
+        } catch (IOException e) {
+            throw new LumensparkException("cannot read " + dir + ": " + AtomicFiles.reason(e), e);
+        }
     }
 
     /**

@@ -43,13 +43,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Broken inputs through the commands that read them, in process: over 800 seeded mutations of a good model folder
  * (config.json values of the wrong type or size, truncated and garbled safetensors headers, wrong dtypes,
  * shapes and offsets, NaN and overflowing weights, named pipes and folders where files belong, files too large to
- * be what they claim), of its generation_config.json (through {@code generate}), of a finished training run's
- * trainer_state.json and metrics.jsonl (through {@code train --resume}) and of a zip and a tar.gz (through
- * {@code data get}: truncations, bit flips, header fields, hostile names, huge sizes). Each must end in exit code 2
+ * be what they claim, hostile pytorch_model.bin files in place of the weights), of its generation_config.json
+ * (through {@code generate}), of a finished training run's trainer_state.json and metrics.jsonl (through
+ * {@code train --resume}) and of a zip and a tar.gz (through {@code data get}: truncations, bit flips, header
+ * fields, hostile names, huge sizes). Each must end in exit code 2
  * and one line on stderr starting with {@code error: } (warnings and progress notes before it are fine), with no
  * Java class name, within {@value #MAX_CASE_MILLIS} ms and {@value #MAX_CASE_ALLOCATION} bytes allocated by the
- * command's thread, on the test JVM's own heap; a refused run folder must be left exactly as it was, and a refused
- * archive must leave nothing in the cache (but its lock files) and nothing anywhere else.
+ * command's thread, on the test JVM's own heap; a refused run folder must be left exactly as it was, a refused
+ * pytorch_model.bin must run nothing and write nothing, and a refused archive must leave nothing in the cache (but
+ * its lock files) and nothing anywhere else.
  *
  * <p>To cover another input, add a {@link Case}: a name, the good folder it starts from ({@link Base}), a
  * {@link Mutation} of a copy of it, the command, with {@code {folder}} and {@code {data}} standing for the copy and
@@ -292,6 +294,12 @@ class ModelFolderFuzzTest {
             cases.add(new Case("huge tokenizer.json", (f, r) -> sparse(f.resolve("tokenizer.json"), 1L << 31),
                     command));
         }
+        for (String hostile : HOSTILE_CHECKPOINTS) { // the PyTorch reader's own tests cover the rest
+            cases.add(new Case("pytorch_model.bin " + hostile, Base.MODEL, (f, r) -> {
+                Files.delete(f.resolve("model.safetensors"));
+                Files.copy(TORCH_FIXTURES.resolve(hostile), f.resolve("pytorch_model.bin"));
+            }, INFO, NOTHING_RAN, false));
+        }
         SplittableRandom r = new SplittableRandom(seed);
         List<RandomKind> kinds = List.of(ModelFolderFuzzTest::configValue, ModelFolderFuzzTest::configFile,
                 ModelFolderFuzzTest::weightsFile, ModelFolderFuzzTest::weightsHeader, ModelFolderFuzzTest::weightValue,
@@ -299,6 +307,34 @@ class ModelFolderFuzzTest {
         while (cases.size() < 320) cases.add(kinds.get(r.nextInt(kinds.size())).make(r));
         return cases;
     }
+
+    /** Hostile PyTorch checkpoints written by reference/make_torch_checkpoints.py, and what their payloads write. */
+    static final Path TORCH_FIXTURES = Path.of("src", "test", "resources", "torch");
+    static final List<String> HOSTILE_CHECKPOINTS = List.of("hostile-os-system.bin", "hostile-eval.bin",
+            "hostile-huge-storage.bin", "hostile-truncated.bin", "hostile-zip-slip.bin");
+    static final List<String> PAYLOAD_MARKERS = List.of("lumenspark-pickle-ran", "lumenspark-zip-slip.txt");
+
+    /**
+     * A pytorch_model.bin is refused (the error names it), having run nothing and written nothing: the model folder
+     * is as it was, and no file its payload would make (in the working folder, the model folder or any folder above
+     * it) is there.
+     */
+    private static final Check NOTHING_RAN = folder -> {
+        Map<String, String> before = snapshot(folder);
+        return run -> {
+            if (!run.err().contains(folder.resolve("pytorch_model.bin") + ": ")) return "it was not the file refused";
+            if (!before.equals(snapshot(folder))) return "the model folder changed";
+            for (Path dir = folder; dir != null; dir = dir.getParent()) {
+                for (String marker : PAYLOAD_MARKERS) {
+                    if (Files.exists(dir.resolve(marker))) return "a payload ran: " + dir.resolve(marker);
+                }
+            }
+            for (String marker : PAYLOAD_MARKERS) {
+                if (Files.exists(Path.of(marker))) return "a payload ran: " + Path.of(marker).toAbsolutePath();
+            }
+            return null;
+        };
+    };
 
     /** Draws one random case. */
     @FunctionalInterface

@@ -9,9 +9,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -31,20 +33,20 @@ import java.util.concurrent.atomic.AtomicInteger;
  * SHA-256, honours {@code Range} (with {@code If-Range}), and can cut responses off midway. Every request to either
  * is recorded.
  */
-final class FakeHub implements AutoCloseable {
+public final class FakeHub implements AutoCloseable {
     /** One request as a server saw it; {@code path} is raw (escapes as sent), headers "" when absent. */
-    record Request(String method, String path, String authorization, String range) {
+    public record Request(String method, String path, String authorization, String range) {
     }
 
     /** A repository: commits (hash to files) and refs (branch, tag or ref name to hash). */
-    static final class Repo {
+    public static final class Repo {
         final Map<String, Map<String, byte[]>> commits = new ConcurrentHashMap<>();
         final Map<String, String> refs = new ConcurrentHashMap<>();
         /** When set, the repo is private: requests need {@code Authorization: Bearer token}. */
         volatile String token;
 
         /** Adds a commit with these files, and points {@code ref} at it. */
-        Repo commit(String ref, String commit, Map<String, byte[]> files) {
+        public Repo commit(String ref, String commit, Map<String, byte[]> files) {
             commits.put(commit, Map.copyOf(files));
             refs.put(ref, commit);
             return this;
@@ -56,8 +58,10 @@ final class FakeHub implements AutoCloseable {
     final Map<String, String> renamed = new ConcurrentHashMap<>();
     /** Whether those redirects name the hub's own origin ({@code http://127.0.0.1:PORT/...}) rather than a path. */
     volatile boolean absoluteRenames;
-    final List<Request> hubRequests = new CopyOnWriteArrayList<>();
-    final List<Request> fileRequests = new CopyOnWriteArrayList<>();
+    /** Whether LFS files redirect to the hub's own origin ({@code /lfs/SHA256} there) instead of the file host. */
+    volatile boolean lfsOnHubOrigin;
+    public final List<Request> hubRequests = new CopyOnWriteArrayList<>();
+    public final List<Request> fileRequests = new CopyOnWriteArrayList<>();
     /** The next this many file host responses send half their body, then the connection is closed. */
     final AtomicInteger drops = new AtomicInteger();
     /** What the file host sends instead of the content with this SHA-256: a corrupted file. */
@@ -73,7 +77,7 @@ final class FakeHub implements AutoCloseable {
     private final HttpServer files;
     private final ExecutorService executor = Executors.newFixedThreadPool(8);
 
-    FakeHub() throws IOException {
+    public FakeHub() throws IOException {
         hub = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         files = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         hub.createContext("/", this::hub);
@@ -85,7 +89,7 @@ final class FakeHub implements AutoCloseable {
     }
 
     /** The hub's endpoint, as HF_ENDPOINT would name it. */
-    String endpoint() {
+    public String endpoint() {
         return "http://127.0.0.1:" + hub.getAddress().getPort();
     }
 
@@ -94,11 +98,11 @@ final class FakeHub implements AutoCloseable {
         return "http://localhost:" + files.getAddress().getPort();
     }
 
-    Repo repo(String id) {
+    public Repo repo(String id) {
         return repos.computeIfAbsent(id, k -> new Repo());
     }
 
-    void clearRequests() {
+    public void clearRequests() {
         hubRequests.clear();
         fileRequests.clear();
     }
@@ -134,6 +138,10 @@ final class FakeHub implements AutoCloseable {
     }
 
     private void hub(HttpExchange ex) throws IOException {
+        if (lfsOnHubOrigin && ex.getRequestURI().getRawPath().startsWith("/lfs/")) {
+            files(ex);
+            return;
+        }
         Request request = record(ex);
         hubRequests.add(request);
         String[] parts = request.path().split("/", -1); // "", owner, name, "resolve", revision, file
@@ -181,7 +189,7 @@ final class FakeHub implements AutoCloseable {
             headers.set("X-Linked-Size", Long.toString(content.length));
             headers.set("ETag", "\"" + gitSha1(("version https://git-lfs.github.com/spec/v1\noid sha256:" + sha)
                     .getBytes(StandardCharsets.US_ASCII)) + "\"");
-            headers.set("Location", fileHost() + "/lfs/" + sha);
+            headers.set("Location", (lfsOnHubOrigin ? endpoint() : fileHost()) + "/lfs/" + sha);
             send(ex, 302, null, null);
             return;
         }
@@ -243,6 +251,41 @@ final class FakeHub implements AutoCloseable {
             ex.close(); // short of the announced length, this closes the connection
         } catch (IOException e) {
             // the client went away: nothing to do
+        }
+    }
+
+    /**
+     * Points this process's hub settings ({@link HubSettings#fromEnvironment()}: system properties) at this hub, with
+     * {@code cache} as the hub cache, online and without a token, until the result is closed, which puts the
+     * properties back as they were. Commands and {@code fromPretrained} then fetch from here.
+     */
+    public ProcessSettings useForThisProcess(Path cache) {
+        return new ProcessSettings(Map.of("HF_ENDPOINT", endpoint(), "HF_HUB_CACHE", cache.toString(),
+                "HF_HUB_OFFLINE", "0", "HF_TOKEN", "", "HUGGING_FACE_HUB_TOKEN", "",
+                "HF_TOKEN_PATH", cache.resolve("no-token").toString()));
+    }
+
+    /** Hub settings of this process set as system properties, and put back as they were on close. */
+    public static final class ProcessSettings implements AutoCloseable {
+        private final Map<String, String> saved = new HashMap<>();
+
+        ProcessSettings(Map<String, String> set) {
+            for (String name : HubSettings.VARIABLES) {
+                String value = System.getProperty(name);
+                if (value != null) saved.put(name, value);
+            }
+            set.forEach(System::setProperty);
+        }
+
+        /** Turns HF_HUB_OFFLINE on or off. */
+        public void offline(boolean offline) {
+            System.setProperty("HF_HUB_OFFLINE", offline ? "1" : "0");
+        }
+
+        @Override
+        public void close() {
+            for (String name : HubSettings.VARIABLES) System.clearProperty(name);
+            saved.forEach(System::setProperty);
         }
     }
 

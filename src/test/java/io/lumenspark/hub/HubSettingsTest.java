@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -72,6 +73,32 @@ class HubSettingsTest {
         assertEquals("hf_path", of(Map.of("HF_TOKEN_PATH", home.resolve("elsewhere").toString())).token());
         Files.writeString(home.resolve(".cache/huggingface/token"), "  \n");
         assertNull(of(Map.of()).token(), "a blank token is none");
+    }
+
+    @Test
+    void systemPropertiesOfTheSameNamesWinOverTheEnvironment() {
+        Map<String, String> saved = new HashMap<>();
+        for (String name : HubSettings.VARIABLES) {
+            if (System.getProperty(name) != null) saved.put(name, System.getProperty(name));
+        }
+        try {
+            for (String name : HubSettings.VARIABLES) System.clearProperty(name);
+            System.setProperty("HF_ENDPOINT", "http://127.0.0.1:9/");
+            System.setProperty("HF_TOKEN", "hf_property");
+            System.setProperty("HF_HUB_OFFLINE", "yes");
+            System.setProperty("HF_HUB_CACHE", home.resolve("props").toString());
+            HubSettings s = HubSettings.fromEnvironment();
+            assertEquals(new HubSettings("http://127.0.0.1:9", "hf_property", true, home.resolve("props")), s);
+            System.setProperty("HF_HUB_OFFLINE", "0");
+            System.setProperty("HF_HUB_CACHE", ""); // empty is unset, whatever the environment holds
+            System.setProperty("HUGGINGFACE_HUB_CACHE", "");
+            System.setProperty("HF_HOME", home.resolve("hf").toString());
+            assertFalse(HubSettings.fromEnvironment().offline());
+            assertEquals(home.resolve("hf/hub"), HubSettings.fromEnvironment().cache());
+        } finally {
+            for (String name : HubSettings.VARIABLES) System.clearProperty(name);
+            saved.forEach(System::setProperty);
+        }
     }
 
     @Test

@@ -176,7 +176,8 @@ class HubTest {
         message = fail(settings(null, true), "acme/tiny");
         assertEquals("HF_HUB_OFFLINE is set and the cached snapshot of acme/tiny (" + dir + ") lacks weights"
                 + " (model.safetensors, model.safetensors.index.json, pytorch_model.bin or"
-                + " pytorch_model.bin.index.json): unset HF_HUB_OFFLINE to download it, or download the folder"
+                + " pytorch_model.bin.index.json), and there is no local folder acme/tiny either: unset HF_HUB_OFFLINE"
+                + " to download it, or download the folder"
                 + " yourself (e.g. `hf download acme/tiny --local-dir DIR`) and pass DIR instead", message);
         assertEquals(List.of(), server.hubRequests);
         assertEquals(List.of(), server.fileRequests);
@@ -311,7 +312,7 @@ class HubTest {
 
         Files.delete(dir.resolve("model-00002-of-00002.safetensors"));
         String message = fail(settings(null, true), "acme/tiny");
-        assertTrue(message.contains("(" + dir + ") lacks model-00002-of-00002.safetensors: "), message);
+        assertTrue(message.contains("(" + dir + ") lacks model-00002-of-00002.safetensors, "), message);
     }
 
     @Test
@@ -321,8 +322,8 @@ class HubTest {
         files.put("../x.safetensors", weights);
         server.repo("acme/tiny").commit("main", C2, files);
         String message = fail(settings(null, false), "acme/tiny");
-        assertTrue(message.endsWith("model.safetensors.index.json: a tensor maps to '../x.safetensors', which is not"
-                + " a plain file name beside the index"), message);
+        assertTrue(message.endsWith("model.safetensors.index.json: tensor 'a' maps to \"../x.safetensors\", which is"
+                + " not a file name in the index's folder"), message);
         assertFalse(Files.exists(repoDir().resolve("snapshots/x.safetensors")));
         assertTrue(server.fileRequests.isEmpty(), "nothing was downloaded for it");
     }
@@ -481,6 +482,14 @@ class HubTest {
         }
         assertTrue(server.hubRequests.stream().allMatch(r -> r.authorization().equals("Bearer hf_secret")));
         assertTrue(server.fileRequests.stream().allMatch(r -> r.authorization().isEmpty()));
+    }
+
+    @Test
+    void anLfsRedirectToTheHubsOwnOriginIsWhereTheFileIs() throws IOException {
+        server.lfsOnHubOrigin = true; // as a mirror that serves LFS content itself does
+        Path dir = resolve("acme/tiny");
+        assertArrayEquals(weights, Files.readAllBytes(dir.resolve("model.safetensors")));
+        assertEquals(1, paths(server.fileRequests, "GET").size(), "the weights came from the redirect's target");
     }
 
     @Test

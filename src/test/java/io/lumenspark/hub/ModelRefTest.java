@@ -1,6 +1,7 @@
 package io.lumenspark.hub;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Fifos;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,6 +60,9 @@ class ModelRefTest {
         Path file = Files.writeString(tmp.resolve("model.safetensors"), "x");
         assertEquals("not a model folder: " + file + " is a file (a model folder holds config.json and the weights)",
                 error(file.toString()));
+        Path fifo = Fifos.make(tmp.resolve("pipe"));
+        assertEquals("not a model folder: " + fifo + " is a named pipe, device or socket (a model folder holds"
+                + " config.json and the weights)", error(fifo.toString()));
     }
 
     @Test
@@ -83,7 +87,10 @@ class ModelRefTest {
 
     @Test
     void emptyAndControlCharactersAreRefusedWithoutEchoingThem() {
-        assertEquals("no model folder given (an empty name)", error(" "));
+        assertEquals("no model given: the name is empty (give a model folder, or a Hugging Face Hub id owner/name)",
+                error(" "));
+        assertEquals("no model given: the name is empty (give a model folder, or a Hugging Face Hub id owner/name)",
+                error(""));
         assertEquals("no such model folder: the name given holds control characters", error("acme/tiny\n"));
         assertEquals("no such model folder: the name given holds control characters", error("acme/\u202etiny"));
     }

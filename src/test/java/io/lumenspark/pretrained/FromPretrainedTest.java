@@ -2,6 +2,7 @@ package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.hub.FakeHub;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.ModelWeights;
@@ -10,6 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -50,6 +52,40 @@ class FromPretrainedTest {
             try (LumensparkModel again = LumensparkModel.load(copy)) {
                 assertArrayEquals(want[4], again.logits(ids)[4]);
             }
+        }
+    }
+
+    @Test
+    void aHubIdIsFetchedIntoHuggingFacesCacheThenFoundThereOffline(@TempDir Path dir) throws Exception {
+        Path local = SmallModels.write(dir.resolve("local"), SmallModels.tokenizer(dir), Map.of());
+        int[] ids = {1, 2, 3};
+        float[][] want;
+        String tokenizer;
+        try (LumensparkModel m = LumensparkModel.fromPretrained(local)) {
+            want = m.logits(ids);
+            tokenizer = m.tokenizer().name();
+        }
+        String commit = "0123456789abcdef0123456789abcdef01234567";
+        Path cache = dir.resolve("hf-cache");
+        try (FakeHub hub = new FakeHub(); FakeHub.ProcessSettings settings = hub.useForThisProcess(cache)) {
+            hub.repo("acme/small").commit("main", commit, SmallModels.files(local));
+            try (LumensparkModel m = LumensparkModel.fromPretrained("acme/small")) {
+                assertArrayEquals(want[2], m.logits(ids)[2]);
+                assertEquals(tokenizer, m.tokenizer().name());
+            }
+            Path snapshot = cache.resolve("models--acme--small/snapshots/" + commit);
+            assertTrue(Files.isSymbolicLink(snapshot.resolve("model.safetensors")));
+            assertEquals(commit, Files.readString(cache.resolve("models--acme--small/refs/main")));
+
+            hub.clearRequests();
+            settings.offline(true);
+            try (LumensparkModel m = LumensparkModel.load("acme/small")) {
+                assertArrayEquals(want[2], m.logits(ids)[2]);
+            }
+            assertEquals(List.of(), hub.hubRequests);
+            assertEquals(List.of(), hub.fileRequests);
+            var e = assertThrows(LumensparkException.class, () -> LumensparkModel.fromPretrained("acme/other"));
+            assertTrue(e.getMessage().startsWith("HF_HUB_OFFLINE is set and the cache " + cache), e.getMessage());
         }
     }
 

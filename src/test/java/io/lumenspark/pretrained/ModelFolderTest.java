@@ -1,6 +1,7 @@
 package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
 import io.lumenspark.model.LanguageModel;
@@ -26,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -247,5 +249,46 @@ class ModelFolderTest {
         });
         assertEquals("warning: " + gpt2 + " has no tokenizer files (tokenizer.json, or vocab.json and merges.txt);"
                 + " GPT-2 assumed\n", err);
+    }
+
+    @Test
+    void saveNewWritesACompleteFolderAtomicallyAndReplacesOnlyWhenAsked() throws Exception {
+        Path out = tmp.resolve("new");
+        try (LumensparkModel m = LumensparkModel.fromPretrained(folder)) {
+            ModelFolder.saveNew(m, out, false);
+            assertEquals(m.generationConfig(), GenerationConfig.read(out.resolve(ModelFolder.GENERATION),
+                    tokenizer.vocabSize()));
+            Files.writeString(out.resolve("notes.txt"), "mine");
+            var e = assertThrows(LumensparkException.class, () -> ModelFolder.saveNew(m, out, false));
+            assertEquals(out + " is not empty (it holds config.json, generation_config.json, merges.txt, ...);"
+                    + " choose a new or empty folder", e.getMessage());
+            assertTrue(Files.exists(out.resolve("notes.txt")), "a refused folder is left as it was");
+            ModelFolder.saveNew(m, out, true);
+            assertFalse(Files.exists(out.resolve("notes.txt")), "replaced as a whole");
+            Path file = Files.writeString(tmp.resolve("a-file"), "x");
+            assertEquals(file + " is a file, not a folder", assertThrows(LumensparkException.class,
+                    () -> ModelFolder.saveNew(m, file, true)).getMessage());
+        }
+        try (var names = Files.list(tmp)) {
+            assertEquals(List.of(), names.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".new."))
+                    .toList(), "no temporary folder is left");
+        }
+        try (LumensparkModel a = LumensparkModel.fromPretrained(folder);
+             LumensparkModel b = LumensparkModel.fromPretrained(out)) {
+            assertArrayEquals(a.logits(1, 2, 3)[2], b.logits(1, 2, 3)[2]);
+            assertEquals(a.tokenizer().name(), b.tokenizer().name());
+        }
+    }
+
+    @Test
+    void aModelWithoutGenerationDefaultsSavesNewWithHuggingFacesAsTheyApply() throws Exception {
+        Path bare = copy("bare-generation");
+        Files.delete(bare.resolve(ModelFolder.GENERATION));
+        Path out = tmp.resolve("bare-out");
+        try (LumensparkModel m = LumensparkModel.fromPretrained(bare)) {
+            ModelFolder.saveNew(m, out, false);
+            assertEquals(GenerationConfig.builder().build(), GenerationConfig.read(out.resolve(ModelFolder.GENERATION),
+                    tokenizer.vocabSize()), "the defaults the model generated with, not a new model's");
+        }
     }
 }

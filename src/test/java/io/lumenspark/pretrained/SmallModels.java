@@ -14,6 +14,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
 
 /**
  * Small, complete model folders for tests of loading: a causal Linformer of a few thousand parameters with a
@@ -54,5 +56,14 @@ public final class SmallModels {
             m.save(folder);
         }
         return folder;
+    }
+
+    /** Every file of a folder, by name: what a hub repository of the folder serves. */
+    public static Map<String, byte[]> files(Path folder) throws IOException {
+        Map<String, byte[]> files = new TreeMap<>();
+        try (Stream<Path> list = Files.list(folder)) {
+            for (Path f : list.toList()) files.put(f.getFileName().toString(), Files.readAllBytes(f));
+        }
+        return files;
     }
 }
