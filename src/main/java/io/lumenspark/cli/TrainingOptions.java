@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.LmObjective;
 import io.lumenspark.training.TrainOptions;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -15,7 +16,7 @@ import java.util.Map;
 final class TrainingOptions {
     private static final TrainOptions.Builder DEFAULTS = TrainOptions.builder();
 
-    @Option(names = "--preset", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer or tiny (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--preset", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer, tiny or encoder (default: ${DEFAULT-VALUE}).")
     String preset = DEFAULTS.preset();
 
     @Mixin
@@ -70,13 +71,26 @@ final class TrainingOptions {
     @Option(names = "--seed", description = "Seed for initialization, batches and dropout (default: ${DEFAULT-VALUE}).")
     long seed = DEFAULTS.seed();
 
+    @Option(names = "--objective", description = "causal (next-token prediction) or mlm (masked-language modeling,"
+            + " as RoBERTa; bidirectional models: adds <mask> and <pad> to the tokenizer) (default: ${DEFAULT-VALUE}).")
+    String objective = "causal";
+
+    /** --objective's value: causal or mlm (or the objectives' own names, causal_lm and masked_lm). */
+    static LmObjective objective(String value) {
+        return switch (value) {
+            case "causal", "causal_lm" -> LmObjective.CAUSAL_LM;
+            case "mlm", "masked_lm" -> LmObjective.MASKED_LM;
+            default -> throw new LumensparkException("--objective must be causal or mlm, got '" + value + "'");
+        };
+    }
+
     /** The options as given, for this data and run folder. */
     TrainOptions toOptions(List<Path> data, Path out) {
         return TrainOptions.builder().data(data).valFraction(valFraction).preset(preset).overrides(configOverrides())
                 .init(init).batch(shape.batch).seqLength(shape.seqLength).steps(steps).accumulation(accumulation)
                 .lr(lr).minLr(minLr).warmupFraction(warmup).weightDecay(weightDecay).gradClip(gradClip)
                 .evalEvery(evalEvery).evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out)
-                .tokenizer(tokenizer).build();
+                .tokenizer(tokenizer).objective(objective(objective)).build();
     }
 
     /** The keys of --config (as text, like --set) with --set on top. */
