@@ -40,7 +40,8 @@ final class FillMaskCommand implements Callable<Integer> {
         runtime.apply();
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
             List<FillMask.Result> results = model.fillMask(texts, topK);
-            for (FillMask.Result r : results) {
+            for (int t = 0; t < results.size(); t++) {
+                FillMask.Result r = results.get(t);
                 if (json) {
                     Map<String, Object> line = new LinkedHashMap<>();
                     line.put("input_ids", r.inputIds());
@@ -62,7 +63,9 @@ final class FillMaskCommand implements Callable<Integer> {
                     continue;
                 }
                 for (int i = 0; i < r.masks().size(); i++) {
-                    if (r.masks().size() > 1 || results.size() > 1) System.out.printf("mask %d:%n", i + 1);
+                    // a header where there is more than one mask in all: which text and which of its masks
+                    if (results.size() > 1) System.out.printf("text %d, mask %d:%n", t + 1, i + 1);
+                    else if (r.masks().size() > 1) System.out.printf("mask %d:%n", i + 1);
                     for (FillMask.Candidate c : r.masks().get(i)) {
                         System.out.printf("%.4f  %-16s %s%n", c.score(), Json.toLine(c.tokenStr()),
                                 Printable.line(c.sequence()));

@@ -76,6 +76,11 @@ class MaskedLmCliTest {
                 "--top-k", "3", "--threads", "1");
         assertEquals(0, fill.code(), fill.err());
         assertEquals(3, fill.out().lines().count(), fill.out());
+        CliTest.Run two = run("fill-mask", "--model", model.toString(), "--text", "The <mask> of the <mask> is strong.",
+                "--text", "It was the <mask> of times.", "--top-k", "2", "--threads", "1");
+        assertEquals(List.of("text 1, mask 1:", "text 1, mask 2:", "text 2, mask 1:"),
+                two.out().lines().filter(l -> l.startsWith("text ")).toList(), two.out());
+        assertEquals(3 * 3, two.out().lines().count(), "a header and 2 candidates per mask: " + two.out());
         CliTest.Run json = run("fill-mask", "--model", model.toString(), "--text", "The <mask> of the <mask> is strong.",
                 "--top-k", "2", "--json", "--threads", "1");
         assertEquals(0, json.code(), json.err());
