@@ -87,7 +87,7 @@ def main():
         return torch.nn.functional.cross_entropy(model.fc_out(h.reshape(-1, h.shape[-1])[sel]),
                                                  labels.reshape(-1)[sel])
 
-    times, utils, selected = [], [], 0
+    times, utils, cpus, selected = [], [], [], 0
     for step in range(args.warmup + args.steps):
         if mlm:  # the text draws no special token; the masks are Java's (seed 1, this step, micro 0)
             V = cfg["vocab_size"]
@@ -107,10 +107,12 @@ def main():
         dt = time.perf_counter() - t0
         # CPU seconds per wall second per thread: well below 1 means another process
         # took the cores (or the step waited on page faults), i.e. a noisy sample
-        util = (bench_env.cpu_seconds() - c0) / (dt * args.threads)
+        cpu = bench_env.cpu_seconds() - c0
+        util = cpu / (dt * args.threads)
         if step >= args.warmup:
             times.append(dt)
             utils.append(util)
+            cpus.append(cpu)
         log(f"step {step:3d} {'warmup' if step < args.warmup else 'timed '} loss {loss.item():.4f} "
             f"{dt:.3f} s  {args.batch * seq / dt:,.0f} tok/s  cpu util {util:.2f}")
 
@@ -134,6 +136,7 @@ def main():
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "openblas_coretype": os.environ["OPENBLAS_CORETYPE"],
         "cpu_util_median": round(statistics.median(utils), 3),
+        "cpu_s_median": round(statistics.median(cpus), 4),  # CPU seconds of a step, all threads
         "load_avg_1m": os.getloadavg()[0],  # > threads: something else competed for the CPU
     }
     if mlm:

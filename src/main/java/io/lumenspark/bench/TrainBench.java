@@ -81,7 +81,9 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
      * Measures each preset in a process of its own ({@code child} gives its command line, which prints
      * {@link #measure}'s result as a JSON line), then, with a python, the PyTorch reference: as it runs out of the
      * box, with glibc keeping freed memory, and (masked LM) with the output layer on the selected rows; each
-     * {@link #rounds} times, interleaved. Prints each result as a JSON line and the medians as a Markdown table.
+     * {@link #rounds} times, interleaved. Prints each result as a JSON line and the medians as a Markdown table,
+     * whose ratios are of tokens/s, peak memory and tokens per CPU second (a step's CPU time over all threads:
+     * on a shared machine the work done, where wall time also counts the wait for a core).
      *
      * @param python a Python with torch, or null for no comparison
      */
@@ -99,23 +101,27 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         StringBuilder head = new StringBuilder("| preset | Lumenspark tokens/s | peak RSS MiB");
         StringBuilder rule = new StringBuilder("|---|---|---");
         for (String[] t : torchRuns) {
-            head.append(" | ").append(t[0]).append(": tokens/s | peak RSS MiB | ratio (speed / memory)");
+            head.append(" | ").append(t[0]).append(": tokens/s | peak RSS MiB | ratio (speed / memory; speed per CPU"
+                    + " second)");
             rule.append("|---|---|---");
         }
         List<String> table = new ArrayList<>(List.of(head + " |", rule + "|"));
         for (String preset : presets) {
             ModelConfig cfg = config(preset, overrides, objective);
             int n = seqLength == 0 ? cfg.seqLength() : seqLength;
-            List<List<Double>> speed = new ArrayList<>(), rss = new ArrayList<>();
+            // per implementation: tokens/s, peak RSS and tokens per CPU second (what a loaded machine distorts least)
+            List<List<Double>> speed = new ArrayList<>(), rss = new ArrayList<>(), perCpu = new ArrayList<>();
             for (int i = 0; i <= torchRuns.size(); i++) {
                 speed.add(new ArrayList<>());
                 rss.add(new ArrayList<>());
+                perCpu.add(new ArrayList<>());
             }
             for (int round = 0; round < rounds; round++) {
                 JsonNode ours = Processes.runScript(child.apply(preset), Map.of()).getLast();
                 out.println(Json.toLine(ours));
                 speed.getFirst().add(ours.get("tokens_per_s").asDouble());
                 rss.getFirst().add(ours.get("peak_rss_mib").asDouble());
+                perCpu.getFirst().add(batch * n / ours.get("cpu_s_median").asDouble());
                 for (int t = 0; t < torchRuns.size(); t++) {
                     List<String> cmd = new ArrayList<>(List.of(python, Processes.reference("bench_train.py").toString(),
                             "--preset", preset, "--batch", "" + batch, "--seq", "" + n, "--steps", "" + steps,
@@ -128,13 +134,15 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
                     out.println(Json.toLine(torch));
                     speed.get(t + 1).add(torch.get("tokens_per_s").asDouble());
                     rss.get(t + 1).add(torch.get("peak_rss_mib").asDouble());
+                    perCpu.get(t + 1).add(batch * n / torch.get("cpu_s_median").asDouble());
                 }
             }
             double tps = Stats.median(speed.getFirst()), mib = Stats.median(rss.getFirst());
             StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "| %s | %.0f | %.0f", preset, tps, mib));
             for (int t = 1; t <= torchRuns.size(); t++) {
                 double tt = Stats.median(speed.get(t)), tr = Stats.median(rss.get(t));
-                row.append(String.format(Locale.ROOT, " | %.0f | %.0f | %.2fx / %.2fx", tt, tr, tps / tt, mib / tr));
+                row.append(String.format(Locale.ROOT, " | %.0f | %.0f | %.2fx / %.2fx; %.2fx", tt, tr, tps / tt,
+                        mib / tr, Stats.median(perCpu.getFirst()) / Stats.median(perCpu.get(t))));
             }
             table.add(row + " |");
         }
@@ -143,7 +151,10 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         table.forEach(out::println);
     }
 
-    /** One preset in this process: the median step time as tokens/s, with the backend, threads and peak memory. */
+    /**
+     * One preset in this process: the median step time as tokens/s and the median step's CPU seconds, with the
+     * backend, threads and peak memory.
+     */
     public Map<String, Object> measure(String preset) {
         ModelConfig cfg = config(preset, overrides, objective);
         boolean masked = objective == LmObjective.MASKED_LM;
@@ -151,7 +162,8 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         // masked LM: GPT-2's end of text and the two added tokens are special; the text draws none of them
         MlmMasking masking = masked ? new MlmMasking(new int[]{vocab - 3, vocab - 2, vocab - 1}, cfg.maskTokenId(),
                 cfg.padTokenId(), vocab) : null;
-        double[] times = new double[steps];
+        double[] times = new double[steps], cpu = new double[steps];
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         long selected = 0;
         try (Arena arena = Arena.ofShared(); LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(1);
@@ -163,7 +175,7 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
                     text[i] = r.nextInt(masked ? vocab - 3 : vocab);
                     tg[i] = r.nextInt(vocab);
                 }
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), c0 = os.getProcessCpuTime();
                 long units = in.length;
                 if (masked) {
                     units = 0;
@@ -178,7 +190,10 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
                 model.trainStep(in, tg, batch, n, 1f / Math.max(1, units), 1, s, 0);
                 double norm = AdamW.gradNorm(model.params());
                 adam.step(s + 1, 3e-4, AdamW.clipFactor(norm, 1));
-                if (s >= warmup) times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+                if (s >= warmup) {
+                    times[s - warmup] = (System.nanoTime() - t0) / 1e9;
+                    cpu[s - warmup] = (os.getProcessCpuTime() - c0) / 1e9; // every thread's, OpenBLAS's included
+                }
             }
         }
         double step = Stats.median(times);
@@ -191,9 +206,13 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         ours.put("tokens_per_s", Math.round(batch * n / step * 10) / 10.0);
         ours.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
         ours.put("step_s_median", step);
+        // CPU seconds of a step: with the cores shared, the work done, where wall time also counts waiting for them
+        ours.put("cpu_s_median", Stats.median(cpu));
+        double[] util = new double[steps];
+        for (int i = 0; i < steps; i++) util[i] = cpu[i] / (times[i] * Parallel.threads());
+        ours.put("cpu_util_median", Math.round(Stats.median(util) * 1000) / 1000.0);
         if (masked) ours.put("selected_fraction", Math.round(1e4 * selected / ((double) steps * batch * n)) / 1e4);
-        ours.put("load_avg_1m", ManagementFactory.getOperatingSystemMXBean()
-                .getSystemLoadAverage());
+        ours.put("load_avg_1m", os.getSystemLoadAverage());
         return ours;
     }
 }
