@@ -14,7 +14,9 @@ RMSNorm with eps added to the RMS, low-rank FFN and query transform, one
 shared key/value head compressed along the sequence by a learned N x k matrix)
 and adds the options the Java side supports: causal attention, per-head keys
 and values, separate value transform and projection, projections shared across
-layers, a convolutional compressor and a full-attention baseline.
+layers, a convolutional compressor and a full-attention baseline; and for
+masked-language-model encoders, key padding (lengths), RoBERTa's dense head
+(lm_head "dense"), the masked-LM loss and the masks Java draws (mlm_mask).
 """
 import json
 import math
@@ -48,6 +50,10 @@ DEFAULTS = {
     "separate_proj": False,          # own sequence projection F (or conv) for values
     "share_proj_across_layers": False,
     "norm_eps": 1e-6,
+    "objective": "causal_lm",        # causal_lm | masked_lm (what fc_out predicts; the model is the same)
+    "lm_head": "linear",             # linear (fc_out alone) | dense (lm_head.dense, GELU, lm_head.layer_norm, fc_out)
+    "mask_token_id": None,
+    "pad_token_id": None,
 }
 
 
@@ -56,6 +62,7 @@ def make_config(config=None, **overrides):
     cfg = {**DEFAULTS, **(config or {}), **overrides}
     d, H = cfg["embed_dim"], cfg["heads"]
     assert cfg["attention"] in ("linformer", "conv_linformer", "full"), cfg["attention"]
+    assert cfg["lm_head"] in ("linear", "dense"), cfg["lm_head"]
     assert d % H == 0 and d % 2 == 0, "embed_dim must be even and divisible by heads"
     if cfg["attention"] != "full":
         assert cfg["kv_heads"] in (1, H), "kv_heads must be 1 or heads"
@@ -71,6 +78,7 @@ def preset(name):
         "conv-linformer": {"attention": "conv_linformer", "causal": True},
         "tiny": {"causal": True, "embed_dim": 256, "depth": 4, "heads": 4,
                  "seq_length": 256, "k": 64, "rank": 32},
+        "encoder": {"depth": 8, "heads": 8, "kv_heads": 8, "shared_kv": False, "separate_proj": True},
     }
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(presets)}")
@@ -156,9 +164,12 @@ class LinformerAttention(nn.Module):
         self.attn_drop = nn.Dropout(cfg["dropout"])
         self.output_transform = nn.Linear(d, d)
 
-    def compress(self, t, which, shared):
-        """[B, n, kvdim] -> [B, S, kvdim] slots; which = 'key' | 'value'."""
+    def compress(self, t, which, shared, keep=None):
+        """[B, n, kvdim] -> [B, S, kvdim] slots; which = 'key' | 'value'.  keep [B, n]
+        (bidirectional key padding): positions whose keys count; the others are zeroed first."""
         n = t.shape[1]
+        if keep is not None:
+            t = t * keep[:, :, None].to(t.dtype)
         if self.conv:
             conv = getattr(self, which + "_conv", self.key_conv)
             pad = -n % self.c  # zero-pad on the right to whole blocks
@@ -174,17 +185,24 @@ class LinformerAttention(nn.Module):
             E = E * (blk[:, None] <= torch.arange(E.shape[1], device=t.device)[None, :])
         return torch.einsum("nk,bnd->bkd", E, t)
 
-    def forward(self, x, shared=None):
+    def forward(self, x, shared=None, lengths=None):
+        """lengths [B] (bidirectional): real tokens per row, padding after them; padded keys are
+        zeroed before the compression, and conv slots of padding alone are masked."""
         shared = shared or {}
         B, n, d = x.shape
+        keep = None if lengths is None or self.causal else \
+            torch.arange(n, device=x.device)[None, :] < lengths[:, None]   # [B, n]
         q = split_heads(self.query_transform(x), self.H)               # [B,H,n,hd]
         kx = self.key_transform(x)
         vx = self.value_transform(x) if hasattr(self, "value_transform") else kx
-        ks = split_heads(self.compress(kx, "key", shared), self.kvh)   # [B,kvh,S,hd]
-        vs = split_heads(self.compress(vx, "value", shared), self.kvh)
+        ks = split_heads(self.compress(kx, "key", shared, keep), self.kvh)   # [B,kvh,S,hd]
+        vs = split_heads(self.compress(vx, "value", shared, keep), self.kvh)
         scale = self.hd ** -0.5
         # with kvh == 1 the key/value head broadcasts over the H query heads
         s_slot = (q @ ks.transpose(-1, -2)) * scale                     # [B,H,n,S]
+        if keep is not None and self.conv:  # slot j covers positions jc .. jc+c-1: padding alone if jc >= length
+            slot_ok = torch.arange(s_slot.shape[-1], device=x.device)[None, :] * self.c < lengths[:, None]
+            s_slot = s_slot.masked_fill(~slot_ok[:, None, None, :], float("-inf"))
         if not self.causal:
             p = self.attn_drop(s_slot.softmax(-1))
             y = p @ vs
@@ -226,12 +244,16 @@ class FullAttention(nn.Module):
         self.attn_drop = nn.Dropout(cfg["dropout"])
         self.output_transform = nn.Linear(d, d)
 
-    def forward(self, x, shared=None):
+    def forward(self, x, shared=None, lengths=None):
+        """lengths [B] (bidirectional): real tokens per row; padded keys are left out of the softmax."""
         B, n, d = x.shape
         q, k, v = (split_heads(m(x), self.H) for m in (self.query, self.key, self.value))
         s = (q @ k.transpose(-1, -2)) * (d // self.H) ** -0.5
         if self.causal:
             s = s.masked_fill(~torch.ones(n, n, dtype=torch.bool, device=x.device).tril(), float("-inf"))
+        elif lengths is not None:
+            keep = torch.arange(n, device=x.device)[None, :] < lengths[:, None]     # [B, n] keys
+            s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
         y = self.attn_drop(s.softmax(-1)) @ v
         return self.output_transform(y.transpose(1, 2).reshape(B, n, d))
 
@@ -262,25 +284,39 @@ class Lumenspark(nn.Module):
                                  LowRankLinear(d // 2, d, cfg["rank"]), nn.Dropout(cfg["dropout"])),
             "norm2": RMSNorm(d, cfg["norm_eps"]),
         }) for i in range(depth))
+        if cfg["lm_head"] == "dense":  # RoBERTa's masked-LM head before the output layer
+            self.lm_head = nn.ModuleDict({"dense": nn.Linear(d, d), "layer_norm": RMSNorm(d, cfg["norm_eps"])})
         self.fc_out = nn.Linear(d, V)  # untied, no final norm (as published)
 
     def shared_projections(self):
         return {w: getattr(self, f"shared_{w}_proj") for w in ("key", "value")
                 if hasattr(self, f"shared_{w}_proj")}
 
-    def forward(self, ids, attn_fn=None):
-        """ids [B, n] -> logits [B, n, V].  attn_fn(attn, x, shared) may replace the
-        attention modules (the self-test plugs in a naive implementation)."""
+    def hidden(self, ids, lengths=None, attn_fn=None):
+        """ids [B, n] -> the last block's output [B, n, d].  lengths [B]: real tokens per
+        row (padding after them; bidirectional attention leaves padded keys out).
+        attn_fn(attn, x, shared) may replace the attention modules (the self-test plugs
+        in a naive implementation)."""
         n = ids.shape[1]
         assert n <= self.config["seq_length"], "sequence longer than seq_length"
         x = self.token_embedding(ids) + self.position_embedding(torch.arange(n, device=ids.device))
         x = self.drop(x)
         shared = self.shared_projections()
         for layer in self.layers:  # post-norm blocks
-            a = layer["attn"](x, shared) if attn_fn is None else attn_fn(layer["attn"], x, shared)
+            a = layer["attn"](x, shared, lengths) if attn_fn is None else attn_fn(layer["attn"], x, shared)
             x = layer["norm1"](x + a)
             x = layer["norm2"](x + layer["ffn"](x))
-        return self.fc_out(x)
+        return x
+
+    def features(self, h):
+        """What fc_out reads: the hidden states, or the dense head's transform of them."""
+        if not hasattr(self, "lm_head"):
+            return h
+        return self.lm_head["layer_norm"](F.gelu(self.lm_head["dense"](h)))
+
+    def forward(self, ids, attn_fn=None, lengths=None):
+        """ids [B, n] -> logits [B, n, V] (see hidden)."""
+        return self.fc_out(self.features(self.hidden(ids, lengths, attn_fn)))
 
 
 def lm_loss(logits, targets):
@@ -290,6 +326,64 @@ def lm_loss(logits, targets):
 
 def loss_fn(model, ids, targets):
     return lm_loss(model(ids), targets)
+
+
+def mlm_loss(logits, labels):
+    """Masked-LM loss as Hugging Face computes it: mean cross-entropy over the positions
+    whose label is not -100 (the selected ones)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).long(), ignore_index=-100)
+
+# ----------------------------------------------------------------------------
+# masks: the same as Java's training.MlmMasking, draw for draw
+
+MLM_SELECT, MLM_MASK, MLM_RANDOM = 0.15, 0.8, 0.5
+MLM_EVAL_SEED = 0x4D4C4D5F4556414C
+_MLM_SALT = 0x6D61736B6564
+_U64 = (1 << 64) - 1
+
+
+def splitmix(x):
+    """SplitMix64 (Java's BatchSampler.mix): x + golden ratio, then the finalizer, mod 2^64."""
+    z = (x + 0x9E3779B97F4A7C15) & _U64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+    return z ^ (z >> 31)
+
+
+def mlm_mask(tokens, lengths, special_ids, mask_id, pad_id, vocab, seed, step, micro=0):
+    """Hugging Face's DataCollatorForLanguageModeling masking (15 % selected; of those 80 %
+    mask, 10 % random, 10 % kept), each draw a hash of (seed, step, micro, row, position):
+    tokens [B][n] (lists or a tensor), lengths [B] -> (inputs, labels) [B, n] int64 tensors,
+    labels -100 where nothing is predicted, padding (positions >= length) set to pad_id."""
+    special = set(int(i) for i in special_ids) | {mask_id, pad_id}
+    rows = [[int(t) for t in row] for row in tokens]
+    inputs, labels = [], []
+    for r, row in enumerate(rows):
+        key = splitmix(splitmix(splitmix(splitmix((seed ^ _MLM_SALT) & _U64) ^ step) ^ micro) ^ r)
+        ins, lab = [], []
+        for t, tok in enumerate(row):
+            if t >= int(lengths[r]):
+                ins.append(pad_id)
+                lab.append(-100)
+                continue
+            ins.append(tok)
+            lab.append(-100)
+            if tok in special:
+                continue
+            h = splitmix(key ^ t)
+
+            def u(j):
+                return (splitmix(h ^ j) >> 11) * 2.0 ** -53
+            if u(1) >= MLM_SELECT:
+                continue
+            lab[-1] = tok
+            if u(2) < MLM_MASK:
+                ins[-1] = mask_id
+            elif u(3) < MLM_RANDOM:
+                ins[-1] = (splitmix(h ^ 4) * vocab) >> 64
+        inputs.append(ins)
+        labels.append(lab)
+    return torch.tensor(inputs, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
 
 # ----------------------------------------------------------------------------
 # safetensors, written and read by hand
@@ -486,6 +580,38 @@ def self_test():
         loss_fn(model, ids, tgt).backward()
         dead = [k for k, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
         check(not dead, f"{name}: every parameter gets a gradient {dead if dead else ''}")
+
+    # 4b. key padding: a padded batch gives each sequence's outputs alone, whatever the padding holds
+    for name, cfg in small_configs().items():
+        if cfg["causal"]:
+            continue
+        model = randomize_(Lumenspark(cfg), gen).double().eval()
+        V, N = cfg["vocab_size"], cfg["seq_length"]
+        lengths = torch.tensor([N, 11, 6, 1])
+        ids = torch.randint(0, V, (4, N), generator=gen)
+        with torch.no_grad():
+            padded = model(ids, lengths=lengths)
+            alone = max((padded[b, :L] - model(ids[b:b + 1, :L])[0]).abs().max().item()
+                        for b, L in enumerate(lengths.tolist()))
+            other = ids.clone()
+            for b, L in enumerate(lengths.tolist()):
+                other[b, L:] = (other[b, L:] + 1) % V
+            changed = model(other, lengths=lengths)
+            same = all(torch.equal(changed[b, :L], padded[b, :L]) for b, L in enumerate(lengths.tolist()))
+        check(alone < 1e-9 and same, f"{name}: key padding (padded = alone, max |diff| {alone:.1e}; padding ignored)")
+
+    # 4c. masks: selection rate and the 80/10/10 split, never a special token or padding
+    toks = torch.randint(0, 97, (64, 256), generator=gen)
+    toks[:, ::17] = 96  # an end-of-text now and then
+    lengths = torch.randint(200, 257, (64,), generator=gen)
+    ins, labs = mlm_mask(toks, lengths, [96], 94, 95, 97, seed=7, step=3)
+    sel = labs != -100
+    real = (torch.arange(256)[None, :] < lengths[:, None]) & (toks != 96)
+    rate = sel.sum().item() / real.sum().item()
+    masked = (ins[sel] == 94).float().mean().item()
+    kept = (ins[sel] == toks[sel]).float().mean().item()
+    check(abs(rate - 0.15) < 0.01 and abs(masked - 0.8) < 0.03 and 0.08 < kept < 0.13 and not (sel & ~real).any(),
+          f"mlm_mask: {rate:.3f} selected, {masked:.3f} masked, {kept:.3f} kept, none special or padding")
 
     # 5. causality of the full-size causal presets (default init, float32, two cut points)
     for name in ("lumenspark", "transformer", "conv-linformer", "tiny"):

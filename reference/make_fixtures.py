@@ -9,6 +9,12 @@ Each fixture folder holds
   io.safetensors     input_ids I32 [B,n], targets I32 [B,n], logits F32 [B,n,V], loss F32 [1],
                      grad.<param> F32 = d(mean cross-entropy)/d(param)
 
+The masked-LM fixtures (mlm-*, bidirectional, rows padded to n) hold instead of targets
+  tokens I32 [B,n] (the text, padding = pad id), lengths I32 [B], mask_key I32 [3]
+  (seed, step, micro of mlm_mask, which Java's MlmMasking must reproduce), input_ids
+  I32 [B,n] (masked), labels I32 [B,n] (-100: no loss), and the loss is the mean over
+  the labelled positions (Hugging Face's masked-LM loss).
+
 Weights are random (not the init defaults) so every parameter matters.  They
 are rounded to float32 and stored as such; logits, loss and gradients are then
 computed in float64 from exactly those float32 weights and rounded once, so
@@ -23,7 +29,7 @@ import sys
 sys.dont_write_bytecode = True  # keep reference/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lumenspark_ref import (OPTIONS, SMALL, Lumenspark, load_safetensors, loss_fn, make_config,  # noqa: E402
-                            randomize_, save_safetensors)
+                            mlm_loss, mlm_mask, randomize_, save_safetensors)
 import torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +49,17 @@ FIXTURES = {
     "options-bidir": (dict(causal=False, **OPTIONS), 7, 2, 16),
 }
 
+# masked-LM fixtures: every bidirectional variant, rows padded (lengths), the dense head once
+MLM = dict(causal=False, objective="masked_lm", mask_token_id=95, pad_token_id=96)  # end of text: 94
+MLM_LENGTHS = [16, 15, 13, 11, 8, 5]
+MLM_FIXTURES = {
+    "mlm-v01":     (dict(MLM), 11),
+    "mlm-full":    (dict(MLM, attention="full"), 12),
+    "mlm-conv":    (dict(MLM, attention="conv_linformer"), 13),
+    "mlm-options": (dict(MLM, **OPTIONS), 14),
+    "mlm-dense":   (dict(MLM, lm_head="dense"), 18),
+}
+
 
 def build(overrides, seed):
     cfg = make_config(SMALL, **overrides)
@@ -60,6 +77,65 @@ def compute(model32, ids, targets):
     loss.backward()
     grads = {k: p.grad.float() for k, p in model.named_parameters()}
     return logits.detach().float(), loss.detach().float().reshape(1), grads
+
+
+def compute_mlm(model32, ids, lengths, labels):
+    """Masked-LM logits, loss and gradients in float64 from the float32 weights."""
+    model = Lumenspark(model32.config).double().eval()
+    model.load_state_dict({k: v.double() for k, v in model32.state_dict().items()})
+    logits = model(ids, lengths=lengths)
+    loss = mlm_loss(logits, labels)
+    loss.backward()
+    grads = {k: p.grad.float() for k, p in model.named_parameters()}
+    return logits.detach().float(), loss.detach().float().reshape(1), grads
+
+
+def make_mlm(name, out_dir):
+    overrides, seed = MLM_FIXTURES[name]
+    cfg, model = build(overrides, seed)
+    V, n, B = cfg["vocab_size"], cfg["seq_length"], len(MLM_LENGTHS)
+    gen = torch.Generator().manual_seed(1000 * seed)
+    tokens = torch.randint(0, 94, (B, n), generator=gen)
+    tokens[:, 5] = 94  # an end of text in every row: never masked
+    lengths = torch.tensor(MLM_LENGTHS)
+    for b, L in enumerate(MLM_LENGTHS):
+        tokens[b, L:] = cfg["pad_token_id"]
+    key = [seed, 3, 1]  # seed, step, micro
+    ids, labels = mlm_mask(tokens, lengths, [94], cfg["mask_token_id"], cfg["pad_token_id"], V, *key)
+    logits, loss, grads = compute_mlm(model, ids, lengths, labels)
+
+    folder = os.path.join(out_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    meta = {"format": "pt", "fixture": name, "generator": "reference/make_fixtures.py"}
+    save_safetensors(os.path.join(folder, "model.safetensors"), model.state_dict(), meta)
+    io = {"tokens": tokens.int(), "lengths": lengths.int(), "mask_key": torch.tensor(key, dtype=torch.int32),
+          "input_ids": ids.int(), "labels": labels.int(), "logits": logits, "loss": loss}
+    io.update({"grad." + k: g for k, g in grads.items()})
+    save_safetensors(os.path.join(folder, "io.safetensors"), io, meta)
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    print(f"{name:14s} {cfg['attention']:14s} lm_head={cfg['lm_head']:6s} B={B} n={n} lengths={MLM_LENGTHS} "
+          f"selected={(labels != -100).sum().item()} loss={loss.item():.6f} {size / 1024:.0f} KiB")
+    return size
+
+
+def check_mlm(name, out_dir):
+    folder = os.path.join(out_dir, name)
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = make_config(json.load(f))
+    model = Lumenspark(cfg)
+    model.load_state_dict(load_safetensors(os.path.join(folder, "model.safetensors"))[0])
+    io, _ = load_safetensors(os.path.join(folder, "io.safetensors"))
+    ids, labels = mlm_mask(io["tokens"], io["lengths"], [94], cfg["mask_token_id"], cfg["pad_token_id"],
+                           cfg["vocab_size"], *io["mask_key"].tolist())
+    logits, loss, grads = compute_mlm(model, ids, io["lengths"].long(), labels)
+    ok = torch.equal(ids.int(), io["input_ids"]) and torch.equal(labels.int(), io["labels"]) and \
+        torch.equal(logits, io["logits"]) and torch.equal(loss, io["loss"]) and \
+        all(torch.equal(g, io["grad." + k]) for k, g in grads.items())
+    print(f"check {name:14s} {'ok' if ok else 'MISMATCH'}")
+    return ok
 
 
 def make(name, out_dir):
@@ -118,9 +194,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)  # deterministic reductions
     if args.check:
-        sys.exit(0 if all([check(name, args.out) for name in FIXTURES]) else 1)
-    total = sum(make(name, args.out) for name in FIXTURES)
-    print(f"{len(FIXTURES)} fixtures, {total / 1024:.0f} KiB in {os.path.relpath(args.out, ROOT)}")
+        sys.exit(0 if all([check(name, args.out) for name in FIXTURES]
+                          + [check_mlm(name, args.out) for name in MLM_FIXTURES]) else 1)
+    total = sum(make(name, args.out) for name in FIXTURES) + sum(make_mlm(name, args.out) for name in MLM_FIXTURES)
+    print(f"{len(FIXTURES) + len(MLM_FIXTURES)} fixtures, {total / 1024:.0f} KiB in {os.path.relpath(args.out, ROOT)}")
 
 
 if __name__ == "__main__":

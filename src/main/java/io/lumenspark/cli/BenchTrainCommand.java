@@ -34,6 +34,14 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Option(names = "--warmup", paramLabel = "N", description = "Untimed warm-up steps (default: ${DEFAULT-VALUE}).")
     int warmup = 2;
 
+    @Option(names = "--objective", description = "causal or mlm: masked-LM training with the same masks on both"
+            + " sides, PyTorch also with the output layer on the selected rows only (default: ${DEFAULT-VALUE}).")
+    String objective = "causal";
+
+    @Option(names = "--rounds", description = "Measure every implementation this many times, interleaved, and"
+            + " report medians (default: ${DEFAULT-VALUE}).")
+    int rounds = 1;
+
     @Mixin
     PytorchOptions pytorch;
 
@@ -43,7 +51,8 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        TrainBench bench = new TrainBench(presets, set.overrides, shape.batch, shape.seqLength(), steps, warmup);
+        TrainBench bench = new TrainBench(presets, set.overrides, shape.batch, shape.seqLength(), steps, warmup,
+                TrainingOptions.objective(objective), rounds);
         if (inProcess) {
             System.out.println(Json.toLine(bench.measure(presets.getFirst())));
             return 0;
@@ -51,7 +60,8 @@ final class BenchTrainCommand implements Callable<Integer> {
         bench.run(preset -> {
             List<String> args = new ArrayList<>(List.of("bench", "train", "--in-process", "--preset", preset,
                     "--batch", "" + shape.batch, "--steps", "" + steps, "--warmup", "" + warmup, "--threads",
-                    "" + Parallel.threads(), "--backend", runtime.backend));
+                    "" + Parallel.threads(), "--backend", runtime.backend,
+                    "--objective", objective));
             if (shape.seqLength != null) args.addAll(List.of("--seq-length", "" + shape.seqLength));
             set.overrides.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
             return Processes.javaCommand(Main.class, args);

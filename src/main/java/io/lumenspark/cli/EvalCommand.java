@@ -9,6 +9,7 @@ import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.tokens.EvalTokens;
 import io.lumenspark.tokens.TokenFile;
 import io.lumenspark.training.Evaluator;
+import io.lumenspark.training.MlmMasking;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -20,7 +21,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Loss and perplexity of a model on text (files or folders), on a folder made by data prepare (its"
-                + " val.bin) or on a token file (.bin: uint16, or uint32 for vocabularies over 65,536).")
+                + " val.bin) or on a token file (.bin: uint16, or uint32 for vocabularies over 65,536); a masked LM's loss and"
+                + " pseudo-perplexity over a fixed mask.")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
@@ -50,10 +52,12 @@ final class EvalCommand implements Callable<Integer> {
         if (maxTokens < 0) throw new LumensparkException("--max-tokens must not be negative (0: all), got " + maxTokens);
         shape.seqLength(); // checked before the model is loaded
         try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir());
-             TokenFile tokens = EvalTokens.open(data, model.tokenizer())) {
+             TokenFile tokens = EvalTokens.open(data, model.config().isMaskedLm()
+                     ? MlmMasking.textTokenizer(model.tokenizer()) : model.tokenizer())) {
             int n = shape.seqLength(model.config().seqLength());
             if (tokens.length() < 2) throw new LumensparkException(data + ": fewer than 2 tokens to evaluate");
             MemoryPlan.forInference(model.config(), batch, n).check(); // --batch 2147483647: refused, not allocated
+            if (model.config().isMaskedLm()) return evaluateMasked(model, tokens, batch, n);
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             long t0 = System.nanoTime();
             Evaluator.Result r;
@@ -74,6 +78,36 @@ final class EvalCommand implements Callable<Integer> {
                 System.out.printf("loss %.4f, perplexity %.2f over %s (%.1f s)%n", r.loss(), r.perplexity(),
                         Words.count(r.tokens(), "token"), seconds);
             }
+        }
+        return 0;
+    }
+
+    /**
+     * A masked LM: the mean loss over the tokens the fixed evaluation mask selects (the same ones every time, as
+     * training's validation), and its exponential, the pseudo-perplexity.
+     */
+    private int evaluateMasked(LumensparkModel model, TokenFile tokens, int batch, int n) {
+        MlmMasking masking = new MlmMasking(model.tokenizer());
+        long read = Evaluator.maskedWindows(tokens, n, maxTokens).stream().mapToLong(w -> w[1]).sum();
+        long t0 = System.nanoTime();
+        Evaluator.Result r;
+        try (ProgressBars.Bar bar = ProgressBars.open("eval", read, 0, ProgressBars.Unit.TOKENS)) {
+            r = Evaluator.evaluateMasked(model.languageModel(), tokens, masking, batch, n, maxTokens, bar::stepTo);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        if (json) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("objective", model.config().objective().label());
+            m.put("loss", r.loss());
+            m.put("pseudo_perplexity", r.perplexity());
+            m.put("masked_tokens", r.tokens());
+            m.put("tokens", read);
+            m.put("seconds", seconds);
+            System.out.println(Json.toLine(m));
+        } else {
+            System.out.printf("masked LM loss %.4f, pseudo-perplexity %.2f over %s (the fixed mask's %.1f %% of %s)"
+                            + " (%.1f s)%n", r.loss(), r.perplexity(), Words.count(r.tokens(), "masked token"),
+                    100.0 * r.tokens() / read, Words.count(read, "token"), seconds);
         }
         return 0;
     }

@@ -6,6 +6,7 @@ import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.io.WeightFiles;
+import io.lumenspark.model.LmHeadKind;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.ModelFolder;
@@ -41,6 +42,11 @@ final class InfoCommand implements Callable<Integer> {
                     cfg.causal() ? " (causal)" : " (bidirectional: sees the future)", cfg.k(), cfg.kvHeads());
             System.out.printf("shape:      vocab %d, embed_dim %d, depth %d, heads %d, seq_length %d, rank %d%n",
                     cfg.vocabSize(), cfg.embedDim(), cfg.depth(), cfg.heads(), cfg.seqLength(), cfg.rank());
+            System.out.printf("objective:  %s%n", cfg.isMaskedLm()
+                    ? String.format("masked LM (%s; fill-mask, <mask> = %s, <pad> = %s)", cfg.lmHead() == LmHeadKind.DENSE
+                    ? "RoBERTa-style head: lm_head.dense, GELU, lm_head.layer_norm, fc_out" : "head: fc_out",
+                    tokenId(cfg.maskTokenId()), tokenId(cfg.padTokenId()))
+                    : "causal LM (the next token)");
             System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.languageModel().params().count(),
                     model.languageModel().params().count() * 4 / 1e6);
             System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(dir) ? ""
@@ -62,23 +68,28 @@ final class InfoCommand implements Callable<Integer> {
                 System.out.printf("training:   checkpoint at step %d%n", step);
             }
             if (run != null && Files.exists(run.resolve(RunFolder.METRICS))) {
-                validation(MetricsLog.read(run.resolve(RunFolder.METRICS)), step);
+                validation(MetricsLog.read(run.resolve(RunFolder.METRICS)), step, cfg.isMaskedLm());
             }
         }
         return 0;
     }
 
     /** The last validation loss the run logged, at or before the checkpoint's step (a later one has no model). */
-    private static void validation(List<Map<String, Object>> records, Long checkpointStep) {
+    private static void validation(List<Map<String, Object>> records, Long checkpointStep, boolean maskedLm) {
         for (int i = records.size() - 1; i >= 0; i--) {
             Map<String, Object> r = records.get(i);
             if (r.get("val_loss") instanceof Number loss && r.get("step") instanceof Number step
                     && (checkpointStep == null || step.longValue() <= checkpointStep)) {
-                System.out.printf("validation: loss %.4f, perplexity %.2f at step %d%n", loss.doubleValue(),
-                        Math.exp(loss.doubleValue()), step.longValue());
+                System.out.printf("validation: %sloss %.4f, %sperplexity %.2f at step %d%n", maskedLm ? "masked LM "
+                        : "", loss.doubleValue(), maskedLm ? "pseudo-" : "", Math.exp(loss.doubleValue()),
+                        step.longValue());
                 return;
             }
         }
+    }
+
+    private static String tokenId(int id) {
+        return id < 0 ? "none" : Integer.toString(id);
     }
 
     private static long size(Path file) {

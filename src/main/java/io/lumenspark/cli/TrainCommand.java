@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
+import io.lumenspark.model.LmObjective;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
 import picocli.CommandLine.Command;
@@ -74,9 +75,10 @@ final class TrainCommand implements Callable<Integer> {
         }
         Trainer.Result r = new Trainer(options, System.out).replace(force).reportInterruptions(System.err)
                 .run(resume);
-        System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f, over %s); model"
-                        + " in %s%n", Words.count(r.steps(), "step"), r.trainLoss(), r.valLoss(), r.valPerplexity(),
-                r.validationCoverage(), r.out());
+        System.out.printf("done: %s, train loss %.4f, validation loss %.4f (%s %.2f, over %s); model"
+                        + " in %s%n", Words.count(r.steps(), "step"), r.trainLoss(), r.valLoss(),
+                r.objective() == LmObjective.MASKED_LM ? "masked tokens, pseudo-perplexity" : "perplexity",
+                r.valPerplexity(), r.validationCoverage(), r.out());
         return 0;
     }
 }

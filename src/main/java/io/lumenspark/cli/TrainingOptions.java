@@ -3,6 +3,7 @@ package io.lumenspark.cli;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.LmObjective;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.TrainOptions;
 import picocli.CommandLine.Mixin;
@@ -18,7 +19,7 @@ import java.util.Set;
 final class TrainingOptions {
     private static final TrainOptions.Builder DEFAULTS = TrainOptions.builder();
 
-    @Option(names = "--preset", paramLabel = "PRESET", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer or tiny (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--preset", paramLabel = "PRESET", description = "lumenspark, lumenspark-v0.1, transformer, conv-linformer, tiny or encoder (default: ${DEFAULT-VALUE}).")
     String preset = DEFAULTS.preset();
 
     @Mixin
@@ -74,6 +75,19 @@ final class TrainingOptions {
     @Option(names = "--seed", paramLabel = "N", description = "Seed for initialization, batches and dropout (default: ${DEFAULT-VALUE}).")
     long seed = DEFAULTS.seed();
 
+    @Option(names = "--objective", paramLabel = "causal|mlm", description = "causal (next-token prediction) or mlm (masked-language modeling,"
+            + " as RoBERTa; bidirectional models: adds <mask> and <pad> to the tokenizer) (default: ${DEFAULT-VALUE}).")
+    String objective = "causal";
+
+    /** --objective's value: causal or mlm (or the objectives' own names, causal_lm and masked_lm). */
+    static LmObjective objective(String value) {
+        return switch (value) {
+            case "causal", "causal_lm" -> LmObjective.CAUSAL_LM;
+            case "mlm", "masked_lm" -> LmObjective.MASKED_LM;
+            default -> throw new LumensparkException("--objective must be causal or mlm, got '" + value + "'");
+        };
+    }
+
     /**
      * The options as given, for this data and run folder; {@code given} names the options on the command line
      * (--init takes the model's config, so --preset, --set and --config are refused beside it).
@@ -91,7 +105,7 @@ final class TrainingOptions {
                 .init(init == null ? null : init.folder()).batch(shape.batch).seqLength(shape.seqLength()).steps(steps).accumulation(accumulation)
                 .lr(lr).minLr(minLr).warmupFraction(warmup).weightDecay(weightDecay).gradClip(gradClip)
                 .evalEvery(evalEvery).evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out)
-                .tokenizer(tokenizer).build();
+                .tokenizer(tokenizer).objective(objective(objective)).build();
     }
 
     /**

@@ -24,6 +24,12 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  *
  * <p>Keys have kv_heads heads: with one, all query heads share it (as published lumenspark), which lets all
  * heads' queries be stacked into one [n*heads, head_dim] matrix for the products.
+ *
+ * <p>Key padding (bidirectional variants): a row of the batch may hold fewer real tokens than n, padded at its end
+ * ({@link Pass#length}). Padded keys contribute nothing: they are left out of the compression (as if zeroed before
+ * it: E's first rows for the real positions), slots of the convolution made of padding alone are masked, and full
+ * attention leaves them out of the softmax. A real position's output is then that of its sequence run alone,
+ * whatever the padding holds. Causal variants need nothing: padding comes after every real position.
  */
 final class Attention {
     private final ModelConfig cfg;
@@ -225,7 +231,7 @@ final class Attention {
      * qBase (d floats per position), their probabilities at pBase in probs, laid out [groups][len * perGroup][width].
      */
     private void attend(Pass c, int b, int r0, int len, long qBase, long pBase) {
-        int n = c.n;
+        int n = c.n, real = realLength(c, b);
         for (int g = 0; g < groups; g++) {
             long qOff = qBase + (groups == 1 ? 0 : (long) g * hd);
             long pOff = pBase + (long) g * len * perGroup * width;
@@ -237,7 +243,8 @@ final class Attention {
             }
             // The local blocks the chunk's queries fall in; each query sees the raw keys of its own block.
             for (int bs = local == 0 ? n : r0 / local * local; bs < r0 + len; bs += local) {
-                int keys = Math.min(local, n - bs), from = Math.max(bs, r0), to = Math.min(bs + keys, r0 + len);
+                int queries = Math.min(local, n - bs), keys = localKeys(bs, n, real);
+                int from = Math.max(bs, r0), to = Math.min(bs + queries, r0 + len);
                 c.blas.gemm(new Mat(q, qOff + (long) (from - r0) * d, qLd()), false,
                         new Mat(k, kvOffset(b, bs, g, n), kvDim), true,
                         new Mat(probs, pOff + (long) (from - r0) * perGroup * width + slots, width),
@@ -246,8 +253,8 @@ final class Attention {
             Parallel.rows(qRows, width, (from, to) -> {
                 for (int r = from; r < to; r++) {
                     int i = r0 + r / perGroup;
-                    Kernels.maskedSoftmax(probs, pOff + (long) r * width, width, visibleSlots(i), slots,
-                            visibleLocal(i, n));
+                    Kernels.maskedSoftmax(probs, pOff + (long) r * width, width, visibleSlots(i, real), slots,
+                            visibleLocal(i, n, real));
                 }
             });
             MemorySegment p = dropProbs(c, b, g, pOff, qRows);
@@ -257,7 +264,8 @@ final class Attention {
                         new Mat(attended, qOff, qLd()), qRows, hd, slots, 1f, 0f);
             }
             for (int bs = local == 0 ? n : r0 / local * local; bs < r0 + len; bs += local) {
-                int keys = Math.min(local, n - bs), from = Math.max(bs, r0), to = Math.min(bs + keys, r0 + len);
+                int queries = Math.min(local, n - bs), keys = localKeys(bs, n, real);
+                int from = Math.max(bs, r0), to = Math.min(bs + queries, r0 + len);
                 c.blas.gemm(new Mat(p, p0 + (long) (from - r0) * perGroup * width + slots, width), false,
                         new Mat(v, kvOffset(b, bs, g, n), kvDim), false,
                         new Mat(attended, qOff + (long) (from - r0) * d, qLd()),
@@ -266,16 +274,33 @@ final class Attention {
         }
     }
 
-    /** Slots a query at position i sees: all when bidirectional, those ending before its block when causal. */
-    private int visibleSlots(int i) {
-        return causal && slots > 0 ? Math.min(slots, i / block) : slots;
+    /**
+     * Real tokens of batch row b whose keys are seen: the row's length when bidirectional (padding at its end is
+     * left out), n when causal (padding comes after every real position, which never sees it).
+     */
+    private int realLength(Pass c, int b) {
+        return causal ? c.n : c.length(b);
     }
 
-    /** Raw keys of its own block a query at position i sees. */
-    private int visibleLocal(int i, int n) {
+    /**
+     * Slots a query at position i sees, its row holding real tokens: all (the convolution's that hold a real
+     * position) when bidirectional, those ending before its block when causal.
+     */
+    private int visibleSlots(int i, int real) {
+        if (causal) return slots > 0 ? Math.min(slots, i / block) : 0;
+        return conv ? (real + block - 1) / block : slots;
+    }
+
+    /** Raw keys of its own block a query at position i sees, its row holding real tokens. */
+    private int visibleLocal(int i, int n, int real) {
         if (local == 0) return 0;
         int start = i / local * local;
-        return causal ? i - start + 1 : Math.min(local, n - start);
+        return causal ? i - start + 1 : Math.min(local, real - start);
+    }
+
+    /** Keys of the local block starting at bs that any of its queries sees (causal: all of them, up to n). */
+    private int localKeys(int bs, int n, int real) {
+        return Math.min(local, (causal ? n : real) - bs);
     }
 
     /** Query (and output) rows of group g in batch row b start here; see qLd. */
@@ -349,20 +374,24 @@ final class Attention {
         return forValues && maskedF != null ? maskedF : maskedE;
     }
 
-    /** Compressed keys (and values) of batch row b. */
+    /** Compressed keys (and values) of batch row b, from its real positions only. */
     private void compress(Pass c, int b) {
         if (full) return;
-        int n = c.n;
-        compressOne(c, b, k, kc, false, n);
-        if (!valuesAreKeys()) compressOne(c, b, v, vc, true, n);
+        int real = realLength(c, b);
+        compressOne(c, b, k, kc, false, real);
+        if (!valuesAreKeys()) compressOne(c, b, v, vc, true, real);
     }
 
-    private void compressOne(Pass c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int n) {
+    /** Slots of batch row b from the first real rows of src (keys or values; the rows after them are padding). */
+    private void compressOne(Pass c, int b, MemorySegment src, MemorySegment dst, boolean forValues, int real) {
+        int n = c.n;
         long srcOff = (long) b * n * kvDim;
         long dstOff = (long) b * slots * kvDim;
         if (conv) {
             MemorySegment wp = forValues && convV != null ? convV : convK;
-            int fullBlocks = n / block, tail = n - fullBlocks * block, rowLen = block * kvDim;
+            int fullBlocks = real / block, tail = real - fullBlocks * block, rowLen = block * kvDim;
+            int made = fullBlocks + (tail > 0 ? 1 : 0); // slots of padding alone are masked; keep them zero
+            Floats.zero(dst, dstOff + (long) made * kvDim, (long) (slots - made) * kvDim);
             c.blas.gemm(new Mat(src, srcOff, rowLen), false, new Mat(wp, rowLen), true, new Mat(dst, dstOff, kvDim),
                     fullBlocks, kvDim, rowLen, 1f, 0f);
             if (tail > 0) { // the last, partial block: as if zero-padded to c positions
@@ -372,7 +401,7 @@ final class Attention {
             }
         } else {
             c.blas.gemm(new Mat(projection(c, forValues), cfg.k()), true, new Mat(src, srcOff, kvDim), false,
-                    new Mat(dst, dstOff, kvDim), slots, kvDim, n, 1f, 0f);
+                    new Mat(dst, dstOff, kvDim), slots, kvDim, real, 1f, 0f);
         }
     }
 
@@ -507,6 +536,7 @@ final class Attention {
             if (dConvV != null) dConvV.fill((byte) 0);
         }
         for (int b = 0; b < c.batch; b++) {
+            int real = realLength(c, b);
             if (slots > 0) {
                 dkc.fill((byte) 0);
                 if (dvc != dkc) dvc.fill((byte) 0);
@@ -526,14 +556,14 @@ final class Attention {
                             qRows, slots, hd, 1f, 0f);
                 }
                 for (int bs = 0; bs < n && local > 0; bs += local) {
-                    int len = Math.min(local, n - bs);
+                    int queries = Math.min(local, n - bs), keys = localKeys(bs, n, real);
                     long pb = (long) bs * perGroup * width + slots;
                     c.blas.gemm(new Mat(p, p0 + pb, width), true,
                             new Mat(dAttended, qOff + (long) bs * d, qLd()), false,
-                            new Mat(dv, kvOffset(b, bs, g, n), kvDim), len, hd, len * perGroup, 1f, 1f);
+                            new Mat(dv, kvOffset(b, bs, g, n), kvDim), keys, hd, queries * perGroup, 1f, 1f);
                     c.blas.gemm(new Mat(dAttended, qOff + (long) bs * d, qLd()), false,
                             new Mat(v, kvOffset(b, bs, g, n), kvDim), true, new Mat(dProbs, pb, width),
-                            len * perGroup, len, hd, 1f, 0f);
+                            queries * perGroup, keys, hd, 1f, 0f);
                 }
                 if (c.training && cfg.dropout() > 0) {
                     Dropout.apply(dProbs, 0, dProbs, 0, (long) qRows * width, cfg.dropout(), dropKey(c, b, g));
@@ -542,7 +572,7 @@ final class Attention {
                     for (int r = from; r < to; r++) {
                         int i = r / perGroup;
                         Kernels.maskedSoftmaxBackward(probs, pOff + (long) r * width, dProbs, (long) r * width, width,
-                                visibleSlots(i), slots, visibleLocal(i, n));
+                                visibleSlots(i, real), slots, visibleLocal(i, n, real));
                     }
                 });
                 // key side: dScores is in dProbs now
@@ -554,18 +584,18 @@ final class Attention {
                             new Mat(dkc, g * hd, kvDim), slots, hd, qRows, alpha, 1f);
                 }
                 for (int bs = 0; bs < n && local > 0; bs += local) {
-                    int len = Math.min(local, n - bs);
+                    int queries = Math.min(local, n - bs), keys = localKeys(bs, n, real);
                     long pb = (long) bs * perGroup * width + slots;
                     c.blas.gemm(new Mat(dProbs, pb, width), false, new Mat(k, kvOffset(b, bs, g, n), kvDim), false,
                             new Mat(dq, qOff + (long) bs * d, qLd()),
-                            len * perGroup, hd, len, alpha, slots > 0 ? 1f : 0f);
+                            queries * perGroup, hd, keys, alpha, slots > 0 ? 1f : 0f);
                     c.blas.gemm(new Mat(dProbs, pb, width), true, new Mat(q, qOff + (long) bs * d, qLd()), false,
-                            new Mat(dk, kvOffset(b, bs, g, n), kvDim), len, hd, len * perGroup, alpha, 1f);
+                            new Mat(dk, kvOffset(b, bs, g, n), kvDim), keys, hd, queries * perGroup, alpha, 1f);
                 }
             }
             if (!full) {
-                compressBackward(c, b, k, dk, dkc, false, n);
-                if (!valuesAreKeys()) compressBackward(c, b, v, dv, dvc, true, n);
+                compressBackward(c, b, k, dk, dkc, false, real);
+                if (!valuesAreKeys()) compressBackward(c, b, v, dv, dvc, true, real);
             }
         }
         finishCompressionGrads(c, n);
@@ -576,14 +606,17 @@ final class Attention {
         return dx;
     }
 
-    /** Gradients through the compression of batch row b: into the raw keys/values and the E/conv weights. */
+    /**
+     * Gradients through the compression of batch row b (its first real rows): into the raw keys/values and the
+     * E/conv weights.
+     */
     private void compressBackward(Pass c, int b, MemorySegment src, MemorySegment dSrc, MemorySegment dComp,
-                                  boolean forValues, int n) {
-        long srcOff = (long) b * n * kvDim;
+                                  boolean forValues, int real) {
+        long srcOff = (long) b * c.n * kvDim;
         if (conv) {
             MemorySegment wp = forValues && convV != null ? convV : convK;
             MemorySegment dWp = forValues && dConvV != null ? dConvV : dConvK;
-            int fullBlocks = n / block, tail = n - fullBlocks * block, rowLen = block * kvDim;
+            int fullBlocks = real / block, tail = real - fullBlocks * block, rowLen = block * kvDim;
             c.blas.gemm(new Mat(dComp, kvDim), false, new Mat(wp, rowLen), false, new Mat(dSrc, srcOff, rowLen),
                     fullBlocks, rowLen, kvDim, 1f, 1f);
             c.blas.gemm(new Mat(dComp, kvDim), true, new Mat(src, srcOff, rowLen), false, new Mat(dWp, rowLen),
@@ -599,9 +632,9 @@ final class Attention {
         } else {
             Params.Param p = forValues && valueProj != null ? valueProj : keyProj;
             c.blas.gemm(new Mat(projection(c, forValues), cfg.k()), false, new Mat(dComp, kvDim), false,
-                    new Mat(dSrc, srcOff, kvDim), n, kvDim, slots, 1f, 1f);
+                    new Mat(dSrc, srcOff, kvDim), real, kvDim, slots, 1f, 1f);
             c.blas.gemm(new Mat(src, srcOff, kvDim), false, new Mat(dComp, kvDim), true, new Mat(c.grad(p), cfg.k()),
-                    n, cfg.k(), kvDim, 1f, 1f);
+                    real, cfg.k(), kvDim, 1f, 1f);
         }
     }
 

@@ -62,9 +62,20 @@ final class Backbone {
         for (Block b : blocks) b.allocate(c);
     }
 
-    /** The hidden states [rows, d] of the pass's token ids. */
+    /** The hidden states [rows, d] of the pass's token ids, every row n real tokens. */
     MemorySegment forward(Pass c, int[] inputs) {
-        return forward(c, inputs, null);
+        c.setLengths(null);
+        return run(c, inputs, null);
+    }
+
+    /**
+     * The hidden states [rows, d] of token ids padded at the end of each batch row: row b holds lengths[b] real
+     * tokens (null: n), the pass remembers them ({@link Pass#length}) for its backward pass and for a head that
+     * pools over each sequence's real rows. The hidden rows of real positions do not depend on the padding ids.
+     */
+    MemorySegment forward(Pass c, int[] inputs, int[] lengths) {
+        c.setLengths(lengths);
+        return run(c, inputs, null);
     }
 
     /**
@@ -72,6 +83,12 @@ final class Backbone {
      * (prefill: the same state as feeding the ids one by one).
      */
     MemorySegment forward(Pass c, int[] inputs, DecodeState state) {
+        c.setLengths(null);
+        return run(c, inputs, state);
+    }
+
+    /** The embeddings and every block over the pass's rows (its lengths set), filling state when given. */
+    private MemorySegment run(Pass c, int[] inputs, DecodeState state) {
         if (inputs.length != c.rows) throw new IllegalArgumentException("expected " + c.rows + " token ids");
         int d = config.embedDim(), v = config.vocabSize();
         MemorySegment tok = c.value(tokens), pos = c.value(positions);

@@ -14,7 +14,10 @@ import java.util.Arrays;
 /**
  * A Linformer-family language model: the {@link Backbone} (token + learned position embeddings, post-norm blocks)
  * under an untied output layer with its cross-entropy ({@link LmHead}, fc_out). The variant (Linformer, causal
- * Linformer, Conv-Linformer, full attention) comes from the {@link ModelConfig}. Parameters live in one native
+ * Linformer, Conv-Linformer, full attention) and what it predicts (the next token, or masked tokens: config
+ * objective) come from the {@link ModelConfig}. Targets name the token each position predicts, negative where
+ * none is (a masked LM's unmasked positions, padding): the output layer runs only on the rows with one. Inputs may
+ * be padded at the end of each batch row ({@code lengths}): padding changes no real position's output. Parameters live in one native
  * buffer ({@link Params}), or are views of a memory-mapped weights file ({@link ModelWeights#loadMapped});
  * activations are allocated once per (batch, length) shape and reused. It knows token ids, not text: a model
  * folder's tokenizer and generation defaults come with {@code io.lumenspark.pretrained.LumensparkModel}.
@@ -47,7 +50,7 @@ public final class LanguageModel implements AutoCloseable {
         this.config = config.validate();
         this.arena = arena;
         backbone = new Backbone(params, config);
-        head = new LmHead(params, config.embedDim(), config.vocabSize());
+        head = new LmHead(params, config);
         if (allocate) params.allocate(arena);
     }
 
@@ -107,13 +110,22 @@ public final class LanguageModel implements AutoCloseable {
      * One forward and backward pass: adds the gradient of gradScale * (sum of token losses) to the parameter
      * gradients and returns the sum of token losses. Dropout follows (seed, step, micro).
      */
-    public synchronized double trainStep(int[] inputs, int[] targets, int batch, int n, float gradScale, long seed,
-                                         long step, int micro) {
+    public double trainStep(int[] inputs, int[] targets, int batch, int n, float gradScale, long seed, long step,
+                            int micro) {
+        return trainStep(inputs, targets, null, batch, n, gradScale, seed, step, micro);
+    }
+
+    /**
+     * {@link #trainStep(int[], int[], int, int, float, long, long, int)} over rows padded at their end: row b holds
+     * lengths[b] real tokens (null: all n), and its padded positions need negative targets.
+     */
+    public synchronized double trainStep(int[] inputs, int[] targets, int[] lengths, int batch, int n,
+                                         float gradScale, long seed, long step, int micro) {
         params.values(); // memory-mapped weights cannot be trained: fail before any work
         Pass c = prepare(batch, n, false);
         c.setStep(true, seed, step, micro);
-        MemorySegment x = backbone.forward(c, inputs);
-        checkTargets(targets);
+        checkTargets(targets, lengths, n);
+        MemorySegment x = backbone.forward(c, inputs, lengths);
         double loss = head.run(c, x, targets, null, gradScale, true);
         backbone.backward(c, inputs, head.dx());
         return loss;
@@ -125,11 +137,22 @@ public final class LanguageModel implements AutoCloseable {
      * @throws LumensparkException when the loss is not finite: with finite weights (checked at load) that means
      *                             the model's arithmetic overflows float32, and no loss it gives can be trusted
      */
-    public synchronized double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
+    public double evaluate(int[] inputs, int[] targets, int batch, int n, float[] tokenLoss) {
+        return evaluate(inputs, targets, null, batch, n, tokenLoss);
+    }
+
+    /**
+     * {@link #evaluate(int[], int[], int, int, float[])} over rows padded at their end: row b holds lengths[b] real
+     * tokens (null: all n), and its padded positions need negative targets.
+     *
+     * @throws LumensparkException when the loss is not finite (see the other form)
+     */
+    public synchronized double evaluate(int[] inputs, int[] targets, int[] lengths, int batch, int n,
+                                        float[] tokenLoss) {
         Pass c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
-        checkTargets(targets);
-        MemorySegment x = backbone.forward(c, inputs);
+        checkTargets(targets, lengths, n);
+        MemorySegment x = backbone.forward(c, inputs, lengths);
         double loss = head.run(c, x, targets, tokenLoss, 0f, false);
         if (!Double.isFinite(loss)) {
             throw new LumensparkException("the model's loss is " + loss + ": its arithmetic overflows float32"
@@ -158,7 +181,7 @@ public final class LanguageModel implements AutoCloseable {
         }
         Pass c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
-        MemorySegment x = backbone.forward(c, inputs);
+        MemorySegment x = head.features(c, backbone.forward(c, inputs));
         int v = config.vocabSize();
         try (Arena tmp = Arena.ofShared()) { // shared: kernels write it from pool threads
             MemorySegment out = Floats.allocate(tmp, (long) c.rows * v);
@@ -167,11 +190,39 @@ public final class LanguageModel implements AutoCloseable {
         }
     }
 
+    /**
+     * The logits of some positions only ([rows.length, vocab], eval mode): rows[i] is a position b * n + t of the
+     * batch, whose rows are padded at their end (row b holds lengths[b] real tokens; null: all n). The output layer
+     * runs on those rows alone, e.g. a masked LM's mask positions.
+     */
+    public synchronized float[][] logitsAt(int[] inputs, int[] lengths, int batch, int n, int[] rows) {
+        if ((double) rows.length * config.vocabSize() > InputFiles.MAX_ARRAY_BYTES / 4) {
+            throw new LumensparkException(String.format("the logits of %,d positions over %,d tokens are more than"
+                    + " one array holds; ask for fewer positions", rows.length, config.vocabSize()));
+        }
+        Pass c = prepare(batch, n, true);
+        c.setStep(false, 0, 0, 0);
+        MemorySegment x = head.features(c, backbone.forward(c, inputs, lengths));
+        int v = config.vocabSize();
+        float[][] out = new float[rows.length][];
+        try (Arena tmp = Arena.ofShared()) {
+            MemorySegment row = Floats.allocate(tmp, v);
+            for (int i = 0; i < rows.length; i++) {
+                if (rows[i] < 0 || rows[i] >= c.rows) {
+                    throw new IllegalArgumentException("position " + rows[i] + " is outside 0.." + (c.rows - 1));
+                }
+                head.logits(c, x, rows[i], 1, row);
+                out[i] = row.toArray(ValueLayout.JAVA_FLOAT);
+            }
+        }
+        return out;
+    }
+
     /** The logits after the last of ids (one forward pass over all of them; only one row of logits). */
     public synchronized float[] lastLogits(int... ids) {
         Pass c = prepare(1, ids.length, true);
         c.setStep(false, 0, 0, 0);
-        MemorySegment x = backbone.forward(c, ids);
+        MemorySegment x = head.features(c, backbone.forward(c, ids));
         try (Arena tmp = Arena.ofShared()) {
             MemorySegment out = Floats.allocate(tmp, config.vocabSize());
             head.logits(c, x, ids.length - 1, 1, out);
@@ -199,12 +250,20 @@ public final class LanguageModel implements AutoCloseable {
         return c.bytes();
     }
 
-    /** Targets are token ids, or negative for positions whose loss is ignored (padding). */
-    private void checkTargets(int[] targets) {
-        for (int t : targets) {
+    /**
+     * Targets are token ids, or negative for positions whose loss is ignored (a masked LM's unmasked positions,
+     * padding); padded positions (lengths) must be ignored.
+     */
+    private void checkTargets(int[] targets, int[] lengths, int n) {
+        for (int i = 0; i < targets.length; i++) {
+            int t = targets[i];
             if (t >= config.vocabSize()) {
                 throw new LumensparkException("target token id " + t + " is outside the vocabulary 0.."
                         + (config.vocabSize() - 1));
+            }
+            if (t >= 0 && lengths != null && i / n < lengths.length && i % n >= lengths[i / n]) {
+                throw new LumensparkException("position " + i % n + " of sequence " + i / n + " is padding (its"
+                        + " length is " + lengths[i / n] + ") but has a target");
             }
         }
     }

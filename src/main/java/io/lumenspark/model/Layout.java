@@ -44,7 +44,7 @@ final class Layout {
             kinds.add(new Kind(r[0], r[1] - r[0], block, own, next));
         }
         int from = params.list().size();
-        head = new LmHead(params, config.embedDim(), config.vocabSize());
+        head = new LmHead(params, config);
         after = List.copyOf(params.list().subList(from, params.list().size()));
     }
 
@@ -97,7 +97,7 @@ final class Layout {
      * Bytes of the activation buffers of a pass over batch x n tokens (see LanguageModel.prepare, which this
      * follows step for step): the layers allocate into a counting context, the first two layers of each kind,
      * and the buffers a layer keeps for itself count once per layer of its kind. Includes the output layer's chunk of
-     * logits, which the first loss computation adds. Callers keep batch x n within an int.
+     * logits and gathered rows, which the first loss computation adds. Callers keep batch x n within an int.
      */
     long activationBytes(int batch, int n, boolean forwardOnly) {
         Pass c = Pass.counting(params, batch, n, forwardOnly);
@@ -114,7 +114,7 @@ final class Layout {
                 moreLayers = Math.addExact(moreLayers, Math.multiplyExact(perLayer, k.count() - (k.next() != null ? 2 : 1)));
             }
             head.allocate(c);
-            head.reserveLogits(c);
+            head.reserveLoss(c);
             return Math.addExact(c.bytes(), moreLayers);
         } catch (ArithmeticException overflow) {
             throw new LumensparkException("the buffers of a pass of " + batch + " x " + n + " tokens through "

@@ -22,16 +22,23 @@ import java.util.Optional;
  * @param sharedKv            values are the keys (as published) instead of a separate value transform
  * @param separateProj        separate sequence projections for keys (E) and values (F)
  * @param shareProjAcrossLayers one E (and F) for all layers
+ * @param objective           what the output layer predicts: causal_lm (the next token) or masked_lm (masked
+ *                            tokens, for a bidirectional model)
+ * @param lmHead              linear (fc_out alone) or dense (RoBERTa's dense + GELU + norm before fc_out;
+ *                            bidirectional models)
+ * @param maskTokenId         the tokenizer's {@code <mask>} id (Hugging Face's mask_token_id), -1 for none
+ * @param padTokenId          the tokenizer's {@code <pad>} id (pad_token_id), -1 for none
  */
 public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int seqLength, double dropout, int k,
                           int rank, AttentionKind attention, boolean causal, int kvHeads, boolean sharedKv,
-                          boolean separateProj, boolean shareProjAcrossLayers, double normEps) {
+                          boolean separateProj, boolean shareProjAcrossLayers, double normEps, LmObjective objective,
+                          LmHeadKind lmHead, int maskTokenId, int padTokenId) {
 
     /** The model types a config.json may name: ours (which we write), and published lumenspark's two. */
     private static final List<String> MODEL_TYPES = List.of("lumenspark", "linformer");
 
     public static final List<String> PRESETS = List.of("lumenspark", "lumenspark-v0.1", "transformer",
-            "conv-linformer", "tiny");
+            "conv-linformer", "tiny", "encoder");
 
     /**
      * For a bidirectional model, why its next-token loss (evaluation, scoring, training) is not an honest
@@ -52,7 +59,12 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
     /** The published lumenspark 0.1.1 model: 55,375,953 parameters, bidirectional (it sees the future). */
     public static ModelConfig v01() {
         return new ModelConfig(50257, 512, 6, 4, 512, 0.1, 128, 32, AttentionKind.LINFORMER, false, 1, true, false,
-                false, 1e-6);
+                false, 1e-6, LmObjective.CAUSAL_LM, LmHeadKind.LINEAR, -1, -1);
+    }
+
+    /** Whether the model predicts masked tokens (objective masked_lm) rather than the next token. */
+    public boolean isMaskedLm() {
+        return objective == LmObjective.MASKED_LM;
     }
 
     public static ModelConfig preset(String name) {
@@ -64,6 +76,11 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             case "conv-linformer" -> v.with("attention", "conv_linformer").with("causal", "true");
             case "tiny" -> v.with(Map.of("causal", "true", "embed_dim", "256", "depth", "4", "seq_length", "256",
                     "k", "64"));
+            // the Conv-Linformer study's encoder: 8 layers of width 512, 8 heads, bidirectional; the Linformer
+            // paper's per-head keys and values with their own projections E and F (--set attention=full or
+            // conv_linformer for the other two variants)
+            case "encoder" -> v.with(Map.of("depth", "8", "heads", "8", "kv_heads", "8", "shared_kv", "false",
+                    "separate_proj", "true"));
             default -> throw new LumensparkException("unknown preset '" + name + "' (choose from "
                     + String.join(", ", PRESETS) + ")");
         };
@@ -106,12 +123,17 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         m.put("separate_proj", separateProj);
         m.put("share_proj_across_layers", shareProjAcrossLayers);
         m.put("norm_eps", normEps);
+        m.put("objective", objective.label());
+        m.put("lm_head", lmHead.label());
+        m.put("mask_token_id", maskTokenId < 0 ? null : maskTokenId);
+        m.put("pad_token_id", padTokenId < 0 ? null : padTokenId);
         return m;
     }
 
     /**
      * Reads a config from a parsed config.json (keys missing take published lumenspark's defaults, so original
-     * lumenspark configs load). source names the file in errors.
+     * lumenspark configs load, as causal language models unless "architectures" names LumensparkForMaskedLM).
+     * source names the file in errors.
      * <p>
      * Both shapes published lumenspark saved load, as {@code lumenspark-v0.1}: {@code LumensparkConfig}'s
      * ({@code model_type} "lumenspark") and its {@code train.py}'s {@code LinformerConfig} ({@code model_type}
@@ -132,6 +154,11 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             if (!m.containsKey(e.getKey())) continue; // foreign keys (architectures, torch_dtype, ...) are kept out
             m.put(e.getKey(), e.getValue());
         }
+        // a config written by Hugging Face-style code may name the class alone
+        if (!map.containsKey("objective") && map.get("architectures") instanceof List<?> classes
+                && classes.contains(LmObjective.MASKED_LM.architecture())) {
+            m.put("objective", LmObjective.MASKED_LM.label());
+        }
         Object type = m.get("model_type");
         if (!MODEL_TYPES.contains(String.valueOf(type))) {
             throw new LumensparkException(source + ": model_type is " + shown(type) + ", expected \"lumenspark\" (or"
@@ -144,7 +171,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
                     number(m, "dropout", text), integer(m, "k", text), integer(m, "rank", text),
                     Labeled.find(AttentionKind.class, attention).orElse(null), bool(m, "causal", text),
                     integer(m, "kv_heads", text), bool(m, "shared_kv", text), bool(m, "separate_proj", text),
-                    bool(m, "share_proj_across_layers", text), number(m, "norm_eps", text)).validate(attention);
+                    bool(m, "share_proj_across_layers", text), number(m, "norm_eps", text),
+                    label(LmObjective.class, m, "objective"), label(LmHeadKind.class, m, "lm_head"),
+                    tokenId(m, "mask_token_id", text), tokenId(m, "pad_token_id", text)).validate(attention);
         } catch (LumensparkException e) {
             throw new LumensparkException(source + ": " + e.getMessage());
         }
@@ -198,6 +227,19 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             fail("attention must be " + Labeled.alternatives(AttentionKind.class) + ", got " + shown(writtenAttention));
         }
         if (kvHeads != 1 && kvHeads != heads) fail("kv_heads must be 1 or heads (" + heads + "), got " + kvHeads);
+        if (isMaskedLm() && causal) {
+            fail("objective masked_lm needs a bidirectional model (causal false): a masked token is predicted from"
+                    + " both sides");
+        }
+        if (lmHead == LmHeadKind.DENSE && causal) {
+            fail("lm_head dense is for bidirectional (masked-LM) models: causal models decode without it");
+        }
+        for (int id : new int[]{maskTokenId, padTokenId}) {
+            if (id < -1 || id >= vocabSize) {
+                fail((id == maskTokenId ? "mask_token_id " : "pad_token_id ") + id + " is outside the vocabulary 0.."
+                        + (vocabSize - 1));
+            }
+        }
         if (!isFull()) {
             if (k > seqLength) fail("k " + k + " is larger than seq_length " + seqLength);
             if ((causal || attention == AttentionKind.CONV_LINFORMER) && seqLength % k != 0) {
@@ -226,6 +268,21 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         } catch (NumberFormatException e) {
             throw new LumensparkException(key + " must be an integer, got " + shown(v));
         }
+    }
+
+    /** A token id, or -1 where the file has null (Hugging Face writes null for a token the model lacks). */
+    private static int tokenId(Map<String, Object> m, String key, boolean text) {
+        Object v = m.get(key);
+        if (v == null || "null".equals(v)) return -1;
+        int id = integer(m, key, text);
+        if (id < 0) throw new LumensparkException(key + " must be a token id or null, got " + shown(v));
+        return id;
+    }
+
+    private static <E extends Enum<E> & Labeled> E label(Class<E> type, Map<String, Object> m, String key) {
+        Object v = m.get(key);
+        return Labeled.find(type, String.valueOf(v)).orElseThrow(() -> new LumensparkException(key + " must be "
+                + Labeled.alternatives(type) + ", got " + shown(v)));
     }
 
     private static double number(Map<String, Object> m, String key, boolean text) {

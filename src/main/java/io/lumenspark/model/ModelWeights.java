@@ -318,7 +318,7 @@ public final class ModelWeights {
      */
     public static void writeConfig(LanguageModel model, Path dir) {
         Map<String, Object> config = new LinkedHashMap<>();
-        config.put("architectures", List.of("LumensparkForCausalLM"));
+        config.put("architectures", List.of(model.config().objective().architecture()));
         config.putAll(model.config().toMap());
         config.put("torch_dtype", "float32");
         Json.write(dir.resolve(CONFIG), config);

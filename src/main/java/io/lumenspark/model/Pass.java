@@ -25,6 +25,7 @@ final class Pass {
     final MemorySegment ones;
     boolean training;
     private long dropoutKey, bytes;
+    private int[] lengths; // real tokens of each batch row (padding at its end); null: all n
 
     /** Makes nothing: {@link #floats} only counts (see {@link #counting}). */
     private final boolean counting;
@@ -138,6 +139,35 @@ final class Pass {
 
     MemorySegment grad(Params.Param p) {
         return Floats.slice(params.grads(), p.offset(), p.size());
+    }
+
+    /**
+     * Sets how many real tokens each batch row holds, for the pass about to run: row b's first lengths[b] positions
+     * are tokens, the rest padding, which bidirectional attention leaves out of every real position's output (see
+     * Attention). null: every row is n real tokens.
+     *
+     * @throws LumensparkException for a length outside 1..n or a count other than batch
+     */
+    void setLengths(int[] lengths) {
+        if (lengths != null) {
+            if (lengths.length != batch) {
+                throw new LumensparkException("expected " + batch + " sequence lengths, got " + lengths.length);
+            }
+            for (int len : lengths) {
+                if (len < 1 || len > n) {
+                    throw new LumensparkException("a sequence length of " + len + " is outside 1.." + n);
+                }
+            }
+        }
+        this.lengths = lengths;
+    }
+
+    /**
+     * Real tokens of batch row b: its hidden rows b*n .. b*n + length(b) - 1 are the sequence's, the rest padding
+     * (a head pooling over a sequence reads these rows).
+     */
+    int length(int b) {
+        return lengths == null ? n : lengths[b];
     }
 
     /** Sets the dropout stream for one (seed, step, micro-step); eval passes disable dropout. */

@@ -186,6 +186,21 @@ public final class LumensparkModel implements AutoCloseable {
         return new Generation(model, tokenizer(), tokenizer().encode(prompt), cfg, null);
     }
 
+    /**
+     * Hugging Face's fill-mask pipeline on a masked LM: the top-k candidates for every {@code <mask>} of the text
+     * (see {@link FillMask}).
+     *
+     * @throws LumensparkException for a model that is not a masked LM, or a text without a mask or too long
+     */
+    public FillMask.Result fillMask(String text, int topK) {
+        return FillMask.fill(this, List.of(text), topK).getFirst();
+    }
+
+    /** {@link #fillMask(String, int)} for several texts, run as one padded batch. */
+    public List<FillMask.Result> fillMask(List<String> texts, int topK) {
+        return FillMask.fill(this, texts, topK);
+    }
+
     /** The logits of every position of one sequence (see {@link LanguageModel#logits(int...)}). */
     public float[][] logits(int... ids) {
         return model.logits(ids);

@@ -10,12 +10,16 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntConsumer;
 
@@ -47,6 +51,7 @@ public final class BpeTokenizer implements Tokenizer {
     private final String[] specialTexts;
     private final int[] specialIds;
     private final boolean[] isSpecial;
+    private final boolean[] lstrip; // per entry of specialTexts: the token takes the whitespace on its left
     private final String eosToken;
     private final int eosId;
     private final String contentHash;
@@ -64,6 +69,16 @@ public final class BpeTokenizer implements Tokenizer {
      * @throws LumensparkException if the parts do not fit together, naming the first problem
      */
     BpeTokenizer(String name, byte[][] tokens, List<int[]> merges, Map<String, Integer> specials, String eosToken) {
+        this(name, tokens, merges, specials, eosToken, Set.of());
+    }
+
+    /**
+     * As the other constructor, with the special tokens that strip whitespace on their left (Hugging Face's
+     * {@code lstrip}, which RoBERTa's {@code <mask>} has: {@code "The <mask> of"} encodes as "The", mask, " of", so the
+     * mask stands for a word with its leading space, as the tokens it replaced in training did).
+     */
+    BpeTokenizer(String name, byte[][] tokens, List<int[]> merges, Map<String, Integer> specials, String eosToken,
+                 Set<String> lstripSpecials) {
         long known = Arrays.stream(tokens).filter(Objects::nonNull).count() + specials.size();
         long largest = tokens.length;
         for (int id : specials.values()) largest = Math.max(largest, id + 1L);
@@ -112,6 +127,7 @@ public final class BpeTokenizer implements Tokenizer {
                 .thenComparing(Map.Entry::getKey));
         specialTexts = new String[sorted.size()];
         specialIds = new int[sorted.size()];
+        lstrip = new boolean[sorted.size()];
         for (int i = 0; i < sorted.size(); i++) {
             String text = sorted.get(i).getKey();
             int id = sorted.get(i).getValue();
@@ -124,6 +140,7 @@ public final class BpeTokenizer implements Tokenizer {
             }
             specialTexts[i] = text;
             specialIds[i] = id;
+            lstrip[i] = lstripSpecials.contains(text);
             isSpecial[id] = true;
             this.tokens[id] = text.getBytes(StandardCharsets.UTF_8);
         }
@@ -231,7 +248,13 @@ public final class BpeTokenizer implements Tokenizer {
                     if (next[i] != Integer.MAX_VALUE && (best < 0 || next[i] < next[best])) best = i;
                 }
                 if (best < 0) break;
-                encodeOrdinary(text, from, next[best], out, scratch);
+                int end = next[best];
+                if (lstrip[best]) { // the token takes the whitespace before it
+                    while (end > from && ByteLevel.classOf(text.codePointBefore(end)) == ByteLevel.SPACE) {
+                        end -= Character.charCount(text.codePointBefore(end));
+                    }
+                }
+                encodeOrdinary(text, from, end, out, scratch);
                 out.add(specialIds[best]);
                 from = next[best] + specialTexts[best].length();
             }
@@ -443,6 +466,77 @@ public final class BpeTokenizer implements Tokenizer {
         return merges;
     }
 
+    /** The special tokens that strip whitespace on their left (see the constructor). */
+    Set<String> lstripSpecials() {
+        Set<String> out = new HashSet<>();
+        for (int i = 0; i < specialTexts.length; i++) if (lstrip[i]) out.add(specialTexts[i]);
+        return out;
+    }
+
+    @Override
+    public int[] specialIds() {
+        return specials().values().stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    @Override
+    public OptionalInt specialId(String text) {
+        for (int i = 0; i < specialTexts.length; i++) {
+            if (specialTexts[i].equals(text)) return OptionalInt.of(specialIds[i]);
+        }
+        return OptionalInt.empty();
+    }
+
+    /**
+     * This tokenizer with the given special tokens added after its last id, in order (those it has already are
+     * skipped; {@code <mask>} strips whitespace on its left, as RoBERTa's does); itself when it has them all.
+     *
+     * @throws LumensparkException for an empty token or one that is an ordinary token's text
+     */
+    @Override
+    public BpeTokenizer withSpecialTokens(List<String> texts) {
+        Map<String, Integer> specials = specials();
+        int next = tokens.length;
+        for (String t : texts) {
+            if (t.isEmpty()) throw new LumensparkException("special tokens must not be empty");
+            if (!specials.containsKey(t)) specials.put(t, next++);
+        }
+        if (next == tokens.length) return this;
+        Set<String> strip = lstripSpecials();
+        if (texts.contains(MASK_TEXT) && !this.specials().containsKey(MASK_TEXT)) strip.add(MASK_TEXT);
+        return new BpeTokenizer(null, ordinaryTokens(tokens.length), mergeList(), specials, eosToken, strip);
+    }
+
+    /**
+     * This tokenizer without those of the given special tokens that hold its last ids (so the ids stay dense):
+     * GPT-2's own instance when that is what remains. Itself when none of them does.
+     */
+    @Override
+    public BpeTokenizer withoutSpecialTokens(Collection<String> texts) {
+        Map<String, Integer> specials = specials();
+        int size = tokens.length;
+        while (size > 0 && isSpecial[size - 1] && texts.contains(new String(tokens[size - 1], StandardCharsets.UTF_8))) {
+            specials.remove(new String(tokens[size - 1], StandardCharsets.UTF_8));
+            size--;
+        }
+        if (size == tokens.length) return this;
+        Set<String> strip = lstripSpecials();
+        strip.retainAll(specials.keySet());
+        BpeTokenizer rest = new BpeTokenizer(null, ordinaryTokens(size), mergeList(), specials, eosToken, strip);
+        BpeTokenizer gpt2 = Gpt2Tokenizer.instance();
+        return rest.contentHash().equals(gpt2.contentHash()) ? gpt2 : rest;
+    }
+
+    /** The bytes of the ordinary tokens among ids 0..size-1 (null for the special ones). */
+    private byte[][] ordinaryTokens(int size) {
+        byte[][] out = new byte[size][];
+        for (int id = 0; id < size; id++) out[id] = isSpecial[id] ? null : tokens[id];
+        return out;
+    }
+
+    private List<int[]> mergeList() {
+        return Arrays.asList(merges);
+    }
+
     /** The special tokens' texts and ids, in id order. */
     Map<String, Integer> specials() {
         Map<String, Integer> out = new LinkedHashMap<>();
@@ -474,6 +568,12 @@ public final class BpeTokenizer implements Tokenizer {
             put.accept(m[1]);
         }
         put.accept(eosId);
+        for (int i = 0; i < specialTexts.length; i++) { // only where there are any: earlier hashes stay as they were
+            if (lstrip[i]) {
+                sha.update(specialTexts[i].getBytes(StandardCharsets.UTF_8));
+                put.accept(-2);
+            }
+        }
         return HexFormat.of().formatHex(sha.digest());
     }
 

@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.stream.Stream;
@@ -281,7 +282,9 @@ public final class BpeTrainer {
         }
         Map<String, Integer> special = new LinkedHashMap<>();
         for (String s : specials) special.put(s, tokens.size() + special.size());
-        return new BpeTokenizer(null, tokens.toArray(new byte[0][]), merges, special, Tokenizer.EOS_TEXT);
+        // <mask> takes the whitespace on its left, as RoBERTa's does (see BpeTokenizer)
+        return new BpeTokenizer(null, tokens.toArray(new byte[0][]), merges, special, Tokenizer.EOS_TEXT,
+                special.containsKey(Tokenizer.MASK_TEXT) ? Set.of(Tokenizer.MASK_TEXT) : Set.of());
     }
 
     /** Queues every pair whose count changed and is still positive (pairs that fell to 0 are gone). */

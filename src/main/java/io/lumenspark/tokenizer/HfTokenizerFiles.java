@@ -12,9 +12,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Hugging Face's files for byte-level BPE, read and written:
@@ -93,6 +95,7 @@ final class HfTokenizerFiles {
         }
         checkPreTokenizer(file, root.path("pre_tokenizer"));
         Map<String, Integer> specials = new LinkedHashMap<>();
+        Set<String> lstrip = new HashSet<>();
         JsonNode added = root.path("added_tokens");
         if (!added.isMissingNode() && !added.isArray()) throw new LumensparkException(file + ": added_tokens must be a list");
         for (JsonNode t : added) {
@@ -100,6 +103,7 @@ final class HfTokenizerFiles {
                 throw new LumensparkException(file + ": an added token needs a \"content\" text and a non-negative \"id\"");
             }
             specials.put(t.get("content").asText(), t.get("id").asInt());
+            if (t.path("lstrip").asBoolean(false)) lstrip.add(t.get("content").asText());
         }
         Map<String, Integer> vocab = vocab(file, model.get("vocab"));
         JsonNode mergesNode = model.get("merges");
@@ -119,7 +123,7 @@ final class HfTokenizerFiles {
             }
             merges.add(pair);
         }
-        return build(file, vocab, merges, specials, eos);
+        return build(file, vocab, merges, specials, eos, lstrip);
     }
 
     private static void checkPreTokenizer(Path file, JsonNode pre) {
@@ -157,6 +161,7 @@ final class HfTokenizerFiles {
         Map<String, Integer> vocab = vocab(vocabFile, Json.read(vocabFile));
         // Special tokens: tokenizer_config.json's added tokens and eos/bos/unk/pad, as GPT2TokenizerFast adds them.
         Map<String, Integer> specials = new LinkedHashMap<>();
+        Set<String> lstrip = new HashSet<>();
         if (cfg != null) {
             for (var e : cfg.path("added_tokens_decoder").properties()) {
                 String content = tokenText(e.getValue());
@@ -165,10 +170,12 @@ final class HfTokenizerFiles {
                             + e.getKey() + "' needs a numeric id and a \"content\"");
                 }
                 specials.put(content, Integer.parseInt(e.getKey()));
+                if (e.getValue().path("lstrip").asBoolean(false)) lstrip.add(content);
             }
-            for (String key : new String[]{"eos_token", "bos_token", "unk_token", "pad_token"}) {
+            for (String key : new String[]{"eos_token", "bos_token", "unk_token", "pad_token", "mask_token"}) {
                 String t = tokenText(cfg.get(key));
                 if (t != null && vocab.containsKey(t)) specials.putIfAbsent(t, vocab.get(t));
+                if (t != null && cfg.get(key).path("lstrip").asBoolean(false)) lstrip.add(t);
             }
         }
         if (vocab.containsKey(eos)) specials.putIfAbsent(eos, vocab.get(eos));
@@ -184,11 +191,11 @@ final class HfTokenizerFiles {
             }
             merges.add(pair);
         }
-        return build(vocabFile, vocab, merges, specials, eos);
+        return build(vocabFile, vocab, merges, specials, eos, lstrip);
     }
 
     private static BpeTokenizer build(Path file, Map<String, Integer> vocab, List<String[]> mergeTexts,
-                                      Map<String, Integer> specials, String eos) {
+                                      Map<String, Integer> specials, String eos, Set<String> lstrip) {
         long size = 0;
         for (int id : vocab.values()) size = Math.max(size, id + 1L);
         if (size > vocab.size() + specials.size()) { // a stray id must not size the arrays; BpeTokenizer checks gaps
@@ -220,7 +227,7 @@ final class HfTokenizerFiles {
             merges.add(new int[]{left, right});
         }
         try {
-            return new BpeTokenizer(null, tokens, merges, specials, eos);
+            return new BpeTokenizer(null, tokens, merges, specials, eos, lstrip);
         } catch (LumensparkException e) {
             throw new LumensparkException(file + ": " + e.getMessage(), e);
         }
@@ -265,6 +272,7 @@ final class HfTokenizerFiles {
             merges.add(ByteLevel.toChars(tok.tokenBytes(m[0])) + " " + ByteLevel.toChars(tok.tokenBytes(m[1])));
         }
         Map<String, Integer> specials = tok.specials();
+        Set<String> lstrip = tok.lstripSpecials();
 
         Map<String, Object> json = new LinkedHashMap<>();
         json.put("version", "1.0");
@@ -274,7 +282,7 @@ final class HfTokenizerFiles {
         specials.forEach((content, id) -> {
             Map<String, Object> t = new LinkedHashMap<>();
             t.put("id", id);
-            t.putAll(addedToken(content));
+            t.putAll(addedToken(content, lstrip.contains(content)));
             added.add(t);
         });
         json.put("added_tokens", added);
@@ -306,22 +314,26 @@ final class HfTokenizerFiles {
         cfg.put("add_bos_token", false);
         cfg.put("add_prefix_space", false);
         Map<String, Object> decoder = new LinkedHashMap<>();
-        specials.forEach((content, id) -> decoder.put(Integer.toString(id), addedToken(content)));
+        specials.forEach((content, id) -> decoder.put(Integer.toString(id), addedToken(content,
+                lstrip.contains(content))));
         cfg.put("added_tokens_decoder", decoder);
         cfg.put("bos_token", tok.eosToken());
         cfg.put("eos_token", tok.eosToken());
         cfg.put("unk_token", tok.eosToken());
+        // a masked LM's tokens, under the keys RoBERTa's tokenizer_config.json has (fill-mask pipelines read them)
+        if (specials.containsKey(Tokenizer.MASK_TEXT)) cfg.put("mask_token", Tokenizer.MASK_TEXT);
+        if (specials.containsKey(Tokenizer.PAD_TEXT)) cfg.put("pad_token", Tokenizer.PAD_TEXT);
         cfg.put("clean_up_tokenization_spaces", false);
         cfg.put("errors", "replace");
         if (modelMaxLength > 0) cfg.put("model_max_length", modelMaxLength);
         Json.write(dir.resolve(CONFIG), cfg);
     }
 
-    private static Map<String, Object> addedToken(String content) {
+    private static Map<String, Object> addedToken(String content, boolean lstrip) {
         Map<String, Object> t = new LinkedHashMap<>();
         t.put("content", content);
         t.put("single_word", false);
-        t.put("lstrip", false);
+        t.put("lstrip", lstrip);
         t.put("rstrip", false);
         t.put("normalized", false);
         t.put("special", true);

@@ -6,7 +6,10 @@ import io.lumenspark.io.Json;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Collection;
+import java.util.List;
 import java.util.Locale;
+import java.util.OptionalInt;
 
 /**
  * Turns text into token ids and back. Implementations are immutable and safe to share between threads.
@@ -18,6 +21,12 @@ public interface Tokenizer {
 
     /** Literal form of the end-of-text special token. */
     String EOS_TEXT = "<|endoftext|>";
+
+    /** The mask token of masked language models (RoBERTa's text), written in a text where a token is to be filled. */
+    String MASK_TEXT = "<mask>";
+
+    /** The padding token (RoBERTa's text): what fills a sequence shorter than its batch's rows. */
+    String PAD_TEXT = "<pad>";
 
     /** Canonical name, stored in manifests and checkpoints (e.g. {@code "gpt2"}). */
     String name();
@@ -33,8 +42,43 @@ public interface Tokenizer {
         return EOS_TEXT;
     }
 
-    /** Encodes text; literal {@code <|endoftext|>} becomes {@link #eosId()}. */
+    /** Encodes text; literal {@code <|endoftext|>} becomes {@link #eosId()}, and so does every special token's text. */
     int[] encode(String text);
+
+    /**
+     * The ids of the special (added) tokens, ascending: end-of-text, and {@code <mask>}, {@code <pad>} or others
+     * where the tokenizer has them. They stand for no text: a masked LM never masks them.
+     */
+    default int[] specialIds() {
+        return new int[]{eosId()};
+    }
+
+    /** The id of a special token given by its text ({@link #MASK_TEXT}, {@link #PAD_TEXT}, ...), if it has it. */
+    default OptionalInt specialId(String text) {
+        return text.equals(eosToken()) ? OptionalInt.of(eosId()) : OptionalInt.empty();
+    }
+
+    /**
+     * This tokenizer with the special tokens it lacks among texts added after its last id, in order (a masked LM's
+     * {@code <mask>} and {@code <pad>}); itself when it has them all.
+     *
+     * @throws LumensparkException when this tokenizer cannot take new tokens
+     */
+    default Tokenizer withSpecialTokens(List<String> texts) {
+        for (String t : texts) {
+            if (specialId(t).isEmpty()) throw new LumensparkException("tokenizer " + name() + " cannot add " + t);
+        }
+        return this;
+    }
+
+    /**
+     * This tokenizer without those of the given special tokens that hold its last ids (the ids stay dense):
+     * what encodes a masked LM's training text, in which a literal {@code "<mask>"} is text like any other. Itself when
+     * none of them does.
+     */
+    default Tokenizer withoutSpecialTokens(Collection<String> texts) {
+        return this;
+    }
 
     /**
      * Decodes ids to text: the UTF-8 of {@link #decodeBytes}, each ill-formed or incomplete part of it one U+FFFD,

@@ -85,8 +85,11 @@ public final class BatchSampler {
         return new EvalWindows(tokens, n);
     }
 
-    // SplitMix64: a well-mixed 64-bit hash, so nearby steps give unrelated windows.
-    static long mix(long x) {
+    /**
+     * SplitMix64 (x + golden ratio, then its finalizer): a well-mixed 64-bit hash, so nearby steps give unrelated
+     * windows. Chained as mix(mix(seed) ^ step) ..., it keys every draw of a run that a resume must repeat.
+     */
+    public static long mix(long x) {
         long z = x + 0x9E3779B97F4A7C15L;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

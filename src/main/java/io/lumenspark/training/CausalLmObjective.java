@@ -48,8 +48,13 @@ public final class CausalLmObjective implements Objective {
     }
 
     @Override
-    public long unitsPerMicroBatch() {
+    public long tokensPerMicroBatch() {
         return (long) batch * n;
+    }
+
+    @Override
+    public long lossUnits(long step, int micros) {
+        return (long) batch * n * micros;
     }
 
     @Override

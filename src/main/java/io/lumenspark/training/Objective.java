@@ -7,11 +7,17 @@ package io.lumenspark.training;
  * whatever the objective; trainer_state.json records its {@link #name}.
  */
 public interface Objective {
-    /** Its name in trainer_state.json, e.g. "causal_lm". */
+    /** Its name in trainer_state.json, e.g. "causal_lm" or "masked_lm". */
     String name();
 
-    /** The units (predicted tokens, sequences) of one micro-batch: a step's loss is the mean over its units. */
-    long unitsPerMicroBatch();
+    /** The input tokens of one micro-batch (what tokens/s counts). */
+    long tokensPerMicroBatch();
+
+    /**
+     * The units (predicted tokens, masked tokens, sequences) of a step of the given number of micro-batches: its
+     * loss is the mean over them. It may draw the step's micro-batches to count them (a masked LM's masks).
+     */
+    long lossUnits(long step, int micros);
 
     /**
      * One micro-batch of a step: draws it, runs the forward and backward passes, adds the gradient of gradScale

@@ -1,6 +1,7 @@
 package io.lumenspark.training;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.model.LmObjective;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -31,11 +32,14 @@ import java.util.Map;
  * @param out            output folder: the final model, checkpoint/, metrics.jsonl, loss.png
  * @param tokenizer      a tokenizer folder or name (see {@link io.lumenspark.tokenizer.Tokenizer#load}), or null for the
  *                       init model's tokenizer, or GPT-2's; a resumed run uses the copy saved in its checkpoint
+ * @param objective      what the model learns to predict: causal_lm (the next token) or masked_lm (masked tokens,
+ *                       bidirectional models); null (options saved before it existed) means causal_lm
  */
 public record TrainOptions(List<Path> data, double valFraction, String preset, Map<String, String> overrides,
                            Path init, int batch, int seqLength, long steps, int accumulation, double lr, double minLr,
                            double warmupFraction, double weightDecay, double gradClip, long evalEvery,
-                           long evalTokens, long checkpointEvery, long seed, Path out, String tokenizer) {
+                           long evalTokens, long checkpointEvery, long seed, Path out, String tokenizer,
+                           LmObjective objective) {
 
     /**
      * Checks every option, naming the command-line flag at fault in a {@link LumensparkException}, and copies
@@ -44,6 +48,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
     public TrainOptions {
         overrides = Map.copyOf(overrides);
         data = List.copyOf(data);
+        if (objective == null) objective = LmObjective.CAUSAL_LM;
         if (data.isEmpty()) throw new LumensparkException("no training data: pass --data FILE (text files or folders)");
         require(batch >= 1, "--batch must be at least 1");
         require(seqLength >= 0, "--seq-length must not be negative");
@@ -89,7 +94,8 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         return new Builder().data(data).valFraction(valFraction).preset(preset).overrides(overrides).init(init)
                 .batch(batch).seqLength(seqLength).steps(steps).accumulation(accumulation).lr(lr).minLr(minLr)
                 .warmupFraction(warmupFraction).weightDecay(weightDecay).gradClip(gradClip).evalEvery(evalEvery)
-                .evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out).tokenizer(tokenizer);
+                .evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out).tokenizer(tokenizer)
+                .objective(objective);
     }
 
     /**
@@ -118,6 +124,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         private long seed = 1337;
         private Path out = Path.of("runs", "train");
         private String tokenizer;
+        private LmObjective objective = LmObjective.CAUSAL_LM;
 
         private Builder() {
         }
@@ -126,7 +133,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         public TrainOptions build() {
             return new TrainOptions(data, valFraction, preset, overrides, init, batch, seqLength, steps, accumulation,
                     lr, minLr != null ? minLr : lr / 10, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens,
-                    checkpointEvery, seed, out, tokenizer);
+                    checkpointEvery, seed, out, tokenizer, objective);
         }
 
         /** Sets --data: text files or folders, or one prepared token folder. */
@@ -246,6 +253,12 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         /** Sets --tokenizer: a tokenizer folder or name, or null for the init model's or GPT-2's. */
         public Builder tokenizer(String tokenizer) {
             this.tokenizer = tokenizer;
+            return this;
+        }
+
+        /** Sets --objective: causal_lm (the default) or masked_lm. */
+        public Builder objective(LmObjective objective) {
+            this.objective = objective;
             return this;
         }
 

@@ -11,6 +11,7 @@ import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.io.ProgressBars;
 import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.LmObjective;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.ModelWeights;
@@ -62,10 +63,12 @@ public final class Trainer {
      * @param out             the run folder
      * @param valTokens       validation tokens each evaluation predicts (--eval-tokens, spread over the split)
      * @param valTotal        validation tokens in the split that could be predicted
+     * @param objective       what the losses measure: next tokens, or masked tokens (a masked LM's validation
+     *                        perplexity is its pseudo-perplexity)
      */
     public record Result(long steps, double trainLoss, double valLoss, double tokensPerSecond, Path out,
-                         long valTokens, long valTotal) {
-        /** exp(valLoss). */
+                         long valTokens, long valTotal, LmObjective objective) {
+        /** exp(valLoss): the perplexity, or a masked LM's pseudo-perplexity. */
         public double valPerplexity() {
             return Math.exp(valLoss);
         }
@@ -227,6 +230,16 @@ public final class Trainer {
                 : opt.tokenizer() != null ? Tokenizer.load(opt.tokenizer())
                 : opt.init() != null ? Tokenizer.fromPretrained(opt.init())
                 : Tokenizer.byName("gpt2");
+        boolean masked = opt.objective() == LmObjective.MASKED_LM;
+        if (masked) { // a masked LM needs <mask> and <pad>: added to a tokenizer that lacks them
+            Tokenizer before = tokenizer;
+            tokenizer = tokenizer.withSpecialTokens(MlmMasking.SPECIAL_TOKENS);
+            if (tokenizer != before) {
+                log.printf("tokenizer: %s and %s added for the masked-LM objective (ids %d and %d)%n",
+                        Tokenizer.MASK_TEXT, Tokenizer.PAD_TEXT, tokenizer.specialId(Tokenizer.MASK_TEXT).orElseThrow(),
+                        tokenizer.specialId(Tokenizer.PAD_TEXT).orElseThrow());
+            }
+        }
         // The model and its settings are checked before anything is allocated, and before the data, whose
         // tokenizing may take minutes.
         ModelConfig cfg = config(resume);
@@ -239,21 +252,24 @@ public final class Trainer {
                     + tokenizer.vocabSize() + " (" + tokenizer.name() + ")");
         }
         MemoryPlan.forTraining(cfg, opt.batch(), n).check();
-        cfg.nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
+        if (!masked) cfg.nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
         if (!resume && found.stoppedBeforeCheckpoint()) {
             log.printf("%s held the metrics of a run stopped before its first checkpoint (nothing to resume);"
                     + " this run replaces them%n", out);
             RunFolder.removeRunFiles(out);
         }
         try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume, cfg)) {
-            try (TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, opt.valFraction(),
+            // a masked LM's text is encoded without <mask> and <pad> (GPT-2's token caches and folders serve)
+            Tokenizer textTokenizer = masked ? MlmMasking.textTokenizer(tokenizer) : tokenizer;
+            try (TokenSplits splits = TokenCorpus.prepare(opt.data(), textTokenizer, opt.valFraction(),
                     Home.tokenCache())) {
                 log.printf("data: %s, %s%s%n", Words.count(splits.train().length(), "training token"),
                         Words.count(splits.val().length(), "validation token"), splits.reused() ? " (cached)" : "");
                 Params params = model.languageModel().params();
-                log.printf("model: %s, %s, %s attention%s; tokenizer %s; matrix backend %s, %s%n",
+                log.printf("model: %s, %s, %s attention%s%s; tokenizer %s; matrix backend %s, %s%n",
                         opt.init() != null ? opt.init() : opt.preset(), Words.count(params.count(), "parameter"),
-                        cfg.attention(), cfg.causal() ? " (causal)" : "", tokenizer.name(), Blas.get().name(),
+                        cfg.attention(), cfg.causal() ? " (causal)" : "", masked ? ", masked LM" : "",
+                        tokenizer.name(), Blas.get().name(),
                         Words.count(Parallel.threads(), "thread"));
                 AdamW adam = new AdamW(params, arena, 0.9, 0.95, 1e-8, opt.weightDecay());
                 Path metricsFile = out.resolve(RunFolder.METRICS);
@@ -284,7 +300,10 @@ public final class Trainer {
                             + " (step %d)%n", out, Math.min(opt.checkpointEvery(), opt.steps()));
                 }
                 dataKey = dataKey(splits);
-                Objective objective = new CausalLmObjective(model.languageModel(), splits, opt.batch(), n, opt.seed(),
+                Objective objective = masked
+                        ? new MaskedLmObjective(model.languageModel(), splits, new MlmMasking(tokenizer), opt.batch(),
+                        n, opt.seed(), opt.evalTokens())
+                        : new CausalLmObjective(model.languageModel(), splits, opt.batch(), n, opt.seed(),
                         opt.evalTokens());
                 return loop(model, adam, objective, start, metricsFile);
             }
@@ -313,19 +332,45 @@ public final class Trainer {
      * it, the tokenizer's vocab_size.
      */
     private ModelConfig config(boolean resume) {
-        if (resume) return ModelWeights.readConfig(Checkpoint.find(opt.out()));
-        if (opt.init() != null) {
-            ModelConfig cfg = ModelWeights.readConfig(opt.init());
-            if (cfg.vocabSize() != tokenizer.vocabSize()) {
-                throw new LumensparkException(opt.init() + ": vocab_size " + cfg.vocabSize()
-                        + " does not match the tokenizer's " + tokenizer.vocabSize());
+        if (resume) {
+            ModelConfig cfg = ModelWeights.readConfig(Checkpoint.find(opt.out()));
+            if (cfg.objective() != opt.objective()) {
+                throw new LumensparkException(Checkpoint.find(opt.out()).resolve(ModelWeights.CONFIG) + ": objective "
+                        + cfg.objective() + " is not the run's (" + opt.objective() + ")");
             }
             return cfg;
         }
-        // the overrides as typed first, so that a message about them names only those
-        ModelConfig cfg = ModelConfig.preset(opt.preset()).with(opt.overrides());
-        return opt.overrides().containsKey("vocab_size") ? cfg
-                : cfg.with("vocab_size", Integer.toString(tokenizer.vocabSize()));
+        ModelConfig cfg;
+        String source;
+        if (opt.init() != null) {
+            cfg = ModelWeights.readConfig(opt.init());
+            source = "--init " + opt.init();
+            if (cfg.vocabSize() != tokenizer.vocabSize()) {
+                throw new LumensparkException(opt.init() + ": vocab_size " + cfg.vocabSize()
+                        + " does not match the tokenizer's " + tokenizer.vocabSize()
+                        + (opt.objective() == LmObjective.MASKED_LM && cfg.maskTokenId() < 0 ? " (with "
+                        + Tokenizer.MASK_TEXT + " and " + Tokenizer.PAD_TEXT + " added for --objective mlm: a model"
+                        + " without them cannot learn to fill masks)" : ""));
+            }
+        } else {
+            // the overrides as typed first, so that a message about them names only those
+            cfg = ModelConfig.preset(opt.preset()).with(opt.overrides());
+            source = "preset " + opt.preset() + (opt.overrides().isEmpty() ? "" : " with --set");
+            if (!opt.overrides().containsKey("vocab_size")) {
+                cfg = cfg.with("vocab_size", Integer.toString(tokenizer.vocabSize()));
+            }
+        }
+        if (opt.objective() == LmObjective.MASKED_LM && cfg.causal()) {
+            throw new LumensparkException("--objective mlm needs a bidirectional model, and " + source + " is causal:"
+                    + " use --preset encoder or lumenspark-v0.1, or --set causal=false");
+        }
+        Map<String, String> keys = new LinkedHashMap<>();
+        keys.put("objective", opt.objective().label());
+        if (opt.objective() == LmObjective.MASKED_LM) {
+            keys.put("mask_token_id", Integer.toString(tokenizer.specialId(Tokenizer.MASK_TEXT).orElseThrow()));
+            keys.put("pad_token_id", Integer.toString(tokenizer.specialId(Tokenizer.PAD_TEXT).orElseThrow()));
+        }
+        return cfg.with(keys);
     }
 
     /** The model of {@link #config}: loaded from the checkpoint or --init folder, or new and initialized. */
@@ -346,7 +391,6 @@ public final class Trainer {
         int accum = opt.accumulation();
         Params params = model.languageModel().params();
         LrSchedule schedule = new LrSchedule(opt.lr(), opt.minLr(), warmup, opt.steps());
-        float gradScale = 1f / ((float) objective.unitsPerMicroBatch() * accum);
         long valTokens = objective.validationUnits(), valTotal = objective.validationTotal();
         log.printf("validation: every %s, %s%n", opt.evalEvery() == 1 ? "step" : opt.evalEvery() + " steps",
                 objective.validationPlan());
@@ -354,7 +398,7 @@ public final class Trainer {
         List<Map<String, Object>> history = new ArrayList<>(MetricsLog.read(metricsFile));
         // a resumed run starts from its last logged numbers (they are all there is when it was already complete)
         double trainLoss = last(history, "train_loss"), valLoss = last(history, "val_loss"), tokensPerSecond = 0;
-        long tokensPerStep = objective.unitsPerMicroBatch() * accum;
+        long tokensPerStep = objective.tokensPerMicroBatch() * accum;
         long t0 = System.nanoTime();
         try (MetricsLog metrics = new MetricsLog(metricsFile);
              ProgressBars.Bar progress = start < opt.steps() // a finished run has nothing to show
@@ -363,9 +407,11 @@ public final class Trainer {
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
                 params.zeroGrads();
+                long units = Math.max(1, objective.lossUnits(step, accum)); // the step's loss is the mean over them
+                float gradScale = 1f / units;
                 double sum = 0;
                 for (int micro = 0; micro < accum; micro++) sum += objective.trainMicroBatch(step, micro, gradScale);
-                trainLoss = sum / tokensPerStep;
+                trainLoss = sum / units;
                 if (!Double.isFinite(trainLoss)) throw diverged(step + 1, "loss " + trainLoss);
                 double norm = AdamW.gradNorm(params);
                 if (!Double.isFinite(norm)) throw diverged(step + 1, "gradient norm " + norm);
@@ -412,7 +458,8 @@ public final class Trainer {
                     }
                 }
                 if (interrupted) {
-                    return new Result(step + 1, trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
+                    return new Result(step + 1, trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal,
+                            opt.objective());
                 }
             }
         } finally {
@@ -420,7 +467,8 @@ public final class Trainer {
         }
         model.save(out);
         writeChart(history);
-        return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
+        return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal,
+                opt.objective());
     }
 
     /**

@@ -43,11 +43,11 @@ import java.util.stream.Collectors;
 public record TrainerState(long step, int threads, String backend, String dataKey, String runId, String objective,
                            long warmupSteps, List<Map<String, Object>> budgetChanges, TrainOptions options) {
     private static final Pattern RUN_ID = Pattern.compile("[0-9a-f]{16}");
-    private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer");
+    private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer", "objective");
     private static final Set<String> KEYS = Set.of("step", "threads", "backend", "data_key", "run_id", "objective",
             "warmup_steps", "step_budget_changes", "options");
     /** The objectives this version trains. */
-    private static final List<String> OBJECTIVES = List.of(CausalLmObjective.NAME);
+    private static final List<String> OBJECTIVES = List.of(CausalLmObjective.NAME, MaskedLmObjective.NAME);
 
     /**
      * The project's mapper without Jackson's scalar coercions, for the options: "2" is not a batch of 2, 1.5 not a
@@ -114,6 +114,10 @@ public record TrainerState(long step, int threads, String backend, String dataKe
         if (!OBJECTIVES.contains(objective)) {
             throw new LumensparkException(file + ": \"objective\" must be one of " + String.join(", ", OBJECTIVES)
                     + ", got " + Json.toLine(objective));
+        }
+        if (!objective.equals(options.objective().label())) {
+            throw new LumensparkException(file + ": \"objective\" is " + Json.toLine(objective) + " but"
+                    + " \"options.objective\" is " + Json.toLine(options.objective().label()));
         }
         List<Map<String, Object>> changes = new ArrayList<>();
         long longest = options.steps(); // the warm-up was set for the first budget, which may have been larger

@@ -35,6 +35,7 @@ class MemoryPlanTest {
                     Map<String, String> m = new java.util.HashMap<>(SMALL);
                     m.putAll(o);
                     m.put("depth", depth);
+                    if (preset.equals("encoder")) m.putIfAbsent("kv_heads", m.get("heads")); // per-head keys
                     out.add(ModelConfig.preset(preset).with(m));
                 }
             }

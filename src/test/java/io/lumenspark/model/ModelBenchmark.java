@@ -17,6 +17,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -47,7 +48,7 @@ public class ModelBenchmark {
     public void setup() {
         Bench.selectBackend();
         params = new Params();
-        head = new LmHead(params, Bench.D, Bench.VOCAB);
+        head = new LmHead(params, ModelConfig.v01().with(Map.of("embed_dim", "" + Bench.D, "vocab_size", "" + Bench.VOCAB)));
         params.allocate(arena);
         // PyTorch's default Linear init range; x like a normed activation (unit variance)
         Bench.fill(params.values(), (float) (1 / Math.sqrt(Bench.D)), 1);

@@ -48,7 +48,7 @@ class OldCheckpointTest {
         assertEquals(CausalLmObjective.NAME, saved.objective()); // the file predates the key
         assertEquals(new TrainOptions(List.of(data), 0.1, "lumenspark", Map.of("embed_dim", "32", "depth", "1",
                 "heads", "2", "seq_length", "32", "k", "8", "rank", "4", "dropout", "0.1"), null, 2, 0, 4, 2, 3e-3,
-                3e-4, 0.25, 0.01, 1.0, 2, 256, 100, 42, run, "/tmp/i11-fix/out/tok"), saved.options());
+                3e-4, 0.25, 0.01, 1.0, 2, 256, 100, 42, run, "/tmp/i11-fix/out/tok", null), saved.options());
 
         int threads = Parallel.threads();
         Blas.select(Backend.AUTO, saved.threads()); // as `train --resume` does
@@ -81,10 +81,17 @@ class OldCheckpointTest {
         copyTree(FIXTURE.resolve("run"), run);
         Path stateFile = run.resolve("checkpoint").resolve(Checkpoint.STATE);
         ObjectNode state = (ObjectNode) Json.read(stateFile);
-        state.put("objective", "masked_lm");
+        state.put("objective", "span_corruption");
         AtomicFiles.writeString(stateFile, Json.toPretty(state));
         var e = assertThrows(LumensparkException.class, () -> TrainerState.read(run));
-        assertEquals(stateFile + ": \"objective\" must be one of causal_lm, got \"masked_lm\"", e.getMessage());
+        assertEquals(stateFile + ": \"objective\" must be one of causal_lm, masked_lm, got \"span_corruption\"",
+                e.getMessage());
+        // an objective this version trains, but not the one the options name
+        state.put("objective", "masked_lm");
+        AtomicFiles.writeString(stateFile, Json.toPretty(state));
+        e = assertThrows(LumensparkException.class, () -> TrainerState.read(run));
+        assertEquals(stateFile + ": \"objective\" is \"masked_lm\" but \"options.objective\" is \"causal_lm\"",
+                e.getMessage());
     }
 
     private static void copyTree(Path from, Path to) throws IOException {
