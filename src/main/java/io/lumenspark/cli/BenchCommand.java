@@ -7,7 +7,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code lumenspark bench ...}: the benchmarks of {@code io.lumenspark.bench}, one subcommand each. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchTrainCommand.class, BenchGemmCommand.class, BenchGenerateCommand.class,
+        subcommands = {BenchTrainCommand.class, BenchGemmCommand.class, BenchGenerateCommand.class, BenchClassifyCommand.class,
                 BenchAblationCommand.class, BenchTokenizerCommand.class})
 final class BenchCommand implements Runnable {
     @Spec

@@ -100,9 +100,12 @@ final class ClassifyEvalCommand implements Callable<Integer> {
                             m.labels(), m.confusion());
                     if (!json) System.out.print(m.report());
                     if (baseline != null) {
-                        ClassificationMetrics b = TfidfNaiveBayes.trainAndEvaluate(targets,
-                                records.readAll(baseline), test);
-                        result.put("baseline", b.toMap());
+                        List<LabeledText> train = records.readAll(baseline);
+                        long start = System.nanoTime();
+                        ClassificationMetrics b = TfidfNaiveBayes.trainAndEvaluate(targets, train, test);
+                        Map<String, Object> bm = b.toMap();
+                        bm.put("seconds", Math.round((System.nanoTime() - start) / 1e7) / 100.0); // fit + predict
+                        result.put("baseline", bm);
                         if (!json) {
                             System.out.printf("baseline (TF-IDF word 1-2-grams + multinomial naive Bayes, fitted on"
                                     + " %s):%n%s", baseline, b.report());

@@ -127,6 +127,19 @@ class ClassifyCliTest {
     }
 
     @Test
+    void benchClassifyMeasuresBatchOneAndBatched() {
+        CliTest.Run b = CliTest.run("bench", "classify", "--model", model.toString(), "--length", "8", "--texts", "4",
+                "--batch", "2", "--runs", "1", "--threads", "1", "--json");
+        assertEquals(0, b.code(), b.err());
+        JsonNode ours = Json.read(writeTo("bench.json", b.out())).get("lumenspark");
+        assertTrue(ours.get("batch1_texts_per_s").asDouble() > 0 && ours.get("batched_texts_per_s").asDouble() > 0);
+        assertEquals(2, ours.get("batch").asInt());
+        CliTest.Run tooLong = CliTest.run("bench", "classify", "--model", model.toString(), "--length", "17");
+        assertEquals(2, tooLong.code());
+        assertTrue(tooLong.err().contains("exceeds the model's seq_length 16"), tooLong.err());
+    }
+
+    @Test
     void badInputIsOneLineWithExitCodeTwo() throws Exception {
         Path unlabeled = tmp.resolve("unlabeled.jsonl");
         Files.writeString(unlabeled, "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n");
