@@ -94,11 +94,6 @@ public final class TextClassifier implements AutoCloseable {
         return model.languageModel();
     }
 
-    /** The tokenizer texts go through. */
-    public Tokenizer tokenizer() {
-        return tokenizer;
-    }
-
     /** A text's token ids: cut to seq_length - 1 tokens at the truncation end, then end-of-text. */
     public Encoded encode(String text) {
         return encode(tokenizer, text, config.seqLength(), truncation);

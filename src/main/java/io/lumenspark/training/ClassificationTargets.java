@@ -66,11 +66,6 @@ public final class ClassificationTargets {
         return labels;
     }
 
-    /** The problem type. */
-    public ProblemType type() {
-        return type;
-    }
-
     /**
      * A record's class id (single-label).
      *

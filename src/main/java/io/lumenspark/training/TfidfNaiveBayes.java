@@ -83,11 +83,6 @@ public final class TfidfNaiveBayes {
         return ClassificationMetrics.of(targets.labels(), truth, predicted, k == 2 ? positive : null);
     }
 
-    /** Terms in the vocabulary. */
-    public int vocabularySize() {
-        return vocabulary.size();
-    }
-
     /** The class probabilities of a text (the normalized joint likelihoods). */
     public double[] probabilities(String text) {
         Map<Integer, Double> x = vector(text, vocabulary, idf);
