@@ -286,7 +286,10 @@ class Lumenspark(nn.Module):
         }) for i in range(depth))
         if cfg["lm_head"] == "dense":  # RoBERTa's masked-LM head before the output layer
             self.lm_head = nn.ModuleDict({"dense": nn.Linear(d, d), "layer_norm": RMSNorm(d, cfg["norm_eps"])})
-        self.fc_out = nn.Linear(d, V)  # untied, no final norm (as published)
+        if cfg["objective"] == "sequence_classification":  # GPT2ForSequenceClassification's head, no fc_out
+            self.score = nn.Linear(d, len(cfg["id2label"]), bias=False)
+        else:
+            self.fc_out = nn.Linear(d, V)  # untied, no final norm (as published)
 
     def shared_projections(self):
         return {w: getattr(self, f"shared_{w}_proj") for w in ("key", "value")
@@ -317,6 +320,27 @@ class Lumenspark(nn.Module):
     def forward(self, ids, attn_fn=None, lengths=None):
         """ids [B, n] -> logits [B, n, V] (see hidden)."""
         return self.fc_out(self.features(self.hidden(ids, lengths, attn_fn)))
+
+
+def pool(h, lengths, pooling):
+    """A sequence classifier's pooling of the hidden states h [B, n, d] over each row's
+    lengths[b] real tokens: last (the last real token, as GPT2ForSequenceClassification),
+    first, or mean."""
+    B, n, _ = h.shape
+    if lengths is None:
+        lengths = torch.full((B,), n, dtype=torch.long)
+    if pooling == "last":
+        return h[torch.arange(B), lengths - 1]
+    if pooling == "first":
+        return h[:, 0]
+    assert pooling == "mean", pooling
+    keep = (torch.arange(n)[None, :] < lengths[:, None]).to(h.dtype)
+    return (h * keep[..., None]).sum(1) / lengths[:, None].to(h.dtype)
+
+
+def classify(model, ids, lengths=None):
+    """A sequence classifier's logits [B, num_labels] (rows padded at their end: lengths)."""
+    return model.score(pool(model.hidden(ids, lengths), lengths, model.config["pooling"]))
 
 
 def lm_loss(logits, targets):

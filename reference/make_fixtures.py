@@ -9,6 +9,11 @@ Each fixture folder holds
   io.safetensors     input_ids I32 [B,n], targets I32 [B,n], logits F32 [B,n,V], loss F32 [1],
                      grad.<param> F32 = d(mean cross-entropy)/d(param)
 
+The sequence-classification fixtures (cls-*, rows padded to n, num_labels 3) hold
+  tokens I32 [B,n] (padding: id 96), lengths I32 [B], labels I32 [B], logits F32 [B,3],
+  loss F32 [1] (mean cross-entropy over the rows) and grad.<param>; pooling last for the
+  causal ones, mean and first for the bidirectional ones.
+
 The masked-LM fixtures (mlm-*, bidirectional, rows padded to n) hold instead of targets
   tokens I32 [B,n] (the text, padding = pad id), lengths I32 [B], mask_key I32 [3]
   (seed, step, micro of mlm_mask, which Java's MlmMasking must reproduce), input_ids
@@ -28,8 +33,8 @@ import sys
 
 sys.dont_write_bytecode = True  # keep reference/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lumenspark_ref import (OPTIONS, SMALL, Lumenspark, load_safetensors, loss_fn, make_config,  # noqa: E402
-                            mlm_loss, mlm_mask, randomize_, save_safetensors)
+from lumenspark_ref import (OPTIONS, SMALL, Lumenspark, classify, load_safetensors, loss_fn,  # noqa: E402
+                            make_config, mlm_loss, mlm_mask, randomize_, save_safetensors)
 import torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +66,19 @@ MLM_FIXTURES = {
 }
 
 
+# sequence-classification fixtures: pooling over padded rows, causal and bidirectional
+CLS = dict(objective="sequence_classification", id2label={"0": "a", "1": "b", "2": "c"},
+           label2id={"a": 0, "b": 1, "c": 2}, num_labels=3, problem_type="single_label_classification")
+CLS_LENGTHS = [16, 12, 7, 3]
+CLS_FIXTURES = {
+    "cls-causal":      (dict(CLS, causal=True, pooling="last"), 21),
+    "cls-transformer": (dict(CLS, attention="full", causal=True, pooling="last"), 22),
+    "cls-mean":        (dict(CLS, causal=False, pooling="mean"), 23),
+    "cls-first":       (dict(CLS, causal=False, pooling="first", **OPTIONS), 24),
+    "cls-conv-mean":   (dict(CLS, attention="conv_linformer", causal=False, pooling="mean"), 25),
+}
+
+
 def build(overrides, seed):
     cfg = make_config(SMALL, **overrides)
     torch.manual_seed(seed)
@@ -88,6 +106,62 @@ def compute_mlm(model32, ids, lengths, labels):
     loss.backward()
     grads = {k: p.grad.float() for k, p in model.named_parameters()}
     return logits.detach().float(), loss.detach().float().reshape(1), grads
+
+
+def compute_cls(model32, ids, lengths, labels):
+    """Classifier logits, mean cross-entropy and gradients in float64 from the float32 weights."""
+    model = Lumenspark(model32.config).double().eval()
+    model.load_state_dict({k: v.double() for k, v in model32.state_dict().items()})
+    logits = classify(model, ids, lengths)
+    loss = torch.nn.functional.cross_entropy(logits, labels.long())
+    loss.backward()
+    grads = {k: p.grad.float() for k, p in model.named_parameters()}
+    return logits.detach().float(), loss.detach().float().reshape(1), grads
+
+
+def cls_inputs(cfg, seed):
+    gen = torch.Generator().manual_seed(1000 * seed)
+    B, n = len(CLS_LENGTHS), cfg["seq_length"]
+    tokens = torch.randint(0, 94, (B, n), generator=gen)
+    for b, L in enumerate(CLS_LENGTHS):
+        tokens[b, L:] = 96
+    labels = torch.randint(0, 3, (B,), generator=gen)
+    return tokens, torch.tensor(CLS_LENGTHS), labels
+
+
+def make_cls(name, out_dir):
+    overrides, seed = CLS_FIXTURES[name]
+    cfg, model = build(overrides, seed)
+    tokens, lengths, labels = cls_inputs(cfg, seed)
+    logits, loss, grads = compute_cls(model, tokens, lengths, labels)
+    folder = os.path.join(out_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    meta = {"format": "pt", "fixture": name, "generator": "reference/make_fixtures.py"}
+    save_safetensors(os.path.join(folder, "model.safetensors"), model.state_dict(), meta)
+    io = {"tokens": tokens.int(), "lengths": lengths.int(), "labels": labels.int(), "logits": logits, "loss": loss}
+    io.update({"grad." + k: g for k, g in grads.items()})
+    save_safetensors(os.path.join(folder, "io.safetensors"), io, meta)
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    print(f"{name:15s} {cfg['attention']:14s} causal={str(cfg['causal']):5s} pooling={cfg['pooling']:5s} "
+          f"lengths={CLS_LENGTHS} loss={loss.item():.6f} {size / 1024:.0f} KiB")
+    return size
+
+
+def check_cls(name, out_dir):
+    folder = os.path.join(out_dir, name)
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = make_config(json.load(f))
+    model = Lumenspark(cfg)
+    model.load_state_dict(load_safetensors(os.path.join(folder, "model.safetensors"))[0])
+    io, _ = load_safetensors(os.path.join(folder, "io.safetensors"))
+    logits, loss, grads = compute_cls(model, io["tokens"].long(), io["lengths"].long(), io["labels"])
+    ok = torch.equal(logits, io["logits"]) and torch.equal(loss, io["loss"]) and \
+        all(torch.equal(g, io["grad." + k]) for k, g in grads.items())
+    print(f"check {name:15s} {'ok' if ok else 'MISMATCH'}")
+    return ok
 
 
 def make_mlm(name, out_dir):
@@ -195,9 +269,11 @@ def main():
     torch.set_num_threads(1)  # deterministic reductions
     if args.check:
         sys.exit(0 if all([check(name, args.out) for name in FIXTURES]
-                          + [check_mlm(name, args.out) for name in MLM_FIXTURES]) else 1)
-    total = sum(make(name, args.out) for name in FIXTURES) + sum(make_mlm(name, args.out) for name in MLM_FIXTURES)
-    print(f"{len(FIXTURES) + len(MLM_FIXTURES)} fixtures, {total / 1024:.0f} KiB in {os.path.relpath(args.out, ROOT)}")
+                          + [check_mlm(name, args.out) for name in MLM_FIXTURES]
+                          + [check_cls(name, args.out) for name in CLS_FIXTURES]) else 1)
+    total = sum(make(name, args.out) for name in FIXTURES) + sum(make_mlm(name, args.out) for name in MLM_FIXTURES) \
+        + sum(make_cls(name, args.out) for name in CLS_FIXTURES)
+    print(f"{len(FIXTURES) + len(MLM_FIXTURES) + len(CLS_FIXTURES)} fixtures, {total / 1024:.0f} KiB in {os.path.relpath(args.out, ROOT)}")
 
 
 if __name__ == "__main__":

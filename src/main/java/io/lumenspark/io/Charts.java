@@ -1,6 +1,8 @@
 package io.lumenspark.io;
 
 import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.HeatMapChart;
+import org.knowm.xchart.HeatMapChartBuilder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -12,7 +14,9 @@ import java.awt.Color;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -88,6 +92,31 @@ public final class Charts {
         }
         AtomicFiles.writeBytes(png, bytes);
         return true;
+    }
+
+    /**
+     * A confusion matrix as a PNG heat map with the counts written in the cells: rows the true labels (top to
+     * bottom), columns the predicted ones, replaced atomically.
+     */
+    public static void writeConfusion(Path png, String title, List<String> labels, long[][] counts) {
+        int k = labels.size();
+        HeatMapChart chart = new HeatMapChartBuilder().width(Math.max(WIDTH / 2, 120 + 70 * k))
+                .height(Math.max(HEIGHT / 2, 100 + 60 * k)).title(title).xAxisTitle("predicted").yAxisTitle("true")
+                .build();
+        chart.getStyler().setShowValue(true);
+        chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        chart.getStyler().setLegendVisible(false);
+        chart.getStyler().setRangeColors(new Color[]{new Color(0xF7FBFF), new Color(0x6BAED6), new Color(0x08306B)});
+        List<Number[]> cells = new ArrayList<>();
+        for (int t = 0; t < k; t++) {
+            for (int p = 0; p < k; p++) cells.add(new Number[]{p, k - 1 - t, counts[t][p]}); // first label on top
+        }
+        chart.addSeries("counts", labels, labels.reversed(), cells);
+        try {
+            AtomicFiles.writeBytes(png, BitmapEncoder.getBitmapBytes(chart, BitmapEncoder.BitmapFormat.PNG));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode chart " + png, e); // in-memory encoding; not a user error
+        }
     }
 
     /**

@@ -4,6 +4,7 @@ import io.lumenspark.Words;
 
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -49,7 +50,8 @@ final class ConfigKeys {
      * {@code config.json: unknown key "casual" is ignored (nearest known key: "causal")}.
      */
     static List<String> unknownKeyWarnings(Collection<String> keys, String source) {
-        Set<String> ours = ModelConfig.v01().toMap().keySet();
+        Set<String> ours = new HashSet<>(ModelConfig.v01().toMap().keySet());
+        ours.add("pooling"); // a sequence classifier's (the rest of its keys are Hugging Face's)
         List<String> warnings = new ArrayList<>();
         for (String key : keys) {
             if (ours.contains(key) || HUGGING_FACE.contains(key)) continue;

@@ -13,7 +13,9 @@ import java.util.Arrays;
 
 /**
  * A Linformer-family language model: the {@link Backbone} (token + learned position embeddings, post-norm blocks)
- * under an untied output layer with its cross-entropy ({@link LmHead}, fc_out). The variant (Linformer, causal
+ * under an untied output layer with its cross-entropy ({@link LmHead}, fc_out); or, with objective
+ * sequence_classification, a sequence classifier: the same backbone under {@link ClassificationHead} (pooling and
+ * score) instead ({@link #classify}, {@link #trainClassifier}; the token methods then refuse). The variant (Linformer, causal
  * Linformer, Conv-Linformer, full attention) and what it predicts (the next token, or masked tokens: config
  * objective) come from the {@link ModelConfig}. Targets name the token each position predicts, negative where
  * none is (a masked LM's unmasked positions, padding): the output layer runs only on the rows with one. Inputs may
@@ -31,7 +33,8 @@ public final class LanguageModel implements AutoCloseable {
     private final Params params = new Params();
     private final Arena arena;
     private final Backbone backbone;
-    private final LmHead head;
+    private final LmHead head;                   // null in a sequence classifier
+    private final ClassificationHead classifier; // a sequence classifier's head, else null
     private Pass pass; // the activation buffers of the current whole-sequence shape
 
     /**
@@ -50,7 +53,8 @@ public final class LanguageModel implements AutoCloseable {
         this.config = config.validate();
         this.arena = arena;
         backbone = new Backbone(params, config);
-        head = new LmHead(params, config);
+        head = config.isClassifier() ? null : new LmHead(params, config);
+        classifier = config.isClassifier() ? new ClassificationHead(params, config) : null;
         if (allocate) params.allocate(arena);
     }
 
@@ -92,7 +96,8 @@ public final class LanguageModel implements AutoCloseable {
         Pass c = new Pass(Blas.get(), params, batch, n, forwardOnly);
         try {
             backbone.allocate(c);
-            head.allocate(c);
+            if (head != null) head.allocate(c);
+            else classifier.allocate(c);
         } catch (RuntimeException | OutOfMemoryError e) {
             c.close();
             throw e;
@@ -126,8 +131,8 @@ public final class LanguageModel implements AutoCloseable {
         c.setStep(true, seed, step, micro);
         checkTargets(targets, lengths, n);
         MemorySegment x = backbone.forward(c, inputs, lengths);
-        double loss = head.run(c, x, targets, null, gradScale, true);
-        backbone.backward(c, inputs, head.dx());
+        double loss = lmHead().run(c, x, targets, null, gradScale, true);
+        backbone.backward(c, inputs, lmHead().dx());
         return loss;
     }
 
@@ -153,7 +158,7 @@ public final class LanguageModel implements AutoCloseable {
         c.setStep(false, 0, 0, 0);
         checkTargets(targets, lengths, n);
         MemorySegment x = backbone.forward(c, inputs, lengths);
-        double loss = head.run(c, x, targets, tokenLoss, 0f, false);
+        double loss = lmHead().run(c, x, targets, tokenLoss, 0f, false);
         if (!Double.isFinite(loss)) {
             throw new LumensparkException("the model's loss is " + loss + ": its arithmetic overflows float32"
                     + " (weights too large to compute with?), so it gives no usable numbers");
@@ -181,11 +186,11 @@ public final class LanguageModel implements AutoCloseable {
         }
         Pass c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
-        MemorySegment x = head.features(c, backbone.forward(c, inputs));
+        MemorySegment x = lmHead().features(c, backbone.forward(c, inputs));
         int v = config.vocabSize();
         try (Arena tmp = Arena.ofShared()) { // shared: kernels write it from pool threads
             MemorySegment out = Floats.allocate(tmp, (long) c.rows * v);
-            head.logits(c, x, 0, c.rows, out);
+            lmHead().logits(c, x, 0, c.rows, out);
             return out.toArray(ValueLayout.JAVA_FLOAT);
         }
     }
@@ -202,7 +207,7 @@ public final class LanguageModel implements AutoCloseable {
         }
         Pass c = prepare(batch, n, true);
         c.setStep(false, 0, 0, 0);
-        MemorySegment x = head.features(c, backbone.forward(c, inputs, lengths));
+        MemorySegment x = lmHead().features(c, backbone.forward(c, inputs, lengths));
         int v = config.vocabSize();
         float[][] out = new float[rows.length][];
         try (Arena tmp = Arena.ofShared()) {
@@ -211,7 +216,7 @@ public final class LanguageModel implements AutoCloseable {
                 if (rows[i] < 0 || rows[i] >= c.rows) {
                     throw new IllegalArgumentException("position " + rows[i] + " is outside 0.." + (c.rows - 1));
                 }
-                head.logits(c, x, rows[i], 1, row);
+                lmHead().logits(c, x, rows[i], 1, row);
                 out[i] = row.toArray(ValueLayout.JAVA_FLOAT);
             }
         }
@@ -222,10 +227,10 @@ public final class LanguageModel implements AutoCloseable {
     public synchronized float[] lastLogits(int... ids) {
         Pass c = prepare(1, ids.length, true);
         c.setStep(false, 0, 0, 0);
-        MemorySegment x = head.features(c, backbone.forward(c, ids));
+        MemorySegment x = lmHead().features(c, backbone.forward(c, ids));
         try (Arena tmp = Arena.ofShared()) {
             MemorySegment out = Floats.allocate(tmp, config.vocabSize());
-            head.logits(c, x, ids.length - 1, 1, out);
+            lmHead().logits(c, x, ids.length - 1, 1, out);
             return out.toArray(ValueLayout.JAVA_FLOAT);
         }
     }
@@ -242,7 +247,7 @@ public final class LanguageModel implements AutoCloseable {
         c.setStep(backward, 1, 0, 0);
         backbone.forward(c, ids);
         if (backward) {
-            MemorySegment dy = head.dx(); // unused by the stack: a stand-in output gradient
+            MemorySegment dy = lmHead().dx(); // unused by the stack: a stand-in output gradient
             dy.fill((byte) 0);
             Kernels.add(c.ones, 0, dy, 0, Math.min(c.rows, dy.byteSize() / 4)); // any fixed gradient will do
             backbone.backward(c, ids, dy);
@@ -277,7 +282,7 @@ public final class LanguageModel implements AutoCloseable {
         if (!config.causal()) {
             throw new LumensparkException("incremental decoding needs a causal model; this one is bidirectional");
         }
-        return new Decoder(this, backbone, head);
+        return new Decoder(this, backbone, lmHead());
     }
 
     /** A prompt's whole forward pass for a decoder: fills its state, and logitsRow with the last row's logits. */
@@ -285,7 +290,54 @@ public final class LanguageModel implements AutoCloseable {
         Pass whole = prepare(1, ids.length, true);
         whole.setStep(false, 0, 0, 0);
         MemorySegment y = backbone.forward(whole, ids, state);
-        head.logits(whole, y, ids.length - 1, 1, logitsRow);
+        lmHead().logits(whole, y, ids.length - 1, 1, logitsRow);
+    }
+
+    /** The language-model head, which a sequence classifier lacks. */
+    private LmHead lmHead() {
+        if (head == null) {
+            throw new LumensparkException("this model is a sequence classifier: it has no language-model head to"
+                    + " predict tokens with");
+        }
+        return head;
+    }
+
+    /** The classification head, which a language model lacks. */
+    private ClassificationHead classifier() {
+        if (classifier == null) {
+            throw new LumensparkException("this model is a language model, not a sequence classifier (its objective"
+                    + " is " + config.objective() + ")");
+        }
+        return classifier;
+    }
+
+    /**
+     * A sequence classifier's logits [batch, num_labels] (eval mode, row-major) for rows padded at their end: row b
+     * holds lengths[b] real tokens (null: all n); padding changes no logit.
+     */
+    public synchronized float[] classify(int[] inputs, int[] lengths, int batch, int n) {
+        ClassificationHead h = classifier();
+        Pass c = prepare(batch, n, true);
+        c.setStep(false, 0, 0, 0);
+        return h.forward(c, backbone.forward(c, inputs, lengths));
+    }
+
+    /**
+     * One forward and backward pass of a sequence classifier: the loss of its logits (rows padded at their end as
+     * in {@link #classify}), whose gradient it adds to the parameter gradients; returns the loss. Dropout follows
+     * (seed, step, micro).
+     */
+    public synchronized double trainClassifier(int[] inputs, int[] lengths, int batch, int n, ClassifierLoss loss,
+                                               long seed, long step, int micro) {
+        ClassificationHead h = classifier();
+        params.values(); // memory-mapped weights cannot be trained: fail before any work
+        Pass c = prepare(batch, n, false);
+        c.setStep(true, seed, step, micro);
+        float[] logits = h.forward(c, backbone.forward(c, inputs, lengths));
+        float[] dLogits = new float[logits.length];
+        double value = loss.lossAndGradient(logits, dLogits);
+        backbone.backward(c, inputs, h.backward(c, dLogits));
+        return value;
     }
 
     @Override

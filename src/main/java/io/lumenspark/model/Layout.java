@@ -24,7 +24,8 @@ final class Layout {
     private final ModelConfig config;
     private final List<Params.Param> before, after;
     private final List<Kind> kinds = new ArrayList<>();
-    private final LmHead head;
+    private final LmHead head;                   // null for a sequence classifier
+    private final ClassificationHead classifier; // a sequence classifier's head, else null
     private final Params params = new Params();
 
     private Layout(ModelConfig config) {
@@ -44,7 +45,8 @@ final class Layout {
             kinds.add(new Kind(r[0], r[1] - r[0], block, own, next));
         }
         int from = params.list().size();
-        head = new LmHead(params, config);
+        head = config.isClassifier() ? null : new LmHead(params, config);
+        classifier = config.isClassifier() ? new ClassificationHead(params, config) : null;
         after = List.copyOf(params.list().subList(from, params.list().size()));
     }
 
@@ -113,8 +115,12 @@ final class Layout {
                 if (k.next() != null) k.next().allocate(c); // the same own buffers, and the other parity's shared ones
                 moreLayers = Math.addExact(moreLayers, Math.multiplyExact(perLayer, k.count() - (k.next() != null ? 2 : 1)));
             }
-            head.allocate(c);
-            head.reserveLoss(c);
+            if (head != null) {
+                head.allocate(c);
+                head.reserveLoss(c);
+            } else {
+                classifier.allocate(c);
+            }
             return Math.addExact(c.bytes(), moreLayers);
         } catch (ArithmeticException overflow) {
             throw new LumensparkException("the buffers of a pass of " + batch + " x " + n + " tokens through "

@@ -11,7 +11,12 @@ public enum LmObjective implements Labeled {
     /** The next token at every position (LumensparkForCausalLM). */
     CAUSAL_LM("LumensparkForCausalLM"),
     /** The original token at masked positions, seeing the whole sequence (LumensparkForMaskedLM). */
-    MASKED_LM("LumensparkForMaskedLM");
+    MASKED_LM("LumensparkForMaskedLM"),
+    /**
+     * A label (or labels, or a number) per text from pooled hidden states (LumensparkForSequenceClassification):
+     * the classification head {@code score} instead of fc_out; see {@link ProblemType} and {@link Pooling}.
+     */
+    SEQUENCE_CLASSIFICATION("LumensparkForSequenceClassification");
 
     private final String architecture;
 

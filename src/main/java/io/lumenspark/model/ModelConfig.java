@@ -5,6 +5,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.io.Json;
 
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,11 +29,22 @@ import java.util.Optional;
  *                            bidirectional models)
  * @param maskTokenId         the tokenizer's {@code <mask>} id (Hugging Face's mask_token_id), -1 for none
  * @param padTokenId          the tokenizer's {@code <pad>} id (pad_token_id), -1 for none
+ * @param labels              a sequence classifier's labels by id (config.json's id2label; num_labels is their
+ *                            count, label2id the inverse); empty for a language model
+ * @param problemType         a sequence classifier's {@link ProblemType}; null for a language model
+ * @param pooling             how a sequence classifier pools hidden states ({@link Pooling}); null for a language
+ *                            model
  */
 public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int seqLength, double dropout, int k,
                           int rank, AttentionKind attention, boolean causal, int kvHeads, boolean sharedKv,
                           boolean separateProj, boolean shareProjAcrossLayers, double normEps, LmObjective objective,
-                          LmHeadKind lmHead, int maskTokenId, int padTokenId) {
+                          LmHeadKind lmHead, int maskTokenId, int padTokenId, List<String> labels,
+                          ProblemType problemType, Pooling pooling) {
+
+    /** Copies the labels. */
+    public ModelConfig {
+        labels = List.copyOf(labels);
+    }
 
     /** The model types a config.json may name: ours (which we write), and published lumenspark's two. */
     private static final List<String> MODEL_TYPES = List.of("lumenspark", "linformer");
@@ -59,12 +71,36 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
     /** The published lumenspark 0.1.1 model: 55,375,953 parameters, bidirectional (it sees the future). */
     public static ModelConfig v01() {
         return new ModelConfig(50257, 512, 6, 4, 512, 0.1, 128, 32, AttentionKind.LINFORMER, false, 1, true, false,
-                false, 1e-6, LmObjective.CAUSAL_LM, LmHeadKind.LINEAR, -1, -1);
+                false, 1e-6, LmObjective.CAUSAL_LM, LmHeadKind.LINEAR, -1, -1, List.of(), null, null);
     }
 
     /** Whether the model predicts masked tokens (objective masked_lm) rather than the next token. */
     public boolean isMaskedLm() {
         return objective == LmObjective.MASKED_LM;
+    }
+
+    /** Whether the model is a sequence classifier (objective sequence_classification). */
+    public boolean isClassifier() {
+        return objective == LmObjective.SEQUENCE_CLASSIFICATION;
+    }
+
+    /** Outputs of a sequence classifier: one per label (one for regression); 0 for a language model. */
+    public int numLabels() {
+        return labels.size();
+    }
+
+    /**
+     * This backbone as a sequence classifier with the given labels (for regression, one: Hugging Face's
+     * "LABEL_0"), problem type and pooling; the language-model head's keys go back to their defaults.
+     *
+     * @throws LumensparkException for fewer than two labels in a classification, repeated labels, or pooling
+     *                             other than the last token in a causal model
+     */
+    public ModelConfig asClassifier(List<String> labels, ProblemType problemType, Pooling pooling) {
+        return new ModelConfig(vocabSize, embedDim, depth, heads, seqLength, dropout, k, rank, attention, causal,
+                kvHeads, sharedKv, separateProj, shareProjAcrossLayers, normEps, LmObjective.SEQUENCE_CLASSIFICATION,
+                LmHeadKind.LINEAR, maskTokenId, padTokenId,
+                problemType == ProblemType.REGRESSION ? List.of("LABEL_0") : labels, problemType, pooling).validate();
     }
 
     public static ModelConfig preset(String name) {
@@ -127,6 +163,19 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         m.put("lm_head", lmHead.label());
         m.put("mask_token_id", maskTokenId < 0 ? null : maskTokenId);
         m.put("pad_token_id", padTokenId < 0 ? null : padTokenId);
+        if (isClassifier()) { // Hugging Face's keys; num_labels follows id2label
+            Map<String, String> id2label = new LinkedHashMap<>();
+            Map<String, Integer> label2id = new LinkedHashMap<>();
+            for (int i = 0; i < labels.size(); i++) {
+                id2label.put(Integer.toString(i), labels.get(i));
+                label2id.put(labels.get(i), i);
+            }
+            m.put("num_labels", labels.size());
+            m.put("id2label", id2label);
+            m.put("label2id", label2id);
+            m.put("problem_type", problemType.label());
+            m.put("pooling", pooling.label());
+        }
         return m;
     }
 
@@ -155,9 +204,10 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             m.put(e.getKey(), e.getValue());
         }
         // a config written by Hugging Face-style code may name the class alone
-        if (!map.containsKey("objective") && map.get("architectures") instanceof List<?> classes
-                && classes.contains(LmObjective.MASKED_LM.architecture())) {
-            m.put("objective", LmObjective.MASKED_LM.label());
+        if (!map.containsKey("objective") && map.get("architectures") instanceof List<?> classes) {
+            for (LmObjective o : List.of(LmObjective.MASKED_LM, LmObjective.SEQUENCE_CLASSIFICATION)) {
+                if (classes.contains(o.architecture())) m.put("objective", o.label());
+            }
         }
         Object type = m.get("model_type");
         if (!MODEL_TYPES.contains(String.valueOf(type))) {
@@ -173,10 +223,58 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
                     integer(m, "kv_heads", text), bool(m, "shared_kv", text), bool(m, "separate_proj", text),
                     bool(m, "share_proj_across_layers", text), number(m, "norm_eps", text),
                     label(LmObjective.class, m, "objective"), label(LmHeadKind.class, m, "lm_head"),
-                    tokenId(m, "mask_token_id", text), tokenId(m, "pad_token_id", text)).validate(attention);
+                    tokenId(m, "mask_token_id", text), tokenId(m, "pad_token_id", text), List.of(), null, null)
+                    .withClassifierKeys(map).validate(attention);
         } catch (LumensparkException e) {
             throw new LumensparkException(source + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * This config with a classifier's keys read from map (id2label, with num_labels and label2id when present
+     * checked against it; problem_type; pooling), when its objective is sequence_classification; else itself.
+     */
+    private ModelConfig withClassifierKeys(Map<String, ?> map) {
+        if (!isClassifier()) return this;
+        if (!(map.get("id2label") instanceof Map<?, ?> id2label) || id2label.isEmpty()) {
+            throw new LumensparkException("a sequence classifier needs id2label (an object from label ids to"
+                    + " labels), got " + shown(map.get("id2label")));
+        }
+        String[] byId = new String[id2label.size()];
+        for (var e : id2label.entrySet()) {
+            int id;
+            try {
+                id = Integer.parseInt(String.valueOf(e.getKey()));
+            } catch (NumberFormatException bad) {
+                id = -1;
+            }
+            if (id < 0 || id >= byId.length) {
+                throw new LumensparkException("id2label's keys must be the ids 0.." + (byId.length - 1) + ", got "
+                        + shown(e.getKey()));
+            }
+            byId[id] = String.valueOf(e.getValue());
+        }
+        List<String> labels = List.of(byId);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("num_labels", map.containsKey("num_labels") ? map.get("num_labels") : labels.size());
+        if (integer(m, "num_labels", false) != labels.size()) {
+            throw new LumensparkException("num_labels is " + shown(map.get("num_labels")) + " but id2label names "
+                    + labels.size() + " labels");
+        }
+        if (map.get("label2id") instanceof Map<?, ?> label2id) {
+            for (int i = 0; i < labels.size(); i++) {
+                Object id = label2id.get(labels.get(i));
+                if (!(id instanceof Number num) || num.intValue() != i) {
+                    throw new LumensparkException("label2id does not invert id2label at " + shown(labels.get(i)));
+                }
+            }
+        }
+        m.put("problem_type", map.containsKey("problem_type") ? map.get("problem_type")
+                : ProblemType.SINGLE_LABEL_CLASSIFICATION.label());
+        m.put("pooling", map.containsKey("pooling") ? map.get("pooling") : Pooling.defaultFor(causal).label());
+        return new ModelConfig(vocabSize, embedDim, depth, heads, seqLength, dropout, k, rank, attention, causal,
+                kvHeads, sharedKv, separateProj, shareProjAcrossLayers, normEps, objective, lmHead, maskTokenId,
+                padTokenId, labels, label(ProblemType.class, m, "problem_type"), label(Pooling.class, m, "pooling"));
     }
 
     /** A copy with one key changed, given as text (as on the command line: --set embed_dim=256). */
@@ -234,6 +332,10 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         if (lmHead == LmHeadKind.DENSE && causal) {
             fail("lm_head dense is for bidirectional (masked-LM) models: causal models decode without it");
         }
+        if (isClassifier()) validateClassifier();
+        else if (!labels.isEmpty() || problemType != null || pooling != null) {
+            fail("labels, problem_type and pooling are for sequence classifiers (objective sequence_classification)");
+        }
         for (int id : new int[]{maskTokenId, padTokenId}) {
             if (id < -1 || id >= vocabSize) {
                 fail((id == maskTokenId ? "mask_token_id " : "pad_token_id ") + id + " is outside the vocabulary 0.."
@@ -248,6 +350,20 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             }
         }
         return this;
+    }
+
+    private void validateClassifier() {
+        if (problemType == null || pooling == null) fail("a sequence classifier needs problem_type and pooling");
+        if (lmHead != LmHeadKind.LINEAR) fail("a sequence classifier has no lm_head (it has score)");
+        if (problemType == ProblemType.REGRESSION ? labels.size() != 1 : labels.size() < 2) {
+            fail(problemType == ProblemType.REGRESSION ? "regression has one output (num_labels 1), got "
+                    + labels.size() : "classification needs at least two labels, got " + labels.size());
+        }
+        if (new HashSet<>(labels).size() != labels.size()) fail("id2label names a label twice");
+        if (causal && pooling != Pooling.LAST) {
+            fail("pooling " + pooling + " needs a bidirectional model: in a causal model only the last token has"
+                    + " seen the whole text (use pooling last)");
+        }
     }
 
     private static void positive(String key, int v) {

@@ -149,6 +149,44 @@ public final class ModelWeights {
         }
     }
 
+    /**
+     * A new, trainable sequence classifier (cfg) whose backbone is a pretrained model's from dir (causal or masked
+     * LM, or another classifier): every backbone parameter copied from the folder's model.safetensors (checked as
+     * {@link #load} does), the new head initialized from seed; the folder's own head (fc_out, lm_head.*, score) is
+     * left out.
+     *
+     * @throws LumensparkException for a missing, malformed or mismatched file, or a model too large for memory
+     */
+    public static LanguageModel loadBackbone(Path dir, ModelConfig cfg, long seed) {
+        if (!cfg.isClassifier()) throw new IllegalArgumentException("a classifier config is needed");
+        try (Arena arena = Arena.ofConfined()) {
+            TensorSource st = openWeights(dir, arena);
+            checkDepth(cfg, st);
+            LanguageModel model = new LanguageModel(cfg);
+            try {
+                model.initialize(seed);
+                Params params = model.params();
+                for (Params.Param p : params.list()) {
+                    if (p.name().startsWith("score.")) continue; // the new head
+                    SafeTensors.Entry e = st.get(p.name());
+                    checkShape(st, e, p.shape());
+                    MemorySegment values = st.toF32(e, arena);
+                    long bad = Kernels.firstBeyond(values, 0, p.size(), MAX_WEIGHT);
+                    if (bad >= 0) {
+                        throw new LumensparkException(st.path() + ": tensor '" + p.name() + "' holds "
+                                + values.getAtIndex(ValueLayout.JAVA_FLOAT, bad) + " at " + position(p.shape(), bad)
+                                + "; weights must be finite and within 2^64");
+                    }
+                    MemorySegment.copy(values, 0, params.segment(p), 0, p.size() * 4);
+                }
+            } catch (RuntimeException e) {
+                model.close();
+                throw e;
+            }
+            return model;
+        }
+    }
+
     /** Prints a warning line on stderr. */
     private static void warn(String message) {
         System.err.println("warning: " + message);

@@ -174,7 +174,7 @@ public final class ModelFolder {
         boolean text = model.hasTokenizer();
         if (model.hasOwnGenerationConfig()) {
             model.generationConfig().write(gen);
-        } else if (text && !Files.exists(gen)) {
+        } else if (text && !Files.exists(gen) && !lm.config().isClassifier()) { // a classifier generates nothing
             GenerationConfig.forNewModel(lm.config().seqLength(), model.tokenizer().eosId()).write(gen);
         }
         // The folder carries its tokenizer in Hugging Face's files, GPT-2's too (3.5 MB beside 100+ MB of weights),

@@ -552,7 +552,8 @@ public final class Trainer {
         Charts.write(opt.out().resolve(RunFolder.CHART), "Loss", series);
     }
 
-    private static double[][] column(List<Map<String, Object>> history, String key) {
+    /** The (step, value) points of a key in the metrics history, as Charts takes a series. */
+    static double[][] column(List<Map<String, Object>> history, String key) {
         List<double[]> points = new ArrayList<>();
         for (var r : history) {
             if (r.get(key) instanceof Number v && r.get("step") instanceof Number s) {

@@ -85,6 +85,40 @@ class PyTorchReferenceTest {
     }
 
     /**
+     * Sequence-classification fixtures: rows padded to n, pooled (last token for the causal ones, mean or first for
+     * the bidirectional ones) into score; the logits, the mean cross-entropy over the rows and every gradient must
+     * match, and the padding ids take no part.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cls-causal", "cls-transformer", "cls-mean", "cls-first", "cls-conv-mean"})
+    void sequenceClassificationWithPaddingMatchesPyTorch(String name) {
+        Path dir = FIXTURES.resolve(name);
+        try (Arena arena = Arena.ofConfined(); LanguageModel model = ModelWeights.load(dir)) {
+            assertTrue(model.config().isClassifier(), name + " is a classifier");
+            SafeTensors.File io = SafeTensors.open(dir.resolve("io.safetensors"), arena);
+            int[] ids = io.toIntArray(io.get("tokens")), lengths = io.toIntArray(io.get("lengths"));
+            int[] labels = io.toIntArray(io.get("labels"));
+            int batch = lengths.length, n = ids.length / batch, k = model.config().numLabels();
+            assertClose(name + " logits", io.toFloatArray(io.get("logits")), model.classify(ids, lengths, batch, n),
+                    1e-4);
+            model.params().zeroGrads();
+            ClassifierLoss sum = ClassificationHeadTest.crossEntropy(labels, k);
+            double loss = model.trainClassifier(ids, lengths, batch, n, (logits, d) -> {
+                double total = sum.lossAndGradient(logits, d);
+                for (int i = 0; i < d.length; i++) d[i] /= batch;
+                return total / batch;
+            }, 0, 0, 0);
+            float want = io.toFloatArray(io.get("loss"))[0];
+            assertEquals(want, loss, 1e-4 * Math.abs(want), name + " loss");
+            for (Params.Param p : model.params().list()) {
+                // full attention's key bias: zero in exact arithmetic, rounding noise on both sides (as above)
+                assertClose(name + " grad " + p.name(), io.toFloatArray(io.get("grad." + p.name())),
+                        model.params().grad(p).toArray(), 1e-3, 1e-3);
+            }
+        }
+    }
+
+    /**
      * Relative error in the L2 sense, ||ours - ref|| / ||ref||, must stay below tol. The norm is floored at
      * 1e-4 because some gradients are zero in exact arithmetic (the key bias of softmax attention shifts every
      * score of a row equally), where both sides hold only rounding noise.

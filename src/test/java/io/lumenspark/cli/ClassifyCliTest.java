@@ -1,0 +1,173 @@
+package io.lumenspark.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.io.Json;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** classify train, eval and predict end to end on a small data set, and their bad input: one line, exit code 2. */
+class ClassifyCliTest {
+    @TempDir
+    static Path tmp;
+    static Path data, csv, model;
+    static final int RECORDS = 60;
+
+    @BeforeAll
+    static void trainSmallClassifier() throws Exception {
+        Random r = new Random(4);
+        List<String> jsonl = new ArrayList<>(), rows = new ArrayList<>(List.of("body,y"));
+        String[] good = {"win free cash now", "cheap pills offer", "claim your prize"};
+        String[] bad = {"meeting notes attached", "see you at lunch", "the build is green"};
+        for (int i = 0; i < RECORDS; i++) {
+            boolean spam = r.nextBoolean();
+            String text = (spam ? good : bad)[r.nextInt(3)] + " " + i;
+            jsonl.add(Json.toLine(Map.of("text", text, "label", spam ? "spam" : "ham")));
+            rows.add("\"" + text + "\"," + (spam ? "spam" : "ham"));
+        }
+        data = tmp.resolve("data.jsonl");
+        Files.write(data, jsonl);
+        csv = tmp.resolve("data.csv");
+        Files.write(csv, rows);
+        model = tmp.resolve("model");
+        CliTest.Run t = CliTest.run("classify", "train", "--data", data.toString(), "--out", model.toString(),
+                "--preset", "tiny", "--set", "embed_dim=16", "--set", "depth=1", "--set", "heads=2", "--set",
+                "seq_length=16", "--set", "k=4", "--set", "rank=4", "--epochs", "2", "--batch", "8", "--lr", "3e-3",
+                "--baseline", "--threads", "2");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("done: 14 steps") && t.out().contains("baseline (TF-IDF"), t.out());
+    }
+
+    @Test
+    void theRunFolderHoldsTheBestClassifierWithHuggingFaceKeys() throws Exception {
+        JsonNode config = Json.read(model.resolve("config.json"));
+        assertEquals("LumensparkForSequenceClassification", config.get("architectures").get(0).asText());
+        assertEquals(2, config.get("num_labels").asInt());
+        assertEquals("ham", config.get("id2label").get("0").asText());
+        assertEquals(1, config.get("label2id").get("spam").asInt());
+        assertEquals("single_label_classification", config.get("problem_type").asText());
+        assertEquals("last", config.get("pooling").asText()); // tiny is causal
+        for (String f : List.of("model.safetensors", "loss.png", "confusion_matrix.png", "metrics.jsonl",
+                "checkpoint/trainer_state.json", "checkpoint/optimizer.safetensors")) {
+            assertTrue(Files.size(model.resolve(f)) > 0, f);
+        }
+        List<String> metrics = Files.readAllLines(model.resolve("metrics.jsonl"));
+        assertEquals(14, metrics.size());
+        assertTrue(metrics.get(6).contains("\"val_macro_f1\"") && metrics.get(13).contains("\"val_macro_f1\""));
+        assertFalse(Files.exists(model.resolve("generation_config.json")));
+    }
+
+    @Test
+    void evalPrintsTheIssuesKeysTheSameForCsvAndJsonLines() {
+        CliTest.Run e = CliTest.run("classify", "eval", "--model", model.toString(), "--data", data.toString(),
+                "--json", "--baseline", data.toString(), "--png", tmp.resolve("cm.png").toString());
+        assertEquals(0, e.code(), e.err());
+        JsonNode m = Json.mapper().valueToTree(Json.read(writeTo("eval.json", e.out())));
+        for (String key : List.of("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "per_class",
+                "confusion_matrix", "baseline")) {
+            assertTrue(m.has(key), key + " in " + e.out());
+        }
+        long total = 0;
+        for (JsonNode row : m.get("confusion_matrix")) for (JsonNode c : row) total += c.asLong();
+        assertEquals(RECORDS, total);
+        assertTrue(Files.exists(tmp.resolve("cm.png")));
+        CliTest.Run c = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString(),
+                "--text-column", "body", "--label-column", "y", "--json");
+        assertEquals(0, c.code(), c.err());
+        JsonNode fromCsv = Json.read(writeTo("csv.json", c.out()));
+        assertEquals(m.get("accuracy").asDouble(), fromCsv.get("accuracy").asDouble(), 0);
+        assertEquals(m.get("confusion_matrix"), fromCsv.get("confusion_matrix"));
+    }
+
+    @Test
+    void predictStreamsAFileInInputOrderAsTextsGiveThem() throws Exception {
+        Path file = tmp.resolve("predict.jsonl");
+        List<String> lines = new ArrayList<>(Files.readAllLines(data).subList(0, 40));
+        lines.add(7, "{\"txt\": \"no text field\"}");
+        Files.write(file, lines);
+        CliTest.Run fatal = CliTest.run("classify", "predict", "--model", model.toString(), "--file", file.toString());
+        assertEquals(2, fatal.code());
+        assertTrue(fatal.err().contains("error: " + file + " line 8: no field 'text'"), fatal.err());
+        assertEquals(1, fatal.err().lines().filter(l -> l.contains("error")).count(), fatal.err());
+        CliTest.Run p = CliTest.run("classify", "predict", "--model", model.toString(), "--file", file.toString(),
+                "--skip-bad-records", "--json", "--top-k", "2", "--batch", "3");
+        assertEquals(0, p.code(), p.err());
+        assertTrue(p.err().contains("skipped 1 bad record"), p.err());
+        List<String> out = p.out().lines().toList();
+        assertEquals(40, out.size());
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < out.size(); i++) {
+            JsonNode o = Json.mapper().readTree(out.get(i));
+            assertEquals(i < 7 ? i + 1 : i + 2, o.get("line").asInt(), "input order");
+            assertEquals(2, o.get("top_k").size());
+            texts.add(Json.mapper().readTree(lines.get(i < 7 ? i : i + 1)).get("text").asText());
+        }
+        List<String> args = new ArrayList<>(List.of("classify", "predict", "--model", model.toString()));
+        for (String t : texts.subList(0, 5)) {
+            args.add("--text");
+            args.add(t);
+        }
+        CliTest.Run direct = CliTest.run(args.toArray(String[]::new));
+        assertEquals(0, direct.code(), direct.err());
+        List<String> labels = direct.out().lines().map(l -> l.split("\t")[0]).toList();
+        for (int i = 0; i < 5; i++) {
+            assertEquals(Json.mapper().readTree(out.get(i)).get("label").asText(), labels.get(i));
+        }
+    }
+
+    @Test
+    void benchClassifyMeasuresBatchOneAndBatched() {
+        CliTest.Run b = CliTest.run("bench", "classify", "--model", model.toString(), "--length", "8", "--texts", "4",
+                "--batch", "2", "--runs", "1", "--threads", "1", "--json");
+        assertEquals(0, b.code(), b.err());
+        JsonNode ours = Json.read(writeTo("bench.json", b.out())).get("lumenspark");
+        assertTrue(ours.get("batch1_texts_per_s").asDouble() > 0 && ours.get("batched_texts_per_s").asDouble() > 0);
+        assertEquals(2, ours.get("batch").asInt());
+        CliTest.Run tooLong = CliTest.run("bench", "classify", "--model", model.toString(), "--length", "17");
+        assertEquals(2, tooLong.code());
+        assertTrue(tooLong.err().contains("exceeds the model's seq_length 16"), tooLong.err());
+    }
+
+    @Test
+    void badInputIsOneLineWithExitCodeTwo() throws Exception {
+        Path unlabeled = tmp.resolve("unlabeled.jsonl");
+        Files.writeString(unlabeled, "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n");
+        for (String[] args : List.of(
+                new String[]{"classify", "train", "--data", unlabeled.toString(), "--out", tmp.resolve("o1").toString()},
+                new String[]{"classify", "eval", "--model", model.toString(), "--data", unlabeled.toString()},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", model.toString()},
+                new String[]{"classify", "predict", "--model", model.toString()},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o2").toString(),
+                        "--pooling", "middle"},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o3").toString(),
+                        "--pooling", "mean"})) {
+            CliTest.Run r = CliTest.run(args);
+            assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
+            assertTrue(r.err().lines().filter(l -> l.contains("error")).count() == 1
+                    && r.err().lines().anyMatch(l -> l.startsWith("error: ")), String.join(" ", args) + ": " + r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+        }
+        CliTest.Run unknown = CliTest.run("classify", "eval", "--model", model.toString(), "--data",
+                unlabeled.toString(), "--skip-bad-records");
+        assertTrue(unknown.err().contains("label 'x' is not one of the classifier's (ham, spam)"), unknown.err());
+    }
+
+    private static Path writeTo(String name, String text) {
+        try {
+            return Files.writeString(tmp.resolve(name), text);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
