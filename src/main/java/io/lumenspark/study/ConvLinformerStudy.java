@@ -1,5 +1,6 @@
 package io.lumenspark.study;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.bench.Processes;
 import io.lumenspark.bench.Stats;
@@ -23,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The Conv-Linformer study: Transformer, Linformer and Conv-Linformer trained as masked language models over a
@@ -167,9 +169,9 @@ public final class ConvLinformerStudy {
         Map<String, Object> settings = settings();
         Path file = out.resolve(SETTINGS_FILE);
         if (Files.exists(file)) {
-            Map<String, Object> before = Json.mapper().convertValue(Json.read(file), Map.class);
+            JsonNode before = Json.read(file);
             for (var e : settings.entrySet()) {
-                Object was = before.get(e.getKey());
+                JsonNode was = before.get(e.getKey());
                 if (!Json.toLine(e.getValue()).equals(Json.toLine(was))) {
                     throw new LumensparkException(out + " holds a study with other settings (" + e.getKey() + ": "
                             + Json.toLine(was) + " there, " + Json.toLine(e.getValue()) + " now); use another --out");
@@ -186,7 +188,7 @@ public final class ConvLinformerStudy {
         s.put("data", opt.data().stream().map(p -> p.toAbsolutePath().normalize().toString()).toList());
         s.put("tokenizer", opt.tokenizer());
         s.put("preset", opt.preset());
-        s.put("overrides", new java.util.TreeMap<>(opt.overrides()));
+        s.put("overrides", new TreeMap<>(opt.overrides()));
         s.put("steps", opt.steps());
         s.put("tokens_per_step", opt.tokensPerStep());
         s.put("k", opt.k());

@@ -4,11 +4,13 @@ import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Charts;
 import io.lumenspark.study.ConvLinformerStudy.CellResult;
 
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The study's outputs in its folder: {@value #CSV} (one row per cell), {@value #MARKDOWN} (the same as a table),
@@ -84,7 +86,7 @@ final class StudyReport {
         s.append(String.format(Locale.ROOT, "Masked-LM validation loss and pseudo-perplexity (exp of the mean loss over"
                         + " masked tokens) per cell: preset %s%s, k = %d, %,d steps of %,d tokens (%,d tokens per cell),"
                         + " warm-up %s, weight decay %s.%n%n", opt.preset(),
-                opt.overrides().isEmpty() ? "" : " with " + new java.util.TreeMap<>(opt.overrides()), opt.k(),
+                opt.overrides().isEmpty() ? "" : " with " + new TreeMap<>(opt.overrides()), opt.k(),
                 opt.steps(), opt.tokensPerStep(), opt.tokensPerCell(), plain(opt.warmup()), plain(opt.weightDecay())));
         s.append("| variant | n | k | lr | rows x n | steps | final loss | final PPPL | best loss | best PPPL"
                 + " | tokens/s | peak RSS (MiB) | diverged |\n");
@@ -112,7 +114,7 @@ final class StudyReport {
     }
 
     private static String plain(double v) {
-        return java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+        return BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
     }
 
     /** A CSV field: quoted when it holds a comma, quote or line break (RFC 4180). */
