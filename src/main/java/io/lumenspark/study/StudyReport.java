@@ -15,7 +15,8 @@ import java.util.TreeMap;
 /**
  * The study's outputs in its folder: {@value #CSV} (one row per cell), {@value #MARKDOWN} (the same as a table),
  * the validation curves of each length with the three variants overlaid ({@code curves-n512.png}) and the final
- * pseudo-perplexity against n per variant and learning rate ({@value #PPL_CHART}).
+ * pseudo-perplexity against n per variant and learning rate ({@value #PPL_CHART}; a diverged cell's last value is
+ * no final one, so it is left out there, and its curve is marked).
  */
 final class StudyReport {
     static final String CSV = "results.csv", MARKDOWN = "results.md", PPL_CHART = "pseudo-perplexity-vs-n.png";
@@ -42,7 +43,7 @@ final class StudyReport {
         for (double lr : opt.lrs()) {
             for (Variant v : Variant.values()) {
                 List<CellResult> line = results.stream()
-                        .filter(r -> r.cell().variant() == v && r.cell().lr() == lr).toList();
+                        .filter(r -> r.cell().variant() == v && r.cell().lr() == lr && !r.diverged()).toList();
                 double[][] xy = new double[2][line.size()];
                 for (int i = 0; i < line.size(); i++) {
                     xy[0][i] = line.get(i).cell().n();
@@ -51,8 +52,8 @@ final class StudyReport {
                 ppl.put(v.title() + (opt.lrs().size() > 1 ? " lr " + ConvLinformerStudy.lrLabel(lr) : ""), xy);
             }
         }
-        Charts.write(out.resolve(PPL_CHART), "Final validation pseudo-perplexity", "n (tokens per sequence)",
-                "pseudo-perplexity", true, ppl);
+        Charts.write(out.resolve(PPL_CHART), "Final validation pseudo-perplexity (diverged cells left out)",
+                "n (tokens per sequence)", "pseudo-perplexity", false, ppl);
     }
 
     /** The file name of length n's validation curves. */
