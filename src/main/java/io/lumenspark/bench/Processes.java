@@ -66,6 +66,18 @@ public final class Processes {
         return cmd;
     }
 
+    /**
+     * Starts {@link #peakRssMib} over from the current resident memory (Linux 4.0 and later: writes 5 to
+     * /proc/self/clear_refs), so that it measures what follows; does nothing where that is not possible.
+     */
+    public static void resetPeakRss() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (IOException | UnsupportedOperationException | SecurityException ignored) {
+            // not Linux, or not allowed: the peak then covers the whole process
+        }
+    }
+
     /** Peak resident memory of this process in MiB (Linux VmHWM), NaN elsewhere. */
     public static double peakRssMib() {
         return statusMib("VmHWM:");

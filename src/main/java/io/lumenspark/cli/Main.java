@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
         description = "Linformer-family language models on the CPU: train, evaluate, score, benchmark.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
                 FillMaskCommand.class, InfoCommand.class, ConvertCommand.class, DataCommand.class,
-                ClassifyCommand.class, TokenizerCommand.class, BenchCommand.class},
+                ClassifyCommand.class, TokenizerCommand.class, BenchCommand.class,
+                StudyCommand.class},
         footer = {"", "The launcher (./lumenspark) also runs:",
                 "  test [maven args]      the test suite",
                 "  jmh [--quick] [regex]  the JMH kernel benchmarks"})

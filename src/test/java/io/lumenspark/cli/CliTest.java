@@ -265,7 +265,7 @@ class CliTest {
         Run chat = run("chat");
         assertEquals(2, chat.code());
         assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, fill-mask,"
-                + " info, convert, data, classify, tokenizer, bench (see 'lumenspark --help')", chat.err().strip());
+                + " info, convert, data, classify, tokenizer, bench, study (see 'lumenspark --help')", chat.err().strip());
         assertTrue(run("genrate").err().startsWith("error: unknown command 'genrate' (did you mean 'generate'?)"));
         assertTrue(run("data", "gett").err().startsWith("error: unknown command 'gett' (did you mean 'get'?);"
                 + " the commands are get, list, prepare"));
