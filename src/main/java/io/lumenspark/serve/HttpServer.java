@@ -2,6 +2,7 @@ package io.lumenspark.serve;
 
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -9,8 +10,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -21,7 +20,10 @@ import java.util.concurrent.Semaphore;
 
 /**
  * A small HTTP/1.1 server on blocking sockets, one virtual thread per connection: keep-alive, bodies by
- * Content-Length or chunked (up to a limit, else 413), responses with a length or chunked (server-sent events).
+ * Content-Length or chunked (up to a limit, else 413), {@code Expect: 100-continue}, responses with a length or
+ * chunked (server-sent events). Every connection has a deadline that a reaper thread enforces by closing it: idle
+ * between requests, a whole request (request line, headers and body) from its first byte, and each write, so
+ * a slow or silent client (slowloris, a reader that stops reading) holds its thread for a bounded time only.
  * It is ours rather than the JDK's com.sun.net.httpserver because a generation must stop the moment its client goes
  * away, streaming or not: while a request is being answered, {@link Exchange#watch} reads the connection, where
  * the client's close shows at once as the end of the stream. The JDK's server (and Helidon's) read a connection
@@ -31,10 +33,24 @@ import java.util.concurrent.Semaphore;
 final class HttpServer implements AutoCloseable {
     /** Request line and headers together: 32 KiB at most (431 beyond). */
     static final int MAX_HEAD = 32 << 10;
-    /** A connection idle this long between requests, or this slow to send one, is closed. */
-    static final int IDLE_MILLIS = 60_000;
-    /** Connections open at once; more are closed as soon as they are accepted. */
-    static final int MAX_CONNECTIONS = 4096;
+    /** A body over the limit is still read and dropped up to this size, so that its client sees the 413. */
+    static final long DISCARD_LIMIT = 64L << 20;
+
+    /**
+     * The server's bounds.
+     *
+     * @param maxBody        the largest request body (413 beyond)
+     * @param idleMillis     a connection idle this long between requests is closed
+     * @param requestMillis  a request (line, headers, body) not received this long after its first byte: closed
+     * @param writeMillis    a write (part of a response) that the client does not take in this long: closed
+     * @param maxConnections connections open at once; more are closed as soon as they are accepted
+     */
+    record Limits(long maxBody, int idleMillis, int requestMillis, int writeMillis, int maxConnections) {
+        /** The defaults for a body limit: 60 s idle, 30 s per request, 60 s per write, 4096 connections. */
+        static Limits of(long maxBody) {
+            return new Limits(maxBody, 60_000, 30_000, 60_000, 4096);
+        }
+    }
 
     /** One request: method, path (without the query), lower-case header names, the whole body. */
     record Request(String method, String path, String query, Map<String, String> headers, byte[] body) {
@@ -58,20 +74,39 @@ final class HttpServer implements AutoCloseable {
     private final ServerSocket socket;
     private final Handler handler;
     private final ErrorBody errors;
-    private final long maxBody;
-    private final Set<Socket> open = ConcurrentHashMap.newKeySet();
-    private final Semaphore slots = new Semaphore(MAX_CONNECTIONS);
+    private final Limits limits;
+    private final Set<Connection> open = ConcurrentHashMap.newKeySet();
+    private final Semaphore slots;
     private volatile boolean closed;
-    private Thread acceptor;
+    private Thread acceptor, reaper;
+
+    /** An open connection and the time by which it must make progress (System.nanoTime; MAX_VALUE: none). */
+    private static final class Connection {
+        final Socket socket;
+        volatile long deadline = Long.MAX_VALUE;
+
+        Connection(Socket socket) {
+            this.socket = socket;
+        }
+
+        void deadlineIn(int millis) {
+            deadline = System.nanoTime() + millis * 1_000_000L;
+        }
+
+        void noDeadline() {
+            deadline = Long.MAX_VALUE;
+        }
+    }
 
     /**
      * Binds host:port (port 0: any free port) at once, so that a caller knows the port is taken before it loads
      * models; {@link #start()} accepts connections.
      */
-    HttpServer(String host, int port, long maxBody, Handler handler, ErrorBody errors) throws IOException {
+    HttpServer(String host, int port, Limits limits, Handler handler, ErrorBody errors) throws IOException {
         this.handler = handler;
         this.errors = errors;
-        this.maxBody = maxBody;
+        this.limits = limits;
+        slots = new Semaphore(limits.maxConnections());
         socket = new ServerSocket();
         socket.setReuseAddress(true);
         socket.bind(new InetSocketAddress(InetAddress.getByName(host), port), 512);
@@ -84,6 +119,24 @@ final class HttpServer implements AutoCloseable {
 
     void start() {
         acceptor = Thread.ofPlatform().name("lumenspark-http-accept").daemon(true).start(this::acceptLoop);
+        reaper = Thread.ofPlatform().name("lumenspark-http-reaper").daemon(true).start(this::reapLoop);
+    }
+
+    /** Closes the connections past their deadline, a few times per shortest timeout. */
+    private void reapLoop() {
+        long tick = Math.clamp(Math.min(limits.idleMillis(), Math.min(limits.requestMillis(), limits.writeMillis())) / 4,
+                10, 1000);
+        while (!closed) {
+            try {
+                Thread.sleep(tick);
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = System.nanoTime();
+            for (Connection c : open) {
+                if (now - c.deadline > 0) closeQuietly(c.socket);
+            }
+        }
     }
 
     private void acceptLoop() {
@@ -99,12 +152,13 @@ final class HttpServer implements AutoCloseable {
                 closeQuietly(s);
                 continue;
             }
-            open.add(s);
+            Connection c = new Connection(s);
+            open.add(c);
             Thread.ofVirtual().name("lumenspark-http").start(() -> {
                 try {
-                    serve(s);
+                    serve(c);
                 } finally {
-                    open.remove(s);
+                    open.remove(c);
                     closeQuietly(s);
                     slots.release();
                 }
@@ -117,7 +171,8 @@ final class HttpServer implements AutoCloseable {
     public void close() {
         closed = true;
         closeQuietly(socket);
-        for (Socket s : open) closeQuietly(s);
+        for (Connection c : open) closeQuietly(c.socket);
+        if (reaper != null) reaper.interrupt();
         if (acceptor != null) {
             try {
                 acceptor.join(5000);
@@ -135,33 +190,87 @@ final class HttpServer implements AutoCloseable {
         }
     }
 
-    private void serve(Socket s) {
+    private void serve(Connection c) {
+        Socket s = c.socket;
         try {
             s.setTcpNoDelay(true);
             Input in = new Input(s.getInputStream());
-            OutputStream out = new BufferedOutputStream(s.getOutputStream(), 16 << 10);
+            OutputStream out = new Output(c, new BufferedOutputStream(s.getOutputStream(), 16 << 10), limits.writeMillis());
             while (!closed) {
-                s.setSoTimeout(IDLE_MILLIS);
+                c.deadlineIn(limits.idleMillis());
+                if (in.read() < 0) return; // closed between requests
+                in.unread();
+                c.deadlineIn(limits.requestMillis());
                 Request request;
                 try {
-                    request = read(in);
+                    request = read(in, out);
                 } catch (Refused r) {
                     Exchange x = new Exchange(s, in, out, true);
                     x.respond(r.status, "application/json", errors.json(r.status, r.getMessage()), Map.of());
+                    lingeringClose(c, in);
                     return;
                 }
-                if (request == null) return;
-                s.setSoTimeout(0);
+                c.noDeadline();
                 String connection = request.header("connection");
                 boolean close = connection != null && connection.toLowerCase(Locale.ROOT).contains("close");
                 Exchange x = new Exchange(s, in, out, close);
                 handler.handle(request, x);
                 if (!x.finish()) return;
             }
-        } catch (SocketTimeoutException | SocketException e) {
-            // idle, slow or gone: the connection just ends
         } catch (IOException | RuntimeException e) {
-            // a broken connection or request ends its connection only
+            // idle, slow, gone or broken: the connection just ends
+        }
+    }
+
+    /**
+     * After refusing a request whose rest was not read: stop sending, then read and drop what the client still
+     * sends (1 MiB and 2 s at most), so that closing does not reset the connection before it has read the answer.
+     */
+    private static void lingeringClose(Connection c, Input in) throws IOException {
+        c.socket.shutdownOutput();
+        c.deadlineIn(2000);
+        in.discard(1 << 20);
+    }
+
+    /** A connection's output: each write and flush must finish within the write deadline, else it is closed. */
+    private static final class Output extends FilterOutputStream {
+        private final Connection c;
+        private final int millis;
+
+        Output(Connection c, OutputStream out, int millis) {
+            super(out);
+            this.c = c;
+            this.millis = millis;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            c.deadlineIn(millis);
+            try {
+                out.write(b);
+            } finally {
+                c.noDeadline();
+            }
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            c.deadlineIn(millis);
+            try {
+                out.write(b, off, len);
+            } finally {
+                c.noDeadline();
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            c.deadlineIn(millis);
+            try {
+                out.flush();
+            } finally {
+                c.noDeadline();
+            }
         }
     }
 
@@ -176,7 +285,7 @@ final class HttpServer implements AutoCloseable {
     }
 
     /** The next request, or null at the end of the stream before one starts. */
-    private Request read(Input in) throws IOException {
+    private Request read(Input in, OutputStream out) throws IOException {
         int[] used = {0};
         String line;
         do {
@@ -197,6 +306,13 @@ final class HttpServer implements AutoCloseable {
             headers.merge(name, value, (a, b) -> a + ", " + b);
         }
         if (parts[2].equals("HTTP/1.0") && !headers.containsKey("connection")) headers.put("connection", "close");
+        String expect = headers.get("expect");
+        if (expect != null) {
+            if (!expect.equalsIgnoreCase("100-continue")) throw new Refused(417, "only Expect: 100-continue is supported");
+            if (declaredLength(headers) > limits.maxBody()) throw tooLarge(); // refused before the client sends it
+            out.write("HTTP/1.1 100 Continue\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+            out.flush();
+        }
         byte[] body = body(in, headers);
         String target = parts[1];
         int q = target.indexOf('?');
@@ -220,7 +336,7 @@ final class HttpServer implements AutoCloseable {
                 } catch (NumberFormatException e) {
                     throw new Refused(400, "a malformed chunk size");
                 }
-                if (n < 0 || buf.size() + n > maxBody) throw tooLarge();
+                if (n < 0 || buf.size() + n > limits.maxBody()) throw tooLarge();
                 if (n == 0) {
                     while (true) { // trailers
                         String t = in.line(used);
@@ -232,8 +348,19 @@ final class HttpServer implements AutoCloseable {
                 if (!"".equals(in.line(used))) throw new Refused(400, "a malformed chunk");
             }
         }
+        long n = declaredLength(headers);
+        if (n > limits.maxBody()) {
+            // read what the client is sending (up to a bound), so that it sees the 413 rather than a reset
+            if (n <= DISCARD_LIMIT) in.discard(n);
+            throw tooLarge();
+        }
+        return in.exactly((int) n);
+    }
+
+    /** The Content-Length (0 when there is none). */
+    private static long declaredLength(Map<String, String> headers) throws Refused {
         String length = headers.get("content-length");
-        if (length == null) return new byte[0];
+        if (length == null) return 0;
         long n;
         try {
             n = Long.parseLong(length.strip());
@@ -241,12 +368,11 @@ final class HttpServer implements AutoCloseable {
             throw new Refused(400, "a malformed Content-Length");
         }
         if (n < 0) throw new Refused(400, "a malformed Content-Length");
-        if (n > maxBody) throw tooLarge();
-        return in.exactly((int) n);
+        return n;
     }
 
     private Refused tooLarge() {
-        return new Refused(413, "the request body is larger than the server's limit of " + maxBody + " bytes");
+        return new Refused(413, "the request body is larger than the server's limit of " + limits.maxBody() + " bytes");
     }
 
     /** Buffered input that reads lines with a shared size limit and can take back one byte. */
@@ -293,6 +419,18 @@ final class HttpServer implements AutoCloseable {
             byte[] bytes = b.toByteArray();
             int n = bytes.length > 0 && bytes[bytes.length - 1] == '\r' ? bytes.length - 1 : bytes.length;
             return new String(bytes, 0, n, StandardCharsets.ISO_8859_1);
+        }
+
+        /** Reads and drops n bytes (fewer at the end of the stream). */
+        void discard(long n) throws IOException {
+            long left = n - Math.min(n, end - pos);
+            pos += (int) Math.min(n, end - pos);
+            byte[] sink = new byte[8192];
+            while (left > 0) {
+                int r = in.read(sink, 0, (int) Math.min(sink.length, left));
+                if (r < 0) return;
+                left -= r;
+            }
         }
 
         byte[] exactly(int n) throws IOException {
@@ -432,6 +570,7 @@ final class HttpServer implements AutoCloseable {
             case 404 -> "Not Found";
             case 405 -> "Method Not Allowed";
             case 413 -> "Content Too Large";
+            case 417 -> "Expectation Failed";
             case 429 -> "Too Many Requests";
             case 431 -> "Request Header Fields Too Large";
             case 500 -> "Internal Server Error";

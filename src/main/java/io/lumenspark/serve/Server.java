@@ -69,7 +69,7 @@ public final class Server implements AutoCloseable {
 
     private Server(Options options) throws IOException {
         this.options = options;
-        http = new HttpServer(options.host(), options.port(), options.maxBodyBytes(),
+        http = new HttpServer(options.host(), options.port(), HttpServer.Limits.of(options.maxBodyBytes()),
                 new OpenAiApi(this, metrics, options.apiKey()), OpenAiApi::protocolError);
     }
 

@@ -201,8 +201,14 @@ class ServerTest {
         assertEquals(404, missing.statusCode());
         assertEquals("model_not_found", Json.mapper().readTree(missing.body()).at("/error/code").asText());
         assertEquals(413, post("/v1/completions", "{\"prompt\": \"" + "x".repeat(5000) + "\"}", KEY).statusCode());
-        assertEquals(404, get("/v2/nothing", KEY).statusCode());
-        assertEquals(405, get("/v1/completions", KEY).statusCode());
+        HttpResponse<String> unknown = get("/v2/nothing", KEY);
+        assertEquals(404, unknown.statusCode());
+        assertEquals("unknown_url", Json.mapper().readTree(unknown.body()).at("/error/code").asText());
+        assertEquals("invalid_request_error", Json.mapper().readTree(unknown.body()).at("/error/type").asText());
+        HttpResponse<String> wrongMethod = get("/v1/completions", KEY);
+        assertEquals(405, wrongMethod.statusCode());
+        assertEquals("POST", wrongMethod.headers().firstValue("allow").orElse(null));
+        assertEquals("method_not_allowed", Json.mapper().readTree(wrongMethod.body()).at("/error/code").asText());
         assertEquals(200, get("/health", null).statusCode());
         assertEquals(401, get("/metrics", null).statusCode());
         assertEquals("small", Json.mapper().readTree(get("/v1/models", KEY).body()).at("/data/0/id").asText());
