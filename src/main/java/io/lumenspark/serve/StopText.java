@@ -17,10 +17,10 @@ final class StopText {
         this.stops = stops;
     }
 
-    /** Adds a token's text; returns what can be sent now. */
+    /** Adds a token's text; returns what can be sent now (never a stop sequence, nor what follows one). */
     String add(String piece) {
         text.append(piece);
-        int ready = Math.max(emitted, text.length() - heldBack());
+        int ready = Math.max(emitted, Math.min(text.length() - heldBack(), firstStop()));
         String out = text.substring(emitted, ready);
         emitted = ready;
         return out;
@@ -40,17 +40,21 @@ final class StopText {
         return best;
     }
 
+    /** Where the first stop sequence in the text starts (its length when there is none). */
+    private int firstStop() {
+        int end = text.length();
+        for (String s : stops) {
+            int at = text.indexOf(s);
+            if (at >= 0) end = Math.min(end, at);
+        }
+        return end;
+    }
+
     /**
      * Ends the text: cut before the first stop sequence when one ended it (stopped). Returns what was not sent yet.
      */
     String finish(boolean stopped) {
-        int end = text.length();
-        if (stopped) {
-            for (String s : stops) {
-                int at = text.indexOf(s);
-                if (at >= 0) end = Math.min(end, at);
-            }
-        }
+        int end = stopped ? firstStop() : text.length();
         String rest = emitted < end ? text.substring(emitted, end) : "";
         emitted = Math.max(emitted, end);
         done = text.substring(0, end);
