@@ -51,6 +51,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body", hidden = true, description = "The largest request body in bytes.")
     long maxBody = Server.DEFAULT_MAX_BODY;
 
+    /** The name a folder is served under without NAME=: its own name. */
+    static String defaultName(Path dir) {
+        Path fileName = dir.toAbsolutePath().normalize().getFileName();
+        return fileName == null ? dir.toString() : fileName.toString();
+    }
+
     @Override
     public Integer call() throws InterruptedException {
         runtime.apply();
@@ -64,8 +70,7 @@ final class ServeCommand implements Callable<Integer> {
         for (String m : models) {
             int eq = m.indexOf('=');
             Path dir = Path.of(eq < 0 ? m : m.substring(eq + 1));
-            Path fileName = dir.toAbsolutePath().normalize().getFileName();
-            String name = eq < 0 ? (fileName == null ? dir.toString() : fileName.toString()) : m.substring(0, eq);
+            String name = eq < 0 ? defaultName(dir) : m.substring(0, eq);
             if (folders.put(name, dir) != null) {
                 throw new LumensparkException("two models are named '" + name + "'; name them with --model NAME=DIR");
             }
