@@ -8,13 +8,13 @@ import picocli.CommandLine.Spec;
 /** {@code lumenspark bench ...}: the benchmarks of {@code io.lumenspark.bench}, one subcommand each. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchTrainCommand.class, BenchGemmCommand.class, BenchGenerateCommand.class,
-                BenchAblationCommand.class, BenchTokenizerCommand.class})
+                BenchServeCommand.class, BenchAblationCommand.class, BenchTokenizerCommand.class})
 final class BenchCommand implements Runnable {
     @Spec
     CommandSpec spec;
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing benchmark: train, generate, ablation, gemm or tokenizer");
+        throw new ParameterException(spec.commandLine(), "missing benchmark: train, generate, serve, ablation, gemm or tokenizer");
     }
 }
