@@ -42,7 +42,9 @@ import java.util.stream.Stream;
  * token ids, a fixed number of new tokens each, sampled with a seed). Reports the aggregate generated tokens/s,
  * the time per output token of each stream (from its first token to its last, over the tokens between) and the
  * time to first token, medians over rounds; beside them, batch-1 generation through the library ({@code generate}'s
- * path), timed in the same process between the rounds.
+ * path), timed in the same process between the rounds. On a shared machine the load drifts during a run, so each
+ * round of several streams is paired with a single-stream round just before it, and the speed-up over one stream
+ * is the median of those pairs' ratios.
  *
  * @param presets      the presets to serve
  * @param overrides    config keys changed in every preset
@@ -78,8 +80,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     }
 
     /** One point: streams at once, with the medians over the rounds. */
-    record Point(String preset, int streams, double tokensPerSecond, double msPerToken, double firstTokenMs,
-                 double generateMsPerToken) {
+    record Point(String preset, int streams, double tokensPerSecond, double speedup, double msPerToken,
+                 double firstTokenMs, double generateMsPerToken) {
     }
 
     /** Runs every preset, prints JSON lines and a Markdown table, and writes the charts into out. */
@@ -90,11 +92,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50) |");
         log.println("|---|---|---|---|---|---|");
         for (Point p : points) {
-            Point one = points.stream().filter(q -> q.preset().equals(p.preset()) && q.streams() == 1).findFirst()
-                    .orElse(null);
-            log.printf("| %s | %d | %.1f | %s | %.2f | %.0f |%n", p.preset(), p.streams(), p.tokensPerSecond(),
-                    one == null ? "" : String.format("%.2fx", p.tokensPerSecond() / one.tokensPerSecond()),
-                    p.msPerToken(), p.firstTokenMs());
+            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f |%n", p.preset(), p.streams(), p.tokensPerSecond(),
+                    p.speedup(), p.msPerToken(), p.firstTokenMs());
         }
         log.println();
         log.println("| preset | generate ms/token (p50) | serve, 1 stream, ms/token (p50) | serve / generate |");
@@ -151,13 +150,16 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
-                    List<Double> gen = new ArrayList<>();
+                    List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>();
                     for (int r = 0; r < rounds; r++) {
                         if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
-                        rs.add(round(server, preset, s, cfg, random));
+                        double single = s == 1 ? Double.NaN : round(server, preset, 1, cfg, random)[0];
+                        double[] result = round(server, preset, s, cfg, random);
+                        rs.add(result);
+                        speedups.add(s == 1 ? 1 : result[0] / single);
                     }
                     Point p = new Point(preset, s, Stats.median(rs.stream().mapToDouble(a -> a[0]).toArray()),
-                            Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
+                            Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
                             Stats.median(rs.stream().mapToDouble(a -> a[2]).toArray()),
                             gen.isEmpty() ? Double.NaN : Stats.median(gen));
                     points.add(p);
@@ -166,6 +168,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     line.put("streams", s);
                     line.put("threads", Parallel.threads());
                     line.put("tokens_per_s", round1(p.tokensPerSecond()));
+                    line.put("x_single_stream", round2(p.speedup()));
                     line.put("ms_per_token_p50", round2(p.msPerToken()));
                     line.put("first_token_ms_p50", round1(p.firstTokenMs()));
                     if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));

@@ -21,6 +21,7 @@ class BenchServeTest {
         List<String> points = r.out().lines().filter(l -> l.startsWith("{\"preset\"")).toList();
         assertEquals(4, points.size(), r.out());
         assertTrue(points.getFirst().contains("\"generate_ms_per_token_p50\""), "beside batch-1 generation");
+        assertTrue(points.get(1).contains("\"x_single_stream\""), "the speed-up over paired single-stream rounds");
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
             assertTrue(r.out().contains(row), row + " in\n" + r.out());
         }
