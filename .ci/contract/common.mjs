@@ -52,10 +52,16 @@ export function ensureModel() {
  * Starts `lumenspark serve` on a free port with the given options; resolves with {url, proc, stderr()} once it
  * says it is ready.
  */
+const running = new Set();
+// a test that fails before it stops its server must not leave it running (nor the test process waiting on it)
+process.on("exit", () => { for (const p of running) p.kill("SIGKILL"); });
+
 export function startServer(extra = []) {
   ensureModel();
   const proc = spawn(join(ROOT, "lumenspark"), ["serve", "--model", "contract=" + MODEL, "--port", "0", ...extra],
     { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  running.add(proc);
+  proc.on("exit", () => running.delete(proc));
   let err = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the server did not start:\n" + err)), 180_000);

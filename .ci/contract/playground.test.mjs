@@ -15,11 +15,12 @@ test("the playground streams a completion and a chat reply in headless Chromium"
     return;
   }
   const server = await startServer([]);
-  // headless, with a fresh profile of its own (Playwright's); nothing reaches out (no network beyond loopback)
-  const browser = await chromium.launch({ executablePath: BROWSER, headless: true, args: ["--no-sandbox",
-    "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync"] });
+  let browser = null;
   try {
+    // headless, with a fresh profile of its own (Playwright's); nothing reaches out (no network beyond loopback)
+    browser = await chromium.launch({ executablePath: BROWSER, headless: true, args: ["--no-sandbox",
+      "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync"] });
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     const requests = [];
     page.on("request", r => requests.push(r.url()));
@@ -50,7 +51,7 @@ test("the playground streams a completion and a chat reply in headless Chromium"
     await page.screenshot({ path: join(ROOT, "target", "playground-chat.png"), fullPage: true });
     assert.ok(requests.every(u => u.startsWith(server.url)), "no external assets: " + requests.join(", "));
   } finally {
-    await browser.close();
+    if (browser) await browser.close();
     await stopServer(server);
   }
 });

@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A small HTTP/1.1 server on blocking sockets, one virtual thread per connection: keep-alive, bodies by
@@ -77,6 +78,7 @@ final class HttpServer implements AutoCloseable {
     private final Limits limits;
     private final Set<Connection> open = ConcurrentHashMap.newKeySet();
     private final Semaphore slots;
+    private final AtomicInteger handling = new AtomicInteger();
     private volatile boolean closed;
     private Thread acceptor, reaper;
 
@@ -110,6 +112,11 @@ final class HttpServer implements AutoCloseable {
         socket = new ServerSocket();
         socket.setReuseAddress(true);
         socket.bind(new InetSocketAddress(InetAddress.getByName(host), port), 512);
+    }
+
+    /** Requests being answered now (read, and their handler not yet returned: a response not yet all sent). */
+    int handling() {
+        return handling.get();
     }
 
     /** The port bound. */
@@ -214,7 +221,12 @@ final class HttpServer implements AutoCloseable {
                 String connection = request.header("connection");
                 boolean close = connection != null && connection.toLowerCase(Locale.ROOT).contains("close");
                 Exchange x = new Exchange(s, in, out, close);
-                handler.handle(request, x);
+                handling.incrementAndGet();
+                try {
+                    handler.handle(request, x);
+                } finally {
+                    handling.decrementAndGet();
+                }
                 if (!x.finish()) return;
             }
         } catch (IOException | RuntimeException e) {

@@ -66,6 +66,7 @@ public final class Server implements AutoCloseable {
     private final long started = System.currentTimeMillis() / 1000;
     private volatile Map<String, ServedModel> models = Map.of();
     private volatile String state = "loading";
+    private boolean closed; // under the lock of close()
 
     private Server(Options options) throws IOException {
         this.options = options;
@@ -146,11 +147,14 @@ public final class Server implements AutoCloseable {
         return options.maxTokensLimit() == null ? context : Math.min(options.maxTokensLimit(), context);
     }
 
-    /** New generations get 503 from now on; returns when every queued and running one has finished. */
+    /**
+     * New generations get 503 from now on; returns when every queued and running one has finished and its
+     * response has been sent (the last of a stream included), so that the process can exit.
+     */
     public void drain() {
         state = "draining";
         List<ServedModel> all = List.copyOf(models.values());
-        while (!all.stream().allMatch(m -> m.scheduler().idle())) {
+        while (!all.stream().allMatch(m -> m.scheduler().idle()) || http.handling() > 0) {
             try {
                 Thread.sleep(20);
             } catch (InterruptedException e) {
@@ -160,9 +164,11 @@ public final class Server implements AutoCloseable {
         }
     }
 
-    /** Stops answering and frees the models. */
+    /** Stops answering and frees the models (once: closing again does nothing). */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
         state = "draining";
         http.close();
         models.values().forEach(ServedModel::close);

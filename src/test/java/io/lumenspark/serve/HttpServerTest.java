@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,6 +35,7 @@ class HttpServerTest {
     static final long MAX_BODY = 4096;
     HttpServer server;
     final CompletableFuture<Throwable> bigWrite = new CompletableFuture<>();
+    final CountDownLatch hold = new CountDownLatch(1);
 
     HttpServer start(HttpServer.Limits limits) throws IOException {
         server = new HttpServer("127.0.0.1", 0, limits, (r, x) -> {
@@ -48,6 +50,13 @@ class HttpServerTest {
                     throw e;
                 }
                 return;
+            }
+            if (r.path().equals("/hold")) {
+                try {
+                    hold.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
             String echo = r.method() + " " + r.path() + " " + new String(r.body(), StandardCharsets.UTF_8);
             x.respond(200, "text/plain", echo.getBytes(StandardCharsets.UTF_8), Map.of());
@@ -256,6 +265,22 @@ class HttpServerTest {
             dripping.join(20_000);
             assertTrue(closedByServer(silent), "the silent one is closed");
             assertInstanceOf(IOException.class, bigWrite.get(60, TimeUnit.SECONDS), "the response's write failed");
+        }
+    }
+
+    /** A request counts as being handled until its response is sent (what Server.drain waits for). */
+    @Test
+    void aRequestIsHandledUntilItsResponseIsSent() throws Exception {
+        start();
+        try (Socket s = connect()) {
+            assertEquals(0, server.handling());
+            send(s, post("/hold", "x"));
+            for (int i = 0; i < 2000 && server.handling() == 0; i++) Thread.sleep(5);
+            assertEquals(1, server.handling(), "the handler is working");
+            hold.countDown();
+            assertEquals("POST /hold x", read(s.getInputStream()).body());
+            for (int i = 0; i < 2000 && server.handling() > 0; i++) Thread.sleep(5);
+            assertEquals(0, server.handling(), "answered");
         }
     }
 

@@ -296,6 +296,33 @@ class ServerTest {
                 .findFirst().orElse(0);
     }
 
+    /**
+     * drain() returns once the running requests' responses have been sent whole, so the process can exit then
+     * (found by the load test: it returned when the scheduler was idle, before the last events were written).
+     */
+    @Test
+    void drainReturnsWhenRunningStreamsHaveBeenSentWhole() throws Exception {
+        BpeTokenizer tok = SmallModels.tokenizer(tmp.resolve("t3"));
+        Path f = SmallModels.write(tmp.resolve("drained"), tok, Map.of("seq_length", "64", "k", "8"));
+        Server s = Server.start(new Server.Options("127.0.0.1", 0, null, 4, 4, null, 1 << 20, Map.of("m", f)));
+        try (Socket c = new Socket("127.0.0.1", s.port())) {
+            s.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+            byte[] b = ("{\"model\": \"m\", \"prompt\": \"It was\", \"max_tokens\": 40, \"logprobs\": 5, \"n\": 4,"
+                    + " \"stream\": true}").getBytes(StandardCharsets.UTF_8);
+            c.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + b.length
+                    + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+            c.getOutputStream().write(b);
+            assertTrue(statusLine(c).contains(" 200 "), "streaming");
+            s.drain();
+            s.close(); // as the process does after draining: every connection closed
+            String rest = new String(c.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(rest.contains("data: [DONE]"), rest);
+            assertTrue(rest.endsWith("0\r\n\r\n"), "the stream's last chunk");
+        } finally {
+            s.close();
+        }
+    }
+
     @Test
     void drainingRefusesNewGenerationsWith503() throws Exception {
         BpeTokenizer tok = SmallModels.tokenizer(tmp.resolve("t2"));
