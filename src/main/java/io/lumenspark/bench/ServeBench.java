@@ -79,6 +79,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         }
     }
 
+    /** Streams in the warm-up round. */
+    private static final int WARM_UP = 4;
+
     /** One point: streams at once, with the medians over the rounds. */
     record Point(String preset, int streams, double tokensPerSecond, double speedup, double msPerToken,
                  double firstTokenMs, double generateMsPerToken) {
@@ -140,13 +143,14 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 m.save(folder);
             }
             int maxBatch = streams.stream().mapToInt(Integer::intValue).max().orElse(1);
-            Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch, maxBatch, null,
-                    Server.DEFAULT_MAX_BODY, Map.of(preset, folder)));
+            // a queue that holds every request of a round (the warm-up's too), even before any is admitted
+            Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch,
+                    Math.max(maxBatch, WARM_UP), null, Server.DEFAULT_MAX_BODY, Map.of(preset, folder)));
             List<Point> points = new ArrayList<>();
             try (LumensparkModel local = LumensparkModel.fromPretrained(folder)) {
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
                 SplittableRandom random = new SplittableRandom(7);
-                round(server, preset, 4, cfg, random); // warm-up: JIT, connections
+                round(server, preset, WARM_UP, cfg, random); // warm-up: JIT, connections
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
