@@ -7,6 +7,7 @@ import io.lumenspark.corpus.DemoCorpus;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.io.InputFiles;
+import io.lumenspark.io.Json;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.training.Checkpoint;
 import io.lumenspark.training.RunFolder;
@@ -18,7 +19,9 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -131,6 +134,25 @@ final class DemoCommand implements Callable<Integer> {
                         + " --temperature %s --top-k %d --repetition-penalty %s --no-repeat-ngram-size %d%n",
                 Home.command(), Words.shellWord(out.toString()), Words.shellWord(prompts.getFirst()), TEMPERATURE, TOP_K,
                 REPETITION_PENALTY, NO_REPEAT_NGRAM);
+        System.out.println(serveHint(out, prompts.getFirst()));
         return 0;
+    }
+
+    /**
+     * The command that serves the model in out (on serve's default port), and a curl line that asks it. The model
+     * is served under its folder's name, spaces and control characters made dashes (a model name has none).
+     */
+    static String serveHint(Path out, String prompt) {
+        String folderName = ServeCommand.defaultName(out);
+        String name = folderName.replaceAll("[\\s\\p{Cntrl}]+", "-");
+        String model = name.equals(folderName) ? out.toString() : name + "=" + out;
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("model", name);
+        body.put("prompt", prompt);
+        body.put("max_tokens", 40);
+        body.put("temperature", TEMPERATURE);
+        return "serve it: " + Home.command() + " serve --model " + Words.shellWord(model) + System.lineSeparator()
+                + "then try: curl -s http://127.0.0.1:8000/v1/completions -H 'Content-Type: application/json' -d "
+                + Words.shellWord(Json.toLine(body));
     }
 }

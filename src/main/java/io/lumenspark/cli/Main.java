@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
         description = "Linformer-family language models on the CPU: train, evaluate, score, benchmark.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
-                FillMaskCommand.class, InfoCommand.class, ConvertCommand.class, DataCommand.class,
+                ServeCommand.class, FillMaskCommand.class, InfoCommand.class, ConvertCommand.class, DataCommand.class,
                 ClassifyCommand.class, TokenizerCommand.class, BenchCommand.class,
                 StudyCommand.class},
         footer = {"", "The launcher (./lumenspark) also runs:",

@@ -22,10 +22,18 @@ import java.util.SplittableRandom;
  * strings are looked for only where it can complete one, so the work per token does not grow with the text.
  * Not thread-safe; run one generation per thread, as many as wanted on one model. Close it (or exhaust it) to free
  * its decoder.
+ *
+ * <p>A server batches many generations' decoding steps: while {@link #stepsNext()} holds, the logits of the next
+ * position are one step of {@link #decoder()} fed {@link #pendingToken()}, which the caller can run in a
+ * {@link io.lumenspark.model.DecodeBatch} with other sequences and hand to {@link #next(float[])}; the tokens are
+ * the same as {@link #next()} chooses.
  */
 public final class Generation implements Iterator<Generation.Token>, AutoCloseable {
-    /** A chosen token and the text it adds (possibly empty; see the class comment). */
-    public record Token(int id, String text) {
+    /**
+     * A chosen token, the text it adds (possibly empty; see the class comment) and, when asked for
+     * ({@link #withLogprobs}), its log-probabilities (else null).
+     */
+    public record Token(int id, String text, TokenLogprobs logprobs) {
     }
 
     private final LanguageModel model;
@@ -41,6 +49,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     private int length, windowStart, pending = -1;
     private double firstTokenSeconds = Double.NaN;
     private FinishReason finish;
+    private int topLogprobs = -1; // -1: no log-probabilities
 
     /**
      * Starts a generation; seed, when not null, overrides the config's (batches derive one per sequence).
@@ -94,6 +103,39 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         }
     }
 
+    /**
+     * Reports each token's log-probability and the top most likely alternatives' (0 to 20) with it; call before
+     * the first token.
+     */
+    public Generation withLogprobs(int top) {
+        if (top < 0 || top > 20) throw new LumensparkException("top log-probabilities must be in 0..20, got " + top);
+        topLogprobs = top;
+        return this;
+    }
+
+    /**
+     * Whether the next token's logits are one decoding step of {@link #decoder()} fed {@link #pendingToken()}
+     * (false before the prompt's prefill, when the context slides, for a model without a decoder, and at the end).
+     */
+    public boolean stepsNext() {
+        return finish == null && decoder != null && decoder.position() > 0 && length - windowStart < n;
+    }
+
+    /** The decoder of this sequence (null for a bidirectional model, which recomputes every token). */
+    public Decoder decoder() {
+        return decoder;
+    }
+
+    /** The last token chosen, which the next decoding step feeds (see {@link #stepsNext()}). */
+    public int pendingToken() {
+        return pending;
+    }
+
+    /** Prompt tokens the model sees (after truncation). */
+    public int promptTokens() {
+        return promptTokens;
+    }
+
     @Override
     public boolean hasNext() {
         return finish == null;
@@ -103,10 +145,20 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     @Override
     public Token next() {
         if (finish != null) throw new NoSuchElementException("the generation has finished: " + finish);
-        float[] logits = logitsForNext();
+        return next(logitsForNext());
+    }
+
+    /**
+     * Chooses the next token from the logits of the next position, computed by the caller: one decoding step of
+     * {@link #decoder()} fed {@link #pendingToken()} while {@link #stepsNext()} holds (a batched step gives the
+     * same logits). The array is changed (the logits processors run in place).
+     */
+    public Token next(float[] logits) {
+        if (finish != null) throw new NoSuchElementException("the generation has finished: " + finish);
         if (Double.isNaN(firstTokenSeconds)) firstTokenSeconds = (System.nanoTime() - start) / 1e9;
         int bad = Sampling.firstNonFinite(logits, false);
         if (bad >= 0) throw notFinite("the model's logit", logits, bad, "its weights or activations are broken");
+        float[] raw = topLogprobs >= 0 ? logits.clone() : null; // the model's distribution, before processing
         Sampling.process(logits, context, length, generated(), cfg);
         bad = Sampling.firstNonFinite(logits, true);
         if (bad >= 0) {
@@ -117,10 +169,11 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         if (logits[id] == Float.NEGATIVE_INFINITY) {
             throw failure("no token is left to choose: the logits processors removed every one");
         }
+        TokenLogprobs lp = raw == null ? null : Sampling.logprobs(raw, id, topLogprobs);
         for (int e : eos) {
             if (id == e) {
                 finish(FinishReason.EOS);
-                return new Token(id, text.rest());
+                return new Token(id, text.rest(), lp);
             }
         }
         if (length == context.length) context = Arrays.copyOf(context, Math.max(16, 2 * length));
@@ -133,7 +186,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         } else if (length - windowStart == n && cfg.contextOverflow() == ContextOverflow.STOP) {
             finish(FinishReason.CONTEXT);
         }
-        return new Token(id, finish != null ? text.rest() : text.piece());
+        return new Token(id, finish != null ? text.rest() : text.piece(), lp);
     }
 
     /** The logits for the next position: prefill, one decoding step, a slide, or a recomputation. */

@@ -45,12 +45,17 @@ import java.util.function.UnaryOperator;
  *                              tokenizer)
  * @param contextOverflow       stop: generation ends with finish reason "context" when the context is full;
  *                              slide: it goes on from the most recent seq_length / 2 tokens (Lumenspark's key)
+ * @param presencePenalty       subtracted once from the logit of every token already generated, as OpenAI defines
+ *                              presence_penalty (in [-2, 2]; 0: none; Lumenspark's key, written when set)
+ * @param frequencyPenalty      subtracted from a token's logit once per time it has been generated, as OpenAI
+ *                              defines frequency_penalty (in [-2, 2]; 0: none; Lumenspark's key, written when set)
  */
 public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minNewTokens, boolean doSample,
                                double temperature, int topK, double topP, double repetitionPenalty,
                                RepetitionPenaltyMode repetitionPenaltyMode, int noRepeatNgramSize,
                                List<Integer> eosTokenIds, List<String> stopStrings, Long seed, int numReturnSequences,
-                               PromptTruncation promptTruncation, ContextOverflow contextOverflow) {
+                               PromptTruncation promptTruncation, ContextOverflow contextOverflow,
+                               double presencePenalty, double frequencyPenalty) {
 
     /** Checks every value; messages name generation_config.json's keys. */
     public GenerationConfig {
@@ -58,7 +63,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         stopStrings = List.copyOf(stopStrings);
         validate(UnaryOperator.identity(), maxLength, maxNewTokens, minNewTokens, doSample, temperature, topK, topP,
                 repetitionPenalty, String.valueOf(repetitionPenaltyMode), noRepeatNgramSize, eosTokenIds, stopStrings,
-                numReturnSequences, String.valueOf(promptTruncation), String.valueOf(contextOverflow));
+                numReturnSequences, String.valueOf(promptTruncation), String.valueOf(contextOverflow),
+                presencePenalty, frequencyPenalty);
     }
 
     /**
@@ -105,6 +111,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         b.numReturnSequences = numReturnSequences;
         b.promptTruncation = promptTruncation.label();
         b.contextOverflow = contextOverflow.label();
+        b.presencePenalty = presencePenalty;
+        b.frequencyPenalty = frequencyPenalty;
         return b;
     }
 
@@ -113,7 +121,7 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         private Integer maxLength, maxNewTokens;
         private int minNewTokens, topK = 50, noRepeatNgramSize, numReturnSequences = 1;
         private boolean doSample;
-        private double temperature = 1, topP = 1, repetitionPenalty = 1;
+        private double temperature = 1, topP = 1, repetitionPenalty = 1, presencePenalty, frequencyPenalty;
         // labels, checked by build(): the command line and the file give text
         private String repetitionPenaltyMode = RepetitionPenaltyMode.HF.label(),
                 promptTruncation = PromptTruncation.NONE.label(), contextOverflow = ContextOverflow.STOP.label();
@@ -149,6 +157,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         public Builder contextOverflow(ContextOverflow v) { return contextOverflow(v.label()); }
         /** Context overflow by its label ("stop", "slide"), checked by {@link #build}. */
         public Builder contextOverflow(String v) { contextOverflow = v; return this; }
+        public Builder presencePenalty(double v) { presencePenalty = v; return this; }
+        public Builder frequencyPenalty(double v) { frequencyPenalty = v; return this; }
 
         /** The configuration; a {@link LumensparkException} names the first invalid value by its key. */
         public GenerationConfig build() {
@@ -163,19 +173,21 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
             Integer length = maxLength == null && maxNewTokens == null ? Integer.valueOf(20) : maxLength;
             validate(names, length, maxNewTokens, minNewTokens, doSample, temperature, topK, topP, repetitionPenalty,
                     repetitionPenaltyMode, noRepeatNgramSize, eosTokenIds, stopStrings, numReturnSequences,
-                    promptTruncation, contextOverflow);
+                    promptTruncation, contextOverflow, presencePenalty, frequencyPenalty);
             return new GenerationConfig(length, maxNewTokens, minNewTokens, doSample, temperature, topK, topP,
                     repetitionPenalty, Labeled.find(RepetitionPenaltyMode.class, repetitionPenaltyMode).orElseThrow(),
                     noRepeatNgramSize, eosTokenIds, stopStrings, seed, numReturnSequences,
                     Labeled.find(PromptTruncation.class, promptTruncation).orElseThrow(),
-                    Labeled.find(ContextOverflow.class, contextOverflow).orElseThrow());
+                    Labeled.find(ContextOverflow.class, contextOverflow).orElseThrow(), presencePenalty,
+                    frequencyPenalty);
         }
     }
 
     private static void validate(UnaryOperator<String> name, Integer maxLength, Integer maxNewTokens,
                                  int minNewTokens, boolean doSample, double temperature, int topK, double topP,
                                  double penalty, String mode, int noRepeat, List<Integer> eos, List<String> stops,
-                                 int numReturn, String truncation, String overflow) {
+                                 int numReturn, String truncation, String overflow, double presence,
+                                 double frequency) {
         if (maxLength == null && maxNewTokens == null) {
             fail("set " + name.apply("max_new_tokens") + " or " + name.apply("max_length"));
         }
@@ -209,6 +221,12 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         }
         Labeled.parse(PromptTruncation.class, truncation, name.apply("prompt_truncation"));
         Labeled.parse(ContextOverflow.class, overflow, name.apply("context_overflow"));
+        if (!(presence >= -2 && presence <= 2)) {
+            fail(name.apply("presence_penalty") + " must be in [-2, 2], got " + presence);
+        }
+        if (!(frequency >= -2 && frequency <= 2)) {
+            fail(name.apply("frequency_penalty") + " must be in [-2, 2], got " + frequency);
+        }
     }
 
     private static void fail(String message) {
@@ -247,6 +265,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
         m.put("num_return_sequences", numReturnSequences);
         m.put("prompt_truncation", promptTruncation.label());
         m.put("context_overflow", contextOverflow.label());
+        if (presencePenalty != 0) m.put("presence_penalty", presencePenalty);
+        if (frequencyPenalty != 0) m.put("frequency_penalty", frequencyPenalty);
         return m;
     }
 
@@ -331,6 +351,8 @@ public record GenerationConfig(Integer maxLength, Integer maxNewTokens, int minN
                     case "num_return_sequences" -> b.numReturnSequences(given ? integer(key, v) : 1);
                     case "prompt_truncation" -> b.promptTruncation(given ? string(key, v) : PromptTruncation.NONE.label());
                     case "context_overflow" -> b.contextOverflow(given ? string(key, v) : ContextOverflow.STOP.label());
+                    case "presence_penalty" -> b.presencePenalty(given ? number(key, v) : 0);
+                    case "frequency_penalty" -> b.frequencyPenalty(given ? number(key, v) : 0);
                     default -> {
                         if (UNSUPPORTED.containsKey(key)) refuseIfOn(key, v);
                         else if (!HF_IGNORED.contains(key)) unknown.add(key);

@@ -5,8 +5,8 @@ import java.util.SplittableRandom;
 
 /**
  * Choosing the next token from logits, with Hugging Face transformers' processors in its order: repetition
- * penalty, no-repeat n-grams, minimum new tokens; then, when sampling, temperature, top-k and top-p; then the
- * draw (or argmax when greedy). Removed tokens get -infinity.
+ * penalty (then OpenAI's presence and frequency penalties), no-repeat n-grams, minimum new tokens; then, when
+ * sampling, temperature, top-k and top-p; then the draw (or argmax when greedy). Removed tokens get -infinity.
  */
 public final class Sampling {
     private Sampling() {
@@ -18,6 +18,9 @@ public final class Sampling {
      */
     public static void process(float[] logits, int[] context, int length, int generated, GenerationConfig cfg) {
         if (cfg.repetitionPenalty() != 1) penalizeRepeats(logits, context, length, cfg);
+        if (cfg.presencePenalty() != 0 || cfg.frequencyPenalty() != 0) {
+            penalizeGenerated(logits, context, length, generated, cfg.presencePenalty(), cfg.frequencyPenalty());
+        }
         if (cfg.noRepeatNgramSize() > 0) banRepeatedNgrams(logits, context, length, cfg.noRepeatNgramSize());
         if (generated < cfg.minNewTokens()) {
             for (int eos : cfg.eosTokenIds()) if (eos < logits.length) logits[eos] = Float.NEGATIVE_INFINITY;
@@ -90,6 +93,55 @@ public final class Sampling {
             seen[t] = true;
             logits[t] = published || logits[t] > 0 ? logits[t] / p : logits[t] * p;
         }
+    }
+
+    /**
+     * OpenAI's presence and frequency penalties over the generated tokens (the last generated of the context's
+     * first length): logit -= presence + frequency x count, for each token generated count > 0 times.
+     */
+    private static void penalizeGenerated(float[] logits, int[] context, int length, int generated, double presence,
+                                          double frequency) {
+        int[] ids = Arrays.copyOfRange(context, length - generated, length);
+        Arrays.sort(ids);
+        for (int i = 0; i < ids.length; ) {
+            int j = i;
+            while (j < ids.length && ids[j] == ids[i]) j++;
+            int t = ids[i];
+            if (t >= 0 && t < logits.length) logits[t] -= (float) (presence + frequency * (j - i));
+            i = j;
+        }
+    }
+
+    /**
+     * The log-probability of token under softmax(logits), and the top most likely tokens with theirs (most likely
+     * first, lower ids first on ties), as OpenAI's logprobs report them.
+     */
+    public static TokenLogprobs logprobs(float[] logits, int token, int top) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double total = 0;
+        for (float l : logits) total += weight(l, max);
+        double logTotal = max + Math.log(total);
+        int k = Math.min(top, logits.length);
+        int[] ids = new int[k];
+        double[] lps = new double[k];
+        if (k > 0) {
+            // a min-heap of the k best so far would be as good; k is at most 20, so a sorted insert is simpler
+            int have = 0;
+            for (int i = 0; i < logits.length; i++) {
+                float l = logits[i];
+                if (have == k && !(l > logits[ids[k - 1]])) continue;
+                int at = Math.min(have, k - 1);
+                while (at > 0 && l > logits[ids[at - 1]]) {
+                    ids[at] = ids[at - 1];
+                    at--;
+                }
+                ids[at] = i;
+                if (have < k) have++;
+            }
+            for (int i = 0; i < k; i++) lps[i] = logits[ids[i]] - logTotal;
+        }
+        return new TokenLogprobs(logits[token] - logTotal, ids, lps);
     }
 
     /** Bans every token that would complete an n-gram already in the context. */

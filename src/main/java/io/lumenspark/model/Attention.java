@@ -405,7 +405,7 @@ final class Attention {
         }
     }
 
-    // ---- incremental decoding (causal models): one position at a time ----
+    // ---- incremental decoding (causal models): one position at a time, for any number of sequences ----
 
     /**
      * What one sequence keeps between positions: the k compressed slots (running sums over E for Linformer
@@ -417,10 +417,7 @@ final class Attention {
         final MemorySegment slotK, slotV;     // [k, kv_dim] the slots' sums so far (slotV may be slotK)
         final MemorySegment rawK, rawV;       // [c, kv_dim] the current block's keys, values; full: all positions'
         final MemorySegment wpK, wpV;         // [kv_dim, c * kv_dim] permuted convolutions (convolution layers)
-        final MemorySegment low, mid, q;      // [rank], [d/2], [d] the position's query on its way
-        final MemorySegment kt, vt;           // [kv_dim] its key and value
         final MemorySegment scores;           // [k + c] (full: [seq_length]) one head's scores, then probabilities
-        final MemorySegment attendedRow, out; // [d] probabilities times values, per head; the output row
 
         StepState(Arena a, Pass c) {
             int rows = full ? cfg.seqLength() : block;
@@ -437,15 +434,21 @@ final class Attention {
             } else {
                 wpK = wpV = null;
             }
-            low = Floats.allocate(a, cfg.rank());
-            mid = Floats.allocate(a, d / 2);
-            q = Floats.allocate(a, d);
-            kt = Floats.allocate(a, kvDim);
-            vt = value == null ? kt : Floats.allocate(a, kvDim);
             scores = Floats.allocate(a, kk + rows);
-            attendedRow = Floats.allocate(a, d);
-            out = Floats.allocate(a, d);
         }
+    }
+
+    /** The rows of a decoding step, one per sequence, shared by every layer (they run one at a time). */
+    record StepRows(MemorySegment low, MemorySegment mid, MemorySegment q, MemorySegment kt, MemorySegment vt,
+                    MemorySegment attended, MemorySegment out) {
+    }
+
+    /** Buffers for decoding steps over up to rows sequences. */
+    StepRows stepRows(Pass.Buffers alloc, int rows) {
+        return new StepRows(alloc.floats("attn.step.low", (long) rows * cfg.rank()),
+                alloc.floats("attn.step.mid", (long) rows * d / 2), alloc.floats("attn.step.q", (long) rows * d),
+                alloc.floats("attn.step.k", (long) rows * kvDim), alloc.floats("attn.step.v", (long) rows * kvDim),
+                alloc.floats("attn.step.attended", (long) rows * d), alloc.floats("attn.step.out", (long) rows * d));
     }
 
     /**
@@ -463,25 +466,41 @@ final class Attention {
         if (s.rawV != s.rawK) Floats.copy(v, (long) first * kvDim, s.rawV, 0, (long) (n - first) * kvDim);
     }
 
-    /** The attention output for position t, given its input row x; updates the state. */
-    MemorySegment step(Pass c, MemorySegment x, StepState s, int t) {
+    /**
+     * The attention output rows for one position of each of rows sequences: row b of x is sequence b's input at
+     * position t[b], s[b] its state, which this updates. The projections are products over all the rows (each
+     * weight read once per step); attending is each sequence's own, over its own state. Row b of the output
+     * depends only on row b's input and state.
+     */
+    MemorySegment step(Pass c, MemorySegment x, int rows, StepState[] s, int[] t, StepRows r) {
         if (!causal) throw new IllegalStateException("incremental decoding needs a causal model");
         if (full) {
-            query.forwardInto(c, x, s.q, 1);
+            query.forwardInto(c, x, r.q(), rows);
         } else {
-            queryLow.u.forwardInto(c, x, s.low, 1);
-            queryLow.v.forwardInto(c, s.low, s.mid, 1);
-            queryOut.forwardInto(c, s.mid, s.q, 1);
+            queryLow.forwardInto(c, x, r.low(), r.mid(), rows);
+            queryOut.forwardInto(c, r.mid(), r.q(), rows);
         }
-        key.forwardInto(c, x, s.kt, 1);
-        if (value != null) value.forwardInto(c, x, s.vt, 1);
+        key.forwardInto(c, x, r.kt(), rows);
+        if (value != null) value.forwardInto(c, x, r.vt(), rows);
+        long work = (long) (full ? cfg.seqLength() : cfg.k() + block) * d;
+        Parallel.rows(rows, work, (from, to) -> {
+            for (int b = from; b < to; b++) attendStep(c, s[b], t[b], r, b);
+        });
+        output.forwardInto(c, r.attended(), r.out(), rows);
+        return r.out();
+    }
+
+    /** Sequence b's state update and attention at position t, from its rows of r (q, k, v) into its attended row. */
+    private void attendStep(Pass c, StepState s, int t, StepRows r, int b) {
+        MemorySegment kt = r.kt(), vt = value == null ? kt : r.vt(), q = r.q(), att = r.attended();
+        long kvRow = (long) b * kvDim, qRow = (long) b * d;
         int row = full ? t : t % block; // where position t's raw key goes
-        Floats.copy(s.kt, 0, s.rawK, (long) row * kvDim, kvDim);
-        if (s.rawV != s.rawK) Floats.copy(s.vt, 0, s.rawV, (long) row * kvDim, kvDim);
+        Floats.copy(kt, kvRow, s.rawK, (long) row * kvDim, kvDim);
+        if (s.rawV != s.rawK) Floats.copy(vt, kvRow, s.rawV, (long) row * kvDim, kvDim);
         if (!full && !conv) { // position t joins every slot whose span reaches it: j >= t / c
-            addToSlots(c.value(keyProj), s.kt, s.slotK, t);
+            addToSlots(c.value(keyProj), kt, kvRow, s.slotK, t);
             if (s.slotV != s.slotK) {
-                addToSlots(c.value(valueProj != null ? valueProj : keyProj), s.vt, s.slotV, t);
+                addToSlots(c.value(valueProj != null ? valueProj : keyProj), vt, kvRow, s.slotV, t);
             }
         } else if (conv && row == block - 1) { // block t / c is complete: its convolution is slot t / c
             int rowLen = block * kvDim, j = t / block;
@@ -494,33 +513,30 @@ final class Attention {
         }
         int visible = full ? 0 : t / block, raw = row + 1, n = visible + raw;
         for (int h = 0; h < heads; h++) {
-            long g = groups == 1 ? 0 : h, qo = (long) h * hd;
+            long g = groups == 1 ? 0 : h, qo = qRow + (long) h * hd;
             for (int j = 0; j < visible; j++) {
-                s.scores.setAtIndex(JAVA_FLOAT, j, alpha * Kernels.dot(s.q, qo, s.slotK, j * kvDim + g * hd, hd));
+                s.scores.setAtIndex(JAVA_FLOAT, j, alpha * Kernels.dot(q, qo, s.slotK, j * kvDim + g * hd, hd));
             }
-            for (int r = 0; r < raw; r++) {
-                s.scores.setAtIndex(JAVA_FLOAT, visible + r,
-                        alpha * Kernels.dot(s.q, qo, s.rawK, r * kvDim + g * hd, hd));
+            for (int i = 0; i < raw; i++) {
+                s.scores.setAtIndex(JAVA_FLOAT, visible + i,
+                        alpha * Kernels.dot(q, qo, s.rawK, i * kvDim + g * hd, hd));
             }
             Kernels.maskedSoftmax(s.scores, 0, n, n, n, 0);
-            Floats.zero(s.attendedRow, qo, hd);
+            Floats.zero(att, qo, hd);
             for (int j = 0; j < visible; j++) {
-                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, j), s.slotV, j * kvDim + g * hd, s.attendedRow, qo, hd);
+                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, j), s.slotV, j * kvDim + g * hd, att, qo, hd);
             }
-            for (int r = 0; r < raw; r++) {
-                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, visible + r), s.rawV, r * kvDim + g * hd,
-                        s.attendedRow, qo, hd);
+            for (int i = 0; i < raw; i++) {
+                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, visible + i), s.rawV, i * kvDim + g * hd, att, qo, hd);
             }
         }
-        output.forwardInto(c, s.attendedRow, s.out, 1);
-        return s.out;
     }
 
-    /** slots[j] += e[t, j] * row for the slots j >= t / c, whose span contains position t. */
-    private void addToSlots(MemorySegment e, MemorySegment row, MemorySegment slots, int t) {
+    /** slots[j] += e[t, j] * row (at ro of rows) for the slots j >= t / c, whose span contains position t. */
+    private void addToSlots(MemorySegment e, MemorySegment rows, long ro, MemorySegment slots, int t) {
         int kk = cfg.k();
         for (int j = t / block; j < kk; j++) {
-            Kernels.axpy(e.getAtIndex(JAVA_FLOAT, (long) t * kk + j), row, 0, slots, (long) j * kvDim, kvDim);
+            Kernels.axpy(e.getAtIndex(JAVA_FLOAT, (long) t * kk + j), rows, ro, slots, (long) j * kvDim, kvDim);
         }
     }
 

@@ -130,23 +130,41 @@ final class Backbone {
         }
     }
 
-    /** One sequence's decoding state: each block's, and the input row of the next position. */
+    /** One sequence's decoding state: each block's. */
     final class DecodeState {
         final List<Block.StepState> blocks = new ArrayList<>();
-        final MemorySegment x; // [d] the embedding of the position being fed
 
         DecodeState(Arena arena, Pass c) {
             for (Block b : Backbone.this.blocks) blocks.add(b.new StepState(arena, c));
-            x = Floats.allocate(arena, config.embedDim());
         }
     }
 
-    /** The hidden state [d] of the token at position (incremental decoding); updates the state. */
-    MemorySegment step(Pass c, int token, int position, DecodeState s) {
+    /** The rows of a decoding step over up to some number of sequences: the hidden rows and every block's. */
+    record StepRows(MemorySegment x, Block.StepRows block) {
+    }
+
+    /** Buffers for decoding steps over up to rows sequences (all blocks share them: they run one at a time). */
+    StepRows stepRows(Pass.Buffers alloc, int rows) {
+        return new StepRows(alloc.floats("step.x", (long) rows * config.embedDim()),
+                blocks.getFirst().stepRows(alloc, rows));
+    }
+
+    /**
+     * The hidden states [rows, d] of one token for each of rows sequences (incremental decoding): sequence b feeds
+     * ids[b] at position at[b] and its state s[b] is updated. Row b depends only on sequence b's token, position
+     * and state, bit for bit, whatever the other rows hold.
+     */
+    MemorySegment step(Pass c, int[] ids, int[] at, DecodeState[] s, int rows, StepRows r) {
         int d = config.embedDim();
-        Kernels.sum(c.value(tokens), (long) token * d, c.value(positions), (long) position * d, s.x, 0, d);
-        MemorySegment row = s.x;
-        for (int i = 0; i < blocks.size(); i++) row = blocks.get(i).step(c, row, s.blocks.get(i), position);
-        return row;
+        MemorySegment tok = c.value(tokens), pos = c.value(positions);
+        for (int b = 0; b < rows; b++) {
+            Kernels.sum(tok, (long) ids[b] * d, pos, (long) at[b] * d, r.x(), (long) b * d, d);
+        }
+        Block.StepState[] layer = new Block.StepState[rows];
+        for (int i = 0; i < blocks.size(); i++) {
+            for (int b = 0; b < rows; b++) layer[b] = s[b].blocks.get(i);
+            blocks.get(i).step(c, r.x(), rows, layer, at, r.block(), r.x());
+        }
+        return r.x();
     }
 }

@@ -96,20 +96,29 @@ final class Block {
     /** One sequence's decoding state for this block. */
     final class StepState {
         final Attention.StepState attention;
-        final RowBuffers rows;
-        final MemorySegment y;
 
         StepState(Arena a, Pass c) {
             attention = attn.new StepState(a, c);
-            rows = rowBuffers((role, count) -> Floats.allocate(a, Math.max(1, count)), 1);
-            y = Floats.allocate(a, d);
         }
     }
 
-    /** The block's output row for position t (incremental decoding). */
-    MemorySegment step(Pass c, MemorySegment x, StepState s, int t) {
-        finishRows(c, x, attn.step(c, x, s.attention, t), s.rows, 1, s.y);
-        return s.y;
+    /** The rows of a decoding step (one per sequence), shared by every block: the attention's and the rest's. */
+    record StepRows(Attention.StepRows attention, RowBuffers rows) {
+    }
+
+    /** Buffers for decoding steps over up to rows sequences. */
+    StepRows stepRows(Pass.Buffers alloc, int rows) {
+        return new StepRows(attn.stepRows(alloc, rows), rowBuffers(alloc, rows));
+    }
+
+    /**
+     * The block's output rows for one position of each of rows sequences (incremental decoding): row b of x is
+     * sequence b's input at position t[b], s[b] its state. Writes y (which may be x).
+     */
+    void step(Pass c, MemorySegment x, int rows, StepState[] s, int[] t, StepRows r, MemorySegment y) {
+        Attention.StepState[] a = new Attention.StepState[rows];
+        for (int b = 0; b < rows; b++) a[b] = s[b].attention;
+        finishRows(c, x, attn.step(c, x, rows, a, t, r.attention()), r.rows(), rows, y);
     }
 
     /** Sets the decoding state from the forward pass just run over positions 0..n-1 (see Attention.fillState). */

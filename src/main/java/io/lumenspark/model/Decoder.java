@@ -2,16 +2,17 @@ package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
-import io.lumenspark.engine.Floats;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * The incremental decoding of one sequence by a causal {@link LanguageModel} (see {@link LanguageModel#decoder()}):
- * a prompt's prefill, then one position at a time. Its memory is fixed when it is made (for the Linformer variants
- * about k x kv_dim floats per layer and one row of logits; a full-attention KV cache holds seq_length positions).
+ * a prompt's prefill, then one position at a time, alone ({@link #next}) or in a {@link DecodeBatch} step with
+ * other sequences, which gives the same logits bit for bit. Its state is fixed in size when it is made (for the
+ * Linformer variants about k x kv_dim floats per layer; a full-attention KV cache holds seq_length positions).
  * Not thread-safe: one decoder per sequence; close it when done.
  */
 public final class Decoder implements AutoCloseable {
@@ -21,20 +22,25 @@ public final class Decoder implements AutoCloseable {
     private final ModelConfig config;
     private final CountingArena arena = new CountingArena(Arena.ofShared()); // shared: the pool writes it
     private final Pass c;
-    private final Backbone.DecodeState state;
-    private final MemorySegment logitsRow; // [vocab] the logits of the next token
+    final Backbone.DecodeState state;
     private final long stateBytes;
+    private DecodeBatch alone; // the batch of one that next() steps in, made on first use
     private int position;
+    private boolean closed;
 
     Decoder(LanguageModel model, Backbone backbone, LmHead head) {
         this.model = model;
         this.backbone = backbone;
         this.head = head;
         this.config = model.config();
-        c = new Pass(Blas.get(), model.params(), 1, 1, true);
+        c = Pass.forDecoding(Blas.get(), model.params(), 1);
         state = backbone.new DecodeState(arena, c);
-        logitsRow = Floats.allocate(arena, config.vocabSize());
         stateBytes = arena.bytes;
+    }
+
+    /** The model this decoder belongs to. */
+    LanguageModel model() {
+        return model;
     }
 
     /** Positions fed so far. */
@@ -42,7 +48,7 @@ public final class Decoder implements AutoCloseable {
         return position;
     }
 
-    /** Native bytes this decoder holds (its state and buffers), whatever the position. */
+    /** Native bytes of this decoder's state, whatever the position. */
     public long stateBytes() {
         return stateBytes;
     }
@@ -59,9 +65,14 @@ public final class Decoder implements AutoCloseable {
             throw new LumensparkException("the prompt has " + ids.length + " tokens; the context is "
                     + config.seqLength());
         }
-        model.prefill(ids, state, logitsRow);
+        float[] logits = new float[config.vocabSize()];
+        try (Arena tmp = Arena.ofShared()) { // shared: the pool writes it
+            MemorySegment row = tmp.allocate((long) config.vocabSize() * Float.BYTES, 64);
+            model.prefill(ids, state, row);
+            MemorySegment.copy(row, ValueLayout.JAVA_FLOAT, 0, logits, 0, logits.length);
+        }
         position = ids.length;
-        return logitsRow.toArray(ValueLayout.JAVA_FLOAT);
+        return logits;
     }
 
     /** Forgets the sequence: the next token goes to position 0. */
@@ -69,8 +80,20 @@ public final class Decoder implements AutoCloseable {
         position = 0;
     }
 
-    /** Feeds the token at the next position; returns the logits for the position after it. */
+    /**
+     * Feeds the token at the next position; returns the logits for the position after it. The same step as a
+     * {@link DecodeBatch} runs for many sequences, here for this one alone: the logits are the same bit for bit.
+     */
     public float[] next(int token) {
+        if (alone == null) alone = new DecodeBatch(model, backbone, head, 1);
+        float[][] out = {new float[config.vocabSize()]};
+        alone.next(List.of(this), new int[]{token}, out);
+        return out[0];
+    }
+
+    /** Checks that token can be fed at the next position (called before a step changes any state). */
+    void checkNext(int token) {
+        if (closed) throw new IllegalStateException("the decoder is closed");
         if (token < 0 || token >= config.vocabSize()) {
             throw new LumensparkException("token id " + token + " is outside the vocabulary 0.."
                     + (config.vocabSize() - 1));
@@ -78,14 +101,18 @@ public final class Decoder implements AutoCloseable {
         if (position >= config.seqLength()) {
             throw new LumensparkException("the context is full: " + config.seqLength() + " positions");
         }
-        MemorySegment row = backbone.step(c, token, position, state);
-        head.logits(c, row, 0, 1, logitsRow);
+    }
+
+    /** Moves to the next position (after a step fed it). */
+    void advance() {
         position++;
-        return logitsRow.toArray(ValueLayout.JAVA_FLOAT);
     }
 
     @Override
     public void close() {
+        if (closed) return;
+        closed = true;
+        if (alone != null) alone.close();
         c.close();
         arena.close();
     }

@@ -50,11 +50,16 @@ final class FeedForward {
                 alloc.floats("ffn.rows.out", (long) rows * d));
     }
 
-    /** Inference over rows in the given buffers (no dropout); returns b.out(). */
+    /**
+     * Inference over rows in the given buffers (no dropout); returns b.out(). GELU runs row by row, so which of a
+     * row's elements take the vector or the scalar path does not depend on the number of rows (decoding steps
+     * give a sequence the same bits in any batch).
+     */
     MemorySegment forwardRows(Pass c, MemorySegment x, RowBuffers b, int rows) {
         up.forwardInto(c, x, b.low(), b.pre(), rows);
-        Parallel.rows(rows, hidden, (from, to) -> Kernels.gelu(b.pre(), b.act(), (long) from * hidden,
-                (long) to * hidden));
+        Parallel.rows(rows, hidden, (from, to) -> {
+            for (int r = from; r < to; r++) Kernels.gelu(b.pre(), b.act(), (long) r * hidden, (long) (r + 1) * hidden);
+        });
         down.forwardInto(c, b.act(), b.low(), b.out(), rows);
         return b.out();
     }

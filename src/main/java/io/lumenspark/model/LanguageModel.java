@@ -285,6 +285,18 @@ public final class LanguageModel implements AutoCloseable {
         return new Decoder(this, backbone, lmHead());
     }
 
+    /**
+     * Decoding steps over up to capacity sequences at once, each with its own {@link Decoder} (continuous
+     * batching): every weight is read once per step for all of them, and each sequence's logits are the same as
+     * when it is decoded alone. Needs a causal model.
+     */
+    public DecodeBatch decodeBatch(int capacity) {
+        if (!config.causal()) {
+            throw new LumensparkException("incremental decoding needs a causal model; this one is bidirectional");
+        }
+        return new DecodeBatch(this, backbone, head, capacity);
+    }
+
     /** A prompt's whole forward pass for a decoder: fills its state, and logitsRow with the last row's logits. */
     synchronized void prefill(int[] ids, Backbone.DecodeState state, MemorySegment logitsRow) {
         Pass whole = prepare(1, ids.length, true);

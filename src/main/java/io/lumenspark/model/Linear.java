@@ -1,5 +1,6 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.DecodeMatrix;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Mat;
 import io.lumenspark.engine.Parallel;
@@ -15,6 +16,7 @@ final class Linear {
     private MemorySegment x;    // [rows, in] the input, kept for backward (the caller's buffer)
     private MemorySegment y;    // [rows, out] the output
     private MemorySegment dx;   // [rows, in] scratch: the input's gradient
+    private volatile DecodeMatrix decode; // the weights (and bias) as decoding steps read them, made on first use
 
     Linear(Params params, String name, int in, int out, boolean withBias) {
         this.in = in;
@@ -42,6 +44,10 @@ final class Linear {
 
     /** As above; withBias = false leaves the bias for the caller to fuse into its own pass over the output. */
     void forwardInto(Pass c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
+        if (c.decoding && withBias) {
+            decodeMatrix(c).multiply(input, rows, output);
+            return;
+        }
         if (rows == 1) {
             c.blas.matVec(out, in, c.value(weight), 0, in, input, 0, output, 0);
         } else {
@@ -54,6 +60,19 @@ final class Linear {
                 for (int r = from; r < to; r++) Kernels.add(b, 0, output, (long) r * out, out);
             });
         }
+    }
+
+    /**
+     * W (and b) for decoding steps: one product over all the sequences' rows, each output rounded alike whatever
+     * their number (see {@link DecodeMatrix}).
+     */
+    private DecodeMatrix decodeMatrix(Pass c) {
+        DecodeMatrix m = decode;
+        if (m == null) {
+            m = DecodeMatrix.f32(c.value(weight), 0, out, in, bias == null ? null : c.value(bias), 0);
+            decode = m;
+        }
+        return m;
     }
 
     /** Accumulates dW, db and returns dx (owned by this layer, overwritten). */

@@ -20,6 +20,11 @@ final class Pass {
     final int batch, n, rows;
     /** Inference only (prefill, scoring): the backward buffers are never allocated. */
     final boolean forwardOnly;
+    /**
+     * Decoding steps: batch rows are sequences at one position each, and Linear layers multiply them with their
+     * {@link io.lumenspark.engine.DecodeMatrix}, whose results do not depend on how many rows there are.
+     */
+    final boolean decoding;
     private final Arena arena;
     /** A column of ones: bias and scale gradients are column sums, done as a matrix product (deterministic). */
     final MemorySegment ones;
@@ -32,7 +37,12 @@ final class Pass {
     private long sharedBytes;
 
     Pass(Blas blas, Params params, int batch, int n, boolean forwardOnly) {
-        this(blas, params, batch, n, forwardOnly, false);
+        this(blas, params, batch, n, forwardOnly, false, false);
+    }
+
+    /** The context of decoding steps over up to rows sequences (see {@link #decoding}). */
+    static Pass forDecoding(Blas blas, Params params, int rows) {
+        return new Pass(blas, params, rows, 1, true, false, true);
     }
 
     /**
@@ -41,12 +51,14 @@ final class Pass {
      * allocate on it before anything is allocated for real. Callers keep batch x n within an int.
      */
     static Pass counting(Params params, int batch, int n, boolean forwardOnly) {
-        return new Pass(null, params, batch, n, forwardOnly, true);
+        return new Pass(null, params, batch, n, forwardOnly, true, false);
     }
 
-    private Pass(Blas blas, Params params, int batch, int n, boolean forwardOnly, boolean counting) {
+    private Pass(Blas blas, Params params, int batch, int n, boolean forwardOnly, boolean counting,
+                 boolean decoding) {
         this.blas = blas;
         this.forwardOnly = forwardOnly;
+        this.decoding = decoding;
         this.params = params;
         this.batch = batch;
         this.n = n;

@@ -264,8 +264,8 @@ class CliTest {
         assertTrue(both.err().startsWith("error: --prompt and --interactive cannot be used together"), both.err());
         Run chat = run("chat");
         assertEquals(2, chat.code());
-        assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, fill-mask,"
-                + " info, convert, data, classify, tokenizer, bench, study (see 'lumenspark --help')", chat.err().strip());
+        assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, serve,"
+                + " fill-mask, info, convert, data, classify, tokenizer, bench, study (see 'lumenspark --help')", chat.err().strip());
         assertTrue(run("genrate").err().startsWith("error: unknown command 'genrate' (did you mean 'generate'?)"));
         assertTrue(run("data", "gett").err().startsWith("error: unknown command 'gett' (did you mean 'get'?);"
                 + " the commands are get, list, prepare"));

@@ -1,6 +1,9 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
+import io.lumenspark.pretrained.SmallModels;
+import io.lumenspark.serve.Server;
 import io.lumenspark.training.Checkpoint;
 import io.lumenspark.training.RunFolder;
 import io.lumenspark.training.TrainOptions;
@@ -8,7 +11,13 @@ import io.lumenspark.training.TrainerState;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -304,6 +313,33 @@ class TrainCliTest {
                 "no sentence end");
         assertEquals(". Then the long run of words that never ends ...",
                 DemoCommand.toSentenceEnd(". Then the long run of words that never ends"), "it would keep too little");
+    }
+
+    /** The demo's last lines: the serve command for its folder, and a curl line that this server answers. */
+    @Test
+    void demoEndsWithTheServeCommandAndACurlLineThatWorks(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("my demo");
+        String[] lines = DemoCommand.serveHint(out, "It was").split(System.lineSeparator());
+        assertEquals("serve it: lumenspark serve --model runs/demo",
+                DemoCommand.serveHint(Path.of("runs", "demo"), "It was").lines().findFirst().orElseThrow());
+        assertEquals("serve it: lumenspark serve --model 'my-demo=" + out + "'", lines[0], "a name without spaces");
+        Matcher curl = Pattern.compile("then try: curl -s (http://\\S+) -H 'Content-Type: application/json' -d '(.*)'")
+                .matcher(lines[1]);
+        assertTrue(curl.matches(), lines[1]);
+        assertEquals("http://127.0.0.1:8000/v1/completions", curl.group(1), "serve's default address");
+        SmallModels.write(out, SmallModels.tokenizer(tmp), Map.of("seq_length", "64", "k", "8"));
+        try (Server server = Server.start(new Server.Options("127.0.0.1", 0, null, 2, 2, null, Server.DEFAULT_MAX_BODY,
+                Map.of("my-demo", out)))) {
+            server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+            HttpResponse<String> r;
+            try (HttpClient http = HttpClient.newHttpClient()) {
+                r = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+                        .header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(curl.group(2))).build(), HttpResponse.BodyHandlers.ofString());
+            }
+            assertEquals(200, r.statusCode(), r.body());
+            assertEquals("my-demo", Json.mapper().readTree(r.body()).get("model").asText());
+        }
     }
 
     /**

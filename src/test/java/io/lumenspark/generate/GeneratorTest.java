@@ -1,6 +1,7 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.model.DecodeBatch;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.pretrained.LumensparkModel;
@@ -286,6 +287,61 @@ class GeneratorTest {
             float[][] rows = m.logits(ids);
             assertEquals(ids.length, rows.length);
             assertArrayEquals(rows[ids.length - 1], m.lastLogits(ids), 1e-5f); // a matrix-vector product: other rounding
+        }
+    }
+
+    /**
+     * A server's loop: while stepsNext() holds, the caller runs the decoding step (here in a DecodeBatch with
+     * other sequences) and hands the logits to next(float[]); the tokens, logprobs and text equal next()'s.
+     */
+    @Test
+    void logitsFromABatchedStepGiveTheSameTokensAsNext() {
+        try (LumensparkModel m = text(model("lumenspark"))) {
+            GenerationConfig cfg = GenerationConfig.sampling(12, 0.9, 20, 0.95, 7L).toBuilder().presencePenalty(0.4)
+                    .frequencyPenalty(0.3).build();
+            List<String> prompts = List.of("Hello there", "Once upon a time", "A");
+            List<Generator.Result> alone = new ArrayList<>();
+            List<List<Generation.Token>> aloneTokens = new ArrayList<>();
+            for (String p : prompts) {
+                Generation g = m.stream(p, cfg).withLogprobs(3);
+                List<Generation.Token> ts = new ArrayList<>();
+                while (g.hasNext()) ts.add(g.next());
+                aloneTokens.add(ts);
+                alone.add(g.result());
+            }
+            LanguageModel lm = m.languageModel();
+            List<Generation> gens = new ArrayList<>();
+            List<List<Generation.Token>> got = new ArrayList<>();
+            for (String p : prompts) {
+                gens.add(m.stream(p, cfg).withLogprobs(3));
+                got.add(new ArrayList<>());
+            }
+            try (DecodeBatch batch = lm.decodeBatch(prompts.size())) {
+                while (gens.stream().anyMatch(Generation::hasNext)) {
+                    List<Integer> stepping = new ArrayList<>();
+                    for (int i = 0; i < gens.size(); i++) {
+                        Generation g = gens.get(i);
+                        if (!g.hasNext()) continue;
+                        if (g.stepsNext()) stepping.add(i);
+                        else got.get(i).add(g.next()); // the prefill
+                    }
+                    int[] tokens = stepping.stream().mapToInt(i -> gens.get(i).pendingToken()).toArray();
+                    float[][] out = new float[tokens.length][lm.config().vocabSize()];
+                    batch.next(stepping.stream().map(i -> gens.get(i).decoder()).toList(), tokens, out);
+                    for (int b = 0; b < tokens.length; b++) got.get(stepping.get(b)).add(gens.get(stepping.get(b)).next(out[b]));
+                }
+            }
+            for (int i = 0; i < prompts.size(); i++) {
+                assertEquals(alone.get(i).text(), gens.get(i).result().text());
+                assertArrayEquals(alone.get(i).ids(), gens.get(i).result().ids());
+                for (int t = 0; t < got.get(i).size(); t++) {
+                    Generation.Token a = aloneTokens.get(i).get(t), b = got.get(i).get(t);
+                    assertEquals(a.id(), b.id());
+                    assertEquals(a.text(), b.text());
+                    assertEquals(a.logprobs().logprob(), b.logprobs().logprob());
+                    assertArrayEquals(a.logprobs().topIds(), b.logprobs().topIds());
+                }
+            }
         }
     }
 }

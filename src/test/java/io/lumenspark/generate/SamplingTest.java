@@ -165,7 +165,8 @@ class SamplingTest {
                 .doSample(true).repetitionPenalty(0).build());
         assertTrue(e.getMessage().contains("repetition_penalty"), e.getMessage());
         assertThrows(LumensparkException.class, () -> new GenerationConfig(null, null, 0, false, 1, 0, 1, 1,
-                RepetitionPenaltyMode.HF, 0, List.of(), List.of(), null, 1, PromptTruncation.NONE, ContextOverflow.STOP),
+                RepetitionPenaltyMode.HF, 0, List.of(), List.of(), null, 1, PromptTruncation.NONE, ContextOverflow.STOP,
+                0, 0),
                 "no length limit");
         assertThrows(LumensparkException.class, () -> GenerationConfig.builder().maxNewTokens(5)
                 .numReturnSequences(3).build(), "several greedy sequences");
@@ -177,7 +178,7 @@ class SamplingTest {
     void generationConfigJsonRoundTripsAndReadsHuggingFaceFiles(@TempDir Path tmp) throws Exception {
         GenerationConfig cfg = new GenerationConfig(null, 40, 2, true, 0.7, 20, 0.9, 1.3,
                 RepetitionPenaltyMode.LUMENSPARK, 3, List.of(50256), List.of("\n\n", "THE END"), 5L, 2,
-                PromptTruncation.LEFT, ContextOverflow.SLIDE);
+                PromptTruncation.LEFT, ContextOverflow.SLIDE, 0.5, -0.25);
         Path f = tmp.resolve("generation_config.json");
         cfg.write(f);
         assertEquals(cfg, GenerationConfig.read(f, 50257));
@@ -246,5 +247,37 @@ class SamplingTest {
         } finally {
             System.setErr(old);
         }
+    }
+
+    /** OpenAI's definitions: logit -= presence * (count > 0) + frequency * count, over the generated tokens only. */
+    @Test
+    void presenceAndFrequencyPenaltiesCountOnlyTheGeneratedTokens() {
+        GenerationConfig cfg = GenerationConfig.greedy(10).toBuilder().presencePenalty(0.5).frequencyPenalty(0.25)
+                .build();
+        float[] l = LOGITS.clone();
+        int[] context = {0, 0, 3, 1, 1, 1, 5}; // the prompt is {0, 0, 3}; generated: 1 three times, 5 once
+        Sampling.process(l, context, context.length, 4, cfg);
+        float[] want = LOGITS.clone();
+        want[1] -= (float) (0.5 + 0.25 * 3);
+        want[5] -= (float) (0.5 + 0.25);
+        assertArrayEquals(want, l);
+        var e = assertThrows(LumensparkException.class, () -> GenerationConfig.greedy(3).toBuilder()
+                .presencePenalty(2.5).build());
+        assertEquals("presence_penalty must be in [-2, 2], got 2.5", e.getMessage());
+        assertThrows(LumensparkException.class, () -> GenerationConfig.greedy(3).toBuilder().frequencyPenalty(-3)
+                .build());
+    }
+
+    @Test
+    void logprobsAreTheLogSoftmaxWithTheTopTokensMostLikelyFirst() {
+        float[] l = {1f, 3f, 3f, -2f, NEG};
+        TokenLogprobs lp = Sampling.logprobs(l, 0, 3);
+        double norm = Math.log(Math.exp(1) + 2 * Math.exp(3) + Math.exp(-2));
+        assertEquals(1 - norm, lp.logprob(), 1e-6);
+        assertArrayEquals(new int[]{1, 2, 0}, lp.topIds()); // ties: the lower id first
+        assertEquals(3 - norm, lp.topLogprobs()[0], 1e-6);
+        assertEquals(1 - norm, lp.topLogprobs()[2], 1e-6);
+        assertEquals(0, Sampling.logprobs(l, 3, 0).topIds().length);
+        assertEquals(Double.NEGATIVE_INFINITY, Sampling.logprobs(l, 4, 1).logprob());
     }
 }

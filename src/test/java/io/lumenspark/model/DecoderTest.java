@@ -11,6 +11,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -89,6 +91,88 @@ class DecoderTest {
         }
         double rel = Math.sqrt(diff / norm);
         assertTrue(rel < 1e-5, what + ": relative error " + rel);
+    }
+
+    /**
+     * Continuous batching: sequences that join and leave a batch at different positions (prompts of different
+     * lengths, prefilled on either side of block boundaries) get exactly the logits they get alone, bit for bit,
+     * whatever else shares the step; odd widths (a head of 12, rank 5) exercise the kernels' scalar tails.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("batchVariants")
+    void aBatchedStepGivesEverySequenceItsLogitsAloneBitForBit(String name, ModelConfig cfg) {
+        int v = cfg.vocabSize(), sequences = 7, steps = 14;
+        Random r = new Random(5);
+        int[][] prompts = new int[sequences][];
+        int[][] fed = new int[sequences][steps];
+        for (int s = 0; s < sequences; s++) {
+            prompts[s] = new int[1 + r.nextInt(cfg.seqLength() - steps - 1)];
+            for (int i = 0; i < prompts[s].length; i++) prompts[s][i] = r.nextInt(v);
+            for (int i = 0; i < steps; i++) fed[s][i] = r.nextInt(v);
+        }
+        try (LanguageModel m = new LanguageModel(cfg)) {
+            m.initialize(8);
+            float[][][] alone = new float[sequences][steps][];
+            for (int s = 0; s < sequences; s++) {
+                try (Decoder d = m.decoder()) {
+                    d.prefill(prompts[s]);
+                    for (int i = 0; i < steps; i++) alone[s][i] = d.next(fed[s][i]);
+                }
+            }
+            // sequence s joins at step s / 2 and takes its steps in any company until it has had all of them
+            try (DecodeBatch batch = m.decodeBatch(sequences)) {
+                Decoder[] decoders = new Decoder[sequences];
+                int[] done = new int[sequences];
+                for (int round = 0; ; round++) {
+                    List<Decoder> step = new ArrayList<>();
+                    List<Integer> who = new ArrayList<>();
+                    for (int s = 0; s < sequences; s++) {
+                        if (s / 2 > round || done[s] == steps || (s % 3 == 0 && round % 4 == 1)) continue; // some sit out
+                        if (decoders[s] == null) {
+                            decoders[s] = m.decoder();
+                            decoders[s].prefill(prompts[s]);
+                        }
+                        step.add(decoders[s]);
+                        who.add(s);
+                    }
+                    if (step.isEmpty() && Arrays.stream(done).allMatch(x -> x == steps)) break;
+                    int[] tokens = new int[step.size()];
+                    float[][] out = new float[step.size()][v];
+                    for (int b = 0; b < tokens.length; b++) tokens[b] = fed[who.get(b)][done[who.get(b)]];
+                    batch.next(step, tokens, out);
+                    for (int b = 0; b < tokens.length; b++) {
+                        int s = who.get(b);
+                        assertArrayEquals(alone[s][done[s]], out[b], name + ": sequence " + s + ", step " + done[s]
+                                + " in a batch of " + tokens.length);
+                        done[s]++;
+                    }
+                }
+                for (Decoder d : decoders) d.close();
+            }
+        }
+    }
+
+    static List<Object[]> batchVariants() {
+        List<Object[]> v = new ArrayList<>(causalVariants());
+        v.add(new Object[]{"odd widths", ModelConfig.preset("lumenspark").with(SMALL).with(Map.of("embed_dim", "24",
+                "heads", "2", "rank", "5", "vocab_size", "61"))});
+        return v;
+    }
+
+    @Test
+    void aStepRefusesWhatItCannotFeedAndChangesNothing() {
+        try (LanguageModel m = new LanguageModel(ModelConfig.preset("lumenspark").with(SMALL));
+             DecodeBatch batch = m.decodeBatch(2); Decoder a = m.decoder(); Decoder b = m.decoder()) {
+            m.initialize(2);
+            float[][] out = new float[3][m.config().vocabSize()];
+            assertThrows(LumensparkException.class, () -> batch.next(List.of(a, b, a), new int[]{1, 2, 3}, out));
+            assertThrows(IllegalArgumentException.class, () -> batch.next(List.of(a, a), new int[]{1, 2}, out));
+            assertThrows(LumensparkException.class, () -> batch.next(List.of(a, b), new int[]{1, 99}, out));
+            assertEquals(0, a.position());
+            batch.next(List.of(a, b), new int[]{1, 2}, out);
+            assertEquals(1, a.position());
+            assertEquals(1, b.position());
+        }
     }
 
     /** A decoder holds its whole state from the start: k slots and one block for Linformer, every position for full attention. */

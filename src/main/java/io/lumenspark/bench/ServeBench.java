@@ -1,0 +1,291 @@
+package io.lumenspark.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Parallel;
+import io.lumenspark.generate.Generation;
+import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.io.Charts;
+import io.lumenspark.io.Json;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.serve.Server;
+import io.lumenspark.tokenizer.Tokenizer;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+
+/**
+ * The server under concurrent streams: for each preset (random weights, as {@code bench generate} uses), a model
+ * folder is written and served on loopback, and 1, 2, 4, ... clients stream completions at once (prompts of random
+ * token ids, a fixed number of new tokens each, sampled with a seed). Reports the aggregate generated tokens/s,
+ * the time per output token of each stream (from its first token to its last, over the tokens between) and the
+ * time to first token, medians over rounds; beside them, batch-1 generation through the library ({@code generate}'s
+ * path), timed in the same process between the rounds. On a shared machine the load drifts during a run, so each
+ * round of several streams is paired with a single-stream round just before it, and the speed-up over one stream
+ * is the median of those pairs' ratios.
+ *
+ * @param presets      the presets to serve
+ * @param overrides    config keys changed in every preset
+ * @param streams      the numbers of concurrent streams
+ * @param promptTokens prompt length of every request
+ * @param newTokens    tokens each request generates
+ * @param rounds       timed rounds per point (after one warm-up round), the median kept
+ */
+public record ServeBench(List<String> presets, Map<String, String> overrides, List<Integer> streams, int promptTokens,
+                         int newTokens, int rounds) {
+    /**
+     * Checks the settings before anything runs.
+     *
+     * @throws LumensparkException naming the option at fault
+     */
+    public ServeBench {
+        presets = List.copyOf(presets);
+        overrides = Map.copyOf(overrides);
+        streams = List.copyOf(streams);
+        if (streams.isEmpty() || streams.stream().anyMatch(s -> s < 1 || s > 1024)) {
+            throw new LumensparkException("--streams must be numbers in 1..1024");
+        }
+        if (promptTokens < 1) throw new LumensparkException("--prompt-tokens must be at least 1");
+        if (newTokens < 2) throw new LumensparkException("--tokens must be at least 2");
+        if (rounds < 1) throw new LumensparkException("--rounds must be at least 1");
+        for (String p : presets) {
+            ModelConfig c = ModelConfig.preset(p).with(overrides);
+            if (!c.causal()) throw new LumensparkException(p + " is bidirectional and cannot be served");
+            if (promptTokens + newTokens > c.seqLength()) {
+                throw new LumensparkException("--prompt-tokens + --tokens must fit " + p + "'s context " + c.seqLength());
+            }
+        }
+    }
+
+    /** Streams in the warm-up round. */
+    private static final int WARM_UP = 4;
+
+    /** One point: streams at once, with the medians over the rounds. */
+    record Point(String preset, int streams, double tokensPerSecond, double speedup, double msPerToken,
+                 double firstTokenMs, double generateMsPerToken) {
+    }
+
+    /** Runs every preset, prints JSON lines and a Markdown table, and writes the charts into out. */
+    public void run(Path out, PrintStream log) {
+        List<Point> points = new ArrayList<>();
+        for (String preset : presets) points.addAll(measure(preset, log));
+        log.println();
+        log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50) |");
+        log.println("|---|---|---|---|---|---|");
+        for (Point p : points) {
+            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f |%n", p.preset(), p.streams(), p.tokensPerSecond(),
+                    p.speedup(), p.msPerToken(), p.firstTokenMs());
+        }
+        log.println();
+        log.println("| preset | generate ms/token (p50) | serve, 1 stream, ms/token (p50) | serve / generate |");
+        log.println("|---|---|---|---|");
+        for (Point p : points) {
+            if (p.streams() != 1) continue;
+            log.printf("| %s | %.2f | %.2f | %.3f |%n", p.preset(), p.generateMsPerToken(), p.msPerToken(),
+                    p.msPerToken() / p.generateMsPerToken());
+        }
+        Map<String, double[][]> rate = new LinkedHashMap<>(), latency = new LinkedHashMap<>();
+        for (String preset : presets) {
+            List<Point> ps = points.stream().filter(p -> p.preset().equals(preset)).toList();
+            double[] x = ps.stream().mapToDouble(Point::streams).toArray();
+            rate.put(preset, new double[][]{x, ps.stream().mapToDouble(Point::tokensPerSecond).toArray()});
+            latency.put(preset, new double[][]{x, ps.stream().mapToDouble(Point::msPerToken).toArray()});
+        }
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new LumensparkException("cannot create " + out + ": " + e.getMessage());
+        }
+        Charts.write(out.resolve("serve_tokens_per_s.png"), "lumenspark serve: aggregate generated tokens/s",
+                "concurrent streams", "tokens/s", true, rate);
+        Charts.write(out.resolve("serve_ms_per_token.png"), "lumenspark serve: time per output token of each stream",
+                "concurrent streams", "ms/token", true, latency);
+        log.println();
+        log.println("charts: " + out.resolve("serve_tokens_per_s.png") + ", " + out.resolve("serve_ms_per_token.png"));
+    }
+
+    private List<Point> measure(String preset, PrintStream log) {
+        ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
+        Tokenizer gpt2 = Tokenizer.byName("gpt2");
+        Path dir;
+        try {
+            dir = Files.createTempDirectory("lumenspark-bench-serve");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Path folder = dir.resolve(preset);
+        try {
+            LanguageModel lm = new LanguageModel(cfg);
+            try (LumensparkModel m = new LumensparkModel(lm, gpt2)) {
+                lm.initialize(1);
+                m.save(folder);
+            }
+            int maxBatch = streams.stream().mapToInt(Integer::intValue).max().orElse(1);
+            // a queue that holds every request of a round (the warm-up's too), even before any is admitted
+            Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch,
+                    Math.max(maxBatch, WARM_UP), null, Server.DEFAULT_MAX_BODY, Map.of(preset, folder)));
+            List<Point> points = new ArrayList<>();
+            try (LumensparkModel local = LumensparkModel.fromPretrained(folder)) {
+                server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+                SplittableRandom random = new SplittableRandom(7);
+                round(server, preset, WARM_UP, cfg, random); // warm-up: JIT, connections
+                generateMsPerToken(local, cfg, random);
+                for (int s : streams) {
+                    List<double[]> rs = new ArrayList<>();
+                    List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>();
+                    for (int r = 0; r < rounds; r++) {
+                        if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
+                        double single = s == 1 ? Double.NaN : round(server, preset, 1, cfg, random)[0];
+                        double[] result = round(server, preset, s, cfg, random);
+                        rs.add(result);
+                        speedups.add(s == 1 ? 1 : result[0] / single);
+                    }
+                    Point p = new Point(preset, s, Stats.median(rs.stream().mapToDouble(a -> a[0]).toArray()),
+                            Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
+                            Stats.median(rs.stream().mapToDouble(a -> a[2]).toArray()),
+                            gen.isEmpty() ? Double.NaN : Stats.median(gen));
+                    points.add(p);
+                    Map<String, Object> line = new LinkedHashMap<>();
+                    line.put("preset", preset);
+                    line.put("streams", s);
+                    line.put("threads", Parallel.threads());
+                    line.put("tokens_per_s", round1(p.tokensPerSecond()));
+                    line.put("x_single_stream", round2(p.speedup()));
+                    line.put("ms_per_token_p50", round2(p.msPerToken()));
+                    line.put("first_token_ms_p50", round1(p.firstTokenMs()));
+                    if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));
+                    log.println(Json.toLine(line));
+                }
+            } finally {
+                server.close();
+            }
+            return points;
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            } catch (IOException ignored) {
+                // a temporary folder left behind
+            }
+        }
+    }
+
+    private static double round1(double v) {
+        return Math.round(v * 10) / 10.0;
+    }
+
+    private static double round2(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+
+    /** Random prompt ids (never GPT-2's end of text, which could end a sequence at once). */
+    private int[] prompt(ModelConfig cfg, SplittableRandom random) {
+        int[] ids = new int[promptTokens];
+        for (int i = 0; i < ids.length; i++) ids[i] = random.nextInt(cfg.vocabSize() - 1);
+        return ids;
+    }
+
+    /** Batch-1 generation through the library, as `generate` runs it: the median ms per token after the first. */
+    private double generateMsPerToken(LumensparkModel m, ModelConfig cfg, SplittableRandom random) {
+        GenerationConfig gen = GenerationConfig.builder().maxNewTokens(newTokens).minNewTokens(newTokens).doSample(true)
+                .temperature(1).topK(0).seed(random.nextLong()).build();
+        double[] times = new double[newTokens];
+        try (Generation g = new Generation(m.languageModel(), m.tokenizer(), prompt(cfg, random), gen, null)) {
+            for (int i = 0; i < newTokens; i++) {
+                long t0 = System.nanoTime();
+                g.next();
+                times[i] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        return Stats.median(Arrays.copyOfRange(times, 1, times.length));
+    }
+
+    /**
+     * One round: s clients stream a completion each, all at once. Returns {aggregate tokens/s, median ms per token
+     * of a stream, median ms to its first token}.
+     */
+    private double[] round(Server server, String model, int s, ModelConfig cfg, SplittableRandom random) {
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        List<String> bodies = new ArrayList<>();
+        for (int i = 0; i < s; i++) {
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("model", model);
+            b.put("prompt", prompt(cfg, random));
+            b.put("max_tokens", newTokens);
+            b.put("temperature", 1.0);
+            b.put("seed", random.nextLong());
+            b.put("stream", true);
+            b.put("stream_options", Map.of("include_usage", true));
+            bodies.add(Json.toLine(b));
+        }
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            long start = System.nanoTime();
+            List<Future<double[]>> futures = new ArrayList<>();
+            for (String body : bodies) futures.add(pool.submit(() -> stream(http, server, body, start)));
+            double tokens = 0;
+            double[] perToken = new double[s], first = new double[s];
+            for (int i = 0; i < s; i++) {
+                double[] r = futures.get(i).get();
+                tokens += r[0];
+                perToken[i] = r[1];
+                first[i] = r[2];
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first)};
+        } catch (Exception e) {
+            throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
+        } finally {
+            http.close();
+        }
+    }
+
+    /** One stream: {tokens, ms per token from the first to the last, ms to the first}. */
+    private static double[] stream(HttpClient http, Server server, String body, long start) throws Exception {
+        HttpResponse<Stream<String>> r = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofLines());
+        if (r.statusCode() != 200) throw new LumensparkException("status " + r.statusCode());
+        long[] firstAndLast = {0, 0};
+        int[] tokens = {0};
+        try (Stream<String> lines = r.body()) {
+            lines.filter(l -> l.startsWith("data: {")).forEach(l -> {
+                long now = System.nanoTime();
+                JsonNode j;
+                try {
+                    j = Json.mapper().readTree(l.substring(6));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                if (j.has("usage") && j.get("choices").isEmpty()) {
+                    tokens[0] = j.at("/usage/completion_tokens").asInt();
+                    return;
+                }
+                if (firstAndLast[0] == 0) firstAndLast[0] = now;
+                firstAndLast[1] = now;
+            });
+        }
+        double perToken = (firstAndLast[1] - firstAndLast[0]) / 1e6 / Math.max(1, tokens[0] - 1);
+        return new double[]{tokens[0], perToken, (firstAndLast[0] - start) / 1e6};
+    }
+}

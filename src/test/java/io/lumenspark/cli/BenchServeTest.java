@@ -1,0 +1,42 @@
+package io.lumenspark.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** bench serve on small models: a JSON line per point, the tables, the charts; bad settings in one line. */
+class BenchServeTest {
+    @Test
+    void aSmallRunPrintsEveryPointAndWritesTheCharts(@TempDir Path out) throws Exception {
+        CliTest.Run r = CliTest.run("bench", "serve", "--preset", "lumenspark,transformer", "--set", "embed_dim=32",
+                "--set", "depth=1", "--set", "heads=2", "--set", "seq_length=64", "--set", "k=16", "--streams", "1,3",
+                "--prompt-tokens", "4", "--tokens", "5", "--rounds", "1", "--threads", "1", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> points = r.out().lines().filter(l -> l.startsWith("{\"preset\"")).toList();
+        assertEquals(4, points.size(), r.out());
+        assertTrue(points.getFirst().contains("\"generate_ms_per_token_p50\""), "beside batch-1 generation");
+        assertTrue(points.get(1).contains("\"x_single_stream\""), "the speed-up over paired single-stream rounds");
+        for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
+            assertTrue(r.out().contains(row), row + " in\n" + r.out());
+        }
+        for (String f : List.of("serve_tokens_per_s.png", "serve_ms_per_token.png")) {
+            assertTrue(Files.size(out.resolve(f)) > 0, f);
+        }
+    }
+
+    @Test
+    void badSettingsAreOneErrorLine() {
+        CliTest.Run r = CliTest.run("bench", "serve", "--streams", "0");
+        assertEquals(2, r.code());
+        assertEquals("error: --streams must be numbers in 1..1024\n", r.err());
+        CliTest.Run fit = CliTest.run("bench", "serve", "--preset", "lumenspark", "--set", "seq_length=16", "--set", "k=8");
+        assertEquals(2, fit.code());
+        assertTrue(fit.err().startsWith("error: --prompt-tokens + --tokens must fit lumenspark's context 16"), fit.err());
+    }
+}
