@@ -44,7 +44,7 @@ final class EvalCommand implements Callable<Integer> {
         runtime.apply();
         int batch = shape.batch, seqLength = shape.seqLength;
         if (batch < 1) throw new LumensparkException("--batch must be at least 1");
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir);
+        try (LumensparkModel model = modelFolder.open();
              TokenFile tokens = EvalTokens.open(data, model.tokenizer())) {
             int n = seqLength == 0 ? model.config().seqLength() : seqLength;
             if (n < 1 || n > model.config().seqLength()) {

@@ -29,7 +29,7 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir)) {
+        try (LumensparkModel model = modelFolder.open()) {
             ModelConfig cfg = model.config();
             String tokenizer = model.tokenizer().name(); // refused here as eval refuses it, when it cannot be used
             System.out.printf("model:      %s%n", modelFolder.dir);

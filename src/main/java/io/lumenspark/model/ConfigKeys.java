@@ -39,7 +39,7 @@ final class ConfigKeys {
             "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
             "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
             "begin_suppress_tokens",
-            "use_cache", "gradient_checkpointing");
+            "use_cache", "gradient_checkpointing", "quantization_config");
 
     private ConfigKeys() {
     }
