@@ -2,10 +2,13 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.ModelWeights;
+import io.lumenspark.model.Params;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.ModelFolder;
 import picocli.CommandLine.Command;
@@ -42,6 +45,12 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(modelFolder.dir) ? ""
                     : " (assumed: the folder has no tokenizer files)");
             System.out.printf("weights:    %s, %,d bytes%n", ModelWeights.WEIGHTS, size(modelFolder.dir.resolve(ModelWeights.WEIGHTS)));
+            Params params = model.languageModel().params();
+            System.out.printf("dtype:      %s matrix weights (%.1f MB held)%s%n", params.dtype().label(),
+                    params.matrixBytes() / 1e6, params.dtype() == WeightDtype.F32 ? ""
+                            : ModelWeights.readQuantization(modelFolder.dir).dtype() == params.dtype()
+                            ? ", mapped from the file: no float32 copy" : ", quantized on load");
+            System.out.printf("kernels:    %s%n", Kernels.describe());
             Path state = modelFolder.dir.resolve("checkpoint").resolve("trainer_state.json");
             Long step = null;
             if (Files.exists(state)) {

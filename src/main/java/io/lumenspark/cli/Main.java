@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "lumenspark", mixinStandardHelpOptions = true, version = "lumenspark 0.1.0",
         description = "Linformer-family language models on the CPU: train, evaluate, score, benchmark.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
-                ServeCommand.class, InfoCommand.class, DataCommand.class, TokenizerCommand.class, BenchCommand.class},
+                ServeCommand.class, InfoCommand.class, QuantizeCommand.class, DataCommand.class, TokenizerCommand.class, BenchCommand.class},
         footer = {"", "The launcher (./lumenspark) also runs:",
                 "  test [maven args]      the test suite",
                 "  jmh [--quick] [regex]  the JMH kernel benchmarks"})

@@ -101,6 +101,17 @@ public final class Params {
         return quantized == null ? null : quantized[p.index()];
     }
 
+    /** Bytes of the product weights as held: float32, or their bf16 or int8 form (scales included). */
+    public long matrixBytes() {
+        long bytes = 0;
+        for (Param p : list) {
+            if (!isMatrix(p)) continue;
+            QuantizedMatrix q = quantized(p);
+            bytes += q != null ? q.bytes() : p.size() * 4;
+        }
+        return bytes;
+    }
+
     void allocate(Arena arena) {
         this.arena = arena;
         values = Floats.allocate(arena, total);
