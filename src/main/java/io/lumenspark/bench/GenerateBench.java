@@ -2,6 +2,7 @@ package io.lumenspark.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.Generation;
@@ -122,8 +123,12 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
             }
         }
         out.println();
+        out.println("kernels: " + Kernels.describe());
         table.forEach(out::println);
     }
+
+    /** Rounds over the contexts per measurement. */
+    static final int ROUNDS = 3;
 
     /** The command line of the process that measures one preset at its contexts with one dtype. */
     public interface Child {
@@ -143,7 +148,8 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
      * The first preset with the first dtype in this process, per context, ascending: a prompt of context - tokens
      * random ids, then tokens new ones sampled with a new model's default settings
      * ({@link GenerationConfig#forNewModel}: temperature 0.8, top-k 50), GPT-2's end of text among them, each
-     * next() timed. One JSON line per context.
+     * next() timed, in {@link #ROUNDS} rounds over the contexts; the median step of all rounds and the fastest
+     * prefill. One JSON line per context.
      */
     public void measure(PrintStream out) {
         ModelConfig cfg = ModelConfig.preset(presets.getFirst()).with(overrides);
@@ -156,9 +162,20 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
             SplittableRandom r = new SplittableRandom(1);
             List<Integer> ctx = contexts(cfg);
             for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gpt2, gen, r, ctx.getFirst()); // JIT warm-up
+            // rounds over all contexts, so that drift in the machine's load or the process's state (heap, caches)
+            // is spread over every context rather than credited to the last ones measured
+            Map<Integer, List<Double>> steps = new LinkedHashMap<>();
+            Map<Integer, Double> prefill = new LinkedHashMap<>();
+            for (int round = 0; round < ROUNDS; round++) {
+                for (int c : ctx) {
+                    double[] times = time(model, gpt2, gen, r, c);
+                    prefill.merge(c, times[0], Math::min);
+                    List<Double> all = steps.computeIfAbsent(c, x -> new ArrayList<>());
+                    for (int i = 1; i < times.length; i++) all.add(times[i]);
+                }
+            }
             for (int c : ctx) {
-                double[] times = time(model, gpt2, gen, r, c);
-                double step = Stats.median(Arrays.copyOfRange(times, 1, times.length));
+                double step = Stats.median(steps.get(c));
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("impl", "lumenspark");
                 m.put("preset", presets.getFirst());
@@ -167,7 +184,7 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
                 m.put("threads", Parallel.threads());
                 m.put("tokens_per_s", Math.round(10 / step) / 10.0);
                 m.put("ms_per_token_median", Math.round(step * 1e5) / 100.0);
-                m.put("prefill_ms", Math.round(times[0] * 1e4) / 10.0);
+                m.put("prefill_ms", Math.round(prefill.get(c) * 1e4) / 10.0);
                 m.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
                 if (cfg.causal()) {
                     try (Decoder d = model.decoder()) {

@@ -35,7 +35,8 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
 
     /**
      * W (float32, [rows, columns] from float offset 0 of w) quantized into new memory of arena: bf16 rounded to
-     * nearest even, or int8 with a scale per block of block columns. The rows are split across threads.
+     * nearest even, or int8 with a scale per block of block columns (at most a row: a larger block is one scale per
+     * row). The rows are split across threads.
      */
     public static QuantizedMatrix quantize(WeightDtype dtype, MemorySegment w, int rows, int columns, int block,
                                            Arena arena) {
@@ -48,13 +49,13 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
             });
             return new QuantizedMatrix(dtype, out, null, 0, rows, columns);
         }
-        int nb = blocks(columns, block);
+        int size = Math.min(block, columns), nb = blocks(columns, size);
         MemorySegment q = arena.allocate((long) rows * columns, 64);
         MemorySegment d = arena.allocate((long) rows * nb * 4, 64);
         Parallel.rows(rows, columns, (from, to) -> {
             for (int r = from; r < to; r++) {
                 for (int j = 0; j < nb; j++) {
-                    long start = (long) r * columns + (long) j * block, end = start + Math.min(block, columns - j * block);
+                    long start = (long) r * columns + (long) j * size, end = start + Math.min(size, columns - j * size);
                     float max = 0;
                     for (long i = start; i < end; i++) max = Math.max(max, Math.abs(w.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
                     float scale = max / 127;
@@ -67,7 +68,7 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
                 }
             }
         });
-        return new QuantizedMatrix(dtype, q, d, block, rows, columns);
+        return new QuantizedMatrix(dtype, q, d, size, rows, columns);
     }
 
     /** The bfloat16 nearest to a finite float32 (ties to even): its top 16 bits after rounding. */

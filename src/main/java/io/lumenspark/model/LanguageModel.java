@@ -80,7 +80,15 @@ public final class LanguageModel implements AutoCloseable {
      *
      * @throws IllegalStateException when the model is already held in another dtype
      */
-    public synchronized void quantize(WeightDtype dtype) {
+    public void quantize(WeightDtype dtype) {
+        quantize(dtype, QuantizedMatrix.BLOCK);
+    }
+
+    /**
+     * {@link #quantize(WeightDtype)} with int8 scales per block of block weights of a row ({@link Integer#MAX_VALUE}:
+     * one per row), to compare granularities.
+     */
+    public synchronized void quantize(WeightDtype dtype, int block) {
         if (dtype == params.dtype()) return;
         if (params.dtype() != WeightDtype.F32) {
             throw new IllegalStateException("the weights are already held in " + params.dtype().label());
@@ -88,8 +96,8 @@ public final class LanguageModel implements AutoCloseable {
         QuantizedMatrix[] q = new QuantizedMatrix[params.list().size()];
         for (Params.Param p : params.list()) {
             if (params.isMatrix(p)) {
-                q[p.index()] = QuantizedMatrix.quantize(dtype, params.segment(p), p.shape()[0], p.shape()[1],
-                        QuantizedMatrix.BLOCK, arena);
+                q[p.index()] = QuantizedMatrix.quantize(dtype, params.segment(p), p.shape()[0], p.shape()[1], block,
+                        arena);
             }
         }
         params.useQuantized(dtype, q);
