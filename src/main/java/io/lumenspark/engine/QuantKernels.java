@@ -182,6 +182,29 @@ final class QuantKernels {
         return Math.fma(s, scale, t);
     }
 
+    /**
+     * Row r of m as float32 into out from float offset o: bf16 widened exactly, int8 times its block's scale (one
+     * rounding, as the scalar q * d).
+     */
+    static void widenRow(QuantizedMatrix m, int r, MemorySegment out, long o) {
+        int n = m.columns();
+        long w0 = (long) r * n;
+        if (m.dtype() == WeightDtype.BF16) {
+            int i = 0;
+            for (int bound = n - L; i <= bound; i += L) Kernels.store(bf16(m.data(), w0 + i), out, o + i);
+            for (; i < n; i++) put(out, o + i, bf16At(m.data(), w0 + i));
+            return;
+        }
+        int block = m.block(), nb = QuantizedMatrix.blocks(n, block);
+        long d0 = (long) r * nb;
+        for (int j = 0, start = 0; j < nb; j++, start += block) {
+            int end = Math.min(start + block, n), i = start;
+            float scale = get(m.scales(), d0 + j);
+            for (; i + L <= end; i += L) Kernels.store(int8(m.data(), w0 + i).mul(scale), out, o + i);
+            for (; i < end; i++) put(out, o + i, m.data().get(ValueLayout.JAVA_BYTE, w0 + i) * scale);
+        }
+    }
+
     private static float withBias(float s, MemorySegment bias, long bo, int r) {
         return bias == null ? s : s + get(bias, bo + r);
     }

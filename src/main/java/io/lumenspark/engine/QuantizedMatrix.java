@@ -87,23 +87,11 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
         return data.byteSize() + (scales == null ? 0 : scales.byteSize());
     }
 
-    /** Rows [from, to) of W as float32 into out ([to - from, columns] from float 0). */
+    /** Rows [from, to) of W as float32 into out ([to - from, columns] from float 0), split across threads. */
     public void dequantize(int from, int to, MemorySegment out) {
         Parallel.rows(to - from, columns, (a, b) -> {
-            for (int r = from + a; r < from + b; r++) {
-                long o = (long) (r - from) * columns, wo = (long) r * columns;
-                for (int c = 0; c < columns; c++) {
-                    out.setAtIndex(ValueLayout.JAVA_FLOAT, o + c, weight(wo + c, r, c));
-                }
-            }
+            for (int r = from + a; r < from + b; r++) QuantKernels.widenRow(this, r, out, (long) (r - from) * columns);
         });
-    }
-
-    /** The float32 value of W[r, c] (index i = r * columns + c). */
-    private float weight(long i, int r, int c) {
-        if (dtype == WeightDtype.BF16) return fromBf16(data.getAtIndex(ValueLayout.JAVA_SHORT, i));
-        return data.get(ValueLayout.JAVA_BYTE, i) * scales.getAtIndex(ValueLayout.JAVA_FLOAT,
-                (long) r * blocks(columns, block) + c / block);
     }
 
     /**

@@ -61,7 +61,7 @@ public final class LumensparkModel implements AutoCloseable {
 
     /**
      * {@link #fromPretrained(Path)} with the weights of every matrix product (the output layer and the blocks'
-     * Linear layers) held in dtype: {@link WeightDtype#INT8} (a quarter of the bytes, about 3x faster decoding),
+     * Linear layers) held in dtype: {@link WeightDtype#INT8} (a quarter of the bytes, which decoding reads per token),
      * {@link WeightDtype#BF16} (half) or {@link WeightDtype#F32}; null for the folder's own (float32, or the dtype a
      * folder written by {@code lumenspark quantize} holds, which is mapped with no float32 copy).
      *
