@@ -262,8 +262,8 @@ class CliTest {
         assertTrue(both.err().startsWith("error: --prompt=TEXT, --interactive are mutually exclusive"), both.err());
         Run chat = run("chat");
         assertEquals(2, chat.code());
-        assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, info, data,"
-                + " tokenizer, bench (see 'lumenspark --help')", chat.err().strip());
+        assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, serve, info,"
+                + " quantize, data, tokenizer, bench (see 'lumenspark --help')", chat.err().strip());
         assertTrue(run("genrate").err().startsWith("error: unknown command 'genrate' (did you mean 'generate'?)"));
         assertTrue(run("data", "gett").err().startsWith("error: unknown command 'gett' (did you mean 'get'?);"
                 + " the commands are get, list, prepare"));
