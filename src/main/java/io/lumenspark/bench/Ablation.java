@@ -189,13 +189,26 @@ public final class Ablation {
     }
 
     /**
-     * Median of reps timed runs after at least 0.3 s of warm-up runs; unless --runs fixed the count, short passes
+     * Median of reps timed runs after warm-up runs (until two in a row agree, see below); unless --runs fixed the count, short passes
      * get more runs, up to half a second's worth (a 10 ms pass varies by 20 % here).
      */
     private double medianMs(int reps, Runnable run) {
         boolean extend = runs == null;
-        long warm = System.nanoTime(); // warm-up: this shape's buffers, and JIT compilation at the first points
-        do run.run(); while (System.nanoTime() - warm < 300_000_000L);
+        // Warm-up: this shape's buffers, and JIT compilation at the first points of each variant. A fixed 0.3 s
+        // was not enough on two busy cores: the causal Linformer's first point (n 128, k 64) measured 910 ms a
+        // forward pass after it, 257 ms after 2 s more, and 110 ms once compiled, as fast as k = 128 (blocks of
+        // one); the Transformer's first point was slower than its second likewise. So it runs until the last two
+        // passes agree within 15 % (at least 3 passes and 0.3 s, at most 3 s).
+        long warm = System.nanoTime();
+        double last = Double.NaN;
+        for (int runs = 1; ; runs++) {
+            long t0 = System.nanoTime();
+            run.run();
+            double ms = (System.nanoTime() - t0) / 1e6, elapsed = (System.nanoTime() - warm) / 1e9;
+            boolean settled = runs >= 3 && Math.abs(ms - last) <= 0.15 * last;
+            if (elapsed >= 3 || (elapsed >= 0.3 && settled)) break;
+            last = ms;
+        }
         List<Double> t = new ArrayList<>();
         double total = 0;
         while (t.size() < reps || (extend && total < 500 && t.size() < 25)) {

@@ -2,7 +2,9 @@ package io.lumenspark.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
@@ -18,7 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.BiFunction;
 
 /**
  * Batch-1 generation speed and peak memory at several contexts, one process per preset; optionally the PyTorch
@@ -29,9 +30,11 @@ import java.util.function.BiFunction;
  * @param contexts      the contexts (prompt plus new tokens), or null for 128, 256, ... up to seq_length
  * @param tokens        timed new tokens per context; the prompt is context - tokens
  * @param pytorchTokens timed new tokens per context for PyTorch
+ * @param dtypes        how the matrix weights are held, each measured in a process of its own (the first is the
+ *                      reference of the speed ratios)
  */
 public record GenerateBench(List<String> presets, Map<String, String> overrides, List<Integer> contexts, int tokens,
-                            int pytorchTokens) {
+                            int pytorchTokens, List<WeightDtype> dtypes) {
     /**
      * Checks the settings and the presets' names before anything runs.
      *
@@ -41,6 +44,8 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
         presets = List.copyOf(presets);
         overrides = Map.copyOf(overrides);
         contexts = contexts == null ? null : List.copyOf(contexts);
+        dtypes = List.copyOf(dtypes);
+        if (dtypes.isEmpty()) throw new LumensparkException("--dtype needs at least one of f32, bf16, int8");
         if (tokens < 2 || pytorchTokens < 2) throw new LumensparkException("--tokens must be at least 2");
         for (String p : presets) ModelConfig.preset(p).with(overrides);
     }
@@ -67,24 +72,28 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
     }
 
     /**
-     * Measures each preset in a process of its own ({@code child} gives its command line for a preset and its
-     * contexts, which prints {@link #measure}'s JSON lines), then, with a python, the PyTorch reference; prints
-     * the JSON lines and a Markdown table.
+     * Measures each preset and dtype in a process of its own ({@code child} gives its command line for a preset,
+     * its contexts and a dtype, which prints {@link #measure}'s JSON lines), then, with a python, the PyTorch
+     * reference; prints the JSON lines and a Markdown table, with each dtype's speed as a ratio of the first's.
      *
      * @param python a Python with torch, or null for no comparison
      */
-    public void run(BiFunction<String, List<Integer>, List<String>> child, String python, PrintStream out) {
+    public void run(Child child, String python, PrintStream out) {
         boolean vsPytorch = python != null;
         List<String> table = new ArrayList<>();
-        table.add("| preset | context | Lumenspark tokens/s | ms/token | prefill ms | peak RSS MiB | decoder state"
+        table.add("| preset | dtype | context | Lumenspark tokens/s | vs " + dtypes.getFirst().label()
+                + " | ms/token | prefill ms | peak RSS MiB | decoder state"
                 + (vsPytorch ? " | PyTorch tokens/s | PyTorch mode | PyTorch peak RSS MiB | speed ratio | memory ratio" : "")
                 + " |");
-        table.add("|---|---|---|---|---|---|---" + (vsPytorch ? "|---|---|---|---|---" : "") + "|");
+        table.add("|---|---|---|---|---|---|---|---|---" + (vsPytorch ? "|---|---|---|---|---" : "") + "|");
         for (String preset : presets) {
             ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
             List<Integer> ctx = contexts(cfg);
-            List<JsonNode> ours = Processes.runScript(child.apply(preset, ctx), Map.of());
+            List<JsonNode> ours = new ArrayList<>();
+            for (WeightDtype dtype : dtypes) ours.addAll(Processes.runScript(child.command(preset, ctx, dtype), Map.of()));
             ours.forEach(j -> out.println(Json.toLine(j)));
+            Map<Integer, Double> reference = new LinkedHashMap<>();
+            for (JsonNode j : ours) reference.putIfAbsent(j.get("context").asInt(), j.get("tokens_per_s").asDouble());
             Map<Integer, JsonNode> torch = new LinkedHashMap<>();
             if (vsPytorch) {
                 List<String> cmd = new ArrayList<>(List.of(python, Processes.reference("bench_generate.py").toString(),
@@ -98,8 +107,9 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
             }
             for (JsonNode j : ours) {
                 int c = j.get("context").asInt();
-                String row = String.format("| %s | %d | %.1f | %.2f | %.0f | %.0f | %s", preset, c,
-                        j.get("tokens_per_s").asDouble(), j.get("ms_per_token_median").asDouble(),
+                String row = String.format("| %s | %s | %d | %.1f | %.2fx | %.2f | %.0f | %.0f | %s", preset,
+                        j.get("dtype").asText(), c, j.get("tokens_per_s").asDouble(),
+                        j.get("tokens_per_s").asDouble() / reference.get(c), j.get("ms_per_token_median").asDouble(),
                         j.get("prefill_ms").asDouble(), j.get("peak_rss_mib").asDouble(),
                         j.has("state_bytes") ? mib(j.get("state_bytes").asLong()) : "recomputes");
                 JsonNode t = torch.get(c);
@@ -113,7 +123,16 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
             }
         }
         out.println();
+        out.println("kernels: " + Kernels.describe());
         table.forEach(out::println);
+    }
+
+    /** Rounds over the contexts per measurement. */
+    static final int ROUNDS = 3;
+
+    /** The command line of the process that measures one preset at its contexts with one dtype. */
+    public interface Child {
+        List<String> command(String preset, List<Integer> contexts, WeightDtype dtype);
     }
 
     /** Contexts as the comma-separated list the command lines take. */
@@ -126,32 +145,46 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
     }
 
     /**
-     * The first preset in this process, per context, ascending: a prompt of context - tokens random ids, then
-     * tokens new ones sampled with a new model's default settings ({@link GenerationConfig#forNewModel}:
-     * temperature 0.8, top-k 50), GPT-2's end of text among them, each next() timed.
-     * One JSON line per context.
+     * The first preset with the first dtype in this process, per context, ascending: a prompt of context - tokens
+     * random ids, then tokens new ones sampled with a new model's default settings
+     * ({@link GenerationConfig#forNewModel}: temperature 0.8, top-k 50), GPT-2's end of text among them, each
+     * next() timed, in {@link #ROUNDS} rounds over the contexts; the median step of all rounds and the fastest
+     * prefill. One JSON line per context.
      */
     public void measure(PrintStream out) {
         ModelConfig cfg = ModelConfig.preset(presets.getFirst()).with(overrides);
         Tokenizer gpt2 = Tokenizer.byName("gpt2");
         try (LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(1);
+            model.quantize(dtypes.getFirst());
             GenerationConfig gen = GenerationConfig.forNewModel(cfg.seqLength(), gpt2.eosId()).toBuilder()
                     .maxLength(null).maxNewTokens(tokens).minNewTokens(tokens).seed(1L).build();
             SplittableRandom r = new SplittableRandom(1);
             List<Integer> ctx = contexts(cfg);
             for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gpt2, gen, r, ctx.getFirst()); // JIT warm-up
+            // rounds over all contexts, so that drift in the machine's load or the process's state (heap, caches)
+            // is spread over every context rather than credited to the last ones measured
+            Map<Integer, List<Double>> steps = new LinkedHashMap<>();
+            Map<Integer, Double> prefill = new LinkedHashMap<>();
+            for (int round = 0; round < ROUNDS; round++) {
+                for (int c : ctx) {
+                    double[] times = time(model, gpt2, gen, r, c);
+                    prefill.merge(c, times[0], Math::min);
+                    List<Double> all = steps.computeIfAbsent(c, x -> new ArrayList<>());
+                    for (int i = 1; i < times.length; i++) all.add(times[i]);
+                }
+            }
             for (int c : ctx) {
-                double[] times = time(model, gpt2, gen, r, c);
-                double step = Stats.median(Arrays.copyOfRange(times, 1, times.length));
+                double step = Stats.median(steps.get(c));
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("impl", "lumenspark");
                 m.put("preset", presets.getFirst());
+                m.put("dtype", dtypes.getFirst().label());
                 m.put("context", c);
                 m.put("threads", Parallel.threads());
                 m.put("tokens_per_s", Math.round(10 / step) / 10.0);
                 m.put("ms_per_token_median", Math.round(step * 1e5) / 100.0);
-                m.put("prefill_ms", Math.round(times[0] * 1e4) / 10.0);
+                m.put("prefill_ms", Math.round(prefill.get(c) * 1e4) / 10.0);
                 m.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
                 if (cfg.causal()) {
                     try (Decoder d = model.decoder()) {

@@ -32,6 +32,10 @@ final class BenchGenerateCommand implements Callable<Integer> {
             + " (default: ${DEFAULT-VALUE}).")
     int tokens = 32;
 
+    @Option(names = "--dtype", split = ",", paramLabel = "f32|bf16|int8", description = "How the matrix weights are"
+            + " held, each in a process of its own; speeds are also given as ratios of the first (default: f32).")
+    List<String> dtypes = List.of("f32");
+
     @Mixin
     PytorchOptions pytorch;
 
@@ -44,15 +48,18 @@ final class BenchGenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        GenerateBench bench = new GenerateBench(presets, set.overrides, contexts, tokens, pytorchTokens);
+        GenerateBench bench = new GenerateBench(presets, set.overrides, contexts, tokens, pytorchTokens,
+                dtypes.stream().map(ModelOption::parseDtype).toList());
         if (inProcess) {
-            if (presets.size() != 1) throw new LumensparkException("--in-process measures one preset");
+            if (presets.size() != 1 || dtypes.size() != 1) {
+                throw new LumensparkException("--in-process measures one preset in one dtype");
+            }
             bench.measure(System.out);
             return 0;
         }
-        bench.run((preset, ctx) -> {
+        bench.run((preset, ctx, dtype) -> {
             List<String> args = new ArrayList<>(List.of("bench", "generate", "--in-process", "--preset", preset,
-                    "--contexts", GenerateBench.join(ctx), "--tokens", "" + tokens, "--threads",
+                    "--dtype", dtype.label(), "--contexts", GenerateBench.join(ctx), "--tokens", "" + tokens, "--threads",
                     "" + Parallel.threads(), "--backend", runtime.backend));
             set.overrides.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
             return Processes.javaCommand(Main.class, args);

@@ -51,7 +51,7 @@ final class EvalCommand implements Callable<Integer> {
         if (batch < 1) throw new LumensparkException("--batch must be at least 1, got " + batch);
         if (maxTokens < 0) throw new LumensparkException("--max-tokens must not be negative (0: all), got " + maxTokens);
         shape.seqLength(); // checked before the model is loaded
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir());
+        try (LumensparkModel model = modelFolder.open();
              TokenFile tokens = EvalTokens.open(data, model.config().isMaskedLm()
                      ? MlmMasking.textTokenizer(model.tokenizer()) : model.tokenizer())) {
             int n = shape.seqLength(model.config().seqLength());

@@ -116,7 +116,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         runtime.apply();
         List<String> texts = prompts.file != null ? List.of(readPromptFile(prompts.file)) : prompts.texts;
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir())) {
+        try (LumensparkModel model = modelFolder.open()) {
             GenerationConfig cfg = config(model.generationConfig());
             if (prompts.interactive) return interactive(model, cfg);
             run(model, cfg, texts);

@@ -3,11 +3,15 @@ package io.lumenspark.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
+import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.io.WeightFiles;
 import io.lumenspark.model.LmHeadKind;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.model.ModelWeights;
+import io.lumenspark.model.Params;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.ModelFolder;
 import io.lumenspark.training.Checkpoint;
@@ -34,7 +38,7 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Path dir = modelFolder.dir();
-        try (LumensparkModel model = LumensparkModel.fromPretrained(dir)) {
+        try (LumensparkModel model = modelFolder.open()) {
             ModelConfig cfg = model.config();
             String tokenizer = model.tokenizer().name(); // refused here as eval refuses it, when it cannot be used
             System.out.printf("model:      %s%n", modelFolder.model.describe());
@@ -56,6 +60,12 @@ final class InfoCommand implements Callable<Integer> {
             for (Path file : weights) bytes += size(file);
             System.out.printf("weights:    %s%s, %,d bytes%n", weights.getFirst().getFileName(),
                     weights.size() > 1 ? " + " + Words.count(weights.size() - 1, "shard") : "", bytes);
+            Params params = model.languageModel().params();
+            System.out.printf("dtype:      %s matrix weights (%.1f MB held)%s%n", params.dtype().label(),
+                    params.matrixBytes() / 1e6, params.dtype() == WeightDtype.F32 ? ""
+                            : ModelWeights.readQuantization(dir).dtype() == params.dtype()
+                            ? ", mapped from the file: no float32 copy" : ", quantized on load");
+            System.out.printf("kernels:    %s%n", Kernels.describe());
             // a run folder's final model, or a run's checkpoint (all a run stopped before its end has)
             boolean checkpoint = Files.exists(dir.resolve(Checkpoint.STATE));
             Path run = checkpoint ? dir.toAbsolutePath().normalize().getParent() : dir;

@@ -46,7 +46,7 @@ final class ScoreCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         String text = input.text != null ? input.text : InputFiles.readLenient(input.file);
-        try (LumensparkModel model = LumensparkModel.fromPretrained(modelFolder.dir())) {
+        try (LumensparkModel model = modelFolder.open()) {
             Tokenizer tok = model.tokenizer();
             model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
             int[] ids = tok.encode(text);

@@ -26,6 +26,10 @@ final class ServeCommand implements Callable<Integer> {
                     + " id); repeat for several.")
     List<String> models;
 
+    @Option(names = "--dtype", paramLabel = "f32|bf16|int8", description = "Weights of the matrix products as"
+            + " float32, bfloat16 or int8 (a scale per 32 weights), converted on load (default: each folder's own).")
+    String dtype;
+
     @Option(names = "--host", description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
     String host = "127.0.0.1";
 
@@ -82,7 +86,7 @@ final class ServeCommand implements Callable<Integer> {
             }
         }
         Server server = Server.start(new Server.Options(host, port, key, maxBatch, maxQueue, maxTokensLimit, maxBody,
-                folders));
+                folders, ModelOption.parseDtype(dtype)));
         System.err.println("listening on " + server.url() + "; loading " + String.join(", ", folders.keySet()) + "...");
         try {
             server.load(System.err);

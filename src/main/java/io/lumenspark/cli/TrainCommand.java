@@ -41,15 +41,29 @@ final class TrainCommand implements Callable<Integer> {
     @Mixin
     TrainingOptions training;
 
+    @Option(names = "--precision", paramLabel = "fp32|bf16", description = "Matrix products in fp32, or bf16 with"
+            + " fp32 accumulation where a bf16 product is available (not in this build: see README); default:"
+            + " ${DEFAULT-VALUE}.")
+    String precision = "fp32";
+
     @Spec
     CommandSpec spec;
+
+    /**
+     * Why --precision bf16 trains in fp32: no library this build can use multiplies bf16 matrices (the bundled
+     * OpenBLAS 0.3.31 has no sbgemm, Maven Central serves no oneDNN build through bytedeco), and the Vector API
+     * cannot reach AVX512_BF16's VDPBF16PS, so a bf16 product of our own widens to fp32 and multiplies at fp32's
+     * rate (measured: no faster than fp32 from cache).
+     */
+    static final String BF16_UNAVAILABLE = "bf16 products unavailable here (OpenBLAS 0.3.31 has no sbgemm, no oneDNN"
+            + " build is served, and the Vector API cannot use AVX512_BF16): training in fp32";
 
     @Override
     public Integer call() {
         if (resume) {
             for (var option : spec.commandLine().getParseResult().matchedOptions()) {
                 String name = option.longestName();
-                if (!List.of("--resume", "--out", "--steps", "--threads", "--backend").contains(name)) {
+                if (!List.of("--resume", "--out", "--steps", "--threads", "--backend", "--precision").contains(name)) {
                     throw new LumensparkException("--resume continues a run with the settings saved in"
                             + " its checkpoint; drop " + name);
                 }
@@ -63,6 +77,10 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             runtime.apply();
         }
+        if (!precision.equals("fp32") && !precision.equals("bf16")) {
+            throw new LumensparkException("--precision must be fp32 or bf16, got '" + precision + "'");
+        }
+        if (precision.equals("bf16")) System.err.println("warning: " + BF16_UNAVAILABLE);
         TrainOptions options;
         if (resume) {
             options = Trainer.savedOptions(out);

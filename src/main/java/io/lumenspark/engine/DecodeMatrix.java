@@ -7,7 +7,8 @@ import java.lang.foreign.MemorySegment;
  * few rows of X, one per sequence being decoded, each weight read once for all of them, a product over the rows
  * rather than one matrix-vector product per row. Every output element is rounded the same way whatever the number
  * of rows and whatever the other rows hold, so a sequence's result does not depend on the batch it is decoded in.
- * Implementations differ by how the weights are stored and the kernel that reads them ({@link #f32}: float32).
+ * Implementations differ by how the weights are stored and the kernel that reads them ({@link #f32}: float32;
+ * {@link QuantizedMatrix#decodeMatrix}: bf16 and int8).
  */
 public interface DecodeMatrix {
     /** Output features: W's rows. */

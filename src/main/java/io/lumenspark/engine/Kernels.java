@@ -30,6 +30,16 @@ public final class Kernels {
     private Kernels() {
     }
 
+    /**
+     * Which kernels run here, for {@code info} and benchmarks: the matrix-product backend (OpenBLAS names the
+     * CPU kernels it picked, which {@code OPENBLAS_CORETYPE} sets), and the Vector API's width for our own.
+     */
+    public static String describe() {
+        String coretype = System.getenv("OPENBLAS_CORETYPE");
+        return "products " + Blas.get().name() + (coretype == null ? "" : " (OPENBLAS_CORETYPE=" + coretype + ")")
+                + "; decoding and element-wise kernels: Vector API, " + S.vectorBitSize() + "-bit (" + L + " floats)";
+    }
+
     @SuppressWarnings("unchecked")
     private static VectorShuffle<Float>[] swaps() {
         VectorShuffle<Float>[] s = (VectorShuffle<Float>[]) new VectorShuffle<?>[L]; // no generic array creation

@@ -49,14 +49,19 @@ public final class Charts {
         return write(png, title, "step", "loss", false, series);
     }
 
-    /** As {@link #write(Path, String, Map)}, with axis titles, and both axes logarithmic when logAxes is set. */
+    /**
+     * As {@link #write(Path, String, Map)}, with axis titles, and both axes logarithmic when logAxes is set (x then in
+     * powers of two, each labelled with its value: 128, 256, ...).
+     */
     public static boolean write(Path png, String title, String xTitle, String yTitle, boolean logAxes,
                                 Map<String, double[][]> series) {
         XYChart chart = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title)
                 .xAxisTitle(xTitle).yAxisTitle(yTitle).build();
         Styler styler = chart.getStyler();
         if (logAxes) {
-            chart.getStyler().setXAxisLogarithmic(true);
+            // XChart's logarithmic axis labels only powers of ten (1,000 alone for n = 128 .. 2,048), so x is
+            // drawn as log2(x) on a linear axis whose whole-number ticks are labelled 2^tick: the measured n
+            chart.setCustomXAxisTickLabelsFormatter(Charts::powerOfTwo);
             chart.getStyler().setYAxisLogarithmic(true);
             styler.setLegendPosition(Styler.LegendPosition.OutsideE);
         }
@@ -70,6 +75,7 @@ public final class Charts {
         for (Map.Entry<String, double[][]> s : series.entrySet()) {
             double[][] xy = clean(s.getKey(), s.getValue());
             if (xy[0].length == 0) continue;
+            if (logAxes) for (int i = 0; i < xy[0].length; i++) xy[0][i] = Math.log(xy[0][i]) / Math.log(2);
             XYSeries line = chart.addSeries(s.getKey(), xy[0], xy[1]);
             // a lone point has no line to draw, so show it as a dot
             line.setMarker(xy[0].length == 1 || logAxes ? SeriesMarkers.CIRCLE : SeriesMarkers.NONE);
@@ -92,6 +98,12 @@ public final class Charts {
         }
         AtomicFiles.writeBytes(png, bytes);
         return true;
+    }
+
+    /** The label of a tick at log2(n): n at whole numbers, nothing between them. */
+    static String powerOfTwo(double log2) {
+        double r = Math.rint(log2);
+        return Math.abs(log2 - r) > 1e-9 ? "" : String.format("%,d", Math.round(Math.pow(2, r)));
     }
 
     /**

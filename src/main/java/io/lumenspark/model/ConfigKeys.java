@@ -23,7 +23,8 @@ final class ConfigKeys {
      * transformers_version, _name_or_path, _commit_hash, _attn_implementation_autoset, auto_map for custom code);
      * the attention implementation it reads (attn_implementation, _attn_implementation); the generation
      * parameters configs carried before generation_config.json ({@code _get_global_generation_defaults});
-     * and use_cache and gradient_checkpointing, which nearly every model's config sets.
+     * use_cache and gradient_checkpointing, which nearly every model's config sets; and quantization_config, where
+     * quantized models record their quantization (ours: lumenspark quantize's).
      */
     static final Set<String> HUGGING_FACE = Set.of(
             "output_hidden_states", "output_attentions", "return_dict", "torchscript", "torch_dtype", "dtype",
@@ -40,7 +41,7 @@ final class ConfigKeys {
             "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
             "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
             "begin_suppress_tokens",
-            "use_cache", "gradient_checkpointing");
+            "use_cache", "gradient_checkpointing", "quantization_config");
 
     private ConfigKeys() {
     }

@@ -4,6 +4,8 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.QuantizedMatrix;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.io.InputFiles;
 
 import java.lang.foreign.Arena;
@@ -77,6 +79,38 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
+     * Holds the weights of every matrix product (the output layer and the blocks' Linear layers) in dtype from now
+     * on, for inference: each is quantized once into new memory (bf16 rounded to nearest even, int8 with a scale
+     * per {@link QuantizedMatrix#BLOCK} weights) and every forward pass and decoding step reads that. Other weights
+     * (embeddings, norms, biases, sequence projections) stay float32. F32 does nothing. A quantized model cannot be
+     * trained.
+     *
+     * @throws IllegalStateException when the model is already held in another dtype
+     */
+    public void quantize(WeightDtype dtype) {
+        quantize(dtype, QuantizedMatrix.BLOCK);
+    }
+
+    /**
+     * {@link #quantize(WeightDtype)} with int8 scales per block of block weights of a row ({@link Integer#MAX_VALUE}:
+     * one per row), to compare granularities.
+     */
+    public synchronized void quantize(WeightDtype dtype, int block) {
+        if (dtype == params.dtype()) return;
+        if (params.dtype() != WeightDtype.F32) {
+            throw new IllegalStateException("the weights are already held in " + params.dtype().label());
+        }
+        QuantizedMatrix[] q = new QuantizedMatrix[params.list().size()];
+        for (Params.Param p : params.list()) {
+            if (params.isMatrix(p)) {
+                q[p.index()] = QuantizedMatrix.quantize(dtype, params.segment(p), p.shape()[0], p.shape()[1], block,
+                        arena);
+            }
+        }
+        params.useQuantized(dtype, q);
+    }
+
+    /**
      * Makes the activation buffers for this shape (reused while the shape stays the same; a training pass serves
      * forward-only passes too). Callers hold the model's lock.
      */
@@ -127,6 +161,9 @@ public final class LanguageModel implements AutoCloseable {
     public synchronized double trainStep(int[] inputs, int[] targets, int[] lengths, int batch, int n,
                                          float gradScale, long seed, long step, int micro) {
         params.values(); // memory-mapped weights cannot be trained: fail before any work
+        if (params.dtype() != WeightDtype.F32) {
+            throw new LumensparkException("a model held in " + params.dtype().label() + " is for inference only");
+        }
         Pass c = prepare(batch, n, false);
         c.setStep(true, seed, step, micro);
         checkTargets(targets, lengths, n);

@@ -4,11 +4,16 @@ import io.lumenspark.engine.DecodeMatrix;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Mat;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.engine.QuantizedMatrix;
+
+import java.lang.foreign.Arena;
 
 import java.lang.foreign.MemorySegment;
 
 /** y = x W^T (+ b), W stored [out, in] as in PyTorch. */
 final class Linear {
+    /** Floats of float32 weights a quantized layer widens at a time for a product over many rows: 4 MB. */
+    private static final int WIDENED_FLOATS = 1 << 20;
     final Params.Param weight;  // [out, in]
     final Params.Param bias;    // [out], or null
     final int in, out;
@@ -22,7 +27,7 @@ final class Linear {
         this.in = in;
         this.out = out;
         this.role = Pass.role(name);
-        this.weight = params.declare(name + ".weight", out, in);
+        this.weight = params.declareMatrix(name + ".weight", out, in);
         this.bias = withBias ? params.declare(name + ".bias", out) : null;
     }
 
@@ -48,7 +53,10 @@ final class Linear {
             decodeMatrix(c).multiply(input, rows, output);
             return;
         }
-        if (rows == 1) {
+        QuantizedMatrix q = c.params.quantized(weight);
+        if (q != null) {
+            widenedProduct(c, q, input, output, rows);
+        } else if (rows == 1) {
             c.blas.matVec(out, in, c.value(weight), 0, in, input, 0, output, 0);
         } else {
             c.blas.gemm(new Mat(input, in), false, new Mat(c.value(weight), in), true, new Mat(output, out),
@@ -63,13 +71,33 @@ final class Linear {
     }
 
     /**
+     * Y = X W^T for weights held in bf16 or int8, over many rows (prefill, evaluation): a slice of W's rows at a
+     * time widened to float32 and multiplied by the backend's sgemm, so the product runs at sgemm's speed while
+     * only a slice is ever held in float32.
+     */
+    private void widenedProduct(Pass c, QuantizedMatrix q, MemorySegment input, MemorySegment output, int rows) {
+        int slice = Math.max(1, Math.min(out, WIDENED_FLOATS / in));
+        try (Arena tmp = Arena.ofShared()) { // shared: the pool's threads write it
+            MemorySegment w = tmp.allocate((long) slice * in * Float.BYTES, 64);
+            for (int r0 = 0; r0 < out; r0 += slice) {
+                int n = Math.min(slice, out - r0);
+                q.dequantize(r0, r0 + n, w);
+                c.blas.gemm(new Mat(input, in), false, new Mat(w, in), true, new Mat(output, r0, out),
+                        rows, n, in, 1f, 0f);
+            }
+        }
+    }
+
+    /**
      * W (and b) for decoding steps: one product over all the sequences' rows, each output rounded alike whatever
      * their number (see {@link DecodeMatrix}).
      */
     private DecodeMatrix decodeMatrix(Pass c) {
         DecodeMatrix m = decode;
         if (m == null) {
-            m = DecodeMatrix.f32(c.value(weight), 0, out, in, bias == null ? null : c.value(bias), 0);
+            QuantizedMatrix q = c.params.quantized(weight);
+            MemorySegment b = bias == null ? null : c.value(bias);
+            m = q != null ? q.decodeMatrix(b, 0) : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0);
             decode = m;
         }
         return m;

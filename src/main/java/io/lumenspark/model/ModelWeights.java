@@ -1,8 +1,12 @@
 package io.lumenspark.model;
 
 import com.fasterxml.jackson.core.type.TypeReference;
+import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.QuantizedMatrix;
+import io.lumenspark.engine.WeightDtype;
+import io.lumenspark.io.InputFiles;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.SafeTensors;
 import io.lumenspark.io.TensorSource;
@@ -19,6 +23,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Pattern;
@@ -40,6 +45,13 @@ public final class ModelWeights {
      * {@code final_norm}, rank 256; github.com/anto18671/lumenspark, "Shift in the architecture"), none of ours.
      */
     private static final String LATER_ARCHITECTURE = "final_norm.weight";
+    /**
+     * config.json's record of a quantized folder: {@code "quantization_config": {"quant_method": "lumenspark",
+     * "dtype": "int8", "block_size": 32, "scale_dtype": "float32"}} (bf16: the first two keys only).
+     */
+    public static final String QUANTIZATION = "quantization_config";
+    /** The name suffix of an int8 weight's scales: {@code fc_out.weight} has {@code fc_out.weight_scale}. */
+    public static final String SCALE = "_scale";
 
     /**
      * The largest magnitude a weight may have: 2^64 (about 1.8e19), the square root of float32's largest value.
@@ -99,23 +111,190 @@ public final class ModelWeights {
      * @throws LumensparkException if the folder, its config or its weights are missing, malformed or disagree
      */
     public static LanguageModel loadMapped(Path dir) {
+        return loadMapped(dir, null);
+    }
+
+    /**
+     * {@link #loadMapped(Path)} with the matrix products' weights held in dtype: a float32 folder's are quantized
+     * on load (into new memory; the float32 file stays mapped, and only the other weights are read from it
+     * afterwards). A quantized folder ({@code lumenspark quantize}) is mapped as it is, int8 or bf16, with no
+     * float32 copy, and runs only in its own dtype. dtype null: the folder's own (float32 unless quantized).
+     *
+     * @throws LumensparkException as {@link #loadMapped(Path)}, or for a dtype other than a quantized folder's
+     */
+    public static LanguageModel loadMapped(Path dir, WeightDtype dtype) {
         ModelConfig cfg = readConfig(dir);
+        Quantization stored = readQuantization(dir);
+        WeightDtype want = dtype == null ? stored.dtype() : dtype;
+        if (stored.dtype() != WeightDtype.F32 && want != stored.dtype()) {
+            throw new LumensparkException(dir + " holds " + stored.dtype().label() + " weights (made by lumenspark"
+                    + " quantize), which run as " + stored.dtype().label() + " only: --dtype " + want.label()
+                    + " needs the float32 folder it was made from");
+        }
         Arena arena = Arena.ofShared(); // the mapping lives as long as the model
         LanguageModel model = null;
         try {
             TensorSource st = openWeights(dir, arena);
+            if (stored.dtype() != WeightDtype.F32) return loadQuantized(cfg, st, stored, arena);
             checkTensors(cfg, st);
-            MemoryPlan.forConvertedWeights(convertedBytes(st)).check();
             model = new LanguageModel(cfg, arena, false);
-            List<MemorySegment> views = tensorsFor(st, model.params(), "", arena);
-            checkValues(st, model.params(), "", views, MAX_WEIGHT);
-            model.params().useViews(arena, views);
+            Params params = model.params();
+            long quantizedBytes = 0;
+            for (Params.Param p : params.list()) {
+                if (want != WeightDtype.F32 && params.isMatrix(p)) {
+                    quantizedBytes += (long) Math.ceil(p.size() * want.bytesPerWeight());
+                }
+            }
+            MemoryPlan.forConvertedWeights(convertedBytes(st) + quantizedBytes).check();
+            List<MemorySegment> views = tensorsFor(st, params, "", arena);
+            checkValues(st, params, "", views, MAX_WEIGHT);
+            params.useViews(arena, views);
+            model.quantize(want);
         } catch (RuntimeException e) {
             if (model != null) model.close();
             else arena.close();
             throw e;
         }
         return model;
+    }
+
+    /**
+     * How a folder's matrix weights are stored: its config.json's {@link #QUANTIZATION}, or float32 when it has
+     * none.
+     *
+     * @param block columns per int8 scale; 0 otherwise
+     */
+    public record Quantization(WeightDtype dtype, int block) {
+        static final Quantization NONE = new Quantization(WeightDtype.F32, 0);
+
+        /** The config.json value that records it (null for float32). */
+        Map<String, Object> toMap() {
+            if (dtype == WeightDtype.F32) return null;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("quant_method", "lumenspark");
+            m.put("dtype", dtype.label());
+            if (dtype == WeightDtype.INT8) {
+                m.put("block_size", block);
+                m.put("scale_dtype", "float32");
+            }
+            return m;
+        }
+    }
+
+    /** The folder's {@link Quantization}, from its config.json (already checked by {@link #readConfig}). */
+    public static Quantization readQuantization(Path dir) {
+        Path file = dir.resolve(CONFIG);
+        var q = Json.read(file).get(QUANTIZATION);
+        if (q == null || q.isNull()) return Quantization.NONE;
+        String where = file + ": " + QUANTIZATION;
+        if (!q.isObject() || !"lumenspark".equals(q.path("quant_method").asText())) {
+            throw new LumensparkException(where + " is not one lumenspark quantize writes (quant_method"
+                    + " \"lumenspark\"): this folder's weights cannot be read");
+        }
+        WeightDtype dtype = Labeled.parse(WeightDtype.class, q.path("dtype").asText(), where + ".dtype");
+        if (dtype == WeightDtype.F32) throw new LumensparkException(where + ".dtype must be bf16 or int8, got 'f32'");
+        int block = 0;
+        if (dtype == WeightDtype.INT8) {
+            var b = q.get("block_size");
+            if (b == null || !b.canConvertToInt() || !b.isIntegralNumber() || b.asInt() < 1) {
+                throw new LumensparkException(where + ".block_size must be a positive integer, got " + b);
+            }
+            if (!"float32".equals(q.path("scale_dtype").asText("float32"))) {
+                throw new LumensparkException(where + ".scale_dtype must be float32, got " + q.get("scale_dtype"));
+            }
+            block = b.asInt();
+        }
+        return new Quantization(dtype, block);
+    }
+
+    /**
+     * A quantized folder's model: its matrix weights mapped as stored (BF16, or I8 with F32 scales), the other
+     * weights as {@link #loadMapped(Path)} takes them; every tensor checked by name, dtype and shape first, and
+     * every value checked (bf16 weights and int8 scales finite and within {@link #MAX_WEIGHT}).
+     */
+    private static LanguageModel loadQuantized(ModelConfig cfg, TensorSource st, Quantization q, Arena arena) {
+        checkDepth(cfg, st); // bounds the model built next by the file
+        LanguageModel model = new LanguageModel(cfg, arena, false);
+        Params params = model.params();
+        SafeTensors.DType stored = q.dtype() == WeightDtype.INT8 ? SafeTensors.DType.I8 : SafeTensors.DType.BF16;
+        Set<String> expected = new HashSet<>();
+        long converted = 0;
+        for (Params.Param p : params.list()) {
+            SafeTensors.Entry e = st.get(p.name());
+            checkShape(st, e, p.shape());
+            expected.add(p.name());
+            if (params.isMatrix(p)) {
+                if (e.dtype() != stored) {
+                    throw new LumensparkException(st.path() + ": tensor '" + p.name() + "' is " + e.dtype()
+                            + ", but " + CONFIG + " says the matrices are " + q.dtype().label() + " (" + stored + ")");
+                }
+                if (q.dtype() == WeightDtype.INT8) {
+                    SafeTensors.Entry s = st.get(p.name() + SCALE);
+                    checkShape(st, s, new int[]{p.shape()[0], QuantizedMatrix.blocks(p.shape()[1], q.block())});
+                    if (s.dtype() != SafeTensors.DType.F32) {
+                        throw new LumensparkException(st.path() + ": tensor '" + s.name() + "' is " + s.dtype()
+                                + ", scales must be F32");
+                    }
+                    expected.add(s.name());
+                }
+            } else if (e.dtype() != SafeTensors.DType.F32) {
+                converted += 4 * e.elementCount();
+            }
+        }
+        if (expected.size() != st.tensors().size()) {
+            throw unexpected(st, st.tensors().keySet().stream().filter(n -> !expected.contains(n)).toList());
+        }
+        MemoryPlan.forConvertedWeights(converted).check();
+        List<MemorySegment> views = new ArrayList<>();
+        QuantizedMatrix[] matrices = new QuantizedMatrix[params.list().size()];
+        for (Params.Param p : params.list()) {
+            SafeTensors.Entry e = st.get(p.name());
+            if (!params.isMatrix(p)) {
+                views.add(st.toF32(e, arena));
+                continue;
+            }
+            views.add(null);
+            int rows = p.shape()[0], columns = p.shape()[1];
+            if (q.dtype() == WeightDtype.BF16) {
+                MemorySegment data = aligned(e.data(), 2, arena);
+                checkBf16(st, p.name(), p.shape(), data);
+                matrices[p.index()] = new QuantizedMatrix(q.dtype(), data, null, 0, rows, columns);
+            } else {
+                SafeTensors.Entry s = st.get(p.name() + SCALE);
+                MemorySegment scales = st.toF32(s, arena);
+                long i = Kernels.firstBeyond(scales, 0, s.elementCount(), MAX_WEIGHT);
+                if (i >= 0) {
+                    throw new LumensparkException(st.path() + ": tensor '" + s.name() + "' holds "
+                            + scales.getAtIndex(ValueLayout.JAVA_FLOAT, i) + " at " + position(
+                            new int[]{rows, (int) s.shape()[1]}, i) + "; scales must be finite and at most 2^64");
+                }
+                matrices[p.index()] = new QuantizedMatrix(q.dtype(), e.data(), scales, q.block(), rows, columns);
+            }
+        }
+        checkValues(st, params, "", views, MAX_WEIGHT);
+        params.useViews(arena, views);
+        params.useQuantized(q.dtype(), matrices);
+        return model;
+    }
+
+    /** data itself when its address is a multiple of align, else a copy in arena that is. */
+    private static MemorySegment aligned(MemorySegment data, int align, Arena arena) {
+        if (data.maxByteAlignment() >= align) return data;
+        MemorySegment copy = arena.allocate(data.byteSize(), align);
+        copy.copyFrom(data);
+        return copy;
+    }
+
+    /** Refuses a bf16 tensor holding NaN, an infinity or a magnitude above {@link #MAX_WEIGHT}. */
+    private static void checkBf16(TensorSource st, String name, int[] shape, MemorySegment data) {
+        long n = data.byteSize() / 2;
+        for (long i = 0; i < n; i++) {
+            float v = QuantizedMatrix.fromBf16(data.getAtIndex(ValueLayout.JAVA_SHORT, i));
+            if (!(Math.abs(v) <= MAX_WEIGHT)) {
+                throw new LumensparkException(st.path() + ": tensor '" + name + "' holds " + v + " at "
+                        + position(shape, i) + "; weights must be finite and at most 2^64 in magnitude");
+            }
+        }
     }
 
     /**
@@ -134,6 +313,10 @@ public final class ModelWeights {
      * from it first), so that its warnings are not repeated; it is checked against the weights all the same.
      */
     public static LanguageModel load(Path dir, ModelConfig cfg) {
+        if (readQuantization(dir).dtype() == WeightDtype.INT8) {
+            throw new LumensparkException(dir + " holds int8 weights (made by lumenspark quantize) for inference"
+                    + " only; train from the float32 folder it was made from");
+        }
         try (Arena arena = Arena.ofConfined()) {
             TensorSource st = openWeights(dir, arena);
             checkTensors(cfg, st);
@@ -277,6 +460,7 @@ public final class ModelWeights {
                             float bound) {
         for (Params.Param p : params.list()) {
             MemorySegment m = tensors.get(p.index());
+            if (m == null) continue; // a quantized weight, checked as it was mapped
             long i = Kernels.firstBeyond(m, 0, p.size(), bound);
             if (i < 0) continue;
             float v = m.getAtIndex(ValueLayout.JAVA_FLOAT, i);
@@ -345,9 +529,36 @@ public final class ModelWeights {
         SafeTensors.write(file, entries, Map.of("format", "pt"));
     }
 
-    /** Writes the model's weights (float32) to the folder's model.safetensors, atomically. */
+    /**
+     * Writes the model's weights to the folder's model.safetensors, atomically: float32, or for a model whose
+     * matrix weights are held in bf16 or int8 ({@link Params#dtype}) those as they are held (BF16 tensors; I8
+     * tensors with their F32 scales under the name + {@link #SCALE}), the other weights float32. F32 tensors come
+     * first, then BF16, then I8, so every tensor of the file starts aligned to its element size.
+     */
     public static void writeWeights(LanguageModel model, Path dir) {
-        writeBuffers(dir.resolve(WEIGHTS), model.params(), Map.of("", model.params()::segment));
+        Params params = model.params();
+        if (params.dtype() == WeightDtype.F32) {
+            writeBuffers(dir.resolve(WEIGHTS), params, Map.of("", params::segment));
+            return;
+        }
+        List<SafeTensors.Entry> f32 = new ArrayList<>(), half = new ArrayList<>(), bytes = new ArrayList<>();
+        for (Params.Param p : params.list()) {
+            long[] shape = Arrays.stream(p.shape()).asLongStream().toArray();
+            QuantizedMatrix q = params.quantized(p);
+            if (q == null) {
+                f32.add(SafeTensors.Entry.f32(p.name(), shape, params.segment(p)));
+            } else if (q.dtype() == WeightDtype.BF16) {
+                half.add(new SafeTensors.Entry(p.name(), SafeTensors.DType.BF16, shape, q.data()));
+            } else {
+                bytes.add(new SafeTensors.Entry(p.name(), SafeTensors.DType.I8, shape, q.data()));
+                f32.add(SafeTensors.Entry.f32(p.name() + SCALE,
+                        new long[]{q.rows(), QuantizedMatrix.blocks(q.columns(), q.block())}, q.scales()));
+            }
+        }
+        List<SafeTensors.Entry> all = new ArrayList<>(f32);
+        all.addAll(half);
+        all.addAll(bytes);
+        SafeTensors.write(dir.resolve(WEIGHTS), all, Map.of("format", "pt"));
     }
 
     /**
@@ -359,6 +570,12 @@ public final class ModelWeights {
         config.put("architectures", List.of(model.config().objective().architecture()));
         config.putAll(model.config().toMap());
         config.put("torch_dtype", "float32");
+        Params params = model.params();
+        if (params.dtype() != WeightDtype.F32) {
+            QuantizedMatrix any = params.list().stream().map(params::quantized).filter(Objects::nonNull)
+                    .findFirst().orElseThrow();
+            config.put(QUANTIZATION, new Quantization(params.dtype(), any.block()).toMap());
+        }
         Json.write(dir.resolve(CONFIG), config);
     }
 }

@@ -2,13 +2,16 @@ package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Floats;
+import io.lumenspark.engine.QuantizedMatrix;
 import io.lumenspark.engine.Tensor;
+import io.lumenspark.engine.WeightDtype;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -40,6 +43,9 @@ public final class Params {
     private Arena arena;
     private MemorySegment values, grads;
     private MemorySegment[] views; // per parameter, when the weights are views into a mapped file
+    private final BitSet matrices = new BitSet(); // the weights of matrix products (Linear)
+    private WeightDtype dtype = WeightDtype.F32;
+    private QuantizedMatrix[] quantized; // per parameter: a product weight held in bf16 or int8, else null
 
     /** Declares a parameter; must be called before {@link #allocate}. */
     Param declare(String name, int... shape) {
@@ -60,6 +66,50 @@ public final class Params {
             throw new LumensparkException("parameter " + name + " of shape "
                     + Arrays.toString(shape) + " is too large to hold");
         }
+    }
+
+    /** Declares the weight [out, in] of a matrix product (a Linear layer's): the weights {@code --dtype} applies to. */
+    Param declareMatrix(String name, int out, int in) {
+        Param p = declare(name, out, in);
+        matrices.set(p.index());
+        return p;
+    }
+
+    /** Whether p is the weight of a matrix product (see {@link #declareMatrix}). */
+    public boolean isMatrix(Param p) {
+        return matrices.get(p.index());
+    }
+
+    /**
+     * Holds the product weights in dtype: q has one entry per parameter, the quantized matrix of each product
+     * weight ({@link #isMatrix}), null for the others. A product weight's float32 segment may then be absent
+     * (a quantized folder has none).
+     */
+    void useQuantized(WeightDtype dtype, QuantizedMatrix[] q) {
+        if (q.length != list.size()) throw new IllegalArgumentException("one entry per parameter");
+        this.dtype = dtype;
+        this.quantized = q.clone();
+    }
+
+    /** How the product weights are held: float32 unless the model was loaded with another dtype. */
+    public WeightDtype dtype() {
+        return dtype;
+    }
+
+    /** The quantized form of a product weight, or null when it is float32. */
+    public QuantizedMatrix quantized(Param p) {
+        return quantized == null ? null : quantized[p.index()];
+    }
+
+    /** Bytes of the product weights as held: float32, or their bf16 or int8 form (scales included). */
+    public long matrixBytes() {
+        long bytes = 0;
+        for (Param p : list) {
+            if (!isMatrix(p)) continue;
+            QuantizedMatrix q = quantized(p);
+            bytes += q != null ? q.bytes() : p.size() * 4;
+        }
+        return bytes;
     }
 
     void allocate(Arena arena) {
@@ -114,7 +164,14 @@ public final class Params {
 
     /** The values of one parameter. */
     public MemorySegment segment(Param p) {
-        if (views != null) return views[p.index()];
+        if (views != null) {
+            MemorySegment v = views[p.index()];
+            if (v == null) {
+                throw new LumensparkException("weight " + p.name() + " is held in " + dtype.label()
+                        + " only (a quantized model folder): there is no float32 copy of it");
+            }
+            return v;
+        }
         return Floats.slice(values, p.offset(), p.size());
     }
 

@@ -1,6 +1,7 @@
 package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
@@ -75,6 +76,18 @@ public final class LumensparkModel implements AutoCloseable {
     }
 
     /**
+     * {@link #fromPretrained(Path)} with the weights of every matrix product (the output layer and the blocks'
+     * Linear layers) held in dtype: {@link WeightDtype#INT8} (a quarter of the bytes, which decoding reads per token),
+     * {@link WeightDtype#BF16} (half) or {@link WeightDtype#F32}; null for the folder's own (float32, or the dtype a
+     * folder written by {@code lumenspark quantize} holds, which is mapped with no float32 copy).
+     *
+     * @throws LumensparkException as {@link #fromPretrained(Path)}, or for a quantized folder asked for another dtype
+     */
+    public static LumensparkModel fromPretrained(Path dir, WeightDtype dtype) {
+        return ModelFolder.loadMapped(dir, dtype);
+    }
+
+    /**
      * Loads a model folder with its weights copied into a new buffer, for training or changing them (see
      * {@link ModelFolder#loadTrainable}).
      *
@@ -93,7 +106,10 @@ public final class LumensparkModel implements AutoCloseable {
         return load(Hub.modelFolder(idOrPath));
     }
 
-    /** Saves the model folder (see {@link ModelFolder#save}); the weights are written in float32. */
+    /**
+     * Saves the model folder (see {@link ModelFolder#save}); the weights are written in float32, or as they are
+     * held for a model loaded in bf16 or int8 (a quantized folder).
+     */
     public void save(Path dir) {
         ModelFolder.save(this, dir);
     }

@@ -1,6 +1,7 @@
 package io.lumenspark.pretrained;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.Json;
@@ -40,7 +41,15 @@ public final class ModelFolder {
      *                             missing, malformed or disagree
      */
     public static LumensparkModel loadMapped(Path dir) {
-        return withFolderSettings(ModelWeights.loadMapped(dir), dir);
+        return loadMapped(dir, null);
+    }
+
+    /**
+     * {@link #loadMapped(Path)} with the matrix weights held in dtype (null: the folder's own; see
+     * {@link ModelWeights#loadMapped(Path, WeightDtype)}).
+     */
+    public static LumensparkModel loadMapped(Path dir, WeightDtype dtype) {
+        return withFolderSettings(ModelWeights.loadMapped(dir, dtype), dir);
     }
 
     /**

@@ -2,6 +2,7 @@ package io.lumenspark.serve;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.io.Json;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.ModelFolder;
@@ -19,13 +20,13 @@ record ServedModel(String name, Path dir, LumensparkModel model, ChatTemplate te
                    String bosToken, String eosToken, Scheduler scheduler) implements AutoCloseable {
 
     /**
-     * Opens a folder for serving.
+     * Opens a folder for serving, its matrix weights held in dtype (null: the folder's own).
      *
      * @throws LumensparkException for a folder that does not load, a bidirectional model (it has no incremental
      *                             decoding to batch), or a chat template outside the supported subset
      */
-    static ServedModel load(String name, Path dir, int maxBatch, int maxQueue, Metrics metrics) {
-        LumensparkModel model = LumensparkModel.fromPretrained(dir);
+    static ServedModel load(String name, Path dir, WeightDtype dtype, int maxBatch, int maxQueue, Metrics metrics) {
+        LumensparkModel model = LumensparkModel.fromPretrained(dir, dtype);
         try {
             if (!model.config().causal()) {
                 throw new LumensparkException(dir + ": this model is bidirectional (causal=false) and cannot be"

@@ -1,6 +1,7 @@
 package io.lumenspark.serve;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.WeightDtype;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -32,9 +33,16 @@ public final class Server implements AutoCloseable {
      * @param maxTokensLimit the largest max_tokens a request may ask for, or null for each model's context
      * @param maxBodyBytes   the largest request body (413 beyond)
      * @param models         the folders, each with its name
+     * @param dtype          how the models' matrix weights are held, or null for each folder's own
      */
     public record Options(String host, int port, String apiKey, int maxBatch, int maxQueue, Integer maxTokensLimit,
-                          long maxBodyBytes, Map<String, Path> models) {
+                          long maxBodyBytes, Map<String, Path> models, WeightDtype dtype) {
+        /** Options with each folder's own dtype. */
+        public Options(String host, int port, String apiKey, int maxBatch, int maxQueue, Integer maxTokensLimit,
+                       long maxBodyBytes, Map<String, Path> models) {
+            this(host, port, apiKey, maxBatch, maxQueue, maxTokensLimit, maxBodyBytes, models, null);
+        }
+
         /**
          * Checks the settings.
          *
@@ -100,7 +108,8 @@ public final class Server implements AutoCloseable {
         Map<String, ServedModel> loaded = new LinkedHashMap<>();
         try {
             for (var e : options.models().entrySet()) {
-                ServedModel m = ServedModel.load(e.getKey(), e.getValue(), options.maxBatch(), options.maxQueue(), metrics);
+                ServedModel m = ServedModel.load(e.getKey(), e.getValue(), options.dtype(), options.maxBatch(),
+                        options.maxQueue(), metrics);
                 loaded.put(e.getKey(), m);
                 log.printf("loaded %s from %s (%s, context %d, chat template: %s)%n", m.name(), m.dir(),
                         m.model().config().attention().label(), m.model().config().seqLength(),

@@ -57,6 +57,16 @@ class CliTest {
         assertTrue(r.out().contains("done: 3 steps"), r.out());
     }
 
+    /** --precision bf16 says, in one warning line, that it trains in fp32 here, and trains. */
+    @Test
+    void bf16PrecisionFallsBackToFp32WithAWarning() {
+        Run r = run("train", "--data", corpus.toString(), "--out", tmp.resolve("bf16").toString(), "--preset", "tiny",
+                "--set", "embed_dim=32", "--set", "depth=1", "--set", "seq_length=32", "--set", "k=8",
+                "--batch", "2", "--steps", "1", "--eval-every", "1", "--threads", "2", "--precision", "bf16");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().lines().anyMatch(l -> l.equals("warning: " + TrainCommand.BF16_UNAVAILABLE)), r.err());
+    }
+
     @Test
     void evalScoreAndInfoWork() {
         Run eval = run("eval", "--model", model.toString(), "--data", corpus.toString(), "--json");
@@ -265,7 +275,7 @@ class CliTest {
         Run chat = run("chat");
         assertEquals(2, chat.code());
         assertEquals("error: unknown command 'chat'; the commands are demo, train, eval, score, generate, serve,"
-                + " fill-mask, info, convert, data, classify, tokenizer, bench, study (see 'lumenspark --help')", chat.err().strip());
+                + " fill-mask, info, convert, quantize, data, classify, tokenizer, bench, study (see 'lumenspark --help')", chat.err().strip());
         assertTrue(run("genrate").err().startsWith("error: unknown command 'genrate' (did you mean 'generate'?)"));
         assertTrue(run("data", "gett").err().startsWith("error: unknown command 'gett' (did you mean 'get'?);"
                 + " the commands are get, list, prepare"));
@@ -456,6 +466,8 @@ class CliTest {
                 + " predicting the token after it)", "score", "--model", model.toString(), "--text", "word ".repeat(100));
         assertBadInput("--lr must be positive", "train", "--data", corpus.toString(), "--lr", "-1", "--out",
                 tmp.resolve("o4").toString());
+        assertBadInput("--precision must be fp32 or bf16, got 'fp16'", "train", "--data", corpus.toString(),
+                "--precision", "fp16", "--out", tmp.resolve("o5").toString());
         Path cfg = tmp.resolve("cfg.json");
         Files.writeString(cfg, "{\"embed_dim\": 30, \"heads\": 4}");
         assertBadInput("not divisible by heads", "train", "--data", corpus.toString(), "--config", cfg.toString(),

@@ -153,6 +153,18 @@ class ChartsTest {
         return runs;
     }
 
+    /** Log axes label the measured n (powers of two), not only the powers of ten XChart's log axis labels. */
+    @Test
+    void logChartsLabelTheirPowersOfTwo(@TempDir Path dir) throws IOException {
+        assertEquals("128", Charts.powerOfTwo(7));
+        assertEquals("2,048", Charts.powerOfTwo(11.000000000001));
+        assertEquals("", Charts.powerOfTwo(7.5));
+        Path png = dir.resolve("log.png");
+        double[] n = {128, 256, 512, 1024, 2048};
+        assertTrue(Charts.write(png, "t", "n", "ms", true, Map.of("a", new double[][]{n, {1, 2, 4, 8, 16}})));
+        assertNotNull(ImageIO.read(png.toFile()));
+    }
+
     private static boolean dark(BufferedImage image, int col, int row) {
         int rgb = image.getRGB(col, row);
         return ((rgb >> 16 & 255) + (rgb >> 8 & 255) + (rgb & 255)) / 3 < 160;

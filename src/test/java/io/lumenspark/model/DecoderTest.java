@@ -1,6 +1,7 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.WeightDtype;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -36,12 +37,28 @@ class DecoderTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")
     void stepByStepLogitsEqualTheFullForward(String name, ModelConfig cfg) {
+        checkStepsAgainstFullForward(name, cfg, WeightDtype.F32);
+    }
+
+    /**
+     * With the matrix weights in bf16 or int8, decoding steps (the quantized kernels) and whole-sequence passes
+     * (slices widened to float32 for sgemm) compute with the same weights.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("causalVariants")
+    void quantizedStepsAgreeWithTheQuantizedFullForward(String name, ModelConfig cfg) {
+        checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16);
+        checkStepsAgainstFullForward(name + " int8", cfg, WeightDtype.INT8);
+    }
+
+    private static void checkStepsAgainstFullForward(String name, ModelConfig cfg, WeightDtype dtype) {
         int n = cfg.seqLength(), v = cfg.vocabSize();
         Random r = new Random(9);
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) ids[i] = r.nextInt(v);
         try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(4);
+            m.quantize(dtype);
             float[] full = m.logits(ids, 1, n);
             try (Decoder dec = m.decoder()) {
                 for (int t = 0; t < n; t++) {
@@ -101,6 +118,18 @@ class DecoderTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("batchVariants")
     void aBatchedStepGivesEverySequenceItsLogitsAloneBitForBit(String name, ModelConfig cfg) {
+        checkBatchedSteps(name, cfg, WeightDtype.F32);
+    }
+
+    /** The same with the matrix weights held in bf16 and in int8: their kernels round alike whatever the batch. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("batchVariants")
+    void aBatchedStepIsBitForBitInBf16AndInt8Too(String name, ModelConfig cfg) {
+        checkBatchedSteps(name + " bf16", cfg, WeightDtype.BF16);
+        checkBatchedSteps(name + " int8", cfg, WeightDtype.INT8);
+    }
+
+    private static void checkBatchedSteps(String name, ModelConfig cfg, WeightDtype dtype) {
         int v = cfg.vocabSize(), sequences = 7, steps = 14;
         Random r = new Random(5);
         int[][] prompts = new int[sequences][];
@@ -112,6 +141,7 @@ class DecoderTest {
         }
         try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(8);
+            m.quantize(dtype);
             float[][][] alone = new float[sequences][steps][];
             for (int s = 0; s < sequences; s++) {
                 try (Decoder d = m.decoder()) {

@@ -1,0 +1,122 @@
+package io.lumenspark.engine;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A weight matrix W [rows, columns] held in fewer bits than float32 ({@link WeightDtype#BF16} or
+ * {@link WeightDtype#INT8}), for inference. bf16: data holds rows x columns little-endian bfloat16 values. int8:
+ * data holds rows x columns signed bytes q, and scales (float32) one scale d per block of {@code block} columns of
+ * each row ([rows, blocks]), the weight being q * d; d = max |w| / 127 over the block, q = round(w / d).
+ *
+ * @param scales float32 [rows, ceil(columns / block)] for int8; null for bf16
+ * @param block  columns per scale for int8 ({@link #BLOCK}, or columns for one scale per row); 0 for bf16
+ */
+public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegment scales, int block, int rows,
+                              int columns) {
+    /** Weights per int8 scale: 32, as llama.cpp's Q8_0. */
+    public static final int BLOCK = 32;
+
+    public QuantizedMatrix {
+        if (dtype == WeightDtype.F32) throw new IllegalArgumentException("float32 weights are not quantized");
+        long want = (long) rows * columns * (dtype == WeightDtype.INT8 ? 1 : 2);
+        if (data.byteSize() < want) throw new IllegalArgumentException("data holds " + data.byteSize() + " bytes, need " + want);
+        if (dtype == WeightDtype.INT8 && (block < 1 || scales == null
+                || scales.byteSize() < (long) rows * blocks(columns, block) * 4)) {
+            throw new IllegalArgumentException("int8 weights need a block size and a scale per block");
+        }
+    }
+
+    /** Scales per row: ceil(columns / block). */
+    public static int blocks(int columns, int block) {
+        return (columns + block - 1) / block;
+    }
+
+    /**
+     * W (float32, [rows, columns] from float offset 0 of w) quantized into new memory of arena: bf16 rounded to
+     * nearest even, or int8 with a scale per block of block columns (at most a row: a larger block is one scale per
+     * row). The rows are split across threads.
+     */
+    public static QuantizedMatrix quantize(WeightDtype dtype, MemorySegment w, int rows, int columns, int block,
+                                           Arena arena) {
+        if (dtype == WeightDtype.BF16) {
+            MemorySegment out = arena.allocate((long) rows * columns * 2, 64);
+            Parallel.rows(rows, columns, (from, to) -> {
+                for (long i = (long) from * columns, end = (long) to * columns; i < end; i++) {
+                    out.setAtIndex(ValueLayout.JAVA_SHORT, i, toBf16(w.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
+                }
+            });
+            return new QuantizedMatrix(dtype, out, null, 0, rows, columns);
+        }
+        int size = Math.min(block, columns), nb = blocks(columns, size);
+        MemorySegment q = arena.allocate((long) rows * columns, 64);
+        MemorySegment d = arena.allocate((long) rows * nb * 4, 64);
+        Parallel.rows(rows, columns, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                for (int j = 0; j < nb; j++) {
+                    long start = (long) r * columns + (long) j * size, end = start + Math.min(size, columns - j * size);
+                    float max = 0;
+                    for (long i = start; i < end; i++) max = Math.max(max, Math.abs(w.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
+                    float scale = max / 127;
+                    float inv = scale == 0 ? 0 : 1 / scale;
+                    d.setAtIndex(ValueLayout.JAVA_FLOAT, (long) r * nb + j, scale);
+                    for (long i = start; i < end; i++) {
+                        int v = Math.round(w.getAtIndex(ValueLayout.JAVA_FLOAT, i) * inv);
+                        q.set(ValueLayout.JAVA_BYTE, i, (byte) Math.max(-127, Math.min(127, v)));
+                    }
+                }
+            }
+        });
+        return new QuantizedMatrix(dtype, q, d, size, rows, columns);
+    }
+
+    /** The bfloat16 nearest to a finite float32 (ties to even): its top 16 bits after rounding. */
+    public static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
+    /** The float32 value of a bfloat16. */
+    public static float fromBf16(short h) {
+        return Float.intBitsToFloat(h << 16);
+    }
+
+    /** Bytes held: data and scales. */
+    public long bytes() {
+        return data.byteSize() + (scales == null ? 0 : scales.byteSize());
+    }
+
+    /** Rows [from, to) of W as float32 into out ([to - from, columns] from float 0), split across threads. */
+    public void dequantize(int from, int to, MemorySegment out) {
+        Parallel.rows(to - from, columns, (a, b) -> {
+            for (int r = from + a; r < from + b; r++) QuantKernels.widenRow(this, r, out, (long) (r - from) * columns);
+        });
+    }
+
+    /**
+     * Y = X W^T (+ bias) for a few rows of X, as {@link DecodeMatrix} promises: every output rounded alike
+     * whatever the number of rows. bias (float32 [rows] from biasOffset) may be null.
+     */
+    public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset) {
+        QuantizedMatrix m = this;
+        return new DecodeMatrix() {
+            @Override
+            public int rows() {
+                return rows;
+            }
+
+            @Override
+            public int columns() {
+                return columns;
+            }
+
+            @Override
+            public void multiply(MemorySegment x, int batch, MemorySegment y) {
+                int blocks = (rows + 3) / 4;
+                Parallel.rows(blocks, 4L * columns * batch, (from, to) -> QuantKernels.matMulRows(m, x, batch, bias,
+                        biasOffset, y, 4 * from, Math.min(rows, 4 * to)));
+            }
+        };
+    }
+}
