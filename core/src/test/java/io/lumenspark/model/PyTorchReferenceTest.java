@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tokens must give the same logits, loss and parameter gradients. Fixtures come from reference/make_fixtures.py.
  */
 class PyTorchReferenceTest {
-    static final Path FIXTURES = Path.of("src", "test", "resources", "fixtures");
+    static final Path FIXTURES = Path.of("core", "src", "test", "resources", "fixtures");
 
     @ParameterizedTest
     @ValueSource(strings = {"v01", "v01-short", "causal", "causal-short", "transformer", "conv", "conv-bidir",

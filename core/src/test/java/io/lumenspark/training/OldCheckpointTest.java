@@ -30,7 +30,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
  * with 2 threads, once whole (whole-metrics.jsonl) and once stopped after its step-2 checkpoint (run/).
  */
 class OldCheckpointTest {
-    static final Path FIXTURE = Path.of("src", "test", "resources", "fixtures", "resume-v0");
+    static final Path FIXTURE = Path.of("core", "src", "test", "resources", "fixtures", "resume-v0");
 
     @Test
     void aCheckpointWrittenBeforeTheRedesignResumesToTheSameNumbers(@TempDir Path tmp) throws IOException {
