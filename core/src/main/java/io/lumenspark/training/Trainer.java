@@ -327,7 +327,6 @@ public final class Trainer {
         int accum = opt.accumulation();
         Params params = model.languageModel().params();
         LrSchedule schedule = new LrSchedule(opt.lr(), opt.minLr(), warmup, opt.steps());
-        float gradScale = 1f / ((float) objective.unitsPerMicroBatch() * accum);
         long valTokens = objective.validationUnits(), valTotal = objective.validationTotal();
         log.printf("validation: every %s, %s%n", opt.evalEvery() == 1 ? "step" : opt.evalEvery() + " steps",
                 objective.validationPlan());
@@ -342,21 +341,10 @@ public final class Trainer {
             bar = progress;
             for (long step = start; step < opt.steps(); step++) {
                 long ts = System.nanoTime();
-                params.zeroGrads();
-                double sum = 0;
-                for (int micro = 0; micro < accum; micro++) sum += objective.trainMicroBatch(step, micro, gradScale);
-                trainLoss = sum / tokensPerStep;
-                if (!Double.isFinite(trainLoss)) {
-                    throw new LumensparkException("training diverged at step " + (step + 1) + " (loss " + trainLoss
-                            + "); try a lower --lr");
-                }
-                double norm = AdamW.gradNorm(params);
-                if (!Double.isFinite(norm)) {
-                    throw new LumensparkException("training diverged at step " + (step + 1) + " (gradient norm "
-                            + norm + "); the last checkpoint is intact; try a lower --lr");
-                }
                 double lr = schedule.at(step);
-                adam.step(step + 1, lr, AdamW.clipFactor(norm, opt.gradClip()));
+                Step done = step(params, adam, objective, step, accum, lr, opt.gradClip());
+                trainLoss = done.loss();
+                double norm = done.gradNorm();
                 double seconds = (System.nanoTime() - ts) / 1e9;
                 tokensPerSecond = tokensPerStep / seconds;
                 Map<String, Object> rec = new LinkedHashMap<>();
@@ -405,6 +393,43 @@ public final class Trainer {
         model.save(out);
         writeChart(history);
         return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal);
+    }
+
+    /**
+     * What one optimizer step reports.
+     *
+     * @param loss     mean training loss per unit (token) of the step
+     * @param gradNorm the global gradient norm before clipping
+     */
+    public record Step(double loss, double gradNorm) {
+    }
+
+    /**
+     * One optimizer step of the training loop, as {@link #run} takes it: zeroes the gradients, runs the
+     * objective's {@code accum} micro-batches of {@code step} (0-based), clips the gradient to {@code gradClip} and
+     * takes AdamW update number step + 1 at learning rate {@code lr}. Other loops (distributed training) call it
+     * so that their steps are the trainer's, bit for bit.
+     *
+     * @throws LumensparkException if the loss or the gradient norm is not finite
+     */
+    public static Step step(Params params, AdamW adam, Objective objective, long step, int accum, double lr,
+                            double gradClip) {
+        float gradScale = 1f / ((float) objective.unitsPerMicroBatch() * accum);
+        params.zeroGrads();
+        double sum = 0;
+        for (int micro = 0; micro < accum; micro++) sum += objective.trainMicroBatch(step, micro, gradScale);
+        double trainLoss = sum / (objective.unitsPerMicroBatch() * accum);
+        if (!Double.isFinite(trainLoss)) {
+            throw new LumensparkException("training diverged at step " + (step + 1) + " (loss " + trainLoss
+                    + "); try a lower --lr");
+        }
+        double norm = AdamW.gradNorm(params);
+        if (!Double.isFinite(norm)) {
+            throw new LumensparkException("training diverged at step " + (step + 1) + " (gradient norm "
+                    + norm + "); the last checkpoint is intact; try a lower --lr");
+        }
+        adam.step(step + 1, lr, AdamW.clipFactor(norm, gradClip));
+        return new Step(trainLoss, norm);
     }
 
     private static double last(List<Map<String, Object>> history, String key) {
