@@ -109,6 +109,19 @@ public final class TokenFile implements AutoCloseable {
         }
     }
 
+    /**
+     * Tokens {@code [from, from + count)} of this file as a token file of their own, sharing its memory (no copy);
+     * valid while this file is open, and closing it does not unmap this one.
+     *
+     * @throws IndexOutOfBoundsException if the range is out of bounds
+     */
+    public TokenFile slice(long from, long count) {
+        Objects.checkFromIndexSize(from, count, length);
+        MemorySegment part = count == 0 ? MemorySegment.NULL
+                : segment.asSlice(from * dtype.bytes(), count * dtype.bytes());
+        return new TokenFile(part, dtype, null);
+    }
+
     /** Unmaps the file; later reads fail. Idempotent, and a no-op for in-memory files. */
     @Override
     public void close() {
