@@ -2,14 +2,17 @@ package io.lumenspark.tokens;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.corpus.CorpusFormat;
 import io.lumenspark.corpus.CorpusOptions;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 import io.lumenspark.tokenizer.Tokenizer;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -279,6 +282,47 @@ public final class TokenCorpus {
         }
     }
 
+    /**
+     * Merges token folders that {@link #prepareFolder} made from consecutive groups of one list of input files
+     * (given in that order, all with {@code tok} and {@code options}) into {@code out}: train.bin and val.bin are the
+     * parts' files one after the other, and manifest.json is the one that preparing all the files at once writes, so
+     * the folder is byte for byte what that gives. Each file is written atomically, the manifest last.
+     *
+     * @throws LumensparkException if a part is not a finished token folder of that tokenizer
+     */
+    public static Prepared merge(List<Path> parts, Tokenizer tok, CorpusOptions options, Path out) {
+        List<Tokenization.Source> sources = new ArrayList<>();
+        List<Tokenization.SourceCounts> counts = new ArrayList<>();
+        long train = 0, val = 0;
+        for (Path part : parts) {
+            try (TokenSplits s = openPrepared(part, tok)) {
+                train += s.train().length();
+                val += s.val().length();
+            }
+            for (Tokenization.ManifestSource m : readManifest(part).sources()) {
+                long records = m.records() == null ? 0 : m.records(), skipped = m.skipped() == null ? 0 : m.skipped();
+                sources.add(new Tokenization.Source(Path.of(m.path()), CorpusFormat.fromLabel(m.format()), m.sha256(),
+                        m.bytes(), 0, records));
+                counts.add(new Tokenization.SourceCounts(records, skipped));
+            }
+        }
+        Tokenization.Plan plan = new Tokenization.Plan(sources, tok, options, out.toString());
+        String key = plan.key();
+        for (String name : List.of(TRAIN_FILE, VAL_FILE)) {
+            AtomicFiles.write(out.resolve(name), channel -> {
+                for (Path part : parts) {
+                    try (FileChannel in = FileChannel.open(part.resolve(name))) {
+                        for (long at = 0, size = in.size(); at < size; ) at += in.transferTo(at, size - at, channel);
+                    }
+                }
+            });
+        }
+        Tokenization.Manifest m = Tokenization.manifest(plan, key, new Tokenization.Progress(key, PIECE_CHARS, true,
+                train, val, sources.size(), 0, counts));
+        Json.write(out.resolve(MANIFEST_FILE), m);
+        return new Prepared(out, train, val, plan.dtype(), sources.size(), skipped(m), false, false);
+    }
+
     /** Lists, checks and scans the inputs, leaving out the files in {@code out} (null for none). */
     static Tokenization.Plan plan(List<Path> inputs, Tokenizer tok, CorpusOptions options,
                                   Tokenization.Settings settings, Path out) {
@@ -294,7 +338,13 @@ public final class TokenCorpus {
         return new Tokenization.Plan(sources, tok, options, name);
     }
 
-    private static List<Path> listFiles(List<Path> inputs) {
+    /**
+     * The files that preparing {@code inputs} reads, in the order their tokens are written: files as given, folders
+     * walked recursively in path order without hidden names.
+     *
+     * @throws LumensparkException if an input is missing, not a file or folder, or a (partly) prepared token folder
+     */
+    public static List<Path> listFiles(List<Path> inputs) {
         if (inputs.isEmpty()) {
             throw new LumensparkException("no corpus files given");
         }

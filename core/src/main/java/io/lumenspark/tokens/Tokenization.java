@@ -243,7 +243,7 @@ final class Tokenization {
         return new Outcome(manifest, resumed, maxPending, commits);
     }
 
-    private static Manifest manifest(Plan plan, String key, Progress done) {
+    static Manifest manifest(Plan plan, String key, Progress done) {
         CorpusOptions o = plan.options();
         List<Source> sources = plan.sources();
         List<ManifestSource> ms = new ArrayList<>();
