@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, ScoreCommand.class, GenerateCommand.class,
                 InfoCommand.class, DataCommand.class, TokenizerCommand.class, BenchCommand.class},
         footer = {"", "The launcher (./lumenspark) also runs:",
-                "  test [maven args]      the test suite",
+                "  test [maven args]      the test suite (both modules)",
+                "  spark COMMAND ...      training (DiLoCo), data preparation and batch inference on Apache Spark",
                 "  jmh [--quick] [regex]  the JMH kernel benchmarks"})
 public final class Main implements Runnable {
     @CommandLine.Spec
@@ -29,7 +30,15 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns the exit code (0 success, 1 runtime failure, 2 bad input). */
     public static int run(String... args) {
-        CommandLine cli = new CommandLine(new Main());
+        return execute(new Main(), args);
+    }
+
+    /**
+     * Runs a picocli command object (this one, or another program's top command, e.g. the Spark module's) with
+     * the error handling described above, and returns the exit code.
+     */
+    static int execute(Object command, String... args) {
+        CommandLine cli = new CommandLine(command);
         cli.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof LumensparkException) {
                 error(e.getMessage());
