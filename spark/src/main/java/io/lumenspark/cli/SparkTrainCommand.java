@@ -1,6 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.spark.DiLoCo;
 import io.lumenspark.spark.DiLoCoOptions;
 import io.lumenspark.training.TrainOptions;
@@ -25,7 +26,7 @@ final class SparkTrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--data", required = true, description = "A prepared token folder (data prepare, spark prepare),"
+    @Option(names = "--data", description = "A prepared token folder (data prepare, spark prepare),"
             + " readable by every executor.")
     Path data;
 
@@ -82,11 +83,18 @@ final class SparkTrainCommand implements Callable<Integer> {
                 }
             }
             options = DiLoCo.savedOptions(out);
+            int saved = DiLoCo.savedThreads(out);
+            runtime.apply(saved);
+            if (runtime.threads != saved) {
+                System.err.printf("warning: the run used %s per task; with %d its numbers will differ slightly from"
+                        + " an uninterrupted run%n", Words.count(saved, "thread"), runtime.threads);
+            }
         } else {
+            if (data == null) throw new LumensparkException("--data is required: a prepared token folder");
             TrainOptions t = training.toOptions(List.of(data), out);
             options = DiLoCoOptions.of(t, workers, innerSteps, rounds, outerLr, outerMomentum);
         }
-        runtime.apply();
+        if (!resume) runtime.apply();
         DiLoCo run = new DiLoCo(options, System.out);
         if (injectFailure != null) {
             String[] parts = injectFailure.split(":");

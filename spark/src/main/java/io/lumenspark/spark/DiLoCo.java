@@ -104,6 +104,14 @@ public final class DiLoCo {
         }
     }
 
+    /** The thread count per task a run's checkpoint was made with: resuming with another changes its numbers. */
+    public static int savedThreads(Path out) {
+        Path state = checkpoint(out).resolve(STATE);
+        int threads = Json.read(state).path("threads").asInt(0);
+        if (threads < 1) throw new LumensparkException(state + ": threads must be a positive integer");
+        return threads;
+    }
+
     /**
      * Runs the rounds (from the checkpoint's with resume) on the cluster behind {@code sc}, then saves the final
      * model in the run folder.
@@ -114,8 +122,23 @@ public final class DiLoCo {
     public Result run(JavaSparkContext sc, boolean resume) {
         Path out = Path.of(opt.out());
         if (resume && !Files.isDirectory(out)) checkpoint(out);
-        try (FolderLock _ = FolderLock.acquire(out, false, "training in")) {
-            return runLocked(sc, resume, out);
+        boolean created = !Files.exists(out);
+        try {
+            try (FolderLock _ = FolderLock.acquire(out, false, "training in")) {
+                return runLocked(sc, resume, out);
+            }
+        } catch (RuntimeException e) {
+            if (created) removeIfEmpty(out); // a run refused before it wrote anything leaves no folder
+            throw e;
+        }
+    }
+
+    private static void removeIfEmpty(Path out) {
+        try {
+            Files.deleteIfExists(out.resolve(FolderLock.FILE));
+            Files.deleteIfExists(out);
+        } catch (IOException ignored) {
+            // it holds files (a checkpoint): keep it
         }
     }
 

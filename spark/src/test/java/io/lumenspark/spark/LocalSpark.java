@@ -15,7 +15,7 @@ final class LocalSpark {
     }
 
     static synchronized SparkSession session() {
-        if (session == null) {
+        if (session == null || session.sparkContext().isStopped()) { // a command line test stops its session
             session = SparkSession.builder().config(new SparkConf().setMaster("local[2,2]").setAppName("lumenspark-test")
                     .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
                     .set("spark.driver.bindAddress", "127.0.0.1")).getOrCreate();
