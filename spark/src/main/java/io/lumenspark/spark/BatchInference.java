@@ -111,13 +111,20 @@ public final class BatchInference {
 
     private static Dataset<Row> read(SparkSession spark, String input, String format) {
         String f = format.equals("auto") ? byExtension(input) : format;
-        return switch (f) {
-            case "csv" -> spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"")
-                    .csv(input);
-            case "json", "jsonl" -> spark.read().json(input);
-            case "parquet" -> spark.read().parquet(input);
-            default -> throw new LumensparkException("--format must be auto, csv, jsonl or parquet, got " + format);
-        };
+        try {
+            return switch (f) {
+                case "csv" -> spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"")
+                        .csv(input);
+                case "json", "jsonl" -> spark.read().json(input);
+                case "parquet" -> spark.read().parquet(input);
+                default -> throw new LumensparkException("--format must be auto, csv, jsonl or parquet, got " + format);
+            };
+        } catch (LumensparkException e) {
+            throw e;
+        } catch (Exception e) { // Spark's AnalysisException (a missing path, no files), checked in Java's terms
+            String m = String.valueOf(e.getMessage());
+            throw new LumensparkException("cannot read " + input + ": " + m.lines().findFirst().orElse(m));
+        }
     }
 
     private static String byExtension(String input) {

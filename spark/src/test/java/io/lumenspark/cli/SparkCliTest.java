@@ -59,5 +59,8 @@ class SparkCliTest {
         refused("is not a prepared token folder", "train", "--data", tmp.resolve("nothing").toString(),
                 "--workers", "1", "--threads", "1", "--master", "local[1]", "--out", tmp.resolve("run").toString());
         assertFalse(Files.exists(tmp.resolve("run")), "a refused run leaves no folder");
+        refused("cannot read " + tmp.resolve("none.jsonl") + ": [PATH_NOT_FOUND]", "score",
+                tmp.resolve("none.jsonl").toString(), "--model", tmp.toString(), "--out", tmp.resolve("out").toString(),
+                "--threads", "1", "--master", "local[1]");
     }
 }
