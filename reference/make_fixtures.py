@@ -1,5 +1,5 @@
 """
-Regenerates every fixture under src/test/resources/fixtures/ :
+Regenerates every fixture under core/src/test/resources/fixtures/ :
 
     /usr/bin/python3 reference/make_fixtures.py [--out DIR] [--check]
 
@@ -38,7 +38,7 @@ from lumenspark_ref import (OPTIONS, SMALL, Lumenspark, classify, load_safetenso
 import torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUT = os.path.join(ROOT, "src", "test", "resources", "fixtures")
+DEFAULT_OUT = os.path.join(ROOT, "core", "src", "test", "resources", "fixtures")
 
 # name: (config overrides on SMALL, weight seed, batch, length)
 # fixtures that share a seed and config share their weights (v01 / v01-short, causal / causal-short)

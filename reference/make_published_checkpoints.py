@@ -1,5 +1,5 @@
 """
-Writes a small model in the shape published lumenspark saved it to src/test/resources/published/, for
+Writes a small model in the shape published lumenspark saved it to core/src/test/resources/published/, for
 PublishedCheckpointTest and the command-line tests of PyTorch checkpoints:
 
     /usr/bin/python3 reference/make_published_checkpoints.py [--out DIR]
@@ -40,7 +40,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUT = os.path.join(ROOT, "src", "test", "resources", "published")
+DEFAULT_OUT = os.path.join(ROOT, "core", "src", "test", "resources", "published")
 
 # what LinformerConfig (train.py) holds; rank is not among them (LowRankLinear's rank is 32 in the code)
 SHAPE = {"vocab_size": 257, "embed_dim": 8, "depth": 2, "heads": 2, "seq_length": 8, "dropout": 0.1, "k": 4}

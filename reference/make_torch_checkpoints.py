@@ -1,5 +1,5 @@
 """
-Writes the PyTorch checkpoint fixtures of TorchCheckpointTest to src/test/resources/torch/ :
+Writes the PyTorch checkpoint fixtures of TorchCheckpointTest to core/src/test/resources/torch/ :
 
     /usr/bin/python3 reference/make_torch_checkpoints.py [--out DIR]
 
@@ -44,7 +44,7 @@ sys.dont_write_bytecode = True
 import torch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUT = os.path.join(ROOT, "src", "test", "resources", "torch")
+DEFAULT_OUT = os.path.join(ROOT, "core", "src", "test", "resources", "torch")
 MARKERS = ["lumenspark-pickle-ran", "lumenspark-zip-slip.txt"]
 FIXED_TIME = (2024, 1, 1, 0, 0, 0)
 

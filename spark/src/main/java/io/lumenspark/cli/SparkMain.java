@@ -1,0 +1,72 @@
+package io.lumenspark.cli;
+
+import io.lumenspark.LumensparkException;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The Spark application's command line ({@code spark-submit --class io.lumenspark.cli.SparkMain
+ * lumenspark-spark.jar train ...}, or {@code ./lumenspark spark train ...} in local mode): the same error handling
+ * as {@code lumenspark} (one {@code error:} line, exit code 2 for bad input). It lives in the cli package of the
+ * Spark module so that it shares the core command line's option groups.
+ */
+@Command(name = "lumenspark spark", mixinStandardHelpOptions = true, version = "lumenspark-spark 0.1.0",
+        description = "Lumenspark on Apache Spark: DiLoCo training, data preparation and batch inference.",
+        subcommands = {SparkTrainCommand.class, SparkPrepareCommand.class, SparkScoreCommand.class,
+                SparkGenerateCommand.class})
+public final class SparkMain implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
+    }
+
+    /** Runs the command line and exits with its code (0 success, 1 runtime failure, 2 bad input). */
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the command line and returns the exit code. */
+    public static int run(String... args) {
+        return Main.execute(new SparkMain(), args);
+    }
+
+    /**
+     * The Spark session: spark-submit's master, else {@code master}, else {@code local[defaultLocal]}; the web UI
+     * off unless configured (a local run needs no server).
+     */
+    static SparkSession session(String app, String master, int defaultLocal) {
+        SparkConf conf = new SparkConf().setAppName("lumenspark " + app);
+        if (master != null) conf.setMaster(master);
+        else conf.setIfMissing("spark.master", "local[" + defaultLocal + "]");
+        conf.setIfMissing("spark.ui.enabled", "false");
+        SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
+        spark.sparkContext().setLogLevel("WARN");
+        return spark;
+    }
+
+    /** The Java view of a session's context. */
+    static JavaSparkContext context(SparkSession spark) {
+        return JavaSparkContext.fromSparkContext(spark.sparkContext());
+    }
+
+    /**
+     * A failure inside Spark (a task's exception, wrapped by the scheduler) as the Lumenspark error that caused it,
+     * when one did: bad input found on an executor is still one {@code error:} line. Other failures keep the first
+     * line of their message (Spark's holds the task's whole stack trace).
+     */
+    static RuntimeException unwrap(Exception e) {
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof LumensparkException l) return l;
+        }
+        String m = String.valueOf(e.getMessage());
+        int line = m.indexOf('\n');
+        if (line < 0 && e instanceof RuntimeException r) return r;
+        return new IllegalStateException(line < 0 ? m : m.substring(0, line), e);
+    }
+}

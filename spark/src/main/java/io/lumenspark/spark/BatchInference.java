@@ -1,0 +1,197 @@
+package io.lumenspark.spark;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
+import io.lumenspark.engine.Backend;
+import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Parallel;
+import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.generate.Generator;
+import io.lumenspark.pretrained.LumensparkModel;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Batch inference over a DataFrame (CSV with a header, JSON lines or Parquet): {@code score} (log-probability of
+ * each text) or {@code generate} (a continuation of each prompt). Each executor loads the model folder once,
+ * memory-mapped, and runs its partitions through it; the results (Parquet or JSON lines, one part file per
+ * partition) keep the input's order, each row with its input {@code index}. A record that cannot be processed (no
+ * text, too long for the context, a prompt the model refuses) gets its reason in the {@code error} column and is
+ * counted; it stops the job only when asked.
+ */
+public final class BatchInference {
+    private static final Map<String, LumensparkModel> MODELS = new ConcurrentHashMap<>();
+
+    private BatchInference() {
+    }
+
+    /** What runs over each record. */
+    public enum Task {
+        /** Sum and mean log-probability of each text's tokens, and its perplexity. */
+        SCORE,
+        /** A continuation of each prompt. */
+        GENERATE
+    }
+
+    /**
+     * The settings every task needs, as plain values.
+     *
+     * @param model        the model folder, readable by every executor
+     * @param column       the input column holding the texts or prompts
+     * @param maxNewTokens new tokens per prompt (generate)
+     * @param temperature  sampling temperature (generate; 0: greedy)
+     * @param topK         sampling top-k (generate; 0: none)
+     * @param seed         record i samples with seed + i, whatever the partitioning
+     * @param threads      worker threads of each executor's matrix products
+     * @param backend      the matrix backend
+     * @param failOnBad    whether a bad record fails the job instead of being reported
+     */
+    public record Spec(String model, String column, int maxNewTokens, double temperature, int topK, long seed,
+                       int threads, String backend, boolean failOnBad) implements Serializable {
+    }
+
+    /**
+     * What a run did.
+     *
+     * @param records rows written
+     * @param bad     rows with an error
+     * @param out     the output folder
+     */
+    public record Result(long records, long bad, Path out) {
+    }
+
+    /**
+     * Reads {@code input} ({@code format}: csv, json or parquet), runs {@code task} over column {@code spec.column}
+     * and writes the results to {@code out} ({@code outFormat}: parquet or json, i.e. JSON lines).
+     *
+     * @throws LumensparkException for a missing input or column, an output that exists, or (with failOnBad) a bad
+     *                             record
+     */
+    public static Result run(SparkSession spark, Task task, String input, String format, Path out, String outFormat,
+                             Spec spec) {
+        if (!List.of("parquet", "json").contains(outFormat)) {
+            throw new LumensparkException("--out-format must be parquet or json, got " + outFormat);
+        }
+        if (out.toFile().exists()) throw new LumensparkException("--out " + out + " exists; choose a new folder");
+        Dataset<Row> df = read(spark, input, format);
+        if (!Arrays.asList(df.columns()).contains(spec.column())) {
+            throw new LumensparkException(input + " has no column '" + spec.column() + "' (its columns: "
+                    + String.join(", ", df.columns()) + ")");
+        }
+        JavaRDD<Row> rows = df.select(functions.col(spec.column()).cast(DataTypes.StringType)).javaRDD()
+                .zipWithIndex().mapPartitions(it -> {
+                    LumensparkModel model = model(spec);
+                    List<Row> done = new ArrayList<>();
+                    while (it.hasNext()) {
+                        var next = it.next();
+                        done.add(process(task, model, spec, next._2(), next._1().getString(0)));
+                    }
+                    return done.iterator();
+                });
+        Dataset<Row> result = spark.createDataFrame(rows, schema(task));
+        result.write().format(outFormat).save(out.toString());
+        Dataset<Row> written = spark.read().schema(schema(task)).format(outFormat).load(out.toString());
+        return new Result(written.count(), written.filter(functions.col("error").isNotNull()).count(), out);
+    }
+
+    private static Dataset<Row> read(SparkSession spark, String input, String format) {
+        String f = format.equals("auto") ? byExtension(input) : format;
+        try {
+            return switch (f) {
+                case "csv" -> spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"")
+                        .csv(input);
+                case "json", "jsonl" -> spark.read().json(input);
+                case "parquet" -> spark.read().parquet(input);
+                default -> throw new LumensparkException("--format must be auto, csv, jsonl or parquet, got " + format);
+            };
+        } catch (LumensparkException e) {
+            throw e;
+        } catch (Exception e) { // Spark's AnalysisException (a missing path, no files), checked in Java's terms
+            String m = String.valueOf(e.getMessage());
+            throw new LumensparkException("cannot read " + input + ": " + m.lines().findFirst().orElse(m));
+        }
+    }
+
+    private static String byExtension(String input) {
+        String name = input.toLowerCase(java.util.Locale.ROOT);
+        if (name.endsWith(".csv")) return "csv";
+        if (name.endsWith(".parquet")) return "parquet";
+        if (name.endsWith(".jsonl") || name.endsWith(".json")) return "json";
+        throw new LumensparkException("cannot tell the format of " + input + " by its name; give --format csv,"
+                + " jsonl or parquet");
+    }
+
+    /** The executor's copy of the model, loaded (memory-mapped) by the first task that needs it. */
+    private static LumensparkModel model(Spec spec) {
+        if (Parallel.threads() != spec.threads()) Blas.select(Backend.parse(spec.backend()), spec.threads());
+        return MODELS.computeIfAbsent(spec.model(), dir -> LumensparkModel.fromPretrained(Path.of(dir)));
+    }
+
+    private static StructType schema(Task task) {
+        List<StructField> f = new ArrayList<>();
+        f.add(DataTypes.createStructField("index", DataTypes.LongType, false));
+        if (task == Task.SCORE) {
+            f.add(DataTypes.createStructField("text", DataTypes.StringType, true));
+            f.add(DataTypes.createStructField("tokens", DataTypes.IntegerType, true));
+            f.add(DataTypes.createStructField("sum_logprob", DataTypes.DoubleType, true));
+            f.add(DataTypes.createStructField("mean_logprob", DataTypes.DoubleType, true));
+            f.add(DataTypes.createStructField("perplexity", DataTypes.DoubleType, true));
+        } else {
+            f.add(DataTypes.createStructField("prompt", DataTypes.StringType, true));
+            f.add(DataTypes.createStructField("text", DataTypes.StringType, true));
+            f.add(DataTypes.createStructField("new_tokens", DataTypes.IntegerType, true));
+            f.add(DataTypes.createStructField("finish_reason", DataTypes.StringType, true));
+        }
+        f.add(DataTypes.createStructField("error", DataTypes.StringType, true));
+        return DataTypes.createStructType(f);
+    }
+
+    private static Row process(Task task, LumensparkModel model, Spec spec, long index, String text) {
+        try {
+            if (text == null) throw new LumensparkException("no text (the column is empty)");
+            return task == Task.SCORE ? score(model, index, text) : generate(model, spec, index, text);
+        } catch (LumensparkException e) {
+            if (spec.failOnBad()) throw new LumensparkException("record " + index + ": " + e.getMessage());
+            return task == Task.SCORE ? RowFactory.create(index, text, null, null, null, null, e.getMessage())
+                    : RowFactory.create(index, text, null, null, null, e.getMessage());
+        }
+    }
+
+    private static Row score(LumensparkModel model, long index, String text) {
+        int[] ids = model.tokenizer().encode(text);
+        int n = ids.length - 1;
+        if (n < 1) throw new LumensparkException("the text has " + Words.count(ids.length, "token") + "; scoring needs at least 2");
+        if (n > model.config().seqLength()) {
+            throw new LumensparkException("the text has " + ids.length + " tokens; this model's context is "
+                    + model.config().seqLength() + " + 1");
+        }
+        float[] loss = new float[n];
+        model.languageModel().evaluate(Arrays.copyOf(ids, n), Arrays.copyOfRange(ids, 1, n + 1), 1, n, loss);
+        double sum = 0;
+        for (float l : loss) sum -= l;
+        return RowFactory.create(index, text, n, sum, sum / n, Math.exp(-sum / n), null);
+    }
+
+    private static Row generate(LumensparkModel model, Spec spec, long index, String prompt) {
+        GenerationConfig.Builder b = model.generationConfig().toBuilder().maxNewTokens(spec.maxNewTokens());
+        b = spec.temperature() == 0 ? b.doSample(false)
+                : b.doSample(true).temperature(spec.temperature()).topK(spec.topK()).seed(spec.seed() + index);
+        Generator.Result r = model.generate(prompt, b.build());
+        return RowFactory.create(index, prompt, r.text(), r.ids().length, r.finishReason().label(), null);
+    }
+}

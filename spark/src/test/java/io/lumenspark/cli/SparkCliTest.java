@@ -1,0 +1,66 @@
+package io.lumenspark.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SparkCliTest {
+    /** Runs the Spark command line; returns its exit code and what it printed on stderr. */
+    record Run(int code, String err) {
+    }
+
+    static Run run(String... args) {
+        PrintStream saved = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            return new Run(SparkMain.run(args), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setErr(saved);
+        }
+    }
+
+    static void refused(String expected, String... args) {
+        Run r = run(args);
+        assertEquals(2, r.code(), r.err());
+        String[] lines = r.err().strip().split("\n");
+        assertEquals(1, lines.length, "one line: " + r.err());
+        assertTrue(lines[0].startsWith("error: ") && lines[0].contains(expected), r.err());
+        assertFalse(lines[0].contains("Exception"), r.err());
+    }
+
+    @Test
+    void badTrainingOptionsAreOneErrorLineBeforeSparkStarts(@TempDir Path tmp) {
+        Path out = tmp.resolve("run");
+        refused("--workers must be between 1 and 65536", "train", "--data", tmp.toString(), "--workers", "0",
+                "--out", out.toString());
+        refused("--outer-momentum must be in [0, 1)", "train", "--data", tmp.toString(), "--outer-momentum", "1",
+                "--out", out.toString());
+        refused("--steps does not apply to spark train", "train", "--data", tmp.toString(), "--steps", "5",
+                "--out", out.toString());
+        refused("no DiLoCo checkpoint to resume", "train", "--resume", "--out", out.toString());
+        refused("--resume continues a run with the settings saved in its checkpoint; drop --workers", "train",
+                "--resume", "--workers", "2", "--out", out.toString());
+        refused("unknown command 'trian' (did you mean 'train'?)", "trian");
+        assertFalse(Files.exists(out), "nothing written");
+    }
+
+    @Test
+    void aMissingTokenFolderIsOneErrorLine(@TempDir Path tmp) {
+        refused("is not a prepared token folder", "train", "--data", tmp.resolve("nothing").toString(),
+                "--workers", "1", "--threads", "1", "--master", "local[1]", "--out", tmp.resolve("run").toString());
+        assertFalse(Files.exists(tmp.resolve("run")), "a refused run leaves no folder");
+        refused("cannot read " + tmp.resolve("none.jsonl") + ": [PATH_NOT_FOUND]", "score",
+                tmp.resolve("none.jsonl").toString(), "--model", tmp.toString(), "--out", tmp.resolve("out").toString(),
+                "--threads", "1", "--master", "local[1]");
+    }
+}
