@@ -100,10 +100,13 @@ public final class Charts {
         return true;
     }
 
-    /** The label of a tick at log2(n): n at whole numbers, nothing between them. */
+    /**
+     * The label of a tick at log2(n): n at whole numbers, a blank between them (a space: XChart cannot lay out an
+     * empty label, which it meets when every tick of a narrow axis falls between whole numbers).
+     */
     static String powerOfTwo(double log2) {
         double r = Math.rint(log2);
-        return Math.abs(log2 - r) > 1e-9 ? "" : String.format("%,d", Math.round(Math.pow(2, r)));
+        return Math.abs(log2 - r) > 1e-9 ? " " : String.format("%,d", Math.round(Math.pow(2, r)));
     }
 
     /**

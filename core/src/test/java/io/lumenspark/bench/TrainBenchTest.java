@@ -24,7 +24,9 @@ class TrainBenchTest {
         double selected = ((Number) r.get("selected_fraction")).doubleValue();
         assertTrue(selected > 0.1 && selected < 0.2, "about 15 % of 2 x 4 x 64 tokens selected: " + selected);
         assertTrue(((Number) r.get("tokens_per_s")).doubleValue() > 0, r.toString());
-        assertTrue(((Number) r.get("cpu_s_median")).doubleValue() > 0, "a step's CPU seconds: " + r);
+        // a step of this size may take less CPU time than the clock's granularity: measured, not necessarily > 0
+        double cpu = ((Number) r.get("cpu_s_median")).doubleValue();
+        assertTrue(cpu >= 0 && Double.isFinite(cpu), "a step's CPU seconds: " + r);
 
         var causal = assertThrows(LumensparkException.class, () -> new TrainBench(List.of("encoder", "lumenspark"),
                 SMALL, 4, 0, 2, 1, LmObjective.MASKED_LM, 1));
