@@ -52,7 +52,7 @@ final class EvalCommand implements Callable<Integer> {
         if (maxTokens < 0) throw new LumensparkException("--max-tokens must not be negative (0: all), got " + maxTokens);
         shape.seqLength(); // checked before the model is loaded
         try (LumensparkModel model = modelFolder.open();
-             TokenFile tokens = EvalTokens.open(data, model.config().isMaskedLm()
+             TokenFile tokens = EvalTokens.open(data, model.tokenizer(), model.config().isMaskedLm()
                      ? MlmMasking.textTokenizer(model.tokenizer()) : model.tokenizer())) {
             int n = shape.seqLength(model.config().seqLength());
             if (tokens.length() < 2) throw new LumensparkException(data + ": fewer than 2 tokens to evaluate");

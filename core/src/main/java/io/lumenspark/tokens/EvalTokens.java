@@ -18,11 +18,16 @@ public final class EvalTokens {
      * (documents separated by end-of-text). Text is read as {@code train} reads it ({@link TokenCorpus#prepare}:
      * folders in path order without hidden names, on every thread, with a progress bar for large corpora), whole
      * (no validation split), and its tokens are cached like train's.
+     *
+     * @param tok     the model's tokenizer
+     * @param textTok what encodes the model's text (a masked LM's: {@code tok} without {@code <mask>} and
+     *                {@code <pad>}); a prepared folder may have been made with either (see
+     *                {@link TokenCorpus#openPrepared(Path, Tokenizer, Tokenizer)})
      */
-    public static TokenFile open(Path data, Tokenizer tok) {
+    public static TokenFile open(Path data, Tokenizer tok, Tokenizer textTok) {
         if (!Files.exists(data)) throw new LumensparkException("no such file: " + data);
         if (TokenCorpus.isPrepared(data)) {
-            TokenSplits splits = TokenCorpus.openPrepared(data, tok);
+            TokenSplits splits = TokenCorpus.openPrepared(data, tok, textTok);
             splits.train().close();
             if (splits.val().length() == 0) {
                 splits.val().close();
@@ -30,8 +35,8 @@ public final class EvalTokens {
             }
             return splits.val();
         }
-        if (data.toString().endsWith(".bin")) return TokenFile.open(data, TokenDtype.forVocab(tok.vocabSize()));
-        TokenSplits splits = TokenCorpus.prepare(List.of(data), tok, 0, Home.tokenCache());
+        if (data.toString().endsWith(".bin")) return TokenFile.open(data, TokenDtype.forVocab(textTok.vocabSize()));
+        TokenSplits splits = TokenCorpus.prepare(List.of(data), textTok, 0, Home.tokenCache());
         splits.val().close();
         return splits.train();
     }

@@ -84,24 +84,35 @@ public final class TokenCorpus {
      *                             with another tokenizer, or I/O errors
      */
     public static TokenSplits prepare(List<Path> inputs, Tokenizer tok, double valFraction, Path cacheDir) {
-        return prepare(inputs, tok, valFraction, cacheDir, Tokenization.Settings.of(Parallel.threads()));
+        return prepare(inputs, tok, tok, valFraction, cacheDir);
     }
 
-    static TokenSplits prepare(List<Path> inputs, Tokenizer tok, double valFraction, Path cacheDir,
-                               Tokenization.Settings settings) {
+    /**
+     * As {@link #prepare(List, Tokenizer, double, Path)} for a model whose text is encoded with a tokenizer of its
+     * own ({@code textTok}: a masked LM's without its appended {@code <mask>} and {@code <pad>}, whose ids are the
+     * model's first ones): text is encoded with {@code textTok}, and a prepared folder may have been made with
+     * either tokenizer (see {@link #openPrepared(Path, Tokenizer, Tokenizer)}).
+     *
+     * @param tok     the model's tokenizer
+     * @param textTok what encodes the text: {@code tok}, or {@code tok} without special tokens that held its last
+     *                ids
+     */
+    public static TokenSplits prepare(List<Path> inputs, Tokenizer tok, Tokenizer textTok, double valFraction,
+                                      Path cacheDir) {
         CorpusOptions options = CorpusOptions.text(valFraction);
         if (inputs.size() == 1 && isPrepared(inputs.getFirst())) {
-            return openPrepared(inputs.getFirst(), tok);
+            return openPrepared(inputs.getFirst(), tok, textTok);
         }
-        Tokenization.Plan plan = plan(inputs, tok, options, settings, null);
+        Tokenization.Settings settings = Tokenization.Settings.of(Parallel.threads());
+        Tokenization.Plan plan = plan(inputs, textTok, options, settings, null);
         Path dir = cacheDir.resolve(plan.key());
         TokenDtype dtype = plan.dtype();
-        TokenSplits cached = reuse(dir, tok, dtype);
+        TokenSplits cached = reuse(dir, textTok, dtype);
         if (cached != null) {
             return cached;
         }
         try (FolderLock _ = FolderLock.acquire(dir, true, "writing tokens to")) {
-            cached = reuse(dir, tok, dtype); // another process may have finished it while we waited
+            cached = reuse(dir, textTok, dtype); // another process may have finished it while we waited
             if (cached != null) {
                 return cached;
             }
@@ -241,14 +252,20 @@ public final class TokenCorpus {
     }
 
     /**
-     * Opens the splits of a token folder, memory-mapped.
+     * Opens the splits of a token folder for a model whose text is encoded with {@code textTok}, memory-mapped. The
+     * folder may have been made with the model's tokenizer or with {@code textTok}: the same ids for the same text,
+     * {@code textTok}'s being the model's first ones (a literal special token's text that only the model's
+     * tokenizer has, such as {@code "<mask>"}, is that token in a folder made with it).
      *
-     * @throws LumensparkException if the folder is not one, was made with another tokenizer than {@code tok}, or
-     *                             its files do not match its manifest
+     * @param tok     the model's tokenizer
+     * @param textTok what encodes the model's text: {@code tok}, or {@code tok} without special tokens that held its
+     *                last ids
+     * @throws LumensparkException if the folder is not one, was made with another tokenizer than these two, or its
+     *                             files do not match its manifest
      */
-    public static TokenSplits openPrepared(Path dir, Tokenizer tok) {
+    public static TokenSplits openPrepared(Path dir, Tokenizer tok, Tokenizer textTok) {
         Tokenization.Manifest m = readManifest(dir);
-        if (!tok.name().equals(m.tokenizer()) || tok.vocabSize() != m.vocabSize()) {
+        if (!preparedWith(m, tok) && !preparedWith(m, textTok)) {
             throw new LumensparkException(dir + " was prepared with tokenizer '" + m.tokenizer() + "' (vocabulary "
                     + m.vocabSize() + "), but the model uses '" + tok.name() + "' (vocabulary " + tok.vocabSize()
                     + "); prepare it again with --tokenizer");
@@ -258,6 +275,10 @@ public final class TokenCorpus {
             throw new LumensparkException(dir + " is damaged: its token files do not match its manifest.json");
         }
         return open(dir, dtype, true);
+    }
+
+    private static boolean preparedWith(Tokenization.Manifest m, Tokenizer tok) {
+        return tok.name().equals(m.tokenizer()) && tok.vocabSize() == m.vocabSize();
     }
 
     private static Tokenization.Manifest readManifest(Path dir) {
@@ -294,7 +315,7 @@ public final class TokenCorpus {
         List<Tokenization.SourceCounts> counts = new ArrayList<>();
         long train = 0, val = 0;
         for (Path part : parts) {
-            try (TokenSplits s = openPrepared(part, tok)) {
+            try (TokenSplits s = openPrepared(part, tok, tok)) {
                 train += s.train().length();
                 val += s.val().length();
             }

@@ -259,9 +259,10 @@ public final class Trainer {
             RunFolder.removeRunFiles(out);
         }
         try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume, cfg)) {
-            // a masked LM's text is encoded without <mask> and <pad> (GPT-2's token caches and folders serve)
+            // a masked LM's text is encoded without <mask> and <pad> (GPT-2's token caches and folders serve, and
+            // folders prepared with the model's own tokenizer)
             Tokenizer textTokenizer = masked ? MlmMasking.textTokenizer(tokenizer) : tokenizer;
-            try (TokenSplits splits = TokenCorpus.prepare(opt.data(), textTokenizer, opt.valFraction(),
+            try (TokenSplits splits = TokenCorpus.prepare(opt.data(), tokenizer, textTokenizer, opt.valFraction(),
                     Home.tokenCache())) {
                 log.printf("data: %s, %s%s%n", Words.count(splits.train().length(), "training token"),
                         Words.count(splits.val().length(), "validation token"), splits.reused() ? " (cached)" : "");

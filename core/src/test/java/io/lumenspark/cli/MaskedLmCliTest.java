@@ -112,6 +112,60 @@ class MaskedLmCliTest {
         assertTrue(run("info", "--model", causal.toString()).out().contains("objective:  causal LM"));
     }
 
+    /**
+     * A folder prepared with the tokenizer a masked LM trains with serves for training and eval: the tokenizer that
+     * already has {@code <mask>} and {@code <pad>}, GPT-2's (which gets them appended) and the masked LM's own (GPT-2's
+     * with them), whose ids are the model's. A folder of another tokenizer is still refused, naming the model's.
+     */
+    @Test
+    void preparedFolderOfTheModelsTokenizerServes(@TempDir Path tmp) throws Exception {
+        Path corpus = tmp.resolve("corpus.txt");
+        Files.writeString(corpus, "It was the best of times, it was the worst of times.\n".repeat(200)
+                + "The state of the Union is strong.\n".repeat(200));
+        Path tokDir = tmp.resolve("tok");
+        assertEquals(0, run("tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "300", "--out",
+                tokDir.toString(), "--special-tokens", "<mask>,<pad>", "--threads", "1").code());
+        Path prepared = tmp.resolve("prepared");
+        CliTest.Run p = run("data", "prepare", corpus.toString(), "--out", prepared.toString(), "--tokenizer",
+                tokDir.toString(), "--threads", "1");
+        assertEquals(0, p.code(), p.err());
+        Path model = trainMlm(tmp.resolve("model"), prepared, tokDir.toString());
+        evalPrepared(model, prepared);
+
+        Path gpt2Prepared = tmp.resolve("gpt2-prepared");
+        assertEquals(0, run("data", "prepare", corpus.toString(), "--out", gpt2Prepared.toString(), "--tokenizer",
+                "gpt2", "--threads", "1").code());
+        Path gpt2Model = trainMlm(tmp.resolve("gpt2-model"), gpt2Prepared, "gpt2");
+        assertEquals(50_259, Tokenizer.fromPretrained(gpt2Model).vocabSize(), "GPT-2's with <mask> and <pad>");
+        evalPrepared(gpt2Model, gpt2Prepared);
+        Path ownPrepared = tmp.resolve("own-prepared"); // prepared with the masked LM's tokenizer
+        assertEquals(0, run("data", "prepare", corpus.toString(), "--out", ownPrepared.toString(), "--tokenizer",
+                gpt2Model.toString(), "--threads", "1").code());
+        evalPrepared(gpt2Model, ownPrepared);
+
+        assertOneErrorLine(run("eval", "--model", model.toString(), "--data", gpt2Prepared.toString()),
+                "error: " + gpt2Prepared + " was prepared with tokenizer 'gpt2' (vocabulary 50257), but the model"
+                        + " uses '" + Tokenizer.load(tokDir.toString()).name() + "'");
+    }
+
+    private static Path trainMlm(Path out, Path data, String tokenizer) {
+        CliTest.Run r = run("train", "--data", data.toString(), "--tokenizer", tokenizer, "--out", out.toString(),
+                "--objective", "mlm", "--preset", "tiny", "--set", "causal=false", "--set", "embed_dim=32", "--set",
+                "depth=1", "--set", "seq_length=32", "--set", "k=8", "--batch", "2", "--steps", "2",
+                "--eval-every", "2", "--threads", "1");
+        assertEquals(0, r.code(), r.err());
+        return out;
+    }
+
+    private static void evalPrepared(Path model, Path prepared) throws Exception {
+        CliTest.Run e = run("eval", "--model", model.toString(), "--data", prepared.toString(), "--json",
+                "--threads", "1");
+        assertEquals(0, e.code(), e.err());
+        JsonNode j = Json.mapper().readTree(e.out().strip());
+        assertEquals("masked_lm", j.get("objective").asText());
+        assertTrue(j.get("masked_tokens").asInt() > 0, j.toString());
+    }
+
     private static void assertOneErrorLine(CliTest.Run r, String start) {
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().startsWith(start), r.err());

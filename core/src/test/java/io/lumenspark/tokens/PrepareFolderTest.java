@@ -253,7 +253,7 @@ class PrepareFolderTest {
         assertEquals(66_000 + 'a', bb.getInt(0));
         assertEquals(69_999, bb.getInt(4 * 90));
         assertEquals("uint32", Json.read(out.resolve("manifest.json")).get("dtype").asText());
-        try (TokenSplits s = TokenCorpus.openPrepared(out, new WideTokenizer())) {
+        try (TokenSplits s = TokenCorpus.openPrepared(out, new WideTokenizer(), new WideTokenizer())) {
             assertEquals(66_000 + 'j', s.val().get(9));
         }
     }
@@ -356,7 +356,7 @@ class PrepareFolderTest {
 
         Files.write(out.resolve("val.bin"), new byte[2]);
         assertMessage("is damaged", () -> prepare(List.of(f), options(0.2), out));
-        assertMessage("is damaged", () -> TokenCorpus.openPrepared(out, GPT2));
+        assertMessage("is damaged", () -> TokenCorpus.openPrepared(out, GPT2, GPT2));
     }
 
     @Test

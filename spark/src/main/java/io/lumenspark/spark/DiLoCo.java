@@ -155,7 +155,7 @@ public final class DiLoCo {
             throw new LumensparkException("--seq-length " + n + " exceeds the model's seq_length " + cfg.seqLength());
         }
         MemoryPlan.forTraining(cfg, opt.batch(), n).check();
-        try (TokenSplits splits = TokenCorpus.openPrepared(Path.of(opt.data()), tok);
+        try (TokenSplits splits = TokenCorpus.openPrepared(Path.of(opt.data()), tok, tok);
              LumensparkModel model = resume ? ModelFolder.loadTrainable(checkpoint(out), cfg)
                      : new LumensparkModel(fresh(cfg), tok)) {
             long shard = splits.train().length() / opt.workers();

@@ -100,7 +100,7 @@ public final class Replicas {
 
         Replica(InnerSpec spec, int partition) {
             Tokenizer tok = spec.tokenizer() == null ? Tokenizer.byName("gpt2") : Tokenizer.load(spec.tokenizer());
-            folder = TokenCorpus.openPrepared(Path.of(spec.data()), tok);
+            folder = TokenCorpus.openPrepared(Path.of(spec.data()), tok, tok);
             long length = folder.train().length();
             long from = spec.shardStart(length, partition), to = spec.shardStart(length, partition + 1);
             shard = new TokenSplits(folder.train().slice(from, to - from), folder.val());

@@ -160,7 +160,7 @@ class DiLoCoTest {
         DiLoCoOptions o = diloco(whole, 2, 3, 3, 0.7, 0.9);
         ModelConfig cfg = ModelConfig.preset(o.preset()).with(o.overrides()).with("vocab_size", "50257");
         try (LanguageModel m = new LanguageModel(cfg); TokenSplits s = TokenCorpus.openPrepared(data,
-                Tokenizer.byName("gpt2"))) {
+                Tokenizer.byName("gpt2"), Tokenizer.byName("gpt2"))) {
             m.initialize(42);
             initial = Evaluator.evaluate(m, s.val(), 2, 32, 256).loss();
         }
