@@ -35,10 +35,10 @@ final class ClassifyPredictCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
-    @Option(names = "--text", description = "A text to classify (repeatable).")
+    @Option(names = "--text", paramLabel = "TEXT", description = "A text to classify (repeatable).")
     List<String> texts;
 
-    @Option(names = "--file", description = "A file of texts.")
+    @Option(names = "--file", paramLabel = "FILE", description = "A file of texts.")
     Path file;
 
     @Option(names = {"--text-column", "--text-field"}, paramLabel = "NAME", description = "CSV column or JSON lines"
@@ -49,13 +49,13 @@ final class ClassifyPredictCommand implements Callable<Integer> {
             + " first, which names its line.")
     boolean skipBad;
 
-    @Option(names = "--top-k", description = "Show the k most probable labels (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top-k", paramLabel = "K", description = "Show the k most probable labels (default: ${DEFAULT-VALUE}).")
     int topK = 1;
 
-    @Option(names = "--truncate", description = "left or right (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--truncate", paramLabel = "left|right", description = "left or right (default: ${DEFAULT-VALUE}).")
     String truncate = "right";
 
-    @Option(names = "--batch", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
     int batch = TextClassifier.BATCH;
 
     @Option(names = "--json", description = "One JSON object per text: line, label, score, top_k (labels for"
