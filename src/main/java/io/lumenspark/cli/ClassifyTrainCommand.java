@@ -120,7 +120,7 @@ final class ClassifyTrainCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint with its saved"
-            + " settings (give the same --data and --val).")
+            + " settings and thread count (give the same --data and --val).")
     boolean resume;
 
     @Option(names = "--baseline", description = "Also train and score the TF-IDF + naive Bayes baseline on the same"
@@ -135,7 +135,6 @@ final class ClassifyTrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        runtime.apply();
         if (data.isEmpty()) throw new LumensparkException("no training data: pass --data FILE (CSV or JSON lines)");
         if (multiLabel && regression) throw new LumensparkException("--multi-label and --regression exclude each other");
         ClassifierOptions options;
@@ -148,8 +147,10 @@ final class ClassifyTrainCommand implements Callable<Integer> {
                             + " checkpoint; drop " + name);
                 }
             }
+            runtime.applySaved(ClassifierTrainer.savedThreads(out));
             options = ClassifierTrainer.savedOptions(out);
         } else {
+            runtime.apply();
             ProblemType type = multiLabel ? ProblemType.MULTI_LABEL_CLASSIFICATION
                     : regression ? ProblemType.REGRESSION : ProblemType.SINGLE_LABEL_CLASSIFICATION;
             options = new ClassifierOptions(base == null ? null : base.folder(), preset, set.overrides,

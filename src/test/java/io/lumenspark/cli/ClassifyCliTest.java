@@ -306,6 +306,42 @@ class ClassifyCliTest {
         Double.parseDouble(text.out().strip()); // the number alone
     }
 
+    @Test
+    void resumeTakesTheRunsThreadCountAndTrainPointsToClassifyTrain() throws Exception {
+        Path copy = tmp.resolve("resumed");
+        try (var files = Files.walk(model)) {
+            for (Path f : files.toList()) {
+                if (f.getFileName().toString().equals(".lock")) continue;
+                Path to = copy.resolve(model.relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to);
+                else Files.copy(f, to);
+            }
+        }
+        // a thread count this machine would never pick by itself
+        int saved = Runtime.getRuntime().availableProcessors() + 1;
+        Path state = copy.resolve("checkpoint/trainer_state.json");
+        var node = (com.fasterxml.jackson.databind.node.ObjectNode) Json.read(state);
+        assertEquals(2, node.get("threads").asInt());
+        node.put("threads", saved);
+        Files.writeString(state, Json.toLine(node));
+        CliTest.Run own = CliTest.run("classify", "train", "--resume", "--out", copy.toString(), "--data",
+                data.toString());
+        assertEquals(0, own.code(), own.err());
+        assertTrue(own.out().contains(", " + saved + " threads"), own.out());
+        assertFalse(own.err().contains("warning"), own.err());
+        CliTest.Run other = CliTest.run("classify", "train", "--resume", "--out", copy.toString(), "--data",
+                data.toString(), "--threads", "1");
+        assertEquals(0, other.code(), other.err());
+        assertTrue(other.err().contains("warning: the run used " + saved + " threads; with 1 its numbers will differ"),
+                other.err());
+
+        CliTest.Run lm = CliTest.run("train", "--resume", "--out", copy.toString());
+        assertEquals(2, lm.code(), lm.err());
+        assertEquals(1, lm.err().lines().count(), lm.err());
+        assertTrue(lm.err().startsWith("error: " + copy + " is a text classifier's run; continue it with ")
+                && lm.err().contains(" classify train --resume --out "), lm.err());
+    }
+
     private static Set<String> fieldNames(JsonNode o) {
         Set<String> names = new TreeSet<>();
         o.fieldNames().forEachRemaining(names::add);
