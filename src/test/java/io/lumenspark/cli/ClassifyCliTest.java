@@ -153,13 +153,16 @@ class ClassifyCliTest {
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o2").toString(),
                         "--pooling", "middle"},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o3").toString(),
-                        "--pooling", "mean"})) {
+                        "--pooling", "mean"},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o4").toString(),
+                        "--multi-label", "--baseline"})) {
             CliTest.Run r = CliTest.run(args);
             assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
             assertTrue(r.err().lines().filter(l -> l.contains("error")).count() == 1
                     && r.err().lines().anyMatch(l -> l.startsWith("error: ")), String.join(" ", args) + ": " + r.err());
             assertFalse(r.err().contains("Exception"), r.err());
         }
+        assertFalse(Files.exists(tmp.resolve("o4")), "--baseline refused before any training");
         CliTest.Run unknown = CliTest.run("classify", "eval", "--model", model.toString(), "--data",
                 unlabeled.toString(), "--skip-bad-records");
         assertTrue(unknown.err().contains("label 'x' is not one of the classifier's (ham, spam)"), unknown.err());
