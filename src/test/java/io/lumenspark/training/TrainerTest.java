@@ -51,7 +51,7 @@ class TrainerTest {
      * objective too, whose masks are a function of (seed, step, position) and so are drawn again alike.
      */
     @ParameterizedTest
-    @EnumSource(LmObjective.class)
+    @EnumSource(value = LmObjective.class, names = {"CAUSAL_LM", "MASKED_LM"}) // classifiers: ClassifierTrainerTest
     void resumedRunRepeatsTheUninterruptedLossCurveExactly(LmObjective objective, @TempDir Path tmp) throws Exception {
         Path data = corpus(tmp);
         Path whole = tmp.resolve("whole"), split = tmp.resolve("split");
