@@ -17,16 +17,16 @@ final class BenchClassifyCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
-    @Option(names = "--length", description = "Tokens per text (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--length", paramLabel = "N", description = "Tokens per text (default: ${DEFAULT-VALUE}).")
     int length = 128;
 
-    @Option(names = "--batch", description = "Texts per pass in the batched measurement (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Texts per pass in the batched measurement (default: ${DEFAULT-VALUE}).")
     int batch = 16;
 
-    @Option(names = "--texts", description = "Texts per run (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--texts", paramLabel = "N", description = "Texts per run (default: ${DEFAULT-VALUE}).")
     int texts = 64;
 
-    @Option(names = "--runs", description = "Runs of each measurement; the median is reported (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--runs", paramLabel = "N", description = "Runs of each measurement; the median is reported (default: ${DEFAULT-VALUE}).")
     int runs = 3;
 
     @Mixin

@@ -36,27 +36,27 @@ final class ClassifyEvalCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
-    @Option(names = "--data", required = true, description = "CSV or JSON lines files, or folders of them.")
+    @Option(names = "--data", required = true, paramLabel = "FILE|DIR", description = "CSV or JSON lines files, or folders of them.")
     List<Path> data;
 
     @Mixin
     RecordOptions records;
 
-    @Option(names = "--label-separator", description = "Separates a multi-label record's labels (default:"
+    @Option(names = "--label-separator", paramLabel = "SEP", description = "Separates a multi-label record's labels (default:"
             + " '${DEFAULT-VALUE}').")
     String separator = ",";
 
-    @Option(names = "--truncate", description = "left or right (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--truncate", paramLabel = "left|right", description = "left or right (default: ${DEFAULT-VALUE}).")
     String truncate = "right";
 
-    @Option(names = "--batch", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
     int batch = TextClassifier.BATCH;
 
     @Option(names = "--baseline", paramLabel = "TRAIN", description = "Also fit the TF-IDF + naive Bayes baseline"
             + " on these training records and measure it on the same --data.")
     List<Path> baseline;
 
-    @Option(names = "--png", description = "Draw the confusion matrix into this PNG file.")
+    @Option(names = "--png", paramLabel = "FILE", description = "Draw the confusion matrix into this PNG file.")
     Path png;
 
     @Option(names = "--json", description = "Print the metrics as one JSON object.")

@@ -35,10 +35,10 @@ final class ClassifyPredictCommand implements Callable<Integer> {
     @Mixin
     ModelOption model;
 
-    @Option(names = "--text", description = "A text to classify (repeatable).")
+    @Option(names = "--text", paramLabel = "TEXT", description = "A text to classify (repeatable).")
     List<String> texts;
 
-    @Option(names = "--file", description = "A file of texts.")
+    @Option(names = "--file", paramLabel = "FILE", description = "A file of texts.")
     Path file;
 
     @Option(names = {"--text-column", "--text-field"}, paramLabel = "NAME", description = "CSV column or JSON lines"
@@ -49,17 +49,17 @@ final class ClassifyPredictCommand implements Callable<Integer> {
             + " first, which names its line.")
     boolean skipBad;
 
-    @Option(names = "--top-k", description = "Show the k most probable labels (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--top-k", paramLabel = "K", description = "Show the k most probable labels (default: ${DEFAULT-VALUE}).")
     int topK = 1;
 
-    @Option(names = "--truncate", description = "left or right (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--truncate", paramLabel = "left|right", description = "left or right (default: ${DEFAULT-VALUE}).")
     String truncate = "right";
 
-    @Option(names = "--batch", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Texts per forward pass (default: ${DEFAULT-VALUE}).")
     int batch = TextClassifier.BATCH;
 
-    @Option(names = "--json", description = "One JSON object per text: line, label, score, top_k (labels for"
-            + " multi-label).")
+    @Option(names = "--json", description = "One JSON object per text: line (--file) or text (--text), label,"
+            + " score, top_k (multi-label: also labels; regression: value).")
     boolean json;
 
     @Override
@@ -73,7 +73,7 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         try (TextClassifier classifier = new TextClassifier(LumensparkModel.fromPretrained(model.dir()), truncation)) {
             if (texts != null) {
                 List<TextClassifier.Prediction> p = classifier.predict(texts);
-                for (int i = 0; i < p.size(); i++) out.println(line(classifier, p.get(i), i + 1));
+                for (int i = 0; i < p.size(); i++) out.println(line(classifier, p.get(i), texts.get(i)));
                 return 0;
             }
             long skipped;
@@ -105,8 +105,8 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** One prediction's output line. */
-    private String line(TextClassifier classifier, TextClassifier.Prediction p, long line) {
+    /** One prediction's output line; source is the record's line number (--file) or the text itself (--text). */
+    private String line(TextClassifier classifier, TextClassifier.Prediction p, Object source) {
         ProblemType type = classifier.problemType();
         List<String> labels = classifier.labels();
         double[] s = p.scores();
@@ -116,7 +116,7 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         int k = Math.min(topK, s.length);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put(file != null ? "line" : "text", line);
+            m.put(file != null ? "line" : "text", source);
             if (type == ProblemType.REGRESSION) {
                 m.put("value", s[0]);
                 return Json.toLine(m);

@@ -35,7 +35,7 @@ final class ClassifyTrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
 
-    @Option(names = "--data", description = "CSV or JSON lines files, or folders of them (repeatable).")
+    @Option(names = "--data", paramLabel = "FILE|DIR", description = "CSV or JSON lines files, or folders of them (repeatable).")
     List<Path> data = List.of();
 
     @Mixin
@@ -45,81 +45,82 @@ final class ClassifyTrainCommand implements Callable<Integer> {
             + " owner/name[@revision] to fine-tune (its tokenizer comes along).")
     ModelName base;
 
-    @Option(names = "--preset", description = "Without --base, the model trained from scratch (default:"
+    @Option(names = "--preset", paramLabel = "PRESET", description = "Without --base, the model trained from scratch (default:"
             + " ${DEFAULT-VALUE}).")
     String preset = "tiny";
 
     @Mixin
     OverrideOptions set;
 
-    @Option(names = "--tokenizer", description = "Without --base, the tokenizer (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, paramLabel = "NAME|DIR",
+            description = "Without --base, the tokenizer (default: ${DEFAULT-VALUE}).")
     String tokenizer = "gpt2";
 
-    @Option(names = "--val-fraction", description = "Share of the records held out for validation, drawn with"
+    @Option(names = "--val-fraction", paramLabel = "X", description = "Share of the records held out for validation, drawn with"
             + " --seed (default: ${DEFAULT-VALUE}).")
     double valFraction = 0.1;
 
-    @Option(names = "--val", description = "Validation records instead of --val-fraction.")
+    @Option(names = "--val", paramLabel = "FILE|DIR", description = "Validation records instead of --val-fraction.")
     List<Path> val;
 
     @Option(names = "--multi-label", description = "Several labels per text, separated by --label-separator.")
     boolean multiLabel;
 
-    @Option(names = "--label-separator", description = "Separates a multi-label record's labels (default:"
+    @Option(names = "--label-separator", paramLabel = "SEP", description = "Separates a multi-label record's labels (default:"
             + " '${DEFAULT-VALUE}').")
     String separator = ",";
 
     @Option(names = "--regression", description = "The label is a number: one output, squared error.")
     boolean regression;
 
-    @Option(names = "--pooling", description = "last, mean or first (default: last for causal models, mean for"
+    @Option(names = "--pooling", paramLabel = "last|mean|first", description = "last, mean or first (default: last for causal models, mean for"
             + " bidirectional ones).")
     String pooling;
 
-    @Option(names = "--class-weights", description = "none or balanced (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--class-weights", paramLabel = "none|balanced", description = "none or balanced (default: ${DEFAULT-VALUE}).")
     String classWeights = "none";
 
-    @Option(names = "--truncate", description = "Which end of a text longer than seq_length is cut: left or right"
+    @Option(names = "--truncate", paramLabel = "left|right", description = "Which end of a text longer than seq_length is cut: left or right"
             + " (default: ${DEFAULT-VALUE}).")
     String truncate = "right";
 
-    @Option(names = "--batch", description = "Texts per step (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", description = "Texts per step (default: ${DEFAULT-VALUE}).")
     int batch = 16;
 
-    @Option(names = "--epochs", description = "Passes over the training texts (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--epochs", paramLabel = "N", description = "Passes over the training texts (default: ${DEFAULT-VALUE}).")
     int epochs = 3;
 
-    @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr = 2e-4;
 
-    @Option(names = "--min-lr", description = "Floor of the cosine decay (default: lr / 10).")
+    @Option(names = "--min-lr", paramLabel = "LR", description = "Floor of the cosine decay (default: lr / 10).")
     Double minLr;
 
-    @Option(names = "--warmup", description = "Fraction of steps for linear warm-up (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", paramLabel = "F", description = "Fraction of steps for linear warm-up (default: ${DEFAULT-VALUE}).")
     double warmup = 0.1;
 
-    @Option(names = "--weight-decay", description = "AdamW weight decay on matrices (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--weight-decay", paramLabel = "F", description = "AdamW weight decay on matrices (default: ${DEFAULT-VALUE}).")
     double weightDecay = 0.01;
 
-    @Option(names = "--grad-clip", description = "Clip the global gradient norm to this (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--grad-clip", paramLabel = "NORM", description = "Clip the global gradient norm to this (default: ${DEFAULT-VALUE}).")
     double gradClip = 1.0;
 
-    @Option(names = "--eval-every", description = "Steps between validations (default: once per epoch).")
+    @Option(names = "--eval-every", paramLabel = "N", description = "Steps between validations (default: once per epoch).")
     long evalEvery;
 
     @Option(names = "--early-stopping-patience", paramLabel = "N", description = "Stop after N validations without"
             + " a better macro-F1 (regression: loss); 0 never stops early (default: ${DEFAULT-VALUE}).")
     int patience;
 
-    @Option(names = "--seed", description = "Seed of the split, the head, the batches and dropout (default:"
+    @Option(names = "--seed", paramLabel = "N", description = "Seed of the split, the head, the batches and dropout (default:"
             + " ${DEFAULT-VALUE}).")
     long seed = 1;
 
-    @Option(names = "--out", required = true, description = "The run folder (new, or the run to --resume).")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run folder (new, or the run to --resume).")
     Path out;
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint with its saved"
-            + " settings (give the same --data and --val).")
+            + " settings and thread count (give the same --data and --val).")
     boolean resume;
 
     @Option(names = "--baseline", description = "Also train and score the TF-IDF + naive Bayes baseline on the same"
@@ -134,7 +135,6 @@ final class ClassifyTrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        runtime.apply();
         if (data.isEmpty()) throw new LumensparkException("no training data: pass --data FILE (CSV or JSON lines)");
         if (multiLabel && regression) throw new LumensparkException("--multi-label and --regression exclude each other");
         ClassifierOptions options;
@@ -147,8 +147,10 @@ final class ClassifyTrainCommand implements Callable<Integer> {
                             + " checkpoint; drop " + name);
                 }
             }
+            runtime.applySaved(ClassifierTrainer.savedThreads(out));
             options = ClassifierTrainer.savedOptions(out);
         } else {
+            runtime.apply();
             ProblemType type = multiLabel ? ProblemType.MULTI_LABEL_CLASSIFICATION
                     : regression ? ProblemType.REGRESSION : ProblemType.SINGLE_LABEL_CLASSIFICATION;
             options = new ClassifierOptions(base == null ? null : base.folder(), preset, set.overrides,
@@ -156,6 +158,9 @@ final class ClassifyTrainCommand implements Callable<Integer> {
                     "--pooling"), Labeled.parse(ClassWeights.class, classWeights, "--class-weights"),
                     Labeled.parse(Truncation.class, truncate, "--truncate"), batch, epochs, lr,
                     minLr == null ? lr / 10 : minLr, warmup, weightDecay, gradClip, evalEvery, patience, seed, out);
+        }
+        if (baseline && options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+            throw new LumensparkException("--baseline is for one label per text, not " + options.problemType());
         }
         List<LabeledText> all = records.readAll(data);
         List<List<LabeledText>> split = val != null ? List.of(all, records.readAll(val))
@@ -193,9 +198,6 @@ final class ClassifyTrainCommand implements Callable<Integer> {
     /** The baseline's validation metrics. */
     private static Map<String, Object> baseline(ClassifierOptions options, List<LabeledText> train,
                                                 List<LabeledText> held) {
-        if (options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
-            throw new LumensparkException("--baseline is for one label per text");
-        }
         ClassificationTargets targets = ClassificationTargets.of(options.problemType(), options.separator(), train);
         return TfidfNaiveBayes.trainAndEvaluate(targets, train, held).toMap();
     }

@@ -1,6 +1,7 @@
 package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
@@ -27,6 +28,18 @@ class ThreadOptions {
             throw new LumensparkException("--threads must be between 1 and " + MAX_THREADS + ", got " + threads);
         }
         Blas.select(Backend.parse(backend()), threads);
+    }
+
+    /**
+     * Applies the options for resuming a run that computed with {@code saved} threads: that count unless
+     * --threads was given, and a warning when it differs (a step's numbers depend on the thread count).
+     */
+    void applySaved(int saved) {
+        apply(saved);
+        if (threads != saved) {
+            System.err.printf("warning: the run used %s; with %d its numbers will differ slightly from"
+                    + " an uninterrupted run%n", Words.count(saved, "thread"), threads);
+        }
     }
 
     /** The matrix backend to select, as given ("auto", "openblas", "java"). */

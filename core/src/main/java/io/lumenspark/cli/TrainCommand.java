@@ -68,12 +68,7 @@ final class TrainCommand implements Callable<Integer> {
                             + " its checkpoint; drop " + name);
                 }
             }
-            int saved = Trainer.savedThreads(out);
-            runtime.apply(saved);
-            if (runtime.threads != saved) {
-                System.err.printf("warning: the run used %s; with %d its numbers will differ slightly from"
-                        + " an uninterrupted run%n", Words.count(saved, "thread"), runtime.threads);
-            }
+            runtime.applySaved(Trainer.savedThreads(out));
         } else {
             runtime.apply();
         }

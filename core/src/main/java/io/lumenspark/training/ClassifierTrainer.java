@@ -134,6 +134,12 @@ public final class ClassifierTrainer {
         }
     }
 
+    /** The thread count a run's checkpoint was made with: resuming with another would change its numbers. */
+    public static int savedThreads(Path out) {
+        return (int) TrainerState.whole(Checkpoint.find(out).resolve(Checkpoint.STATE), readState(out), "threads", 1,
+                Parallel.MAX_THREADS, " (what --threads allows)", "");
+    }
+
     private static JsonNode readState(Path out) {
         Path file = Checkpoint.find(out).resolve(Checkpoint.STATE);
         JsonNode state = Json.read(file);

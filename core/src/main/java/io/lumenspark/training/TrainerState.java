@@ -9,7 +9,9 @@ import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.type.LogicalType;
+import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.Words;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.ModelConfig;
@@ -97,6 +99,10 @@ public record TrainerState(long step, int threads, String backend, String dataKe
         Path file = Checkpoint.find(out).resolve(Checkpoint.STATE);
         JsonNode node = Json.read(file);
         if (!node.isObject()) throw new LumensparkException(file + ": expected a JSON object");
+        if (ClassifierTrainer.KIND.equals(node.path("kind").asText())) {
+            throw new LumensparkException(out + " is a text classifier's run; continue it with " + Home.command()
+                    + " classify train --resume --out " + Words.shellWord(out.toString()) + " --data ...");
+        }
         for (var it = node.fieldNames(); it.hasNext(); ) {
             String key = it.next();
             if (!KEYS.contains(key)) throw new LumensparkException(file + ": unknown key \"" + key + "\"");
@@ -143,8 +149,8 @@ public record TrainerState(long step, int threads, String backend, String dataKe
     }
 
     /** The whole number at node.key, named prefix + key in messages. */
-    private static long whole(Path file, JsonNode node, String key, long min, long max, String maxName,
-                              String prefix) {
+    static long whole(Path file, JsonNode node, String key, long min, long max, String maxName,
+                      String prefix) {
         JsonNode v = node.get(key);
         String name = "\"" + prefix + key + "\"";
         if (v == null) throw new LumensparkException(file + ": " + name + " is missing");

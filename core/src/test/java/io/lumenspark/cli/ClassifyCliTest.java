@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -151,16 +153,202 @@ class ClassifyCliTest {
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o2").toString(),
                         "--pooling", "middle"},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o3").toString(),
-                        "--pooling", "mean"})) {
+                        "--pooling", "mean"},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o4").toString(),
+                        "--multi-label", "--baseline"})) {
             CliTest.Run r = CliTest.run(args);
             assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
             assertTrue(r.err().lines().filter(l -> l.contains("error")).count() == 1
                     && r.err().lines().anyMatch(l -> l.startsWith("error: ")), String.join(" ", args) + ": " + r.err());
             assertFalse(r.err().contains("Exception"), r.err());
         }
+        assertFalse(Files.exists(tmp.resolve("o4")), "--baseline refused before any training");
         CliTest.Run unknown = CliTest.run("classify", "eval", "--model", model.toString(), "--data",
                 unlabeled.toString(), "--skip-bad-records");
         assertTrue(unknown.err().contains("label 'x' is not one of the classifier's (ham, spam)"), unknown.err());
+    }
+
+    /** The tiny model of these tests, trained for one epoch with these extra arguments; returns its --json result. */
+    private static JsonNode trainTiny(Path records, Path out, String... extra) {
+        List<String> args = new ArrayList<>(List.of("classify", "train", "--data", records.toString(), "--out",
+                out.toString(), "--preset", "tiny", "--set", "embed_dim=16", "--set", "depth=1", "--set", "heads=2",
+                "--set", "seq_length=16", "--set", "k=4", "--set", "rank=4", "--epochs", "1", "--batch", "8",
+                "--lr", "3e-3", "--threads", "2", "--json"));
+        args.addAll(List.of(extra));
+        CliTest.Run t = CliTest.run(args.toArray(String[]::new));
+        assertEquals(0, t.code(), t.err());
+        return Json.read(writeTo(out.getFileName() + "-train.json", t.out()));
+    }
+
+    private static List<JsonNode> jsonLines(String out) throws Exception {
+        List<JsonNode> lines = new ArrayList<>();
+        for (String l : out.lines().toList()) lines.add(Json.mapper().readTree(l));
+        return lines;
+    }
+
+    private static Set<String> texts(JsonNode array) {
+        Set<String> out = new TreeSet<>();
+        for (JsonNode n : array) out.add(n.isObject() ? n.get("label").asText() : n.asText());
+        return out;
+    }
+
+    @Test
+    void multiLabelTrainsEvaluatesAndPredictsThroughTheCommands() throws Exception {
+        Random r = new Random(7);
+        String[] names = {"billing", "bug", "urgent"}, words = {"invoice refund", "crash error", "asap now"};
+        List<String> lines = new ArrayList<>();
+        List<Set<String>> truth = new ArrayList<>();
+        for (int i = 0; i < RECORDS; i++) {
+            Set<String> labels = new TreeSet<>();
+            StringBuilder text = new StringBuilder("ticket " + i);
+            for (int j = 0; j < 3; j++) {
+                if (r.nextBoolean() || (j == 2 && labels.isEmpty())) {
+                    labels.add(names[j]);
+                    text.append(' ').append(words[j]);
+                }
+            }
+            truth.add(labels);
+            // ", " here and "," there: each part is trimmed
+            lines.add(Json.toLine(Map.of("text", text.toString(), "label", String.join(i % 2 == 0 ? "," : ", ",
+                    labels))));
+        }
+        Path records = Files.write(tmp.resolve("tickets.jsonl"), lines);
+        Path out = tmp.resolve("multi");
+        JsonNode trained = trainTiny(records, out, "--multi-label");
+        assertEquals(7, trained.get("steps").asInt(), trained.toString());
+        assertTrue(trained.has("val_macro_f1") && trained.has("best_step"), trained.toString());
+
+        JsonNode config = Json.read(out.resolve("config.json"));
+        assertEquals("multi_label_classification", config.get("problem_type").asText());
+        assertEquals(3, config.get("num_labels").asInt());
+        for (int j = 0; j < 3; j++) {
+            assertEquals(names[j], config.get("id2label").get(Integer.toString(j)).asText());
+            assertEquals(j, config.get("label2id").get(names[j]).asInt());
+        }
+
+        CliTest.Run e = CliTest.run("classify", "eval", "--model", out.toString(), "--data", records.toString(),
+                "--json");
+        assertEquals(0, e.code(), e.err());
+        JsonNode metrics = Json.mapper().readTree(e.out());
+        assertEquals(Set.of("texts", "truncated_texts", "accuracy", "macro_f1"), fieldNames(metrics));
+        assertEquals(RECORDS, metrics.get("texts").asInt());
+
+        CliTest.Run p = CliTest.run("classify", "predict", "--model", out.toString(), "--file", records.toString(),
+                "--json", "--top-k", "5");
+        assertEquals(0, p.code(), p.err());
+        List<JsonNode> predicted = jsonLines(p.out());
+        assertEquals(RECORDS, predicted.size());
+        int exact = 0;
+        for (int i = 0; i < RECORDS; i++) {
+            JsonNode o = predicted.get(i);
+            assertEquals(Set.of("line", "label", "score", "labels", "top_k"), fieldNames(o));
+            assertEquals(i + 1, o.get("line").asInt());
+            assertEquals(Set.of(names), texts(o.get("top_k")), "top_k holds every label, at most");
+            assertEquals(o.get("top_k").get(0).get("label").asText(), o.get("label").asText());
+            Set<String> labels = texts(o.get("labels"));
+            for (JsonNode k : o.get("top_k")) {
+                assertEquals(k.get("score").asDouble() >= 0.5, labels.contains(k.get("label").asText()), o.toString());
+            }
+            if (labels.equals(truth.get(i))) exact++;
+        }
+        assertEquals((double) exact / RECORDS, metrics.get("accuracy").asDouble(), 1e-12,
+                "eval's exact-match accuracy is predict's");
+
+        CliTest.Run direct = CliTest.run("classify", "predict", "--model", out.toString(), "--text", "crash error",
+                "--json");
+        assertEquals(0, direct.code(), direct.err());
+        JsonNode one = Json.mapper().readTree(direct.out());
+        assertEquals("crash error", one.get("text").asText());
+        assertEquals(1, one.get("top_k").size());
+    }
+
+    @Test
+    void regressionTrainsEvaluatesAndPredictsThroughTheCommands() throws Exception {
+        List<String> lines = new ArrayList<>();
+        double[] truth = new double[RECORDS];
+        for (int i = 0; i < RECORDS; i++) {
+            truth[i] = i % 3 == 0 ? 2.5 : i % 3 == 1 ? -1 : 0.25;
+            String text = (i % 3 == 0 ? "great product" : i % 3 == 1 ? "awful service" : "it was fine") + " " + i;
+            // a JSON number, and a number in a string: both are the label's text
+            lines.add("{\"text\": " + Json.toLine(text) + ", \"label\": "
+                    + (i % 2 == 0 ? Double.toString(truth[i]) : "\"" + truth[i] + "\"") + "}");
+        }
+        Path records = Files.write(tmp.resolve("ratings.jsonl"), lines);
+        Path out = tmp.resolve("regression");
+        JsonNode trained = trainTiny(records, out, "--regression");
+        assertTrue(trained.has("val_loss") && !trained.has("val_macro_f1"), trained.toString());
+
+        JsonNode config = Json.read(out.resolve("config.json"));
+        assertEquals("regression", config.get("problem_type").asText());
+        assertEquals(1, config.get("num_labels").asInt());
+
+        CliTest.Run e = CliTest.run("classify", "eval", "--model", out.toString(), "--data", records.toString(),
+                "--json");
+        assertEquals(0, e.code(), e.err());
+        JsonNode metrics = Json.mapper().readTree(e.out());
+        assertEquals(Set.of("texts", "truncated_texts", "mse", "mae"), fieldNames(metrics));
+
+        CliTest.Run p = CliTest.run("classify", "predict", "--model", out.toString(), "--file", records.toString(),
+                "--json");
+        assertEquals(0, p.code(), p.err());
+        List<JsonNode> predicted = jsonLines(p.out());
+        assertEquals(RECORDS, predicted.size());
+        double se = 0, ae = 0;
+        for (int i = 0; i < RECORDS; i++) {
+            JsonNode o = predicted.get(i);
+            assertEquals(Set.of("line", "value"), fieldNames(o));
+            assertEquals(i + 1, o.get("line").asInt());
+            double d = o.get("value").asDouble() - truth[i];
+            se += d * d;
+            ae += Math.abs(d);
+        }
+        assertEquals(se / RECORDS, metrics.get("mse").asDouble(), 1e-5 * (1 + se / RECORDS), "eval's MSE is predict's");
+        assertEquals(ae / RECORDS, metrics.get("mae").asDouble(), 1e-5 * (1 + ae / RECORDS));
+        CliTest.Run text = CliTest.run("classify", "predict", "--model", out.toString(), "--text", "great product");
+        assertEquals(0, text.code(), text.err());
+        Double.parseDouble(text.out().strip()); // the number alone
+    }
+
+    @Test
+    void resumeTakesTheRunsThreadCountAndTrainPointsToClassifyTrain() throws Exception {
+        Path copy = tmp.resolve("resumed");
+        try (var files = Files.walk(model)) {
+            for (Path f : files.toList()) {
+                if (f.getFileName().toString().equals(".lock")) continue;
+                Path to = copy.resolve(model.relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to);
+                else Files.copy(f, to);
+            }
+        }
+        // a thread count this machine would never pick by itself
+        int saved = Runtime.getRuntime().availableProcessors() + 1;
+        Path state = copy.resolve("checkpoint/trainer_state.json");
+        var node = (com.fasterxml.jackson.databind.node.ObjectNode) Json.read(state);
+        assertEquals(2, node.get("threads").asInt());
+        node.put("threads", saved);
+        Files.writeString(state, Json.toLine(node));
+        CliTest.Run own = CliTest.run("classify", "train", "--resume", "--out", copy.toString(), "--data",
+                data.toString());
+        assertEquals(0, own.code(), own.err());
+        assertTrue(own.out().contains(", " + saved + " threads"), own.out());
+        assertFalse(own.err().contains("warning"), own.err());
+        CliTest.Run other = CliTest.run("classify", "train", "--resume", "--out", copy.toString(), "--data",
+                data.toString(), "--threads", "1");
+        assertEquals(0, other.code(), other.err());
+        assertTrue(other.err().contains("warning: the run used " + saved + " threads; with 1 its numbers will differ"),
+                other.err());
+
+        CliTest.Run lm = CliTest.run("train", "--resume", "--out", copy.toString());
+        assertEquals(2, lm.code(), lm.err());
+        assertEquals(1, lm.err().lines().count(), lm.err());
+        assertTrue(lm.err().startsWith("error: " + copy + " is a text classifier's run; continue it with ")
+                && lm.err().contains(" classify train --resume --out "), lm.err());
+    }
+
+    private static Set<String> fieldNames(JsonNode o) {
+        Set<String> names = new TreeSet<>();
+        o.fieldNames().forEachRemaining(names::add);
+        return names;
     }
 
     private static Path writeTo(String name, String text) {

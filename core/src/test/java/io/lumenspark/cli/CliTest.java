@@ -366,8 +366,9 @@ class CliTest {
                 "--stesp", "3");
         assertBadLine("error: --out needs a value (DIR)", "train", "--data", data, "--out");
         assertBadLine("error: missing INPUT", "data", "prepare", "--out", "x");
-        for (String command : new String[]{"train", "eval", "generate", "score", "data", "bench", "tokenizer"}) {
-            String help = run(command, "--help").out();
+        for (String command : new String[]{"train", "eval", "generate", "score", "data", "bench", "tokenizer",
+                "classify train", "classify eval", "classify predict", "bench classify"}) {
+            String help = run((command + " --help").split(" ")).out();
             // (<mask> and <pad> are token names in --objective's description)
             assertFalse(help.replace("<mask>", "").replace("<pad>", "").contains("<") || help.contains("String"),
                     "labels, not Java types: " + help);

