@@ -365,6 +365,9 @@ class CliTest {
         assertBadLine("error: unknown option '--stesp' (did you mean '--steps'?)", "train", "--data", data,
                 "--stesp", "3");
         assertBadLine("error: --out needs a value (DIR)", "train", "--data", data, "--out");
+        assertBadLine("error: unknown option '--tekst' (did you mean '--text'?)", "fill-mask", "--model", "m",
+                "--tekst", "a <mask>"); // a misspelt required option: unknown, not missing
+        assertBadLine("error: unknown option '--modle' (did you mean '--model'?)", "info", "--modle", "x");
         assertBadLine("error: missing INPUT", "data", "prepare", "--out", "x");
         for (String command : new String[]{"train", "eval", "generate", "score", "data", "bench", "tokenizer"}) {
             String help = run(command, "--help").out();
