@@ -188,7 +188,7 @@ public final class Trainer {
                     // the hook is running or has run: it reports
                 }
             }
-            if (done) lock.close();
+            if (done) lock.closeAndRemove(); // a finished run's folder holds no lock file
             else lock.closeAndUndo(); // a refused or failed run leaves no lock file (nor a folder) it made
         }
     }

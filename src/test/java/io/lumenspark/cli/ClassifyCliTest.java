@@ -66,6 +66,7 @@ class ClassifyCliTest {
         assertEquals(14, metrics.size());
         assertTrue(metrics.get(6).contains("\"val_macro_f1\"") && metrics.get(13).contains("\"val_macro_f1\""));
         assertFalse(Files.exists(model.resolve("generation_config.json")));
+        assertFalse(Files.exists(model.resolve(".lock")), "a finished run keeps no lock file");
     }
 
     @Test
@@ -151,12 +152,17 @@ class ClassifyCliTest {
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o2").toString(),
                         "--pooling", "middle"},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o3").toString(),
-                        "--pooling", "mean"})) {
+                        "--pooling", "mean"},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o4").toString(),
+                        "--set", "depth=0"})) {
             CliTest.Run r = CliTest.run(args);
             assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
             assertTrue(r.err().lines().filter(l -> l.contains("error")).count() == 1
                     && r.err().lines().anyMatch(l -> l.startsWith("error: ")), String.join(" ", args) + ": " + r.err());
             assertFalse(r.err().contains("Exception"), r.err());
+        }
+        for (String o : List.of("o1", "o2", "o3", "o4")) {
+            assertFalse(Files.exists(tmp.resolve(o)), "a refused run leaves no folder: " + o);
         }
         CliTest.Run unknown = CliTest.run("classify", "eval", "--model", model.toString(), "--data",
                 unlabeled.toString(), "--skip-bad-records");
