@@ -116,7 +116,7 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         int k = Math.min(topK, s.length);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put(file != null ? "line" : "text", line);
+            m.put("line", line); // the file's line, or the --text's place among them
             if (type == ProblemType.REGRESSION) {
                 m.put("value", s[0]);
                 return Json.toLine(m);

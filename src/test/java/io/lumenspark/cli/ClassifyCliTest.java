@@ -70,6 +70,17 @@ class ClassifyCliTest {
     }
 
     @Test
+    void infoDescribesAClassifierAndItsValidationWithoutPerplexity() {
+        CliTest.Run info = CliTest.run("info", "--model", model.toString());
+        assertEquals(0, info.code(), info.err());
+        assertTrue(info.out().contains("objective:  sequence classification, 2 labels: ham, spam;"
+                + " single_label_classification; pooling last\n"), info.out());
+        assertTrue(info.out().matches("(?s).*validation: loss [0-9.]+, accuracy [0-9.]+, macro-F1 [0-9.]+ at step"
+                + " 14\n.*"), info.out());
+        assertFalse(info.out().contains("perplexity"), info.out());
+    }
+
+    @Test
     void evalPrintsTheIssuesKeysTheSameForCsvAndJsonLines() {
         CliTest.Run e = CliTest.run("classify", "eval", "--model", model.toString(), "--data", data.toString(),
                 "--json", "--baseline", data.toString(), "--png", tmp.resolve("cm.png").toString());
@@ -124,6 +135,11 @@ class ClassifyCliTest {
         List<String> labels = direct.out().lines().map(l -> l.split("\t")[0]).toList();
         for (int i = 0; i < 5; i++) {
             assertEquals(Json.mapper().readTree(out.get(i)).get("label").asText(), labels.get(i));
+        }
+        args.add("--json");
+        List<String> directJson = CliTest.run(args.toArray(String[]::new)).out().lines().toList();
+        for (int i = 0; i < 5; i++) {
+            assertEquals(i + 1, Json.mapper().readTree(directJson.get(i)).get("line").asInt(), "line, as --file");
         }
     }
 
