@@ -290,6 +290,8 @@ class CliTest {
         assertTrue(top.out().contains("test [maven args]") && top.out().contains("jmh [--quick] [regex]"), top.out());
         assertFalse(run("info", "--help").out().contains("--threads"), "info computes nothing");
         assertFalse(run("info", "--help").out().contains("--backend"), "info computes nothing");
+        assertTrue(run("info", "--help").out().replaceAll("\\s+", " ").contains("Describe a model: a folder, a Hugging"
+                + " Face Hub id or a training run's checkpoint."), "info takes Hub ids too");
         for (String[] command : new String[][]{{"tokenizer", "train"}, {"data", "prepare"},
                 {"bench", "tokenizer"}}) {
             Run help = run(java.util.stream.Stream.concat(java.util.Arrays.stream(command), java.util.stream.Stream.of(
