@@ -180,6 +180,21 @@ class ClassifyCliTest {
         for (String o : List.of("o1", "o2", "o3", "o4")) {
             assertFalse(Files.exists(tmp.resolve(o)), "a refused run leaves no folder: " + o);
         }
+        CliTest.Run noColumn = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString());
+        assertTrue(noColumn.err().startsWith("error: " + csv + ": no column 'text' in the header (columns: body, y);"
+                + " choose one with --text-column"), noColumn.err());
+        CliTest.Run noLabel = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString(),
+                "--text-column", "body");
+        assertTrue(noLabel.err().startsWith("error: " + csv + ": no column 'label' in the header (columns: body, y);"
+                + " choose one with --label-column"), noLabel.err());
+        Path cut = Files.writeString(tmp.resolve("cut.jsonl"), "{\"text\": \"a\", \"label\": \"sp\n");
+        CliTest.Run badJson = CliTest.run("classify", "eval", "--model", model.toString(), "--data", cut.toString());
+        assertTrue(badJson.err().startsWith("error: " + cut + " line 1: not valid JSON (the text ends inside a"
+                + " string) at column "), badJson.err());
+        Path noLabels = Files.writeString(tmp.resolve("no-labels.jsonl"), "{\"text\": \"a\"}\n");
+        CliTest.Run none = CliTest.run("classify", "eval", "--model", model.toString(), "--data", cut.toString(),
+                "--data", noLabels.toString(), "--skip-bad-records");
+        assertTrue(none.err().contains("error: no labeled records in " + cut + ", " + noLabels + "\n"), none.err());
         CliTest.Run unknown = CliTest.run("classify", "eval", "--model", model.toString(), "--data",
                 unlabeled.toString(), "--skip-bad-records");
         assertTrue(unknown.err().contains("label 'x' is not one of the classifier's (ham, spam)"), unknown.err());
