@@ -71,6 +71,9 @@ final class ClassifyEvalCommand implements Callable<Integer> {
         Map<String, Object> result = new LinkedHashMap<>();
         try (TextClassifier classifier = new TextClassifier(LumensparkModel.fromPretrained(model.dir()), truncation)) {
             ProblemType type = classifier.problemType();
+            if (baseline != null && type != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+                throw new LumensparkException("--baseline is for one label per text; this model is " + type);
+            }
             ClassificationTargets targets = ClassificationTargets.forLabels(type, separator, classifier.labels());
             float[][] logits = new float[test.size()][];
             float[][] truth = new float[test.size()][];

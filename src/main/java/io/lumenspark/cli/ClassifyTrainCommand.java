@@ -157,6 +157,12 @@ final class ClassifyTrainCommand implements Callable<Integer> {
                     Labeled.parse(Truncation.class, truncate, "--truncate"), batch, epochs, lr,
                     minLr == null ? lr / 10 : minLr, warmup, weightDecay, gradClip, evalEvery, patience, seed, out);
         }
+        if (baseline && options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+            throw new LumensparkException("--baseline is for one label per text, not " + options.problemType());
+        }
+        if (val != null && spec.commandLine().getParseResult().hasMatchedOption("--val-fraction")) {
+            throw new LumensparkException("--val and --val-fraction exclude each other");
+        }
         List<LabeledText> all = records.readAll(data);
         List<List<LabeledText>> split = val != null ? List.of(all, records.readAll(val))
                 : ClassifierTrainer.split(all, valFraction, options.seed());
@@ -193,9 +199,6 @@ final class ClassifyTrainCommand implements Callable<Integer> {
     /** The baseline's validation metrics. */
     private static Map<String, Object> baseline(ClassifierOptions options, List<LabeledText> train,
                                                 List<LabeledText> held) {
-        if (options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
-            throw new LumensparkException("--baseline is for one label per text");
-        }
         ClassificationTargets targets = ClassificationTargets.of(options.problemType(), options.separator(), train);
         return TfidfNaiveBayes.trainAndEvaluate(targets, train, held).toMap();
     }

@@ -200,6 +200,32 @@ class ClassifyCliTest {
         assertTrue(unknown.err().contains("label 'x' is not one of the classifier's (ham, spam)"), unknown.err());
     }
 
+    /** --baseline is for one label per text: refused before training, and by eval on another kind of model. */
+    @Test
+    void baselineIsRefusedForOtherProblemTypesAndValExcludesValFraction() throws Exception {
+        CliTest.Run multi = CliTest.run("classify", "train", "--data", data.toString(), "--out",
+                tmp.resolve("b1").toString(), "--multi-label", "--baseline");
+        assertEquals(2, multi.code());
+        assertEquals("error: --baseline is for one label per text, not multi_label_classification\n", multi.err());
+        assertFalse(Files.exists(tmp.resolve("b1")));
+        CliTest.Run both = CliTest.run("classify", "train", "--data", data.toString(), "--out",
+                tmp.resolve("b2").toString(), "--val", data.toString(), "--val-fraction", "0.2");
+        assertEquals(2, both.code());
+        assertEquals("error: --val and --val-fraction exclude each other\n", both.err());
+        List<String> numbers = new ArrayList<>();
+        for (int i = 0; i < 16; i++) numbers.add(Json.toLine(Map.of("text", "n " + i, "label", i % 4)));
+        Path numeric = Files.write(tmp.resolve("numeric.jsonl"), numbers), reg = tmp.resolve("regression");
+        CliTest.Run train = CliTest.run("classify", "train", "--data", numeric.toString(), "--out", reg.toString(),
+                "--regression", "--preset", "tiny", "--set", "embed_dim=16", "--set", "depth=1", "--set", "heads=2",
+                "--set", "seq_length=8", "--set", "k=4", "--set", "rank=4", "--epochs", "1", "--batch", "8",
+                "--val-fraction", "0.25", "--threads", "1");
+        assertEquals(0, train.code(), train.err());
+        CliTest.Run eval = CliTest.run("classify", "eval", "--model", reg.toString(), "--data", numeric.toString(),
+                "--baseline", numeric.toString());
+        assertEquals(2, eval.code());
+        assertEquals("error: --baseline is for one label per text; this model is regression\n", eval.err());
+    }
+
     private static Path writeTo(String name, String text) {
         try {
             return Files.writeString(tmp.resolve(name), text);
