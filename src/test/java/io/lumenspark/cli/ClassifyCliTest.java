@@ -226,6 +226,22 @@ class ClassifyCliTest {
         assertEquals("error: --baseline is for one label per text; this model is regression\n", eval.err());
     }
 
+    /** Language-model commands on a classifier say what it is and what to use instead. */
+    @Test
+    void languageModelCommandsOnAClassifierSayWhatItIs() throws Exception {
+        Path corpus = Files.writeString(tmp.resolve("corpus.txt"), "some text to train on\n".repeat(50));
+        CliTest.Run init = CliTest.run("train", "--init", model.toString(), "--data", corpus.toString(), "--out",
+                tmp.resolve("lm").toString(), "--steps", "1");
+        assertEquals(2, init.code(), init.err());
+        assertEquals("error: --init " + model + ": this model is a sequence classifier (objective"
+                + " sequence_classification), not a language model; to fine-tune it on labeled texts: lumenspark"
+                + " classify train --base " + model + "\n", init.err());
+        CliTest.Run fill = CliTest.run("fill-mask", "--model", model.toString(), "--text", "a <mask>");
+        assertEquals(2, fill.code(), fill.err());
+        assertTrue(fill.err().startsWith("error: this model is a sequence classifier (objective"
+                + " sequence_classification); fill-mask needs a masked LM"), fill.err());
+    }
+
     private static Path writeTo(String name, String text) {
         try {
             return Files.writeString(tmp.resolve(name), text);
