@@ -111,7 +111,8 @@ final class ClassifyEvalCommand implements Callable<Integer> {
                         result.put("baseline", bm);
                         if (!json) {
                             System.out.printf("baseline (TF-IDF word 1-2-grams + multinomial naive Bayes, fitted on"
-                                    + " %s):%n%s", baseline, b.report());
+                                    + " %s):%n%s", String.join(", ", baseline.stream().map(Path::toString).toList()),
+                                    b.report());
                         }
                     }
                 }

@@ -94,6 +94,9 @@ class ClassifyCliTest {
         for (JsonNode row : m.get("confusion_matrix")) for (JsonNode c : row) total += c.asLong();
         assertEquals(RECORDS, total);
         assertTrue(Files.exists(tmp.resolve("cm.png")));
+        CliTest.Run text = CliTest.run("classify", "eval", "--model", model.toString(), "--data", data.toString(),
+                "--baseline", data.toString());
+        assertTrue(text.out().contains("naive Bayes, fitted on " + data + "):"), "a path, not a list: " + text.out());
         CliTest.Run c = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString(),
                 "--text-column", "body", "--label-column", "y", "--json");
         assertEquals(0, c.code(), c.err());
