@@ -71,6 +71,9 @@ final class ClassifyEvalCommand implements Callable<Integer> {
         Map<String, Object> result = new LinkedHashMap<>();
         try (TextClassifier classifier = new TextClassifier(LumensparkModel.fromPretrained(model.dir()), truncation)) {
             ProblemType type = classifier.problemType();
+            if (baseline != null && type != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+                throw new LumensparkException("--baseline is for one label per text; this model is " + type);
+            }
             ClassificationTargets targets = ClassificationTargets.forLabels(type, separator, classifier.labels());
             float[][] logits = new float[test.size()][];
             float[][] truth = new float[test.size()][];
@@ -108,7 +111,8 @@ final class ClassifyEvalCommand implements Callable<Integer> {
                         result.put("baseline", bm);
                         if (!json) {
                             System.out.printf("baseline (TF-IDF word 1-2-grams + multinomial naive Bayes, fitted on"
-                                    + " %s):%n%s", baseline, b.report());
+                                    + " %s):%n%s", String.join(", ", baseline.stream().map(Path::toString).toList()),
+                                    b.report());
                         }
                     }
                 }

@@ -73,7 +73,7 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         try (TextClassifier classifier = new TextClassifier(LumensparkModel.fromPretrained(model.dir()), truncation)) {
             if (texts != null) {
                 List<TextClassifier.Prediction> p = classifier.predict(texts);
-                for (int i = 0; i < p.size(); i++) out.println(line(classifier, p.get(i), texts.get(i)));
+                for (int i = 0; i < p.size(); i++) out.println(line(classifier, p.get(i), i + 1));
                 return 0;
             }
             long skipped;
@@ -105,8 +105,8 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** One prediction's output line; source is the record's line number (--file) or the text itself (--text). */
-    private String line(TextClassifier classifier, TextClassifier.Prediction p, Object source) {
+    /** One prediction's output line; source is the record's line number (--file) or the --text's place (from 1). */
+    private String line(TextClassifier classifier, TextClassifier.Prediction p, long source) {
         ProblemType type = classifier.problemType();
         List<String> labels = classifier.labels();
         double[] s = p.scores();
@@ -116,7 +116,7 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         int k = Math.min(topK, s.length);
         if (json) {
             Map<String, Object> m = new LinkedHashMap<>();
-            m.put(file != null ? "line" : "text", source);
+            m.put("line", source); // the file's line, or the --text's place among them (from 1)
             if (type == ProblemType.REGRESSION) {
                 m.put("value", s[0]);
                 return Json.toLine(m);

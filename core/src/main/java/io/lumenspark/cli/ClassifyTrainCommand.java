@@ -162,6 +162,9 @@ final class ClassifyTrainCommand implements Callable<Integer> {
         if (baseline && options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
             throw new LumensparkException("--baseline is for one label per text, not " + options.problemType());
         }
+        if (val != null && spec.commandLine().getParseResult().hasMatchedOption("--val-fraction")) {
+            throw new LumensparkException("--val and --val-fraction exclude each other");
+        }
         List<LabeledText> all = records.readAll(data);
         List<List<LabeledText>> split = val != null ? List.of(all, records.readAll(val))
                 : ClassifierTrainer.split(all, valFraction, options.seed());

@@ -128,14 +128,14 @@ final class CliText {
                 return "unknown command '" + typed + "'" + (near == null ? "" : " (did you mean '" + near + "'?)")
                         + "; the commands are " + String.join(", ", commands);
             }
-            if (typed.startsWith("-")) {
-                String option = typed.contains("=") ? typed.substring(0, typed.indexOf('=')) : typed;
-                String near = Words.nearest(option, spec.optionsMap().keySet());
-                return "unknown option '" + option + "'" + (near == null ? "" : " (did you mean '" + near + "'?)");
-            }
+            if (typed.startsWith("-")) return unknownOption(typed, spec);
             return "unexpected argument '" + typed + "'";
         }
         if (e instanceof CommandLine.MissingParameterException missing) {
+            // a misspelt required option is missing because it is unknown: the unknown one is the news
+            for (String typed : line.getUnmatchedArguments()) {
+                if (typed.startsWith("-")) return unknownOption(typed, spec);
+            }
             List<ArgSpec> specs = missing.getMissing();
             if (m.startsWith("Missing required parameter for option") && specs.size() == 1
                     && specs.getFirst() instanceof OptionSpec o) {
@@ -158,6 +158,13 @@ final class CliText {
             return name(e.getArgSpec()) + " must be KEY=VALUE, got '" + keyValue.group(1) + "'";
         }
         return plain(m);
+    }
+
+    /** "unknown option '--tekst' (did you mean '--text'?)" for {@code typed} (with any "=value" dropped). */
+    private static String unknownOption(String typed, CommandSpec spec) {
+        String option = typed.contains("=") ? typed.substring(0, typed.indexOf('=')) : typed;
+        String near = Words.nearest(option, spec.optionsMap().keySet());
+        return "unknown option '" + option + "'" + (near == null ? "" : " (did you mean '" + near + "'?)");
     }
 
     /** picocli's wording made ours: no "Error: ", option names as typed, lower case first. */

@@ -118,6 +118,7 @@ final class GenerateCommand implements Callable<Integer> {
         List<String> texts = prompts.file != null ? List.of(readPromptFile(prompts.file)) : prompts.texts;
         try (LumensparkModel model = modelFolder.open()) {
             GenerationConfig cfg = config(model.generationConfig());
+            model.config().nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w)); // as score
             if (prompts.interactive) return interactive(model, cfg);
             run(model, cfg, texts);
         }

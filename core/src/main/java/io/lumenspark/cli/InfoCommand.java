@@ -27,10 +27,11 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * Describes a model folder (or hub model, or a training run's checkpoint). It loads the folder as the other commands do (so it refuses what they refuse) but
- * computes nothing, so it takes no --threads or --backend.
+ * Describes a model folder (or hub model, or a training run's checkpoint). It loads the folder as the other commands
+ * do (so it refuses what they refuse) but computes nothing, so it takes no --threads or --backend.
  */
-@Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model folder.")
+@Command(name = "info", mixinStandardHelpOptions = true, description = "Describe a model: a folder, a"
+        + " Hugging Face Hub id or a training run's checkpoint.")
 final class InfoCommand implements Callable<Integer> {
     @Mixin
     ModelOption modelFolder;
@@ -46,11 +47,7 @@ final class InfoCommand implements Callable<Integer> {
                     cfg.causal() ? " (causal)" : " (bidirectional: sees the future)", cfg.k(), cfg.kvHeads());
             System.out.printf("shape:      vocab %d, embed_dim %d, depth %d, heads %d, seq_length %d, rank %d%n",
                     cfg.vocabSize(), cfg.embedDim(), cfg.depth(), cfg.heads(), cfg.seqLength(), cfg.rank());
-            System.out.printf("objective:  %s%n", cfg.isMaskedLm()
-                    ? String.format("masked LM (%s; fill-mask, <mask> = %s, <pad> = %s)", cfg.lmHead() == LmHeadKind.DENSE
-                    ? "RoBERTa-style head: lm_head.dense, GELU, lm_head.layer_norm, fc_out" : "head: fc_out",
-                    tokenId(cfg.maskTokenId()), tokenId(cfg.padTokenId()))
-                    : "causal LM (the next token)");
+            System.out.printf("objective:  %s%n", objective(cfg));
             System.out.printf("parameters: %,d (%.1f MB as float32)%n", model.languageModel().params().count(),
                     model.languageModel().params().count() * 4 / 1e6);
             System.out.printf("tokenizer:  %s%s%n", tokenizer, ModelFolder.hasTokenizerFiles(dir) ? ""
@@ -78,18 +75,46 @@ final class InfoCommand implements Callable<Integer> {
                 System.out.printf("training:   checkpoint at step %d%n", step);
             }
             if (run != null && Files.exists(run.resolve(RunFolder.METRICS))) {
-                validation(MetricsLog.read(run.resolve(RunFolder.METRICS)), step, cfg.isMaskedLm());
+                validation(MetricsLog.read(run.resolve(RunFolder.METRICS)), step, cfg);
             }
         }
         return 0;
     }
 
-    /** The last validation loss the run logged, at or before the checkpoint's step (a later one has no model). */
-    private static void validation(List<Map<String, Object>> records, Long checkpointStep, boolean maskedLm) {
+    /** What the model's head predicts, in one line. */
+    private static String objective(ModelConfig cfg) {
+        if (cfg.isClassifier()) {
+            return String.format("sequence classification, %s: %s; %s; pooling %s",
+                    Words.count(cfg.numLabels(), "label"), String.join(", ", cfg.labels()), cfg.problemType(),
+                    cfg.pooling());
+        }
+        if (cfg.isMaskedLm()) {
+            return String.format("masked LM (%s; fill-mask, <mask> = %s, <pad> = %s)", cfg.lmHead() == LmHeadKind.DENSE
+                    ? "RoBERTa-style head: lm_head.dense, GELU, lm_head.layer_norm, fc_out" : "head: fc_out",
+                    tokenId(cfg.maskTokenId()), tokenId(cfg.padTokenId()));
+        }
+        return cfg.causal() ? "causal LM (the next token)"
+                : "next-token LM head (bidirectional: its next-token loss is not honest)";
+    }
+
+    /**
+     * The last validation the run logged, at or before the checkpoint's step (a later one has no model): a
+     * language model's loss and (pseudo-)perplexity, a classifier's loss, accuracy and macro-F1 where logged.
+     */
+    private static void validation(List<Map<String, Object>> records, Long checkpointStep, ModelConfig cfg) {
         for (int i = records.size() - 1; i >= 0; i--) {
             Map<String, Object> r = records.get(i);
             if (r.get("val_loss") instanceof Number loss && r.get("step") instanceof Number step
                     && (checkpointStep == null || step.longValue() <= checkpointStep)) {
+                if (cfg.isClassifier()) {
+                    System.out.printf("validation: loss %.4f%s%s at step %d%n", loss.doubleValue(),
+                            r.get("val_accuracy") instanceof Number a ? String.format(", accuracy %.4f",
+                                    a.doubleValue()) : "",
+                            r.get("val_macro_f1") instanceof Number f ? String.format(", macro-F1 %.4f",
+                                    f.doubleValue()) : "", step.longValue());
+                    return;
+                }
+                boolean maskedLm = cfg.isMaskedLm();
                 System.out.printf("validation: %sloss %.4f, %sperplexity %.2f at step %d%n", maskedLm ? "masked LM "
                         : "", loss.doubleValue(), maskedLm ? "pseudo-" : "", Math.exp(loss.doubleValue()),
                         step.longValue());

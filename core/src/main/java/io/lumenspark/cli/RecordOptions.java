@@ -44,7 +44,8 @@ final class RecordOptions {
             }
         }
         if (skipped > 0) System.err.printf("warning: skipped %s%n", Words.count(skipped, "bad record"));
-        if (out.isEmpty()) throw new LumensparkException("no labeled records in " + inputs);
+        if (out.isEmpty()) throw new LumensparkException("no labeled records in " + inputs.stream()
+                .map(Path::toString).collect(java.util.stream.Collectors.joining(", ")));
         return out;
     }
 

@@ -37,7 +37,8 @@ final class CsvReader implements RecordReader {
     private final int columns;
     private final List<String> header;
 
-    CsvReader(InputStream in, Path file, String column, int maxChars) throws IOException {
+    /** A reader of {@code column}; {@code option} is the command-line option that names it, for messages. */
+    CsvReader(InputStream in, Path file, String column, String option, int maxChars) throws IOException {
         // This constructor replaces malformed UTF-8 with U+FFFD instead of failing, as for text files.
         this.in = new InputStreamReader(in, StandardCharsets.UTF_8);
         this.file = file;
@@ -57,7 +58,7 @@ final class CsvReader implements RecordReader {
         columnIndex = fields.indexOf(column);
         if (columnIndex < 0) {
             throw new LumensparkException(file + ": no column '" + column + "' in the header (columns: "
-                    + String.join(", ", fields) + "); choose one with --column");
+                    + String.join(", ", fields) + "); choose one with " + option);
         }
     }
 
@@ -92,7 +93,7 @@ final class CsvReader implements RecordReader {
         int index = header.indexOf(key);
         if (index < 0) {
             throw new LumensparkException(file + ": no column '" + key + "' in the header (columns: "
-                    + String.join(", ", header) + ")");
+                    + String.join(", ", header) + "); choose one with --label-column");
         }
         if (fields.size() != columns) {
             throw new BadRecordException("the row has " + Words.count(fields.size(), "field") + ", the header "

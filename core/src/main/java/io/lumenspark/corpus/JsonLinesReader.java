@@ -77,7 +77,9 @@ final class JsonLinesReader implements RecordReader {
         try {
             node = Json.mapper().readTree(lineBytes, 0, lineLength);
         } catch (JsonProcessingException e) {
-            throw new BadRecordException("not valid JSON (" + Json.detail(e) + ")");
+            var at = e.getLocation();
+            throw new BadRecordException("not valid JSON (" + Json.detail(e) + ")"
+                    + (at != null && at.getColumnNr() > 0 ? " at column " + at.getColumnNr() : ""));
         } catch (IOException e) {
             throw new BadRecordException("not valid JSON (" + Json.oneLine(e.getMessage()) + ")");
         }

@@ -46,7 +46,9 @@ public final class LabeledRecords implements Closeable {
                 reader = null;
                 lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
             } else {
-                reader = RecordReader.open(format, in, file, new CorpusOptions(format, textKey, textKey, 0, skipBad),
+                reader = format == CorpusFormat.CSV // the message names classify's option
+                        ? new CsvReader(in, file, textKey, "--text-column", RecordReader.MAX_RECORD)
+                        : RecordReader.open(format, in, file, new CorpusOptions(format, textKey, textKey, 0, skipBad),
                         RecordReader.MAX_RECORD);
                 lines = null;
             }

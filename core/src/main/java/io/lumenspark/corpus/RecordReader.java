@@ -38,7 +38,8 @@ public interface RecordReader extends Closeable {
      * number or boolean as written).
      *
      * @throws BadRecordException          when this record lacks it or it is not a string, number or boolean
-     * @throws io.lumenspark.LumensparkException for a CSV file whose header has no such column
+     * @throws io.lumenspark.LumensparkException for a CSV file whose header has no such column (its message names
+     *                                           --label-column, classify's option)
      */
     String value(String key) throws BadRecordException;
 
@@ -53,7 +54,7 @@ public interface RecordReader extends Closeable {
             throws IOException {
         return switch (format) {
             case JSONL -> new JsonLinesReader(in, file, options.field(), maxRecord);
-            case CSV -> new CsvReader(in, file, options.column(), maxRecord);
+            case CSV -> new CsvReader(in, file, options.column(), "--column", maxRecord);
             default -> throw new IllegalArgumentException("not a record format: " + format);
         };
     }

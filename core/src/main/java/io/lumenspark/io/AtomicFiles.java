@@ -62,6 +62,8 @@ public final class AtomicFiles {
      */
     public static void write(Path path, IoConsumer<FileChannel> writer) {
         Path target = path.toAbsolutePath();
+        // the move's own error would name the folder twice ("Is a directory (PATH)")
+        if (Files.isDirectory(target)) throw new LumensparkException("cannot write " + path + ": it is a folder");
         Path dir = target.getParent();
         Path tmp = null;
         try {

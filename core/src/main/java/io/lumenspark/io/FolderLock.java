@@ -109,6 +109,20 @@ public final class FolderLock implements AutoCloseable {
     }
 
     /**
+     * Removes the lock file and releases the lock, for a run that has ended: its folder (e.g. one uploaded as a
+     * model) keeps no lock file. Only for locks acquired without waiting: a process that waits on the removed file
+     * would hold a lock nobody else sees.
+     */
+    public void closeAndRemove() {
+        try {
+            Files.deleteIfExists(dir.resolve(FILE)); // while still held: no other process locks the file meanwhile
+        } catch (IOException ignored) {
+            // the lock file stays: harmless, the next run locks it again
+        }
+        close();
+    }
+
+    /**
      * Releases the lock and leaves the folder as it was before {@link #acquire}, for work that was refused or
      * failed: the lock file goes if acquiring created it, and the folder too if acquiring created it and nothing
      * else is in it now.

@@ -134,6 +134,10 @@ public final class Json {
     public static String detail(JsonProcessingException e) {
         if (trailing(e)) return "more after the JSON value"; // Jackson's text names a class and a setting
         return oneLine(e.getOriginalMessage())
+                .replaceAll("^Unexpected end-of-input in VALUE_STRING.*", "the text ends inside a string")
+                .replaceAll("^Unexpected end-of-input in field name.*", "the text ends inside a field name")
+                .replaceAll("^Unexpected end-of-input: expected close marker for (Object|Array)",
+                        "the text ends before the JSON value is closed")
                 .replaceAll("Non-standard token '([^']*)': enable .*", "$1 is not a JSON number (JSON has no NaN or"
                         + " infinities)")
                 .replaceAll("\\(start marker at \\[Source: [^;\\]]*; line: (\\d+), column: (\\d+)]\\)",

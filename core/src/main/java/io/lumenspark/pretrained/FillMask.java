@@ -56,6 +56,11 @@ public final class FillMask {
      */
     public static List<Result> fill(LumensparkModel model, List<String> texts, int topK) {
         ModelConfig cfg = model.config();
+        if (cfg.isClassifier()) {
+            throw new LumensparkException("this model is a sequence classifier (objective " + cfg.objective()
+                    + "); fill-mask needs a masked LM (lumenspark train --objective mlm); classify with lumenspark"
+                    + " classify predict");
+        }
         if (!cfg.isMaskedLm()) {
             throw new LumensparkException("this model predicts the next token (objective " + cfg.objective()
                     + "); fill-mask needs a masked LM (lumenspark train --objective mlm)");

@@ -174,8 +174,15 @@ public final class ClassifierTrainer {
         if (train.isEmpty() || val.isEmpty()) {
             throw new LumensparkException("no " + (train.isEmpty() ? "training" : "validation") + " records");
         }
-        try (FolderLock lock = FolderLock.acquire(out, false, "training in")) {
-            return runLocked(train, val, resume);
+        FolderLock lock = FolderLock.acquire(out, false, "training in");
+        boolean done = false;
+        try {
+            Result r = runLocked(train, val, resume);
+            done = true;
+            return r;
+        } finally {
+            if (done) lock.closeAndRemove(); // a finished run's folder holds no lock file
+            else lock.closeAndUndo(); // a refused or failed run leaves no lock file (nor a folder) it made
         }
     }
 

@@ -188,7 +188,7 @@ public final class Trainer {
                     // the hook is running or has run: it reports
                 }
             }
-            if (done) lock.close();
+            if (done) lock.closeAndRemove(); // a finished run's folder holds no lock file
             else lock.closeAndUndo(); // a refused or failed run leaves no lock file (nor a folder) it made
         }
     }
@@ -231,15 +231,9 @@ public final class Trainer {
                 : opt.init() != null ? Tokenizer.fromPretrained(opt.init())
                 : Tokenizer.byName("gpt2");
         boolean masked = opt.objective() == LmObjective.MASKED_LM;
-        if (masked) { // a masked LM needs <mask> and <pad>: added to a tokenizer that lacks them
-            Tokenizer before = tokenizer;
-            tokenizer = tokenizer.withSpecialTokens(MlmMasking.SPECIAL_TOKENS);
-            if (tokenizer != before) {
-                log.printf("tokenizer: %s and %s added for the masked-LM objective (ids %d and %d)%n",
-                        Tokenizer.MASK_TEXT, Tokenizer.PAD_TEXT, tokenizer.specialId(Tokenizer.MASK_TEXT).orElseThrow(),
-                        tokenizer.specialId(Tokenizer.PAD_TEXT).orElseThrow());
-            }
-        }
+        Tokenizer before = tokenizer;
+        // a masked LM needs <mask> and <pad>: added to a tokenizer that lacks them
+        if (masked) tokenizer = tokenizer.withSpecialTokens(MlmMasking.SPECIAL_TOKENS);
         // The model and its settings are checked before anything is allocated, and before the data, whose
         // tokenizing may take minutes.
         ModelConfig cfg = config(resume);
@@ -252,6 +246,11 @@ public final class Trainer {
                     + tokenizer.vocabSize() + " (" + tokenizer.name() + ")");
         }
         MemoryPlan.forTraining(cfg, opt.batch(), n).check();
+        if (tokenizer != before) { // said once the options are known to be valid
+            log.printf("tokenizer: %s and %s added for the masked-LM objective (ids %d and %d)%n",
+                    Tokenizer.MASK_TEXT, Tokenizer.PAD_TEXT, tokenizer.specialId(Tokenizer.MASK_TEXT).orElseThrow(),
+                    tokenizer.specialId(Tokenizer.PAD_TEXT).orElseThrow());
+        }
         if (!masked) cfg.nextTokenLossWarning().ifPresent(w -> System.err.println("warning: " + w));
         if (!resume && found.stoppedBeforeCheckpoint()) {
             log.printf("%s held the metrics of a run stopped before its first checkpoint (nothing to resume);"
@@ -346,6 +345,11 @@ public final class Trainer {
         if (opt.init() != null) {
             cfg = ModelWeights.readConfig(opt.init());
             source = "--init " + opt.init();
+            if (cfg.isClassifier()) {
+                throw new LumensparkException("--init " + opt.init() + ": this model is a sequence classifier"
+                        + " (objective sequence_classification), not a language model; to fine-tune it on labeled"
+                        + " texts: lumenspark classify train --base " + opt.init());
+            }
             if (cfg.vocabSize() != tokenizer.vocabSize()) {
                 throw new LumensparkException(opt.init() + ": vocab_size " + cfg.vocabSize()
                         + " does not match the tokenizer's " + tokenizer.vocabSize()

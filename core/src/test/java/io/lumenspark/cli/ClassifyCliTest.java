@@ -68,6 +68,18 @@ class ClassifyCliTest {
         assertEquals(14, metrics.size());
         assertTrue(metrics.get(6).contains("\"val_macro_f1\"") && metrics.get(13).contains("\"val_macro_f1\""));
         assertFalse(Files.exists(model.resolve("generation_config.json")));
+        assertFalse(Files.exists(model.resolve(".lock")), "a finished run keeps no lock file");
+    }
+
+    @Test
+    void infoDescribesAClassifierAndItsValidationWithoutPerplexity() {
+        CliTest.Run info = CliTest.run("info", "--model", model.toString());
+        assertEquals(0, info.code(), info.err());
+        assertTrue(info.out().contains("objective:  sequence classification, 2 labels: ham, spam;"
+                + " single_label_classification; pooling last\n"), info.out());
+        assertTrue(info.out().matches("(?s).*validation: loss [0-9.]+, accuracy [0-9.]+, macro-F1 [0-9.]+ at step"
+                + " 14\n.*"), info.out());
+        assertFalse(info.out().contains("perplexity"), info.out());
     }
 
     @Test
@@ -84,6 +96,9 @@ class ClassifyCliTest {
         for (JsonNode row : m.get("confusion_matrix")) for (JsonNode c : row) total += c.asLong();
         assertEquals(RECORDS, total);
         assertTrue(Files.exists(tmp.resolve("cm.png")));
+        CliTest.Run text = CliTest.run("classify", "eval", "--model", model.toString(), "--data", data.toString(),
+                "--baseline", data.toString());
+        assertTrue(text.out().contains("naive Bayes, fitted on " + data + "):"), "a path, not a list: " + text.out());
         CliTest.Run c = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString(),
                 "--text-column", "body", "--label-column", "y", "--json");
         assertEquals(0, c.code(), c.err());
@@ -126,6 +141,11 @@ class ClassifyCliTest {
         for (int i = 0; i < 5; i++) {
             assertEquals(Json.mapper().readTree(out.get(i)).get("label").asText(), labels.get(i));
         }
+        args.add("--json");
+        List<String> directJson = CliTest.run(args.toArray(String[]::new)).out().lines().toList();
+        for (int i = 0; i < 5; i++) {
+            assertEquals(i + 1, Json.mapper().readTree(directJson.get(i)).get("line").asInt(), "line, as --file");
+        }
     }
 
     @Test
@@ -155,14 +175,33 @@ class ClassifyCliTest {
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o3").toString(),
                         "--pooling", "mean"},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o4").toString(),
-                        "--multi-label", "--baseline"})) {
+                        "--multi-label", "--baseline"},
+                new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o5").toString(),
+                        "--set", "depth=0"})) {
             CliTest.Run r = CliTest.run(args);
             assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
             assertTrue(r.err().lines().filter(l -> l.contains("error")).count() == 1
                     && r.err().lines().anyMatch(l -> l.startsWith("error: ")), String.join(" ", args) + ": " + r.err());
             assertFalse(r.err().contains("Exception"), r.err());
         }
-        assertFalse(Files.exists(tmp.resolve("o4")), "--baseline refused before any training");
+        for (String o : List.of("o1", "o2", "o3", "o4", "o5")) { // o4: --baseline refused before any training
+            assertFalse(Files.exists(tmp.resolve(o)), "a refused run leaves no folder: " + o);
+        }
+        CliTest.Run noColumn = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString());
+        assertTrue(noColumn.err().startsWith("error: " + csv + ": no column 'text' in the header (columns: body, y);"
+                + " choose one with --text-column"), noColumn.err());
+        CliTest.Run noLabel = CliTest.run("classify", "eval", "--model", model.toString(), "--data", csv.toString(),
+                "--text-column", "body");
+        assertTrue(noLabel.err().startsWith("error: " + csv + ": no column 'label' in the header (columns: body, y);"
+                + " choose one with --label-column"), noLabel.err());
+        Path cut = Files.writeString(tmp.resolve("cut.jsonl"), "{\"text\": \"a\", \"label\": \"sp\n");
+        CliTest.Run badJson = CliTest.run("classify", "eval", "--model", model.toString(), "--data", cut.toString());
+        assertTrue(badJson.err().startsWith("error: " + cut + " line 1: not valid JSON (the text ends inside a"
+                + " string) at column "), badJson.err());
+        Path noLabels = Files.writeString(tmp.resolve("no-labels.jsonl"), "{\"text\": \"a\"}\n");
+        CliTest.Run none = CliTest.run("classify", "eval", "--model", model.toString(), "--data", cut.toString(),
+                "--data", noLabels.toString(), "--skip-bad-records");
+        assertTrue(none.err().contains("error: no labeled records in " + cut + ", " + noLabels + "\n"), none.err());
         CliTest.Run unknown = CliTest.run("classify", "eval", "--model", model.toString(), "--data",
                 unlabeled.toString(), "--skip-bad-records");
         assertTrue(unknown.err().contains("label 'x' is not one of the classifier's (ham, spam)"), unknown.err());
@@ -258,7 +297,7 @@ class ClassifyCliTest {
                 "--json");
         assertEquals(0, direct.code(), direct.err());
         JsonNode one = Json.mapper().readTree(direct.out());
-        assertEquals("crash error", one.get("text").asText());
+        assertEquals(1, one.get("line").asInt(), "the --text's place, as --file gives the line");
         assertEquals(1, one.get("top_k").size());
     }
 
@@ -349,6 +388,48 @@ class ClassifyCliTest {
         Set<String> names = new TreeSet<>();
         o.fieldNames().forEachRemaining(names::add);
         return names;
+    }
+
+    /** --baseline is for one label per text: refused before training, and by eval on another kind of model. */
+    @Test
+    void baselineIsRefusedForOtherProblemTypesAndValExcludesValFraction() throws Exception {
+        CliTest.Run multi = CliTest.run("classify", "train", "--data", data.toString(), "--out",
+                tmp.resolve("b1").toString(), "--multi-label", "--baseline");
+        assertEquals(2, multi.code());
+        assertEquals("error: --baseline is for one label per text, not multi_label_classification\n", multi.err());
+        assertFalse(Files.exists(tmp.resolve("b1")));
+        CliTest.Run both = CliTest.run("classify", "train", "--data", data.toString(), "--out",
+                tmp.resolve("b2").toString(), "--val", data.toString(), "--val-fraction", "0.2");
+        assertEquals(2, both.code());
+        assertEquals("error: --val and --val-fraction exclude each other\n", both.err());
+        List<String> numbers = new ArrayList<>();
+        for (int i = 0; i < 16; i++) numbers.add(Json.toLine(Map.of("text", "n " + i, "label", i % 4)));
+        Path numeric = Files.write(tmp.resolve("numeric.jsonl"), numbers), reg = tmp.resolve("regression-for-baseline");
+        CliTest.Run train = CliTest.run("classify", "train", "--data", numeric.toString(), "--out", reg.toString(),
+                "--regression", "--preset", "tiny", "--set", "embed_dim=16", "--set", "depth=1", "--set", "heads=2",
+                "--set", "seq_length=8", "--set", "k=4", "--set", "rank=4", "--epochs", "1", "--batch", "8",
+                "--val-fraction", "0.25", "--threads", "1");
+        assertEquals(0, train.code(), train.err());
+        CliTest.Run eval = CliTest.run("classify", "eval", "--model", reg.toString(), "--data", numeric.toString(),
+                "--baseline", numeric.toString());
+        assertEquals(2, eval.code());
+        assertEquals("error: --baseline is for one label per text; this model is regression\n", eval.err());
+    }
+
+    /** Language-model commands on a classifier say what it is and what to use instead. */
+    @Test
+    void languageModelCommandsOnAClassifierSayWhatItIs() throws Exception {
+        Path corpus = Files.writeString(tmp.resolve("corpus.txt"), "some text to train on\n".repeat(50));
+        CliTest.Run init = CliTest.run("train", "--init", model.toString(), "--data", corpus.toString(), "--out",
+                tmp.resolve("lm").toString(), "--steps", "1");
+        assertEquals(2, init.code(), init.err());
+        assertEquals("error: --init " + model + ": this model is a sequence classifier (objective"
+                + " sequence_classification), not a language model; to fine-tune it on labeled texts: lumenspark"
+                + " classify train --base " + model + "\n", init.err());
+        CliTest.Run fill = CliTest.run("fill-mask", "--model", model.toString(), "--text", "a <mask>");
+        assertEquals(2, fill.code(), fill.err());
+        assertTrue(fill.err().startsWith("error: this model is a sequence classifier (objective"
+                + " sequence_classification); fill-mask needs a masked LM"), fill.err());
     }
 
     private static Path writeTo(String name, String text) {

@@ -290,6 +290,8 @@ class CliTest {
         assertTrue(top.out().contains("test [maven args]") && top.out().contains("jmh [--quick] [regex]"), top.out());
         assertFalse(run("info", "--help").out().contains("--threads"), "info computes nothing");
         assertFalse(run("info", "--help").out().contains("--backend"), "info computes nothing");
+        assertTrue(run("info", "--help").out().replaceAll("\\s+", " ").contains("Describe a model: a folder, a Hugging"
+                + " Face Hub id or a training run's checkpoint."), "info takes Hub ids too");
         for (String[] command : new String[][]{{"tokenizer", "train"}, {"data", "prepare"},
                 {"bench", "tokenizer"}}) {
             Run help = run(java.util.stream.Stream.concat(java.util.Arrays.stream(command), java.util.stream.Stream.of(
@@ -365,6 +367,9 @@ class CliTest {
         assertBadLine("error: unknown option '--stesp' (did you mean '--steps'?)", "train", "--data", data,
                 "--stesp", "3");
         assertBadLine("error: --out needs a value (DIR)", "train", "--data", data, "--out");
+        assertBadLine("error: unknown option '--tekst' (did you mean '--text'?)", "fill-mask", "--model", "m",
+                "--tekst", "a <mask>"); // a misspelt required option: unknown, not missing
+        assertBadLine("error: unknown option '--modle' (did you mean '--model'?)", "info", "--modle", "x");
         assertBadLine("error: missing INPUT", "data", "prepare", "--out", "x");
         for (String command : new String[]{"train", "eval", "generate", "score", "data", "bench", "tokenizer",
                 "classify train", "classify eval", "classify predict", "bench classify"}) {

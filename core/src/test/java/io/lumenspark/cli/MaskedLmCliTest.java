@@ -15,6 +15,7 @@ import java.util.Map;
 
 import static io.lumenspark.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -102,6 +103,19 @@ class MaskedLmCliTest {
             }
         }
 
+        CliTest.Run generate = run("generate", "--model", model.toString(), "--prompt", "The state",
+                "--max-new-tokens", "2", "--threads", "1");
+        assertEquals(0, generate.code(), generate.err());
+        assertTrue(generate.err().contains("warning: this model is bidirectional"), "as score warns: " + generate.err());
+        // the note on added tokens comes only once the options are valid
+        for (String[] bad : List.of(new String[]{"--preset", "nope"}, new String[]{"--set", "depth=0"})) {
+            List<String> args = new ArrayList<>(List.of("train", "--data", corpus.toString(), "--out",
+                    tmp.resolve("refused").toString(), "--objective", "mlm", "--steps", "1"));
+            args.addAll(List.of(bad));
+            CliTest.Run refused = run(args.toArray(String[]::new));
+            assertEquals(2, refused.code(), refused.err());
+            assertFalse(refused.out().contains("tokenizer: <mask>"), refused.out());
+        }
         assertOneErrorLine(run("fill-mask", "--model", model.toString(), "--text", "No mask here."),
                 "error: the text has no <mask> token to fill");
         assertOneErrorLine(run("fill-mask", "--model", model.toString(), "--text", "The <mask>.", "--top-k", "0"),

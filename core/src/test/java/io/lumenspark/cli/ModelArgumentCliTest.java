@@ -87,6 +87,8 @@ class ModelArgumentCliTest {
         assertTrue(info.out().contains("weights:    pytorch_model.bin, "), info.out());
         assertTrue(info.out().contains("attention:  linformer (bidirectional: sees the future), k=4, kv_heads=1\n"),
                 info.out());
+        assertTrue(info.out().contains("objective:  next-token LM head (bidirectional: its next-token loss is not"
+                + " honest)\n"), info.out());
         assertTrue(info.out().contains("rank 32\n"), info.out());
         Path sharded = PublishedCheckpointTest.folder(tmp.resolve("published-sharded"), "sharded");
         CliTest.Run shardInfo = CliTest.run("info", "--model", sharded.toString());

@@ -210,6 +210,7 @@ class TrainCliTest {
         assertEquals(0, again.code(), again.err());
         assertTrue(again.out().contains("held the metrics of a run stopped before its first checkpoint"), again.out());
         assertEquals(2, MetricsLog.read(stopped.resolve(RunFolder.METRICS)).size());
+        assertFalse(Files.exists(stopped.resolve(".lock")), "a finished run keeps no lock file");
         assertFalse(Files.readString(stopped.resolve(RunFolder.METRICS)).contains("9.0"));
 
         CliTest.Run finished = CliTest.run("train", "--resume", "--out", stopped.toString());

@@ -60,6 +60,14 @@ class AtomicFilesTest {
         assertFalse(e.getMessage().contains("\n"));
     }
 
+    /** A folder where the file should go is said once, plainly (the move's error names it twice). */
+    @Test
+    void aFolderInTheWayIsNamedOnce() throws IOException {
+        Path folder = Files.createDirectories(dir.resolve("chart.png"));
+        LumensparkException e = assertThrows(LumensparkException.class, () -> AtomicFiles.writeString(folder, "x"));
+        assertEquals("cannot write " + folder + ": it is a folder", e.getMessage());
+    }
+
     @Test
     void newFileGetsOrdinaryPermissionsNotTempFilePermissions() throws IOException {
         assumeTrue(Files.getFileAttributeView(dir, PosixFileAttributeView.class) != null);

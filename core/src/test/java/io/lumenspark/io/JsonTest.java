@@ -36,7 +36,8 @@ class JsonTest {
     /** Jackson's internals stay out of the message: no "[Source: REDACTED ...]", no settings or classes named. */
     @Test
     void errorsSayWhatIsWrongWithoutJacksonsInternals() throws IOException {
-        for (var bad : Map.of("{\"a\": 1", "(opened at line 1, column 1)", "{\"a\": 1} {}", "more after the JSON value",
+        for (var bad : Map.of("{\"a\": 1", "the text ends before the JSON value is closed (opened at line 1, column 1)",
+                "{\"a\": \"b", "the text ends inside a string", "{\"a\": 1} {}", "more after the JSON value",
                 "[".repeat(1001), "exceeds the maximum allowed (1000)").entrySet()) {
             Path file = Files.writeString(dir.resolve("bad.json"), bad.getKey());
             String message = assertThrows(LumensparkException.class, () -> Json.read(file)).getMessage();
