@@ -9,7 +9,10 @@ import picocli.CommandLine.Parameters;
 
 import java.nio.file.Path;
 
-/** What {@code spark score} and {@code spark generate} share: input, output, bad records, the master. */
+/**
+ * What {@code spark score}, {@code spark classify} and {@code spark generate} share: input, output, bad records,
+ * the master.
+ */
 final class InferenceOptions {
     @Parameters(index = "0", paramLabel = "INPUT", description = "A CSV file with a header, a JSON lines file or a"
             + " Parquet file or folder (any path Spark reads), or a folder of them.")

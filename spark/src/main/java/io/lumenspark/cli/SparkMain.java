@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
 @Command(name = "lumenspark spark", mixinStandardHelpOptions = true, version = "lumenspark-spark 0.1.0",
         description = "Lumenspark on Apache Spark: DiLoCo training, data preparation and batch inference.",
         subcommands = {SparkTrainCommand.class, SparkPrepareCommand.class, SparkScoreCommand.class,
-                SparkGenerateCommand.class})
+                SparkClassifyCommand.class, SparkGenerateCommand.class})
 public final class SparkMain implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

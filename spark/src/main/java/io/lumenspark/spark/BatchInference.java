@@ -7,7 +7,9 @@ import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
+import io.lumenspark.model.ProblemType;
 import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.pretrained.TextClassifier;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -17,25 +19,29 @@ import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
+import scala.Tuple2;
 
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Batch inference over a DataFrame (CSV with a header, JSON lines or Parquet): {@code score} (log-probability of
- * each text) or {@code generate} (a continuation of each prompt). Each executor loads the model folder once,
- * memory-mapped, and runs its partitions through it; the results (Parquet or JSON lines, one part file per
+ * each text), {@code classify} (a classifier's labels of each text) or {@code generate} (a continuation of each
+ * prompt). Each executor loads the model folder once, memory-mapped, and runs its partitions through it; the results (Parquet or JSON lines, one part file per
  * partition) keep the input's order, each row with its input {@code index}. A record that cannot be processed (no
  * text, too long for the context, a prompt the model refuses) gets its reason in the {@code error} column and is
  * counted; it stops the job only when asked.
  */
 public final class BatchInference {
+    private static final String NO_TEXT = "no text (the column is empty)";
     private static final Map<String, LumensparkModel> MODELS = new ConcurrentHashMap<>();
+    private static final Map<String, TextClassifier> CLASSIFIERS = new ConcurrentHashMap<>();
 
     private BatchInference() {
     }
@@ -44,6 +50,8 @@ public final class BatchInference {
     public enum Task {
         /** Sum and mean log-probability of each text's tokens, and its perplexity. */
         SCORE,
+        /** A classifier's label, its probability and the top-k labels of each text (or a regression's value). */
+        CLASSIFY,
         /** A continuation of each prompt. */
         GENERATE
     }
@@ -55,7 +63,7 @@ public final class BatchInference {
      * @param column       the input column holding the texts or prompts
      * @param maxNewTokens new tokens per prompt (generate)
      * @param temperature  sampling temperature (generate; 0: greedy)
-     * @param topK         sampling top-k (generate; 0: none)
+     * @param topK         sampling top-k (generate; 0: none), or labels listed in top_k (classify)
      * @param seed         record i samples with seed + i, whatever the partitioning
      * @param threads      worker threads of each executor's matrix products
      * @param backend      the matrix backend
@@ -95,6 +103,7 @@ public final class BatchInference {
         }
         JavaRDD<Row> rows = df.select(functions.col(spec.column()).cast(DataTypes.StringType)).javaRDD()
                 .zipWithIndex().mapPartitions(it -> {
+                    if (task == Task.CLASSIFY) return classify(spec, it).iterator();
                     LumensparkModel model = model(spec);
                     List<Row> done = new ArrayList<>();
                     while (it.hasNext()) {
@@ -138,14 +147,28 @@ public final class BatchInference {
 
     /** The executor's copy of the model, loaded (memory-mapped) by the first task that needs it. */
     private static LumensparkModel model(Spec spec) {
-        if (Parallel.threads() != spec.threads()) Blas.select(Backend.parse(spec.backend()), spec.threads());
+        useThreads(spec);
         return MODELS.computeIfAbsent(spec.model(), dir -> LumensparkModel.fromPretrained(Path.of(dir)));
+    }
+
+    /** The driver's threads and backend on this executor. */
+    private static void useThreads(Spec spec) {
+        if (Parallel.threads() != spec.threads()) Blas.select(Backend.parse(spec.backend()), spec.threads());
     }
 
     private static StructType schema(Task task) {
         List<StructField> f = new ArrayList<>();
         f.add(DataTypes.createStructField("index", DataTypes.LongType, false));
-        if (task == Task.SCORE) {
+        if (task == Task.CLASSIFY) {
+            f.add(DataTypes.createStructField("text", DataTypes.StringType, true));
+            f.add(DataTypes.createStructField("label", DataTypes.StringType, true));
+            f.add(DataTypes.createStructField("score", DataTypes.DoubleType, true));
+            f.add(DataTypes.createStructField("labels", DataTypes.createArrayType(DataTypes.StringType), true));
+            f.add(DataTypes.createStructField("value", DataTypes.DoubleType, true));
+            f.add(DataTypes.createStructField("top_k", DataTypes.createArrayType(DataTypes.createStructType(List.of(
+                    DataTypes.createStructField("label", DataTypes.StringType, false),
+                    DataTypes.createStructField("score", DataTypes.DoubleType, false)))), true));
+        } else if (task == Task.SCORE) {
             f.add(DataTypes.createStructField("text", DataTypes.StringType, true));
             f.add(DataTypes.createStructField("tokens", DataTypes.IntegerType, true));
             f.add(DataTypes.createStructField("sum_logprob", DataTypes.DoubleType, true));
@@ -163,13 +186,64 @@ public final class BatchInference {
 
     private static Row process(Task task, LumensparkModel model, Spec spec, long index, String text) {
         try {
-            if (text == null) throw new LumensparkException("no text (the column is empty)");
+            if (text == null) throw new LumensparkException(NO_TEXT);
             return task == Task.SCORE ? score(model, index, text) : generate(model, spec, index, text);
         } catch (LumensparkException e) {
             if (spec.failOnBad()) throw new LumensparkException("record " + index + ": " + e.getMessage());
             return task == Task.SCORE ? RowFactory.create(index, text, null, null, null, null, e.getMessage())
                     : RowFactory.create(index, text, null, null, null, e.getMessage());
         }
+    }
+
+    /**
+     * A partition through the executor's classifier, {@link TextClassifier#BATCH} texts per pass; a record without
+     * text is bad. Single-label rows get label, score and top_k; multi-label rows also labels (every label of
+     * probability at least 0.5); regression rows only value.
+     */
+    private static List<Row> classify(Spec spec, Iterator<Tuple2<Row, Long>> it) {
+        useThreads(spec);
+        TextClassifier classifier = CLASSIFIERS.computeIfAbsent(spec.model(),
+                dir -> TextClassifier.fromPretrained(Path.of(dir)));
+        List<Row> done = new ArrayList<>();
+        List<String> texts = new ArrayList<>();
+        List<Long> indices = new ArrayList<>();
+        while (it.hasNext() || !texts.isEmpty()) {
+            var next = it.hasNext() ? it.next() : null;
+            String text = next == null ? null : next._1().getString(0);
+            if (next != null && text != null) {
+                texts.add(text);
+                indices.add(next._2());
+            }
+            if (texts.size() == TextClassifier.BATCH || (next == null || text == null) && !texts.isEmpty()) {
+                List<TextClassifier.Prediction> p = classifier.predict(texts);
+                for (int i = 0; i < texts.size(); i++) {
+                    done.add(classified(classifier, spec.topK(), indices.get(i), texts.get(i), p.get(i)));
+                }
+                texts.clear();
+                indices.clear();
+            }
+            if (next != null && text == null) {
+                if (spec.failOnBad()) throw new LumensparkException("record " + next._2() + ": " + NO_TEXT);
+                done.add(RowFactory.create(next._2(), null, null, null, null, null, null, NO_TEXT));
+            }
+        }
+        return done;
+    }
+
+    private static Row classified(TextClassifier classifier, int topK, long index, String text,
+                                  TextClassifier.Prediction p) {
+        double[] s = p.scores();
+        if (classifier.problemType() == ProblemType.REGRESSION) {
+            return RowFactory.create(index, text, null, null, null, s[0], null, null);
+        }
+        Integer[] order = new Integer[s.length];
+        for (int j = 0; j < s.length; j++) order[j] = j;
+        Arrays.sort(order, (a, b) -> Double.compare(s[b], s[a]));
+        Row[] top = new Row[Math.min(topK, s.length)]; // Spark's rows take arrays, not Java lists
+        for (int j = 0; j < top.length; j++) top[j] = RowFactory.create(classifier.labels().get(order[j]), s[order[j]]);
+        String[] labels = classifier.problemType() == ProblemType.MULTI_LABEL_CLASSIFICATION
+                ? p.labels().toArray(String[]::new) : null;
+        return RowFactory.create(index, text, p.label(), s[order[0]], labels, null, top, null);
     }
 
     private static Row score(LumensparkModel model, long index, String text) {

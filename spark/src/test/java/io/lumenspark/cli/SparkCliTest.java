@@ -51,6 +51,8 @@ class SparkCliTest {
         refused("--resume continues a run with the settings saved in its checkpoint; drop --workers", "train",
                 "--resume", "--workers", "2", "--out", out.toString());
         refused("unknown command 'trian' (did you mean 'train'?)", "trian");
+        refused("--top-k must be at least 1", "classify", "in.csv", "--model", tmp.toString(), "--top-k", "0",
+                "--out", out.toString());
         assertFalse(Files.exists(out), "nothing written");
     }
 
@@ -62,5 +64,23 @@ class SparkCliTest {
         refused("cannot read " + tmp.resolve("none.jsonl") + ": [PATH_NOT_FOUND]", "score",
                 tmp.resolve("none.jsonl").toString(), "--model", tmp.toString(), "--out", tmp.resolve("out").toString(),
                 "--threads", "1", "--master", "local[1]");
+    }
+
+    @Test
+    void prepareTakesFileUrlsAndRefusesOtherUrls(@TempDir Path tmp) throws Exception {
+        assertEquals(Path.of("/data/a b.txt"), SparkPrepareCommand.localPath("file:///data/a%20b.txt"));
+        assertEquals(Path.of("/data/c.txt"), SparkPrepareCommand.localPath("file:/data/c.txt"));
+        assertEquals(Path.of("rel/d.txt"), SparkPrepareCommand.localPath("rel/d.txt"));
+        refused("not hdfs URLs: hdfs://namenode:8020/corpus (mount the storage", "prepare",
+                "hdfs://namenode:8020/corpus", "--out", tmp.resolve("out").toString());
+        refused("not s3a URLs", "prepare", tmp.toString(), "--out", "s3a://bucket/out");
+        assertFalse(Files.exists(tmp.resolve("out")), "nothing written");
+
+        Path corpus = Files.createDirectories(tmp.resolve("corpus dir"));
+        Files.writeString(corpus.resolve("a.txt"), "Call me Ishmael. Some years ago, never mind how long.\n".repeat(20));
+        Run r = run("prepare", corpus.toUri().toString(), "--out", tmp.resolve("out").toUri().toString(),
+                "--partitions", "1", "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.size(tmp.resolve("out").resolve("train.bin")) > 0, "file: URLs are read and written");
     }
 }

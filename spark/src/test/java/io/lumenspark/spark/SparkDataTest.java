@@ -7,20 +7,32 @@ import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.model.ProblemType;
 import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.pretrained.TextClassifier;
+import io.lumenspark.pretrained.Truncation;
 import io.lumenspark.tokenizer.Tokenizer;
 import io.lumenspark.tokens.TokenCorpus;
+import io.lumenspark.training.ClassWeights;
+import io.lumenspark.training.ClassifierOptions;
+import io.lumenspark.training.ClassifierTrainer;
+import io.lumenspark.training.LabeledText;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -162,5 +174,74 @@ class SparkDataTest {
                 assertEquals(m.generate(prompts.get(i), greedy).text(), rows.get(i).getAs("text"), "prompt " + i);
             }
         }
+    }
+
+    @Test
+    void classifyFromCsvToParquetEqualsTextClassifierPredict(@TempDir Path tmp) throws Exception {
+        String[] words = {"alpha", "beta", "gamma"};
+        List<LabeledText> train = new ArrayList<>();
+        for (int i = 0; i < 24; i++) {
+            train.add(new LabeledText(words[i % 3] + " " + words[i % 3] + " " + i, "c" + (i % 3), "line " + (i + 1)));
+        }
+        Path model = tmp.resolve("classifier");
+        new ClassifierTrainer(new ClassifierOptions(null, "tiny", Map.of("embed_dim", "16", "depth", "1", "heads", "2",
+                "seq_length", "16", "k", "4", "rank", "4"), "gpt2", ProblemType.SINGLE_LABEL_CLASSIFICATION, ",", null,
+                ClassWeights.NONE, Truncation.RIGHT, 4, 8, 1e-2, 1e-3, 0.1, 0.01, 1.0, 0, 0, 3, model),
+                new PrintStream(new ByteArrayOutputStream())).run(train, train.subList(0, 6), false);
+
+        // two CSV files (two partitions), the first longer than a forward pass, with an empty text in it
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < 26; i++) texts.add(words[i % 3] + " " + words[i % 3] + (i % 4 == 0 ? ", \"quoted\" " : " ") + (i + 30));
+        texts.set(7, null);
+        Path in = Files.createDirectories(tmp.resolve("in"));
+        StringBuilder a = new StringBuilder("id,text\n"), b = new StringBuilder("id,text\n");
+        for (int i = 0; i < texts.size(); i++) {
+            String t = texts.get(i);
+            (i < 20 ? a : b).append(i).append(',').append(t == null ? "" : "\"" + t.replace("\"", "\"\"") + "\"")
+                    .append('\n');
+        }
+        Files.writeString(in.resolve("a.csv"), a);
+        Files.writeString(in.resolve("b.csv"), b);
+        SparkSession spark = LocalSpark.session();
+        Path out = tmp.resolve("out");
+        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), "text", 0, 0, 2, 0, 1, "auto", false);
+        BatchInference.Result r = BatchInference.run(spark, BatchInference.Task.CLASSIFY, in.toString(), "csv", out,
+                "parquet", spec);
+        assertEquals(texts.size(), r.records());
+        assertEquals(1, r.bad());
+
+        List<Row> rows = spark.read().parquet(out.toString()).orderBy("index").collectAsList();
+        assertEquals(texts.size(), rows.size());
+        try (TextClassifier c = TextClassifier.fromPretrained(model)) {
+            List<String> good = texts.stream().filter(Objects::nonNull).toList();
+            List<TextClassifier.Prediction> expected = c.predict(good);
+            Set<String> seen = new HashSet<>();
+            for (int i = 0, g = 0; i < rows.size(); i++) {
+                Row row = rows.get(i);
+                assertEquals(i, row.<Long>getAs("index"), "input order");
+                if (i == 7) {
+                    assertEquals("no text (the column is empty)", row.getAs("error"));
+                    continue;
+                }
+                TextClassifier.Prediction p = expected.get(g++);
+                assertEquals(texts.get(i), row.getAs("text"));
+                assertEquals(p.label(), row.getAs("label"), "row " + i);
+                assertEquals(p.score(), row.<Double>getAs("score"), 1e-5, "row " + i);
+                List<Row> top = row.getList(row.fieldIndex("top_k"));
+                assertEquals(2, top.size());
+                assertEquals(p.label(), top.get(0).getString(0));
+                double[] sorted = Arrays.stream(p.scores()).sorted().toArray();
+                assertEquals(sorted[sorted.length - 2], top.get(1).getDouble(1), 1e-5, "row " + i);
+                assertNull(row.getAs("labels"), "single-label rows have no labels list");
+                assertNull(row.getAs("error"));
+                seen.add(p.label());
+            }
+            assertTrue(seen.size() > 1, "the trained classifier tells texts apart: " + seen);
+        }
+
+        BatchInference.Spec strict = new BatchInference.Spec(model.toString(), "text", 0, 0, 2, 0, 1, "auto", true);
+        Exception e = assertThrows(Exception.class, () -> BatchInference.run(spark, BatchInference.Task.CLASSIFY,
+                in.toString(), "csv", tmp.resolve("strict"), "json", strict));
+        assertTrue(hasCause(e, LumensparkException.class), "a bad record fails the job when asked: " + e);
     }
 }
