@@ -4,8 +4,11 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.io.InputFiles;
 import io.lumenspark.serve.Server;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -18,6 +21,9 @@ import java.util.concurrent.Callable;
                 + " playground page at /, /health and /metrics; continuous batching per model. SIGTERM or Ctrl-C"
                 + " lets running requests finish (new ones get 503), then exits.")
 final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Mixin
     RuntimeOptions runtime;
 
@@ -74,13 +80,14 @@ final class ServeCommand implements Callable<Integer> {
         Map<String, Path> folders = new LinkedHashMap<>();
         for (String m : models) {
             int eq = m.indexOf('=');
-            String spec = eq < 0 ? m : m.substring(eq + 1);
-            if (spec.isEmpty()) {
-                throw new LumensparkException("--model '" + m + "' names no model (an empty path would mean the current"
-                        + " folder; did a $(...) fail?)");
+            String given = eq < 0 ? m : m.substring(eq + 1);
+            if (given.isEmpty()) {
+                // as every path option says it (NAME= with nothing after it too)
+                throw new ParameterException(spec.commandLine(), "--model is empty (an empty path would mean the"
+                        + " current folder; did a $(...) fail?)");
             }
-            Path dir = new ModelName(spec).folder(); // a folder, or a hub id fetched into the cache
-            String name = eq >= 0 ? m.substring(0, eq) : dir.toString().equals(spec) ? defaultName(dir) : spec;
+            Path dir = new ModelName(given).folder(); // a folder, or a hub id fetched into the cache
+            String name = eq >= 0 ? m.substring(0, eq) : dir.toString().equals(given) ? defaultName(dir) : given;
             if (folders.put(name, dir) != null) {
                 throw new LumensparkException("two models are named '" + name + "'; name them with --model NAME=DIR");
             }

@@ -339,6 +339,8 @@ class CliTest {
                 {"tokenizer", "train", "--input", "", "--vocab-size", "300", "--out", out.toString()},
                 {"bench", "tokenizer", "--data", ""},
                 {"info", "--model", ""},
+                {"serve", "--model", ""},
+                {"serve", "--model", "demo="},
                 {"tokenizer", "train", "--input", corpus.toString(), "--vocab-size", "300", "--out", ""},
                 // a name or a folder: empty, it would be the current folder too
                 {"train", "--data", corpus.toString(), "--out", out.toString(), "--tokenizer", ""},
