@@ -19,7 +19,8 @@ public interface DecodeMatrix {
 
     /**
      * y[b, :] = W x[b, :] (+ bias) for b in 0..batch-1: x is [batch, columns] and y [batch, rows], both contiguous
-     * from their first float. The output rows are split across the worker threads ({@link Parallel}).
+     * from their first float. The output rows are shared out in chunks among the worker threads
+     * ({@link Parallel#chunks}), which does not change any result.
      */
     void multiply(MemorySegment x, int batch, MemorySegment y);
 
@@ -37,7 +38,7 @@ public interface DecodeMatrix {
         @Override
         public void multiply(MemorySegment x, int batch, MemorySegment y) {
             int blocks = (rows + 3) / 4;
-            Parallel.rows(blocks, 4L * columns * batch, (from, to) -> DecodeKernels.matMulRows(w, offset, columns, columns,
+            Parallel.chunks(blocks, 4L * columns * batch, (from, to) -> DecodeKernels.matMulRows(w, offset, columns, columns,
                     x, batch, bias, biasOffset, y, rows, 4 * from, Math.min(rows, 4 * to)));
         }
     }

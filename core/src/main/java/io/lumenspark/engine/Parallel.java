@@ -3,6 +3,7 @@ package io.lumenspark.engine;
 import io.lumenspark.LumensparkException;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -15,6 +16,8 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Parallel {
     /** Work below this many elements runs on the calling thread: splitting costs more than it saves. */
     private static final long SERIAL_WORK = 1 << 15;
+    /** Work per chunk of {@link #chunks}: small enough to balance, large enough that claiming costs nothing. */
+    private static final long CHUNK_WORK = 1 << 18;
     /** How long an idle worker spins before parking, in onSpinWait calls (about a millisecond). */
     private static final int SPINS = 1 << 14;
     /** The most worker threads Lumenspark runs: 256, or 4 per core on a bigger machine (a run made there resumes here). */
@@ -99,10 +102,49 @@ public final class Parallel {
         return (int) ((long) rows * part / parts);
     }
 
+    /**
+     * Runs body over [0, rows) in chunks that the caller and the workers claim as they come free, for bodies
+     * whose rows are independent of one another: each row's result must not depend on which thread runs it or
+     * with which neighbours (a matrix-vector product's output rows, for example). A worker the operating system
+     * has descheduled then delays the call by at most the chunk it holds, not by a whole part, which matters on
+     * a machine whose cores are shared (a server's network threads, other processes). Chunks hold about
+     * 2^18 units of work (rows x workPerRow), at least one per thread; below 2^15 in all the caller runs
+     * everything, as {@link #rows(int, long, RangeBody)} does.
+     */
+    public static void chunks(int rows, long workPerRow, RangeBody body) {
+        long work = rows * Math.max(1, workPerRow);
+        Pool p = pool;
+        if (threads == 1 || rows < 2 || work < SERIAL_WORK || p == null || !p.begin()) {
+            body.run(0, rows);
+            return;
+        }
+        int count = (int) Math.min(rows, Math.max(threads, work / CHUNK_WORK));
+        p.runChunks(body, rows, count);
+    }
+
     /** Workers that take parts 1.. of a job while the caller does part 0. */
     private static final class Pool {
-        /** One job; a new object per job, so a worker never mixes the fields of two jobs. */
-        private record Job(PartBody body, int rows, int parts, long epoch) {
+        /**
+         * One job; a new object per job, so a worker never mixes the fields of two jobs. A job of parts gives
+         * part i to worker i; a job of chunks (chunks > 0) lets every thread claim chunks through next, and is
+         * complete when done reaches chunks, whether or not every worker has looked at it.
+         */
+        private record Job(PartBody body, int rows, int parts, long epoch, int chunks, AtomicInteger next,
+                           AtomicInteger done, AtomicReference<Throwable> error) {
+            /**
+             * Claims and runs chunks until none is left. The first failure is kept (before its chunk counts as
+             * done) and the chunks claimed after it are skipped.
+             */
+            void runChunks() {
+                for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                    try {
+                        if (error.get() == null) body.run(c, bound(rows, chunks, c), bound(rows, chunks, c + 1));
+                    } catch (Throwable e) {
+                        error.compareAndSet(null, e);
+                    }
+                    done.incrementAndGet();
+                }
+            }
         }
 
         private final Worker[] workers;
@@ -137,7 +179,7 @@ public final class Parallel {
             try {
                 failure = null;
                 pending.set(parts - 1);
-                current = new Job(body, rows, parts, ++epoch);
+                current = new Job(body, rows, parts, ++epoch, 0, null, null, null);
                 for (int i = 0; i < parts - 1; i++) LockSupport.unpark(workers[i]);
                 Throwable mine = null;
                 try {
@@ -147,6 +189,22 @@ public final class Parallel {
                 }
                 while (pending.get() > 0) Thread.onSpinWait();
                 Throwable e = mine != null ? mine : failure;
+                if (e instanceof RuntimeException r) throw r;
+                if (e instanceof Error err) throw err;
+            } finally {
+                owner.unlock();
+            }
+        }
+
+        void runChunks(RangeBody body, int rows, int chunks) {
+            try {
+                Job job = new Job((part, from, to) -> body.run(from, to), rows, 0, ++epoch, chunks,
+                        new AtomicInteger(), new AtomicInteger(), new AtomicReference<>());
+                current = job;
+                for (Worker w : workers) LockSupport.unpark(w);
+                job.runChunks();
+                while (job.done().get() < chunks) Thread.onSpinWait();
+                Throwable e = job.error().get();
                 if (e instanceof RuntimeException r) throw r;
                 if (e instanceof Error err) throw err;
             } finally {
@@ -180,6 +238,10 @@ public final class Parallel {
                     }
                     if (stopped) return;
                     seen = job.epoch();
+                    if (job.chunks() > 0) {
+                        job.runChunks();
+                        continue;
+                    }
                     if (part >= job.parts()) continue;
                     try {
                         job.body().run(part, bound(job.rows(), job.parts(), part),

@@ -114,7 +114,7 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
             @Override
             public void multiply(MemorySegment x, int batch, MemorySegment y) {
                 int blocks = (rows + 3) / 4;
-                Parallel.rows(blocks, 4L * columns * batch, (from, to) -> QuantKernels.matMulRows(m, x, batch, bias,
+                Parallel.chunks(blocks, 4L * columns * batch, (from, to) -> QuantKernels.matMulRows(m, x, batch, bias,
                         biasOffset, y, 4 * from, Math.min(rows, 4 * to)));
             }
         };

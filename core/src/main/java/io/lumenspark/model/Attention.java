@@ -483,7 +483,7 @@ final class Attention {
         key.forwardInto(c, x, r.kt(), rows);
         if (value != null) value.forwardInto(c, x, r.vt(), rows);
         long work = (long) (full ? cfg.seqLength() : cfg.k() + block) * d;
-        Parallel.rows(rows, work, (from, to) -> {
+        Parallel.chunks(rows, work, (from, to) -> {
             for (int b = from; b < to; b++) attendStep(c, s[b], t[b], r, b);
         });
         output.forwardInto(c, r.attended(), r.out(), rows);

@@ -296,7 +296,7 @@ final class Scheduler implements AutoCloseable {
         batch.next(decoders, tokens, logits);
         Generation.Token[] chosen = new Generation.Token[n];
         String[] errors = new String[n];
-        Parallel.rows(n, logits[0].length, (from, to) -> {
+        Parallel.chunks(n, logits[0].length, (from, to) -> {
             for (int b = from; b < to; b++) {
                 try {
                     chosen[b] = stepping.get(b).generation().next(logits[b]);

@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ParallelTest {
     @Test
@@ -55,5 +56,52 @@ class ParallelTest {
         AtomicLong n = new AtomicLong();
         Parallel.rows(100, 1 << 20, (from, to) -> n.addAndGet(to - from));
         assertEquals(100, n.get());
+    }
+
+    @Test
+    void chunksCoverEveryRowOnceWhateverThreadIsLateAndMixWithParts() throws Exception {
+        Blas.select(Backend.AUTO, 3);
+        try {
+            int rows = 10_000;
+            for (int rep = 0; rep < 50; rep++) {
+                int[] hits = new int[rows];
+                var threads = ConcurrentHashMap.<String>newKeySet();
+                Parallel.chunks(rows, 1 << 10, (from, to) -> {
+                    threads.add(Thread.currentThread().getName());
+                    for (int i = from; i < to; i++) hits[i]++;
+                    // a nested call from a chunk runs serially
+                    Parallel.chunks(100, 1 << 20, (a, b) -> hits[from] += 0);
+                });
+                for (int i = 0; i < rows; i++) assertEquals(1, hits[i], "row " + i);
+                // a job of parts right after a job of chunks: a worker still busy with (or late for) the chunks
+                // must still take its part
+                AtomicLong n = new AtomicLong();
+                Parallel.rows(9, (part, from, to) -> n.addAndGet(to - from));
+                assertEquals(9, n.get());
+            }
+            // small work runs on the caller alone
+            var who = ConcurrentHashMap.<String>newKeySet();
+            Parallel.chunks(4, 8, (from, to) -> who.add(Thread.currentThread().getName()));
+            assertEquals(java.util.Set.of(Thread.currentThread().getName()), who);
+        } finally {
+            Blas.select(Backend.AUTO, Runtime.getRuntime().availableProcessors());
+        }
+    }
+
+    @Test
+    void anExceptionInAChunkReachesTheCallerAndSkipsTheRest() {
+        Blas.select(Backend.AUTO, 2);
+        try {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> Parallel.chunks(1000, 1 << 20,
+                    (from, to) -> {
+                        if (from >= 500) throw new IllegalStateException("chunk failed at " + from);
+                    }));
+            assertTrue(e.getMessage().startsWith("chunk failed at "), e.getMessage());
+            AtomicLong n = new AtomicLong();
+            Parallel.chunks(1000, 1 << 20, (from, to) -> n.addAndGet(to - from));
+            assertEquals(1000, n.get());
+        } finally {
+            Blas.select(Backend.AUTO, Runtime.getRuntime().availableProcessors());
+        }
     }
 }
