@@ -108,13 +108,13 @@ public final class Parallel {
      * with which neighbours (a matrix-vector product's output rows, for example). A worker the operating system
      * has descheduled then delays the call by at most the chunk it holds, not by a whole part, which matters on
      * a machine whose cores are shared (a server's network threads, other processes). Chunks hold about
-     * 2^18 units of work (rows x workPerRow), at least one per thread; below 2^15 in all the caller runs
-     * everything, as {@link #rows(int, long, RangeBody)} does.
+     * 2^18 units of work (rows x workPerRow), at least one per thread; below 2^17 in all the caller runs
+     * everything: a decoding step's small products (a few microseconds each) are not worth waking a worker for.
      */
     public static void chunks(int rows, long workPerRow, RangeBody body) {
         long work = rows * Math.max(1, workPerRow);
         Pool p = pool;
-        if (threads == 1 || rows < 2 || work < SERIAL_WORK || p == null || !p.begin()) {
+        if (threads == 1 || rows < 2 || work < CHUNK_WORK / 2 || p == null || !p.begin()) {
             body.run(0, rows);
             return;
         }

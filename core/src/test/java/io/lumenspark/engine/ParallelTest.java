@@ -81,7 +81,7 @@ class ParallelTest {
             }
             // small work runs on the caller alone
             var who = ConcurrentHashMap.<String>newKeySet();
-            Parallel.chunks(4, 8, (from, to) -> who.add(Thread.currentThread().getName()));
+            Parallel.chunks(4, 1 << 14, (from, to) -> who.add(Thread.currentThread().getName()));
             assertEquals(java.util.Set.of(Thread.currentThread().getName()), who);
         } finally {
             Blas.select(Backend.AUTO, Runtime.getRuntime().availableProcessors());
