@@ -57,7 +57,7 @@ class SparkDataTest {
 
         TokenCorpus.prepareFolder(List.of(corpus), Tokenizer.byName("gpt2"), options, tmp.resolve("local"), false, 1);
         Path spark = tmp.resolve("spark");
-        TokenCorpus.Prepared p = SparkPrepare.run(LocalSpark.context(), List.of(corpus), "gpt2", options, spark, 3, 1);
+        TokenCorpus.Prepared p = SparkPrepare.run(LocalSpark.context(), List.of(corpus.toString()), "gpt2", options, spark, 3, 1);
         assertEquals(4, p.sources());
         assertEquals(1, p.skippedRecords());
         for (String file : List.of("train.bin", "val.bin", "manifest.json")) {
