@@ -99,4 +99,15 @@ class SparkCliTest {
                 List.of(sources.get(0).path("path").asText(), sources.get(1).path("path").asText()),
                 "a file: URL's matches, as the paths they are, in order");
     }
+
+    @Test
+    void aFailedJobIsOneErrorLineWithoutSparksStackTraces(@TempDir Path tmp) throws Exception {
+        Path corpus = Files.createDirectories(tmp.resolve("corpus"));
+        Files.writeString(corpus.resolve("a.jsonl"), "{\"text\": \"a record\"}\nnot json\n");
+        Run r = run("prepare", corpus.toString(), "--out", tmp.resolve("out").toString(), "--partitions", "1",
+                "--threads", "1", "--master", "local[1]");
+        assertEquals(2, r.code(), r.err());
+        assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains(corpus.resolve("a.jsonl") + " line 2"), r.err());
+    }
 }
