@@ -47,11 +47,6 @@ public final class CorpusInputs {
      * on another file system, which a task copies to its own disk before reading it.
      */
     record CorpusFile(String location, boolean local) implements Serializable {
-        /** What the file's tokens record as its source in manifest.json: the path, or the URL. */
-        @Override
-        public String toString() {
-            return location;
-        }
     }
 
     /** Whether {@code arg} is a URL ({@code scheme:/...}) rather than a path. */

@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.io.Json;
+import io.lumenspark.spark.SparkDataTest;
 import org.apache.hadoop.util.VersionInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -109,5 +110,16 @@ class SparkCliTest {
         assertEquals(2, r.code(), r.err());
         assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
         assertTrue(r.err().startsWith("error: ") && r.err().contains(corpus.resolve("a.jsonl") + " line 2"), r.err());
+    }
+
+    @Test
+    void aRecordThatFailsTheJobIsOneErrorLine(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        Files.writeString(tmp.resolve("in.jsonl"), "{\"text\": \"a fine text\"}\n{\"other\": 1}\n");
+        Run r = run("score", tmp.resolve("in.jsonl").toString(), "--model", model.toString(), "--out",
+                tmp.resolve("out").toString(), "--fail-on-bad-record", "--threads", "1", "--master", "local[1]");
+        assertEquals(2, r.code(), r.err());
+        assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
+        assertTrue(r.err().startsWith("error: record 1: no text"), r.err());
     }
 }
