@@ -137,6 +137,7 @@ public final class CorpusInputs {
                         if (!isHidden(root, f.getPath().toUri().getPath())) walked.add(f);
                     }
                     walked.sort(Comparator.comparing(CorpusInputs::pathOrder));
+                    refuseTokenFolder(match.getPath(), walked);
                     for (FileStatus f : walked) addRemote(f.getPath().toString(), files, seen);
                 } else if (match.isFile()) {
                     addRemote(match.getPath().toString(), files, seen);
@@ -146,6 +147,16 @@ public final class CorpusInputs {
             }
         } catch (IOException e) {
             throw new LumensparkException("cannot list " + url + ": " + firstLine(e.getMessage()), e);
+        }
+    }
+
+    /** Refuses a folder that holds a prepared token folder's files at its top, as {@code data prepare} does. */
+    private static void refuseTokenFolder(org.apache.hadoop.fs.Path folder, List<FileStatus> files) {
+        List<String> top = files.stream().filter(f -> folder.equals(f.getPath().getParent()))
+                .map(f -> f.getPath().getName()).toList();
+        if (top.contains("manifest.json") && top.contains("train.bin")) {
+            throw new LumensparkException(folder + " is a prepared token folder (it holds manifest.json and train.bin):"
+                    + " it is not text to tokenize");
         }
     }
 

@@ -113,6 +113,13 @@ class HdfsPrepareTest {
         assertEquals(root + "/corpus/b/c.txt is given twice; give each file once", twice.getMessage());
 
         FileSystem fs = cluster.getFileSystem();
+        for (String name : List.of("manifest.json", "train.bin")) {
+            fs.create(new org.apache.hadoop.fs.Path("/tokens/" + name)).close();
+        }
+        LumensparkException tokens = assertThrows(LumensparkException.class, () -> SparkPrepare.run(
+                LocalSpark.context(), List.of(root + "/tokens"), "gpt2", options, tmp.resolve("tokens"), 1, 1));
+        assertEquals(root + "/tokens is a prepared token folder (it holds manifest.json and train.bin): it is not"
+                + " text to tokenize", tokens.getMessage());
         try (var out = fs.create(new org.apache.hadoop.fs.Path("/bad/g.jsonl"))) {
             out.write("{\"text\": \"fine\"}\nnot json\n".getBytes(StandardCharsets.UTF_8));
         }
