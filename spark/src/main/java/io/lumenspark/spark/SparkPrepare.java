@@ -70,7 +70,8 @@ public final class SparkPrepare {
                         continue;
                     }
                     if (scratch == null) scratch = Files.createTempDirectory("lumenspark-prepare-");
-                    Path copy = scratch.resolve(String.valueOf(i)).resolve(new org.apache.hadoop.fs.Path(f.location()).getName());
+                    String name = new org.apache.hadoop.fs.Path(f.location()).getName();
+                    Path copy = scratch.resolve(String.valueOf(i)).resolve(name);
                     CorpusInputs.copy(f.location(), hadoop.value(), copy);
                     copies.put(copy.toString(), f.location());
                     paths.add(copy);
@@ -78,7 +79,9 @@ public final class SparkPrepare {
                 TokenCorpus.prepareFolder(paths, Tokenizer.load(tokenizer), options, Path.of(part), false, threads);
             } catch (LumensparkException e) {
                 String message = e.getMessage();
-                for (Map.Entry<String, String> c : copies.entrySet()) message = message.replace(c.getKey(), c.getValue());
+                for (Map.Entry<String, String> c : copies.entrySet()) {
+                    message = message.replace(c.getKey(), c.getValue());
+                }
                 throw message.equals(e.getMessage()) ? e : new LumensparkException(message, e);
             } catch (IOException e) {
                 throw new LumensparkException("cannot make a scratch folder for copies of the inputs in "
