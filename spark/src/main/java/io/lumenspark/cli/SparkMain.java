@@ -7,6 +7,8 @@ import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.nio.file.Path;
+
 /**
  * The Spark application's command line ({@code spark-submit --class io.lumenspark.cli.SparkMain
  * lumenspark-spark.jar train ...}, or {@code ./lumenspark spark train ...} in local mode): the same error handling
@@ -31,9 +33,23 @@ public final class SparkMain implements Runnable {
         System.exit(run(args));
     }
 
-    /** Runs the command line and returns the exit code. */
+    /**
+     * Runs the command line and returns the exit code. Spark's own log goes to a temporary file meanwhile (see
+     * {@link SparkLog}): kept and named on stderr when a run that succeeded logged warnings, or when one failed
+     * otherwise than on bad input (its error line names it); deleted after bad input (exit code 2), which the error
+     * line explains.
+     */
     public static int run(String... args) {
-        return Main.execute(new SparkMain(), args);
+        SparkLog.divert();
+        int code = 1;
+        try {
+            code = Main.execute(new SparkMain(), args);
+            Path log = SparkLog.written();
+            if (code == 0 && log != null) System.err.println("Spark logged warnings: " + log);
+            return code;
+        } finally {
+            SparkLog.restore(code != 2);
+        }
     }
 
     /**
@@ -58,7 +74,8 @@ public final class SparkMain implements Runnable {
     /**
      * A failure inside Spark (a task's exception, wrapped by the scheduler) as the Lumenspark error that caused it,
      * when one did: bad input found on an executor is still one {@code error:} line. Other failures keep the first
-     * line of their message (Spark's holds the task's whole stack trace).
+     * line of their message (Spark's holds the task's whole stack trace), and name Spark's log file when there is
+     * one.
      */
     static RuntimeException unwrap(Exception e) {
         for (Throwable c = e; c != null; c = c.getCause()) {
@@ -66,7 +83,9 @@ public final class SparkMain implements Runnable {
         }
         String m = String.valueOf(e.getMessage());
         int line = m.indexOf('\n');
-        if (line < 0 && e instanceof RuntimeException r) return r;
-        return new IllegalStateException(line < 0 ? m : m.substring(0, line), e);
+        Path log = SparkLog.written();
+        if (line < 0 && log == null && e instanceof RuntimeException r) return r;
+        return new IllegalStateException((line < 0 ? m : m.substring(0, line))
+                + (log == null ? "" : " (Spark's log: " + log + ")"), e);
     }
 }

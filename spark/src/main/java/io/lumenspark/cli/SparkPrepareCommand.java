@@ -4,6 +4,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.corpus.CorpusFormat;
 import io.lumenspark.corpus.CorpusOptions;
+import io.lumenspark.spark.CorpusInputs;
 import io.lumenspark.spark.SparkPrepare;
 import io.lumenspark.tokens.TokenCorpus;
 import org.apache.spark.sql.SparkSession;
@@ -12,26 +13,22 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.net.URI;
-import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 @Command(name = "prepare", mixinStandardHelpOptions = true,
         description = {"data prepare across Spark executors: the files are cut into consecutive groups, one task"
                 + " each, and the parts merged in order; the same train.bin, val.bin and manifest.json as data prepare.",
-                "Inputs and --out must be paths every executor can read and write (a shared file system), as paths"
-                        + " or file: URLs; HDFS and S3 URLs are refused (mount the storage or copy the files)."})
+                "Inputs are paths or URLs that Spark reads through Hadoop (hdfs://, file:, s3a:// with hadoop-aws on the"
+                        + " class path, ...; globs allowed); --out is a folder every executor can write (a shared file"
+                        + " system), as a path or file: URL."})
 final class SparkPrepareCommand implements Callable<Integer> {
-    private static final Pattern URL = Pattern.compile("([A-Za-z][A-Za-z0-9+.-]*):/");
     @Mixin
     ThreadOptions runtime;
 
     @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively), as paths or"
-            + " file: URLs.")
+            + " URLs of a Hadoop file system (globs allowed).")
     List<String> inputs;
 
     @Option(names = "--out", required = true, description = "Output folder: new or empty (a path or file: URL).")
@@ -64,11 +61,11 @@ final class SparkPrepareCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        List<Path> inputs = this.inputs.stream().map(SparkPrepareCommand::localPath).toList();
-        Path out = localPath(this.out);
+        Path out = CorpusInputs.localPath(this.out, "--out");
         Path outFolder = out.toAbsolutePath().normalize();
-        for (Path in : inputs) {
-            if (in.toAbsolutePath().normalize().startsWith(outFolder)) {
+        for (String arg : inputs) {
+            Path in = CorpusInputs.localOrNull(arg);
+            if (in != null && in.toAbsolutePath().normalize().startsWith(outFolder)) {
                 throw new LumensparkException("--out " + out + " holds the input " + in + "; choose an output folder"
                         + " outside the inputs");
             }
@@ -89,26 +86,6 @@ final class SparkPrepareCommand implements Callable<Integer> {
             throw SparkMain.unwrap(e);
         } finally {
             spark.stop();
-        }
-    }
-
-    /**
-     * A path, or a {@code file:} URL as the path it names; any other URL (hdfs://, s3a://) is refused, as the
-     * files are read and written through the executors' file systems, not Hadoop's.
-     */
-    static Path localPath(String arg) {
-        Matcher url = URL.matcher(arg);
-        if (!url.lookingAt()) return Path.of(arg);
-        String scheme = url.group(1);
-        if (!scheme.equalsIgnoreCase("file")) {
-            throw new LumensparkException("spark prepare reads and writes paths of a file system every executor"
-                    + " mounts (or file: URLs), not " + scheme + " URLs: " + arg + " (mount the storage or copy the"
-                    + " files)");
-        }
-        try {
-            return Path.of(new URI(arg));
-        } catch (URISyntaxException | IllegalArgumentException e) {
-            throw new LumensparkException("not a file URL: " + arg + " (" + e.getMessage() + ")");
         }
     }
 }

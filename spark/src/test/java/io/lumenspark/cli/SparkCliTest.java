@@ -1,5 +1,9 @@
 package io.lumenspark.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.io.Json;
+import io.lumenspark.spark.SparkDataTest;
+import org.apache.hadoop.util.VersionInfo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -8,6 +12,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -67,20 +72,54 @@ class SparkCliTest {
     }
 
     @Test
-    void prepareTakesFileUrlsAndRefusesOtherUrls(@TempDir Path tmp) throws Exception {
-        assertEquals(Path.of("/data/a b.txt"), SparkPrepareCommand.localPath("file:///data/a%20b.txt"));
-        assertEquals(Path.of("/data/c.txt"), SparkPrepareCommand.localPath("file:/data/c.txt"));
-        assertEquals(Path.of("rel/d.txt"), SparkPrepareCommand.localPath("rel/d.txt"));
-        refused("not hdfs URLs: hdfs://namenode:8020/corpus (mount the storage", "prepare",
-                "hdfs://namenode:8020/corpus", "--out", tmp.resolve("out").toString());
-        refused("not s3a URLs", "prepare", tmp.toString(), "--out", "s3a://bucket/out");
+    void prepareTakesFileUrlsAndGlobsAndRefusesAnOutputUrlOrAMissingConnector(@TempDir Path tmp) throws Exception {
+        refused("--out must be a folder of a file system every executor mounts (a path or file: URL), not"
+                + " hdfs://namenode:8020/out", "prepare", tmp.toString(), "--out", "hdfs://namenode:8020/out");
+        refused("no Hadoop file system for s3a: URLs on the class path (s3a://bucket/corpus/*.txt); add hadoop-aws of"
+                + " the Hadoop version Spark runs with, e.g. spark-submit --packages org.apache.hadoop:hadoop-aws:"
+                + VersionInfo.getVersion(), "prepare", "s3a://bucket/corpus/*.txt", "--out", tmp.resolve("out").toString(),
+                "--partitions", "1", "--threads", "1", "--master", "local[1]");
+        refused("no Hadoop file system for nofs: URLs on the class path (nofs://host/corpus); add a jar that provides"
+                + " one", "prepare", "nofs://host/corpus", "--out", tmp.resolve("out").toString(),
+                "--partitions", "1", "--threads", "1", "--master", "local[1]");
+        refused("no such file: file:" + tmp + "/nothing", "prepare", "file:" + tmp + "/nothing", "--out",
+                tmp.resolve("out").toString(), "--partitions", "1", "--threads", "1", "--master", "local[1]");
         assertFalse(Files.exists(tmp.resolve("out")), "nothing written");
 
         Path corpus = Files.createDirectories(tmp.resolve("corpus dir"));
         Files.writeString(corpus.resolve("a.txt"), "Call me Ishmael. Some years ago, never mind how long.\n".repeat(20));
-        Run r = run("prepare", corpus.toUri().toString(), "--out", tmp.resolve("out").toUri().toString(),
-                "--partitions", "1", "--threads", "1", "--master", "local[1]");
+        Files.writeString(corpus.resolve("b.txt"), "It was the best of times, it was the worst of times.\n".repeat(20));
+        Files.writeString(corpus.resolve("c.md"), "Not a text file of the glob.\n");
+        // a URL is a Hadoop path, as Spark takes it: "corpus dir", not "corpus%20dir"
+        Run r = run("prepare", "file://" + corpus + "/*.txt", "--out", "file:" + tmp.resolve("out"),
+                "--partitions", "2", "--threads", "1", "--master", "local[1]");
         assertEquals(0, r.code(), r.err());
-        assertTrue(Files.size(tmp.resolve("out").resolve("train.bin")) > 0, "file: URLs are read and written");
+        assertEquals("", r.err(), "nothing on stderr but Lumenspark's lines");
+        JsonNode sources = Json.read(tmp.resolve("out").resolve("manifest.json")).path("sources");
+        assertEquals(List.of(corpus.resolve("a.txt").toString(), corpus.resolve("b.txt").toString()),
+                List.of(sources.get(0).path("path").asText(), sources.get(1).path("path").asText()),
+                "a file: URL's matches, as the paths they are, in order");
+    }
+
+    @Test
+    void aFailedJobIsOneErrorLineWithoutSparksStackTraces(@TempDir Path tmp) throws Exception {
+        Path corpus = Files.createDirectories(tmp.resolve("corpus"));
+        Files.writeString(corpus.resolve("a.jsonl"), "{\"text\": \"a record\"}\nnot json\n");
+        Run r = run("prepare", corpus.toString(), "--out", tmp.resolve("out").toString(), "--partitions", "1",
+                "--threads", "1", "--master", "local[1]");
+        assertEquals(2, r.code(), r.err());
+        assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains(corpus.resolve("a.jsonl") + " line 2"), r.err());
+    }
+
+    @Test
+    void aRecordThatFailsTheJobIsOneErrorLine(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        Files.writeString(tmp.resolve("in.jsonl"), "{\"text\": \"a fine text\"}\n{\"other\": 1}\n");
+        Run r = run("score", tmp.resolve("in.jsonl").toString(), "--model", model.toString(), "--out",
+                tmp.resolve("out").toString(), "--fail-on-bad-record", "--threads", "1", "--master", "local[1]");
+        assertEquals(2, r.code(), r.err());
+        assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
+        assertTrue(r.err().startsWith("error: record 1: no text"), r.err());
     }
 }

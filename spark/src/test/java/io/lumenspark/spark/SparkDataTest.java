@@ -41,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class SparkDataTest {
+public class SparkDataTest {
     @Test
     void sparkPrepareWritesTheBytesOfDataPrepare(@TempDir Path tmp) throws Exception {
         Path corpus = tmp.resolve("corpus");
@@ -57,7 +57,7 @@ class SparkDataTest {
 
         TokenCorpus.prepareFolder(List.of(corpus), Tokenizer.byName("gpt2"), options, tmp.resolve("local"), false, 1);
         Path spark = tmp.resolve("spark");
-        TokenCorpus.Prepared p = SparkPrepare.run(LocalSpark.context(), List.of(corpus), "gpt2", options, spark, 3, 1);
+        TokenCorpus.Prepared p = SparkPrepare.run(LocalSpark.context(), List.of(corpus.toString()), "gpt2", options, spark, 3, 1);
         assertEquals(4, p.sources());
         assertEquals(1, p.skippedRecords());
         for (String file : List.of("train.bin", "val.bin", "manifest.json")) {
@@ -70,7 +70,8 @@ class SparkDataTest {
         }
     }
 
-    static Path tinyModel(Path dir) {
+    /** Saves a causal Linformer of one layer (d 32, context 32) with GPT-2's tokenizer into {@code dir}. */
+    public static Path tinyModel(Path dir) {
         ModelConfig cfg = ModelConfig.preset("tiny").with(Map.of("embed_dim", "32", "depth", "1", "heads", "2",
                 "seq_length", "32", "k", "8", "rank", "8"));
         try (LumensparkModel m = new LumensparkModel(new LanguageModel(cfg), Tokenizer.byName("gpt2"))) {
