@@ -5,6 +5,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.bench.Processes;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.Pooling;
 import io.lumenspark.model.ProblemType;
 import io.lumenspark.pretrained.Truncation;
@@ -68,7 +69,7 @@ final class ClassifyTrainCommand implements Callable<Integer> {
 
     @Option(names = "--label-separator", paramLabel = "SEP", description = "Separates a multi-label record's labels (default:"
             + " '${DEFAULT-VALUE}').")
-    String separator = ",";
+    String separator = ModelConfig.DEFAULT_LABEL_SEPARATOR;
 
     @Option(names = "--regression", description = "The label is a number: one output, squared error.")
     boolean regression;

@@ -428,7 +428,10 @@ public final class ClassifierTrainer {
         return cut;
     }
 
-    /** The new classifier's config: the base's backbone, or the preset's with the overrides. */
+    /**
+     * The new classifier's config: the base's backbone, or the preset's with the overrides; a multi-label
+     * classifier records its label separator.
+     */
     private ModelConfig config(ClassificationTargets targets, Tokenizer tokenizer) {
         ModelConfig backbone;
         if (opt.base() != null) {
@@ -444,7 +447,8 @@ public final class ClassifierTrainer {
             }
         }
         Pooling pooling = opt.pooling() != null ? opt.pooling() : Pooling.defaultFor(backbone.causal());
-        return backbone.asClassifier(targets.labels(), opt.problemType(), pooling);
+        return backbone.asClassifier(targets.labels(), opt.problemType(), pooling,
+                opt.problemType() == ProblemType.MULTI_LABEL_CLASSIFICATION ? opt.separator() : null);
     }
 
     private LumensparkModel createModel(boolean resume, Path ckpt, ModelConfig cfg, Tokenizer tokenizer) {

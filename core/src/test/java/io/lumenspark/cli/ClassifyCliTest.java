@@ -247,18 +247,19 @@ class ClassifyCliTest {
                 }
             }
             truth.add(labels);
-            // ", " here and "," there: each part is trimmed
-            lines.add(Json.toLine(Map.of("text", text.toString(), "label", String.join(i % 2 == 0 ? "," : ", ",
+            // " | " here and "|" there: each part is trimmed
+            lines.add(Json.toLine(Map.of("text", text.toString(), "label", String.join(i % 2 == 0 ? "|" : " | ",
                     labels))));
         }
         Path records = Files.write(tmp.resolve("tickets.jsonl"), lines);
         Path out = tmp.resolve("multi");
-        JsonNode trained = trainTiny(records, out, "--multi-label");
+        JsonNode trained = trainTiny(records, out, "--multi-label", "--label-separator", "|");
         assertEquals(7, trained.get("steps").asInt(), trained.toString());
         assertTrue(trained.has("val_macro_f1") && trained.has("best_step"), trained.toString());
 
         JsonNode config = Json.read(out.resolve("config.json"));
         assertEquals("multi_label_classification", config.get("problem_type").asText());
+        assertEquals("|", config.get("label_separator").asText(), "the separator is the model's");
         assertEquals(3, config.get("num_labels").asInt());
         for (int j = 0; j < 3; j++) {
             assertEquals(names[j], config.get("id2label").get(Integer.toString(j)).asText());
@@ -271,6 +272,13 @@ class ClassifyCliTest {
         JsonNode metrics = Json.mapper().readTree(e.out());
         assertEquals(Set.of("texts", "truncated_texts", "accuracy", "macro_f1"), fieldNames(metrics));
         assertEquals(RECORDS, metrics.get("texts").asInt());
+        // an explicit separator overrides the model's: "billing|bug" is then one label the model does not know
+        CliTest.Run other = CliTest.run("classify", "eval", "--model", out.toString(), "--data", records.toString(),
+                "--label-separator", ",");
+        assertEquals(2, other.code(), other.err());
+        assertTrue(other.err().contains("\nerror: " + records + " line "), other.err());
+        assertTrue(other.err().contains("is not one of the classifier's (billing, bug, urgent)"), other.err());
+        assertTrue(other.err().contains("|"), other.err());
 
         CliTest.Run p = CliTest.run("classify", "predict", "--model", out.toString(), "--file", records.toString(),
                 "--json", "--top-k", "5");
@@ -299,6 +307,20 @@ class ClassifyCliTest {
         JsonNode one = Json.mapper().readTree(direct.out());
         assertEquals(1, one.get("line").asInt(), "the --text's place, as --file gives the line");
         assertEquals(1, one.get("top_k").size());
+        // the text output joins the labels as the model's training data did, or as --label-separator says
+        CliTest.Run plain = CliTest.run("classify", "predict", "--model", out.toString(), "--file", records.toString());
+        CliTest.Run semicolons = CliTest.run("classify", "predict", "--model", out.toString(), "--file",
+                records.toString(), "--label-separator", "; ");
+        assertEquals(0, plain.code() + semicolons.code(), plain.err() + semicolons.err());
+        List<String> plainLines = plain.out().lines().toList(), semicolonLines = semicolons.out().lines().toList();
+        int several = 0;
+        for (int i = 0; i < RECORDS; i++) {
+            List<String> labels = new ArrayList<>(texts(predicted.get(i).get("labels")));
+            if (labels.size() > 1) several++;
+            assertTrue(plainLines.get(i).startsWith(String.join("|", labels) + "\t"), plainLines.get(i));
+            assertTrue(semicolonLines.get(i).startsWith(String.join("; ", labels) + "\t"), semicolonLines.get(i));
+        }
+        assertTrue(several > 0, "some texts get several labels: " + plain.out());
     }
 
     @Test
