@@ -25,6 +25,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
@@ -58,8 +59,8 @@ final class ClassifyTrainCommand implements Callable<Integer> {
     String tokenizer = "gpt2";
 
     @Option(names = "--val-fraction", paramLabel = "X", description = "Share of the records held out for validation, drawn with"
-            + " --seed (default: ${DEFAULT-VALUE}).")
-    double valFraction = 0.1;
+            + " --seed (default: 0.1; --resume: the run's).")
+    Double valFraction;
 
     @Option(names = "--val", paramLabel = "FILE|DIR", description = "Validation records instead of --val-fraction.")
     List<Path> val;
@@ -142,8 +143,8 @@ final class ClassifyTrainCommand implements Callable<Integer> {
         if (resume) {
             for (var option : spec.commandLine().getParseResult().matchedOptions()) {
                 String name = option.longestName();
-                if (!List.of("--resume", "--out", "--data", "--val", "--threads", "--backend", "--json",
-                        "--text-column", "--label-column", "--skip-bad-records", "--baseline").contains(name)) {
+                if (!List.of("--resume", "--out", "--data", "--val", "--val-fraction", "--threads", "--backend",
+                        "--json", "--text-column", "--label-column", "--skip-bad-records", "--baseline").contains(name)) {
                     throw new LumensparkException("--resume continues a run with the settings saved in its"
                             + " checkpoint; drop " + name);
                 }
@@ -163,15 +164,33 @@ final class ClassifyTrainCommand implements Callable<Integer> {
         if (baseline && options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
             throw new LumensparkException("--baseline is for one label per text, not " + options.problemType());
         }
-        if (val != null && spec.commandLine().getParseResult().hasMatchedOption("--val-fraction")) {
+        if (val != null && valFraction != null) {
             throw new LumensparkException("--val and --val-fraction exclude each other");
+        }
+        double fraction = valFraction != null ? valFraction : ClassifierTrainer.DEFAULT_VAL_FRACTION;
+        if (resume) { // the run's own split: its share of --data (drawn with its seed), or its --val records
+            OptionalDouble saved = ClassifierTrainer.savedValFraction(out);
+            if (saved.isPresent() && val != null) {
+                throw new LumensparkException("the run in " + out + " held out --val-fraction " + saved.getAsDouble()
+                        + " of its --data for validation; drop --val");
+            }
+            if (saved.isEmpty() && val == null) {
+                throw new LumensparkException("the run in " + out + " was validated on separate records; give its"
+                        + " --val again");
+            }
+            if (saved.isPresent() && valFraction != null && valFraction != saved.getAsDouble()) {
+                throw new LumensparkException("--val-fraction " + valFraction + " is not the run's ("
+                        + saved.getAsDouble() + "): --resume holds out the same records; drop --val-fraction");
+            }
+            if (saved.isPresent()) fraction = saved.getAsDouble();
         }
         List<LabeledText> all = records.readAll(data);
         List<List<LabeledText>> split = val != null ? List.of(all, records.readAll(val))
-                : ClassifierTrainer.split(all, valFraction, options.seed());
+                : ClassifierTrainer.split(all, fraction, options.seed());
         List<LabeledText> train = split.get(0), held = split.get(1);
-        ClassifierTrainer.Result r = new ClassifierTrainer(options, json ? System.err : System.out)
-                .run(train, held, resume);
+        ClassifierTrainer trainer = new ClassifierTrainer(options, json ? System.err : System.out);
+        if (val == null) trainer.valFraction(fraction);
+        ClassifierTrainer.Result r = trainer.run(train, held, resume);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("steps", r.steps());
         result.put("best_step", r.bestStep());

@@ -38,6 +38,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
@@ -73,9 +74,19 @@ public final class ClassifierTrainer {
                          ClassificationMetrics best, long truncated, boolean stoppedEarly, double seconds) {
     }
 
+    /**
+     * The share of the records held out for validation unless told otherwise (--val-fraction), and the one that
+     * runs whose checkpoints do not record it used ({@link #savedValFraction}).
+     */
+    public static final double DEFAULT_VAL_FRACTION = 0.1;
+    /** trainer_state.json's record of how the validation records were chosen. */
+    private static final String VAL_FRACTION = "val_fraction";
+
     private final ClassifierOptions opt;
     private final PrintStream log;
     private long stopAfter = Long.MAX_VALUE;
+    /** The share of the records held out by {@link #split} for this run, or null for separate validation records. */
+    private Double valFraction;
 
     /** A trainer for one run; log receives its one-line reports (the progress bar goes to stderr). */
     public ClassifierTrainer(ClassifierOptions options, PrintStream log) {
@@ -87,6 +98,34 @@ public final class ClassifierTrainer {
     public ClassifierTrainer stopAfter(long step) {
         this.stopAfter = step;
         return this;
+    }
+
+    /**
+     * Records in the checkpoints of a new run that its validation records are this share of the data, held out by
+     * {@link #split} with the options' seed (without it: separate validation records), so that --resume can
+     * rebuild the same split ({@link #savedValFraction}). A resumed run keeps what its checkpoint records.
+     */
+    public ClassifierTrainer valFraction(double fraction) {
+        this.valFraction = fraction;
+        return this;
+    }
+
+    /**
+     * How the run in out chose its validation records: the share of the records that {@link #split} held out
+     * (0.1 for checkpoints written before it was recorded), or empty when they were given separately.
+     *
+     * @throws LumensparkException when out has no classifier's checkpoint, or it records something else
+     */
+    public static OptionalDouble savedValFraction(Path out) {
+        JsonNode state = readState(out);
+        JsonNode v = state.get(VAL_FRACTION);
+        if (v == null) return OptionalDouble.of(DEFAULT_VAL_FRACTION);
+        if (v.isNull()) return OptionalDouble.empty();
+        if (!v.isNumber() || !(v.asDouble() > 0 && v.asDouble() < 1)) {
+            throw new LumensparkException(Checkpoint.find(out).resolve(Checkpoint.STATE) + ": \"" + VAL_FRACTION
+                    + "\" must be a number in (0, 1) or null, got " + v);
+        }
+        return OptionalDouble.of(v.asDouble());
     }
 
     /**
@@ -190,6 +229,10 @@ public final class ClassifierTrainer {
         Path out = opt.out();
         JsonNode state = resume ? readState(out) : null;
         Path ckpt = resume ? Checkpoint.find(out) : null;
+        if (resume) {
+            OptionalDouble saved = savedValFraction(out);
+            valFraction = saved.isPresent() ? saved.getAsDouble() : null;
+        }
         Tokenizer tokenizer = resume ? Tokenizer.fromPretrained(ckpt)
                 : opt.base() != null ? Tokenizer.fromPretrained(opt.base()) : Tokenizer.load(opt.tokenizer());
         ClassificationTargets targets = ClassificationTargets.of(opt.problemType(), opt.separator(), train);
@@ -325,6 +368,7 @@ public final class ClassifierTrainer {
                         s.put("step", step + 1);
                         s.put("run_id", runId);
                         s.put("data_key", dataKey);
+                        s.put(VAL_FRACTION, valFraction);
                         s.put("threads", Parallel.threads());
                         s.put("best_step", bestStep);
                         s.put("best_metric", Double.isNaN(best) ? null : best);

@@ -1,11 +1,21 @@
 package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.engine.Backend;
+import io.lumenspark.engine.Blas;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.ProblemType;
+import io.lumenspark.pretrained.Truncation;
+import io.lumenspark.training.ClassWeights;
+import io.lumenspark.training.ClassifierOptions;
+import io.lumenspark.training.ClassifierTrainer;
+import io.lumenspark.training.LabeledText;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,6 +25,7 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -404,6 +415,49 @@ class ClassifyCliTest {
         assertEquals(1, lm.err().lines().count(), lm.err());
         assertTrue(lm.err().startsWith("error: " + copy + " is a text classifier's run; continue it with ")
                 && lm.err().contains(" classify train --resume --out "), lm.err());
+    }
+
+    /** A run's split is in its checkpoint: --resume holds out the same records, whatever --val-fraction it had. */
+    @Test
+    void aRunWithItsOwnValFractionResumesWithTheSameSplit() throws Exception {
+        Path whole = tmp.resolve("fraction-whole"), cut = tmp.resolve("fraction-cut");
+        JsonNode uninterrupted = trainTiny(data, whole, "--val-fraction", "0.25");
+        assertEquals(6, uninterrupted.get("steps").asInt(), "45 training texts in batches of 8");
+        assertEquals(0.25, Json.read(whole.resolve("checkpoint/trainer_state.json")).get("val_fraction").asDouble());
+        // the same run stopped after step 3, as the command would have made it
+        Blas.select(Backend.AUTO, 2);
+        ClassifierOptions o = new ClassifierOptions(null, "tiny", Map.of("embed_dim", "16", "depth", "1", "heads",
+                "2", "seq_length", "16", "k", "4", "rank", "4"), "gpt2", ProblemType.SINGLE_LABEL_CLASSIFICATION, ",",
+                null, ClassWeights.NONE, Truncation.RIGHT, 8, 1, 3e-3, 3e-3 / 10, 0.1, 0.01, 1.0, 0, 0, 1, cut);
+        List<List<LabeledText>> split = ClassifierTrainer.split(new RecordOptions().readAll(List.of(data)), 0.25, 1);
+        new ClassifierTrainer(o, new PrintStream(new ByteArrayOutputStream())).valFraction(0.25).stopAfter(3)
+                .run(split.get(0), split.get(1), false);
+
+        CliTest.Run other = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString(), "--val-fraction", "0.3");
+        assertEquals(2, other.code(), other.err());
+        assertEquals("error: --val-fraction 0.3 is not the run's (0.25): --resume holds out the same records; drop"
+                + " --val-fraction\n", other.err());
+        CliTest.Run withVal = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString(), "--val", data.toString());
+        assertEquals("error: the run in " + cut + " held out --val-fraction 0.25 of its --data for validation; drop"
+                + " --val\n", withVal.err());
+        CliTest.Run resumed = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString(), "--val-fraction", "0.25", "--json");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.err().contains("resuming from step 3 of 6"), resumed.err());
+        assertEquals(6, Json.mapper().readTree(resumed.out()).get("steps").asInt());
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(cut.resolve("model.safetensors")), "the uninterrupted run's model");
+
+        // a run validated on separate records needs them again
+        Path separate = tmp.resolve("separate");
+        trainTiny(data, separate, "--val", data.toString());
+        assertTrue(Json.read(separate.resolve("checkpoint/trainer_state.json")).get("val_fraction").isNull());
+        CliTest.Run without = CliTest.run("classify", "train", "--resume", "--out", separate.toString(), "--data",
+                data.toString());
+        assertEquals("error: the run in " + separate + " was validated on separate records; give its --val again\n",
+                without.err());
     }
 
     private static Set<String> fieldNames(JsonNode o) {
