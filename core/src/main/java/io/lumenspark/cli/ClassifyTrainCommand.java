@@ -32,7 +32,8 @@ import java.util.concurrent.Callable;
         description = {"Train a text classifier on labeled records (CSV or JSON lines): fine-tune a pretrained model"
                 + " (--base, causal or masked LM) with a new head, or train one from scratch (--preset).",
                 "The run folder holds the best validation model, checkpoint/ (for --resume), metrics.jsonl, loss.png"
-                        + " and confusion_matrix.png."})
+                        + " and confusion_matrix.png; a new run refuses a folder holding a run or other files unless"
+                        + " --force."})
 final class ClassifyTrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
@@ -118,12 +119,17 @@ final class ClassifyTrainCommand implements Callable<Integer> {
             + " ${DEFAULT-VALUE}).")
     long seed = 1;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run folder (new, or the run to --resume).")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run folder (new or empty, or"
+            + " the run to --resume; --force for another).")
     Path out;
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint with its saved"
             + " settings and thread count (give the same --data and --val).")
     boolean resume;
+
+    @Option(names = "--force", description = "Start a new run in an --out that holds an earlier run or other files;"
+            + " the earlier run is replaced at this run's first checkpoint, other files are left alone.")
+    boolean force;
 
     @Option(names = "--baseline", description = "Also train and score the TF-IDF + naive Bayes baseline on the same"
             + " split (one label per text).")
@@ -188,7 +194,7 @@ final class ClassifyTrainCommand implements Callable<Integer> {
         List<List<LabeledText>> split = val != null ? List.of(all, records.readAll(val))
                 : ClassifierTrainer.split(all, fraction, options.seed());
         List<LabeledText> train = split.get(0), held = split.get(1);
-        ClassifierTrainer trainer = new ClassifierTrainer(options, json ? System.err : System.out);
+        ClassifierTrainer trainer = new ClassifierTrainer(options, json ? System.err : System.out).replace(force);
         if (val == null) trainer.valFraction(fraction);
         ClassifierTrainer.Result r = trainer.run(train, held, resume);
         Map<String, Object> result = new LinkedHashMap<>();

@@ -417,6 +417,29 @@ class ClassifyCliTest {
                 && lm.err().contains(" classify train --resume --out "), lm.err());
     }
 
+    /** --force starts a new run over an earlier one, which stays until the new run's first checkpoint. */
+    @Test
+    void forceReplacesAnEarlierRunAsTrainDoes() throws Exception {
+        Path out = tmp.resolve("forced");
+        trainTiny(data, out);
+        CliTest.Run refused = CliTest.run("classify", "train", "--data", data.toString(), "--out", out.toString());
+        assertEquals(2, refused.code(), refused.err());
+        assertEquals("error: --out " + out + " holds a classifier's training run (checkpoint at step 7); continue it"
+                + " with --resume, replace it with --force, or choose another --out\n", refused.err());
+        JsonNode forced = trainTiny(data, out, "--force", "--seed", "9");
+        assertEquals(7, forced.get("steps").asInt());
+        assertEquals(9, Json.read(out.resolve("checkpoint/trainer_state.json")).get("options").get("seed").asInt());
+        assertEquals(7, Files.readAllLines(out.resolve("metrics.jsonl")).size(), "the new run's metrics alone");
+        CliTest.Run resumeForced = CliTest.run("classify", "train", "--resume", "--force", "--out", out.toString(),
+                "--data", data.toString());
+        assertEquals("error: --resume continues a run with the settings saved in its checkpoint; drop --force\n",
+                resumeForced.err());
+        CliTest.Run help = CliTest.run("classify", "train", "--help");
+        assertTrue(help.out().replaceAll("\\s+", " ").contains("--force Start a new run in an --out that holds an"
+                + " earlier run or other files; the earlier run is replaced at this run's first checkpoint, other files"
+                + " are left alone."), help.out());
+    }
+
     /** A run's split is in its checkpoint: --resume holds out the same records, whatever --val-fraction it had. */
     @Test
     void aRunWithItsOwnValFractionResumesWithTheSameSplit() throws Exception {
