@@ -66,7 +66,9 @@ final class ClassifyEvalCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         if (batch < 1) throw new LumensparkException("--batch must be at least 1");
-        if (separator != null && separator.isEmpty()) throw new LumensparkException("--label-separator must not be empty");
+        if (separator != null && separator.isEmpty()) {
+            throw new LumensparkException("--label-separator must not be empty");
+        }
         List<LabeledText> test = records.readAll(data);
         Truncation truncation = Labeled.parse(Truncation.class, truncate, "--truncate");
         Map<String, Object> result = new LinkedHashMap<>();

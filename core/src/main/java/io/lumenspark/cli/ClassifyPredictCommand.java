@@ -72,7 +72,9 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         if ((texts == null) == (file == null)) throw new LumensparkException("give --text or --file (one of them)");
         if (topK < 1) throw new LumensparkException("--top-k must be at least 1");
         if (batch < 1) throw new LumensparkException("--batch must be at least 1");
-        if (separator != null && separator.isEmpty()) throw new LumensparkException("--label-separator must not be empty");
+        if (separator != null && separator.isEmpty()) {
+            throw new LumensparkException("--label-separator must not be empty");
+        }
         Truncation truncation = Labeled.parse(Truncation.class, truncate, "--truncate");
         PrintStream out = System.out;
         try (TextClassifier classifier = new TextClassifier(LumensparkModel.fromPretrained(model.dir()), truncation)) {

@@ -150,7 +150,8 @@ final class ClassifyTrainCommand implements Callable<Integer> {
             for (var option : spec.commandLine().getParseResult().matchedOptions()) {
                 String name = option.longestName();
                 if (!List.of("--resume", "--out", "--data", "--val", "--val-fraction", "--threads", "--backend",
-                        "--json", "--text-column", "--label-column", "--skip-bad-records", "--baseline").contains(name)) {
+                        "--json", "--text-column", "--label-column", "--skip-bad-records", "--baseline")
+                        .contains(name)) {
                     throw new LumensparkException("--resume continues a run with the settings saved in its"
                             + " checkpoint; drop " + name);
                 }

@@ -481,6 +481,13 @@ class ClassifyCliTest {
                 data.toString());
         assertEquals("error: the run in " + separate + " was validated on separate records; give its --val again\n",
                 without.err());
+        Path state = cut.resolve("checkpoint/trainer_state.json");
+        Files.writeString(state, Files.readString(state).replaceFirst("\"val_fraction\"\\s*:\\s*0.25",
+                "\"val_fraction\": 2"));
+        CliTest.Run tampered = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString());
+        assertEquals("error: " + state + ": \"val_fraction\" must be a number in (0, 1) or null, got 2\n",
+                tampered.err());
     }
 
     private static Set<String> fieldNames(JsonNode o) {
