@@ -42,9 +42,9 @@ final class ClassifyEvalCommand implements Callable<Integer> {
     @Mixin
     RecordOptions records;
 
-    @Option(names = "--label-separator", paramLabel = "SEP", description = "Separates a multi-label record's labels (default:"
-            + " '${DEFAULT-VALUE}').")
-    String separator = ",";
+    @Option(names = "--label-separator", paramLabel = "SEP", description = "Separates a multi-label record's labels"
+            + " (default: the one the model was trained with).")
+    String separator;
 
     @Option(names = "--truncate", paramLabel = "left|right", description = "left or right (default: ${DEFAULT-VALUE}).")
     String truncate = "right";
@@ -66,6 +66,9 @@ final class ClassifyEvalCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         if (batch < 1) throw new LumensparkException("--batch must be at least 1");
+        if (separator != null && separator.isEmpty()) {
+            throw new LumensparkException("--label-separator must not be empty");
+        }
         List<LabeledText> test = records.readAll(data);
         Truncation truncation = Labeled.parse(Truncation.class, truncate, "--truncate");
         Map<String, Object> result = new LinkedHashMap<>();
@@ -74,7 +77,8 @@ final class ClassifyEvalCommand implements Callable<Integer> {
             if (baseline != null && type != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
                 throw new LumensparkException("--baseline is for one label per text; this model is " + type);
             }
-            ClassificationTargets targets = ClassificationTargets.forLabels(type, separator, classifier.labels());
+            ClassificationTargets targets = ClassificationTargets.forLabels(type,
+                    separator != null ? separator : classifier.labelSeparator().orElse(null), classifier.labels());
             float[][] logits = new float[test.size()][];
             float[][] truth = new float[test.size()][];
             long cut = 0;

@@ -49,6 +49,10 @@ final class ClassifyPredictCommand implements Callable<Integer> {
             + " first, which names its line.")
     boolean skipBad;
 
+    @Option(names = "--label-separator", paramLabel = "SEP", description = "Joins a multi-label prediction's labels"
+            + " in the text output (default: the one the model was trained with).")
+    String separator;
+
     @Option(names = "--top-k", paramLabel = "K", description = "Show the k most probable labels (default: ${DEFAULT-VALUE}).")
     int topK = 1;
 
@@ -68,6 +72,9 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         if ((texts == null) == (file == null)) throw new LumensparkException("give --text or --file (one of them)");
         if (topK < 1) throw new LumensparkException("--top-k must be at least 1");
         if (batch < 1) throw new LumensparkException("--batch must be at least 1");
+        if (separator != null && separator.isEmpty()) {
+            throw new LumensparkException("--label-separator must not be empty");
+        }
         Truncation truncation = Labeled.parse(Truncation.class, truncate, "--truncate");
         PrintStream out = System.out;
         try (TextClassifier classifier = new TextClassifier(LumensparkModel.fromPretrained(model.dir()), truncation)) {
@@ -136,7 +143,10 @@ final class ClassifyPredictCommand implements Callable<Integer> {
         }
         if (type == ProblemType.REGRESSION) return String.format("%.6g", s[0]);
         StringBuilder b = new StringBuilder();
-        if (type == ProblemType.MULTI_LABEL_CLASSIFICATION) b.append(String.join(",", p.labels())).append('\t');
+        if (type == ProblemType.MULTI_LABEL_CLASSIFICATION) {
+            b.append(String.join(separator != null ? separator : classifier.labelSeparator().orElseThrow(),
+                    p.labels())).append('\t');
+        }
         for (int j = 0; j < k; j++) {
             if (j > 0) b.append('\t');
             b.append(labels.get(order[j])).append('\t').append(String.format("%.4f", s[order[j]]));

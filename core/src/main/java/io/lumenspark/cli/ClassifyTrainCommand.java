@@ -5,6 +5,7 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.bench.Processes;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.ModelConfig;
 import io.lumenspark.model.Pooling;
 import io.lumenspark.model.ProblemType;
 import io.lumenspark.pretrained.Truncation;
@@ -24,13 +25,15 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Train a text classifier on labeled records (CSV or JSON lines): fine-tune a pretrained model"
                 + " (--base, causal or masked LM) with a new head, or train one from scratch (--preset).",
                 "The run folder holds the best validation model, checkpoint/ (for --resume), metrics.jsonl, loss.png"
-                        + " and confusion_matrix.png."})
+                        + " and confusion_matrix.png; a new run refuses a folder holding a run or other files unless"
+                        + " --force."})
 final class ClassifyTrainCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
@@ -57,8 +60,8 @@ final class ClassifyTrainCommand implements Callable<Integer> {
     String tokenizer = "gpt2";
 
     @Option(names = "--val-fraction", paramLabel = "X", description = "Share of the records held out for validation, drawn with"
-            + " --seed (default: ${DEFAULT-VALUE}).")
-    double valFraction = 0.1;
+            + " --seed (default: 0.1; --resume: the run's).")
+    Double valFraction;
 
     @Option(names = "--val", paramLabel = "FILE|DIR", description = "Validation records instead of --val-fraction.")
     List<Path> val;
@@ -68,7 +71,7 @@ final class ClassifyTrainCommand implements Callable<Integer> {
 
     @Option(names = "--label-separator", paramLabel = "SEP", description = "Separates a multi-label record's labels (default:"
             + " '${DEFAULT-VALUE}').")
-    String separator = ",";
+    String separator = ModelConfig.DEFAULT_LABEL_SEPARATOR;
 
     @Option(names = "--regression", description = "The label is a number: one output, squared error.")
     boolean regression;
@@ -116,12 +119,17 @@ final class ClassifyTrainCommand implements Callable<Integer> {
             + " ${DEFAULT-VALUE}).")
     long seed = 1;
 
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run folder (new, or the run to --resume).")
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "The run folder (new or empty, or"
+            + " the run to --resume; --force for another).")
     Path out;
 
     @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint with its saved"
             + " settings and thread count (give the same --data and --val).")
     boolean resume;
+
+    @Option(names = "--force", description = "Start a new run in an --out that holds an earlier run or other files;"
+            + " the earlier run is replaced at this run's first checkpoint, other files are left alone.")
+    boolean force;
 
     @Option(names = "--baseline", description = "Also train and score the TF-IDF + naive Bayes baseline on the same"
             + " split (one label per text).")
@@ -141,8 +149,9 @@ final class ClassifyTrainCommand implements Callable<Integer> {
         if (resume) {
             for (var option : spec.commandLine().getParseResult().matchedOptions()) {
                 String name = option.longestName();
-                if (!List.of("--resume", "--out", "--data", "--val", "--threads", "--backend", "--json",
-                        "--text-column", "--label-column", "--skip-bad-records", "--baseline").contains(name)) {
+                if (!List.of("--resume", "--out", "--data", "--val", "--val-fraction", "--threads", "--backend",
+                        "--json", "--text-column", "--label-column", "--skip-bad-records", "--baseline")
+                        .contains(name)) {
                     throw new LumensparkException("--resume continues a run with the settings saved in its"
                             + " checkpoint; drop " + name);
                 }
@@ -162,15 +171,33 @@ final class ClassifyTrainCommand implements Callable<Integer> {
         if (baseline && options.problemType() != ProblemType.SINGLE_LABEL_CLASSIFICATION) {
             throw new LumensparkException("--baseline is for one label per text, not " + options.problemType());
         }
-        if (val != null && spec.commandLine().getParseResult().hasMatchedOption("--val-fraction")) {
+        if (val != null && valFraction != null) {
             throw new LumensparkException("--val and --val-fraction exclude each other");
+        }
+        double fraction = valFraction != null ? valFraction : ClassifierTrainer.DEFAULT_VAL_FRACTION;
+        if (resume) { // the run's own split: its share of --data (drawn with its seed), or its --val records
+            OptionalDouble saved = ClassifierTrainer.savedValFraction(out);
+            if (saved.isPresent() && val != null) {
+                throw new LumensparkException("the run in " + out + " held out --val-fraction " + saved.getAsDouble()
+                        + " of its --data for validation; drop --val");
+            }
+            if (saved.isEmpty() && val == null) {
+                throw new LumensparkException("the run in " + out + " was validated on separate records; give its"
+                        + " --val again");
+            }
+            if (saved.isPresent() && valFraction != null && valFraction != saved.getAsDouble()) {
+                throw new LumensparkException("--val-fraction " + valFraction + " is not the run's ("
+                        + saved.getAsDouble() + "): --resume holds out the same records; drop --val-fraction");
+            }
+            if (saved.isPresent()) fraction = saved.getAsDouble();
         }
         List<LabeledText> all = records.readAll(data);
         List<List<LabeledText>> split = val != null ? List.of(all, records.readAll(val))
-                : ClassifierTrainer.split(all, valFraction, options.seed());
+                : ClassifierTrainer.split(all, fraction, options.seed());
         List<LabeledText> train = split.get(0), held = split.get(1);
-        ClassifierTrainer.Result r = new ClassifierTrainer(options, json ? System.err : System.out)
-                .run(train, held, resume);
+        ClassifierTrainer trainer = new ClassifierTrainer(options, json ? System.err : System.out).replace(force);
+        if (val == null) trainer.valFraction(fraction);
+        ClassifierTrainer.Result r = trainer.run(train, held, resume);
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("steps", r.steps());
         result.put("best_step", r.bestStep());

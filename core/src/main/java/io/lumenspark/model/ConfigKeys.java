@@ -53,6 +53,7 @@ final class ConfigKeys {
     static List<String> unknownKeyWarnings(Collection<String> keys, String source) {
         Set<String> ours = new HashSet<>(ModelConfig.v01().toMap().keySet());
         ours.add("pooling"); // a sequence classifier's (the rest of its keys are Hugging Face's)
+        ours.add(ModelConfig.LABEL_SEPARATOR); // a multi-label classifier's
         List<String> warnings = new ArrayList<>();
         for (String key : keys) {
             if (ours.contains(key) || HUGGING_FACE.contains(key)) continue;

@@ -34,12 +34,14 @@ import java.util.Optional;
  * @param problemType         a sequence classifier's {@link ProblemType}; null for a language model
  * @param pooling             how a sequence classifier pools hidden states ({@link Pooling}); null for a language
  *                            model
+ * @param labelSeparator      a multi-label classifier's separator of the labels in a record's label text, as it was
+ *                            trained (config.json's label_separator; "," where a file lacks it); null otherwise
  */
 public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int seqLength, double dropout, int k,
                           int rank, AttentionKind attention, boolean causal, int kvHeads, boolean sharedKv,
                           boolean separateProj, boolean shareProjAcrossLayers, double normEps, LmObjective objective,
                           LmHeadKind lmHead, int maskTokenId, int padTokenId, List<String> labels,
-                          ProblemType problemType, Pooling pooling) {
+                          ProblemType problemType, Pooling pooling, String labelSeparator) {
 
     /** Copies the labels. */
     public ModelConfig {
@@ -48,6 +50,11 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     /** The model types a config.json may name: ours (which we write), and published lumenspark's two. */
     private static final List<String> MODEL_TYPES = List.of("lumenspark", "linformer");
+
+    /** config.json's key for a multi-label classifier's label separator ({@link #labelSeparator}). */
+    public static final String LABEL_SEPARATOR = "label_separator";
+    /** The separator of a multi-label record's labels unless one is given, and of a config.json without the key. */
+    public static final String DEFAULT_LABEL_SEPARATOR = ",";
 
     public static final List<String> PRESETS = List.of("lumenspark", "lumenspark-v0.1", "transformer",
             "conv-linformer", "tiny", "encoder");
@@ -71,7 +78,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
     /** The published lumenspark 0.1.1 model: 55,375,953 parameters, bidirectional (it sees the future). */
     public static ModelConfig v01() {
         return new ModelConfig(50257, 512, 6, 4, 512, 0.1, 128, 32, AttentionKind.LINFORMER, false, 1, true, false,
-                false, 1e-6, LmObjective.CAUSAL_LM, LmHeadKind.LINEAR, -1, -1, List.of(), null, null);
+                false, 1e-6, LmObjective.CAUSAL_LM, LmHeadKind.LINEAR, -1, -1, List.of(), null, null, null);
     }
 
     /** Whether the model predicts masked tokens (objective masked_lm) rather than the next token. */
@@ -91,16 +98,21 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     /**
      * This backbone as a sequence classifier with the given labels (for regression, one: Hugging Face's
-     * "LABEL_0"), problem type and pooling; the language-model head's keys go back to their defaults.
+     * "LABEL_0"), problem type, pooling and, for multi-label classification, the separator of the labels in a
+     * record's label text (null for the other problem types); the language-model head's keys go back to their
+     * defaults.
      *
-     * @throws LumensparkException for fewer than two labels in a classification, repeated labels, or pooling
-     *                             other than the last token in a causal model
+     * @throws LumensparkException for fewer than two labels in a classification, repeated labels, pooling other
+     *                             than the last token in a causal model, or a separator missing (multi-label) or
+     *                             given (otherwise)
      */
-    public ModelConfig asClassifier(List<String> labels, ProblemType problemType, Pooling pooling) {
+    public ModelConfig asClassifier(List<String> labels, ProblemType problemType, Pooling pooling,
+                                    String labelSeparator) {
         return new ModelConfig(vocabSize, embedDim, depth, heads, seqLength, dropout, k, rank, attention, causal,
                 kvHeads, sharedKv, separateProj, shareProjAcrossLayers, normEps, LmObjective.SEQUENCE_CLASSIFICATION,
                 LmHeadKind.LINEAR, maskTokenId, padTokenId,
-                problemType == ProblemType.REGRESSION ? List.of("LABEL_0") : labels, problemType, pooling).validate();
+                problemType == ProblemType.REGRESSION ? List.of("LABEL_0") : labels, problemType, pooling,
+                labelSeparator).validate();
     }
 
     public static ModelConfig preset(String name) {
@@ -175,6 +187,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             m.put("label2id", label2id);
             m.put("problem_type", problemType.label());
             m.put("pooling", pooling.label());
+            if (labelSeparator != null) m.put(LABEL_SEPARATOR, labelSeparator);
         }
         return m;
     }
@@ -223,7 +236,7 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
                     integer(m, "kv_heads", text), bool(m, "shared_kv", text), bool(m, "separate_proj", text),
                     bool(m, "share_proj_across_layers", text), number(m, "norm_eps", text),
                     label(LmObjective.class, m, "objective"), label(LmHeadKind.class, m, "lm_head"),
-                    tokenId(m, "mask_token_id", text), tokenId(m, "pad_token_id", text), List.of(), null, null)
+                    tokenId(m, "mask_token_id", text), tokenId(m, "pad_token_id", text), List.of(), null, null, null)
                     .withClassifierKeys(map).validate(attention);
         } catch (LumensparkException e) {
             throw new LumensparkException(source + ": " + e.getMessage());
@@ -232,7 +245,8 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
 
     /**
      * This config with a classifier's keys read from map (id2label, with num_labels and label2id when present
-     * checked against it; problem_type; pooling), when its objective is sequence_classification; else itself.
+     * checked against it; problem_type; pooling; label_separator), when its objective is sequence_classification;
+     * else itself.
      */
     private ModelConfig withClassifierKeys(Map<String, ?> map) {
         if (!isClassifier()) return this;
@@ -272,9 +286,17 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
         m.put("problem_type", map.containsKey("problem_type") ? map.get("problem_type")
                 : ProblemType.SINGLE_LABEL_CLASSIFICATION.label());
         m.put("pooling", map.containsKey("pooling") ? map.get("pooling") : Pooling.defaultFor(causal).label());
+        ProblemType type = label(ProblemType.class, m, "problem_type");
+        Object separator = map.get(LABEL_SEPARATOR);
+        if (map.containsKey(LABEL_SEPARATOR) && !(separator instanceof String)) {
+            throw new LumensparkException(LABEL_SEPARATOR + " must be a string, got " + shown(separator));
+        }
+        if (separator == null && type == ProblemType.MULTI_LABEL_CLASSIFICATION) {
+            separator = DEFAULT_LABEL_SEPARATOR; // as classify train split labels before it was recorded
+        }
         return new ModelConfig(vocabSize, embedDim, depth, heads, seqLength, dropout, k, rank, attention, causal,
                 kvHeads, sharedKv, separateProj, shareProjAcrossLayers, normEps, objective, lmHead, maskTokenId,
-                padTokenId, labels, label(ProblemType.class, m, "problem_type"), label(Pooling.class, m, "pooling"));
+                padTokenId, labels, type, label(Pooling.class, m, "pooling"), (String) separator);
     }
 
     /** A copy with one key changed, given as text (as on the command line: --set embed_dim=256). */
@@ -333,8 +355,9 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
             fail("lm_head dense is for bidirectional (masked-LM) models: causal models decode without it");
         }
         if (isClassifier()) validateClassifier();
-        else if (!labels.isEmpty() || problemType != null || pooling != null) {
-            fail("labels, problem_type and pooling are for sequence classifiers (objective sequence_classification)");
+        else if (!labels.isEmpty() || problemType != null || pooling != null || labelSeparator != null) {
+            fail("labels, problem_type, pooling and label_separator are for sequence classifiers (objective"
+                    + " sequence_classification)");
         }
         for (int id : new int[]{maskTokenId, padTokenId}) {
             if (id < -1 || id >= vocabSize) {
@@ -360,6 +383,12 @@ public record ModelConfig(int vocabSize, int embedDim, int depth, int heads, int
                     + labels.size() : "classification needs at least two labels, got " + labels.size());
         }
         if (new HashSet<>(labels).size() != labels.size()) fail("id2label names a label twice");
+        if (problemType == ProblemType.MULTI_LABEL_CLASSIFICATION
+                ? labelSeparator == null || labelSeparator.isEmpty() : labelSeparator != null) {
+            fail(problemType == ProblemType.MULTI_LABEL_CLASSIFICATION ? LABEL_SEPARATOR + " must not be empty"
+                    : LABEL_SEPARATOR + " is for multi-label classifiers (problem_type "
+                    + ProblemType.MULTI_LABEL_CLASSIFICATION.label() + ")");
+        }
         if (causal && pooling != Pooling.LAST) {
             fail("pooling " + pooling + " needs a bidirectional model: in a causal model only the last token has"
                     + " seen the whole text (use pooling last)");

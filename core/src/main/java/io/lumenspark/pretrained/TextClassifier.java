@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * A sequence classifier's folder ready for text: its tokenizer turns each text into at most seq_length tokens
@@ -82,6 +83,14 @@ public final class TextClassifier implements AutoCloseable {
     /** The labels by id. */
     public List<String> labels() {
         return config.labels();
+    }
+
+    /**
+     * The separator of a record's labels for a multi-label classifier: the one it was trained with (config.json's
+     * label_separator); empty for the other problem types.
+     */
+    public Optional<String> labelSeparator() {
+        return Optional.ofNullable(config.labelSeparator());
     }
 
     /** What the outputs mean. */

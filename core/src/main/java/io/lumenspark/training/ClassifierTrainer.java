@@ -25,7 +25,6 @@ import io.lumenspark.pretrained.ModelFolder;
 import io.lumenspark.pretrained.TextClassifier;
 import io.lumenspark.tokenizer.Tokenizer;
 
-import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
@@ -38,8 +37,8 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.SplittableRandom;
-import java.util.stream.Stream;
 
 /**
  * Trains a sequence classifier on labeled texts: from scratch (a preset) or on a pretrained model's backbone with
@@ -49,7 +48,8 @@ import java.util.stream.Stream;
  * by default) logs loss, accuracy and macro-F1 (regression: the loss) to metrics.jsonl and the chart, writes a
  * checkpoint (model, AdamW moments, trainer_state.json) for an exact --resume, and saves the model to the run
  * folder when the validation metric improved: the folder's model is the best one seen. With a patience, training
- * stops after that many validations without improvement.
+ * stops after that many validations without improvement. The run folder follows {@link RunFolder}'s rules, as
+ * {@link Trainer}'s does ({@link #replace} for --force).
  */
 public final class ClassifierTrainer {
     /** The kind trainer_state.json records, which {@code lumenspark train --resume} does not read. */
@@ -73,9 +73,20 @@ public final class ClassifierTrainer {
                          ClassificationMetrics best, long truncated, boolean stoppedEarly, double seconds) {
     }
 
+    /**
+     * The share of the records held out for validation unless told otherwise (--val-fraction), and the one that
+     * runs whose checkpoints do not record it used ({@link #savedValFraction}).
+     */
+    public static final double DEFAULT_VAL_FRACTION = 0.1;
+    /** trainer_state.json's record of how the validation records were chosen. */
+    private static final String VAL_FRACTION = "val_fraction";
+
     private final ClassifierOptions opt;
     private final PrintStream log;
     private long stopAfter = Long.MAX_VALUE;
+    private boolean replace;
+    /** The share of the records held out by {@link #split} for this run, or null for separate validation records. */
+    private Double valFraction;
 
     /** A trainer for one run; log receives its one-line reports (the progress bar goes to stderr). */
     public ClassifierTrainer(ClassifierOptions options, PrintStream log) {
@@ -87,6 +98,34 @@ public final class ClassifierTrainer {
     public ClassifierTrainer stopAfter(long step) {
         this.stopAfter = step;
         return this;
+    }
+
+    /**
+     * Records in the checkpoints of a new run that its validation records are this share of the data, held out by
+     * {@link #split} with the options' seed (without it: separate validation records), so that --resume can
+     * rebuild the same split ({@link #savedValFraction}). A resumed run keeps what its checkpoint records.
+     */
+    public ClassifierTrainer valFraction(double fraction) {
+        this.valFraction = fraction;
+        return this;
+    }
+
+    /**
+     * How the run in out chose its validation records: the share of the records that {@link #split} held out
+     * (0.1 for checkpoints written before it was recorded), or empty when they were given separately.
+     *
+     * @throws LumensparkException when out has no classifier's checkpoint, or it records something else
+     */
+    public static OptionalDouble savedValFraction(Path out) {
+        JsonNode state = readState(out);
+        JsonNode v = state.get(VAL_FRACTION);
+        if (v == null) return OptionalDouble.of(DEFAULT_VAL_FRACTION);
+        if (v.isNull()) return OptionalDouble.empty();
+        if (!v.isNumber() || !(v.asDouble() > 0 && v.asDouble() < 1)) {
+            throw new LumensparkException(Checkpoint.find(out).resolve(Checkpoint.STATE) + ": \"" + VAL_FRACTION
+                    + "\" must be a number in (0, 1) or null, got " + v);
+        }
+        return OptionalDouble.of(v.asDouble());
     }
 
     /**
@@ -152,25 +191,27 @@ public final class ClassifierTrainer {
     }
 
     /**
+     * Lets a new run start in a folder that is not empty (--force), as {@link Trainer#replace} does: an earlier run
+     * there stays as it is, loadable and resumable, until this run's first checkpoint replaces it; other files are
+     * left alone.
+     */
+    public ClassifierTrainer replace(boolean allowed) {
+        this.replace = allowed;
+        return this;
+    }
+
+    /**
      * Trains (or, with resume, continues the run in the folder, whose data must be unchanged) and leaves the best
-     * model in the run folder. Holds the folder's lock throughout.
+     * model in the run folder. Holds the folder's lock throughout, and first removes what killed runs left there.
+     * A new run refuses a folder that holds a run or other files unless {@link #replace} allows it (one that holds
+     * only the metrics of a run stopped before its first checkpoint is taken over).
      *
-     * @throws LumensparkException for bad data or options, a folder that holds files (new runs), a damaged
-     *                             checkpoint, or a diverging loss
+     * @throws LumensparkException for bad data or options, a folder that holds files (new runs, without
+     *                             {@link #replace}), a damaged checkpoint, or a diverging loss
      */
     public Result run(List<LabeledText> train, List<LabeledText> val, boolean resume) {
         Path out = opt.out();
         if (Files.exists(out) && !Files.isDirectory(out)) throw new LumensparkException("--out " + out + " is a file");
-        if (!resume && Files.isDirectory(out)) {
-            try (Stream<Path> files = Files.list(out)) {
-                if (files.anyMatch(p -> !p.getFileName().toString().equals(FolderLock.FILE))) {
-                    throw new LumensparkException("--out " + out + " is not empty; choose a new folder (or --resume"
-                            + " the run there)");
-                }
-            } catch (IOException e) {
-                throw new LumensparkException("cannot list " + out + ": " + e.getMessage(), e);
-            }
-        }
         if (train.isEmpty() || val.isEmpty()) {
             throw new LumensparkException("no " + (train.isEmpty() ? "training" : "validation") + " records");
         }
@@ -188,8 +229,15 @@ public final class ClassifierTrainer {
 
     private Result runLocked(List<LabeledText> train, List<LabeledText> val, boolean resume) {
         Path out = opt.out();
+        // everything is checked before anything in the folder changes
+        RunFolder.Contents found = RunFolder.inspect(out);
+        if (!resume && !found.isFree() && !replace) throw refusal(out, found);
         JsonNode state = resume ? readState(out) : null;
         Path ckpt = resume ? Checkpoint.find(out) : null;
+        if (resume) {
+            OptionalDouble saved = savedValFraction(out);
+            valFraction = saved.isPresent() ? saved.getAsDouble() : null;
+        }
         Tokenizer tokenizer = resume ? Tokenizer.fromPretrained(ckpt)
                 : opt.base() != null ? Tokenizer.fromPretrained(opt.base()) : Tokenizer.load(opt.tokenizer());
         ClassificationTargets targets = ClassificationTargets.of(opt.problemType(), opt.separator(), train);
@@ -215,6 +263,20 @@ public final class ClassifierTrainer {
                         Words.count(truncated, "text"), n, opt.truncation()));
         long perEpoch = (train.size() + opt.batch() - 1) / opt.batch(), total = perEpoch * opt.epochs();
         long evalEvery = opt.evalEvery() == 0 ? perEpoch : opt.evalEvery();
+        RunFolder.tidy(out, RunFolder.runId(out));
+        String runId = resume ? state.path("run_id").asText() : HexFormat.of().toHexDigits(new SplittableRandom()
+                .nextLong());
+        boolean replacing = !resume && !found.runFiles().isEmpty() && !found.stoppedBeforeCheckpoint();
+        Path metricsFile = out.resolve(RunFolder.METRICS);
+        if (!resume && found.stoppedBeforeCheckpoint()) {
+            log.printf("%s held the metrics of a run stopped before its first checkpoint (nothing to resume); this"
+                    + " run replaces them%n", out);
+            RunFolder.removeRunFiles(out);
+        } else if (replacing) {
+            metricsFile = RunFolder.pendingMetrics(out, runId);
+            log.printf("replacing the earlier run in %s: its files stay until this run's first checkpoint (step %d)%n",
+                    out, Math.min(evalEvery, total));
+        }
         try (Arena arena = Arena.ofShared(); LumensparkModel model = createModel(resume, ckpt, cfg, tokenizer)) {
             Params params = model.languageModel().params();
             log.printf("model: %s, %s, %s attention%s, pooling %s; %s; matrix backend %s, %s%n",
@@ -225,7 +287,6 @@ public final class ClassifierTrainer {
             long start = 0, bestStep = 0;
             int bad = 0;
             double best = Double.NaN;
-            Path metricsFile = out.resolve(RunFolder.METRICS);
             if (resume) {
                 OptimizerFiles.read(ckpt.resolve(Checkpoint.OPTIMIZER), params, adam);
                 start = state.get("step").asLong();
@@ -235,14 +296,19 @@ public final class ClassifierTrainer {
                 MetricsLog.truncateAfterStep(metricsFile, start);
                 log.printf("resuming from step %d of %d%n", start, total);
             }
-            String runId = resume ? state.path("run_id").asText() : HexFormat.of().toHexDigits(new SplittableRandom()
-                    .nextLong());
             boolean regression = opt.problemType() == ProblemType.REGRESSION;
             String metricName = regression ? "val_loss" : "val_macro_f1";
             LrSchedule schedule = new LrSchedule(opt.lr(), opt.minLr(), (long) Math.ceil(opt.warmupFraction() * total),
                     total);
             List<Map<String, Object>> history = new ArrayList<>(MetricsLog.read(metricsFile));
             ClassificationMetrics bestMetrics = null;
+            if (resume && bestStep == start) {
+                // The checkpoint holds the best model: a replacing run killed right after its first checkpoint has
+                // not written it into the folder yet, so it is written again, with its confusion matrix and chart.
+                bestMetrics = validate(model.languageModel(), targets, valIds, valY, val).metrics;
+                saveBest(model, bestMetrics, start);
+                writeChart(history, regression);
+            }
             boolean stoppedEarly = false;
             long t0 = System.nanoTime(), step = start;
             try (MetricsLog metrics = new MetricsLog(metricsFile);
@@ -285,8 +351,9 @@ public final class ClassifierTrainer {
                     rec.put("texts_per_s", Math.round(y.length / ((System.nanoTime() - ts) / 1e9)));
                     boolean last = step + 1 == total;
                     boolean improved = false;
+                    Validation v = null;
                     if ((step + 1) % evalEvery == 0 || last) {
-                        Validation v = validate(model.languageModel(), targets, valIds, valY, val);
+                        v = validate(model.languageModel(), targets, valIds, valY, val);
                         rec.put("val_loss", v.loss);
                         if (v.metrics != null) {
                             rec.put("val_accuracy", v.metrics.accuracy());
@@ -300,11 +367,6 @@ public final class ClassifierTrainer {
                             bestStep = step + 1;
                             bestMetrics = v.metrics;
                             bad = 0;
-                            model.save(out);
-                            if (v.metrics != null) {
-                                Charts.writeConfusion(out.resolve(CONFUSION), "Validation at step " + (step + 1),
-                                        v.metrics.labels(), v.metrics.confusion());
-                            }
                         } else {
                             bad++;
                         }
@@ -319,12 +381,12 @@ public final class ClassifierTrainer {
                     boolean stop = rec.containsKey("val_loss") && opt.patience() > 0 && bad >= opt.patience();
                     boolean interrupted = step + 1 == stopAfter && !last;
                     if (rec.containsKey("val_loss") || interrupted || stop) {
-                        writeChart(history, regression);
                         Map<String, Object> s = new LinkedHashMap<>();
                         s.put("kind", KIND);
                         s.put("step", step + 1);
                         s.put("run_id", runId);
                         s.put("data_key", dataKey);
+                        s.put(VAL_FRACTION, valFraction);
                         s.put("threads", Parallel.threads());
                         s.put("best_step", bestStep);
                         s.put("best_metric", Double.isNaN(best) ? null : best);
@@ -332,7 +394,18 @@ public final class ClassifierTrainer {
                         s.put("evaluations_without_improvement", bad);
                         s.put("options", Json.mapper().convertValue(opt, new TypeReference<Map<String, Object>>() {
                         }));
-                        Checkpoint.save(out, model, adam, s);
+                        // The best model and the charts come before the checkpoint, so that a run killed in between
+                        // redoes them on --resume; but a replacing run's first checkpoint comes first, as the earlier
+                        // run's files stay until then (resuming from a best checkpoint writes its model again).
+                        boolean first = replacing;
+                        if (first) {
+                            Checkpoint.save(out, model, adam, s);
+                            RunFolder.promote(out, metricsFile);
+                            replacing = false;
+                        }
+                        if (improved) saveBest(model, v.metrics, step + 1);
+                        writeChart(history, regression);
+                        if (!first) Checkpoint.save(out, model, adam, s);
                     }
                     if (stop && !last) {
                         stoppedEarly = true;
@@ -349,6 +422,29 @@ public final class ClassifierTrainer {
             }
             return new Result(step, bestStep, metricName, best, bestMetrics, truncated, stoppedEarly,
                     (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    /** Writes the best model into the run folder, with the confusion matrix of its validation (single-label). */
+    private void saveBest(LumensparkModel model, ClassificationMetrics metrics, long step) {
+        model.save(opt.out());
+        if (metrics != null) {
+            Charts.writeConfusion(opt.out().resolve(CONFUSION), "Validation at step " + step, metrics.labels(),
+                    metrics.confusion());
+        }
+    }
+
+    /**
+     * The error for a new run into a folder that is not empty, without --force: a classifier's run there can be
+     * resumed; anything else is said as {@link RunFolder#refusal} says it of files.
+     */
+    private static LumensparkException refusal(Path out, RunFolder.Contents found) {
+        try {
+            long step = readState(out).path("step").asLong();
+            return new LumensparkException("--out " + out + " holds a classifier's training run (checkpoint at step "
+                    + step + "); continue it with --resume, replace it with --force, or choose another --out");
+        } catch (LumensparkException notAClassifiersRun) {
+            return RunFolder.refusal(out, new RunFolder.Contents(found.runFiles(), found.otherFiles(), null));
         }
     }
 
@@ -428,7 +524,10 @@ public final class ClassifierTrainer {
         return cut;
     }
 
-    /** The new classifier's config: the base's backbone, or the preset's with the overrides. */
+    /**
+     * The new classifier's config: the base's backbone, or the preset's with the overrides; a multi-label
+     * classifier records its label separator.
+     */
     private ModelConfig config(ClassificationTargets targets, Tokenizer tokenizer) {
         ModelConfig backbone;
         if (opt.base() != null) {
@@ -444,7 +543,8 @@ public final class ClassifierTrainer {
             }
         }
         Pooling pooling = opt.pooling() != null ? opt.pooling() : Pooling.defaultFor(backbone.causal());
-        return backbone.asClassifier(targets.labels(), opt.problemType(), pooling);
+        return backbone.asClassifier(targets.labels(), opt.problemType(), pooling,
+                opt.problemType() == ProblemType.MULTI_LABEL_CLASSIFICATION ? opt.separator() : null);
     }
 
     private LumensparkModel createModel(boolean resume, Path ckpt, ModelConfig cfg, Tokenizer tokenizer) {

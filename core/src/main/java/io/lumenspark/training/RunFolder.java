@@ -1,7 +1,9 @@
 package io.lumenspark.training;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.io.AtomicFiles;
+import io.lumenspark.io.Json;
 import io.lumenspark.model.ModelWeights;
 import io.lumenspark.pretrained.ModelFolder;
 
@@ -20,11 +22,12 @@ import java.util.stream.Stream;
 /**
  * What a training run keeps in its folder, and the rules for starting a run in one that is not empty.
  * <p>
- * A run owns {@code checkpoint/}, {@code metrics.jsonl}, {@code loss.png} and the final model's files. A run that
- * replaces an earlier one (--force) leaves all of these alone until its own first checkpoint: its metrics go to a
- * hidden {@code .metrics-RUNID.jsonl} meanwhile, and it draws no chart. The checkpoint swap makes the new run the
- * folder's run; right after it the hidden metrics become {@code metrics.jsonl} and the earlier run's final model
- * and chart are deleted, so nothing of the two runs is mixed. A process killed between the swap and that move is
+ * A run owns {@code checkpoint/}, {@code metrics.jsonl}, {@code loss.png} and the final model's files (a
+ * classifier's run: its best model, and {@code confusion_matrix.png}). A run that replaces an earlier one
+ * (--force) leaves all of these alone until its own first checkpoint: its metrics go to a hidden
+ * {@code .metrics-RUNID.jsonl} meanwhile, and it draws no chart and saves no model. The checkpoint swap makes the
+ * new run the folder's run; right after it the hidden metrics become {@code metrics.jsonl} and the earlier run's
+ * model and charts are deleted, so nothing of the two runs is mixed. A process killed between the swap and that move is
  * finished by the next run in the folder: the checkpoint names its run, and only that run's hidden metrics are
  * moved into place.
  */
@@ -35,7 +38,7 @@ public final class RunFolder {
     static final List<String> MODEL_FILES = List.of(ModelWeights.CONFIG, ModelWeights.WEIGHTS, ModelFolder.GENERATION,
             ModelFolder.TOKENIZER, "tokenizer.json", "vocab.json", "merges.txt");
     private static final Set<String> RUN_FILES = Set.copyOf(Stream.concat(MODEL_FILES.stream(),
-            Stream.of(Checkpoint.FOLDER, METRICS, CHART)).toList());
+            Stream.of(Checkpoint.FOLDER, METRICS, CHART, ClassifierTrainer.CONFUSION)).toList());
     private static final Pattern PENDING = Pattern.compile("\\.metrics-([0-9a-f]{16})\\.jsonl");
 
     private RunFolder() {
@@ -145,9 +148,22 @@ public final class RunFolder {
     }
 
     /**
+     * The run id that the newest complete checkpoint in out records (a language model's run or a classifier's),
+     * or null when there is none, or its state does not read or names none.
+     */
+    static String runId(Path out) {
+        try {
+            JsonNode id = Json.read(Checkpoint.find(out).resolve(Checkpoint.STATE)).path("run_id");
+            return id.isTextual() ? id.asText() : null;
+        } catch (LumensparkException noneOrUnreadable) {
+            return null;
+        }
+    }
+
+    /**
      * Makes a replacing run, whose first checkpoint is in place, the only run in the folder: its hidden metrics
      * become metrics.jsonl (an open log goes on writing to the same file), and the earlier run's final model and
-     * chart are deleted.
+     * charts are deleted.
      */
     static void promote(Path out, Path pending) {
         try {
@@ -155,6 +171,7 @@ public final class RunFolder {
                     StandardCopyOption.REPLACE_EXISTING);
             for (String name : MODEL_FILES) Files.deleteIfExists(out.resolve(name));
             Files.deleteIfExists(out.resolve(CHART));
+            Files.deleteIfExists(out.resolve(ClassifierTrainer.CONFUSION));
         } catch (IOException e) {
             throw new LumensparkException("cannot replace the earlier run's files in " + out + ": " + e.getMessage(),
                     e);

@@ -1,11 +1,21 @@
 package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.engine.Backend;
+import io.lumenspark.engine.Blas;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.ProblemType;
+import io.lumenspark.pretrained.Truncation;
+import io.lumenspark.training.ClassWeights;
+import io.lumenspark.training.ClassifierOptions;
+import io.lumenspark.training.ClassifierTrainer;
+import io.lumenspark.training.LabeledText;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,6 +25,7 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -170,6 +181,9 @@ class ClassifyCliTest {
                 new String[]{"classify", "eval", "--model", model.toString(), "--data", unlabeled.toString()},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", model.toString()},
                 new String[]{"classify", "predict", "--model", model.toString()},
+                new String[]{"classify", "predict", "--model", model.toString(), "--text", "a", "--label-separator", ""},
+                new String[]{"classify", "eval", "--model", model.toString(), "--data", data.toString(),
+                        "--label-separator", ""},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o2").toString(),
                         "--pooling", "middle"},
                 new String[]{"classify", "train", "--data", data.toString(), "--out", tmp.resolve("o3").toString(),
@@ -247,18 +261,19 @@ class ClassifyCliTest {
                 }
             }
             truth.add(labels);
-            // ", " here and "," there: each part is trimmed
-            lines.add(Json.toLine(Map.of("text", text.toString(), "label", String.join(i % 2 == 0 ? "," : ", ",
+            // " | " here and "|" there: each part is trimmed
+            lines.add(Json.toLine(Map.of("text", text.toString(), "label", String.join(i % 2 == 0 ? "|" : " | ",
                     labels))));
         }
         Path records = Files.write(tmp.resolve("tickets.jsonl"), lines);
         Path out = tmp.resolve("multi");
-        JsonNode trained = trainTiny(records, out, "--multi-label");
+        JsonNode trained = trainTiny(records, out, "--multi-label", "--label-separator", "|");
         assertEquals(7, trained.get("steps").asInt(), trained.toString());
         assertTrue(trained.has("val_macro_f1") && trained.has("best_step"), trained.toString());
 
         JsonNode config = Json.read(out.resolve("config.json"));
         assertEquals("multi_label_classification", config.get("problem_type").asText());
+        assertEquals("|", config.get("label_separator").asText(), "the separator is the model's");
         assertEquals(3, config.get("num_labels").asInt());
         for (int j = 0; j < 3; j++) {
             assertEquals(names[j], config.get("id2label").get(Integer.toString(j)).asText());
@@ -271,6 +286,13 @@ class ClassifyCliTest {
         JsonNode metrics = Json.mapper().readTree(e.out());
         assertEquals(Set.of("texts", "truncated_texts", "accuracy", "macro_f1"), fieldNames(metrics));
         assertEquals(RECORDS, metrics.get("texts").asInt());
+        // an explicit separator overrides the model's: "billing|bug" is then one label the model does not know
+        CliTest.Run other = CliTest.run("classify", "eval", "--model", out.toString(), "--data", records.toString(),
+                "--label-separator", ",");
+        assertEquals(2, other.code(), other.err());
+        assertTrue(other.err().contains("\nerror: " + records + " line "), other.err());
+        assertTrue(other.err().contains("is not one of the classifier's (billing, bug, urgent)"), other.err());
+        assertTrue(other.err().contains("|"), other.err());
 
         CliTest.Run p = CliTest.run("classify", "predict", "--model", out.toString(), "--file", records.toString(),
                 "--json", "--top-k", "5");
@@ -299,6 +321,20 @@ class ClassifyCliTest {
         JsonNode one = Json.mapper().readTree(direct.out());
         assertEquals(1, one.get("line").asInt(), "the --text's place, as --file gives the line");
         assertEquals(1, one.get("top_k").size());
+        // the text output joins the labels as the model's training data did, or as --label-separator says
+        CliTest.Run plain = CliTest.run("classify", "predict", "--model", out.toString(), "--file", records.toString());
+        CliTest.Run semicolons = CliTest.run("classify", "predict", "--model", out.toString(), "--file",
+                records.toString(), "--label-separator", "; ");
+        assertEquals(0, plain.code() + semicolons.code(), plain.err() + semicolons.err());
+        List<String> plainLines = plain.out().lines().toList(), semicolonLines = semicolons.out().lines().toList();
+        int several = 0;
+        for (int i = 0; i < RECORDS; i++) {
+            List<String> labels = new ArrayList<>(texts(predicted.get(i).get("labels")));
+            if (labels.size() > 1) several++;
+            assertTrue(plainLines.get(i).startsWith(String.join("|", labels) + "\t"), plainLines.get(i));
+            assertTrue(semicolonLines.get(i).startsWith(String.join("; ", labels) + "\t"), semicolonLines.get(i));
+        }
+        assertTrue(several > 0, "some texts get several labels: " + plain.out());
     }
 
     @Test
@@ -382,6 +418,79 @@ class ClassifyCliTest {
         assertEquals(1, lm.err().lines().count(), lm.err());
         assertTrue(lm.err().startsWith("error: " + copy + " is a text classifier's run; continue it with ")
                 && lm.err().contains(" classify train --resume --out "), lm.err());
+    }
+
+    /** --force starts a new run over an earlier one, which stays until the new run's first checkpoint. */
+    @Test
+    void forceReplacesAnEarlierRunAsTrainDoes() throws Exception {
+        Path out = tmp.resolve("forced");
+        trainTiny(data, out);
+        CliTest.Run refused = CliTest.run("classify", "train", "--data", data.toString(), "--out", out.toString());
+        assertEquals(2, refused.code(), refused.err());
+        assertEquals("error: --out " + out + " holds a classifier's training run (checkpoint at step 7); continue it"
+                + " with --resume, replace it with --force, or choose another --out\n", refused.err());
+        JsonNode forced = trainTiny(data, out, "--force", "--seed", "9");
+        assertEquals(7, forced.get("steps").asInt());
+        assertEquals(9, Json.read(out.resolve("checkpoint/trainer_state.json")).get("options").get("seed").asInt());
+        assertEquals(7, Files.readAllLines(out.resolve("metrics.jsonl")).size(), "the new run's metrics alone");
+        CliTest.Run resumeForced = CliTest.run("classify", "train", "--resume", "--force", "--out", out.toString(),
+                "--data", data.toString());
+        assertEquals("error: --resume continues a run with the settings saved in its checkpoint; drop --force\n",
+                resumeForced.err());
+        CliTest.Run help = CliTest.run("classify", "train", "--help");
+        assertTrue(help.out().replaceAll("\\s+", " ").contains("--force Start a new run in an --out that holds an"
+                + " earlier run or other files; the earlier run is replaced at this run's first checkpoint, other files"
+                + " are left alone."), help.out());
+    }
+
+    /** A run's split is in its checkpoint: --resume holds out the same records, whatever --val-fraction it had. */
+    @Test
+    void aRunWithItsOwnValFractionResumesWithTheSameSplit() throws Exception {
+        Path whole = tmp.resolve("fraction-whole"), cut = tmp.resolve("fraction-cut");
+        JsonNode uninterrupted = trainTiny(data, whole, "--val-fraction", "0.25");
+        assertEquals(6, uninterrupted.get("steps").asInt(), "45 training texts in batches of 8");
+        assertEquals(0.25, Json.read(whole.resolve("checkpoint/trainer_state.json")).get("val_fraction").asDouble());
+        // the same run stopped after step 3, as the command would have made it
+        Blas.select(Backend.AUTO, 2);
+        ClassifierOptions o = new ClassifierOptions(null, "tiny", Map.of("embed_dim", "16", "depth", "1", "heads",
+                "2", "seq_length", "16", "k", "4", "rank", "4"), "gpt2", ProblemType.SINGLE_LABEL_CLASSIFICATION, ",",
+                null, ClassWeights.NONE, Truncation.RIGHT, 8, 1, 3e-3, 3e-3 / 10, 0.1, 0.01, 1.0, 0, 0, 1, cut);
+        List<List<LabeledText>> split = ClassifierTrainer.split(new RecordOptions().readAll(List.of(data)), 0.25, 1);
+        new ClassifierTrainer(o, new PrintStream(new ByteArrayOutputStream())).valFraction(0.25).stopAfter(3)
+                .run(split.get(0), split.get(1), false);
+
+        CliTest.Run other = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString(), "--val-fraction", "0.3");
+        assertEquals(2, other.code(), other.err());
+        assertEquals("error: --val-fraction 0.3 is not the run's (0.25): --resume holds out the same records; drop"
+                + " --val-fraction\n", other.err());
+        CliTest.Run withVal = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString(), "--val", data.toString());
+        assertEquals("error: the run in " + cut + " held out --val-fraction 0.25 of its --data for validation; drop"
+                + " --val\n", withVal.err());
+        CliTest.Run resumed = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString(), "--val-fraction", "0.25", "--json");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.err().contains("resuming from step 3 of 6"), resumed.err());
+        assertEquals(6, Json.mapper().readTree(resumed.out()).get("steps").asInt());
+        assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+                Files.readAllBytes(cut.resolve("model.safetensors")), "the uninterrupted run's model");
+
+        // a run validated on separate records needs them again
+        Path separate = tmp.resolve("separate");
+        trainTiny(data, separate, "--val", data.toString());
+        assertTrue(Json.read(separate.resolve("checkpoint/trainer_state.json")).get("val_fraction").isNull());
+        CliTest.Run without = CliTest.run("classify", "train", "--resume", "--out", separate.toString(), "--data",
+                data.toString());
+        assertEquals("error: the run in " + separate + " was validated on separate records; give its --val again\n",
+                without.err());
+        Path state = cut.resolve("checkpoint/trainer_state.json");
+        Files.writeString(state, Files.readString(state).replaceFirst("\"val_fraction\"\\s*:\\s*0.25",
+                "\"val_fraction\": 2"));
+        CliTest.Run tampered = CliTest.run("classify", "train", "--resume", "--out", cut.toString(), "--data",
+                data.toString());
+        assertEquals("error: " + state + ": \"val_fraction\" must be a number in (0, 1) or null, got 2\n",
+                tampered.err());
     }
 
     private static Set<String> fieldNames(JsonNode o) {

@@ -8,6 +8,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -60,7 +61,7 @@ class ClassificationHeadTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("classifiers")
     void gradientsThroughPoolingMatchFiniteDifferences(String label, ModelConfig base, Pooling pooling) {
-        ModelConfig cfg = base.asClassifier(LABELS, ProblemType.SINGLE_LABEL_CLASSIFICATION, pooling);
+        ModelConfig cfg = base.asClassifier(LABELS, ProblemType.SINGLE_LABEL_CLASSIFICATION, pooling, null);
         int n = cfg.seqLength(), batch = 3;
         int[] lengths = {n, 5, n - 4};
         Random r = new Random(3);
@@ -105,7 +106,7 @@ class ClassificationHeadTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("classifiers")
     void padTokensChangeNoPrediction(String label, ModelConfig base, Pooling pooling) {
-        ModelConfig cfg = base.asClassifier(LABELS, ProblemType.SINGLE_LABEL_CLASSIFICATION, pooling)
+        ModelConfig cfg = base.asClassifier(LABELS, ProblemType.SINGLE_LABEL_CLASSIFICATION, pooling, null)
                 .with("dropout", "0.1");
         int n = cfg.seqLength();
         int[] lengths = {n, 5, n - 4, 1};
@@ -134,8 +135,9 @@ class ClassificationHeadTest {
     @Test
     void configJsonCarriesHuggingFaceKeysAndRoundTrips() {
         ModelConfig cfg = GradientCheckTest.small("lumenspark-v0.1")
-                .asClassifier(LABELS, ProblemType.MULTI_LABEL_CLASSIFICATION, Pooling.FIRST);
+                .asClassifier(LABELS, ProblemType.MULTI_LABEL_CLASSIFICATION, Pooling.FIRST, "|");
         Map<String, Object> m = cfg.toMap();
+        assertEquals("|", m.get("label_separator"));
         assertEquals(3, m.get("num_labels"));
         assertEquals(Map.of("0", "ham", "1", "spam", "2", "other"), m.get("id2label"));
         assertEquals(Map.of("ham", 0, "spam", 1, "other", 2), m.get("label2id"));
@@ -143,12 +145,26 @@ class ClassificationHeadTest {
         assertEquals("first", m.get("pooling"));
         assertEquals(cfg, ModelConfig.fromMap(m, "config.json"));
         assertEquals(cfg, cfg.with("dropout", String.valueOf(cfg.dropout())));
+        // a multi-label config.json written before the separator was recorded: the separator its labels were split at
+        Map<String, Object> older = new LinkedHashMap<>(m);
+        older.remove("label_separator");
+        assertEquals(",", ModelConfig.fromMap(older, "config.json").labelSeparator());
+        Map<String, Object> single = new LinkedHashMap<>(older);
+        single.put("problem_type", "single_label_classification");
+        assertEquals(null, ModelConfig.fromMap(single, "config.json").labelSeparator());
+        single.put("label_separator", "|");
+        LumensparkException e = assertThrows(LumensparkException.class, () -> ModelConfig.fromMap(single, "config.json"));
+        assertEquals("config.json: label_separator is for multi-label classifiers (problem_type"
+                + " multi_label_classification)", e.getMessage());
+        older.put("label_separator", 1);
+        e = assertThrows(LumensparkException.class, () -> ModelConfig.fromMap(older, "config.json"));
+        assertEquals("config.json: label_separator must be a string, got 1", e.getMessage());
         // a causal model's other tokens have not seen the whole text
-        var e = assertThrows(LumensparkException.class, () -> GradientCheckTest.small("lumenspark")
-                .asClassifier(LABELS, ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.MEAN));
+        e = assertThrows(LumensparkException.class, () -> GradientCheckTest.small("lumenspark")
+                .asClassifier(LABELS, ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.MEAN, null));
         assertTrue(e.getMessage().contains("pooling mean needs a bidirectional model"), e.getMessage());
         assertThrows(LumensparkException.class, () -> GradientCheckTest.small("lumenspark")
-                .asClassifier(List.of("a", "a"), ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.LAST));
+                .asClassifier(List.of("a", "a"), ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.LAST, null));
         try (LanguageModel model = new LanguageModel(cfg)) {
             assertEquals(List.of("score.weight"), model.params().list().stream().map(Params.Param::name)
                     .filter(s -> !s.startsWith("layers.") && !s.contains("embedding")).toList());

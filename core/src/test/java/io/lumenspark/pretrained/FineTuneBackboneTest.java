@@ -29,7 +29,7 @@ class FineTuneBackboneTest {
                 "lm_head", "dense");
         Path base = SmallModels.write(tmp.resolve("base"), tok, keys);
         ModelConfig cfg = ModelWeights.readConfig(base).asClassifier(List.of("a", "b"),
-                ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.defaultFor(causal));
+                ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.defaultFor(causal), null);
         try (LanguageModel lm = ModelWeights.load(base); LanguageModel cls = ModelWeights.loadBackbone(base, cfg, 5)) {
             int compared = 0;
             for (Params.Param p : cls.params().list()) {

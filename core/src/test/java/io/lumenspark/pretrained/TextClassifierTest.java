@@ -29,7 +29,7 @@ class TextClassifierTest {
     void oneClassifierServesManyThreadsWithTheSingleThreadedAnswers(@TempDir Path tmp) throws Exception {
         BpeTokenizer tok = SmallModels.tokenizer(tmp);
         ModelConfig cfg = SmallModels.config(tok, Map.of()).asClassifier(List.of("no", "yes", "maybe"),
-                ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.LAST);
+                ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.LAST, null);
         Path dir = tmp.resolve("classifier");
         LanguageModel lm = new LanguageModel(cfg);
         lm.initialize(4);

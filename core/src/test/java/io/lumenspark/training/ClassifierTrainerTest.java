@@ -22,7 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Classifier training: exact --resume, early stopping that keeps the best model, the losses' gradients. */
 class ClassifierTrainerTest {
-    private static final Map<String, String> SMALL = Map.of("embed_dim", "16", "depth", "1", "heads", "2",
+    static final Map<String, String> SMALL = Map.of("embed_dim", "16", "depth", "1", "heads", "2",
             "seq_length", "16", "k", "4", "rank", "4", "dropout", "0.1");
 
     static List<LabeledText> records(int count) {

@@ -35,7 +35,7 @@ class RunFolderTest {
     }
 
     /** Every file under dir (hidden ones too) and its bytes. */
-    private static Map<String, byte[]> snapshot(Path dir) throws IOException {
+    static Map<String, byte[]> snapshot(Path dir) throws IOException {
         Map<String, byte[]> files = new TreeMap<>();
         try (Stream<Path> walk = Files.walk(dir)) {
             for (Path p : walk.filter(Files::isRegularFile).toList()) {
@@ -45,7 +45,7 @@ class RunFolderTest {
         return files;
     }
 
-    private static void assertSameFiles(Map<String, byte[]> before, Path dir, String... added) throws IOException {
+    static void assertSameFiles(Map<String, byte[]> before, Path dir, String... added) throws IOException {
         Map<String, byte[]> now = snapshot(dir);
         for (String name : added) assertTrue(now.remove(name) != null, name + " was expected to appear");
         assertEquals(before.keySet(), now.keySet());
