@@ -25,7 +25,8 @@ public final class GemmBench {
      * Times C = A B for each "MxNxK" shape (the median of reps runs after 3 untimed ones), called as the layers call
      * it ({@link Blas#gemm}), printing one JSON line per shape; returns GFLOP/s by shape. With oneDnn, each shape
      * also runs oneDNN's float32 sgemm and its bf16 product (both float32 operands rounded to bf16 in each call,
-     * as a block's Linear layer calls it), each with its ratio to the backend's.
+     * as a block's Linear layer calls it), taking turns with the backend's run by run, each with its ratio to the
+     * backend's.
      *
      * @throws LumensparkException for a shape that is not MxNxK with positive integers (shapes before it are
      *                             measured first), or oneDnn without a usable oneDNN (the reason)
@@ -55,30 +56,42 @@ public final class GemmBench {
                 SplittableRandom r = new SplittableRandom(1);
                 for (long i = 0; i < (long) m * k; i++) a.data().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextDouble());
                 for (long i = 0; i < (long) k * n; i++) b.data().setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextDouble());
-                double gflops = gflops(m, n, k, reps, () -> blas.gemm(a, false, b, false, c, m, n, k, 1f, 0f));
-                ours.put(shape, gflops);
-                out.println(line(blas.name(), m, n, k, gflops, Double.NaN));
+                List<Runnable> products = new ArrayList<>(List.of(() -> blas.gemm(a, false, b, false, c, m, n, k, 1f,
+                        0f)));
+                List<String> names = new ArrayList<>(List.of(blas.name()));
                 if (bf16 != null) {
                     Blas sgemm = bf16.sgemm();
-                    out.println(line(sgemm.name(), m, n, k, gflops(m, n, k, reps,
-                            () -> sgemm.gemm(a, false, b, false, c, m, n, k, 1f, 0f)), gflops));
-                    out.println(line(bf16.name() + " bf16", m, n, k, gflops(m, n, k, reps,
-                            () -> bf16.gemm(a, false, b, false, c, m, n, k, 1f, 0f)), gflops));
+                    products.add(() -> sgemm.gemm(a, false, b, false, c, m, n, k, 1f, 0f));
+                    names.add(sgemm.name());
+                    products.add(() -> bf16.gemm(a, false, b, false, c, m, n, k, 1f, 0f));
+                    names.add(bf16.name() + " bf16");
+                }
+                double[] gflops = gflops(m, n, k, reps, products);
+                ours.put(shape, gflops[0]);
+                for (int i = 0; i < gflops.length; i++) {
+                    out.println(line(names.get(i), m, n, k, gflops[i], i == 0 ? Double.NaN : gflops[0]));
                 }
             }
         }
         return ours;
     }
 
-    /** GFLOP/s of the median of reps runs of product, after 3 untimed ones (JIT and first touch of the pages). */
-    private static double gflops(int m, int n, int k, int reps, Runnable product) {
-        double[] t = new double[reps];
+    /**
+     * GFLOP/s of each product: the median of reps runs after 3 untimed ones (JIT and first touch of the pages),
+     * the products taking turns run by run, so that a busy machine's ups and downs fall on all of them alike.
+     */
+    private static double[] gflops(int m, int n, int k, int reps, List<Runnable> products) {
+        double[][] t = new double[products.size()][reps];
         for (int i = -3; i < reps; i++) {
-            long t0 = System.nanoTime();
-            product.run();
-            if (i >= 0) t[i] = (System.nanoTime() - t0) / 1e9;
+            for (int p = 0; p < products.size(); p++) {
+                long t0 = System.nanoTime();
+                products.get(p).run();
+                if (i >= 0) t[p][i] = (System.nanoTime() - t0) / 1e9;
+            }
         }
-        return 2.0 * m * n * k / Stats.median(t) / 1e9;
+        double[] gflops = new double[products.size()];
+        for (int p = 0; p < gflops.length; p++) gflops[p] = 2.0 * m * n * k / Stats.median(t[p]) / 1e9;
+        return gflops;
     }
 
     private static String line(String backend, int m, int n, int k, double gflops, double reference) {

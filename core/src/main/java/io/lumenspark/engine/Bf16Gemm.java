@@ -54,7 +54,7 @@ public final class Bf16Gemm {
 
     /** The library, e.g. "oneDNN 2.6.3 (avx512_core_bf16)". */
     public String name() {
-        return dnnl.name();
+        return dnnl.version() + " (avx512_core_bf16)";
     }
 
     /**
@@ -109,7 +109,7 @@ public final class Bf16Gemm {
      */
     public Blas sgemm() {
         SplitGemm split = dnnl::sgemm;
-        String name = dnnl.name().replace(" (avx512_core_bf16)", "") + " sgemm";
+        String name = dnnl.version() + " sgemm";
         return new Blas() {
             @Override
             public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, MemorySegment a,

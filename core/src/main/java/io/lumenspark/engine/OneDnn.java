@@ -35,17 +35,17 @@ final class OneDnn {
     private static final ThreadLocal<Boolean> SINGLE_THREADED = ThreadLocal.withInitial(() -> false);
 
     private final MethodHandle sgemm, gemmBf16, ompSetNumThreads;
-    private final String name;
+    private final String version;
 
     /** A loaded library, or why there is none. */
     record Loaded(OneDnn library, String reason) {
     }
 
-    private OneDnn(MethodHandle sgemm, MethodHandle gemmBf16, MethodHandle ompSetNumThreads, String name) {
+    private OneDnn(MethodHandle sgemm, MethodHandle gemmBf16, MethodHandle ompSetNumThreads, String version) {
         this.sgemm = sgemm;
         this.gemmBf16 = gemmBf16;
         this.ompSetNumThreads = ompSetNumThreads;
-        this.name = name;
+        this.version = version;
     }
 
     /**
@@ -56,10 +56,12 @@ final class OneDnn {
     @SuppressWarnings("restricted")
     static Loaded load(List<String> libraries) {
         SymbolLookup lookup = null;
+        String found = null;
         List<String> tried = new ArrayList<>();
         for (String library : libraries) {
             try {
                 lookup = SymbolLookup.libraryLookup(library, Arena.global());
+                found = library;
                 break;
             } catch (IllegalArgumentException e) {
                 tried.add(library);
@@ -69,12 +71,14 @@ final class OneDnn {
         Linker linker = Linker.nativeLinker();
         Optional<MemorySegment> sgemm = lookup.find("dnnl_sgemm"), bf16 = lookup.find("dnnl_gemm_bf16bf16f32"),
                 isa = lookup.find("dnnl_get_effective_cpu_isa"), version = lookup.find("dnnl_version"),
-                threads = lookup.find("omp_set_num_threads").or(() -> gompLookup().find("omp_set_num_threads"));
+                threads = lookup.find("omp_set_num_threads"); // libgomp's, found through libdnnl's dependencies
         if (sgemm.isEmpty() || bf16.isEmpty() || isa.isEmpty() || version.isEmpty()) {
-            return new Loaded(null, "the oneDNN found lacks dnnl_sgemm, dnnl_gemm_bf16bf16f32 or"
-                    + " dnnl_get_effective_cpu_isa");
+            return new Loaded(null, found + " is not oneDNN 2 or later: it lacks dnnl_sgemm, dnnl_gemm_bf16bf16f32,"
+                    + " dnnl_get_effective_cpu_isa or dnnl_version");
         }
-        if (threads.isEmpty()) return new Loaded(null, "oneDNN found, but not OpenMP's omp_set_num_threads");
+        if (threads.isEmpty()) {
+            return new Loaded(null, found + " is not the OpenMP build of oneDNN: no omp_set_num_threads");
+        }
         // (char transa, char transb, dim_t M, N, K, float alpha, A, dim_t lda, B, dim_t ldb, float beta, C, ldc)
         FunctionDescriptor gemm = FunctionDescriptor.of(JAVA_INT, JAVA_BYTE, JAVA_BYTE, JAVA_LONG, JAVA_LONG,
                 JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG);
@@ -96,23 +100,12 @@ final class OneDnn {
         }
         return new Loaded(new OneDnn(linker.downcallHandle(sgemm.get(), gemm),
                 linker.downcallHandle(bf16.get(), gemm),
-                linker.downcallHandle(threads.get(), FunctionDescriptor.ofVoid(JAVA_INT)),
-                label + " (avx512_core_bf16)"), null);
+                linker.downcallHandle(threads.get(), FunctionDescriptor.ofVoid(JAVA_INT)), label), null);
     }
 
-    /** libgomp, which oneDNN loaded (dlopen of a loaded soname returns it again). */
-    @SuppressWarnings("restricted")
-    private static SymbolLookup gompLookup() {
-        try {
-            return SymbolLookup.libraryLookup("libgomp.so.1", Arena.global());
-        } catch (IllegalArgumentException e) {
-            return name -> Optional.empty();
-        }
-    }
-
-    /** The library's name and version, e.g. "oneDNN 2.6.3 (avx512_core_bf16)". */
-    String name() {
-        return name;
+    /** The library and its version, e.g. "oneDNN 2.6.3". */
+    String version() {
+        return version;
     }
 
     /**

@@ -141,12 +141,16 @@ class Bf16GemmTest {
     }
 
     @Test
-    void anAbsentLibraryMakesBf16UnavailableWithAReason() {
+    void anAbsentLibraryOrAnotherOneMakesBf16UnavailableWithAReason() {
         String before = System.getProperty(Bf16Gemm.LIBRARY_PROPERTY);
         System.setProperty(Bf16Gemm.LIBRARY_PROPERTY, "/nonexistent/libdnnl.so.2");
         try {
             assertTrue(Bf16Gemm.find().isEmpty());
             assertEquals("oneDNN not found (/nonexistent/libdnnl.so.2)", Bf16Gemm.unavailableReason());
+            System.setProperty(Bf16Gemm.LIBRARY_PROPERTY, "libm.so.6"); // a library that is there, not oneDNN
+            assertTrue(Bf16Gemm.find().isEmpty());
+            assertEquals("libm.so.6 is not oneDNN 2 or later: it lacks dnnl_sgemm, dnnl_gemm_bf16bf16f32,"
+                    + " dnnl_get_effective_cpu_isa or dnnl_version", Bf16Gemm.unavailableReason());
         } finally {
             if (before == null) System.clearProperty(Bf16Gemm.LIBRARY_PROPERTY);
             else System.setProperty(Bf16Gemm.LIBRARY_PROPERTY, before);
