@@ -16,6 +16,9 @@ as Hugging Face runs it, logits of every row and cross-entropy with ignore_index
 -100; --selected-rows computes fc_out on the selected rows only, as Lumenspark.
 By default the script re-executes itself with glibc told to keep freed memory
 (MALLOC_MMAP_MAX_=0, MALLOC_TRIM_THRESHOLD_ huge); --system-malloc turns that off.
+--autocast-bf16 runs the forward pass and loss under
+torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's own mixed precision:
+bf16 matrix products through oneDNN, fp32 weights and optimizer state).
 Before torch loads, OPENBLAS_CORETYPE defaults to SkylakeX and OMP_WAIT_POLICY to
 PASSIVE (see bench_env.py); both can be overridden from the environment and
 are reported in the JSON line.
@@ -48,6 +51,8 @@ def main():
     ap.add_argument("--objective", choices=("causal", "mlm"), default="causal")
     ap.add_argument("--selected-rows", action="store_true",
                     help="mlm: the output layer on the selected rows only (Hugging Face: all rows)")
+    ap.add_argument("--autocast-bf16", action="store_true",
+                    help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = ap.parse_args()
 
     torch = bench_env.prepare_torch(args.threads, args.system_malloc)
@@ -77,7 +82,7 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}], lr=3e-4, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(args.seed)
     log(f"{args.preset} {overrides or ''}: {n_params:,} parameters, batch {args.batch}x{seq}, "
-        f"{args.threads} threads, torch {torch.__version__}")
+        f"{args.threads} threads, torch {torch.__version__}{', bf16 autocast' if args.autocast_bf16 else ''}")
 
     def mlm_step_loss(ids, labels):
         if not args.selected_rows:  # as Hugging Face: logits of every row, ignore_index -100
@@ -99,7 +104,8 @@ def main():
             tokens = torch.randint(0, cfg["vocab_size"], (args.batch, seq + 1), generator=gen)
             ids, targets = tokens[:, :-1], tokens[:, 1:]
         t0, c0 = time.perf_counter(), bench_env.cpu_seconds()
-        loss = mlm_step_loss(ids, labels) if mlm else loss_fn(model, ids, targets)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast_bf16):
+            loss = mlm_step_loss(ids, labels) if mlm else loss_fn(model, ids, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -131,6 +137,7 @@ def main():
         "peak_rss_mib": bench_env.peak_rss_mib(),
         "objective": args.objective,
         "selected_rows": args.selected_rows,
+        "precision": "bf16 autocast" if args.autocast_bf16 else "fp32",
         "malloc": "default" if args.system_malloc else "keep",
         "torch": torch.__version__,
         "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],

@@ -2,6 +2,7 @@ package io.lumenspark.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Bf16Gemm;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Json;
@@ -11,6 +12,7 @@ import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.training.AdamW;
 import io.lumenspark.training.MlmMasking;
+import io.lumenspark.training.Precision;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -20,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.function.Function;
 
@@ -39,9 +42,11 @@ import java.util.function.Function;
  * @param warmup    untimed steps before them
  * @param objective causal_lm (targets: random next tokens) or masked_lm
  * @param rounds    measurements of each preset and implementation, interleaved; the tables show their medians
+ * @param precision Lumenspark's matrix products (as {@code train --precision}); with bf16 the reference also runs
+ *                  under PyTorch's own bf16 autocast
  */
 public record TrainBench(List<String> presets, Map<String, String> overrides, int batch, int seqLength, int steps,
-                         int warmup, LmObjective objective, int rounds) {
+                         int warmup, LmObjective objective, int rounds, Precision precision) {
     /**
      * Checks the settings, and every preset's name and memory need, before anything runs.
      *
@@ -97,8 +102,12 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
                     ""});
             if (masked) torchRuns.add(new String[]{"PyTorch (selected rows), glibc keeping freed memory",
                     "--selected-rows"});
+            if (precision == Precision.BF16) torchRuns.add(new String[]{"PyTorch bf16 autocast"
+                    + (masked ? " (selected rows)" : "") + ", glibc keeping freed memory",
+                    masked ? "--autocast-bf16 --selected-rows" : "--autocast-bf16"});
         }
-        StringBuilder head = new StringBuilder("| preset | Lumenspark tokens/s | peak RSS MiB");
+        StringBuilder head = new StringBuilder("| preset | Lumenspark" + (precision == Precision.BF16 ? " (bf16)" : "")
+                + " tokens/s | peak RSS MiB");
         StringBuilder rule = new StringBuilder("|---|---|---");
         for (String[] t : torchRuns) {
             head.append(" | ").append(t[0]).append(": tokens/s | peak RSS MiB | ratio (speed / memory; speed per CPU"
@@ -127,7 +136,7 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
                             "--preset", preset, "--batch", "" + batch, "--seq", "" + n, "--steps", "" + steps,
                             "--warmup", "" + warmup, "--threads", "" + Parallel.threads(), "--json"));
                     if (masked) cmd.addAll(List.of("--objective", "mlm"));
-                    if (!torchRuns.get(t)[1].isEmpty()) cmd.add(torchRuns.get(t)[1]);
+                    if (!torchRuns.get(t)[1].isEmpty()) cmd.addAll(List.of(torchRuns.get(t)[1].split(" ")));
                     overrides.forEach((k, v) -> cmd.addAll(List.of("--set", k + "=" + v)));
                     if (masked) cmd.addAll(List.of("--set", "vocab_size=" + cfg.vocabSize()));
                     JsonNode torch = Processes.runScript(cmd, Map.of("OPENBLAS_CORETYPE", "SkylakeX")).getLast();
@@ -165,8 +174,10 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         double[] times = new double[steps], cpu = new double[steps];
         var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         long selected = 0;
+        Optional<Bf16Gemm> bf16 = precision.products(w -> System.err.println("warning: " + w));
         try (Arena arena = Arena.ofShared(); LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(1);
+            model.useBf16Products(bf16.orElse(null));
             AdamW adam = new AdamW(model.params(), arena, 0.9, 0.95, 1e-8, 0.01);
             SplittableRandom r = new SplittableRandom(1);
             int[] text = new int[batch * n], in = new int[batch * n], tg = new int[batch * n];
@@ -202,6 +213,8 @@ public record TrainBench(List<String> presets, Map<String, String> overrides, in
         ours.put("preset", preset);
         ours.put("objective", objective.label());
         ours.put("backend", Blas.get().name());
+        ours.put("precision", bf16.isPresent() ? Precision.BF16.label() : Precision.FP32.label());
+        bf16.ifPresent(g -> ours.put("bf16_products", g.name()));
         ours.put("threads", Parallel.threads());
         ours.put("tokens_per_s", Math.round(batch * n / step * 10) / 10.0);
         ours.put("peak_rss_mib", Math.round(Processes.peakRssMib()));

@@ -25,13 +25,17 @@ final class BenchGemmCommand implements Callable<Integer> {
     @Option(names = "--vs-numpy", description = "Also run reference/bench_gemm.py under --python.")
     boolean vsNumpy;
 
+    @Option(names = "--onednn", description = "Also time oneDNN's fp32 sgemm and its bf16 product (fp32 accumulation)"
+            + " on each shape, with their ratios to the backend's.")
+    boolean oneDnn;
+
     @Option(names = "--python", paramLabel = "PYTHON", description = "Python with numpy (default: ${DEFAULT-VALUE}).")
     String python = "python3";
 
     @Override
     public Integer call() {
         runtime.apply();
-        Map<String, Double> ours = GemmBench.run(shapes, reps, System.out);
+        Map<String, Double> ours = GemmBench.run(shapes, reps, oneDnn, System.out);
         if (vsNumpy) GemmBench.compareWithNumpy(shapes, ours, python, runtime.threads, System.out);
         return 0;
     }

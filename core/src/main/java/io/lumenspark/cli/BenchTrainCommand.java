@@ -1,9 +1,11 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.Labeled;
 import io.lumenspark.bench.Processes;
 import io.lumenspark.bench.TrainBench;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Json;
+import io.lumenspark.training.Precision;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -42,6 +44,10 @@ final class BenchTrainCommand implements Callable<Integer> {
             + " report medians (default: ${DEFAULT-VALUE}).")
     int rounds = 1;
 
+    @Option(names = "--precision", paramLabel = "fp32|bf16", description = "Lumenspark's matrix products, as train"
+            + " --precision; with bf16, --vs-pytorch also runs PyTorch under its bf16 autocast (default: fp32).")
+    String precision = "fp32";
+
     @Mixin
     PytorchOptions pytorch;
 
@@ -52,7 +58,7 @@ final class BenchTrainCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         TrainBench bench = new TrainBench(presets, set.overrides, shape.batch, shape.seqLength(), steps, warmup,
-                TrainingOptions.objective(objective), rounds);
+                TrainingOptions.objective(objective), rounds, Labeled.parse(Precision.class, precision, "--precision"));
         if (inProcess) {
             System.out.println(Json.toLine(bench.measure(presets.getFirst())));
             return 0;
@@ -61,7 +67,7 @@ final class BenchTrainCommand implements Callable<Integer> {
             List<String> args = new ArrayList<>(List.of("bench", "train", "--in-process", "--preset", preset,
                     "--batch", "" + shape.batch, "--steps", "" + steps, "--warmup", "" + warmup, "--threads",
                     "" + Parallel.threads(), "--backend", runtime.backend,
-                    "--objective", objective));
+                    "--objective", objective, "--precision", precision));
             if (shape.seqLength != null) args.addAll(List.of("--seq-length", "" + shape.seqLength));
             set.overrides.forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
             return Processes.javaCommand(Main.class, args);

@@ -1,8 +1,10 @@
 package io.lumenspark.cli;
 
+import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.model.LmObjective;
+import io.lumenspark.training.Precision;
 import io.lumenspark.training.TrainOptions;
 import io.lumenspark.training.Trainer;
 import picocli.CommandLine.Command;
@@ -42,21 +44,12 @@ final class TrainCommand implements Callable<Integer> {
     TrainingOptions training;
 
     @Option(names = "--precision", paramLabel = "fp32|bf16", description = "Matrix products in fp32, or bf16 with"
-            + " fp32 accumulation where a bf16 product is available (not in this build: see README); default:"
-            + " ${DEFAULT-VALUE}.")
-    String precision = "fp32";
+            + " fp32 accumulation through the system's oneDNN (libdnnl2; fp32 with a warning where it or AVX512_BF16"
+            + " is missing); weights and optimizer state stay fp32. Default: fp32; with --resume, the run's own.")
+    String precision;
 
     @Spec
     CommandSpec spec;
-
-    /**
-     * Why --precision bf16 trains in fp32: no library this build can use multiplies bf16 matrices (the bundled
-     * OpenBLAS 0.3.31 has no sbgemm, Maven Central serves no oneDNN build through bytedeco), and the Vector API
-     * cannot reach AVX512_BF16's VDPBF16PS, so a bf16 product of our own widens to fp32 and multiplies at fp32's
-     * rate (measured: no faster than fp32 from cache).
-     */
-    static final String BF16_UNAVAILABLE = "bf16 products unavailable here (OpenBLAS 0.3.31 has no sbgemm, no oneDNN"
-            + " build is served, and the Vector API cannot use AVX512_BF16): training in fp32";
 
     @Override
     public Integer call() {
@@ -72,10 +65,7 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             runtime.apply();
         }
-        if (!precision.equals("fp32") && !precision.equals("bf16")) {
-            throw new LumensparkException("--precision must be fp32 or bf16, got '" + precision + "'");
-        }
-        if (precision.equals("bf16")) System.err.println("warning: " + BF16_UNAVAILABLE);
+        Precision chosen = precision == null ? null : Labeled.parse(Precision.class, precision, "--precision");
         TrainOptions options;
         if (resume) {
             options = Trainer.savedOptions(out);
@@ -86,6 +76,7 @@ final class TrainCommand implements Callable<Integer> {
             options = training.toOptions(data, out, spec.commandLine().getParseResult().matchedOptions().stream()
                     .map(OptionSpec::longestName).collect(Collectors.toSet()));
         }
+        if (chosen != null) options = options.withPrecision(chosen);
         Trainer.Result r = new Trainer(options, System.out).replace(force).reportInterruptions(System.err)
                 .run(resume);
         System.out.printf("done: %s, train loss %.4f, validation loss %.4f (%s %.2f, over %s); model"

@@ -2,6 +2,8 @@ package io.lumenspark.engine;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -12,6 +14,7 @@ import java.nio.ByteOrder;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * Element-wise and row-wise float32 kernels on native memory, written with the Vector API. Offsets and lengths
@@ -21,6 +24,10 @@ public final class Kernels {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final VectorSpecies<Integer> IS = S.withLanes(int.class);
+    /** Shorts as many as S's floats: the lanes of a float32 vector narrowed to bf16. */
+    private static final VectorSpecies<Short> HS = VectorSpecies.of(short.class,
+            VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final float SQRT_HALF = (float) Math.sqrt(0.5);
     private static final float INV_SQRT_2PI = (float) (1 / Math.sqrt(2 * Math.PI));
 
@@ -32,12 +39,15 @@ public final class Kernels {
 
     /**
      * Which kernels run here, for {@code info} and benchmarks: the matrix-product backend (OpenBLAS names the
-     * CPU kernels it picked, which {@code OPENBLAS_CORETYPE} sets), and the Vector API's width for our own.
+     * CPU kernels it picked, which {@code OPENBLAS_CORETYPE} sets), the Vector API's width for our own, and the
+     * bf16 products of {@code train --precision bf16} (oneDNN, or why there are none).
      */
     public static String describe() {
         String coretype = System.getenv("OPENBLAS_CORETYPE");
         return "products " + Blas.get().name() + (coretype == null ? "" : " (OPENBLAS_CORETYPE=" + coretype + ")")
-                + "; decoding and element-wise kernels: Vector API, " + S.vectorBitSize() + "-bit (" + L + " floats)";
+                + "; decoding and element-wise kernels: Vector API, " + S.vectorBitSize() + "-bit (" + L + " floats)"
+                + "; bf16 training products: " + Bf16Gemm.find().map(Bf16Gemm::name)
+                .orElseGet(() -> "unavailable (" + Bf16Gemm.unavailableReason() + ")");
     }
 
     @SuppressWarnings("unchecked")
@@ -482,6 +492,24 @@ public final class Kernels {
             }
         }
         zeroOutside(dp, dpo, w, slots, localStart, local);
+    }
+
+    /**
+     * dst[dstFrom..] = src[srcFrom..] as bfloat16 over count elements, rounded to nearest even: the bits of
+     * {@link QuantizedMatrix#toBf16} for finite values, a vector at a time.
+     */
+    public static void toBf16(MemorySegment src, long srcFrom, MemorySegment dst, long dstFrom, long count) {
+        long i = 0;
+        for (long bound = count - L; i <= bound; i += L) {
+            IntVector bits = IntVector.fromMemorySegment(IS, src, (srcFrom + i) * 4, NATIVE);
+            IntVector odd = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+            IntVector rounded = bits.add(0x7FFF).add(odd).lanewise(VectorOperators.LSHR, 16);
+            ((ShortVector) rounded.convertShape(VectorOperators.I2S, HS, 0)).intoMemorySegment(dst,
+                    (dstFrom + i) * 2, NATIVE);
+        }
+        for (; i < count; i++) {
+            dst.setAtIndex(JAVA_SHORT, dstFrom + i, QuantizedMatrix.toBf16(get(src, srcFrom + i)));
+        }
     }
 
     private static void zeroOutside(MemorySegment x, long o, int w, int slots, int localStart, int local) {

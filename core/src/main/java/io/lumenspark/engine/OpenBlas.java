@@ -20,8 +20,6 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  */
 final class OpenBlas implements Blas {
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
-    /** Below this many multiply-adds a product runs on the calling thread: splitting costs more than it saves. */
-    private static final long SPLIT_WORK = 1L << 20;
     private final MethodHandle sgemm, sgemv;
     private final String name;
 
@@ -76,26 +74,13 @@ final class OpenBlas implements Blas {
         }
     }
 
-    /**
-     * Splits C into one block of rows (or of columns, when it is wider than tall) per thread, each a
-     * single-threaded OpenBLAS call. Every element of C is still one call's dot product over all of k.
-     */
+    /** One single-threaded OpenBLAS call per thread on a block of C (see {@link SplitGemm}). */
     @Override
     public void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                       MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
                       float beta, MemorySegment c, long cOffset, int ldc) {
-        if (m == 0 || n == 0) return;
-        int parts = Parallel.threads();
-        if (parts == 1 || (long) m * n * k < SPLIT_WORK) {
-            call(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
-        } else if (m >= n) {
-            Parallel.rows(m, Long.MAX_VALUE / m, (r0, r1) -> call(transA, transB, r1 - r0, n, k, alpha, a,
-                    aOffset + (transA ? r0 : (long) r0 * lda), lda, b, bOffset, ldb, beta, c,
-                    cOffset + (long) r0 * ldc, ldc));
-        } else {
-            Parallel.rows(n, Long.MAX_VALUE / n, (c0, c1) -> call(transA, transB, m, c1 - c0, k, alpha, a, aOffset,
-                    lda, b, bOffset + (transB ? (long) c0 * ldb : c0), ldb, beta, c, cOffset + c0, ldc));
-        }
+        ((SplitGemm) this::call).split(transA, transB, m, n, k, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c,
+                cOffset, ldc);
     }
 
     /** cblas_sgemv on a block of rows per thread (measured: 5.7 ms for 50257 x 512 on 2 threads, numpy 5.0). */

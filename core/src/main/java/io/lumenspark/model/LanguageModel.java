@@ -1,6 +1,7 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Bf16Gemm;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
@@ -38,6 +39,7 @@ public final class LanguageModel implements AutoCloseable {
     private final LmHead head;                   // null in a sequence classifier
     private final ClassificationHead classifier; // a sequence classifier's head, else null
     private Pass pass; // the activation buffers of the current whole-sequence shape
+    private Bf16Gemm bf16; // the training steps' bf16 products, or null: fp32
 
     /**
      * A new model with zero parameters; {@link #initialize} them or load them ({@link ModelWeights#load}).
@@ -111,6 +113,16 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
+     * Runs the matrix products of training steps ({@link #trainStep}) in bf16 with float32 accumulation from now
+     * on: the output layer's three (logits, and their gradient's products with the weights and the inputs) and
+     * every Linear layer's three; null returns them to float32. Weights, gradients, other products and every
+     * other pass (evaluation, logits, generation) stay float32.
+     */
+    public synchronized void useBf16Products(Bf16Gemm gemm) {
+        bf16 = gemm;
+    }
+
+    /**
      * Makes the activation buffers for this shape (reused while the shape stays the same; a training pass serves
      * forward-only passes too). Callers hold the model's lock.
      */
@@ -167,10 +179,15 @@ public final class LanguageModel implements AutoCloseable {
         Pass c = prepare(batch, n, false);
         c.setStep(true, seed, step, micro);
         checkTargets(targets, lengths, n);
-        MemorySegment x = backbone.forward(c, inputs, lengths);
-        double loss = lmHead().run(c, x, targets, null, gradScale, true);
-        backbone.backward(c, inputs, lmHead().dx());
-        return loss;
+        c.bf16 = bf16;
+        try {
+            MemorySegment x = backbone.forward(c, inputs, lengths);
+            double loss = lmHead().run(c, x, targets, null, gradScale, true);
+            backbone.backward(c, inputs, lmHead().dx());
+            return loss;
+        } finally {
+            c.bf16 = null;
+        }
     }
 
     /**

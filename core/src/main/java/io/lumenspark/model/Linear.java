@@ -59,8 +59,8 @@ final class Linear {
         } else if (rows == 1) {
             c.blas.matVec(out, in, c.value(weight), 0, in, input, 0, output, 0);
         } else {
-            c.blas.gemm(new Mat(input, in), false, new Mat(c.value(weight), in), true, new Mat(output, out),
-                    rows, out, in, 1f, 0f);
+            gemm(c, new Mat(input, in), false, new Mat(c.value(weight), in), true, new Mat(output, out),
+                    rows, out, in, 0f);
         }
         if (bias != null && withBias) {
             MemorySegment b = c.value(bias);
@@ -105,14 +105,19 @@ final class Linear {
 
     /** Accumulates dW, db and returns dx (owned by this layer, overwritten). */
     MemorySegment backward(Pass c, MemorySegment dy) {
-        c.blas.gemm(new Mat(dy, out), true, new Mat(x, in), false, new Mat(c.grad(weight), in),
-                out, in, c.rows, 1f, 1f);
+        gemm(c, new Mat(dy, out), true, new Mat(x, in), false, new Mat(c.grad(weight), in), out, in, c.rows, 1f);
         if (bias != null) {
             c.blas.gemm(new Mat(c.ones, c.rows), false, new Mat(dy, out), false, new Mat(c.grad(bias), out),
                     1, out, c.rows, 1f, 1f);
         }
-        c.blas.gemm(new Mat(dy, out), false, new Mat(c.value(weight), in), false, new Mat(dx, in),
-                c.rows, in, out, 1f, 0f);
+        gemm(c, new Mat(dy, out), false, new Mat(c.value(weight), in), false, new Mat(dx, in), c.rows, in, out, 0f);
         return dx;
+    }
+
+    /** A product of the layer's: in bf16 with float32 accumulation when the pass says so, else float32. */
+    private static void gemm(Pass c, Mat a, boolean transA, Mat b, boolean transB, Mat y, int m, int n, int k,
+                             float beta) {
+        if (c.bf16 != null) c.bf16.gemm(a, transA, b, transB, y, m, n, k, 1f, beta);
+        else c.blas.gemm(a, transA, b, transB, y, m, n, k, 1f, beta);
     }
 }

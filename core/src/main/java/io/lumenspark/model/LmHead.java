@@ -1,5 +1,7 @@
 package io.lumenspark.model;
 
+import io.lumenspark.engine.Bf16Gemm;
+import io.lumenspark.engine.Bf16Mat;
 import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Mat;
@@ -35,6 +37,9 @@ final class LmHead {
     private MemorySegment dFeatures;    // [rows, d] the gradient of what fc_out reads (training)
     private MemorySegment dx;           // [rows, d] the hidden states' gradient: dFeatures, or the dense head's dx
     private MemorySegment biasGradParts; // [parts, vocab] each thread's share of the bias gradient (training)
+    private MemorySegment weightBf16;   // [vocab, d] bf16: fc_out's weights for a step's bf16 products (made on first)
+    private MemorySegment chunkBf16;    // [chunk, d] bf16: the chunk's rows of xs
+    private MemorySegment logitsBf16;   // [chunk, vocab] bf16: the chunk's dLoss/dlogits
 
     LmHead(Params params, ModelConfig config) {
         d = config.embedDim();
@@ -52,6 +57,7 @@ final class LmHead {
     void allocate(Pass c) {
         chunk = (int) Math.max(1, Math.min(c.rows, CHUNK_FLOATS / vocab));
         logits = null; // on first use: prefill and logits() never need it
+        weightBf16 = chunkBf16 = logitsBf16 = null; // on first use by a bf16 step
         long size = (long) c.rows * d;
         if (dense != null) {
             dense.allocate(c);
@@ -106,10 +112,20 @@ final class LmHead {
         }
         double total = 0;
         if (backward) biasGradParts.fill((byte) 0);
+        // a bf16 step rounds the weights to bf16 once: the logits and the inputs' gradient both multiply them
+        Bf16Mat w16 = c.bf16 == null ? null : weightsBf16(c);
+        Bf16Mat x16 = w16 == null ? null : new Bf16Mat(chunkBf16, d);
+        Bf16Mat g16 = w16 == null ? null : new Bf16Mat(logitsBf16, vocab);
         for (int r0 = 0; r0 < m; r0 += chunk) {
             int rows = Math.min(chunk, m - r0);
             MemorySegment xs = Floats.slice(in, (long) r0 * d, (long) rows * d);
-            fc.forwardInto(c, xs, logits, rows, false); // bias added below, in the same pass as the row maximum
+            // bias added below, in the same pass as the row maximum
+            if (w16 == null) {
+                fc.forwardInto(c, xs, logits, rows, false);
+            } else {
+                Bf16Gemm.convert(new Mat(xs, d), rows, d, x16);
+                c.bf16.gemm(x16, false, w16, true, new Mat(logits, vocab), rows, vocab, d, 1f, 0f);
+            }
             MemorySegment bias = c.value(fc.bias);
             double[] losses = new double[rows];
             final int base = r0;
@@ -129,6 +145,7 @@ final class LmHead {
                         logits.setAtIndex(JAVA_FLOAT, o + t, logits.getAtIndex(JAVA_FLOAT, o + t) - gradScale);
                         biasGradParts.setAtIndex(JAVA_FLOAT, acc + t,
                                 biasGradParts.getAtIndex(JAVA_FLOAT, acc + t) - gradScale);
+                        if (g16 != null) Kernels.toBf16(logits, o, logitsBf16, o, vocab); // while in cache
                     } else {
                         losses[r] = max + StrictMath.log(Kernels.sumExpShift(logits, o, vocab, max)) - target;
                     }
@@ -138,7 +155,10 @@ final class LmHead {
                 if (tokenLoss != null) tokenLoss[rowsWithTarget[r0 + r]] = (float) losses[r];
                 total += losses[r];
             }
-            if (backward) {
+            if (backward && g16 != null) { // the same two products from the bf16 copies
+                c.bf16.gemm(g16, false, w16, false, new Mat(dIn, (long) r0 * d, d), rows, d, vocab, 1f, 0f);
+                c.bf16.gemm(g16, true, x16, false, new Mat(c.grad(fc.weight), d), vocab, d, rows, 1f, 1f);
+            } else if (backward) {
                 // logits now holds dLoss/dlogits for these rows
                 c.blas.gemm(new Mat(logits, vocab), false, new Mat(c.value(fc.weight), d), false,
                         new Mat(dIn, (long) r0 * d, d), rows, d, vocab, 1f, 0f);
@@ -162,6 +182,21 @@ final class LmHead {
             dx = dense == null ? dFeatures : denseBackward(c, dFeatures);
         }
         return total;
+    }
+
+    /**
+     * fc_out's weights rounded to bf16 into their own buffer, with the buffers of the chunk's bf16 operands made
+     * on first use (a bf16 step: c.bf16 is set, and with it backward).
+     */
+    private Bf16Mat weightsBf16(Pass c) {
+        if (weightBf16 == null) {
+            weightBf16 = c.floats(((long) vocab * d + 1) / 2);
+            chunkBf16 = c.floats(((long) chunk * d + 1) / 2);
+            logitsBf16 = c.floats(((long) chunk * vocab + 1) / 2);
+        }
+        Bf16Mat w = new Bf16Mat(weightBf16, d);
+        Bf16Gemm.convert(new Mat(c.value(fc.weight), d), vocab, d, w);
+        return w;
     }
 
     /** The dense head's backward: the gradient of the hidden states from that of its output. */

@@ -1,6 +1,7 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Bf16Gemm;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Floats;
 
@@ -16,6 +17,11 @@ import java.util.Map;
  */
 final class Pass {
     final Blas blas;
+    /**
+     * The bf16 products of a training step's Linear layers and output layer (see
+     * {@link LanguageModel#useBf16Products}), or null: float32 through blas.
+     */
+    Bf16Gemm bf16;
     final Params params;
     final int batch, n, rows;
     /** Inference only (prefill, scoring): the backward buffers are never allocated. */

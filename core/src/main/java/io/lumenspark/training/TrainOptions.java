@@ -34,12 +34,14 @@ import java.util.Map;
  *                       init model's tokenizer, or GPT-2's; a resumed run uses the copy saved in its checkpoint
  * @param objective      what the model learns to predict: causal_lm (the next token) or masked_lm (masked tokens,
  *                       bidirectional models); null (options saved before it existed) means causal_lm
+ * @param precision      the matrix products' arithmetic: fp32, or bf16 with fp32 accumulation (fp32 where bf16 is
+ *                       unavailable); null (options saved before it existed) means fp32
  */
 public record TrainOptions(List<Path> data, double valFraction, String preset, Map<String, String> overrides,
                            Path init, int batch, int seqLength, long steps, int accumulation, double lr, double minLr,
                            double warmupFraction, double weightDecay, double gradClip, long evalEvery,
                            long evalTokens, long checkpointEvery, long seed, Path out, String tokenizer,
-                           LmObjective objective) {
+                           LmObjective objective, Precision precision) {
 
     /**
      * Checks every option, naming the command-line flag at fault in a {@link LumensparkException}, and copies
@@ -49,6 +51,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         overrides = Map.copyOf(overrides);
         data = List.copyOf(data);
         if (objective == null) objective = LmObjective.CAUSAL_LM;
+        if (precision == null) precision = Precision.FP32;
         if (data.isEmpty()) throw new LumensparkException("no training data: pass --data FILE (text files or folders)");
         require(batch >= 1, "--batch must be at least 1");
         require(seqLength >= 0, "--seq-length must not be negative");
@@ -79,6 +82,11 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         return toBuilder().steps(total).build();
     }
 
+    /** The same run with its products in another precision (a resumed run switched with --precision). */
+    public TrainOptions withPrecision(Precision p) {
+        return toBuilder().precision(p).build();
+    }
+
     /** Warm-up length in steps: warmupFraction of the steps, rounded up. */
     public long warmupSteps() {
         return (long) Math.ceil(warmupFraction * steps);
@@ -95,7 +103,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
                 .batch(batch).seqLength(seqLength).steps(steps).accumulation(accumulation).lr(lr).minLr(minLr)
                 .warmupFraction(warmupFraction).weightDecay(weightDecay).gradClip(gradClip).evalEvery(evalEvery)
                 .evalTokens(evalTokens).checkpointEvery(checkpointEvery).seed(seed).out(out).tokenizer(tokenizer)
-                .objective(objective);
+                .objective(objective).precision(precision);
     }
 
     /**
@@ -125,6 +133,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         private Path out = Path.of("runs", "train");
         private String tokenizer;
         private LmObjective objective = LmObjective.CAUSAL_LM;
+        private Precision precision = Precision.FP32;
 
         private Builder() {
         }
@@ -133,7 +142,7 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         public TrainOptions build() {
             return new TrainOptions(data, valFraction, preset, overrides, init, batch, seqLength, steps, accumulation,
                     lr, minLr != null ? minLr : lr / 10, warmupFraction, weightDecay, gradClip, evalEvery, evalTokens,
-                    checkpointEvery, seed, out, tokenizer, objective);
+                    checkpointEvery, seed, out, tokenizer, objective, precision);
         }
 
         /** Sets --data: text files or folders, or one prepared token folder. */
@@ -259,6 +268,12 @@ public record TrainOptions(List<Path> data, double valFraction, String preset, M
         /** Sets --objective: causal_lm (the default) or masked_lm. */
         public Builder objective(LmObjective objective) {
             this.objective = objective;
+            return this;
+        }
+
+        /** Sets --precision: fp32 (the default) or bf16. */
+        public Builder precision(Precision precision) {
+            this.precision = precision;
             return this;
         }
 

@@ -3,6 +3,7 @@ package io.lumenspark.training;
 import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
+import io.lumenspark.engine.Bf16Gemm;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.io.Charts;
@@ -34,6 +35,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -271,6 +273,10 @@ public final class Trainer {
                         cfg.attention(), cfg.causal() ? " (causal)" : "", masked ? ", masked LM" : "",
                         tokenizer.name(), Blas.get().name(),
                         Words.count(Parallel.threads(), "thread"));
+                Optional<Bf16Gemm> bf16 = opt.precision().products(w -> System.err.println("warning: " + w));
+                model.languageModel().useBf16Products(bf16.orElse(null));
+                bf16.ifPresent(g -> log.printf("precision: bf16 products with fp32 accumulation (%s): the output"
+                        + " layer's and the Linear layers'; fp32 weights, gradients and optimizer state%n", g.name()));
                 AdamW adam = new AdamW(params, arena, 0.9, 0.95, 1e-8, opt.weightDecay());
                 Path metricsFile = out.resolve(RunFolder.METRICS);
                 if (resume) {

@@ -45,7 +45,8 @@ import java.util.stream.Collectors;
 public record TrainerState(long step, int threads, String backend, String dataKey, String runId, String objective,
                            long warmupSteps, List<Map<String, Object>> budgetChanges, TrainOptions options) {
     private static final Pattern RUN_ID = Pattern.compile("[0-9a-f]{16}");
-    private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer", "objective");
+    private static final Set<String> OPTIONAL_OPTIONS = Set.of("init", "out", "tokenizer", "objective",
+            "precision");
     private static final Set<String> KEYS = Set.of("step", "threads", "backend", "data_key", "run_id", "objective",
             "warmup_steps", "step_budget_changes", "options");
     /** The objectives this version trains. */

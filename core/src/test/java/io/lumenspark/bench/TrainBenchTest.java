@@ -1,7 +1,9 @@
 package io.lumenspark.bench;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Bf16Gemm;
 import io.lumenspark.model.LmObjective;
+import io.lumenspark.training.Precision;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -18,7 +20,8 @@ class TrainBenchTest {
 
     @Test
     void aMaskedLmStepIsMeasuredWithTheMasksOfTrainingAndACausalPresetIsRefused() {
-        TrainBench bench = new TrainBench(List.of("encoder"), SMALL, 4, 0, 2, 1, LmObjective.MASKED_LM, 1);
+        TrainBench bench = new TrainBench(List.of("encoder"), SMALL, 4, 0, 2, 1, LmObjective.MASKED_LM, 1,
+                Precision.FP32);
         Map<String, Object> r = bench.measure("encoder");
         assertEquals("masked_lm", r.get("objective"));
         double selected = ((Number) r.get("selected_fraction")).doubleValue();
@@ -29,11 +32,21 @@ class TrainBenchTest {
         assertTrue(cpu >= 0 && Double.isFinite(cpu), "a step's CPU seconds: " + r);
 
         var causal = assertThrows(LumensparkException.class, () -> new TrainBench(List.of("encoder", "lumenspark"),
-                SMALL, 4, 0, 2, 1, LmObjective.MASKED_LM, 1));
+                SMALL, 4, 0, 2, 1, LmObjective.MASKED_LM, 1, Precision.FP32));
         assertTrue(causal.getMessage().startsWith("--objective mlm needs a bidirectional model, and preset lumenspark"
                 + " is causal"), causal.getMessage());
         var rounds = assertThrows(LumensparkException.class, () -> new TrainBench(List.of("encoder"), SMALL, 4, 0, 2,
-                1, LmObjective.MASKED_LM, 0));
+                1, LmObjective.MASKED_LM, 0, Precision.FP32));
         assertTrue(rounds.getMessage().contains("--rounds must be at least 1"), rounds.getMessage());
+    }
+
+    /** --precision bf16 measures a step in bf16 and says so (fp32, and so, where bf16 is unavailable). */
+    @Test
+    void aBf16StepIsMeasuredInBf16AndLabelledSo() {
+        Map<String, Object> r = new TrainBench(List.of("lumenspark"), SMALL, 2, 0, 1, 0, LmObjective.CAUSAL_LM, 1,
+                Precision.BF16).measure("lumenspark");
+        var gemm = Bf16Gemm.find();
+        assertEquals(gemm.isPresent() ? "bf16" : "fp32", r.get("precision"), r.toString());
+        assertEquals(gemm.map(Bf16Gemm::name).orElse(null), r.get("bf16_products"), r.toString());
     }
 }

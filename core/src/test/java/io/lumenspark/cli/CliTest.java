@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.Words;
+import io.lumenspark.engine.Bf16Gemm;
 import io.lumenspark.io.Json;
 import io.lumenspark.pretrained.LumensparkModel;
 import org.junit.jupiter.api.BeforeAll;
@@ -15,12 +16,15 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The commands end to end, and every kind of bad input: one line on stderr, exit code 2, no stack trace. */
 class CliTest {
@@ -57,14 +61,65 @@ class CliTest {
         assertTrue(r.out().contains("done: 3 steps"), r.out());
     }
 
-    /** --precision bf16 says, in one warning line, that it trains in fp32 here, and trains. */
+    /** A 2-step run of the small model on the corpus into out, with extra options. */
+    private static Run trainSmall(Path out, String... extra) {
+        List<String> args = new ArrayList<>(List.of("train", "--data", corpus.toString(), "--out", out.toString(),
+                "--preset", "tiny", "--set", "embed_dim=32", "--set", "depth=1", "--set", "seq_length=32", "--set",
+                "k=8", "--batch", "2", "--steps", "2", "--eval-every", "1", "--threads", "2"));
+        args.addAll(List.of(extra));
+        return run(args.toArray(String[]::new));
+    }
+
+    /**
+     * Without a usable oneDNN (here: the library forced to a path that does not exist), --precision bf16 says why
+     * in one warning line and trains in fp32: the same weights, bit for bit, as an fp32 run.
+     */
     @Test
-    void bf16PrecisionFallsBackToFp32WithAWarning() {
-        Run r = run("train", "--data", corpus.toString(), "--out", tmp.resolve("bf16").toString(), "--preset", "tiny",
-                "--set", "embed_dim=32", "--set", "depth=1", "--set", "seq_length=32", "--set", "k=8",
-                "--batch", "2", "--steps", "1", "--eval-every", "1", "--threads", "2", "--precision", "bf16");
+    void bf16PrecisionFallsBackToFp32WithAWarning() throws Exception {
+        Run fp32 = trainSmall(tmp.resolve("fp32-ref"));
+        assertEquals(0, fp32.code(), fp32.err());
+        Path missing = tmp.resolve("no-such-libdnnl.so.2");
+        System.setProperty(Bf16Gemm.LIBRARY_PROPERTY, missing.toString());
+        Run r;
+        try {
+            r = trainSmall(tmp.resolve("bf16-fallback"), "--precision", "bf16");
+        } finally {
+            System.clearProperty(Bf16Gemm.LIBRARY_PROPERTY);
+        }
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.err().lines().anyMatch(l -> l.equals("warning: " + TrainCommand.BF16_UNAVAILABLE)), r.err());
+        assertEquals(List.of("warning: bf16 products unavailable (oneDNN not found (" + missing
+                + ")): training in fp32"), r.err().lines().filter(l -> l.startsWith("warning: bf16")).toList());
+        assertFalse(r.out().contains("precision: bf16"), r.out());
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("fp32-ref").resolve("model.safetensors")),
+                Files.readAllBytes(tmp.resolve("bf16-fallback").resolve("model.safetensors")));
+    }
+
+    /**
+     * With oneDNN, --precision bf16 trains in bf16 (other weights than fp32's, the same from run to run), records
+     * it in trainer_state.json, and --resume continues in bf16.
+     */
+    @Test
+    void bf16PrecisionTrainsInBf16AndResumesInIt() throws Exception {
+        assumeTrue(Bf16Gemm.find().isPresent(), () -> "skipped: " + Bf16Gemm.unavailableReason());
+        Path a = tmp.resolve("bf16-a"), b = tmp.resolve("bf16-b"), fp32 = tmp.resolve("fp32-b");
+        Run r = trainSmall(a, "--precision", "bf16");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("precision: bf16 products with fp32 accumulation"
+                + " (oneDNN ")), r.out());
+        assertFalse(r.err().contains("warning: bf16"), r.err());
+        assertEquals(0, trainSmall(b, "--precision", "bf16").code());
+        assertEquals(0, trainSmall(fp32).code());
+        byte[] weights = Files.readAllBytes(a.resolve("model.safetensors"));
+        assertArrayEquals(weights, Files.readAllBytes(b.resolve("model.safetensors")));
+        assertFalse(Arrays.equals(weights, Files.readAllBytes(fp32.resolve("model.safetensors"))));
+        JsonNode state = Json.read(a.resolve("checkpoint").resolve("trainer_state.json"));
+        assertEquals("bf16", state.get("options").get("precision").asText());
+
+        Run resumed = run("train", "--resume", "--out", a.toString(), "--steps", "3");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("precision: bf16 products"), resumed.out());
+        assertEquals("bf16", Json.read(a.resolve("checkpoint").resolve("trainer_state.json")).get("options")
+                .get("precision").asText());
     }
 
     @Test

@@ -48,7 +48,7 @@ class OldCheckpointTest {
         assertEquals(CausalLmObjective.NAME, saved.objective()); // the file predates the key
         assertEquals(new TrainOptions(List.of(data), 0.1, "lumenspark", Map.of("embed_dim", "32", "depth", "1",
                 "heads", "2", "seq_length", "32", "k", "8", "rank", "4", "dropout", "0.1"), null, 2, 0, 4, 2, 3e-3,
-                3e-4, 0.25, 0.01, 1.0, 2, 256, 100, 42, run, "/tmp/i11-fix/out/tok", null), saved.options());
+                3e-4, 0.25, 0.01, 1.0, 2, 256, 100, 42, run, "/tmp/i11-fix/out/tok", null, null), saved.options());
 
         int threads = Parallel.threads();
         Blas.select(Backend.AUTO, saved.threads()); // as `train --resume` does
