@@ -3,6 +3,7 @@ package io.lumenspark.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Charts;
@@ -30,6 +31,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -52,9 +54,10 @@ import java.util.stream.Stream;
  * @param promptTokens prompt length of every request
  * @param newTokens    tokens each request generates
  * @param rounds       timed rounds per point (after one warm-up round), the median kept
+ * @param dtype        how the server and the batch-1 reference hold the matrix weights (float32, bf16, int8)
  */
 public record ServeBench(List<String> presets, Map<String, String> overrides, List<Integer> streams, int promptTokens,
-                         int newTokens, int rounds) {
+                         int newTokens, int rounds, WeightDtype dtype) {
     /**
      * Checks the settings before anything runs.
      *
@@ -63,6 +66,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     public ServeBench {
         presets = List.copyOf(presets);
         overrides = Map.copyOf(overrides);
+        Objects.requireNonNull(dtype, "dtype");
         streams = List.copyOf(streams);
         if (streams.isEmpty() || streams.stream().anyMatch(s -> s < 1 || s > 1024)) {
             throw new LumensparkException("--streams must be numbers in 1..1024");
@@ -92,6 +96,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         List<Point> points = new ArrayList<>();
         for (String preset : presets) points.addAll(measure(preset, log));
         log.println();
+        log.println("matrix weights: " + dtype.label());
         log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50) |");
         log.println("|---|---|---|---|---|---|");
         for (Point p : points) {
@@ -145,9 +150,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             int maxBatch = streams.stream().mapToInt(Integer::intValue).max().orElse(1);
             // a queue that holds every request of a round (the warm-up's too), even before any is admitted
             Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch,
-                    Math.max(maxBatch, WARM_UP), null, Server.DEFAULT_MAX_BODY, Map.of(preset, folder)));
+                    Math.max(maxBatch, WARM_UP), null, Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
             List<Point> points = new ArrayList<>();
-            try (LumensparkModel local = LumensparkModel.fromPretrained(folder)) {
+            try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype)) {
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
                 SplittableRandom random = new SplittableRandom(7);
                 round(server, preset, WARM_UP, cfg, random); // warm-up: JIT, connections
@@ -169,6 +174,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     points.add(p);
                     Map<String, Object> line = new LinkedHashMap<>();
                     line.put("preset", preset);
+                    line.put("dtype", dtype.label());
                     line.put("streams", s);
                     line.put("threads", Parallel.threads());
                     line.put("tokens_per_s", round1(p.tokensPerSecond()));

@@ -35,13 +35,18 @@ final class BenchServeCommand implements Callable<Integer> {
     @Option(names = "--rounds", description = "Timed rounds per point; the median is kept (default: ${DEFAULT-VALUE}).")
     int rounds = 3;
 
+    @Option(names = "--dtype", paramLabel = "f32|bf16|int8", description = "How the server holds the matrix weights"
+            + " (default: ${DEFAULT-VALUE}).")
+    String dtype = "f32";
+
     @Option(names = "--out", description = "Folder for the charts (default: ${DEFAULT-VALUE}).")
     Path out = Path.of("runs", "bench-serve");
 
     @Override
     public Integer call() {
         runtime.apply();
-        new ServeBench(presets, set.overrides, streams, promptTokens, tokens, rounds).run(out, System.out);
+        new ServeBench(presets, set.overrides, streams, promptTokens, tokens, rounds, ModelOption.parseDtype(dtype))
+                .run(out, System.out);
         return 0;
     }
 }

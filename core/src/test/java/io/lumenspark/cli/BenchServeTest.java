@@ -16,11 +16,14 @@ class BenchServeTest {
     void aSmallRunPrintsEveryPointAndWritesTheCharts(@TempDir Path out) throws Exception {
         CliTest.Run r = CliTest.run("bench", "serve", "--preset", "lumenspark,transformer", "--set", "embed_dim=32",
                 "--set", "depth=1", "--set", "heads=2", "--set", "seq_length=64", "--set", "k=16", "--streams", "1,3",
-                "--prompt-tokens", "4", "--tokens", "5", "--rounds", "1", "--threads", "1", "--out", out.toString());
+                "--prompt-tokens", "4", "--tokens", "5", "--rounds", "1", "--threads", "1", "--dtype", "int8", "--out",
+                out.toString());
         assertEquals(0, r.code(), r.err());
         List<String> points = r.out().lines().filter(l -> l.startsWith("{\"preset\"")).toList();
         assertEquals(4, points.size(), r.out());
         assertTrue(points.getFirst().contains("\"generate_ms_per_token_p50\""), "beside batch-1 generation");
+        assertTrue(points.stream().allMatch(l -> l.contains("\"dtype\":\"int8\"")), r.out());
+        assertTrue(r.out().contains("matrix weights: int8\n"), r.out());
         assertTrue(points.get(1).contains("\"x_single_stream\""), "the speed-up over paired single-stream rounds");
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
             assertTrue(r.out().contains(row), row + " in\n" + r.out());
@@ -38,5 +41,8 @@ class BenchServeTest {
         CliTest.Run fit = CliTest.run("bench", "serve", "--preset", "lumenspark", "--set", "seq_length=16", "--set", "k=8");
         assertEquals(2, fit.code());
         assertTrue(fit.err().startsWith("error: --prompt-tokens + --tokens must fit lumenspark's context 16"), fit.err());
+        CliTest.Run dtype = CliTest.run("bench", "serve", "--dtype", "int4");
+        assertEquals(2, dtype.code());
+        assertTrue(dtype.err().startsWith("error: --dtype") && dtype.err().lines().count() == 1, dtype.err());
     }
 }
