@@ -144,7 +144,10 @@ public final class DiLoCo {
 
     private Result runLocked(JavaSparkContext sc, boolean resume, Path out) {
         if (!resume && hasFiles(out)) {
-            throw new LumensparkException(out + " is not empty: choose a new --out, or --resume the run there");
+            if (!stoppedBeforeCheckpoint(out)) {
+                throw new LumensparkException(out + " is not empty: choose a new --out, or --resume the run there");
+            }
+            for (String name : List.of(METRICS, INNER, TMP)) AtomicFiles.deleteTree(out.resolve(name));
         }
         Tokenizer tok = resume ? Tokenizer.fromPretrained(checkpoint(out))
                 : opt.tokenizer() == null ? Tokenizer.byName("gpt2") : Tokenizer.load(opt.tokenizer());
@@ -263,6 +266,10 @@ public final class DiLoCo {
         for (String name : new String[]{CHECKPOINT, OLD}) {
             if (Files.isRegularFile(out.resolve(name).resolve(STATE))) return out.resolve(name);
         }
+        if (stoppedBeforeCheckpoint(out)) {
+            throw new LumensparkException(out + " has no checkpoint yet: its run stopped before round 1 finished;"
+                    + " the same command without --resume starts it again");
+        }
         throw new LumensparkException("no DiLoCo checkpoint to resume in " + out + " (expected " + out.resolve(CHECKPOINT)
                 + "/" + STATE + ")");
     }
@@ -301,6 +308,20 @@ public final class DiLoCo {
             ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asDoubleBuffer().get(momentum);
         } catch (IOException e) {
             throw new LumensparkException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether the folder holds a run that stopped before its first checkpoint: its metrics log, and perhaps replicas'
+     * moments or a checkpoint being written, and nothing else. A new run takes such a folder over.
+     */
+    private static boolean stoppedBeforeCheckpoint(Path out) {
+        if (!Files.isRegularFile(out.resolve(METRICS))) return false;
+        try (var entries = Files.list(out)) {
+            return entries.map(p -> p.getFileName().toString())
+                    .allMatch(n -> List.of(METRICS, INNER, TMP, FolderLock.FILE).contains(n));
+        } catch (IOException e) {
+            return false;
         }
     }
 
