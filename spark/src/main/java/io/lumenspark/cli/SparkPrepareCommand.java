@@ -27,11 +27,11 @@ final class SparkPrepareCommand implements Callable<Integer> {
     @Mixin
     ThreadOptions runtime;
 
-    @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively), as paths or"
+    @Parameters(arity = "1..*", paramLabel = "INPUT", converter = CliText.NameOrFolder.class, description = "Files or folders (read recursively), as paths or"
             + " URLs of a Hadoop file system (globs allowed).")
     List<String> inputs;
 
-    @Option(names = "--out", required = true, description = "Output folder: new or empty (a path or file: URL).")
+    @Option(names = "--out", required = true, converter = CliText.NameOrFolder.class, description = "Output folder: new or empty (a path or file: URL).")
     String out;
 
     @Option(names = "--tokenizer", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
@@ -60,6 +60,7 @@ final class SparkPrepareCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (partitions < 1) throw new LumensparkException("--partitions must be at least 1");
         runtime.apply();
         Path out = CorpusInputs.localPath(this.out, "--out");
         Path outFolder = out.toAbsolutePath().normalize();

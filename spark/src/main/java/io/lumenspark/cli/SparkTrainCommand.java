@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
+import io.lumenspark.model.LmObjective;
 import io.lumenspark.spark.DiLoCo;
 import io.lumenspark.spark.DiLoCoOptions;
 import io.lumenspark.training.TrainOptions;
@@ -95,6 +96,10 @@ final class SparkTrainCommand implements Callable<Integer> {
             if (data == null) throw new LumensparkException("--data is required: a prepared token folder");
             TrainOptions t = training.toOptions(List.of(data), out, spec.commandLine().getParseResult().matchedOptions()
                     .stream().map(OptionSpec::longestName).collect(Collectors.toSet()));
+            if (t.objective() != LmObjective.CAUSAL_LM) {
+                throw new LumensparkException("--objective " + training.objective + " is not supported by spark train,"
+                        + " which trains causal language models; train a masked LM with lumenspark train --objective mlm");
+            }
             options = DiLoCoOptions.of(t, workers, innerSteps, rounds, outerLr, outerMomentum);
         }
         if (!resume) runtime.apply();

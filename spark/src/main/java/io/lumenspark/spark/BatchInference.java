@@ -5,11 +5,14 @@ import io.lumenspark.Words;
 import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.model.ProblemType;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.TextClassifier;
+import io.lumenspark.pretrained.Truncation;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -60,6 +63,7 @@ public final class BatchInference {
      * The settings every task needs, as plain values.
      *
      * @param model        the model folder, readable by every executor
+     * @param dtype        how the executors hold the matrix weights (null: the folder's own)
      * @param column       the input column holding the texts or prompts
      * @param maxNewTokens new tokens per prompt (generate)
      * @param temperature  sampling temperature (generate; 0: greedy)
@@ -69,8 +73,32 @@ public final class BatchInference {
      * @param backend      the matrix backend
      * @param failOnBad    whether a bad record fails the job instead of being reported
      */
-    public record Spec(String model, String column, int maxNewTokens, double temperature, int topK, long seed,
+    public record Spec(String model, WeightDtype dtype, String column, int maxNewTokens, double temperature, int topK, long seed,
                        int threads, String backend, boolean failOnBad) implements Serializable {
+    }
+
+    /**
+     * Opens the model on the driver as the executors will (memory-mapped, in the spec's dtype), so that a missing
+     * folder, a dtype the folder cannot take, or a model of the wrong kind for the task (a classifier to score or
+     * generate with, a language model to classify with) is one error before Spark runs anything.
+     *
+     * @throws LumensparkException for such a model
+     */
+    public static void check(Task task, Spec spec) {
+        if (task == Task.CLASSIFY) {
+            classifier(spec).close();
+            return;
+        }
+        try (LumensparkModel m = LumensparkModel.fromPretrained(Path.of(spec.model()), spec.dtype())) {
+            if (m.config().isClassifier()) {
+                throw new LumensparkException(spec.model() + " is a sequence classifier: it has no language-model"
+                        + " head to " + (task == Task.SCORE ? "score" : "generate") + " with; use spark classify");
+            }
+        }
+    }
+
+    private static TextClassifier classifier(Spec spec) {
+        return new TextClassifier(LumensparkModel.fromPretrained(Path.of(spec.model()), spec.dtype()), Truncation.RIGHT);
     }
 
     /**
@@ -113,7 +141,12 @@ public final class BatchInference {
                     return done.iterator();
                 });
         Dataset<Row> result = spark.createDataFrame(rows, schema(task));
-        result.write().format(outFormat).save(out.toString());
+        try {
+            result.write().format(outFormat).save(out.toString());
+        } catch (Exception e) { // a failed job (Spark's checked SparkException too) leaves no folder behind
+            AtomicFiles.deleteTree(out);
+            throw e;
+        }
         Dataset<Row> written = spark.read().schema(schema(task)).format(outFormat).load(out.toString());
         return new Result(written.count(), written.filter(functions.col("error").isNotNull()).count(), out);
     }
@@ -148,7 +181,8 @@ public final class BatchInference {
     /** The executor's copy of the model, loaded (memory-mapped) by the first task that needs it. */
     private static LumensparkModel model(Spec spec) {
         useThreads(spec);
-        return MODELS.computeIfAbsent(spec.model(), dir -> LumensparkModel.fromPretrained(Path.of(dir)));
+        return MODELS.computeIfAbsent(spec.model() + "#" + spec.dtype(),
+                key -> LumensparkModel.fromPretrained(Path.of(spec.model()), spec.dtype()));
     }
 
     /** The driver's threads and backend on this executor. */
@@ -202,8 +236,8 @@ public final class BatchInference {
      */
     private static List<Row> classify(Spec spec, Iterator<Tuple2<Row, Long>> it) {
         useThreads(spec);
-        TextClassifier classifier = CLASSIFIERS.computeIfAbsent(spec.model(),
-                dir -> TextClassifier.fromPretrained(Path.of(dir)));
+        TextClassifier classifier = CLASSIFIERS.computeIfAbsent(spec.model() + "#" + spec.dtype(),
+                key -> classifier(spec));
         List<Row> done = new ArrayList<>();
         List<String> texts = new ArrayList<>();
         List<Long> indices = new ArrayList<>();

@@ -2,6 +2,12 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.model.Pooling;
+import io.lumenspark.model.ProblemType;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 import io.lumenspark.spark.SparkDataTest;
 import org.apache.hadoop.util.VersionInfo;
 import org.junit.jupiter.api.Test;
@@ -13,9 +19,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SparkCliTest {
@@ -58,7 +66,70 @@ class SparkCliTest {
         refused("unknown command 'trian' (did you mean 'train'?)", "trian");
         refused("--top-k must be at least 1", "classify", "in.csv", "--model", tmp.toString(), "--top-k", "0",
                 "--out", out.toString());
+        refused("--objective mlm is not supported by spark train", "train", "--data", tmp.toString(),
+                "--objective", "mlm", "--preset", "encoder", "--out", out.toString());
+        refused("--objective must be causal or mlm, got 'mask'", "train", "--data", tmp.toString(),
+                "--objective", "mask", "--out", out.toString());
+        refused("--partitions must be at least 1", "prepare", tmp.toString(), "--out", out.toString(),
+                "--partitions", "0");
+        refused("--master must be local, local[N]", "prepare", tmp.toString(), "--out", out.toString(),
+                "--master", "bogus");
+        refused("--master must be local, local[N]", "score", "in.csv", "--model", tmp.toString(), "--out",
+                out.toString(), "--master", "local[0]");
         assertFalse(Files.exists(out), "nothing written");
+    }
+
+    @Test
+    void anEmptyPathIsRefusedAndLeavesNothingInTheCurrentFolder(@TempDir Path tmp) throws Exception {
+        List<String> before;
+        try (var files = Files.list(Path.of(""))) {
+            before = files.map(Path::toString).sorted().toList();
+        }
+        String empty = "is empty (an empty path would mean the current folder";
+        refused("INPUT " + empty, "prepare", "", "--out", tmp.resolve("out").toString());
+        refused("--out " + empty, "prepare", tmp.toString(), "--out", "");
+        refused("INPUT " + empty, "score", "", "--model", tmp.toString(), "--out", tmp.resolve("out").toString());
+        try (var files = Files.list(Path.of(""))) {
+            assertEquals(before, files.map(Path::toString).sorted().toList(), "nothing written here");
+        }
+    }
+
+    @Test
+    void dtypeIsCheckedAndUsedAndAModelOfTheWrongKindIsRefusedUpFront(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        Files.writeString(tmp.resolve("in.jsonl"), "{\"text\": \"The quick brown fox jumps over the lazy dog.\"}\n");
+        String in = tmp.resolve("in.jsonl").toString();
+        refused("--dtype must be", "score", in, "--model", model.toString(), "--dtype", "int4", "--out",
+                tmp.resolve("x").toString());
+        refused("not a classifier", "classify", in, "--model", model.toString(), "--out", tmp.resolve("x").toString(),
+                "--threads", "1");
+        Path classifier = tmp.resolve("classifier");
+        ModelConfig cfg = ModelConfig.preset("tiny").with(Map.of("embed_dim", "32", "depth", "1", "heads", "2",
+                "seq_length", "32", "k", "8", "rank", "8")).asClassifier(List.of("a", "b"),
+                ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.LAST, null);
+        try (LumensparkModel m = new LumensparkModel(new LanguageModel(cfg), Tokenizer.byName("gpt2"))) {
+            m.languageModel().initialize(7);
+            m.save(classifier);
+        }
+        for (String command : List.of("score", "generate")) {
+            refused(classifier.toAbsolutePath() + " is a sequence classifier: it has no language-model head to "
+                    + command + " with; use spark classify", command, in, "--model", classifier.toString(), "--out",
+                    tmp.resolve("x").toString(), "--threads", "1");
+        }
+        assertFalse(Files.exists(tmp.resolve("x")), "nothing written");
+
+        Map<String, Double> sums = new java.util.LinkedHashMap<>();
+        for (String dtype : List.of("", "f32", "int8")) {
+            Path out = tmp.resolve("out-" + dtype);
+            List<String> args = new java.util.ArrayList<>(List.of("score", in, "--model", model.toString(), "--out",
+                    out.toString(), "--out-format", "json", "--threads", "1", "--master", "local[1]"));
+            if (!dtype.isEmpty()) args.addAll(List.of("--dtype", dtype));
+            Run r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            sums.put(dtype, ((Number) SparkDataTest.jsonRows(out).getFirst().get("sum_logprob")).doubleValue());
+        }
+        assertEquals(sums.get(""), sums.get("f32"), "the folder's own dtype is float32");
+        assertNotEquals(sums.get(""), sums.get("int8"), "int8 weights score differently: " + sums);
     }
 
     @Test
@@ -66,8 +137,9 @@ class SparkCliTest {
         refused("is not a prepared token folder", "train", "--data", tmp.resolve("nothing").toString(),
                 "--workers", "1", "--threads", "1", "--master", "local[1]", "--out", tmp.resolve("run").toString());
         assertFalse(Files.exists(tmp.resolve("run")), "a refused run leaves no folder");
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
         refused("cannot read " + tmp.resolve("none.jsonl") + ": [PATH_NOT_FOUND]", "score",
-                tmp.resolve("none.jsonl").toString(), "--model", tmp.toString(), "--out", tmp.resolve("out").toString(),
+                tmp.resolve("none.jsonl").toString(), "--model", model.toString(), "--out", tmp.resolve("out").toString(),
                 "--threads", "1", "--master", "local[1]");
     }
 
@@ -121,5 +193,6 @@ class SparkCliTest {
         assertEquals(2, r.code(), r.err());
         assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
         assertTrue(r.err().startsWith("error: record 1: no text"), r.err());
+        assertFalse(Files.exists(tmp.resolve("out")), "a failed run leaves no --out folder to refuse the rerun with");
     }
 }
