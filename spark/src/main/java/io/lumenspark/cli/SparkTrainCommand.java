@@ -120,6 +120,10 @@ final class SparkTrainCommand implements Callable<Integer> {
                     DiLoCo.bytesText(r.bytesPerRound()), r.out());
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
+            if (spark.sparkContext().isStopped()) { // by Spark's shutdown hook: Ctrl-C or SIGTERM
+                System.err.println(DiLoCo.stoppedMessage(Path.of(options.out()), options.rounds()));
+                return 130;
+            }
             throw SparkMain.unwrap(e);
         } finally {
             spark.stop();

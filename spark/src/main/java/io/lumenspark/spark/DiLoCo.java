@@ -1,5 +1,6 @@
 package io.lumenspark.spark;
 
+import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.engine.Blas;
@@ -259,6 +260,27 @@ public final class DiLoCo {
             momentum[i] = mu * momentum[i] + g;
             w.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (start[i] - lr * (g + mu * momentum[i])));
         }
+    }
+
+    /**
+     * The line for a run whose Spark context was stopped under it (Ctrl-C, SIGTERM: Spark's shutdown hook stops
+     * it), as {@code train} says it: the round it was in, its last checkpoint and the command that resumes it, or
+     * that it has none yet and the same command starts it again.
+     */
+    public static String stoppedMessage(Path out, int rounds) {
+        int done = 0;
+        for (String name : new String[]{CHECKPOINT, OLD}) {
+            Path state = out.resolve(name).resolve(STATE);
+            if (Files.isRegularFile(state)) {
+                done = Json.read(state).path("round").asInt(0);
+                break;
+            }
+        }
+        String at = "stopped in round " + (done + 1) + " of " + rounds;
+        if (done == 0) return at + "; this run has no checkpoint yet, so there is nothing to resume; the same command"
+                + " starts it again";
+        return at + "; last checkpoint: round " + done + " in " + out.resolve(CHECKPOINT) + "; continue with: "
+                + Home.command() + " spark train --resume --out " + Words.shellWord(out.toString());
     }
 
     /** The newest complete checkpoint folder of a run (the previous one if a save died between its renames). */

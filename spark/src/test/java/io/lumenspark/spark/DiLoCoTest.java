@@ -103,10 +103,14 @@ class DiLoCoTest {
                 () -> DiLoCo.savedOptions(out));
         assertEquals(out + " has no checkpoint yet: its run stopped before round 1 finished; the same command"
                 + " without --resume starts it again", e.getMessage());
+        assertEquals("stopped in round 1 of 3; this run has no checkpoint yet, so there is nothing to resume; the"
+                + " same command starts it again", DiLoCo.stoppedMessage(out, 3));
         DiLoCo.Result r = new DiLoCo(diloco(out, 1, 1, 1, 1.0, 0.0), quiet()).run(sc, false);
         assertEquals(1, r.rounds());
         assertEquals(1, MetricsLog.read(out.resolve(DiLoCo.METRICS)).size(), "the new run's one round");
         assertTrue(Files.isRegularFile(out.resolve(DiLoCo.CHECKPOINT).resolve(DiLoCo.STATE)));
+        assertEquals("stopped in round 2 of 3; last checkpoint: round 1 in " + out.resolve(DiLoCo.CHECKPOINT)
+                + "; continue with: lumenspark spark train --resume --out " + out, DiLoCo.stoppedMessage(out, 3));
     }
 
     @Test
