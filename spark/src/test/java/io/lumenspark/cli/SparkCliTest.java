@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -171,6 +172,14 @@ class SparkCliTest {
         assertEquals(List.of(corpus.resolve("a.txt").toString(), corpus.resolve("b.txt").toString()),
                 List.of(sources.get(0).path("path").asText(), sources.get(1).path("path").asText()),
                 "a file: URL's matches, as the paths they are, in order");
+        // a local path's glob matches the same files
+        r = run("prepare", corpus.getParent() + "/*/*.txt", "--out", tmp.resolve("out2").toString(),
+                "--partitions", "2", "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(Files.readString(tmp.resolve("out").resolve("manifest.json")),
+                Files.readString(tmp.resolve("out2").resolve("manifest.json")));
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("out").resolve("train.bin")),
+                Files.readAllBytes(tmp.resolve("out2").resolve("train.bin")));
     }
 
     @Test
