@@ -134,6 +134,50 @@ class SparkCliTest {
     }
 
     @Test
+    void formatAutoReadsCompressedFilesAndFoldersByTheirFilesExtensions(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        Path gz = tmp.resolve("in.jsonl.gz");
+        try (var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+            out.write("{\"text\": \"The quick brown fox.\"}\n{\"text\": \"Jumps over the dog.\"}\n"
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+        Run r = run("score", gz.toString(), "--model", model.toString(), "--out", tmp.resolve("scored").toString(),
+                "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        // Spark's own Parquet output folder (part files, _SUCCESS, .crc files) as input
+        r = run("score", tmp.resolve("scored").toString(), "--model", model.toString(), "--out",
+                tmp.resolve("again").toString(), "--out-format", "json", "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("The quick brown fox.", "Jumps over the dog."),
+                SparkDataTest.jsonRows(tmp.resolve("again")).stream().map(row -> row.get("text")).toList());
+        Files.writeString(tmp.resolve("scored").resolve("notes.txt"), "not a part file");
+        refused("cannot tell the format of " + tmp.resolve("scored") + " by its files' names", "score",
+                tmp.resolve("scored").toString(), "--model", model.toString(), "--out", tmp.resolve("x").toString(),
+                "--threads", "1", "--master", "local[1]");
+    }
+
+    @Test
+    void malformedRecordsAndRowsWithAnotherFieldCountAreBadRecords(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        String malformed = "malformed record (not valid JSON, or a CSV row whose fields do not match the header's)";
+        Files.writeString(tmp.resolve("in.jsonl"), "{\"text\": \"a fine text\"}\n{\"text\": \"cut\n{\"text\": \"x\"}\n");
+        Files.writeString(tmp.resolve("in.csv"), "id,text\n1,a fine text\n2,an extra field,here\n3\n4,another fine one\n");
+        for (String in : List.of("in.jsonl", "in.csv")) {
+            Path out = tmp.resolve("out-" + in);
+            Run r = run("score", tmp.resolve(in).toString(), "--model", model.toString(), "--out", out.toString(),
+                    "--out-format", "json", "--threads", "1", "--master", "local[1]");
+            assertEquals(0, r.code(), r.err());
+            List<Object> errors = SparkDataTest.jsonRows(out).stream().map(row -> row.get("error")).toList();
+            assertEquals(in.endsWith(".csv") ? java.util.Arrays.asList(null, malformed, malformed, null)
+                    : java.util.Arrays.asList(null, malformed, "the text has 1 token; scoring needs at least 2"),
+                    errors, in);
+        }
+        refused("record 2 (in " + tmp.resolve("in.csv") + "): " + malformed, "score", tmp.resolve("in.csv").toString(),
+                "--model", model.toString(), "--out", tmp.resolve("x").toString(), "--fail-on-bad-record",
+                "--threads", "1", "--master", "local[1]");
+    }
+
+    @Test
     void aMissingTokenFolderIsOneErrorLine(@TempDir Path tmp) {
         refused("is not a prepared token folder", "train", "--data", tmp.resolve("nothing").toString(),
                 "--workers", "1", "--threads", "1", "--master", "local[1]", "--out", tmp.resolve("run").toString());
@@ -201,7 +245,7 @@ class SparkCliTest {
                 tmp.resolve("out").toString(), "--fail-on-bad-record", "--threads", "1", "--master", "local[1]");
         assertEquals(2, r.code(), r.err());
         assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
-        assertTrue(r.err().startsWith("error: record 1: no text"), r.err());
+        assertTrue(r.err().startsWith("error: record 2 (in " + tmp.resolve("in.jsonl") + "): no text"), r.err());
         assertFalse(Files.exists(tmp.resolve("out")), "a failed run leaves no --out folder to refuse the rerun with");
     }
 }
