@@ -178,6 +178,14 @@ public final class DiLoCo {
                 start = ((Number) state.get("round")).intValue();
                 readMomentum(checkpoint(out).resolve(MOMENTUM), momentum);
                 MetricsLog.truncateAfterStep(out.resolve(METRICS), (long) start * opt.innerSteps());
+                if (start >= opt.rounds()) { // its model is saved: nothing to train, nothing to rewrite
+                    log.printf("the run in %s is finished (round %d of %d): nothing to train%n", out, start,
+                            opt.rounds());
+                    List<Map<String, Object>> logged = MetricsLog.read(out.resolve(METRICS));
+                    Map<String, Object> last = logged.isEmpty() ? Map.of() : logged.getLast();
+                    return new Result(start, number(last.get("train_loss")), number(last.get("val_loss")),
+                            (long) opt.workers() * size * (Float.BYTES + Double.BYTES), out);
+                }
                 log.printf("resuming after round %d of %d%n", start, opt.rounds());
             }
             InnerSpec spec = new InnerSpec(opt.data(), opt.tokenizer(), InnerSpec.configMap(cfg), opt.batch(), n,
@@ -240,6 +248,10 @@ public final class DiLoCo {
             AtomicFiles.deleteTree(out.resolve(INNER));
             return new Result(opt.rounds(), trainLoss, valLoss, bytes, out);
         }
+    }
+
+    private static double number(Object value) {
+        return value instanceof Number n ? n.doubleValue() : Double.NaN;
     }
 
     private LanguageModel fresh(ModelConfig cfg) {

@@ -109,6 +109,15 @@ class DiLoCoTest {
         assertEquals(1, r.rounds());
         assertEquals(1, MetricsLog.read(out.resolve(DiLoCo.METRICS)).size(), "the new run's one round");
         assertTrue(Files.isRegularFile(out.resolve(DiLoCo.CHECKPOINT).resolve(DiLoCo.STATE)));
+        // resumed once finished: said so, with the run's last losses, and nothing trained or written
+        byte[] model = Files.readAllBytes(out.resolve(ModelWeights.WEIGHTS));
+        ByteArrayOutputStream said = new ByteArrayOutputStream();
+        DiLoCo.Result again = new DiLoCo(DiLoCo.savedOptions(out), new PrintStream(said, true)).run(sc, true);
+        assertEquals("the run in " + out + " is finished (round 1 of 1): nothing to train\n", said.toString());
+        assertEquals(r.valLoss(), again.valLoss());
+        assertEquals(r.trainLoss(), again.trainLoss());
+        assertArrayEquals(model, Files.readAllBytes(out.resolve(ModelWeights.WEIGHTS)));
+        assertEquals(1, MetricsLog.read(out.resolve(DiLoCo.METRICS)).size());
         assertEquals("stopped in round 2 of 3; last checkpoint: round 1 in " + out.resolve(DiLoCo.CHECKPOINT)
                 + "; continue with: lumenspark spark train --resume --out " + out, DiLoCo.stoppedMessage(out, 3));
     }
