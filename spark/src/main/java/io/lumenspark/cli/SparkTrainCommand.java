@@ -21,7 +21,9 @@ import java.util.stream.Collectors;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = "Train with DiLoCo: N replicas train H inner steps each on their shard of a prepared token"
-                + " folder, then the driver averages their changes and takes an outer Nesterov step; T rounds.")
+                + " folder, then the driver averages their changes and takes an outer Nesterov step; T rounds."
+                + " Of train's options below, --steps, --eval-every, --checkpoint-every, --init, --config and"
+                + " --val-fraction do not apply (a run is T x H steps, evaluated and checkpointed every round).")
 final class SparkTrainCommand implements Callable<Integer> {
     private static final List<String> NOT_HERE = List.of("--steps", "--eval-every", "--checkpoint-every", "--init",
             "--val-fraction", "--config");
@@ -115,8 +117,8 @@ final class SparkTrainCommand implements Callable<Integer> {
         SparkSession spark = SparkMain.session("train", master, options.workers());
         try {
             DiLoCo.Result r = run.run(SparkMain.context(spark), resume);
-            System.out.printf("done: %d rounds, train loss %.4f, validation loss %.4f (perplexity %.2f); %s per"
-                            + " round; model in %s%n", r.rounds(), r.trainLoss(), r.valLoss(), Math.exp(r.valLoss()),
+            System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f); %s per"
+                            + " round; model in %s%n", Words.count(r.rounds(), "round"), r.trainLoss(), r.valLoss(), Math.exp(r.valLoss()),
                     DiLoCo.bytesText(r.bytesPerRound()), r.out());
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
