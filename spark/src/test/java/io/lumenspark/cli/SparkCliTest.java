@@ -28,18 +28,20 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SparkCliTest {
-    /** Runs the Spark command line; returns its exit code and what it printed on stderr. */
-    record Run(int code, String err) {
+    /** Runs the Spark command line; returns its exit code and what it printed on stderr and stdout. */
+    record Run(int code, String err, String out) {
     }
 
     static Run run(String... args) {
-        PrintStream saved = System.err;
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream savedErr = System.err, savedOut = System.out;
+        ByteArrayOutputStream err = new ByteArrayOutputStream(), out = new ByteArrayOutputStream();
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
         try {
-            return new Run(SparkMain.run(args), err.toString(StandardCharsets.UTF_8));
+            return new Run(SparkMain.run(args), err.toString(StandardCharsets.UTF_8), out.toString(StandardCharsets.UTF_8));
         } finally {
-            System.setErr(saved);
+            System.setErr(savedErr);
+            System.setOut(savedOut);
         }
     }
 
@@ -212,6 +214,8 @@ class SparkCliTest {
                 "--partitions", "2", "--threads", "1", "--master", "local[1]");
         assertEquals(0, r.code(), r.err());
         assertEquals("", r.err(), "nothing on stderr but Lumenspark's lines");
+        assertTrue(r.out().startsWith("prepared " + tmp.resolve("out") + ": ") && r.out().contains(" (gpt2, "),
+                "the summary names the tokenizer, as data prepare's: " + r.out());
         JsonNode sources = Json.read(tmp.resolve("out").resolve("manifest.json")).path("sources");
         assertEquals(List.of(corpus.resolve("a.txt").toString(), corpus.resolve("b.txt").toString()),
                 List.of(sources.get(0).path("path").asText(), sources.get(1).path("path").asText()),
