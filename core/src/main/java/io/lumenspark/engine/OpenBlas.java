@@ -4,11 +4,13 @@ import io.lumenspark.LumensparkException;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas_nolapack;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -32,13 +34,8 @@ final class OpenBlas implements Blas {
     // binding native functions is what this class is for; the JVM runs with --enable-native-access
     @SuppressWarnings("restricted")
     static OpenBlas load() {
-        try {
-            Loader.load(openblas_nolapack.class);
-        } catch (Throwable e) {
-            throw new LumensparkException("cannot load OpenBLAS: " + e.getMessage(), e);
-        }
         Linker linker = Linker.nativeLinker();
-        SymbolLookup lookup = SymbolLookup.loaderLookup();
+        SymbolLookup lookup = symbols();
         MemorySegment sgemm = lookup.find("cblas_sgemm")
                 .orElseThrow(() -> new LumensparkException("OpenBLAS loaded but has no cblas_sgemm"));
         MethodHandle handle = linker.downcallHandle(sgemm, FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT, JAVA_INT,
@@ -64,6 +61,24 @@ final class OpenBlas implements Blas {
             throw new LumensparkException("cannot configure OpenBLAS: " + e.getMessage(), e);
         }
         return new OpenBlas(handle, gemv, config.replace(" NO_AFFINITY", "").replace(" DYNAMIC_ARCH", ""));
+    }
+
+    /**
+     * Loads the library (JavaCPP extracts it from its jar) and returns its symbols, looked up in the file it loaded
+     * and the libraries that file links, not through a class loader: under spark-submit, JavaCPP and this class may
+     * be loaded by different class loaders, and {@link SymbolLookup#loaderLookup()} sees only the libraries of this
+     * one.
+     */
+    @SuppressWarnings("restricted") // a lookup in a native library's file, for the downcalls above
+    static SymbolLookup symbols() {
+        String file;
+        try {
+            file = Loader.load(openblas_nolapack.class);
+        } catch (Throwable e) {
+            throw new LumensparkException("cannot load OpenBLAS: " + e.getMessage(), e);
+        }
+        if (file == null) throw new LumensparkException("cannot load OpenBLAS: JavaCPP found no library file");
+        return SymbolLookup.libraryLookup(Path.of(file), Arena.global());
     }
 
     private static void invokeQuietly(MethodHandle h, int arg) {

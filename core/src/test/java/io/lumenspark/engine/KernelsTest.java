@@ -125,6 +125,37 @@ class KernelsTest {
         }
     }
 
+    /**
+     * OpenBLAS loaded by a copy of this class in a class loader of its own under one that holds JavaCPP, as an
+     * application's jars sit under a cluster's class path: JavaCPP loads the library in its class loader, which a
+     * class loader's symbol lookup does not see, so the symbols are looked up in the library file.
+     */
+    @Test
+    void openBlasLoadsWhenJavaCppIsInAnotherClassLoader() throws Exception {
+        try {
+            OpenBlas.symbols();
+        } catch (RuntimeException | LinkageError e) {
+            org.junit.jupiter.api.Assumptions.abort("OpenBLAS unavailable: " + e.getMessage());
+        }
+        List<java.net.URL> javacpp = new java.util.ArrayList<>(), rest = new java.util.ArrayList<>();
+        for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            (entry.contains("bytedeco") ? javacpp : rest).add(java.nio.file.Path.of(entry).toUri().toURL());
+        }
+        org.junit.jupiter.api.Assumptions.assumeFalse(javacpp.isEmpty(), "JavaCPP's jars on the class path");
+        try (var cluster = new java.net.URLClassLoader(javacpp.toArray(java.net.URL[]::new),
+                ClassLoader.getPlatformClassLoader());
+             var app = new java.net.URLClassLoader(rest.toArray(java.net.URL[]::new), cluster)) {
+            Class<?> copy = Class.forName(OpenBlas.class.getName(), true, app);
+            assertTrue(copy != OpenBlas.class, "a copy of the class");
+            var load = copy.getDeclaredMethod("load");
+            load.setAccessible(true);
+            var name = copy.getDeclaredMethod("name");
+            name.setAccessible(true);
+            String loaded = (String) name.invoke(load.invoke(null));
+            assertTrue(loaded.startsWith("OpenBLAS"), loaded);
+        }
+    }
+
     /** Both backends' matrix-vector products against a double-precision sum, with strides and offsets. */
     @Test
     void matVecMatchesADoubleSumOnBothBackends() {

@@ -14,7 +14,7 @@ import java.nio.file.Path;
  * the master.
  */
 final class InferenceOptions {
-    @Parameters(index = "0", paramLabel = "INPUT", description = "A CSV file with a header, a JSON lines file or a"
+    @Parameters(index = "0", paramLabel = "INPUT", converter = CliText.NameOrFolder.class, description = "A CSV file with a header, a JSON lines file or a"
             + " Parquet file or folder (any path Spark reads), or a folder of them.")
     String input;
 
@@ -53,10 +53,16 @@ final class InferenceOptions {
         }
     }
 
-    /** The spec of a run over this model column with the runtime's threads and backend. */
-    static BatchInference.Spec spec(Path model, String column, int maxNewTokens, double temperature, int topK,
-                                    long seed, boolean failOnBad) {
-        return new BatchInference.Spec(model.toAbsolutePath().toString(), column, maxNewTokens, temperature, topK, seed,
-                Parallel.threads(), Blas.get().name(), failOnBad);
+    /**
+     * The spec of a task over this model (in its --dtype) and column with the runtime's threads and backend, the
+     * master and the model checked on the driver first ({@link BatchInference#check}).
+     */
+    BatchInference.Spec spec(BatchInference.Task task, ModelOption model, String column, int maxNewTokens,
+                                    double temperature, int topK, long seed, boolean failOnBad) {
+        SparkMain.checkMaster(master);
+        BatchInference.Spec spec = new BatchInference.Spec(model.dir().toAbsolutePath().toString(), model.dtype(),
+                column, maxNewTokens, temperature, topK, seed, Parallel.threads(), Blas.get().name(), failOnBad);
+        BatchInference.check(task, spec);
+        return spec;
     }
 }

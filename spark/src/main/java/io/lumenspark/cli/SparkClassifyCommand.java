@@ -33,6 +33,6 @@ final class SparkClassifyCommand implements Callable<Integer> {
         if (topK < 1) throw new LumensparkException("--top-k must be at least 1");
         runtime.apply();
         return io.run("classify", BatchInference.Task.CLASSIFY,
-                InferenceOptions.spec(model.dir(), column, 0, 0, topK, 0, io.failOnBad));
+                io.spec(BatchInference.Task.CLASSIFY, model, column, 0, 0, topK, 0, io.failOnBad));
     }
 }

@@ -43,6 +43,7 @@ final class SparkGenerateCommand implements Callable<Integer> {
         if (topK < 0) throw new LumensparkException("--top-k must not be negative");
         runtime.apply();
         return io.run("generate", BatchInference.Task.GENERATE,
-                InferenceOptions.spec(model.dir(), column, maxNewTokens, temperature, topK, seed, io.failOnBad));
+                io.spec(BatchInference.Task.GENERATE, model, column, maxNewTokens, temperature, topK,
+                        seed, io.failOnBad));
     }
 }

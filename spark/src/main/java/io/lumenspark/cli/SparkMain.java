@@ -8,6 +8,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 import java.nio.file.Path;
+import java.util.regex.Pattern;
 
 /**
  * The Spark application's command line ({@code spark-submit --class io.lumenspark.cli.SparkMain
@@ -20,6 +21,10 @@ import java.nio.file.Path;
         subcommands = {SparkTrainCommand.class, SparkPrepareCommand.class, SparkScoreCommand.class,
                 SparkClassifyCommand.class, SparkGenerateCommand.class})
 public final class SparkMain implements Runnable {
+    /** The masters Spark takes: local ones (N threads, at least 1; F task attempts), and cluster managers' URLs. */
+    private static final Pattern MASTER = Pattern.compile("local(\\[(\\*|[1-9][0-9]*)(,[1-9][0-9]*)?])?"
+            + "|local-cluster\\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*]|yarn|[a-z][a-z0-9+.-]*://.+");
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -57,13 +62,27 @@ public final class SparkMain implements Runnable {
      * off unless configured (a local run needs no server).
      */
     static SparkSession session(String app, String master, int defaultLocal) {
+        checkMaster(master);
         SparkConf conf = new SparkConf().setAppName("lumenspark " + app);
         if (master != null) conf.setMaster(master);
         else conf.setIfMissing("spark.master", "local[" + defaultLocal + "]");
         conf.setIfMissing("spark.ui.enabled", "false");
-        SparkSession spark = SparkSession.builder().config(conf).getOrCreate();
+        SparkSession spark;
+        try {
+            spark = SparkSession.builder().config(conf).getOrCreate();
+        } catch (RuntimeException e) { // a master Spark cannot reach or start
+            throw unwrap(e);
+        }
         spark.sparkContext().setLogLevel("WARN");
         return spark;
+    }
+
+    /** Refuses a --master that Spark would fail on (null: none given). */
+    static void checkMaster(String master) {
+        if (master != null && !MASTER.matcher(master).matches()) {
+            throw new LumensparkException("--master must be local, local[N], local[*], local[N,F], spark://HOST:PORT,"
+                    + " yarn or k8s://URL (a cluster manager's URL), got '" + master + "'");
+        }
     }
 
     /** The Java view of a session's context. */

@@ -6,6 +6,7 @@ import io.lumenspark.corpus.CorpusFormat;
 import io.lumenspark.corpus.CorpusOptions;
 import io.lumenspark.spark.CorpusInputs;
 import io.lumenspark.spark.SparkPrepare;
+import io.lumenspark.tokenizer.Tokenizer;
 import io.lumenspark.tokens.TokenCorpus;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
@@ -27,14 +28,14 @@ final class SparkPrepareCommand implements Callable<Integer> {
     @Mixin
     ThreadOptions runtime;
 
-    @Parameters(arity = "1..*", paramLabel = "INPUT", description = "Files or folders (read recursively), as paths or"
+    @Parameters(arity = "1..*", paramLabel = "INPUT", converter = CliText.NameOrFolder.class, description = "Files or folders (read recursively), as paths or"
             + " URLs of a Hadoop file system (globs allowed).")
     List<String> inputs;
 
-    @Option(names = "--out", required = true, description = "Output folder: new or empty (a path or file: URL).")
+    @Option(names = "--out", required = true, converter = CliText.NameOrFolder.class, description = "Output folder: new or empty (a path or file: URL).")
     String out;
 
-    @Option(names = "--tokenizer", description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--tokenizer", converter = CliText.NameOrFolder.class, description = "Tokenizer name or folder (default: ${DEFAULT-VALUE}).")
     String tokenizer = "gpt2";
 
     @Option(names = "--format", description = "auto, text, jsonl or csv (default: ${DEFAULT-VALUE}).")
@@ -60,6 +61,7 @@ final class SparkPrepareCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (partitions < 1) throw new LumensparkException("--partitions must be at least 1");
         runtime.apply();
         Path out = CorpusInputs.localPath(this.out, "--out");
         Path outFolder = out.toAbsolutePath().normalize();
@@ -78,9 +80,9 @@ final class SparkPrepareCommand implements Callable<Integer> {
             if (p.skippedRecords() > 0) {
                 System.err.printf("warning: skipped %s%n", Words.count(p.skippedRecords(), "bad record"));
             }
-            System.out.printf("prepared %s: %s, %s (%s) from %s%n", p.dir(), Words.count(p.trainTokens(),
-                    "training token"), Words.count(p.valTokens(), "validation token"), p.dtype().label(),
-                    Words.count(p.sources(), "file"));
+            System.out.printf("prepared %s: %s, %s (%s, %s) from %s%n", p.dir(), Words.count(p.trainTokens(),
+                    "training token"), Words.count(p.valTokens(), "validation token"), Tokenizer.load(tokenizer).name(),
+                    p.dtype().label(), Words.count(p.sources(), "file"));
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
             throw SparkMain.unwrap(e);

@@ -27,6 +27,6 @@ final class SparkScoreCommand implements Callable<Integer> {
     public Integer call() {
         runtime.apply();
         return io.run("score", BatchInference.Task.SCORE,
-                InferenceOptions.spec(model.dir(), column, 0, 0, 0, 0, io.failOnBad));
+                io.spec(BatchInference.Task.SCORE, model, column, 0, 0, 0, 0, io.failOnBad));
     }
 }

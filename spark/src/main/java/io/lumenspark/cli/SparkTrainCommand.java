@@ -2,6 +2,7 @@ package io.lumenspark.cli;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
+import io.lumenspark.model.LmObjective;
 import io.lumenspark.spark.DiLoCo;
 import io.lumenspark.spark.DiLoCoOptions;
 import io.lumenspark.training.TrainOptions;
@@ -20,7 +21,9 @@ import java.util.stream.Collectors;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = "Train with DiLoCo: N replicas train H inner steps each on their shard of a prepared token"
-                + " folder, then the driver averages their changes and takes an outer Nesterov step; T rounds.")
+                + " folder, then the driver averages their changes and takes an outer Nesterov step; T rounds."
+                + " Of train's options below, --steps, --eval-every, --checkpoint-every, --init, --config and"
+                + " --val-fraction do not apply (a run is T x H steps, evaluated and checkpointed every round).")
 final class SparkTrainCommand implements Callable<Integer> {
     private static final List<String> NOT_HERE = List.of("--steps", "--eval-every", "--checkpoint-every", "--init",
             "--val-fraction", "--config");
@@ -95,6 +98,10 @@ final class SparkTrainCommand implements Callable<Integer> {
             if (data == null) throw new LumensparkException("--data is required: a prepared token folder");
             TrainOptions t = training.toOptions(List.of(data), out, spec.commandLine().getParseResult().matchedOptions()
                     .stream().map(OptionSpec::longestName).collect(Collectors.toSet()));
+            if (t.objective() != LmObjective.CAUSAL_LM) {
+                throw new LumensparkException("--objective " + training.objective + " is not supported by spark train,"
+                        + " which trains causal language models; train a masked LM with lumenspark train --objective mlm");
+            }
             options = DiLoCoOptions.of(t, workers, innerSteps, rounds, outerLr, outerMomentum);
         }
         if (!resume) runtime.apply();
@@ -110,11 +117,15 @@ final class SparkTrainCommand implements Callable<Integer> {
         SparkSession spark = SparkMain.session("train", master, options.workers());
         try {
             DiLoCo.Result r = run.run(SparkMain.context(spark), resume);
-            System.out.printf("done: %d rounds, train loss %.4f, validation loss %.4f (perplexity %.2f); %s per"
-                            + " round; model in %s%n", r.rounds(), r.trainLoss(), r.valLoss(), Math.exp(r.valLoss()),
+            System.out.printf("done: %s, train loss %.4f, validation loss %.4f (perplexity %.2f); %s per"
+                            + " round; model in %s%n", Words.count(r.rounds(), "round"), r.trainLoss(), r.valLoss(), Math.exp(r.valLoss()),
                     DiLoCo.bytesText(r.bytesPerRound()), r.out());
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
+            if (spark.sparkContext().isStopped()) { // by Spark's shutdown hook: Ctrl-C or SIGTERM
+                System.err.println(DiLoCo.stoppedMessage(Path.of(options.out()), options.rounds()));
+                return 130;
+            }
             throw SparkMain.unwrap(e);
         } finally {
             spark.stop();

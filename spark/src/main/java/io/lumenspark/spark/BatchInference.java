@@ -5,12 +5,18 @@ import io.lumenspark.Words;
 import io.lumenspark.engine.Backend;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.model.ProblemType;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.TextClassifier;
+import io.lumenspark.pretrained.Truncation;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
 import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.DataFrameReader;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -21,6 +27,7 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import scala.Tuple2;
 
+import java.io.IOException;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,6 +35,9 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -40,6 +50,10 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class BatchInference {
     private static final String NO_TEXT = "no text (the column is empty)";
+    private static final String MALFORMED = "malformed record (not valid JSON, or a CSV row whose fields do not"
+            + " match the header's)";
+    /** The column where Spark puts a JSON line or CSV row it cannot parse. */
+    private static final String CORRUPT = "_corrupt_record";
     private static final Map<String, LumensparkModel> MODELS = new ConcurrentHashMap<>();
     private static final Map<String, TextClassifier> CLASSIFIERS = new ConcurrentHashMap<>();
 
@@ -60,6 +74,7 @@ public final class BatchInference {
      * The settings every task needs, as plain values.
      *
      * @param model        the model folder, readable by every executor
+     * @param dtype        how the executors hold the matrix weights (null: the folder's own)
      * @param column       the input column holding the texts or prompts
      * @param maxNewTokens new tokens per prompt (generate)
      * @param temperature  sampling temperature (generate; 0: greedy)
@@ -69,8 +84,32 @@ public final class BatchInference {
      * @param backend      the matrix backend
      * @param failOnBad    whether a bad record fails the job instead of being reported
      */
-    public record Spec(String model, String column, int maxNewTokens, double temperature, int topK, long seed,
+    public record Spec(String model, WeightDtype dtype, String column, int maxNewTokens, double temperature, int topK, long seed,
                        int threads, String backend, boolean failOnBad) implements Serializable {
+    }
+
+    /**
+     * Opens the model on the driver as the executors will (memory-mapped, in the spec's dtype), so that a missing
+     * folder, a dtype the folder cannot take, or a model of the wrong kind for the task (a classifier to score or
+     * generate with, a language model to classify with) is one error before Spark runs anything.
+     *
+     * @throws LumensparkException for such a model
+     */
+    public static void check(Task task, Spec spec) {
+        if (task == Task.CLASSIFY) {
+            classifier(spec).close();
+            return;
+        }
+        try (LumensparkModel m = LumensparkModel.fromPretrained(Path.of(spec.model()), spec.dtype())) {
+            if (m.config().isClassifier()) {
+                throw new LumensparkException(spec.model() + " is a sequence classifier: it has no language-model"
+                        + " head to " + (task == Task.SCORE ? "score" : "generate") + " with; use spark classify");
+            }
+        }
+    }
+
+    private static TextClassifier classifier(Spec spec) {
+        return new TextClassifier(LumensparkModel.fromPretrained(Path.of(spec.model()), spec.dtype()), Truncation.RIGHT);
     }
 
     /**
@@ -101,29 +140,41 @@ public final class BatchInference {
             throw new LumensparkException(input + " has no column '" + spec.column() + "' (its columns: "
                     + String.join(", ", df.columns()) + ")");
         }
-        JavaRDD<Row> rows = df.select(functions.col(spec.column()).cast(DataTypes.StringType)).javaRDD()
-                .zipWithIndex().mapPartitions(it -> {
+        // per record: the text, the raw record when Spark could not parse it (else null), and its file
+        JavaRDD<Row> rows = df.select(functions.col(spec.column()).cast(DataTypes.StringType),
+                        Arrays.asList(df.columns()).contains(CORRUPT) ? functions.col(CORRUPT)
+                                : functions.lit(null).cast(DataTypes.StringType), functions.input_file_name())
+                .javaRDD().zipWithIndex().mapPartitions(it -> {
                     if (task == Task.CLASSIFY) return classify(spec, it).iterator();
                     LumensparkModel model = model(spec);
                     List<Row> done = new ArrayList<>();
                     while (it.hasNext()) {
                         var next = it.next();
-                        done.add(process(task, model, spec, next._2(), next._1().getString(0)));
+                        done.add(process(task, model, spec, next._2(), next._1()));
                     }
                     return done.iterator();
                 });
         Dataset<Row> result = spark.createDataFrame(rows, schema(task));
-        result.write().format(outFormat).save(out.toString());
+        try {
+            result.write().format(outFormat).save(out.toString());
+        } catch (Exception e) { // a failed job (Spark's checked SparkException too) leaves no folder behind
+            AtomicFiles.deleteTree(out);
+            throw e;
+        }
         Dataset<Row> written = spark.read().schema(schema(task)).format(outFormat).load(out.toString());
         return new Result(written.count(), written.filter(functions.col("error").isNotNull()).count(), out);
     }
 
     private static Dataset<Row> read(SparkSession spark, String input, String format) {
-        String f = format.equals("auto") ? byExtension(input) : format;
+        String f = format.equals("auto") ? byExtension(spark, input) : format;
         try {
             return switch (f) {
-                case "csv" -> spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"")
-                        .csv(input);
+                case "csv" -> {
+                    // the header's columns as text, and the column that takes a row whose fields do not match them
+                    StructType header = csv(spark).csv(input).schema()
+                            .add(DataTypes.createStructField(CORRUPT, DataTypes.StringType, true));
+                    yield csv(spark).schema(header).option("columnNameOfCorruptRecord", CORRUPT).csv(input);
+                }
                 case "json", "jsonl" -> spark.read().json(input);
                 case "parquet" -> spark.read().parquet(input);
                 default -> throw new LumensparkException("--format must be auto, csv, jsonl or parquet, got " + format);
@@ -136,19 +187,58 @@ public final class BatchInference {
         }
     }
 
-    private static String byExtension(String input) {
-        String name = input.toLowerCase(java.util.Locale.ROOT);
-        if (name.endsWith(".csv")) return "csv";
-        if (name.endsWith(".parquet")) return "parquet";
-        if (name.endsWith(".jsonl") || name.endsWith(".json")) return "json";
-        throw new LumensparkException("cannot tell the format of " + input + " by its name; give --format csv,"
+    /** Spark's CSV reader as the input is read: a header, quoted fields over several lines, "" inside quotes. */
+    private static DataFrameReader csv(SparkSession spark) {
+        return spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"");
+    }
+
+    /**
+     * The format of a file by its extension (after a compression's: .csv.gz is CSV), or of a folder by its files'
+     * (hidden names and Spark's _SUCCESS left out), which must all be of one kind.
+     */
+    private static String byExtension(SparkSession spark, String input) {
+        String kind = kind(input);
+        if (kind != null) return kind;
+        String why = "by its name";
+        try {
+            org.apache.hadoop.fs.Path path = new org.apache.hadoop.fs.Path(input);
+            FileSystem fs = path.getFileSystem(spark.sparkContext().hadoopConfiguration());
+            if (fs.getFileStatus(path).isDirectory()) {
+                Set<String> kinds = new TreeSet<>();
+                for (FileStatus f : fs.listStatus(path)) {
+                    String name = f.getPath().getName();
+                    if (f.isFile() && !name.startsWith(".") && !name.startsWith("_")) {
+                        kinds.add(Objects.requireNonNullElse(kind(name), name));
+                    }
+                }
+                if (kinds.size() == 1 && List.of("csv", "json", "parquet").contains(kinds.iterator().next())) {
+                    return kinds.iterator().next();
+                }
+                why = kinds.isEmpty() ? "(a folder without files)" : "by its files' names (" + kinds.size()
+                        + " kinds: " + String.join(", ", kinds.stream().limit(5).toList()) + ")";
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            throw new LumensparkException("cannot read " + input + ": " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        throw new LumensparkException("cannot tell the format of " + input + " " + why + "; give --format csv,"
                 + " jsonl or parquet");
+    }
+
+    /** The format a file name's extension names (.csv, .jsonl, .json, .ndjson, .parquet, each also .gz), or null. */
+    private static String kind(String name) {
+        String n = name.toLowerCase(java.util.Locale.ROOT);
+        if (n.endsWith(".gz")) n = n.substring(0, n.length() - 3);
+        if (n.endsWith(".csv")) return "csv";
+        if (n.endsWith(".parquet")) return "parquet";
+        if (n.endsWith(".jsonl") || n.endsWith(".json") || n.endsWith(".ndjson")) return "json";
+        return null;
     }
 
     /** The executor's copy of the model, loaded (memory-mapped) by the first task that needs it. */
     private static LumensparkModel model(Spec spec) {
         useThreads(spec);
-        return MODELS.computeIfAbsent(spec.model(), dir -> LumensparkModel.fromPretrained(Path.of(dir)));
+        return MODELS.computeIfAbsent(spec.model() + "#" + spec.dtype(),
+                key -> LumensparkModel.fromPretrained(Path.of(spec.model()), spec.dtype()));
     }
 
     /** The driver's threads and backend on this executor. */
@@ -184,12 +274,28 @@ public final class BatchInference {
         return DataTypes.createStructType(f);
     }
 
-    private static Row process(Task task, LumensparkModel model, Spec spec, long index, String text) {
+    /** Why a record cannot be processed before the model sees it (malformed, or no text); null when it can. */
+    private static String problem(Row in) {
+        if (!in.isNullAt(1)) return MALFORMED;
+        return in.isNullAt(0) ? NO_TEXT : null;
+    }
+
+    /** The error that stops a job at a bad record: its 1-based number in the input, and its file. */
+    private static LumensparkException fatal(long index, Row in, String why) {
+        String file = in.getString(2);
+        if (file != null && file.startsWith("file:")) file = new org.apache.hadoop.fs.Path(file).toUri().getPath();
+        return new LumensparkException("record " + (index + 1) + (file == null || file.isEmpty() ? ""
+                : " (in " + file + ")") + ": " + why);
+    }
+
+    private static Row process(Task task, LumensparkModel model, Spec spec, long index, Row in) {
+        String text = in.getString(0);
         try {
-            if (text == null) throw new LumensparkException(NO_TEXT);
+            String why = problem(in);
+            if (why != null) throw new LumensparkException(why);
             return task == Task.SCORE ? score(model, index, text) : generate(model, spec, index, text);
         } catch (LumensparkException e) {
-            if (spec.failOnBad()) throw new LumensparkException("record " + index + ": " + e.getMessage());
+            if (spec.failOnBad()) throw fatal(index, in, e.getMessage());
             return task == Task.SCORE ? RowFactory.create(index, text, null, null, null, null, e.getMessage())
                     : RowFactory.create(index, text, null, null, null, e.getMessage());
         }
@@ -202,19 +308,20 @@ public final class BatchInference {
      */
     private static List<Row> classify(Spec spec, Iterator<Tuple2<Row, Long>> it) {
         useThreads(spec);
-        TextClassifier classifier = CLASSIFIERS.computeIfAbsent(spec.model(),
-                dir -> TextClassifier.fromPretrained(Path.of(dir)));
+        TextClassifier classifier = CLASSIFIERS.computeIfAbsent(spec.model() + "#" + spec.dtype(),
+                key -> classifier(spec));
         List<Row> done = new ArrayList<>();
         List<String> texts = new ArrayList<>();
         List<Long> indices = new ArrayList<>();
         while (it.hasNext() || !texts.isEmpty()) {
             var next = it.hasNext() ? it.next() : null;
-            String text = next == null ? null : next._1().getString(0);
-            if (next != null && text != null) {
+            String why = next == null ? null : problem(next._1());
+            String text = next == null || why != null ? null : next._1().getString(0);
+            if (next != null && why == null) {
                 texts.add(text);
                 indices.add(next._2());
             }
-            if (texts.size() == TextClassifier.BATCH || (next == null || text == null) && !texts.isEmpty()) {
+            if (texts.size() == TextClassifier.BATCH || (next == null || why != null) && !texts.isEmpty()) {
                 List<TextClassifier.Prediction> p = classifier.predict(texts);
                 for (int i = 0; i < texts.size(); i++) {
                     done.add(classified(classifier, spec.topK(), indices.get(i), texts.get(i), p.get(i)));
@@ -222,9 +329,9 @@ public final class BatchInference {
                 texts.clear();
                 indices.clear();
             }
-            if (next != null && text == null) {
-                if (spec.failOnBad()) throw new LumensparkException("record " + next._2() + ": " + NO_TEXT);
-                done.add(RowFactory.create(next._2(), null, null, null, null, null, null, NO_TEXT));
+            if (why != null) {
+                if (spec.failOnBad()) throw fatal(next._2(), next._1(), why);
+                done.add(RowFactory.create(next._2(), next._1().getString(0), null, null, null, null, null, why));
             }
         }
         return done;

@@ -92,8 +92,8 @@ public final class CorpusInputs {
 
     /**
      * The files of {@code inputs} in the order their tokens are written: inputs as given, each a file, a folder
-     * (walked recursively in path order without hidden names) or a URL's glob matches (in path order; hidden
-     * names left out), leaving out the local files in {@code skip} (the output folder).
+     * (walked recursively in path order without hidden names) or a URL's or a path's glob matches (in path order;
+     * hidden names left out; a path that exists as it is written is not a glob), leaving out the local files in {@code skip} (the output folder).
      *
      * @throws LumensparkException for a missing input, a URL with no matches, a scheme without a Hadoop file system
      *                             on the class path, a file given twice, or a listing that fails
@@ -106,6 +106,8 @@ public final class CorpusInputs {
         for (String in : inputs) {
             if (isUrl(in)) {
                 listUrl(in, conf, outFolder, files, seen);
+            } else if (hasGlob(in) && !Files.exists(Path.of(in))) { // a local glob, matched as a file: URL's
+                listUrl("file:" + Path.of(in).toAbsolutePath(), conf, outFolder, files, seen);
             } else {
                 addLocal(TokenCorpus.listFiles(List.of(Path.of(in))), outFolder, files, seen);
             }

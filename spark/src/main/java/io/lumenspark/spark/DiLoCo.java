@@ -1,5 +1,6 @@
 package io.lumenspark.spark;
 
+import io.lumenspark.Home;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.Words;
 import io.lumenspark.engine.Blas;
@@ -144,7 +145,10 @@ public final class DiLoCo {
 
     private Result runLocked(JavaSparkContext sc, boolean resume, Path out) {
         if (!resume && hasFiles(out)) {
-            throw new LumensparkException(out + " is not empty: choose a new --out, or --resume the run there");
+            if (!stoppedBeforeCheckpoint(out)) {
+                throw new LumensparkException(out + " is not empty: choose a new --out, or --resume the run there");
+            }
+            for (String name : List.of(METRICS, INNER, TMP)) AtomicFiles.deleteTree(out.resolve(name));
         }
         Tokenizer tok = resume ? Tokenizer.fromPretrained(checkpoint(out))
                 : opt.tokenizer() == null ? Tokenizer.byName("gpt2") : Tokenizer.load(opt.tokenizer());
@@ -174,6 +178,14 @@ public final class DiLoCo {
                 start = ((Number) state.get("round")).intValue();
                 readMomentum(checkpoint(out).resolve(MOMENTUM), momentum);
                 MetricsLog.truncateAfterStep(out.resolve(METRICS), (long) start * opt.innerSteps());
+                if (start >= opt.rounds()) { // its model is saved: nothing to train, nothing to rewrite
+                    log.printf("the run in %s is finished (round %d of %d): nothing to train%n", out, start,
+                            opt.rounds());
+                    List<Map<String, Object>> logged = MetricsLog.read(out.resolve(METRICS));
+                    Map<String, Object> last = logged.isEmpty() ? Map.of() : logged.getLast();
+                    return new Result(start, number(last.get("train_loss")), number(last.get("val_loss")),
+                            (long) opt.workers() * size * (Float.BYTES + Double.BYTES), out);
+                }
                 log.printf("resuming after round %d of %d%n", start, opt.rounds());
             }
             InnerSpec spec = new InnerSpec(opt.data(), opt.tokenizer(), InnerSpec.configMap(cfg), opt.batch(), n,
@@ -238,6 +250,10 @@ public final class DiLoCo {
         }
     }
 
+    private static double number(Object value) {
+        return value instanceof Number n ? n.doubleValue() : Double.NaN;
+    }
+
     private LanguageModel fresh(ModelConfig cfg) {
         LanguageModel m = new LanguageModel(cfg);
         m.initialize(opt.seed());
@@ -258,10 +274,35 @@ public final class DiLoCo {
         }
     }
 
+    /**
+     * The line for a run whose Spark context was stopped under it (Ctrl-C, SIGTERM: Spark's shutdown hook stops
+     * it), as {@code train} says it: the round it was in, its last checkpoint and the command that resumes it, or
+     * that it has none yet and the same command starts it again.
+     */
+    public static String stoppedMessage(Path out, int rounds) {
+        int done = 0;
+        for (String name : new String[]{CHECKPOINT, OLD}) {
+            Path state = out.resolve(name).resolve(STATE);
+            if (Files.isRegularFile(state)) {
+                done = Json.read(state).path("round").asInt(0);
+                break;
+            }
+        }
+        String at = "stopped in round " + (done + 1) + " of " + rounds;
+        if (done == 0) return at + "; this run has no checkpoint yet, so there is nothing to resume; the same command"
+                + " starts it again";
+        return at + "; last checkpoint: round " + done + " in " + out.resolve(CHECKPOINT) + "; continue with: "
+                + Home.command() + " spark train --resume --out " + Words.shellWord(out.toString());
+    }
+
     /** The newest complete checkpoint folder of a run (the previous one if a save died between its renames). */
     static Path checkpoint(Path out) {
         for (String name : new String[]{CHECKPOINT, OLD}) {
             if (Files.isRegularFile(out.resolve(name).resolve(STATE))) return out.resolve(name);
+        }
+        if (stoppedBeforeCheckpoint(out)) {
+            throw new LumensparkException(out + " has no checkpoint yet: its run stopped before round 1 finished;"
+                    + " the same command without --resume starts it again");
         }
         throw new LumensparkException("no DiLoCo checkpoint to resume in " + out + " (expected " + out.resolve(CHECKPOINT)
                 + "/" + STATE + ")");
@@ -301,6 +342,20 @@ public final class DiLoCo {
             ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asDoubleBuffer().get(momentum);
         } catch (IOException e) {
             throw new LumensparkException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether the folder holds a run that stopped before its first checkpoint: its metrics log, and perhaps replicas'
+     * moments or a checkpoint being written, and nothing else. A new run takes such a folder over.
+     */
+    private static boolean stoppedBeforeCheckpoint(Path out) {
+        if (!Files.isRegularFile(out.resolve(METRICS))) return false;
+        try (var entries = Files.list(out)) {
+            return entries.map(p -> p.getFileName().toString())
+                    .allMatch(n -> List.of(METRICS, INNER, TMP, FolderLock.FILE).contains(n));
+        } catch (IOException e) {
+            return false;
         }
     }
 

@@ -2,6 +2,12 @@ package io.lumenspark.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.LanguageModel;
+import io.lumenspark.model.ModelConfig;
+import io.lumenspark.model.Pooling;
+import io.lumenspark.model.ProblemType;
+import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.tokenizer.Tokenizer;
 import io.lumenspark.spark.SparkDataTest;
 import org.apache.hadoop.util.VersionInfo;
 import org.junit.jupiter.api.Test;
@@ -13,24 +19,29 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class SparkCliTest {
-    /** Runs the Spark command line; returns its exit code and what it printed on stderr. */
-    record Run(int code, String err) {
+    /** Runs the Spark command line; returns its exit code and what it printed on stderr and stdout. */
+    record Run(int code, String err, String out) {
     }
 
     static Run run(String... args) {
-        PrintStream saved = System.err;
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream savedErr = System.err, savedOut = System.out;
+        ByteArrayOutputStream err = new ByteArrayOutputStream(), out = new ByteArrayOutputStream();
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
         try {
-            return new Run(SparkMain.run(args), err.toString(StandardCharsets.UTF_8));
+            return new Run(SparkMain.run(args), err.toString(StandardCharsets.UTF_8), out.toString(StandardCharsets.UTF_8));
         } finally {
-            System.setErr(saved);
+            System.setErr(savedErr);
+            System.setOut(savedOut);
         }
     }
 
@@ -58,7 +69,114 @@ class SparkCliTest {
         refused("unknown command 'trian' (did you mean 'train'?)", "trian");
         refused("--top-k must be at least 1", "classify", "in.csv", "--model", tmp.toString(), "--top-k", "0",
                 "--out", out.toString());
+        refused("--objective mlm is not supported by spark train", "train", "--data", tmp.toString(),
+                "--objective", "mlm", "--preset", "encoder", "--out", out.toString());
+        refused("--objective must be causal or mlm, got 'mask'", "train", "--data", tmp.toString(),
+                "--objective", "mask", "--out", out.toString());
+        refused("--partitions must be at least 1", "prepare", tmp.toString(), "--out", out.toString(),
+                "--partitions", "0");
+        refused("--master must be local, local[N]", "prepare", tmp.toString(), "--out", out.toString(),
+                "--master", "bogus");
+        refused("--master must be local, local[N]", "score", "in.csv", "--model", tmp.toString(), "--out",
+                out.toString(), "--master", "local[0]");
         assertFalse(Files.exists(out), "nothing written");
+    }
+
+    @Test
+    void anEmptyPathIsRefusedAndLeavesNothingInTheCurrentFolder(@TempDir Path tmp) throws Exception {
+        List<String> before;
+        try (var files = Files.list(Path.of(""))) {
+            before = files.map(Path::toString).sorted().toList();
+        }
+        String empty = "is empty (an empty path would mean the current folder";
+        refused("INPUT " + empty, "prepare", "", "--out", tmp.resolve("out").toString());
+        refused("--out " + empty, "prepare", tmp.toString(), "--out", "");
+        refused("INPUT " + empty, "score", "", "--model", tmp.toString(), "--out", tmp.resolve("out").toString());
+        try (var files = Files.list(Path.of(""))) {
+            assertEquals(before, files.map(Path::toString).sorted().toList(), "nothing written here");
+        }
+    }
+
+    @Test
+    void dtypeIsCheckedAndUsedAndAModelOfTheWrongKindIsRefusedUpFront(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        Files.writeString(tmp.resolve("in.jsonl"), "{\"text\": \"The quick brown fox jumps over the lazy dog.\"}\n");
+        String in = tmp.resolve("in.jsonl").toString();
+        refused("--dtype must be", "score", in, "--model", model.toString(), "--dtype", "int4", "--out",
+                tmp.resolve("x").toString());
+        refused("not a classifier", "classify", in, "--model", model.toString(), "--out", tmp.resolve("x").toString(),
+                "--threads", "1");
+        Path classifier = tmp.resolve("classifier");
+        ModelConfig cfg = ModelConfig.preset("tiny").with(Map.of("embed_dim", "32", "depth", "1", "heads", "2",
+                "seq_length", "32", "k", "8", "rank", "8")).asClassifier(List.of("a", "b"),
+                ProblemType.SINGLE_LABEL_CLASSIFICATION, Pooling.LAST, null);
+        try (LumensparkModel m = new LumensparkModel(new LanguageModel(cfg), Tokenizer.byName("gpt2"))) {
+            m.languageModel().initialize(7);
+            m.save(classifier);
+        }
+        for (String command : List.of("score", "generate")) {
+            refused(classifier.toAbsolutePath() + " is a sequence classifier: it has no language-model head to "
+                    + command + " with; use spark classify", command, in, "--model", classifier.toString(), "--out",
+                    tmp.resolve("x").toString(), "--threads", "1");
+        }
+        assertFalse(Files.exists(tmp.resolve("x")), "nothing written");
+
+        Map<String, Double> sums = new java.util.LinkedHashMap<>();
+        for (String dtype : List.of("", "f32", "int8")) {
+            Path out = tmp.resolve("out-" + dtype);
+            List<String> args = new java.util.ArrayList<>(List.of("score", in, "--model", model.toString(), "--out",
+                    out.toString(), "--out-format", "json", "--threads", "1", "--master", "local[1]"));
+            if (!dtype.isEmpty()) args.addAll(List.of("--dtype", dtype));
+            Run r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            sums.put(dtype, ((Number) SparkDataTest.jsonRows(out).getFirst().get("sum_logprob")).doubleValue());
+        }
+        assertEquals(sums.get(""), sums.get("f32"), "the folder's own dtype is float32");
+        assertNotEquals(sums.get(""), sums.get("int8"), "int8 weights score differently: " + sums);
+    }
+
+    @Test
+    void formatAutoReadsCompressedFilesAndFoldersByTheirFilesExtensions(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        Path gz = tmp.resolve("in.jsonl.gz");
+        try (var out = new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz))) {
+            out.write("{\"text\": \"The quick brown fox.\"}\n{\"text\": \"Jumps over the dog.\"}\n"
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+        Run r = run("score", gz.toString(), "--model", model.toString(), "--out", tmp.resolve("scored").toString(),
+                "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        // Spark's own Parquet output folder (part files, _SUCCESS, .crc files) as input
+        r = run("score", tmp.resolve("scored").toString(), "--model", model.toString(), "--out",
+                tmp.resolve("again").toString(), "--out-format", "json", "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("The quick brown fox.", "Jumps over the dog."),
+                SparkDataTest.jsonRows(tmp.resolve("again")).stream().map(row -> row.get("text")).toList());
+        Files.writeString(tmp.resolve("scored").resolve("notes.txt"), "not a part file");
+        refused("cannot tell the format of " + tmp.resolve("scored") + " by its files' names", "score",
+                tmp.resolve("scored").toString(), "--model", model.toString(), "--out", tmp.resolve("x").toString(),
+                "--threads", "1", "--master", "local[1]");
+    }
+
+    @Test
+    void malformedRecordsAndRowsWithAnotherFieldCountAreBadRecords(@TempDir Path tmp) throws Exception {
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
+        String malformed = "malformed record (not valid JSON, or a CSV row whose fields do not match the header's)";
+        Files.writeString(tmp.resolve("in.jsonl"), "{\"text\": \"a fine text\"}\n{\"text\": \"cut\n{\"text\": \"x\"}\n");
+        Files.writeString(tmp.resolve("in.csv"), "id,text\n1,a fine text\n2,an extra field,here\n3\n4,another fine one\n");
+        for (String in : List.of("in.jsonl", "in.csv")) {
+            Path out = tmp.resolve("out-" + in);
+            Run r = run("score", tmp.resolve(in).toString(), "--model", model.toString(), "--out", out.toString(),
+                    "--out-format", "json", "--threads", "1", "--master", "local[1]");
+            assertEquals(0, r.code(), r.err());
+            List<Object> errors = SparkDataTest.jsonRows(out).stream().map(row -> row.get("error")).toList();
+            assertEquals(in.endsWith(".csv") ? java.util.Arrays.asList(null, malformed, malformed, null)
+                    : java.util.Arrays.asList(null, malformed, "the text has 1 token; scoring needs at least 2"),
+                    errors, in);
+        }
+        refused("record 2 (in " + tmp.resolve("in.csv") + "): " + malformed, "score", tmp.resolve("in.csv").toString(),
+                "--model", model.toString(), "--out", tmp.resolve("x").toString(), "--fail-on-bad-record",
+                "--threads", "1", "--master", "local[1]");
     }
 
     @Test
@@ -66,8 +184,9 @@ class SparkCliTest {
         refused("is not a prepared token folder", "train", "--data", tmp.resolve("nothing").toString(),
                 "--workers", "1", "--threads", "1", "--master", "local[1]", "--out", tmp.resolve("run").toString());
         assertFalse(Files.exists(tmp.resolve("run")), "a refused run leaves no folder");
+        Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
         refused("cannot read " + tmp.resolve("none.jsonl") + ": [PATH_NOT_FOUND]", "score",
-                tmp.resolve("none.jsonl").toString(), "--model", tmp.toString(), "--out", tmp.resolve("out").toString(),
+                tmp.resolve("none.jsonl").toString(), "--model", model.toString(), "--out", tmp.resolve("out").toString(),
                 "--threads", "1", "--master", "local[1]");
     }
 
@@ -95,10 +214,20 @@ class SparkCliTest {
                 "--partitions", "2", "--threads", "1", "--master", "local[1]");
         assertEquals(0, r.code(), r.err());
         assertEquals("", r.err(), "nothing on stderr but Lumenspark's lines");
+        assertTrue(r.out().startsWith("prepared " + tmp.resolve("out") + ": ") && r.out().contains(" (gpt2, "),
+                "the summary names the tokenizer, as data prepare's: " + r.out());
         JsonNode sources = Json.read(tmp.resolve("out").resolve("manifest.json")).path("sources");
         assertEquals(List.of(corpus.resolve("a.txt").toString(), corpus.resolve("b.txt").toString()),
                 List.of(sources.get(0).path("path").asText(), sources.get(1).path("path").asText()),
                 "a file: URL's matches, as the paths they are, in order");
+        // a local path's glob matches the same files
+        r = run("prepare", corpus.getParent() + "/*/*.txt", "--out", tmp.resolve("out2").toString(),
+                "--partitions", "2", "--threads", "1", "--master", "local[1]");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(Files.readString(tmp.resolve("out").resolve("manifest.json")),
+                Files.readString(tmp.resolve("out2").resolve("manifest.json")));
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("out").resolve("train.bin")),
+                Files.readAllBytes(tmp.resolve("out2").resolve("train.bin")));
     }
 
     @Test
@@ -120,6 +249,7 @@ class SparkCliTest {
                 tmp.resolve("out").toString(), "--fail-on-bad-record", "--threads", "1", "--master", "local[1]");
         assertEquals(2, r.code(), r.err());
         assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
-        assertTrue(r.err().startsWith("error: record 1: no text"), r.err());
+        assertTrue(r.err().startsWith("error: record 2 (in " + tmp.resolve("in.jsonl") + "): no text"), r.err());
+        assertFalse(Files.exists(tmp.resolve("out")), "a failed run leaves no --out folder to refuse the rerun with");
     }
 }

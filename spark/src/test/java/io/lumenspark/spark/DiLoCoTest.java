@@ -93,6 +93,36 @@ class DiLoCoTest {
     }
 
     @Test
+    void aRunKilledBeforeItsFirstCheckpointIsStartedAgainByTheSameCommand(@TempDir Path tmp) throws Exception {
+        // what a driver killed during round 1 leaves: the metrics log (empty) and a replica's moments
+        Path out = tmp.resolve("run");
+        Files.createDirectories(out.resolve(DiLoCo.INNER).resolve("round-0"));
+        Files.writeString(out.resolve(DiLoCo.INNER).resolve("round-0").resolve("part-0.safetensors"), "partial");
+        Files.writeString(out.resolve(DiLoCo.METRICS), "");
+        var e = org.junit.jupiter.api.Assertions.assertThrows(io.lumenspark.LumensparkException.class,
+                () -> DiLoCo.savedOptions(out));
+        assertEquals(out + " has no checkpoint yet: its run stopped before round 1 finished; the same command"
+                + " without --resume starts it again", e.getMessage());
+        assertEquals("stopped in round 1 of 3; this run has no checkpoint yet, so there is nothing to resume; the"
+                + " same command starts it again", DiLoCo.stoppedMessage(out, 3));
+        DiLoCo.Result r = new DiLoCo(diloco(out, 1, 1, 1, 1.0, 0.0), quiet()).run(sc, false);
+        assertEquals(1, r.rounds());
+        assertEquals(1, MetricsLog.read(out.resolve(DiLoCo.METRICS)).size(), "the new run's one round");
+        assertTrue(Files.isRegularFile(out.resolve(DiLoCo.CHECKPOINT).resolve(DiLoCo.STATE)));
+        // resumed once finished: said so, with the run's last losses, and nothing trained or written
+        byte[] model = Files.readAllBytes(out.resolve(ModelWeights.WEIGHTS));
+        ByteArrayOutputStream said = new ByteArrayOutputStream();
+        DiLoCo.Result again = new DiLoCo(DiLoCo.savedOptions(out), new PrintStream(said, true)).run(sc, true);
+        assertEquals("the run in " + out + " is finished (round 1 of 1): nothing to train\n", said.toString());
+        assertEquals(r.valLoss(), again.valLoss());
+        assertEquals(r.trainLoss(), again.trainLoss());
+        assertArrayEquals(model, Files.readAllBytes(out.resolve(ModelWeights.WEIGHTS)));
+        assertEquals(1, MetricsLog.read(out.resolve(DiLoCo.METRICS)).size());
+        assertEquals("stopped in round 2 of 3; last checkpoint: round 1 in " + out.resolve(DiLoCo.CHECKPOINT)
+                + "; continue with: lumenspark spark train --resume --out " + out, DiLoCo.stoppedMessage(out, 3));
+    }
+
+    @Test
     void twoWorkersOnIdenticalShardsComputeIdenticalChanges(@TempDir Path tmp) throws Exception {
         // a training split made of the same tokens twice: both halves, the two workers' shards, are equal
         Path twice = tmp.resolve("twice");

@@ -82,7 +82,7 @@ public class SparkDataTest {
     }
 
     /** The rows of a JSON lines output folder, part file by part file, as JSON maps. */
-    static List<Map<String, Object>> jsonRows(Path out) throws Exception {
+    public static List<Map<String, Object>> jsonRows(Path out) throws Exception {
         List<Map<String, Object>> rows = new ArrayList<>();
         try (Stream<Path> parts = Files.list(out)) {
             for (Path part : parts.filter(f -> f.getFileName().toString().startsWith("part-")).sorted().toList()) {
@@ -111,7 +111,7 @@ public class SparkDataTest {
         Files.writeString(in.resolve("a.jsonl"), a);
         Files.writeString(in.resolve("b.jsonl"), b);
         Path out = tmp.resolve("out");
-        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), "text", 0, 0, 0, 0, 1, "auto", false);
+        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), null, "text", 0, 0, 0, 0, 1, "auto", false);
         BatchInference.Result r = BatchInference.run(LocalSpark.session(), BatchInference.Task.SCORE, in.toString(),
                 "jsonl", out, "json", spec);
         assertEquals(13, r.records());
@@ -139,7 +139,7 @@ public class SparkDataTest {
             }
         }
 
-        BatchInference.Spec strict = new BatchInference.Spec(model.toString(), "text", 0, 0, 0, 0, 1, "auto", true);
+        BatchInference.Spec strict = new BatchInference.Spec(model.toString(), null, "text", 0, 0, 0, 0, 1, "auto", true);
         Exception e = assertThrows(Exception.class, () -> BatchInference.run(LocalSpark.session(),
                 BatchInference.Task.SCORE, in.toString(), "jsonl", tmp.resolve("strict"), "json", strict));
         assertTrue(hasCause(e, LumensparkException.class), "a bad record fails the job when asked: " + e);
@@ -161,7 +161,7 @@ public class SparkDataTest {
         }
         Path in = Files.writeString(tmp.resolve("prompts.csv"), csv);
         Path out = tmp.resolve("out");
-        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), "prompt", 6, 0, 0, 0, 1, "auto", false);
+        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), null, "prompt", 6, 0, 0, 0, 1, "auto", false);
         SparkSession spark = LocalSpark.session();
         BatchInference.Result r = BatchInference.run(spark, BatchInference.Task.GENERATE, in.toString(), "auto", out,
                 "parquet", spec);
@@ -205,7 +205,7 @@ public class SparkDataTest {
         Files.writeString(in.resolve("b.csv"), b);
         SparkSession spark = LocalSpark.session();
         Path out = tmp.resolve("out");
-        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), "text", 0, 0, 2, 0, 1, "auto", false);
+        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), null, "text", 0, 0, 2, 0, 1, "auto", false);
         BatchInference.Result r = BatchInference.run(spark, BatchInference.Task.CLASSIFY, in.toString(), "csv", out,
                 "parquet", spec);
         assertEquals(texts.size(), r.records());
@@ -240,7 +240,7 @@ public class SparkDataTest {
             assertTrue(seen.size() > 1, "the trained classifier tells texts apart: " + seen);
         }
 
-        BatchInference.Spec strict = new BatchInference.Spec(model.toString(), "text", 0, 0, 2, 0, 1, "auto", true);
+        BatchInference.Spec strict = new BatchInference.Spec(model.toString(), null, "text", 0, 0, 2, 0, 1, "auto", true);
         Exception e = assertThrows(Exception.class, () -> BatchInference.run(spark, BatchInference.Task.CLASSIFY,
                 in.toString(), "csv", tmp.resolve("strict"), "json", strict));
         assertTrue(hasCause(e, LumensparkException.class), "a bad record fails the job when asked: " + e);
