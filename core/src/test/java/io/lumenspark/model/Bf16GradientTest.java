@@ -33,12 +33,8 @@ class Bf16GradientTest {
         int batch = 4, n = 64;
         try (LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(3);
-            Random r = new Random(8);
-            int[] in = new int[batch * n], tg = new int[batch * n];
-            for (int i = 0; i < in.length; i++) {
-                in[i] = r.nextInt(cfg.vocabSize());
-                tg[i] = r.nextInt(cfg.vocabSize());
-            }
+            int[][] tokens = GradientCheckTest.randomInputsAndTargets(new Random(8), batch * n, cfg.vocabSize());
+            int[] in = tokens[0], tg = tokens[1];
             Params p = model.params();
             p.zeroGrads();
             double loss32 = model.trainStep(in, tg, batch, n, 1f / in.length, 0, 0, 0);

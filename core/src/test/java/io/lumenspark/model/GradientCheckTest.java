@@ -41,6 +41,16 @@ class GradientCheckTest {
         return v;
     }
 
+    /** count random input ids and count random target ids below vocab, drawn alternately from r. */
+    static int[][] randomInputsAndTargets(Random r, int count, int vocab) {
+        int[] in = new int[count], tg = new int[count];
+        for (int i = 0; i < count; i++) {
+            in[i] = r.nextInt(vocab);
+            tg[i] = r.nextInt(vocab);
+        }
+        return new int[][]{in, tg};
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("variants")
     void directionalDerivativesMatchFiniteDifferences(String label, ModelConfig cfg, int n) {
@@ -48,11 +58,8 @@ class GradientCheckTest {
         try (LanguageModel model = new LanguageModel(cfg)) {
             model.initialize(7);
             Random r = new Random(11);
-            int[] in = new int[batch * n], tg = new int[batch * n];
-            for (int i = 0; i < in.length; i++) {
-                in[i] = r.nextInt(cfg.vocabSize());
-                tg[i] = r.nextInt(cfg.vocabSize());
-            }
+            int[][] tokens = randomInputsAndTargets(r, batch * n, cfg.vocabSize());
+            int[] in = tokens[0], tg = tokens[1];
             Params p = model.params();
             p.zeroGrads();
             model.trainStep(in, tg, batch, n, 1f / in.length, 0, 0, 0);

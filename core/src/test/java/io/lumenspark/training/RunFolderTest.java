@@ -35,6 +35,20 @@ class RunFolderTest {
     }
 
     /** Every file under dir (hidden ones too) and its bytes. */
+    /**
+     * Asserts that out holds the earlier files byte for byte plus one hidden .metrics-RUNID.jsonl: what a replacing
+     * run that failed before its first checkpoint leaves. Returns the hidden file's name.
+     */
+    static String assertUnchangedButPendingMetrics(Map<String, byte[]> earlier, Path out) throws IOException {
+        Map<String, byte[]> now = snapshot(out);
+        List<String> pending = now.keySet().stream().filter(n -> n.startsWith(".metrics-")).toList();
+        assertEquals(1, pending.size(), "the failed run's metrics wait in a hidden file: " + now.keySet());
+        now.remove(pending.getFirst());
+        assertEquals(earlier.keySet(), now.keySet());
+        for (String name : earlier.keySet()) assertArrayEquals(earlier.get(name), now.get(name), name);
+        return pending.getFirst();
+    }
+
     static Map<String, byte[]> snapshot(Path dir) throws IOException {
         Map<String, byte[]> files = new TreeMap<>();
         try (Stream<Path> walk = Files.walk(dir)) {
@@ -110,15 +124,10 @@ class RunFolderTest {
                 .evalEvery(100).evalTokens(0).checkpointEvery(100).seed(7).out(out).build();
         var e = assertThrows(LumensparkException.class, () -> new Trainer(diverging, quiet()).replace(true).run(false));
         assertTrue(e.getMessage().contains("diverged"), e.getMessage());
-        Map<String, byte[]> now = snapshot(out);
-        List<String> pending = now.keySet().stream().filter(n -> n.startsWith(".metrics-")).toList();
-        assertEquals(1, pending.size(), "the failed run's metrics wait in a hidden file: " + now.keySet());
-        now.remove(pending.getFirst());
-        assertEquals(earlier.keySet(), now.keySet());
-        for (String name : earlier.keySet()) assertArrayEquals(earlier.get(name), now.get(name), name);
+        String pending = assertUnchangedButPendingMetrics(earlier, out);
         Trainer.Result resumed = new Trainer(Trainer.savedOptions(out), quiet()).run(true); // the earlier run is intact
         assertEquals(6, resumed.steps());
-        assertFalse(Files.exists(out.resolve(pending.getFirst())), "a dead run's hidden metrics are removed");
+        assertFalse(Files.exists(out.resolve(pending)), "a dead run's hidden metrics are removed");
 
         // a replacing run (another seed) stopped right after its first checkpoint: the folder is that run's alone
         TrainOptions other = seeded(TrainerTest.options(data, out, 6, 3), 43);
