@@ -115,7 +115,7 @@ public final class TorchCheckpoint implements TensorSource {
 
     private static MemorySegment map(Path file, Arena arena) {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            return channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
+            return SafeTensors.mapReadOnly(channel, channel.size(), arena);
         } catch (NoSuchFileException e) {
             throw new LumensparkException("no such file: " + file, e);
         } catch (IOException e) {

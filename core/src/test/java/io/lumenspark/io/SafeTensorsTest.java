@@ -72,6 +72,13 @@ class SafeTensorsTest {
             assertArrayEquals(new float[] {1, -2, 3.5f, 0, Float.MIN_VALUE, 1e30f}, read.toFloatArray(read.get("w.weight")));
             assertArrayEquals(new int[] {0, -1, Integer.MAX_VALUE, Integer.MIN_VALUE}, read.toIntArray(read.get("ids")));
 
+            // the mapped tensors are plain native segments, as allocated ones (the kernels' loads are compiled for
+            // the kinds of segment they see), and read-only
+            MemorySegment w = read.get("w.weight").data();
+            assertEquals(nativeF32.getClass(), w.getClass());
+            assertTrue(w.isReadOnly());
+            assertThrows(RuntimeException.class, () -> w.set(JAVA_FLOAT, 0, 1f));
+
             // rewriting the mapped tensors reproduces the file byte for byte
             Path copy = dir.resolve("copy.safetensors");
             SafeTensors.write(copy, List.copyOf(read.tensors().values()), read.metadata());
