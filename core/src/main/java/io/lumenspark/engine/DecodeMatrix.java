@@ -1,5 +1,6 @@
 package io.lumenspark.engine;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -7,8 +8,7 @@ import java.lang.foreign.MemorySegment;
  * few rows of X, one per sequence being decoded, each weight read once for all of them, a product over the rows
  * rather than one matrix-vector product per row. Every output element is rounded the same way whatever the number
  * of rows and whatever the other rows hold, so a sequence's result does not depend on the batch it is decoded in.
- * Implementations differ by how the weights are stored and the kernel that reads them ({@link #f32}: float32;
- * {@link QuantizedMatrix#decodeMatrix}: bf16 and int8).
+ * Made by {@link #f32} for float32 weights and {@link QuantizedMatrix#decodeMatrix} for bf16 and int8 ones.
  */
 public interface DecodeMatrix {
     /** Output features: W's rows. */
@@ -25,21 +25,11 @@ public interface DecodeMatrix {
     void multiply(MemorySegment x, int batch, MemorySegment y);
 
     /**
-     * Float32 weights used in place: W [rows, columns] from float offset of w, and a bias [rows] from its offset
-     * (bias null: none).
+     * Float32 weights W [rows, columns] from float offset of w, and a bias [rows] from its offset (bias null: none),
+     * copied into arena in the layout the kernels read ({@link PanelMatrix}); the bias is used in place.
      */
-    static DecodeMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset) {
-        return new F32(w, offset, rows, columns, bias, biasOffset);
-    }
-
-    /** Float32 weights: {@link DecodeKernels#matMulRows} over blocks of four output rows per thread. */
-    record F32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset)
-            implements DecodeMatrix {
-        @Override
-        public void multiply(MemorySegment x, int batch, MemorySegment y) {
-            int blocks = (rows + 3) / 4;
-            Parallel.chunks(blocks, 4L * columns * batch, (from, to) -> DecodeKernels.matMulRows(w, offset, columns, columns,
-                    x, batch, bias, biasOffset, y, rows, 4 * from, Math.min(rows, 4 * to)));
-        }
+    static DecodeMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset,
+                            Arena arena) {
+        return PanelMatrix.f32(w, offset, rows, columns, bias, biasOffset, arena);
     }
 }

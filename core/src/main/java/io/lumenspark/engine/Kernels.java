@@ -23,7 +23,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 public final class Kernels {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final VectorSpecies<Integer> IS = S.withLanes(int.class);
     /** Shorts as many as S's floats: the lanes of a float32 vector narrowed to bf16. */
     private static final VectorSpecies<Short> HS = VectorSpecies.of(short.class,

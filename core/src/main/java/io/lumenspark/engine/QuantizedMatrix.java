@@ -96,27 +96,10 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
 
     /**
      * Y = X W^T (+ bias) for a few rows of X, as {@link DecodeMatrix} promises: every output rounded alike
-     * whatever the number of rows. bias (float32 [rows] from biasOffset) may be null.
+     * whatever the number of rows. The weights are copied into arena in the kernels' layout ({@link PanelMatrix});
+     * bias (float32 [rows] from biasOffset, or null) is used in place.
      */
-    public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset) {
-        QuantizedMatrix m = this;
-        return new DecodeMatrix() {
-            @Override
-            public int rows() {
-                return rows;
-            }
-
-            @Override
-            public int columns() {
-                return columns;
-            }
-
-            @Override
-            public void multiply(MemorySegment x, int batch, MemorySegment y) {
-                int blocks = (rows + 3) / 4;
-                Parallel.chunks(blocks, 4L * columns * batch, (from, to) -> QuantKernels.matMulRows(m, x, batch, bias,
-                        biasOffset, y, 4 * from, Math.min(rows, 4 * to)));
-            }
-        };
+    public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset, Arena arena) {
+        return PanelMatrix.of(this, bias, biasOffset, arena);
     }
 }

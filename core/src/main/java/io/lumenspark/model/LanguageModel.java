@@ -356,7 +356,7 @@ public final class LanguageModel implements AutoCloseable {
         Pass whole = prepare(1, ids.length, true);
         whole.setStep(false, 0, 0, 0);
         MemorySegment y = backbone.forward(whole, ids, state);
-        lmHead().logits(whole, y, ids.length - 1, 1, logitsRow);
+        lmHead().decodingLogits(whole, y, ids.length - 1, 1, logitsRow);
     }
 
     /** The language-model head, which a sequence classifier lacks. */
@@ -410,6 +410,7 @@ public final class LanguageModel implements AutoCloseable {
     public synchronized void close() {
         if (pass != null) pass.close();
         pass = null;
+        params.closeDecoding();
         arena.close();
     }
 }

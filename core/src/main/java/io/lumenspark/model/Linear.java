@@ -21,7 +21,11 @@ final class Linear {
     private MemorySegment x;    // [rows, in] the input, kept for backward (the caller's buffer)
     private MemorySegment y;    // [rows, out] the output
     private MemorySegment dx;   // [rows, in] scratch: the input's gradient
-    private volatile DecodeMatrix decode; // the weights (and bias) as decoding steps read them, made on first use
+    private volatile Decoding decode; // the weights (and bias) as decoding steps read them, made on first use
+
+    /** A decoding copy of the weights and the {@link Params#version()} it was made from. */
+    private record Decoding(DecodeMatrix matrix, long version) {
+    }
 
     Linear(Params params, String name, int in, int out, boolean withBias) {
         this.in = in;
@@ -71,6 +75,14 @@ final class Linear {
     }
 
     /**
+     * The product for a few rows through the decoding copy of the weights (with the bias): what a decoding step
+     * computes, bit for bit, for rows that are not part of one (a prompt's last position).
+     */
+    void decodeInto(Pass c, MemorySegment input, MemorySegment output, int rows) {
+        decodeMatrix(c).multiply(input, rows, output);
+    }
+
+    /**
      * Y = X W^T for weights held in bf16 or int8, over many rows (prefill, evaluation): a slice of W's rows at a
      * time widened to float32 and multiplied by the backend's sgemm, so the product runs at sgemm's speed while
      * only a slice is ever held in float32.
@@ -90,17 +102,24 @@ final class Linear {
 
     /**
      * W (and b) for decoding steps: one product over all the sequences' rows, each output rounded alike whatever
-     * their number (see {@link DecodeMatrix}).
+     * their number (see {@link DecodeMatrix}). The weights are copied once into the kernels' layout, and again
+     * only after they may have changed (training between generations).
      */
     private DecodeMatrix decodeMatrix(Pass c) {
-        DecodeMatrix m = decode;
-        if (m == null) {
+        long version = c.params.version();
+        Decoding d = decode;
+        if (d != null && d.version == version) return d.matrix;
+        synchronized (this) {
+            d = decode;
+            if (d != null && d.version == version) return d.matrix;
+            Arena arena = c.params.decodingArena(version);
             QuantizedMatrix q = c.params.quantized(weight);
             MemorySegment b = bias == null ? null : c.value(bias);
-            m = q != null ? q.decodeMatrix(b, 0) : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0);
-            decode = m;
+            DecodeMatrix m = q != null ? q.decodeMatrix(b, 0, arena) : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0,
+                    arena);
+            decode = new Decoding(m, version);
+            return m;
         }
-        return m;
     }
 
     /** Accumulates dW, db and returns dx (owned by this layer, overwritten). */

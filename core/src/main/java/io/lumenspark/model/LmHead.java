@@ -215,4 +215,12 @@ final class LmHead {
     void logits(Pass c, MemorySegment features, int r0, int rows, MemorySegment out) {
         fc.forwardInto(c, Floats.slice(features, (long) r0 * d, (long) rows * d), out, rows);
     }
+
+    /**
+     * {@link #logits} through the decoding steps' product, so a prompt's last position gets the logits a
+     * decoding step would give it and generation reads one copy of the output layer, in any dtype.
+     */
+    void decodingLogits(Pass c, MemorySegment features, int r0, int rows, MemorySegment out) {
+        fc.decodeInto(c, Floats.slice(features, (long) r0 * d, (long) rows * d), out, rows);
+    }
 }

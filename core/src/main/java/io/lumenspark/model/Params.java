@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -46,6 +47,9 @@ public final class Params {
     private final BitSet matrices = new BitSet(); // the weights of matrix products (Linear)
     private WeightDtype dtype = WeightDtype.F32;
     private QuantizedMatrix[] quantized; // per parameter: a product weight held in bf16 or int8, else null
+    private final AtomicLong version = new AtomicLong(); // bumped when the weights may change (see version())
+    private Arena decoding;              // the decoding copies of the product weights, made for decodingVersion
+    private long decodingVersion = -1;
 
     /** Declares a parameter; must be called before {@link #allocate}. */
     Param declare(String name, int... shape) {
@@ -89,6 +93,35 @@ public final class Params {
         if (q.length != list.size()) throw new IllegalArgumentException("one entry per parameter");
         this.dtype = dtype;
         this.quantized = q.clone();
+        version.incrementAndGet();
+    }
+
+    /**
+     * A number that changes whenever the weights may have changed: when {@link #values()} hands out the writable
+     * buffer (to an optimizer, initialization, a training pass) and when the product weights change dtype. Copies
+     * made for decoding ({@link #decodingArena}) are kept while it stays the same.
+     */
+    long version() {
+        return version.get();
+    }
+
+    /**
+     * Where decoding copies of the product weights made for weights of version live: one shared arena per version,
+     * the previous version's closed (copies of stale weights must not be used again) when a newer one is asked for.
+     */
+    synchronized Arena decodingArena(long forVersion) {
+        if (decoding == null || decodingVersion != forVersion) {
+            if (decoding != null) decoding.close();
+            decoding = Arena.ofShared();
+            decodingVersion = forVersion;
+        }
+        return decoding;
+    }
+
+    /** Frees the decoding copies (the model is being closed). */
+    synchronized void closeDecoding() {
+        if (decoding != null) decoding.close();
+        decoding = null;
     }
 
     /** How the product weights are held: float32 unless the model was loaded with another dtype. */
@@ -203,12 +236,16 @@ public final class Params {
         return total;
     }
 
-    /** The flat buffer of all values; not available for memory-mapped weights. */
+    /**
+     * The flat buffer of all values, writable; not available for memory-mapped weights. Handing it out counts as
+     * a change of the weights ({@link #version()}): the next decoding step copies them again.
+     */
     public MemorySegment values() {
         if (values == null) {
             throw new LumensparkException("this model's weights are memory-mapped read-only (load it"
                     + " with LumensparkModel.load to train or change it)");
         }
+        version.incrementAndGet();
         return values;
     }
 

@@ -70,6 +70,35 @@ class DecoderTest {
         }
     }
 
+    /**
+     * Decoding reads a copy of the product weights in its own layout: a change of the weights through the
+     * writable buffer (an optimizer step, here a rescaling) reaches the next decoder, never a stale copy.
+     */
+    @Test
+    void decodingAfterTheWeightsChangeUsesTheNewWeights() {
+        ModelConfig cfg = ModelConfig.preset("lumenspark").with(SMALL);
+        int n = 10, v = cfg.vocabSize();
+        int[] ids = new Random(5).ints(n, 0, v).toArray();
+        try (LanguageModel m = new LanguageModel(cfg)) {
+            m.initialize(2);
+            try (Decoder dec = m.decoder()) {
+                dec.prefill(Arrays.copyOf(ids, n - 1));
+                assertClose(m.logits(ids, 1, n), n - 1, v, dec.next(ids[n - 1]), "before");
+            }
+            var values = m.params().values();
+            for (long i = 0; i < m.params().flatSize(); i++) {
+                values.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i,
+                        values.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i) * (i % 3 == 0 ? -1.5f : 1f));
+            }
+            float[] full = m.logits(ids, 1, n);
+            try (Decoder dec = m.decoder()) {
+                float[] logits = dec.prefill(Arrays.copyOf(ids, n - 1));
+                assertClose(full, n - 2, v, logits, "after, prefill");
+                assertClose(full, n - 1, v, dec.next(ids[n - 1]), "after, a decoding step");
+            }
+        }
+    }
+
     /** Prompt lengths around block boundaries (block c = seq_length / k = 6 here) and the whole context. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")

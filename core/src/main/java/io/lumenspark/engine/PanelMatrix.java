@@ -1,0 +1,354 @@
+package io.lumenspark.engine;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static io.lumenspark.engine.Kernels.L;
+import static io.lumenspark.engine.Kernels.S;
+import static io.lumenspark.engine.Kernels.get;
+import static io.lumenspark.engine.Kernels.load;
+
+/**
+ * The {@link DecodeMatrix} of every dtype: W [rows, columns] copied once into panels of {@link #GROUP} output rows
+ * (four vectors' lanes) whose weights for one input column lie side by side, [groups, columns, GROUP]; rows past
+ * the last are zero. A product then needs no reduction across lanes: for each input column the kernel loads the
+ * group's weights for that column and multiplies them by the column's value of each row of X, broadcast, into one
+ * accumulator lane per output. Every y[b][r] is thus a chain of fused multiply-adds over the columns in order,
+ * started at zero, then plus bias[r]: the same operations whatever the number of rows of X, their values, the
+ * tiles they are taken in or the threads the groups go to, so a sequence's logits do not depend on its batch.
+ * Four rows of X share each load of weights (sixteen accumulators), so a batched step reads each weight from
+ * memory once and computes at the FMA units' pace rather than the reduction's.
+ *
+ * <p>bf16 weights are widened to float32 lanes exactly; int8 weights are converted exactly and multiplied by their
+ * block's scale (one rounding, the same value {@link QuantizedMatrix#dequantize} gives), then used as float32.
+ * Layout of the copy ({@code g} a group, {@code k} a column, {@code j} a lane of the group):
+ * <pre>
+ * f32   data[g][k][j]   float32
+ * bf16  data[g][k][j]   bfloat16
+ * int8  data[g][k][j]   int8, scales[g][k / block][j] float32
+ * </pre>
+ */
+final class PanelMatrix implements DecodeMatrix {
+    /** Output rows per panel: four vectors. */
+    static final int GROUP = 4 * L;
+
+    private final WeightDtype dtype;
+    private final int rows, columns, groups, block, blocks;
+    private final MemorySegment data;   // [groups, columns, GROUP] in dtype
+    private final MemorySegment scales; // int8: [groups, blocks, GROUP] float32; else null
+    private final MemorySegment bias;   // [rows] from biasOffset, or null
+    private final long biasOffset;
+
+    private PanelMatrix(WeightDtype dtype, int rows, int columns, int block, MemorySegment data, MemorySegment scales,
+                        MemorySegment bias, long biasOffset) {
+        this.dtype = dtype;
+        this.rows = rows;
+        this.columns = columns;
+        this.groups = (rows + GROUP - 1) / GROUP;
+        this.block = block;
+        this.blocks = block == 0 ? 0 : QuantizedMatrix.blocks(columns, block);
+        this.data = data;
+        this.scales = scales;
+        this.bias = bias;
+        this.biasOffset = biasOffset;
+    }
+
+    /** Float32 W [rows, columns] from float offset of w, copied into panels in arena. */
+    static PanelMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset,
+                           Arena arena) {
+        int groups = (rows + GROUP - 1) / GROUP;
+        MemorySegment p = arena.allocate((long) groups * columns * GROUP * 4, 64);
+        Parallel.rows(groups, (long) GROUP * columns, (from, to) -> {
+            for (int g = from; g < to; g++) {
+                for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
+                    long src = offset + (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
+                    for (int k = 0; k < columns; k++) {
+                        p.setAtIndex(ValueLayout.JAVA_FLOAT, dst + (long) k * GROUP, get(w, src + k));
+                    }
+                }
+            }
+        });
+        return new PanelMatrix(WeightDtype.F32, rows, columns, 0, p, null, bias, biasOffset);
+    }
+
+    /** A bf16 or int8 matrix copied into panels in arena. */
+    static PanelMatrix of(QuantizedMatrix m, MemorySegment bias, long biasOffset, Arena arena) {
+        int rows = m.rows(), columns = m.columns(), groups = (rows + GROUP - 1) / GROUP;
+        boolean int8 = m.dtype() == WeightDtype.INT8;
+        int block = int8 ? m.block() : 0, blocks = int8 ? QuantizedMatrix.blocks(columns, block) : 0;
+        MemorySegment p = arena.allocate((long) groups * columns * GROUP * (int8 ? 1 : 2), 64);
+        MemorySegment d = int8 ? arena.allocate((long) groups * blocks * GROUP * 4, 64) : null;
+        Parallel.rows(groups, (long) GROUP * columns, (from, to) -> {
+            for (int g = from; g < to; g++) {
+                for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
+                    long src = (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
+                    for (int k = 0; k < columns; k++) {
+                        long at = dst + (long) k * GROUP;
+                        if (int8) p.set(ValueLayout.JAVA_BYTE, at, m.data().get(ValueLayout.JAVA_BYTE, src + k));
+                        else p.setAtIndex(ValueLayout.JAVA_SHORT, at, m.data().getAtIndex(ValueLayout.JAVA_SHORT, src + k));
+                    }
+                    for (int j = 0; j < blocks; j++) {
+                        d.setAtIndex(ValueLayout.JAVA_FLOAT, ((long) g * blocks + j) * GROUP + r % GROUP,
+                                get(m.scales(), (long) r * blocks + j));
+                    }
+                }
+            }
+        });
+        return new PanelMatrix(m.dtype(), rows, columns, block, p, d, bias, biasOffset);
+    }
+
+    @Override
+    public int rows() {
+        return rows;
+    }
+
+    @Override
+    public int columns() {
+        return columns;
+    }
+
+    /** Bytes of the copy: weights and scales. */
+    long bytes() {
+        return data.byteSize() + (scales == null ? 0 : scales.byteSize());
+    }
+
+    @Override
+    public void multiply(MemorySegment x, int batch, MemorySegment y) {
+        long work = (long) GROUP * columns * batch;
+        // one lambda per dtype, each calling its own two kernels: C2 compiles a kernel well only when it is not
+        // inlined beside the others (their sixteen accumulators and four weight vectors fill the registers)
+        switch (dtype) {
+            case F32 -> Parallel.chunks(groups, work, (from, to) -> {
+                for (int g = from; g < to; g++) {
+                    int b = 0;
+                    for (; b + 4 <= batch; b += 4) f32Rows4(g, x, b, y);
+                    for (; b < batch; b++) f32Row(g, x, b, y);
+                }
+            });
+            case BF16 -> Parallel.chunks(groups, work, (from, to) -> {
+                for (int g = from; g < to; g++) {
+                    int b = 0;
+                    for (; b + 4 <= batch; b += 4) bf16Rows4(g, x, b, y);
+                    for (; b < batch; b++) bf16Row(g, x, b, y);
+                }
+            });
+            case INT8 -> Parallel.chunks(groups, work, (from, to) -> {
+                for (int g = from; g < to; g++) {
+                    int b = 0;
+                    for (; b + 4 <= batch; b += 4) int8Rows4(g, x, b, y);
+                    for (; b < batch; b++) int8Row(g, x, b, y);
+                }
+            });
+        }
+    }
+
+    /** Row b of X's value at column k, in every lane. */
+    private static FloatVector column(MemorySegment x, long at) {
+        return FloatVector.broadcast(S, get(x, at));
+    }
+
+    /** Group g's float32 outputs for rows b..b+3 of X. */
+    private void f32Rows4(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        long p = (long) g * columns * GROUP, x0 = (long) b * columns, x1 = x0 + columns, x2 = x1 + columns,
+                x3 = x2 + columns;
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+                a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int k = 0; k < columns; k++, p += GROUP) {
+            FloatVector w0 = load(data, p), w1 = load(data, p + L), w2 = load(data, p + 2 * L),
+                    w3 = load(data, p + 3 * L);
+            // written out, not looped over arrays: an array of vectors would box them
+            FloatVector u = column(x, x0 + k);
+            a00 = w0.fma(u, a00); a01 = w1.fma(u, a01); a02 = w2.fma(u, a02); a03 = w3.fma(u, a03);
+            u = column(x, x1 + k);
+            a10 = w0.fma(u, a10); a11 = w1.fma(u, a11); a12 = w2.fma(u, a12); a13 = w3.fma(u, a13);
+            u = column(x, x2 + k);
+            a20 = w0.fma(u, a20); a21 = w1.fma(u, a21); a22 = w2.fma(u, a22); a23 = w3.fma(u, a23);
+            u = column(x, x3 + k);
+            a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
+        }
+        out(a00, r, b, y);
+        out(a01, r + L, b, y);
+        out(a02, r + 2 * L, b, y);
+        out(a03, r + 3 * L, b, y);
+        out(a10, r, b + 1, y);
+        out(a11, r + L, b + 1, y);
+        out(a12, r + 2 * L, b + 1, y);
+        out(a13, r + 3 * L, b + 1, y);
+        out(a20, r, b + 2, y);
+        out(a21, r + L, b + 2, y);
+        out(a22, r + 2 * L, b + 2, y);
+        out(a23, r + 3 * L, b + 2, y);
+        out(a30, r, b + 3, y);
+        out(a31, r + L, b + 3, y);
+        out(a32, r + 2 * L, b + 3, y);
+        out(a33, r + 3 * L, b + 3, y);
+    }
+
+    /** Group g's float32 outputs for row b of X: one row of {@link #f32Rows4}. */
+    private void f32Row(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        long p = (long) g * columns * GROUP, x0 = (long) b * columns;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < columns; k++, p += GROUP) {
+            FloatVector u = column(x, x0 + k);
+            a0 = load(data, p).fma(u, a0);
+            a1 = load(data, p + L).fma(u, a1);
+            a2 = load(data, p + 2 * L).fma(u, a2);
+            a3 = load(data, p + 3 * L).fma(u, a3);
+        }
+        out(a0, r, b, y);
+        out(a1, r + L, b, y);
+        out(a2, r + 2 * L, b, y);
+        out(a3, r + 3 * L, b, y);
+    }
+
+    private void bf16Rows4(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        long p = (long) g * columns * GROUP, x0 = (long) b * columns, x1 = x0 + columns, x2 = x1 + columns,
+                x3 = x2 + columns;
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+                a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int k = 0; k < columns; k++, p += GROUP) {
+            FloatVector w0 = QuantKernels.bf16(data, p), w1 = QuantKernels.bf16(data, p + L),
+                    w2 = QuantKernels.bf16(data, p + 2 * L), w3 = QuantKernels.bf16(data, p + 3 * L);
+            FloatVector u = column(x, x0 + k);
+            a00 = w0.fma(u, a00); a01 = w1.fma(u, a01); a02 = w2.fma(u, a02); a03 = w3.fma(u, a03);
+            u = column(x, x1 + k);
+            a10 = w0.fma(u, a10); a11 = w1.fma(u, a11); a12 = w2.fma(u, a12); a13 = w3.fma(u, a13);
+            u = column(x, x2 + k);
+            a20 = w0.fma(u, a20); a21 = w1.fma(u, a21); a22 = w2.fma(u, a22); a23 = w3.fma(u, a23);
+            u = column(x, x3 + k);
+            a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
+        }
+        out(a00, r, b, y);
+        out(a01, r + L, b, y);
+        out(a02, r + 2 * L, b, y);
+        out(a03, r + 3 * L, b, y);
+        out(a10, r, b + 1, y);
+        out(a11, r + L, b + 1, y);
+        out(a12, r + 2 * L, b + 1, y);
+        out(a13, r + 3 * L, b + 1, y);
+        out(a20, r, b + 2, y);
+        out(a21, r + L, b + 2, y);
+        out(a22, r + 2 * L, b + 2, y);
+        out(a23, r + 3 * L, b + 2, y);
+        out(a30, r, b + 3, y);
+        out(a31, r + L, b + 3, y);
+        out(a32, r + 2 * L, b + 3, y);
+        out(a33, r + 3 * L, b + 3, y);
+    }
+
+    private void bf16Row(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        long p = (long) g * columns * GROUP, x0 = (long) b * columns;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int k = 0; k < columns; k++, p += GROUP) {
+            FloatVector u = column(x, x0 + k);
+            a0 = QuantKernels.bf16(data, p).fma(u, a0);
+            a1 = QuantKernels.bf16(data, p + L).fma(u, a1);
+            a2 = QuantKernels.bf16(data, p + 2 * L).fma(u, a2);
+            a3 = QuantKernels.bf16(data, p + 3 * L).fma(u, a3);
+        }
+        out(a0, r, b, y);
+        out(a1, r + L, b, y);
+        out(a2, r + 2 * L, b, y);
+        out(a3, r + 3 * L, b, y);
+    }
+
+    /** int8: per block of columns, the block's four scale vectors held while its weights are widened and scaled. */
+    private void int8Rows4(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        MemorySegment scales = this.scales;
+        int block = this.block, blocks = this.blocks;
+        long p = (long) g * columns * GROUP, d = (long) g * blocks * GROUP, x0 = (long) b * columns,
+                x1 = x0 + columns, x2 = x1 + columns, x3 = x2 + columns;
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+                a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int start = 0; start < columns; start += block, d += GROUP) {
+            FloatVector d0 = load(scales, d), d1 = load(scales, d + L), d2 = load(scales, d + 2 * L),
+                    d3 = load(scales, d + 3 * L);
+            for (int k = start, end = Math.min(columns, start + block); k < end; k++, p += GROUP) {
+                FloatVector w0 = QuantKernels.int8(data, p).mul(d0), w1 = QuantKernels.int8(data, p + L).mul(d1),
+                        w2 = QuantKernels.int8(data, p + 2 * L).mul(d2), w3 = QuantKernels.int8(data, p + 3 * L).mul(d3);
+                FloatVector u = column(x, x0 + k);
+                a00 = w0.fma(u, a00); a01 = w1.fma(u, a01); a02 = w2.fma(u, a02); a03 = w3.fma(u, a03);
+                u = column(x, x1 + k);
+                a10 = w0.fma(u, a10); a11 = w1.fma(u, a11); a12 = w2.fma(u, a12); a13 = w3.fma(u, a13);
+                u = column(x, x2 + k);
+                a20 = w0.fma(u, a20); a21 = w1.fma(u, a21); a22 = w2.fma(u, a22); a23 = w3.fma(u, a23);
+                u = column(x, x3 + k);
+                a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
+            }
+        }
+        out(a00, r, b, y);
+        out(a01, r + L, b, y);
+        out(a02, r + 2 * L, b, y);
+        out(a03, r + 3 * L, b, y);
+        out(a10, r, b + 1, y);
+        out(a11, r + L, b + 1, y);
+        out(a12, r + 2 * L, b + 1, y);
+        out(a13, r + 3 * L, b + 1, y);
+        out(a20, r, b + 2, y);
+        out(a21, r + L, b + 2, y);
+        out(a22, r + 2 * L, b + 2, y);
+        out(a23, r + 3 * L, b + 2, y);
+        out(a30, r, b + 3, y);
+        out(a31, r + L, b + 3, y);
+        out(a32, r + 2 * L, b + 3, y);
+        out(a33, r + 3 * L, b + 3, y);
+    }
+
+    private void int8Row(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        MemorySegment scales = this.scales;
+        int block = this.block, blocks = this.blocks;
+        long p = (long) g * columns * GROUP, d = (long) g * blocks * GROUP, x0 = (long) b * columns;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int start = 0; start < columns; start += block, d += GROUP) {
+            FloatVector d0 = load(scales, d), d1 = load(scales, d + L), d2 = load(scales, d + 2 * L),
+                    d3 = load(scales, d + 3 * L);
+            for (int k = start, end = Math.min(columns, start + block); k < end; k++, p += GROUP) {
+                FloatVector u = column(x, x0 + k);
+                a0 = QuantKernels.int8(data, p).mul(d0).fma(u, a0);
+                a1 = QuantKernels.int8(data, p + L).mul(d1).fma(u, a1);
+                a2 = QuantKernels.int8(data, p + 2 * L).mul(d2).fma(u, a2);
+                a3 = QuantKernels.int8(data, p + 3 * L).mul(d3).fma(u, a3);
+            }
+        }
+        out(a0, r, b, y);
+        out(a1, r + L, b, y);
+        out(a2, r + 2 * L, b, y);
+        out(a3, r + 3 * L, b, y);
+    }
+
+    /**
+     * Row b of Y's outputs r..r+L-1 (a vector of a group): the accumulators plus the bias, the lanes past the last
+     * row left out. One vector per call: a method C2 does not inline would box a vector argument, and this one is
+     * small enough to be inlined.
+     */
+    private void out(FloatVector a, int r, int b, MemorySegment y) {
+        long yo = (long) b * rows + r;
+        int n = rows - r;
+        if (n >= L) {
+            if (bias != null) a = a.add(load(bias, biasOffset + r));
+            Kernels.store(a, y, yo);
+        } else if (n > 0) {
+            VectorMask<Float> m = S.indexInRange(0, n);
+            if (bias != null) {
+                a = a.add(FloatVector.fromMemorySegment(S, bias, (biasOffset + r) * 4, Kernels.NATIVE, m));
+            }
+            a.intoMemorySegment(y, yo * 4, Kernels.NATIVE, m);
+        }
+    }
+}
