@@ -12,7 +12,8 @@ import java.util.SplittableRandom;
 
 /**
  * One sequence being generated, as an iterator of tokens: each {@link #next()} chooses one token and returns it
- * with the text it completes. The prompt is prefilled in one batched pass; then causal models decode one
+ * with the text it completes. The prompt but its last token is prefilled in one batched pass, and its last
+ * token is the first decoding step (the step a server batches with other sequences); then causal models decode one
  * position at a time (constant work per token for the Linformer variants), while the bidirectional
  * lumenspark-v0.1 recomputes the whole window for every token, as its definition requires.
  *
@@ -47,6 +48,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     private long end;
     private int[] context; // the prompt (after truncation) and every token generated
     private int length, windowStart, pending = -1;
+    private boolean primed; // the prompt is prefilled but for its last token, which the next step feeds
     private double firstTokenSeconds = Double.NaN;
     private FinishReason finish;
     private int topLogprobs = -1; // -1: no log-probabilities
@@ -118,7 +120,31 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      * (false before the prompt's prefill, when the context slides, for a model without a decoder, and at the end).
      */
     public boolean stepsNext() {
-        return finish == null && decoder != null && decoder.position() > 0 && length - windowStart < n;
+        return finish == null && decoder != null && (decoder.position() > 0 || primed) && length - windowStart < n;
+    }
+
+    /**
+     * Prefills the prompt but for its last token and leaves that token pending, so the prompt's last position
+     * is computed by the next decoding step (a server's batched step, where the output layer's weights are
+     * read once for every sequence) rather than by a prefill of its own; {@link #next()} starts the same way, so
+     * the tokens do not depend on which of the two ran the step. A one-token prompt is not prefilled at all.
+     * Afterwards {@link #stepsNext()} holds; call before the first token, or not at all.
+     *
+     * @throws LumensparkException as a prefill
+     */
+    public void prefillButLast() {
+        if (finish != null || decoder == null) return;
+        if (decoder.position() != 0 || length != promptTokens || primed) {
+            throw new IllegalStateException("prefillButLast comes before the first token");
+        }
+        prefillWindowButLast();
+    }
+
+    /** The context window but its last token into the (reset) decoder; the last token is the next step's. */
+    private void prefillWindowButLast() {
+        if (length - windowStart > 1) decoder.prefill(Arrays.copyOfRange(context, windowStart, length - 1));
+        pending = context[length - 1];
+        primed = true;
     }
 
     /** The decoder of this sequence (null for a bidirectional model, which recomputes every token). */
@@ -156,6 +182,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     public Token next(float[] logits) {
         if (finish != null) throw new NoSuchElementException("the generation has finished: " + finish);
         if (Double.isNaN(firstTokenSeconds)) firstTokenSeconds = (System.nanoTime() - start) / 1e9;
+        primed = false;
         int bad = Sampling.firstNonFinite(logits, false);
         if (bad >= 0) throw notFinite("the model's logit", logits, bad, "its weights or activations are broken");
         float[] raw = topLogprobs >= 0 ? logits.clone() : null; // the model's distribution, before processing
@@ -196,7 +223,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
             if (decoder != null) decoder.reset();
         }
         if (decoder == null) return model.lastLogits(Arrays.copyOfRange(context, windowStart, length));
-        if (decoder.position() == 0) return decoder.prefill(Arrays.copyOfRange(context, windowStart, length));
+        if (decoder.position() == 0 && !primed) prefillWindowButLast();
         return decoder.next(pending);
     }
 

@@ -213,9 +213,11 @@ final class Scheduler implements AutoCloseable {
                 }
                 for (Active a : started) {
                     if (job.cancelled()) break;
-                    Generation.Token t = a.generation().next(); // the prompt's prefill and the first token
-                    metrics.firstToken(name, (System.nanoTime() - job.submitted) / 1e9);
-                    if (deliver(a, t)) active.add(a);
+                    Generation g = a.generation();
+                    // the prompt but its last token; the first token comes from the next step, with the batch
+                    g.prefillButLast();
+                    if (g.stepsNext()) active.add(a);
+                    else if (deliver(a, g.next())) active.add(a); // no decoder: the prompt's pass, the first token
                 }
             } catch (LumensparkException e) {
                 started.forEach(a -> a.generation().close());
@@ -229,6 +231,7 @@ final class Scheduler implements AutoCloseable {
     private boolean deliver(Active a, Generation.Token t) {
         a.job().events.add(new TokenEvent(a.choice(), t));
         long now = System.nanoTime();
+        if (a.last == 0) metrics.firstToken(name, (now - a.job().submitted) / 1e9);
         metrics.token(name, a.last == 0 ? Double.NaN : (now - a.last) / 1e9);
         a.last = now;
         if (a.generation().hasNext()) return true;

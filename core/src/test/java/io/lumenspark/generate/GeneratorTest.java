@@ -291,8 +291,10 @@ class GeneratorTest {
     }
 
     /**
-     * A server's loop: while stepsNext() holds, the caller runs the decoding step (here in a DecodeBatch with
-     * other sequences) and hands the logits to next(float[]); the tokens, logprobs and text equal next()'s.
+     * A server's loop: the prompts prefilled but for their last tokens (prefillButLast), then, while stepsNext()
+     * holds, the caller runs the decoding step (here in a DecodeBatch with other sequences; the first one computes
+     * the prompts' last positions) and hands the logits to next(float[]); the tokens, logprobs and text equal
+     * next()'s bit for bit.
      */
     @Test
     void logitsFromABatchedStepGiveTheSameTokensAsNext() {
@@ -313,7 +315,11 @@ class GeneratorTest {
             List<Generation> gens = new ArrayList<>();
             List<List<Generation.Token>> got = new ArrayList<>();
             for (String p : prompts) {
-                gens.add(m.stream(p, cfg).withLogprobs(3));
+                Generation g = m.stream(p, cfg).withLogprobs(3);
+                g.prefillButLast();
+                assertTrue(g.stepsNext(), "the prompt's last token is the first step's");
+                assertEquals(g.pendingToken(), m.tokenizer().encode(p)[m.tokenizer().encode(p).length - 1]);
+                gens.add(g);
                 got.add(new ArrayList<>());
             }
             try (DecodeBatch batch = lm.decodeBatch(prompts.size())) {
@@ -323,7 +329,7 @@ class GeneratorTest {
                         Generation g = gens.get(i);
                         if (!g.hasNext()) continue;
                         if (g.stepsNext()) stepping.add(i);
-                        else got.get(i).add(g.next()); // the prefill
+                        else got.get(i).add(g.next()); // a slide of the context
                     }
                     int[] tokens = stepping.stream().mapToInt(i -> gens.get(i).pendingToken()).toArray();
                     float[][] out = new float[tokens.length][lm.config().vocabSize()];

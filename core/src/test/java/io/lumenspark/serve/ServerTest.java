@@ -218,12 +218,14 @@ class ServerTest {
     /**
      * A full batch and queue answer 429 with Retry-After, and the queued requests still finish; a client that
      * disconnects from a non-streaming request cancels its generation at once. Holding the model's lock stops the
-     * scheduler in its first prefill, so the batch stays full while the test looks.
+     * scheduler in its first prefill (of the prompt but its last token: a prompt of several tokens), so the batch
+     * stays full while the test looks.
      */
     @Test
     void aFullQueueAnswers429AndADisconnectCancelsAtOnce() throws Exception {
         ServedModel m = server.models().get("small");
-        String request = "{\"model\": \"small\", \"prompt\": \"It\", \"max_tokens\": 60, \"temperature\": 0, \"n\": 4}";
+        String request = "{\"model\": \"small\", \"prompt\": \"It was the best\", \"max_tokens\": 60,"
+                + " \"temperature\": 0, \"n\": 4}";
         awaitIdle();
         List<Socket> kept = new ArrayList<>();
         try {
