@@ -299,6 +299,20 @@ public final class Kernels {
         return s;
     }
 
+    /**
+     * out[i] = exp(x[i] - shift) for i in [0, n), exactly 0 where x[i] is -infinity (a token removed from a draw),
+     * on Java arrays (the sampler's logits): the exp of {@link #exp(FloatVector)}, the same bits in every JIT tier.
+     */
+    public static void expShift(float[] x, int n, float shift, float[] out) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i);
+            FloatVector e = exp(v.sub(shift)).blend(0f, v.eq(Float.NEGATIVE_INFINITY));
+            e.intoArray(out, i);
+        }
+        for (; i < n; i++) out[i] = x[i] == Float.NEGATIVE_INFINITY ? 0 : exp(x[i] - shift);
+    }
+
     /** Sum of exp(x - shift), leaving x unchanged. */
     public static float sumExpShift(MemorySegment x, long xo, int n, float shift) {
         FloatVector acc = FloatVector.zero(S);

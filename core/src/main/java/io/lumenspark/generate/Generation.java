@@ -142,7 +142,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
 
     /** The context window but its last token into the (reset) decoder; the last token is the next step's. */
     private void prefillWindowButLast() {
-        if (length - windowStart > 1) decoder.prefill(Arrays.copyOfRange(context, windowStart, length - 1));
+        if (length - windowStart > 1) decoder.feed(Arrays.copyOfRange(context, windowStart, length - 1));
         pending = context[length - 1];
         primed = true;
     }

@@ -1,5 +1,7 @@
 package io.lumenspark.generate;
 
+import io.lumenspark.engine.Kernels;
+
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -59,25 +61,29 @@ public final class Sampling {
         return best;
     }
 
-    /** A draw from softmax(logits); -infinity entries are never drawn. */
+    /**
+     * A draw from softmax(logits); -infinity entries are never drawn. The weights exp(logit - max) are computed
+     * once, vectorized (float32, within 2 ulp), and summed and scanned in index order in double.
+     */
     public static int draw(float[] logits, SplittableRandom random) {
         float max = Float.NEGATIVE_INFINITY;
         for (float l : logits) max = Math.max(max, l);
+        float[] w = new float[logits.length];
+        Kernels.expShift(logits, logits.length, max, w);
         double total = 0;
-        for (float l : logits) total += weight(l, max);
+        for (float v : w) total += v;
         double u = random.nextDouble() * total;
         int last = 0;
-        for (int i = 0; i < logits.length; i++) {
-            double w = weight(logits[i], max);
-            if (w == 0) continue;
+        for (int i = 0; i < w.length; i++) {
+            if (w[i] == 0) continue;
             last = i;
-            u -= w;
+            u -= w[i];
             if (u < 0) return i;
         }
         return last; // rounding left u a hair above zero: the last drawable token
     }
 
-    /** exp(l - max), exactly 0 for removed (-infinity) tokens; the same value in both passes of draw. */
+    /** exp(l - max), exactly 0 for removed (-infinity) tokens. */
     private static double weight(float l, float max) {
         return l == Float.NEGATIVE_INFINITY ? 0 : Math.exp(l - max);
     }

@@ -59,12 +59,7 @@ public final class Decoder implements AutoCloseable {
      * cost of one pass of matrix products instead of ids.length row-by-row ones.
      */
     public float[] prefill(int... ids) {
-        if (position != 0) throw new IllegalStateException("prefill starts a sequence; call reset() first");
-        if (ids.length == 0) throw new LumensparkException("the prompt is empty");
-        if (ids.length > config.seqLength()) {
-            throw new LumensparkException("the prompt has " + ids.length + " tokens; the context is "
-                    + config.seqLength());
-        }
+        checkPrompt(ids);
         float[] logits = new float[config.vocabSize()];
         try (Arena tmp = Arena.ofShared()) { // shared: the pool writes it
             MemorySegment row = tmp.allocate((long) config.vocabSize() * Float.BYTES, 64);
@@ -73,6 +68,25 @@ public final class Decoder implements AutoCloseable {
         }
         position = ids.length;
         return logits;
+    }
+
+    /**
+     * {@link #prefill} without the logits after the prompt, for a caller whose next decoding step computes the
+     * position that matters (a prompt's last token fed as a step): the output layer is not run.
+     */
+    public void feed(int... ids) {
+        checkPrompt(ids);
+        model.prefill(ids, state, null);
+        position = ids.length;
+    }
+
+    private void checkPrompt(int[] ids) {
+        if (position != 0) throw new IllegalStateException("prefill starts a sequence; call reset() first");
+        if (ids.length == 0) throw new LumensparkException("the prompt is empty");
+        if (ids.length > config.seqLength()) {
+            throw new LumensparkException("the prompt has " + ids.length + " tokens; the context is "
+                    + config.seqLength());
+        }
     }
 
     /** Forgets the sequence: the next token goes to position 0. */

@@ -351,12 +351,15 @@ public final class LanguageModel implements AutoCloseable {
         return new DecodeBatch(this, backbone, head, capacity);
     }
 
-    /** A prompt's whole forward pass for a decoder: fills its state, and logitsRow with the last row's logits. */
+    /**
+     * A prompt's whole forward pass for a decoder: fills its state, and logitsRow (unless null) with the last
+     * row's logits.
+     */
     synchronized void prefill(int[] ids, Backbone.DecodeState state, MemorySegment logitsRow) {
         Pass whole = prepare(1, ids.length, true);
         whole.setStep(false, 0, 0, 0);
         MemorySegment y = backbone.forward(whole, ids, state);
-        lmHead().decodingLogits(whole, y, ids.length - 1, 1, logitsRow);
+        if (logitsRow != null) lmHead().decodingLogits(whole, y, ids.length - 1, 1, logitsRow);
     }
 
     /** The language-model head, which a sequence classifier lacks. */

@@ -29,6 +29,27 @@ class KernelsTest {
         assertEquals(0f, Kernels.exp(-1000f), 1e-37f);
     }
 
+    /** The sampler's weights: exp(x - shift) lane by lane and in the tail alike, exactly 0 for -infinity only. */
+    @Test
+    void expShiftOnArraysIsTheScalarExpAndZeroOnlyForRemovedEntries() {
+        int n = 3 * Kernels.L + 5;
+        float[] x = new float[n], out = new float[n];
+        Random r = new Random(4);
+        for (int i = 0; i < n; i++) x[i] = (float) (r.nextGaussian() * 30);
+        x[2] = Float.NEGATIVE_INFINITY;
+        x[n - 1] = Float.NEGATIVE_INFINITY;
+        x[5] = -500; // underflows to (nearly) nothing, but stays drawable
+        Kernels.expShift(x, n, 7f, out);
+        for (int i = 0; i < n; i++) {
+            if (x[i] == Float.NEGATIVE_INFINITY) {
+                assertEquals(0f, out[i], "removed entry " + i);
+            } else {
+                assertEquals(Float.floatToIntBits(Kernels.exp(x[i] - 7f)), Float.floatToIntBits(out[i]), "entry " + i);
+                assertTrue(out[i] > 0, "entry " + i + " is drawable");
+            }
+        }
+    }
+
     @Test
     void erfMatchesSeriesReference() {
         for (double x = -5; x <= 5; x += 0.01) {

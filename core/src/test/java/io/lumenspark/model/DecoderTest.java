@@ -119,9 +119,17 @@ class DecoderTest {
                     }
                 }
             }
+            for (int len : new int[]{1, c, 2 * c + 3, n - 1}) { // feed: the state without the logits
+                try (Decoder dec = m.decoder()) {
+                    dec.feed(Arrays.copyOf(ids, len));
+                    assertEquals(len, dec.position());
+                    assertClose(full, len, v, dec.next(ids[len]), name + " feed " + len + ", then a step");
+                }
+            }
             try (Decoder dec = m.decoder()) {
                 dec.next(ids[0]);
                 assertThrows(IllegalStateException.class, () -> dec.prefill(ids[1]));
+                assertThrows(IllegalStateException.class, () -> dec.feed(ids[1]));
                 dec.reset();
                 assertClose(full, 1, v, dec.prefill(ids[0], ids[1]), name + " after reset");
             }
