@@ -26,7 +26,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,7 +43,7 @@ import java.util.stream.Stream;
  * token ids, a fixed number of new tokens each, sampled with a seed). Reports the aggregate generated tokens/s,
  * the time per output token of each stream (from its first token to its last, over the tokens between) and the
  * time to first token, medians over rounds; beside them, batch-1 generation through the library ({@code generate}'s
- * path), timed in the same process between the rounds. On a shared machine the load drifts during a run, so each
+ * path), timed in the same process between the rounds and measured the same way. On a shared machine the load drifts during a run, so each
  * round of several streams is paired with a single-stream round just before it, and the speed-up over one stream
  * is the median of those pairs' ratios.
  *
@@ -212,19 +211,19 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         return ids;
     }
 
-    /** Batch-1 generation through the library, as `generate` runs it: the median ms per token after the first. */
+    /**
+     * Batch-1 generation through the library, as `generate` runs it: ms per token from the first token to the
+     * last, over the tokens between (a stream's own measure, so the two compare like for like).
+     */
     private double generateMsPerToken(LumensparkModel m, ModelConfig cfg, SplittableRandom random) {
         GenerationConfig gen = GenerationConfig.builder().maxNewTokens(newTokens).minNewTokens(newTokens).doSample(true)
                 .temperature(1).topK(0).seed(random.nextLong()).build();
-        double[] times = new double[newTokens];
         try (Generation g = new Generation(m.languageModel(), m.tokenizer(), prompt(cfg, random), gen, null)) {
-            for (int i = 0; i < newTokens; i++) {
-                long t0 = System.nanoTime();
-                g.next();
-                times[i] = (System.nanoTime() - t0) / 1e6;
-            }
+            g.next();
+            long first = System.nanoTime();
+            for (int i = 1; i < newTokens; i++) g.next();
+            return (System.nanoTime() - first) / 1e6 / Math.max(1, newTokens - 1);
         }
-        return Stats.median(Arrays.copyOfRange(times, 1, times.length));
     }
 
     /**
