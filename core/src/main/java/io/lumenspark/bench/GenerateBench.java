@@ -11,6 +11,7 @@ import io.lumenspark.io.Json;
 import io.lumenspark.model.Decoder;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
+import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.tokenizer.Tokenizer;
 
 import java.io.PrintStream;
@@ -154,45 +155,51 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
     public void measure(PrintStream out) {
         ModelConfig cfg = ModelConfig.preset(presets.getFirst()).with(overrides);
         Tokenizer gpt2 = Tokenizer.byName("gpt2");
-        try (LanguageModel model = new LanguageModel(cfg)) {
-            model.initialize(1);
-            model.quantize(dtypes.getFirst());
-            GenerationConfig gen = GenerationConfig.forNewModel(cfg.seqLength(), gpt2.eosId()).toBuilder()
-                    .maxLength(null).maxNewTokens(tokens).minNewTokens(tokens).seed(1L).build();
-            SplittableRandom r = new SplittableRandom(1);
-            List<Integer> ctx = contexts(cfg);
-            for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gpt2, gen, r, ctx.getFirst()); // JIT warm-up
-            // rounds over all contexts, so that drift in the machine's load or the process's state (heap, caches)
-            // is spread over every context rather than credited to the last ones measured
-            Map<Integer, List<Double>> steps = new LinkedHashMap<>();
-            Map<Integer, Double> prefill = new LinkedHashMap<>();
-            for (int round = 0; round < ROUNDS; round++) {
-                for (int c : ctx) {
-                    double[] times = time(model, gpt2, gen, r, c);
-                    prefill.merge(c, times[0], Math::min);
-                    List<Double> all = steps.computeIfAbsent(c, x -> new ArrayList<>());
-                    for (int i = 1; i < times.length; i++) all.add(times[i]);
-                }
+        // loaded from a folder, memory-mapped, as `generate` loads a model: the peak RSS is the command's
+        try (RandomModelFolder folder = new RandomModelFolder(cfg, gpt2, presets.getFirst())) {
+            Processes.resetPeakRss(); // the model that wrote the folder is gone
+            try (LumensparkModel loaded = LumensparkModel.fromPretrained(folder.folder(), dtypes.getFirst())) {
+                measure(out, cfg, gpt2, loaded.languageModel());
             }
+        }
+    }
+
+    private void measure(PrintStream out, ModelConfig cfg, Tokenizer gpt2, LanguageModel model) {
+        GenerationConfig gen = GenerationConfig.forNewModel(cfg.seqLength(), gpt2.eosId()).toBuilder()
+                .maxLength(null).maxNewTokens(tokens).minNewTokens(tokens).seed(1L).build();
+        SplittableRandom r = new SplittableRandom(1);
+        List<Integer> ctx = contexts(cfg);
+        for (int w = 0; w < Math.max(2, 128 / tokens); w++) time(model, gpt2, gen, r, ctx.getFirst()); // JIT warm-up
+        // rounds over all contexts, so that drift in the machine's load or the process's state (heap, caches)
+        // is spread over every context rather than credited to the last ones measured
+        Map<Integer, List<Double>> steps = new LinkedHashMap<>();
+        Map<Integer, Double> prefill = new LinkedHashMap<>();
+        for (int round = 0; round < ROUNDS; round++) {
             for (int c : ctx) {
-                double step = Stats.median(steps.get(c));
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("impl", "lumenspark");
-                m.put("preset", presets.getFirst());
-                m.put("dtype", dtypes.getFirst().label());
-                m.put("context", c);
-                m.put("threads", Parallel.threads());
-                m.put("tokens_per_s", Math.round(10 / step) / 10.0);
-                m.put("ms_per_token_median", Math.round(step * 1e5) / 100.0);
-                m.put("prefill_ms", Math.round(prefill.get(c) * 1e4) / 10.0);
-                m.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
-                if (cfg.causal()) {
-                    try (Decoder d = model.decoder()) {
-                        m.put("state_bytes", d.stateBytes());
-                    }
-                }
-                out.println(Json.toLine(m));
+                double[] times = time(model, gpt2, gen, r, c);
+                prefill.merge(c, times[0], Math::min);
+                List<Double> all = steps.computeIfAbsent(c, x -> new ArrayList<>());
+                for (int i = 1; i < times.length; i++) all.add(times[i]);
             }
+        }
+        for (int c : ctx) {
+            double step = Stats.median(steps.get(c));
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("impl", "lumenspark");
+            m.put("preset", presets.getFirst());
+            m.put("dtype", dtypes.getFirst().label());
+            m.put("context", c);
+            m.put("threads", Parallel.threads());
+            m.put("tokens_per_s", Math.round(10 / step) / 10.0);
+            m.put("ms_per_token_median", Math.round(step * 1e5) / 100.0);
+            m.put("prefill_ms", Math.round(prefill.get(c) * 1e4) / 10.0);
+            m.put("peak_rss_mib", Math.round(Processes.peakRssMib()));
+            if (cfg.causal()) {
+                try (Decoder d = model.decoder()) {
+                    m.put("state_bytes", d.stateBytes());
+                }
+            }
+            out.println(Json.toLine(m));
         }
     }
 

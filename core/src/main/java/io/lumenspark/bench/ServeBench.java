@@ -8,7 +8,6 @@ import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Charts;
 import io.lumenspark.io.Json;
-import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.serve.Server;
@@ -26,7 +25,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -133,19 +131,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     private List<Point> measure(String preset, PrintStream log) {
         ModelConfig cfg = ModelConfig.preset(preset).with(overrides);
         Tokenizer gpt2 = Tokenizer.byName("gpt2");
-        Path dir;
-        try {
-            dir = Files.createTempDirectory("lumenspark-bench-serve");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        Path folder = dir.resolve(preset);
-        try {
-            LanguageModel lm = new LanguageModel(cfg);
-            try (LumensparkModel m = new LumensparkModel(lm, gpt2)) {
-                lm.initialize(1);
-                m.save(folder);
-            }
+        try (RandomModelFolder saved = new RandomModelFolder(cfg, gpt2, preset)) {
+            Path folder = saved.folder();
             int maxBatch = streams.stream().mapToInt(Integer::intValue).max().orElse(1);
             // a queue that holds every request of a round (the warm-up's too), even before any is admitted
             Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch,
@@ -187,12 +174,6 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 server.close();
             }
             return points;
-        } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            } catch (IOException ignored) {
-                // a temporary folder left behind
-            }
         }
     }
 

@@ -26,7 +26,9 @@ public interface DecodeMatrix {
 
     /**
      * Float32 weights W [rows, columns] from float offset of w, and a bias [rows] from its offset (bias null: none),
-     * copied into arena in the layout the kernels read ({@link PanelMatrix}); the bias is used in place.
+     * copied into arena in the layout the kernels read ({@link PanelMatrix}); the bias is used in place. Weights
+     * memory mapped read-only from a file have their pages given back to the system as they are copied (read from
+     * the file again if used later), so the copy does not add to the resident memory.
      */
     static DecodeMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset,
                             Arena arena) {

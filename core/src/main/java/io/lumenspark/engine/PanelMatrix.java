@@ -57,13 +57,20 @@ final class PanelMatrix implements DecodeMatrix {
         this.biasOffset = biasOffset;
     }
 
-    /** Float32 W [rows, columns] from float offset of w, copied into panels in arena. */
+    /** Groups packed between releases of the source's pages: about 2 MB of float32 source at 512 columns. */
+    private static final int RELEASE_GROUPS = 16;
+
+    /**
+     * Float32 W [rows, columns] from float offset of w, copied into panels in arena. When w is memory mapped
+     * read-only from a file, its pages are given back as they are copied ({@link Pages}).
+     */
     static PanelMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset,
                            Arena arena) {
         int groups = (rows + GROUP - 1) / GROUP;
-        MemorySegment p = arena.allocate((long) groups * columns * GROUP * 4, 64);
-        Parallel.rows(groups, (long) GROUP * columns, (from, to) -> {
-            for (int g = from; g < to; g++) {
+        boolean mapped = Pages.readOnlyFileMapping(w, offset * 4, (offset + (long) rows * columns) * 4);
+        MemorySegment p = Pages.allocateUntouched((long) groups * columns * GROUP * 4, arena);
+        pack(groups, columns, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
                 for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
                     long src = offset + (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
                     for (int k = 0; k < columns; k++) {
@@ -71,19 +78,25 @@ final class PanelMatrix implements DecodeMatrix {
                     }
                 }
             }
+            if (mapped) {
+                Pages.releaseMapped(w, (offset + (long) g0 * GROUP * columns) * 4,
+                        (offset + (long) Math.min(rows, g1 * GROUP) * columns) * 4);
+            }
         });
         return new PanelMatrix(WeightDtype.F32, rows, columns, 0, p, null, bias, biasOffset);
     }
 
-    /** A bf16 or int8 matrix copied into panels in arena. */
+    /** A bf16 or int8 matrix copied into panels in arena; its data's pages given back as {@link #f32}'s. */
     static PanelMatrix of(QuantizedMatrix m, MemorySegment bias, long biasOffset, Arena arena) {
         int rows = m.rows(), columns = m.columns(), groups = (rows + GROUP - 1) / GROUP;
         boolean int8 = m.dtype() == WeightDtype.INT8;
+        int size = int8 ? 1 : 2;
+        boolean mapped = Pages.readOnlyFileMapping(m.data(), 0, (long) rows * columns * size);
         int block = int8 ? m.block() : 0, blocks = int8 ? QuantizedMatrix.blocks(columns, block) : 0;
-        MemorySegment p = arena.allocate((long) groups * columns * GROUP * (int8 ? 1 : 2), 64);
+        MemorySegment p = Pages.allocateUntouched((long) groups * columns * GROUP * size, arena);
         MemorySegment d = int8 ? arena.allocate((long) groups * blocks * GROUP * 4, 64) : null;
-        Parallel.rows(groups, (long) GROUP * columns, (from, to) -> {
-            for (int g = from; g < to; g++) {
+        pack(groups, columns, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
                 for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
                     long src = (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
                     for (int k = 0; k < columns; k++) {
@@ -97,8 +110,19 @@ final class PanelMatrix implements DecodeMatrix {
                     }
                 }
             }
+            if (mapped) {
+                Pages.releaseMapped(m.data(), (long) g0 * GROUP * columns * size,
+                        (long) Math.min(rows, g1 * GROUP) * columns * size);
+            }
         });
         return new PanelMatrix(m.dtype(), rows, columns, block, p, d, bias, biasOffset);
+    }
+
+    /** Runs body over the groups, split across threads, RELEASE_GROUPS groups per call. */
+    private static void pack(int groups, int columns, Parallel.RangeBody body) {
+        Parallel.rows(groups, (long) GROUP * columns, (from, to) -> {
+            for (int g = from; g < to; g += RELEASE_GROUPS) body.run(g, Math.min(to, g + RELEASE_GROUPS));
+        });
     }
 
     @Override

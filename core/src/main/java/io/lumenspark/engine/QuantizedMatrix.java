@@ -36,10 +36,18 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
     /**
      * W (float32, [rows, columns] from float offset 0 of w) quantized into new memory of arena: bf16 rounded to
      * nearest even, or int8 with a scale per block of block columns (at most a row: a larger block is one scale per
-     * row). The rows are split across threads.
+     * row). The rows are split across threads. When W is memory mapped read-only from a file, its pages are given
+     * back to the system afterwards ({@link Pages}): a model quantized as it loads keeps only the quantized copy.
      */
     public static QuantizedMatrix quantize(WeightDtype dtype, MemorySegment w, int rows, int columns, int block,
                                            Arena arena) {
+        QuantizedMatrix q = quantizeRows(dtype, w, rows, columns, block, arena);
+        Pages.releaseIfFileMapped(w.asSlice(0, (long) rows * columns * 4));
+        return q;
+    }
+
+    private static QuantizedMatrix quantizeRows(WeightDtype dtype, MemorySegment w, int rows, int columns, int block,
+                                                Arena arena) {
         if (dtype == WeightDtype.BF16) {
             MemorySegment out = arena.allocate((long) rows * columns * 2, 64);
             Parallel.rows(rows, columns, (from, to) -> {
@@ -97,7 +105,8 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
     /**
      * Y = X W^T (+ bias) for a few rows of X, as {@link DecodeMatrix} promises: every output rounded alike
      * whatever the number of rows. The weights are copied into arena in the kernels' layout ({@link PanelMatrix});
-     * bias (float32 [rows] from biasOffset, or null) is used in place.
+     * bias (float32 [rows] from biasOffset, or null) is used in place. Data mapped read-only from a file has its
+     * pages given back as they are copied (as {@link DecodeMatrix#f32}).
      */
     public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset, Arena arena) {
         return PanelMatrix.of(this, bias, biasOffset, arena);

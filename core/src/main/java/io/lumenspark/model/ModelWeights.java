@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.engine.Pages;
 import io.lumenspark.engine.QuantizedMatrix;
 import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.io.InputFiles;
@@ -462,7 +463,10 @@ public final class ModelWeights {
             MemorySegment m = tensors.get(p.index());
             if (m == null) continue; // a quantized weight, checked as it was mapped
             long i = Kernels.firstBeyond(m, 0, p.size(), bound);
-            if (i < 0) continue;
+            if (i < 0) {
+                Pages.releaseIfFileMapped(m); // read once here: resident again only as far as it is used
+                continue;
+            }
             float v = m.getAtIndex(ValueLayout.JAVA_FLOAT, i);
             String at = "tensor '" + prefix + p.name() + "' holds " + v + " at " + position(p.shape(), i);
             throw new LumensparkException(st.path() + ": " + at + (Float.isFinite(v)
