@@ -1,6 +1,9 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.engine.Kernels;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -163,8 +166,52 @@ public final class Sampling {
 
     /** Keeps the k largest logits (and any tied with the k-th), as Hugging Face's TopKLogitsWarper does. */
     private static void keepTopK(float[] logits, int k) {
-        float kth = kthLargest(logits.clone(), k);
+        float kth = k <= TOP_K_HEAP ? kthLargestByHeap(logits, k) : kthLargest(logits.clone(), k);
         for (int i = 0; i < logits.length; i++) if (logits[i] < kth) logits[i] = Float.NEGATIVE_INFINITY;
+    }
+
+    /** Largest k for {@link #kthLargestByHeap}; above it, quickselect. */
+    static final int TOP_K_HEAP = 256;
+
+    private static final VectorSpecies<Float> LANES = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * The k-th largest value of a (k from 1 to a.length), a unchanged: one pass keeping the k largest so far in a
+     * min-heap. Past the first few hundred entries almost none beats the heap's least, so the pass is a vector
+     * comparison of each run of lanes against it, and only runs holding a larger value are looked at one by one.
+     */
+    static float kthLargestByHeap(float[] a, int k) {
+        float[] heap = Arrays.copyOf(a, k);
+        for (int i = k / 2 - 1; i >= 0; i--) siftDown(heap, i);
+        int i = k, step = LANES.length();
+        for (int bound = a.length - step; i <= bound; i += step) {
+            if (!FloatVector.fromArray(LANES, a, i).compare(VectorOperators.GT, heap[0]).anyTrue()) continue;
+            for (int j = i; j < i + step; j++) offer(heap, a[j]);
+        }
+        for (; i < a.length; i++) offer(heap, a[i]);
+        return heap[0];
+    }
+
+    private static void offer(float[] heap, float v) {
+        if (v > heap[0]) {
+            heap[0] = v;
+            siftDown(heap, 0);
+        }
+    }
+
+    /** Restores the min-heap order below i. */
+    private static void siftDown(float[] heap, int i) {
+        int n = heap.length;
+        float v = heap[i];
+        while (true) {
+            int c = 2 * i + 1;
+            if (c >= n) break;
+            if (c + 1 < n && heap[c + 1] < heap[c]) c++;
+            if (heap[c] >= v) break;
+            heap[i] = heap[c];
+            i = c;
+        }
+        heap[i] = v;
     }
 
     /** The k-th largest value (k >= 1) by quickselect, in linear time instead of a sort of the whole vocabulary. */

@@ -107,10 +107,10 @@ class SamplingTest {
     }
 
     @Test
-    void quickselectFindsTheKthLargestLikeASort() {
+    void quickselectAndTheHeapFindTheKthLargestLikeASort() {
         SplittableRandom r = new SplittableRandom(4);
-        for (int trial = 0; trial < 200; trial++) {
-            float[] a = new float[1 + r.nextInt(300)];
+        for (int trial = 0; trial < 400; trial++) {
+            float[] a = new float[1 + r.nextInt(trial < 200 ? 300 : 5000)];
             for (int i = 0; i < a.length; i++) {
                 a[i] = r.nextInt(10) == 0 ? Float.NEGATIVE_INFINITY : r.nextInt(20) / 4f; // ties and removed
             }
@@ -118,6 +118,10 @@ class SamplingTest {
             java.util.Arrays.sort(sorted);
             int k = 1 + r.nextInt(a.length);
             assertEquals(sorted[a.length - k], Sampling.kthLargest(a.clone(), k), "k=" + k + " of " + a.length);
+            float[] unchanged = a.clone();
+            int small = 1 + r.nextInt(Math.min(a.length, Sampling.TOP_K_HEAP));
+            assertEquals(sorted[a.length - small], Sampling.kthLargestByHeap(a, small), "heap, k=" + small);
+            assertArrayEquals(unchanged, a, "the heap leaves the logits as they were");
         }
     }
 
