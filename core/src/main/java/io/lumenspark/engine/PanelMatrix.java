@@ -317,7 +317,17 @@ final class PanelMatrix implements DecodeMatrix {
         int columns = this.columns, r = g * GROUP;
         long p = (long) g * columns * GROUP * 2, x0 = (long) b * columns;
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = 0; k < columns; k++, p += GROUP * 2) {
+        int k = 0;
+        for (; k + 2 <= columns; k += 2, p += 2 * GROUP * 2) {
+            IntVector v0 = words(data, p), v02 = words(data, p + 4 * L), v1 = words(data, p + GROUP * 2),
+                    v12 = words(data, p + GROUP * 2 + 4 * L);
+            FloatVector u0 = column(x, x0 + k), u1 = column(x, x0 + k + 1);
+            a0 = low(v1).fma(u1, low(v0).fma(u0, a0));
+            a1 = high(v1).fma(u1, high(v0).fma(u0, a1));
+            a2 = low(v12).fma(u1, low(v02).fma(u0, a2));
+            a3 = high(v12).fma(u1, high(v02).fma(u0, a3));
+        }
+        for (; k < columns; k++, p += GROUP * 2) {
             IntVector v = words(data, p), v2 = words(data, p + 4 * L);
             FloatVector u = column(x, x0 + k);
             a0 = low(v).fma(u, a0);
