@@ -410,7 +410,19 @@ final class PanelMatrix implements DecodeMatrix {
         for (int start = 0; start < columns; start += block, d += GROUP) {
             FloatVector d0 = load(scales, d), d1 = load(scales, d + L), d2 = load(scales, d + 2 * L),
                     d3 = load(scales, d + 3 * L);
-            for (int k = start, end = Math.min(columns, start + block); k < end; k++, p += GROUP) {
+            int k = start, end = Math.min(columns, start + block);
+            for (; k + 2 <= end; k += 2, p += 2 * GROUP) {
+                FloatVector w00 = QuantKernels.int8(data, p), w01 = QuantKernels.int8(data, p + L),
+                        w02 = QuantKernels.int8(data, p + 2 * L), w03 = QuantKernels.int8(data, p + 3 * L),
+                        w10 = QuantKernels.int8(data, p + GROUP), w11 = QuantKernels.int8(data, p + GROUP + L),
+                        w12 = QuantKernels.int8(data, p + GROUP + 2 * L), w13 = QuantKernels.int8(data, p + GROUP + 3 * L);
+                FloatVector u0 = column(x, x0 + k), u1 = column(x, x0 + k + 1);
+                a0 = w10.mul(d0).fma(u1, w00.mul(d0).fma(u0, a0));
+                a1 = w11.mul(d1).fma(u1, w01.mul(d1).fma(u0, a1));
+                a2 = w12.mul(d2).fma(u1, w02.mul(d2).fma(u0, a2));
+                a3 = w13.mul(d3).fma(u1, w03.mul(d3).fma(u0, a3));
+            }
+            for (; k < end; k++, p += GROUP) {
                 FloatVector u = column(x, x0 + k);
                 a0 = QuantKernels.int8(data, p).mul(d0).fma(u, a0);
                 a1 = QuantKernels.int8(data, p + L).mul(d1).fma(u, a1);
