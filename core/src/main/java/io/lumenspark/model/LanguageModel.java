@@ -358,7 +358,13 @@ public final class LanguageModel implements AutoCloseable {
     synchronized void prefill(int[] ids, Backbone.DecodeState state, MemorySegment logitsRow) {
         Pass whole = prepare(1, ids.length, true);
         whole.setStep(false, 0, 0, 0);
-        MemorySegment y = backbone.forward(whole, ids, state);
+        whole.prefill = true;
+        MemorySegment y;
+        try {
+            y = backbone.forward(whole, ids, state);
+        } finally {
+            whole.prefill = false;
+        }
         if (logitsRow != null) lmHead().decodingLogits(whole, y, ids.length - 1, 1, logitsRow);
     }
 

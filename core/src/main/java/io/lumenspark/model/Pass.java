@@ -31,6 +31,11 @@ final class Pass {
      * {@link io.lumenspark.engine.DecodeMatrix}, whose results do not depend on how many rows there are.
      */
     final boolean decoding;
+    /**
+     * A prompt's prefill: Linear layers multiply a short prompt's rows with their decoding products, which run
+     * such small products faster than sgemm and read the copies decoding reads (see {@link Linear}).
+     */
+    boolean prefill;
     private final Arena arena;
     /** A column of ones: bias and scale gradients are column sums, done as a matrix product (deterministic). */
     final MemorySegment ones;
