@@ -64,6 +64,9 @@ public final class Sampling {
         return best;
     }
 
+    /** The draw's weights, one buffer per thread: a vocabulary's worth of floats per token is not garbage. */
+    private static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[0]);
+
     /**
      * A draw from softmax(logits); -infinity entries are never drawn. The weights exp(logit - max) are computed
      * once, vectorized (float32, within 2 ulp), and summed and scanned in index order in double.
@@ -71,13 +74,14 @@ public final class Sampling {
     public static int draw(float[] logits, SplittableRandom random) {
         float max = Float.NEGATIVE_INFINITY;
         for (float l : logits) max = Math.max(max, l);
-        float[] w = new float[logits.length];
+        float[] w = WEIGHTS.get();
+        if (w.length < logits.length) WEIGHTS.set(w = new float[logits.length]);
         Kernels.expShift(logits, logits.length, max, w);
         double total = 0;
-        for (float v : w) total += v;
+        for (int i = 0; i < logits.length; i++) total += w[i];
         double u = random.nextDouble() * total;
         int last = 0;
-        for (int i = 0; i < w.length; i++) {
+        for (int i = 0; i < logits.length; i++) {
             if (w[i] == 0) continue;
             last = i;
             u -= w[i];
