@@ -34,6 +34,8 @@ import static io.lumenspark.engine.Kernels.load;
  * bf16  data[g][k][bf16Slot(j)]   bfloat16 (pairs of outputs L apart share a 32-bit word)
  * int8  data[g][k][j]   int8, scales[g][k / block][j] float32
  * </pre>
+ * The kernels repeat their block of sixteen FMAs per dtype rather than share it: a method taking or returning
+ * vectors that C2 does not inline boxes them, and these kernels are too large to be inlined into one another.
  */
 final class PanelMatrix implements DecodeMatrix {
     /** Output rows per panel: four vectors. */
