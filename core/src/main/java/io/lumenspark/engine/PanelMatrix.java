@@ -2,7 +2,6 @@ package io.lumenspark.engine;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -204,31 +203,68 @@ final class PanelMatrix implements DecodeMatrix {
             FloatVector w0 = load(data, p), w1 = load(data, p + L), w2 = load(data, p + 2 * L),
                     w3 = load(data, p + 3 * L);
             // written out, not looped over arrays: an array of vectors would box them
-            FloatVector u = column(x, x0 + k);
+            FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
             a00 = w0.fma(u, a00); a01 = w1.fma(u, a01); a02 = w2.fma(u, a02); a03 = w3.fma(u, a03);
-            u = column(x, x1 + k);
+            u = FloatVector.broadcast(S, get(x, x1 + k));
             a10 = w0.fma(u, a10); a11 = w1.fma(u, a11); a12 = w2.fma(u, a12); a13 = w3.fma(u, a13);
-            u = column(x, x2 + k);
+            u = FloatVector.broadcast(S, get(x, x2 + k));
             a20 = w0.fma(u, a20); a21 = w1.fma(u, a21); a22 = w2.fma(u, a22); a23 = w3.fma(u, a23);
-            u = column(x, x3 + k);
+            u = FloatVector.broadcast(S, get(x, x3 + k));
             a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
         }
-        out(a00, r, b, y);
-        out(a01, r + L, b, y);
-        out(a02, r + 2 * L, b, y);
-        out(a03, r + 3 * L, b, y);
-        out(a10, r, b + 1, y);
-        out(a11, r + L, b + 1, y);
-        out(a12, r + 2 * L, b + 1, y);
-        out(a13, r + 3 * L, b + 1, y);
-        out(a20, r, b + 2, y);
-        out(a21, r + L, b + 2, y);
-        out(a22, r + 2 * L, b + 2, y);
-        out(a23, r + 3 * L, b + 2, y);
-        out(a30, r, b + 3, y);
-        out(a31, r + L, b + 3, y);
-        out(a32, r + 2 * L, b + 3, y);
-        out(a33, r + 3 * L, b + 3, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a02 = a02.add(c2); a03 = a03.add(c3);
+                a10 = a10.add(c0); a11 = a11.add(c1); a12 = a12.add(c2); a13 = a13.add(c3);
+                a20 = a20.add(c0); a21 = a21.add(c1); a22 = a22.add(c2); a23 = a23.add(c3);
+                a30 = a30.add(c0); a31 = a31.add(c1); a32 = a32.add(c2); a33 = a33.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a02.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a03.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a12.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a13.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a22.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a23.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a32.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a33.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a02.intoArray(t, 2 * L);
+            a03.intoArray(t, 3 * L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a12.intoArray(t, GROUP + 2 * L);
+            a13.intoArray(t, GROUP + 3 * L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a22.intoArray(t, 2 * GROUP + 2 * L);
+            a23.intoArray(t, 2 * GROUP + 3 * L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            a32.intoArray(t, 3 * GROUP + 2 * L);
+            a33.intoArray(t, 3 * GROUP + 3 * L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     /**
@@ -253,24 +289,43 @@ final class PanelMatrix implements DecodeMatrix {
                     w23 = load(data, q2 + 3 * L);
             FloatVector w30 = load(data, q3), w31 = load(data, q3 + L), w32 = load(data, q3 + 2 * L),
                     w33 = load(data, q3 + 3 * L);
-            FloatVector u0 = column(x, x0 + k), u1 = column(x, x0 + k + 1), u2 = column(x, x0 + k + 2),
-                    u3 = column(x, x0 + k + 3);
+            FloatVector u0 = FloatVector.broadcast(S, get(x, x0 + k)), u1 = FloatVector.broadcast(S, get(x, x0 + k + 1)), u2 = FloatVector.broadcast(S, get(x, x0 + k + 2)),
+                    u3 = FloatVector.broadcast(S, get(x, x0 + k + 3));
             a0 = w30.fma(u3, w20.fma(u2, w10.fma(u1, w00.fma(u0, a0))));
             a1 = w31.fma(u3, w21.fma(u2, w11.fma(u1, w01.fma(u0, a1))));
             a2 = w32.fma(u3, w22.fma(u2, w12.fma(u1, w02.fma(u0, a2))));
             a3 = w33.fma(u3, w23.fma(u2, w13.fma(u1, w03.fma(u0, a3))));
         }
         for (; k < columns; k++, p += GROUP) {
-            FloatVector u = column(x, x0 + k);
+            FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
             a0 = load(data, p).fma(u, a0);
             a1 = load(data, p + L).fma(u, a1);
             a2 = load(data, p + 2 * L).fma(u, a2);
             a3 = load(data, p + 3 * L).fma(u, a3);
         }
-        out(a0, r, b, y);
-        out(a1, r + L, b, y);
-        out(a2, r + 2 * L, b, y);
-        out(a3, r + 3 * L, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a0 = a0.add(c0); a1 = a1.add(c1); a2 = a2.add(c2); a3 = a3.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a2.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a3.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            a2.intoArray(t, 2 * L);
+            a3.intoArray(t, 3 * L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     private void bf16Rows4(int g, MemorySegment x, int b, MemorySegment y) {
@@ -283,31 +338,68 @@ final class PanelMatrix implements DecodeMatrix {
         for (int k = 0; k < columns; k++, p += GROUP * 2) {
             IntVector v = words(data, p), v2 = words(data, p + 4 * L);
             FloatVector w0 = low(v), w1 = high(v), w2 = low(v2), w3 = high(v2);
-            FloatVector u = column(x, x0 + k);
+            FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
             a00 = w0.fma(u, a00); a01 = w1.fma(u, a01); a02 = w2.fma(u, a02); a03 = w3.fma(u, a03);
-            u = column(x, x1 + k);
+            u = FloatVector.broadcast(S, get(x, x1 + k));
             a10 = w0.fma(u, a10); a11 = w1.fma(u, a11); a12 = w2.fma(u, a12); a13 = w3.fma(u, a13);
-            u = column(x, x2 + k);
+            u = FloatVector.broadcast(S, get(x, x2 + k));
             a20 = w0.fma(u, a20); a21 = w1.fma(u, a21); a22 = w2.fma(u, a22); a23 = w3.fma(u, a23);
-            u = column(x, x3 + k);
+            u = FloatVector.broadcast(S, get(x, x3 + k));
             a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
         }
-        out(a00, r, b, y);
-        out(a01, r + L, b, y);
-        out(a02, r + 2 * L, b, y);
-        out(a03, r + 3 * L, b, y);
-        out(a10, r, b + 1, y);
-        out(a11, r + L, b + 1, y);
-        out(a12, r + 2 * L, b + 1, y);
-        out(a13, r + 3 * L, b + 1, y);
-        out(a20, r, b + 2, y);
-        out(a21, r + L, b + 2, y);
-        out(a22, r + 2 * L, b + 2, y);
-        out(a23, r + 3 * L, b + 2, y);
-        out(a30, r, b + 3, y);
-        out(a31, r + L, b + 3, y);
-        out(a32, r + 2 * L, b + 3, y);
-        out(a33, r + 3 * L, b + 3, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a02 = a02.add(c2); a03 = a03.add(c3);
+                a10 = a10.add(c0); a11 = a11.add(c1); a12 = a12.add(c2); a13 = a13.add(c3);
+                a20 = a20.add(c0); a21 = a21.add(c1); a22 = a22.add(c2); a23 = a23.add(c3);
+                a30 = a30.add(c0); a31 = a31.add(c1); a32 = a32.add(c2); a33 = a33.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a02.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a03.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a12.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a13.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a22.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a23.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a32.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a33.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a02.intoArray(t, 2 * L);
+            a03.intoArray(t, 3 * L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a12.intoArray(t, GROUP + 2 * L);
+            a13.intoArray(t, GROUP + 3 * L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a22.intoArray(t, 2 * GROUP + 2 * L);
+            a23.intoArray(t, 2 * GROUP + 3 * L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            a32.intoArray(t, 3 * GROUP + 2 * L);
+            a33.intoArray(t, 3 * GROUP + 3 * L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     /**
@@ -323,7 +415,7 @@ final class PanelMatrix implements DecodeMatrix {
         for (; k + 2 <= columns; k += 2, p += 2 * GROUP * 2) {
             IntVector v0 = words(data, p), v02 = words(data, p + 4 * L), v1 = words(data, p + GROUP * 2),
                     v12 = words(data, p + GROUP * 2 + 4 * L);
-            FloatVector u0 = column(x, x0 + k), u1 = column(x, x0 + k + 1);
+            FloatVector u0 = FloatVector.broadcast(S, get(x, x0 + k)), u1 = FloatVector.broadcast(S, get(x, x0 + k + 1));
             a0 = low(v1).fma(u1, low(v0).fma(u0, a0));
             a1 = high(v1).fma(u1, high(v0).fma(u0, a1));
             a2 = low(v12).fma(u1, low(v02).fma(u0, a2));
@@ -331,16 +423,35 @@ final class PanelMatrix implements DecodeMatrix {
         }
         for (; k < columns; k++, p += GROUP * 2) {
             IntVector v = words(data, p), v2 = words(data, p + 4 * L);
-            FloatVector u = column(x, x0 + k);
+            FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
             a0 = low(v).fma(u, a0);
             a1 = high(v).fma(u, a1);
             a2 = low(v2).fma(u, a2);
             a3 = high(v2).fma(u, a3);
         }
-        out(a0, r, b, y);
-        out(a1, r + L, b, y);
-        out(a2, r + 2 * L, b, y);
-        out(a3, r + 3 * L, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a0 = a0.add(c0); a1 = a1.add(c1); a2 = a2.add(c2); a3 = a3.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a2.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a3.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            a2.intoArray(t, 2 * L);
+            a3.intoArray(t, 3 * L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     /** L 32-bit words of bf16 pairs from byte offset i. */
@@ -374,32 +485,69 @@ final class PanelMatrix implements DecodeMatrix {
             for (int k = start, end = Math.min(columns, start + block); k < end; k++, p += GROUP) {
                 FloatVector w0 = QuantKernels.int8(data, p).mul(d0), w1 = QuantKernels.int8(data, p + L).mul(d1),
                         w2 = QuantKernels.int8(data, p + 2 * L).mul(d2), w3 = QuantKernels.int8(data, p + 3 * L).mul(d3);
-                FloatVector u = column(x, x0 + k);
+                FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
                 a00 = w0.fma(u, a00); a01 = w1.fma(u, a01); a02 = w2.fma(u, a02); a03 = w3.fma(u, a03);
-                u = column(x, x1 + k);
+                u = FloatVector.broadcast(S, get(x, x1 + k));
                 a10 = w0.fma(u, a10); a11 = w1.fma(u, a11); a12 = w2.fma(u, a12); a13 = w3.fma(u, a13);
-                u = column(x, x2 + k);
+                u = FloatVector.broadcast(S, get(x, x2 + k));
                 a20 = w0.fma(u, a20); a21 = w1.fma(u, a21); a22 = w2.fma(u, a22); a23 = w3.fma(u, a23);
-                u = column(x, x3 + k);
+                u = FloatVector.broadcast(S, get(x, x3 + k));
                 a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
             }
         }
-        out(a00, r, b, y);
-        out(a01, r + L, b, y);
-        out(a02, r + 2 * L, b, y);
-        out(a03, r + 3 * L, b, y);
-        out(a10, r, b + 1, y);
-        out(a11, r + L, b + 1, y);
-        out(a12, r + 2 * L, b + 1, y);
-        out(a13, r + 3 * L, b + 1, y);
-        out(a20, r, b + 2, y);
-        out(a21, r + L, b + 2, y);
-        out(a22, r + 2 * L, b + 2, y);
-        out(a23, r + 3 * L, b + 2, y);
-        out(a30, r, b + 3, y);
-        out(a31, r + L, b + 3, y);
-        out(a32, r + 2 * L, b + 3, y);
-        out(a33, r + 3 * L, b + 3, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a02 = a02.add(c2); a03 = a03.add(c3);
+                a10 = a10.add(c0); a11 = a11.add(c1); a12 = a12.add(c2); a13 = a13.add(c3);
+                a20 = a20.add(c0); a21 = a21.add(c1); a22 = a22.add(c2); a23 = a23.add(c3);
+                a30 = a30.add(c0); a31 = a31.add(c1); a32 = a32.add(c2); a33 = a33.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a02.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a03.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a12.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a13.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a22.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a23.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a32.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a33.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a02.intoArray(t, 2 * L);
+            a03.intoArray(t, 3 * L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a12.intoArray(t, GROUP + 2 * L);
+            a13.intoArray(t, GROUP + 3 * L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a22.intoArray(t, 2 * GROUP + 2 * L);
+            a23.intoArray(t, 2 * GROUP + 3 * L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            a32.intoArray(t, 3 * GROUP + 2 * L);
+            a33.intoArray(t, 3 * GROUP + 3 * L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     private void int8Row(int g, MemorySegment x, int b, MemorySegment y) {
@@ -418,43 +566,55 @@ final class PanelMatrix implements DecodeMatrix {
                         w02 = QuantKernels.int8(data, p + 2 * L), w03 = QuantKernels.int8(data, p + 3 * L),
                         w10 = QuantKernels.int8(data, p + GROUP), w11 = QuantKernels.int8(data, p + GROUP + L),
                         w12 = QuantKernels.int8(data, p + GROUP + 2 * L), w13 = QuantKernels.int8(data, p + GROUP + 3 * L);
-                FloatVector u0 = column(x, x0 + k), u1 = column(x, x0 + k + 1);
+                FloatVector u0 = FloatVector.broadcast(S, get(x, x0 + k)), u1 = FloatVector.broadcast(S, get(x, x0 + k + 1));
                 a0 = w10.mul(d0).fma(u1, w00.mul(d0).fma(u0, a0));
                 a1 = w11.mul(d1).fma(u1, w01.mul(d1).fma(u0, a1));
                 a2 = w12.mul(d2).fma(u1, w02.mul(d2).fma(u0, a2));
                 a3 = w13.mul(d3).fma(u1, w03.mul(d3).fma(u0, a3));
             }
             for (; k < end; k++, p += GROUP) {
-                FloatVector u = column(x, x0 + k);
+                FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
                 a0 = QuantKernels.int8(data, p).mul(d0).fma(u, a0);
                 a1 = QuantKernels.int8(data, p + L).mul(d1).fma(u, a1);
                 a2 = QuantKernels.int8(data, p + 2 * L).mul(d2).fma(u, a2);
                 a3 = QuantKernels.int8(data, p + 3 * L).mul(d3).fma(u, a3);
             }
         }
-        out(a0, r, b, y);
-        out(a1, r + L, b, y);
-        out(a2, r + 2 * L, b, y);
-        out(a3, r + 3 * L, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a0 = a0.add(c0); a1 = a1.add(c1); a2 = a2.add(c2); a3 = a3.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a2.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a3.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            a2.intoArray(t, 2 * L);
+            a3.intoArray(t, 3 * L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     /**
-     * Row b of Y's outputs r..r+L-1 (a vector of a group): the accumulators plus the bias, the lanes past the last
-     * row left out. One vector per call: a method C2 does not inline would box a vector argument, and this one is
-     * small enough to be inlined.
+     * The last group's outputs that exist (rows r.. up to the matrix's last), for tile rows of X from b, from t
+     * ([tile][GROUP] accumulators), plus the bias.
      */
-    private void out(FloatVector a, int r, int b, MemorySegment y) {
-        long yo = (long) b * rows + r;
-        int n = rows - r;
-        if (n >= L) {
-            if (bias != null) a = a.add(load(bias, biasOffset + r));
-            Kernels.store(a, y, yo);
-        } else if (n > 0) {
-            VectorMask<Float> m = S.indexInRange(0, n);
-            if (bias != null) {
-                a = a.add(FloatVector.fromMemorySegment(S, bias, (biasOffset + r) * 4, Kernels.NATIVE, m));
+    private void storePart(float[] t, int tile, int r, int b, MemorySegment y) {
+        for (int i = 0; i < tile; i++) {
+            for (int j = 0; r + j < rows; j++) {
+                float v = t[i * GROUP + j];
+                Kernels.put(y, (long) (b + i) * rows + r + j, bias == null ? v : v + get(bias, biasOffset + r + j));
             }
-            a.intoMemorySegment(y, yo * 4, Kernels.NATIVE, m);
         }
     }
 }
