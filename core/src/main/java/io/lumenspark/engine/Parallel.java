@@ -103,6 +103,16 @@ public final class Parallel {
     }
 
     /**
+     * Lets the workers park now rather than spin for a millisecond waiting for the next job: for a caller that is
+     * about to leave the cores to other threads for a while (a server between decoding steps, while its network
+     * threads send the tokens). The next job wakes them as usual.
+     */
+    public static void rest() {
+        Pool p = pool;
+        if (p != null) p.resting = true;
+    }
+
+    /**
      * Runs body over [0, rows) in chunks that the caller and the workers claim as they come free, for bodies
      * whose rows are independent of one another: each row's result must not depend on which thread runs it or
      * with which neighbours (a matrix-vector product's output rows, for example). A worker the operating system
@@ -152,6 +162,8 @@ public final class Parallel {
         private final AtomicInteger pending = new AtomicInteger();
         private volatile Job current;
         private volatile boolean stopped;
+        /** Set by {@link Parallel#rest}: idle workers park at once; cleared by the next job. */
+        private volatile boolean resting;
         private volatile Throwable failure;
         private long epoch;
 
@@ -177,6 +189,7 @@ public final class Parallel {
 
         void run(PartBody body, int rows, int parts) {
             try {
+                resting = false;
                 failure = null;
                 pending.set(parts - 1);
                 current = new Job(body, rows, parts, ++epoch, 0, null, null, null);
@@ -200,6 +213,7 @@ public final class Parallel {
             try {
                 Job job = new Job((part, from, to) -> body.run(from, to), rows, 0, ++epoch, chunks,
                         new AtomicInteger(), new AtomicInteger(), new AtomicReference<>());
+                resting = false;
                 current = job;
                 for (Worker w : workers) LockSupport.unpark(w);
                 job.runChunks();
@@ -233,7 +247,7 @@ public final class Parallel {
                     Job job;
                     int spins = 0;
                     while (((job = current) == null || job.epoch() == seen) && !stopped) {
-                        if (++spins < SPINS) Thread.onSpinWait();
+                        if (++spins < SPINS && !resting) Thread.onSpinWait();
                         else LockSupport.park(this);
                     }
                     if (stopped) return;

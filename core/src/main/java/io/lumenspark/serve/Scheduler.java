@@ -309,6 +309,7 @@ final class Scheduler implements AutoCloseable {
             }
         });
         metrics.step(name, n, (System.nanoTime() - t0) / 1e9);
+        Parallel.rest(); // the network threads send the tokens now: no worker spins on a core they need
         for (int b = 0; b < n; b++) {
             Active a = stepping.get(b);
             if (errors[b] != null) {

@@ -88,6 +88,34 @@ class ParallelTest {
         }
     }
 
+    /** Workers sent to rest park at once, and the next job of either kind wakes them and still runs everywhere. */
+    @Test
+    void restingWorkersWakeForTheNextJob() throws Exception {
+        Blas.select(Backend.AUTO, 3);
+        try {
+            var threads = ConcurrentHashMap.<String>newKeySet();
+            for (int rep = 0; rep < 200; rep++) {
+                Parallel.rest();
+                if (rep % 50 == 0) Thread.sleep(5); // parked by now
+                int rows = 3_000;
+                int[] hits = new int[rows];
+                Parallel.chunks(rows, 1 << 12, (from, to) -> {
+                    threads.add(Thread.currentThread().getName());
+                    for (int i = from; i < to; i++) hits[i]++;
+                    Thread.onSpinWait();
+                });
+                for (int i = 0; i < rows; i++) assertEquals(1, hits[i], "row " + i);
+                Parallel.rest();
+                AtomicLong n = new AtomicLong();
+                Parallel.rows(9, (part, from, to) -> n.addAndGet(to - from));
+                assertEquals(9, n.get());
+            }
+            assertTrue(threads.stream().anyMatch(t -> t.startsWith("lumenspark-worker-")), "workers took chunks: " + threads);
+        } finally {
+            Blas.select(Backend.AUTO, Runtime.getRuntime().availableProcessors());
+        }
+    }
+
     @Test
     void anExceptionInAChunkReachesTheCallerAndSkipsTheRest() {
         Blas.select(Backend.AUTO, 2);
