@@ -150,7 +150,8 @@ public record GenerateBench(List<String> presets, Map<String, String> overrides,
      * random ids, then tokens new ones sampled with a new model's default settings
      * ({@link GenerationConfig#forNewModel}: temperature 0.8, top-k 50), GPT-2's end of text among them, each
      * next() timed, in {@link #ROUNDS} rounds over the contexts; the median step of all rounds and the fastest
-     * prefill. One JSON line per context.
+     * first token ("prefill_ms": the prompt but its last token, then the first decoding step and draw). The model
+     * is a folder of random weights, loaded as {@code generate} loads one. One JSON line per context.
      */
     public void measure(PrintStream out) {
         ModelConfig cfg = ModelConfig.preset(presets.getFirst()).with(overrides);

@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Set;
 import java.io.IOException;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -28,10 +29,12 @@ public final class Pages {
     private static final MethodHandle MADVISE = find("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG,
             JAVA_INT));
     // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset); int munmap(void *, size_t)
-    private static final MethodHandle MMAP = find("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT,
-            JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final boolean ANONYMOUS_FLAGS_KNOWN = Set.of("amd64", "x86_64", "aarch64")
+            .contains(System.getProperty("os.arch", ""));
+    private static final MethodHandle MMAP = !ANONYMOUS_FLAGS_KNOWN ? null : find("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = find("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final int PROT_READ_WRITE = 3, MAP_PRIVATE_ANONYMOUS = 0x22; // Linux x86-64 and aarch64
+    private static final int PROT_READ_WRITE = 3, MAP_PRIVATE_ANONYMOUS = 0x22; // Linux on x86-64 and aarch64 only
 
     private Pages() {
     }
@@ -108,10 +111,11 @@ public final class Pages {
     static void releaseMapped(MemorySegment mapping, long from, long to) {
         if (MADVISE == null) return;
         long base = mapping.address();
-        long start = (base + from + PAGE - 1) / PAGE * PAGE, end = (base + to) / PAGE * PAGE;
+        long start = (base + from + PAGE - 1) / PAGE * PAGE - base, end = (base + to) / PAGE * PAGE - base;
         if (end <= start) return;
         try {
-            int ignored = (int) MADVISE.invokeExact(MemorySegment.ofAddress(start), end - start, MADV_DONTNEED);
+            // a slice of the mapping, not a bare address: the call keeps the mapping's arena from closing under it
+            int ignored = (int) MADVISE.invokeExact(mapping.asSlice(start, end - start), end - start, MADV_DONTNEED);
         } catch (Throwable e) {
             // advice only: the pages stay resident
         }

@@ -62,24 +62,30 @@ final class PanelMatrix implements DecodeMatrix {
         this.biasOffset = biasOffset;
     }
 
+    /** Columns copied at a time per group of rows, so that the scattered writes of a copy stay in L1. */
+    private static final int TILE = 16;
     /** Groups packed between releases of the source's pages: about 2 MB of float32 source at 512 columns. */
     private static final int RELEASE_GROUPS = 16;
 
     /**
-     * Float32 W [rows, columns] from float offset of w, copied into panels in arena. When w is memory mapped
-     * read-only from a file, its pages are given back as they are copied ({@link Pages}).
+     * Float32 W [rows, columns] from float offset of w, copied into panels in arena. When w may be a file mapping
+     * (fromFile) and the operating system says it is one, read-only, its pages are given back as they are copied
+     * ({@link Pages}).
      */
     static PanelMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset,
-                           Arena arena) {
+                           Arena arena, boolean fromFile) {
         int groups = (rows + GROUP - 1) / GROUP;
-        boolean mapped = Pages.readOnlyFileMapping(w, offset * 4, (offset + (long) rows * columns) * 4);
+        boolean mapped = fromFile && Pages.readOnlyFileMapping(w, offset * 4, (offset + (long) rows * columns) * 4);
         MemorySegment p = Pages.allocateUntouched((long) groups * columns * GROUP * 4, arena);
         pack(groups, columns, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
-                for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
-                    long src = offset + (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
-                    for (int k = 0; k < columns; k++) {
-                        p.setAtIndex(ValueLayout.JAVA_FLOAT, dst + (long) k * GROUP, get(w, src + k));
+                for (int k0 = 0; k0 < columns; k0 += TILE) { // a tile of columns: its writes stay in L1
+                    int k1 = Math.min(columns, k0 + TILE);
+                    for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
+                        long src = offset + (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
+                        for (int k = k0; k < k1; k++) {
+                            p.setAtIndex(ValueLayout.JAVA_FLOAT, dst + (long) k * GROUP, get(w, src + k));
+                        }
                     }
                 }
             }
@@ -92,24 +98,30 @@ final class PanelMatrix implements DecodeMatrix {
     }
 
     /** A bf16 or int8 matrix copied into panels in arena; its data's pages given back as {@link #f32}'s. */
-    static PanelMatrix of(QuantizedMatrix m, MemorySegment bias, long biasOffset, Arena arena) {
+    static PanelMatrix of(QuantizedMatrix m, MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
         int rows = m.rows(), columns = m.columns(), groups = (rows + GROUP - 1) / GROUP;
         boolean int8 = m.dtype() == WeightDtype.INT8;
         int size = int8 ? 1 : 2;
-        boolean mapped = Pages.readOnlyFileMapping(m.data(), 0, (long) rows * columns * size);
+        boolean mapped = fromFile && Pages.readOnlyFileMapping(m.data(), 0, (long) rows * columns * size);
         int block = int8 ? m.block() : 0, blocks = int8 ? QuantizedMatrix.blocks(columns, block) : 0;
         MemorySegment p = Pages.allocateUntouched((long) groups * columns * GROUP * size, arena);
         MemorySegment d = int8 ? arena.allocate((long) groups * blocks * GROUP * 4, 64) : null;
         pack(groups, columns, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
-                for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
-                    long src = (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
-                    for (int k = 0; k < columns; k++) {
-                        long at = dst + (long) k * GROUP;
-                        if (int8) p.set(ValueLayout.JAVA_BYTE, at, m.data().get(ValueLayout.JAVA_BYTE, src + k));
-                        else p.setAtIndex(ValueLayout.JAVA_SHORT, at - r % GROUP + bf16Slot(r % GROUP),
-                                m.data().getAtIndex(ValueLayout.JAVA_SHORT, src + k));
+                for (int k0 = 0; k0 < columns; k0 += TILE) { // a tile of columns: its writes stay in L1
+                    int k1 = Math.min(columns, k0 + TILE);
+                    for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
+                        long src = (long) r * columns;
+                        long dst = (long) g * columns * GROUP + (int8 ? r % GROUP : bf16Slot(r % GROUP));
+                        for (int k = k0; k < k1; k++) {
+                            long at = dst + (long) k * GROUP;
+                            if (int8) p.set(ValueLayout.JAVA_BYTE, at, m.data().get(ValueLayout.JAVA_BYTE, src + k));
+                            else p.setAtIndex(ValueLayout.JAVA_SHORT, at,
+                                    m.data().getAtIndex(ValueLayout.JAVA_SHORT, src + k));
+                        }
                     }
+                }
+                for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
                     for (int j = 0; j < blocks; j++) {
                         d.setAtIndex(ValueLayout.JAVA_FLOAT, ((long) g * blocks + j) * GROUP + r % GROUP,
                                 get(m.scales(), (long) r * blocks + j));

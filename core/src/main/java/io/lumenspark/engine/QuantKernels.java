@@ -24,7 +24,9 @@ import static io.lumenspark.engine.Kernels.put;
  */
 final class QuantKernels {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
-    private static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    /** L bytes as a vector, where the hardware has one that small: not with 128-bit vectors (L = 4). */
+    private static final VectorSpecies<Byte> BYTES = L * 8 >= 64
+            ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
     private static final VectorSpecies<Short> SHORTS = VectorSpecies.of(short.class, VectorShape.forBitSize(L * 16));
     private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
 
@@ -33,6 +35,11 @@ final class QuantKernels {
 
     /** L int8 weights from byte offset i, as float32 lanes. */
     static FloatVector int8(MemorySegment q, long i) {
+        if (BYTES == null) { // 128-bit vectors (NEON): no 32-bit byte vector to widen; the same values, slower
+            float[] f = new float[L];
+            for (int j = 0; j < L; j++) f[j] = q.get(ValueLayout.JAVA_BYTE, i + j);
+            return FloatVector.fromArray(S, f, 0);
+        }
         return (FloatVector) ByteVector.fromMemorySegment(BYTES, q, i, NATIVE).convertShape(VectorOperators.B2F, S, 0);
     }
 

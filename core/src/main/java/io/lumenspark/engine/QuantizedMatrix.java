@@ -106,9 +106,9 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
      * Y = X W^T (+ bias) for a few rows of X, as {@link DecodeMatrix} promises: every output rounded alike
      * whatever the number of rows. The weights are copied into arena in the kernels' layout ({@link PanelMatrix});
      * bias (float32 [rows] from biasOffset, or null) is used in place. Data mapped read-only from a file has its
-     * pages given back as they are copied (as {@link DecodeMatrix#f32}).
+     * pages given back as they are copied (as {@link DecodeMatrix#f32}, fromFile likewise).
      */
-    public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset, Arena arena) {
-        return PanelMatrix.of(this, bias, biasOffset, arena);
+    public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
+        return PanelMatrix.of(this, bias, biasOffset, arena, fromFile);
     }
 }

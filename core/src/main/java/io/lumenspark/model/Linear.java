@@ -60,7 +60,7 @@ final class Linear {
     /** As above; withBias = false leaves the bias for the caller to fuse into its own pass over the output. */
     void forwardInto(Pass c, MemorySegment input, MemorySegment output, int rows, boolean withBias) {
         if ((c.decoding || c.prefill && rows <= PREFILL_DECODE_ROWS) && withBias) {
-            decodeMatrix(c).multiply(input, rows, output);
+            decodeInto(c, input, output, rows);
             return;
         }
         QuantizedMatrix q = c.params.quantized(weight);
@@ -85,7 +85,12 @@ final class Linear {
      * computes, bit for bit, for rows that are not part of one (a prompt's last position).
      */
     void decodeInto(Pass c, MemorySegment input, MemorySegment output, int rows) {
-        decodeMatrix(c).multiply(input, rows, output);
+        c.params.beginDecoding(); // the copy read here stays open even if the weights change meanwhile
+        try {
+            decodeMatrix(c).multiply(input, rows, output);
+        } finally {
+            c.params.endDecoding();
+        }
     }
 
     /**
@@ -114,15 +119,16 @@ final class Linear {
     private DecodeMatrix decodeMatrix(Pass c) {
         long version = c.params.version();
         Decoding d = decode;
-        if (d != null && d.version == version) return d.matrix;
+        if (d != null && d.version >= version) return d.matrix;
         synchronized (this) {
             d = decode;
-            if (d != null && d.version == version) return d.matrix;
+            if (d != null && d.version >= version) return d.matrix; // made meanwhile, of these weights or newer
             Arena arena = c.params.decodingArena(version);
             QuantizedMatrix q = c.params.quantized(weight);
             MemorySegment b = bias == null ? null : c.value(bias);
-            DecodeMatrix m = q != null ? q.decodeMatrix(b, 0, arena) : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0,
-                    arena);
+            boolean fromFile = c.params.isMapped();
+            DecodeMatrix m = q != null ? q.decodeMatrix(b, 0, arena, fromFile)
+                    : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0, arena, fromFile);
             decode = new Decoding(m, version);
             return m;
         }

@@ -3,6 +3,7 @@ package io.lumenspark.model;
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.lumenspark.Labeled;
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Floats;
 import io.lumenspark.engine.Kernels;
 import io.lumenspark.engine.Pages;
 import io.lumenspark.engine.QuantizedMatrix;
@@ -361,7 +362,8 @@ public final class ModelWeights {
                                 + values.getAtIndex(ValueLayout.JAVA_FLOAT, bad) + " at " + position(p.shape(), bad)
                                 + "; weights must be finite and within 2^64");
                     }
-                    MemorySegment.copy(values, 0, params.segment(p), 0, p.size() * 4);
+                    MemorySegment.copy(values, 0, Floats.slice(params.values(), p.offset(), p.size()), 0,
+                            p.size() * 4);
                 }
             } catch (RuntimeException e) {
                 model.close();

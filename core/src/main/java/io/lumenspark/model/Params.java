@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -50,6 +51,8 @@ public final class Params {
     private final AtomicLong version = new AtomicLong(); // bumped when the weights may change (see version())
     private Arena decoding;              // the decoding copies of the product weights, made for decodingVersion
     private long decodingVersion = -1;
+    private final List<Arena> retired = new ArrayList<>(); // copies of older weights, closed when no product runs
+    private final AtomicInteger decodingInFlight = new AtomicInteger();
 
     /** Declares a parameter; must be called before {@link #allocate}. */
     Param declare(String name, int... shape) {
@@ -106,20 +109,48 @@ public final class Params {
     }
 
     /**
-     * Where decoding copies of the product weights made for weights of version live: one shared arena per version,
-     * the previous version's closed (copies of stale weights must not be used again) when a newer one is asked for.
+     * Marks the weights changed once more: for a writer that got {@link #values()} (which marks them as it hands
+     * them out) and has now finished writing, so that a decoding copy made while it wrote is not kept.
+     */
+    public void markChanged() {
+        version.incrementAndGet();
+    }
+
+    /**
+     * Where decoding copies of the product weights made for weights of version live: one shared arena per version.
+     * A newer version retires the current arena, which is closed once no product that may read it is running
+     * ({@link #beginDecoding}); an older version (a caller that read the version before it changed) gets the
+     * current arena, never an older one.
      */
     synchronized Arena decodingArena(long forVersion) {
-        if (decoding == null || decodingVersion != forVersion) {
-            if (decoding != null) decoding.close();
+        if (decoding == null || forVersion > decodingVersion) {
+            if (decoding != null) retired.add(decoding);
             decoding = Arena.ofShared();
             decodingVersion = forVersion;
         }
         return decoding;
     }
 
+    /** A product that reads decoding copies starts: retired copies stay open until it ends. */
+    void beginDecoding() {
+        decodingInFlight.incrementAndGet();
+    }
+
+    /** A product that read decoding copies ended; the last one out closes the retired copies. */
+    void endDecoding() {
+        if (decodingInFlight.decrementAndGet() == 0) closeRetired();
+    }
+
+    private synchronized void closeRetired() {
+        if (decodingInFlight.get() != 0) return;
+        retired.forEach(Arena::close);
+        retired.clear();
+    }
+
     /** Frees the decoding copies (the model is being closed). */
     synchronized void closeDecoding() {
+        retired.forEach(Arena::close);
+        retired.clear();
         if (decoding != null) decoding.close();
         decoding = null;
     }
@@ -195,7 +226,10 @@ public final class Params {
         views = segments.toArray(MemorySegment[]::new);
     }
 
-    /** The values of one parameter. */
+    /**
+     * The values of one parameter, read-only: weights are changed through {@link #values()}, which lets the
+     * decoding copies know.
+     */
     public MemorySegment segment(Param p) {
         if (views != null) {
             MemorySegment v = views[p.index()];
@@ -205,7 +239,7 @@ public final class Params {
             }
             return v;
         }
-        return Floats.slice(values, p.offset(), p.size());
+        return Floats.slice(values, p.offset(), p.size()).asReadOnly();
     }
 
     /** Whether the values are read-only views of a weights file (no training, no flat buffer). */

@@ -223,7 +223,10 @@ final class Scheduler implements AutoCloseable {
                 started.forEach(a -> a.generation().close());
                 end(job, e.getMessage(), false);
             }
-            if (job.cancelled()) end(job, "cancelled", true);
+            if (job.cancelled()) {
+                for (Active a : started) if (!active.contains(a)) a.generation().close(); // never joined: free them
+                end(job, "cancelled", true);
+            }
         }
     }
 

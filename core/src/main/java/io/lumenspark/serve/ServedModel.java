@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.io.Json;
+import io.lumenspark.model.Decoder;
 import io.lumenspark.pretrained.LumensparkModel;
 import io.lumenspark.pretrained.ModelFolder;
 
@@ -45,6 +46,11 @@ record ServedModel(String name, Path dir, LumensparkModel model, ChatTemplate te
                 template = ChatTemplate.parse(source != null ? source : ChatTemplate.DEFAULT);
             } catch (LumensparkException e) {
                 throw new LumensparkException(cfg + ": " + e.getMessage());
+            }
+            // one decoding step before the server says ready: the decoding copies of the weights are made and the
+            // kernels compiled now, not during the first request
+            try (Decoder warmUp = model.languageModel().decoder()) {
+                warmUp.next(0);
             }
             Scheduler scheduler = new Scheduler(name, model, maxBatch, maxQueue, metrics);
             return new ServedModel(name, dir, model, template, source != null, bos, eos, scheduler);

@@ -55,6 +55,7 @@ public final class AdamW {
                         p.decays() ? weightDecay : 0f, b1c, b2c, (float) gradScale);
             }
         });
+        params.markChanged(); // written: a decoding copy taken during the update is not kept
     }
 
     /** The global L2 norm of all gradients (per-parameter sums in parallel, added in a fixed order). */

@@ -296,7 +296,7 @@ class CliTest {
         Path looping = tmp.resolve("looping");
         try (LumensparkModel m = LumensparkModel.load(model)) { // a bias that makes one token win every time
             var params = m.languageModel().params();
-            params.segment(params.get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 318, 1e4f);
+            params.values().setAtIndex(ValueLayout.JAVA_FLOAT, params.get("fc_out.bias").offset() + 318, 1e4f);
             m.save(looping);
         }
         for (Path folder : new Path[]{model, looping}) {

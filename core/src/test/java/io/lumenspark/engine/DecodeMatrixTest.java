@@ -50,13 +50,13 @@ class DecodeMatrixTest {
             DecodeMatrix m;
             float[] weights = new float[rows * columns]; // as the kernels use them
             if (kind.equals("f32")) {
-                m = DecodeMatrix.f32(w, 0, rows, columns, bias, 3, arena);
+                m = DecodeMatrix.f32(w, 0, rows, columns, bias, 3, arena, false);
                 for (int i = 0; i < weights.length; i++) weights[i] = w.getAtIndex(ValueLayout.JAVA_FLOAT, i);
             } else {
                 WeightDtype dtype = kind.equals("bf16") ? WeightDtype.BF16 : WeightDtype.INT8;
                 int block = kind.equals("int8/row") ? Integer.MAX_VALUE : QuantizedMatrix.BLOCK;
                 QuantizedMatrix q = QuantizedMatrix.quantize(dtype, w, rows, columns, block, arena);
-                m = q.decodeMatrix(bias, 3, arena);
+                m = q.decodeMatrix(bias, 3, arena, false);
                 MemorySegment widened = arena.allocate((long) rows * columns * 4, 64);
                 q.dequantize(0, rows, widened);
                 for (int i = 0; i < weights.length; i++) weights[i] = widened.getAtIndex(ValueLayout.JAVA_FLOAT, i);
@@ -114,9 +114,9 @@ class DecodeMatrixTest {
         try (Arena arena = Arena.ofShared()) {
             int rows = 3 * PanelMatrix.GROUP, columns = 64;
             MemorySegment w = filled(arena, (long) rows * columns, new Random(1), 1f);
-            assertEquals((long) rows * columns * 4, ((PanelMatrix) DecodeMatrix.f32(w, 0, rows, columns, null, 0, arena)).bytes());
+            assertEquals((long) rows * columns * 4, ((PanelMatrix) DecodeMatrix.f32(w, 0, rows, columns, null, 0, arena, false)).bytes());
             QuantizedMatrix q = QuantizedMatrix.quantize(WeightDtype.INT8, w, rows, columns, 32, arena);
-            assertEquals(q.bytes(), ((PanelMatrix) q.decodeMatrix(null, 0, arena)).bytes());
+            assertEquals(q.bytes(), ((PanelMatrix) q.decodeMatrix(null, 0, arena, false)).bytes());
         }
     }
 

@@ -45,8 +45,8 @@ class PagesTest {
             assertFalse(Pages.readOnlyFileMapping(mapped, 0, bytes.length + (1L << 40)), "past the mapping");
 
             // the same products from the mapping (pages released while copied) and from allocated memory
-            DecodeMatrix a = DecodeMatrix.f32(mapped, 0, rows, columns, null, 0, arena);
-            DecodeMatrix b = DecodeMatrix.f32(allocated, 0, rows, columns, null, 0, arena);
+            DecodeMatrix a = DecodeMatrix.f32(mapped, 0, rows, columns, null, 0, arena, true);
+            DecodeMatrix b = DecodeMatrix.f32(allocated, 0, rows, columns, null, 0, arena, true);
             MemorySegment x = arena.allocate(2L * columns * 4, 64), ya = arena.allocate(2L * rows * 4, 64),
                     yb = arena.allocate(2L * rows * 4, 64);
             for (int i = 0; i < 2 * columns; i++) x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian());

@@ -99,7 +99,7 @@ class GeneratorTest {
     void aNonFiniteLogitIsAnErrorNamingThePosition() {
         try (LanguageModel m = model("lumenspark")) {
             int[] prompt = TOK.encode("Hello there");
-            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, 7, Float.NaN);
+            m.params().values().setAtIndex(ValueLayout.JAVA_FLOAT, m.params().get("fc_out.bias").offset() + 7, Float.NaN);
             var e = assertThrows(LumensparkException.class,
                     () -> Generator.generate(m, TOK, prompt, GenerationConfig.greedy(5), null));
             assertEquals("at position " + prompt.length + " (new token 1): the model's logit of token 7 is NaN (its"
@@ -118,7 +118,8 @@ class GeneratorTest {
     @Test
     void minNewTokensHoldsBackTheTokenizersEndOfText() {
         try (LanguageModel m = model("lumenspark")) {
-            m.params().segment(m.params().get("fc_out.bias")).setAtIndex(ValueLayout.JAVA_FLOAT, TOK.eosId(), 1e4f);
+            m.params().values().setAtIndex(ValueLayout.JAVA_FLOAT, m.params().get("fc_out.bias").offset() + TOK.eosId(),
+                    1e4f);
             int[] prompt = TOK.encode("Hello");
             Generator.Result now = Generator.generate(m, TOK, prompt, GenerationConfig.greedy(5), null);
             assertEquals("eos", now.finishReason().label());

@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -96,6 +97,56 @@ class DecoderTest {
                 assertClose(full, n - 2, v, logits, "after, prefill");
                 assertClose(full, n - 1, v, dec.next(ids[n - 1]), "after, a decoding step");
             }
+        }
+    }
+
+    /**
+     * Weights marked changed while other threads decode (an optimizer step beside a server's generations): the
+     * copies a running product reads stay open until it ends, so no step fails; afterwards decoding matches the
+     * full forward again. Weights are written through values() only: segment() is read-only.
+     */
+    @Test
+    void decodingCopiesSurviveWeightChangesOnOtherThreads() throws Exception {
+        ModelConfig cfg = ModelConfig.preset("lumenspark").with(SMALL);
+        int v = cfg.vocabSize();
+        int[] ids = new Random(8).ints(12, 0, v).toArray();
+        try (LanguageModel m = new LanguageModel(cfg)) {
+            m.initialize(3);
+            var errors = new java.util.concurrent.ConcurrentLinkedQueue<Throwable>();
+            var done = new java.util.concurrent.atomic.AtomicBoolean();
+            List<Thread> readers = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                readers.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int rep = 0; rep < 10 && errors.isEmpty(); rep++) {
+                            try (Decoder dec = m.decoder()) {
+                                for (int id : ids) dec.next(id);
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }));
+            }
+            Thread writer = Thread.ofPlatform().start(() -> {
+                while (!done.get()) {
+                    m.params().values(); // handed out for writing: the copies are stale from here
+                    m.params().markChanged();
+                    LockSupport.parkNanos(200_000); // an optimizer step now and then
+                }
+            });
+            for (Thread r : readers) r.join();
+            done.set(true);
+            writer.join();
+            assertTrue(errors.isEmpty(), "a decoding step failed: " + errors.peek());
+            try (Decoder dec = m.decoder()) {
+                float[] last = null;
+                for (int id : ids) last = dec.next(id);
+                assertClose(m.logits(ids, 1, ids.length), ids.length - 1, v, last, "after the changes");
+            }
+            var bias = m.params().segment(m.params().get("fc_out.bias"));
+            assertThrows(IllegalArgumentException.class, () -> bias.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT,
+                    0, 1f), "segment() is read-only");
         }
     }
 
