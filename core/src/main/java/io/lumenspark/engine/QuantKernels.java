@@ -10,7 +10,6 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 import static io.lumenspark.engine.Kernels.L;
 import static io.lumenspark.engine.Kernels.S;
@@ -23,7 +22,6 @@ import static io.lumenspark.engine.Kernels.put;
  * widens.
  */
 final class QuantKernels {
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     /** L bytes as a vector, where the hardware has one that small: not with 128-bit vectors (L = 4). */
     private static final VectorSpecies<Byte> BYTES = L * 8 >= 64
             ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
@@ -40,12 +38,13 @@ final class QuantKernels {
             for (int j = 0; j < L; j++) f[j] = q.get(ValueLayout.JAVA_BYTE, i + j);
             return FloatVector.fromArray(S, f, 0);
         }
-        return (FloatVector) ByteVector.fromMemorySegment(BYTES, q, i, NATIVE).convertShape(VectorOperators.B2F, S, 0);
+        return (FloatVector) ByteVector.fromMemorySegment(BYTES, q, i, Kernels.NATIVE)
+                .convertShape(VectorOperators.B2F, S, 0);
     }
 
     /** L bf16 weights from element i, as float32 lanes (shifted into the top half of each lane). */
-    static FloatVector bf16(MemorySegment w, long i) {
-        return ((IntVector) ShortVector.fromMemorySegment(SHORTS, w, i * 2, NATIVE)
+    private static FloatVector bf16(MemorySegment w, long i) {
+        return ((IntVector) ShortVector.fromMemorySegment(SHORTS, w, i * 2, Kernels.NATIVE)
                 .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
