@@ -313,6 +313,36 @@ public final class Kernels {
         for (; i < n; i++) out[i] = x[i] == Float.NEGATIVE_INFINITY ? 0 : exp(x[i] - shift);
     }
 
+    /** The largest of x[0..n), on Java arrays (the sampler's logits; no NaN among them); -infinity for n = 0. */
+    public static float max(float[] x, int n) {
+        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) m = m.max(FloatVector.fromArray(S, x, i));
+        float r = m.reduceLanes(VectorOperators.MAX); // exact whatever the order
+        for (; i < n; i++) r = Math.max(r, x[i]);
+        return r;
+    }
+
+    /**
+     * The sums of x's runs of {@link #lanes()} entries (the last run may be shorter) into sums[0..], each added
+     * in the same fixed order every time; returns the number of runs. For the sampler's scan over the vocabulary.
+     */
+    public static int runSums(float[] x, int n, double[] sums) {
+        int c = 0, i = 0;
+        for (int bound = n - L; i <= bound; i += L) sums[c++] = sum(FloatVector.fromArray(S, x, i));
+        if (i < n) {
+            float s = 0;
+            for (; i < n; i++) s += x[i];
+            sums[c++] = s;
+        }
+        return c;
+    }
+
+    /** Floats per vector in these kernels. */
+    public static int lanes() {
+        return L;
+    }
+
     /** Sum of exp(x - shift), leaving x unchanged. */
     public static float sumExpShift(MemorySegment x, long xo, int n, float shift) {
         FloatVector acc = FloatVector.zero(S);

@@ -64,30 +64,47 @@ public final class Sampling {
         return best;
     }
 
-    /** The draw's weights, one buffer per thread: a vocabulary's worth of floats per token is not garbage. */
+    /** The draw's weights and their run sums, one pair of buffers per thread (not a vocabulary's worth of garbage). */
     private static final ThreadLocal<float[]> WEIGHTS = ThreadLocal.withInitial(() -> new float[0]);
+    private static final ThreadLocal<double[]> RUNS = ThreadLocal.withInitial(() -> new double[0]);
 
     /**
      * A draw from softmax(logits); -infinity entries are never drawn. The weights exp(logit - max) are computed
-     * once, vectorized (float32, within 2 ulp), and summed and scanned in index order in double.
+     * once, vectorized (float32, within 2 ulp), and summed by runs of vector lanes (each run in a fixed order);
+     * u = uniform x total is walked down the runs' sums in double, then through the run it falls in, one weight
+     * at a time. The same logits and random stream give the same token every time.
      */
     public static int draw(float[] logits, SplittableRandom random) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float l : logits) max = Math.max(max, l);
+        int n = logits.length, lanes = Kernels.lanes();
+        float max = Kernels.max(logits, n);
         float[] w = WEIGHTS.get();
-        if (w.length < logits.length) WEIGHTS.set(w = new float[logits.length]);
-        Kernels.expShift(logits, logits.length, max, w);
+        if (w.length < n) WEIGHTS.set(w = new float[n]);
+        double[] runs = RUNS.get();
+        if (runs.length < (n + lanes - 1) / lanes) RUNS.set(runs = new double[(n + lanes - 1) / lanes]);
+        Kernels.expShift(logits, n, max, w);
+        int count = Kernels.runSums(w, n, runs);
         double total = 0;
-        for (int i = 0; i < logits.length; i++) total += w[i];
+        for (int c = 0; c < count; c++) total += runs[c];
         double u = random.nextDouble() * total;
-        int last = 0;
-        for (int i = 0; i < logits.length; i++) {
-            if (w[i] == 0) continue;
-            last = i;
-            u -= w[i];
-            if (u < 0) return i;
+        int lastRun = -1;
+        for (int c = 0; c < count; c++) {
+            if (runs[c] == 0) continue;
+            lastRun = c;
+            if (u >= runs[c]) {
+                u -= runs[c];
+                continue;
+            }
+            for (int i = c * lanes, end = Math.min(n, i + lanes); i < end; i++) {
+                if (w[i] == 0) continue;
+                u -= w[i];
+                if (u < 0) return i;
+            }
+            // rounding left u a hair above zero within the run: go on with the next runs
         }
-        return last; // rounding left u a hair above zero: the last drawable token
+        for (int i = Math.min(n, (lastRun + 1) * lanes) - 1; i >= 0; i--) { // the last drawable token
+            if (w[i] != 0) return i;
+        }
+        return 0;
     }
 
     /** exp(l - max), exactly 0 for removed (-infinity) tokens. */

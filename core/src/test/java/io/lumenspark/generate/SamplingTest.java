@@ -21,6 +21,36 @@ class SamplingTest {
     static final float NEG = Float.NEGATIVE_INFINITY;
     static final float[] LOGITS = {2.0f, 1.0f, 0.5f, -1.0f, 0.0f, 1.5f};
 
+    /**
+     * A draw over several runs of vector lanes and a partial last one, with removed tokens in them: frequencies
+     * against softmax (chi-square), removed tokens never drawn.
+     */
+    @org.junit.jupiter.api.Test
+    void drawsOverManyRunsFollowSoftmax() {
+        int v = 4 * io.lumenspark.engine.Kernels.lanes() + 7, n = 300_000;
+        float[] logits = new float[v];
+        SplittableRandom values = new SplittableRandom(5);
+        for (int i = 0; i < v; i++) logits[i] = (float) (values.nextDouble() * 4 - 2);
+        for (int i : new int[]{0, 3, v / 2, v - 1}) logits[i] = NEG;
+        double max = Double.NEGATIVE_INFINITY, total = 0;
+        for (float l : logits) max = Math.max(max, l);
+        for (float l : logits) total += l == NEG ? 0 : Math.exp(l - max);
+        long[] counts = new long[v];
+        SplittableRandom random = new SplittableRandom(9);
+        for (int i = 0; i < n; i++) counts[Sampling.draw(logits, random)]++;
+        double chi2 = 0;
+        for (int i = 0; i < v; i++) {
+            if (logits[i] == NEG) {
+                assertEquals(0, counts[i], "removed token " + i + " drawn");
+                continue;
+            }
+            double e = Math.exp(logits[i] - max) / total * n;
+            chi2 += (counts[i] - e) * (counts[i] - e) / e;
+        }
+        // 99.9th percentile of chi-square with 66 degrees of freedom (v - 5 for 16 lanes) is about 107
+        assertTrue(chi2 < 107 + 2.0 * (v - 71), "chi-square " + chi2 + " over " + (v - 4) + " tokens");
+    }
+
     static GenerationConfig sampling(double temperature, int topK, double topP) {
         return GenerationConfig.sampling(10, temperature, topK, topP, 1L);
     }
