@@ -338,6 +338,28 @@ public final class Kernels {
         return c;
     }
 
+    /**
+     * The index of the first entry of x[0..n) that is NaN or infinite (-infinity allowed when removedAllowed), or
+     * -1: runs of lanes with none are passed over at once.
+     */
+    public static int firstNonFinite(float[] x, int n, boolean removedAllowed) {
+        int i = 0;
+        for (int bound = n - L; i <= bound; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i);
+            if (v.sub(v).eq(0f).allTrue()) continue; // x - x is NaN exactly for NaN and the infinities
+            int at = scalarFirstNonFinite(x, i, i + L, removedAllowed);
+            if (at >= 0) return at;
+        }
+        return scalarFirstNonFinite(x, i, n, removedAllowed);
+    }
+
+    private static int scalarFirstNonFinite(float[] x, int from, int to, boolean removedAllowed) {
+        for (int i = from; i < to; i++) {
+            if (!Float.isFinite(x[i]) && !(removedAllowed && x[i] == Float.NEGATIVE_INFINITY)) return i;
+        }
+        return -1;
+    }
+
     /** Floats per vector in these kernels. */
     public static int lanes() {
         return L;

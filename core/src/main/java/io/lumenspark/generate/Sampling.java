@@ -46,11 +46,7 @@ public final class Sampling {
      * @param removedAllowed let -infinity pass (a token the processors removed)
      */
     public static int firstNonFinite(float[] logits, boolean removedAllowed) {
-        for (int i = 0; i < logits.length; i++) {
-            float l = logits[i];
-            if (!Float.isFinite(l) && !(removedAllowed && l == Float.NEGATIVE_INFINITY)) return i;
-        }
-        return -1;
+        return Kernels.firstNonFinite(logits, logits.length, removedAllowed);
     }
 
     /** The next token: argmax (lowest id on ties) when greedy, else a draw from softmax(logits). */

@@ -302,7 +302,9 @@ final class Scheduler implements AutoCloseable {
         batch.next(decoders, tokens, logits);
         Generation.Token[] chosen = new Generation.Token[n];
         String[] errors = new String[n];
-        Parallel.chunks(n, logits[0].length, (from, to) -> {
+        // a row's sampling passes over its logits several times (checks, processors, the draw): counted as 8
+        // units of work per logit, a batch's rows go out one or two per chunk rather than five
+        Parallel.chunks(n, 8L * logits[0].length, (from, to) -> {
             for (int b = from; b < to; b++) {
                 try {
                     chosen[b] = stepping.get(b).generation().next(logits[b]);

@@ -29,6 +29,27 @@ class KernelsTest {
         assertEquals(0f, Kernels.exp(-1000f), 1e-37f);
     }
 
+    /** The first NaN or infinity (or not -infinity when removed entries are allowed), in a run or in the tail. */
+    @Test
+    void firstNonFiniteFindsTheFirstBadEntryAnywhere() {
+        int n = 5 * Kernels.L + 3;
+        float[] bad = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+        Random r = new Random(6);
+        for (int trial = 0; trial < 300; trial++) {
+            float[] x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian() * 1e30f;
+            int hits = r.nextInt(3);
+            for (int h = 0; h < hits; h++) x[r.nextInt(n)] = bad[r.nextInt(3)];
+            for (boolean removed : new boolean[]{false, true}) {
+                int want = -1;
+                for (int i = 0; i < n && want < 0; i++) {
+                    if (!Float.isFinite(x[i]) && !(removed && x[i] == Float.NEGATIVE_INFINITY)) want = i;
+                }
+                assertEquals(want, Kernels.firstNonFinite(x, n, removed), "trial " + trial + ", removed " + removed);
+            }
+        }
+    }
+
     /** The sampler's weights: exp(x - shift) lane by lane and in the tail alike, exactly 0 for -infinity only. */
     @Test
     void expShiftOnArraysIsTheScalarExpAndZeroOnlyForRemovedEntries() {
