@@ -64,10 +64,8 @@ final class PanelMatrix implements DecodeMatrix {
         this.biasOffset = biasOffset;
     }
 
-    /** Where a kernel leaves its accumulators for {@link #finish}: one per thread, four rows of a group. */
-    private static final ThreadLocal<float[]> OUT = ThreadLocal.withInitial(() -> new float[4 * GROUP]);
     /** Columns copied at a time per group of rows, so that the scattered writes of a copy stay in L1. */
-    private static final int PACK_COLUMNS = 16;
+    private static final int TILE = 16;
     /** Groups packed between releases of the source's pages: about 2 MB of float32 source at 512 columns. */
     private static final int RELEASE_GROUPS = 16;
 
@@ -83,8 +81,8 @@ final class PanelMatrix implements DecodeMatrix {
         MemorySegment p = Pages.allocateUntouched((long) groups * columns * GROUP * 4, arena);
         pack(groups, columns, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
-                for (int k0 = 0; k0 < columns; k0 += PACK_COLUMNS) { // a tile of columns: its writes stay in L1
-                    int k1 = Math.min(columns, k0 + PACK_COLUMNS);
+                for (int k0 = 0; k0 < columns; k0 += TILE) { // a tile of columns: its writes stay in L1
+                    int k1 = Math.min(columns, k0 + TILE);
                     for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
                         long src = offset + (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
                         for (int k = k0; k < k1; k++) {
@@ -112,8 +110,8 @@ final class PanelMatrix implements DecodeMatrix {
         MemorySegment d = int8 ? arena.allocate((long) groups * blocks * GROUP * 4, 64) : null;
         pack(groups, columns, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
-                for (int k0 = 0; k0 < columns; k0 += PACK_COLUMNS) { // a tile of columns: its writes stay in L1
-                    int k1 = Math.min(columns, k0 + PACK_COLUMNS);
+                for (int k0 = 0; k0 < columns; k0 += TILE) { // a tile of columns: its writes stay in L1
+                    int k1 = Math.min(columns, k0 + TILE);
                     for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
                         long src = (long) r * columns;
                         long dst = (long) g * columns * GROUP + (int8 ? r % GROUP : bf16Slot(r % GROUP));
@@ -228,13 +226,59 @@ final class PanelMatrix implements DecodeMatrix {
             u = FloatVector.broadcast(S, get(x, x3 + k));
             a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
         }
-        float[] t = OUT.get(); // the accumulators leave through an array: a vector argument would be boxed
-        int o1 = GROUP, o2 = 2 * GROUP, o3 = 3 * GROUP;
-        a00.intoArray(t, 0); a01.intoArray(t, L); a02.intoArray(t, 2 * L); a03.intoArray(t, 3 * L);
-        a10.intoArray(t, o1); a11.intoArray(t, o1 + L); a12.intoArray(t, o1 + 2 * L); a13.intoArray(t, o1 + 3 * L);
-        a20.intoArray(t, o2); a21.intoArray(t, o2 + L); a22.intoArray(t, o2 + 2 * L); a23.intoArray(t, o2 + 3 * L);
-        a30.intoArray(t, o3); a31.intoArray(t, o3 + L); a32.intoArray(t, o3 + 2 * L); a33.intoArray(t, o3 + 3 * L);
-        finish(t, 4, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a02 = a02.add(c2); a03 = a03.add(c3);
+                a10 = a10.add(c0); a11 = a11.add(c1); a12 = a12.add(c2); a13 = a13.add(c3);
+                a20 = a20.add(c0); a21 = a21.add(c1); a22 = a22.add(c2); a23 = a23.add(c3);
+                a30 = a30.add(c0); a31 = a31.add(c1); a32 = a32.add(c2); a33 = a33.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a02.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a03.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a12.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a13.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a22.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a23.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a32.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a33.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a02.intoArray(t, 2 * L);
+            a03.intoArray(t, 3 * L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a12.intoArray(t, GROUP + 2 * L);
+            a13.intoArray(t, GROUP + 3 * L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a22.intoArray(t, 2 * GROUP + 2 * L);
+            a23.intoArray(t, 2 * GROUP + 3 * L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            a32.intoArray(t, 3 * GROUP + 2 * L);
+            a33.intoArray(t, 3 * GROUP + 3 * L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     /**
@@ -275,9 +319,29 @@ final class PanelMatrix implements DecodeMatrix {
             a2 = load(data, p + 2 * L).fma(u, a2);
             a3 = load(data, p + 3 * L).fma(u, a3);
         }
-        float[] t = OUT.get(); // the accumulators leave through an array: a vector argument would be boxed
-        a0.intoArray(t, 0); a1.intoArray(t, L); a2.intoArray(t, 2 * L); a3.intoArray(t, 3 * L);
-        finish(t, 1, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a0 = a0.add(c0); a1 = a1.add(c1); a2 = a2.add(c2); a3 = a3.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a2.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a3.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            a2.intoArray(t, 2 * L);
+            a3.intoArray(t, 3 * L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     private void bf16Rows4(int g, MemorySegment x, int b, MemorySegment y) {
@@ -299,13 +363,59 @@ final class PanelMatrix implements DecodeMatrix {
             u = FloatVector.broadcast(S, get(x, x3 + k));
             a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
         }
-        float[] t = OUT.get(); // the accumulators leave through an array: a vector argument would be boxed
-        int o1 = GROUP, o2 = 2 * GROUP, o3 = 3 * GROUP;
-        a00.intoArray(t, 0); a01.intoArray(t, L); a02.intoArray(t, 2 * L); a03.intoArray(t, 3 * L);
-        a10.intoArray(t, o1); a11.intoArray(t, o1 + L); a12.intoArray(t, o1 + 2 * L); a13.intoArray(t, o1 + 3 * L);
-        a20.intoArray(t, o2); a21.intoArray(t, o2 + L); a22.intoArray(t, o2 + 2 * L); a23.intoArray(t, o2 + 3 * L);
-        a30.intoArray(t, o3); a31.intoArray(t, o3 + L); a32.intoArray(t, o3 + 2 * L); a33.intoArray(t, o3 + 3 * L);
-        finish(t, 4, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a02 = a02.add(c2); a03 = a03.add(c3);
+                a10 = a10.add(c0); a11 = a11.add(c1); a12 = a12.add(c2); a13 = a13.add(c3);
+                a20 = a20.add(c0); a21 = a21.add(c1); a22 = a22.add(c2); a23 = a23.add(c3);
+                a30 = a30.add(c0); a31 = a31.add(c1); a32 = a32.add(c2); a33 = a33.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a02.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a03.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a12.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a13.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a22.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a23.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a32.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a33.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a02.intoArray(t, 2 * L);
+            a03.intoArray(t, 3 * L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a12.intoArray(t, GROUP + 2 * L);
+            a13.intoArray(t, GROUP + 3 * L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a22.intoArray(t, 2 * GROUP + 2 * L);
+            a23.intoArray(t, 2 * GROUP + 3 * L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            a32.intoArray(t, 3 * GROUP + 2 * L);
+            a33.intoArray(t, 3 * GROUP + 3 * L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     /**
@@ -336,9 +446,29 @@ final class PanelMatrix implements DecodeMatrix {
             a2 = low(v2).fma(u, a2);
             a3 = high(v2).fma(u, a3);
         }
-        float[] t = OUT.get(); // the accumulators leave through an array: a vector argument would be boxed
-        a0.intoArray(t, 0); a1.intoArray(t, L); a2.intoArray(t, 2 * L); a3.intoArray(t, 3 * L);
-        finish(t, 1, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a0 = a0.add(c0); a1 = a1.add(c1); a2 = a2.add(c2); a3 = a3.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a2.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a3.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            a2.intoArray(t, 2 * L);
+            a3.intoArray(t, 3 * L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     /** L 32-bit words of bf16 pairs from byte offset i. */
@@ -383,13 +513,59 @@ final class PanelMatrix implements DecodeMatrix {
                 a30 = w0.fma(u, a30); a31 = w1.fma(u, a31); a32 = w2.fma(u, a32); a33 = w3.fma(u, a33);
             }
         }
-        float[] t = OUT.get(); // the accumulators leave through an array: a vector argument would be boxed
-        int o1 = GROUP, o2 = 2 * GROUP, o3 = 3 * GROUP;
-        a00.intoArray(t, 0); a01.intoArray(t, L); a02.intoArray(t, 2 * L); a03.intoArray(t, 3 * L);
-        a10.intoArray(t, o1); a11.intoArray(t, o1 + L); a12.intoArray(t, o1 + 2 * L); a13.intoArray(t, o1 + 3 * L);
-        a20.intoArray(t, o2); a21.intoArray(t, o2 + L); a22.intoArray(t, o2 + 2 * L); a23.intoArray(t, o2 + 3 * L);
-        a30.intoArray(t, o3); a31.intoArray(t, o3 + L); a32.intoArray(t, o3 + 2 * L); a33.intoArray(t, o3 + 3 * L);
-        finish(t, 4, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a02 = a02.add(c2); a03 = a03.add(c3);
+                a10 = a10.add(c0); a11 = a11.add(c1); a12 = a12.add(c2); a13 = a13.add(c3);
+                a20 = a20.add(c0); a21 = a21.add(c1); a22 = a22.add(c2); a23 = a23.add(c3);
+                a30 = a30.add(c0); a31 = a31.add(c1); a32 = a32.add(c2); a33 = a33.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a02.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a03.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a12.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a13.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a22.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a23.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a32.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a33.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a02.intoArray(t, 2 * L);
+            a03.intoArray(t, 3 * L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a12.intoArray(t, GROUP + 2 * L);
+            a13.intoArray(t, GROUP + 3 * L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a22.intoArray(t, 2 * GROUP + 2 * L);
+            a23.intoArray(t, 2 * GROUP + 3 * L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            a32.intoArray(t, 3 * GROUP + 2 * L);
+            a33.intoArray(t, 3 * GROUP + 3 * L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     private void int8Row(int g, MemorySegment x, int b, MemorySegment y) {
@@ -424,29 +600,40 @@ final class PanelMatrix implements DecodeMatrix {
                 a3 = QuantKernels.int8(data, p + 3 * L).mul(d3).fma(u, a3);
             }
         }
-        float[] t = OUT.get(); // the accumulators leave through an array: a vector argument would be boxed
-        a0.intoArray(t, 0); a1.intoArray(t, L); a2.intoArray(t, 2 * L); a3.intoArray(t, 3 * L);
-        finish(t, 1, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + GROUP <= rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE),
+                        c2 = FloatVector.fromMemorySegment(S, bias, c + 8L * L, Kernels.NATIVE),
+                        c3 = FloatVector.fromMemorySegment(S, bias, c + 12L * L, Kernels.NATIVE);
+                a0 = a0.add(c0); a1 = a1.add(c1); a2 = a2.add(c2); a3 = a3.add(c3);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            a2.intoMemorySegment(y, o + 8L * L, Kernels.NATIVE);
+            a3.intoMemorySegment(y, o + 12L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            a2.intoArray(t, 2 * L);
+            a3.intoArray(t, 3 * L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     /**
-     * Rows b..b+tile-1 of Y's outputs r..r+GROUP-1 from t ([tile][GROUP] accumulators), plus the bias; in the last
-     * group only the outputs that exist.
+     * The last group's outputs that exist (rows r.. up to the matrix's last), for tile rows of X from b, from t
+     * ([tile][GROUP] accumulators), plus the bias.
      */
-    private void finish(float[] t, int tile, int r, int b, MemorySegment y) {
+    private void storePart(float[] t, int tile, int r, int b, MemorySegment y) {
         for (int i = 0; i < tile; i++) {
-            long yo = (long) (b + i) * rows + r;
-            if (r + GROUP <= rows) {
-                for (int j = 0; j < GROUP; j += L) {
-                    FloatVector v = FloatVector.fromArray(S, t, i * GROUP + j);
-                    if (bias != null) v = v.add(load(bias, biasOffset + r + j));
-                    Kernels.store(v, y, yo + j);
-                }
-            } else {
-                for (int j = 0; r + j < rows; j++) {
-                    float v = t[i * GROUP + j];
-                    Kernels.put(y, yo + j, bias == null ? v : v + get(bias, biasOffset + r + j));
-                }
+            for (int j = 0; r + j < rows; j++) {
+                float v = t[i * GROUP + j];
+                Kernels.put(y, (long) (b + i) * rows + r + j, bias == null ? v : v + get(bias, biasOffset + r + j));
             }
         }
     }
