@@ -2,7 +2,6 @@ package io.lumenspark.engine;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -21,9 +20,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class Bf16Gemm {
     /** System property: the oneDNN library to load (a path or soname) instead of the system's libdnnl.so.2. */
-    public static final String LIBRARY_PROPERTY = "lumenspark.onednn";
-    /** What loading each library gave: the products, or why there are none. */
-    private static final Map<String, Found> FOUND = new ConcurrentHashMap<>();
+    public static final String LIBRARY_PROPERTY = OneDnn.LIBRARY_PROPERTY;
+    /** One instance per library (each keeps its threads' conversion buffers). */
+    private static final Map<OneDnn, Bf16Gemm> INSTANCES = new ConcurrentHashMap<>();
     private final OneDnn dnnl;
     /** Each thread's buffers for converting float32 operands: two, grown as needed. */
     private final ThreadLocal<MemorySegment[]> scratch = ThreadLocal.withInitial(() -> new MemorySegment[2]);
@@ -32,24 +31,18 @@ public final class Bf16Gemm {
         this.dnnl = dnnl;
     }
 
-    private record Found(Bf16Gemm gemm, String reason) {
-    }
-
-    private static Found found() {
-        return FOUND.computeIfAbsent(System.getProperty(LIBRARY_PROPERTY, ""), library -> {
-            OneDnn.Loaded l = OneDnn.load(library.isEmpty() ? OneDnn.LIBRARIES : List.of(library));
-            return new Found(l.library() == null ? null : new Bf16Gemm(l.library()), l.reason());
-        });
-    }
-
     /** The bf16 products, when oneDNN loads and this CPU multiplies bf16 natively. */
     public static Optional<Bf16Gemm> find() {
-        return Optional.ofNullable(found().gemm());
+        OneDnn dnnl = OneDnn.system().library();
+        return dnnl != null && dnnl.bf16() ? Optional.of(INSTANCES.computeIfAbsent(dnnl, Bf16Gemm::new)) : Optional.empty();
     }
 
     /** Why {@link #find} is empty (one line, e.g. "oneDNN not found (libdnnl.so.2, ...)"), or null when it is not. */
     public static String unavailableReason() {
-        return found().reason();
+        OneDnn.Loaded l = OneDnn.system();
+        if (l.library() == null) return l.reason();
+        return l.library().bf16() ? null : l.library().version() + " found, but this CPU has no AVX512_BF16 (oneDNN's"
+                + " ISA here: " + l.library().isa() + ")";
     }
 
     /** The library, e.g. "oneDNN 2.6.3 (avx512_core_bf16)". */

@@ -40,14 +40,16 @@ public final class Kernels {
     /**
      * Which kernels run here, for {@code info} and benchmarks: the matrix-product backend (OpenBLAS names the
      * CPU kernels it picked, which {@code OPENBLAS_CORETYPE} sets), the Vector API's width for our own, and the
-     * bf16 products of {@code train --precision bf16} (oneDNN, or why there are none).
+     * bf16 products of {@code train --precision bf16} (oneDNN, or why there are none) and the int8 output layer's
+     * integer products in decoding ({@link IntegerMatrix}).
      */
     public static String describe() {
         String coretype = System.getenv("OPENBLAS_CORETYPE");
         return "products " + Blas.get().name() + (coretype == null ? "" : " (OPENBLAS_CORETYPE=" + coretype + ")")
                 + "; decoding and element-wise kernels: Vector API, " + S.vectorBitSize() + "-bit (" + L + " floats)"
                 + "; bf16 training products: " + Bf16Gemm.find().map(Bf16Gemm::name)
-                .orElseGet(() -> "unavailable (" + Bf16Gemm.unavailableReason() + ")");
+                .orElseGet(() -> "unavailable (" + Bf16Gemm.unavailableReason() + ")")
+                + "; int8 output layer in decoding: " + IntegerMatrix.describe();
     }
 
     @SuppressWarnings("unchecked")

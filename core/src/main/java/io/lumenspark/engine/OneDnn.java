@@ -8,7 +8,9 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -18,9 +20,11 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The system's oneDNN (Debian's libdnnl2, a dependency of python3-torch) called through the FFM API: its row-major
- * {@code dnnl_sgemm} and {@code dnnl_gemm_bf16bf16f32} (bf16 A and B, float32 accumulation and C). Optional: when
- * the library is absent, or the CPU lacks AVX512_BF16 (oneDNN would emulate bf16 at a fraction of fp32's speed),
- * {@link #load} says why in one line instead.
+ * {@code dnnl_sgemm}, {@code dnnl_gemm_bf16bf16f32} (bf16 A and B, float32 accumulation and C) and
+ * {@code dnnl_gemm_u8s8s32} (uint8 A, int8 B, int32 C). Optional: when the library is absent {@link #load} says why
+ * in one line instead; {@link #bf16} and {@link #vnni} say whether the CPU runs the bf16 and int8 products natively
+ * (without AVX512_BF16 oneDNN would emulate bf16 at a fraction of fp32's speed; without VNNI its int8 kernels add
+ * pairs of products in 16 bits, which can saturate, so the sums would not be exact).
  *
  * <p>Debian builds oneDNN on OpenMP (libgomp). Each call runs on one OpenMP thread: products are split across
  * {@link Parallel}'s threads as OpenBLAS's are, so the run's --threads holds for them too and OpenMP's own workers
@@ -30,28 +34,46 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class OneDnn {
     /** The soname, then Debian's path for it. */
     static final List<String> LIBRARIES = List.of("libdnnl.so.2", "/usr/lib/x86_64-linux-gnu/libdnnl.so.2");
+    /** System property: the oneDNN library to load (a path or soname) instead of the system's libdnnl.so.2. */
+    static final String LIBRARY_PROPERTY = "lumenspark.onednn";
     /** dnnl_cpu_isa_avx512_core_bf16: the ISA bits a native bf16 product needs (the enum is cumulative bits). */
     private static final int ISA_AVX512_CORE_BF16 = 0xe7;
+    /** dnnl_cpu_isa_avx512_core_vnni: the ISA bits of exact int8 products (VPDPBUSD: 32-bit sums). */
+    private static final int ISA_AVX512_CORE_VNNI = 0x67;
     private static final ThreadLocal<Boolean> SINGLE_THREADED = ThreadLocal.withInitial(() -> false);
+    /** What loading each library (the property's value) gave. */
+    private static final Map<String, Loaded> LOADED = new ConcurrentHashMap<>();
+    /** The C offset of an int8 product: one int32 zero (offsetc 'F'). */
+    private static final MemorySegment ZERO_OFFSET = Arena.global().allocate(JAVA_INT);
 
-    private final MethodHandle sgemm, gemmBf16, ompSetNumThreads;
+    private final MethodHandle sgemm, gemmBf16, gemmU8S8S32, ompSetNumThreads;
     private final String version;
+    private final int isa;
 
     /** A loaded library, or why there is none. */
     record Loaded(OneDnn library, String reason) {
     }
 
-    private OneDnn(MethodHandle sgemm, MethodHandle gemmBf16, MethodHandle ompSetNumThreads, String version) {
+    private OneDnn(MethodHandle sgemm, MethodHandle gemmBf16, MethodHandle gemmU8S8S32, MethodHandle ompSetNumThreads,
+                   String version, int isa) {
         this.sgemm = sgemm;
         this.gemmBf16 = gemmBf16;
+        this.gemmU8S8S32 = gemmU8S8S32;
         this.ompSetNumThreads = ompSetNumThreads;
         this.version = version;
+        this.isa = isa;
     }
 
     /**
-     * Loads oneDNN from the first of libraries that opens (a soname or a path) and checks that it multiplies bf16
-     * natively here; the reason names what is missing otherwise.
+     * The library {@value #LIBRARY_PROPERTY} names (a path or soname), else the system's ({@link #LIBRARIES}),
+     * loaded once.
      */
+    static Loaded system() {
+        return LOADED.computeIfAbsent(System.getProperty(LIBRARY_PROPERTY, ""),
+                library -> load(library.isEmpty() ? LIBRARIES : List.of(library)));
+    }
+
+    /** Loads oneDNN from the first of libraries that opens (a soname or a path); the reason names what is missing. */
     // binding native functions is what this class is for; the JVM runs with --enable-native-access
     @SuppressWarnings("restricted")
     static Loaded load(List<String> libraries) {
@@ -70,7 +92,8 @@ final class OneDnn {
         if (lookup == null) return new Loaded(null, "oneDNN not found (" + String.join(", ", tried) + ")");
         Linker linker = Linker.nativeLinker();
         Optional<MemorySegment> sgemm = lookup.find("dnnl_sgemm"), bf16 = lookup.find("dnnl_gemm_bf16bf16f32"),
-                isa = lookup.find("dnnl_get_effective_cpu_isa"), version = lookup.find("dnnl_version"),
+                u8s8s32 = lookup.find("dnnl_gemm_u8s8s32"), isa = lookup.find("dnnl_get_effective_cpu_isa"),
+                version = lookup.find("dnnl_version"),
                 threads = lookup.find("omp_set_num_threads"); // libgomp's, found through libdnnl's dependencies
         if (sgemm.isEmpty() || bf16.isEmpty() || isa.isEmpty() || version.isEmpty()) {
             return new Loaded(null, found + " is not oneDNN 2 or later: it lacks dnnl_sgemm, dnnl_gemm_bf16bf16f32,"
@@ -94,18 +117,33 @@ final class OneDnn {
         } catch (Throwable e) {
             return new Loaded(null, "oneDNN found but its version or CPU ISA could not be read: " + e.getMessage());
         }
-        if ((cpuIsa & ISA_AVX512_CORE_BF16) != ISA_AVX512_CORE_BF16) {
-            return new Loaded(null, label + " found, but this CPU has no AVX512_BF16 (oneDNN's ISA here: 0x"
-                    + Integer.toHexString(cpuIsa) + ")");
-        }
-        return new Loaded(new OneDnn(linker.downcallHandle(sgemm.get(), gemm),
-                linker.downcallHandle(bf16.get(), gemm),
-                linker.downcallHandle(threads.get(), FunctionDescriptor.ofVoid(JAVA_INT)), label), null);
+        // (char transa, transb, offsetc, dim_t M, N, K, float alpha, const uint8_t *A, dim_t lda, uint8_t ao,
+        //  const int8_t *B, dim_t ldb, int8_t bo, float beta, int32_t *C, dim_t ldc, const int32_t *co)
+        MethodHandle int8 = u8s8s32.map(f -> linker.downcallHandle(f, FunctionDescriptor.of(JAVA_INT, JAVA_BYTE,
+                JAVA_BYTE, JAVA_BYTE, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_BYTE,
+                ADDRESS, JAVA_LONG, JAVA_BYTE, JAVA_FLOAT, ADDRESS, JAVA_LONG, ADDRESS))).orElse(null);
+        return new Loaded(new OneDnn(linker.downcallHandle(sgemm.get(), gemm), linker.downcallHandle(bf16.get(), gemm),
+                int8, linker.downcallHandle(threads.get(), FunctionDescriptor.ofVoid(JAVA_INT)), label, cpuIsa), null);
     }
 
     /** The library and its version, e.g. "oneDNN 2.6.3". */
     String version() {
         return version;
+    }
+
+    /** Whether this CPU runs {@link #gemmBf16} natively (AVX512_BF16). */
+    boolean bf16() {
+        return (isa & ISA_AVX512_CORE_BF16) == ISA_AVX512_CORE_BF16;
+    }
+
+    /** Whether {@link #gemmU8S8S32} is there and its sums are exact here (AVX512 VNNI). */
+    boolean vnni() {
+        return gemmU8S8S32 != null && (isa & ISA_AVX512_CORE_VNNI) == ISA_AVX512_CORE_VNNI;
+    }
+
+    /** oneDNN's ISA on this CPU, for messages: "0xe7". */
+    String isa() {
+        return "0x" + Integer.toHexString(isa);
     }
 
     /**
@@ -129,16 +167,40 @@ final class OneDnn {
                 b.asSlice(bOffset * 2), ldb, beta, c.asSlice(cOffset * 4), ldc);
     }
 
+    /**
+     * C = (A - 128) B^T in int32, row-major, as one single-threaded call: A m x k uint8 (rows lda apart), B n x k
+     * int8 (rows ldb apart, used transposed), C m x n (rows ldc apart). With VNNI ({@link #vnni}) every sum is
+     * exact: the result is the same integers whatever the blocking, so any split of the rows of B gives the same C.
+     */
+    void gemmU8S8S32(int m, int n, int k, MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c,
+                     int ldc) {
+        if (m == 0 || n == 0) return;
+        int status;
+        try {
+            singleThreaded();
+            status = (int) gemmU8S8S32.invokeExact((byte) 'N', (byte) 'T', (byte) 'F', (long) m, (long) n, (long) k,
+                    1f, a, (long) lda, (byte) -128, b, (long) ldb, (byte) 0, 0f, c, (long) ldc, ZERO_OFFSET);
+        } catch (Throwable e) {
+            throw new IllegalStateException("dnnl_gemm_u8s8s32 failed", e);
+        }
+        if (status != 0) throw new IllegalStateException("dnnl_gemm_u8s8s32 returned status " + status);
+    }
+
+    /** Sets OpenMP's thread count to 1 on the calling thread, once. */
+    private void singleThreaded() throws Throwable {
+        if (!SINGLE_THREADED.get()) {
+            ompSetNumThreads.invokeExact(1);
+            SINGLE_THREADED.set(true);
+        }
+    }
+
     private void call(MethodHandle h, String function, boolean transA, boolean transB, int m, int n, int k,
                       float alpha, MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c,
                       int ldc) {
         if (m == 0 || n == 0) return;
         int status;
         try {
-            if (!SINGLE_THREADED.get()) {
-                ompSetNumThreads.invokeExact(1);
-                SINGLE_THREADED.set(true);
-            }
+            singleThreaded();
             status = (int) h.invokeExact(transA ? (byte) 'T' : (byte) 'N', transB ? (byte) 'T' : (byte) 'N',
                     (long) m, (long) n, (long) k, alpha, a, (long) lda, b, (long) ldb, beta, c, (long) ldc);
         } catch (Throwable e) {

@@ -61,22 +61,31 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
         MemorySegment q = arena.allocate((long) rows * columns, 64);
         MemorySegment d = arena.allocate((long) rows * nb * 4, 64);
         Parallel.rows(rows, columns, (from, to) -> {
+            float[] row = new float[columns];
+            byte[] qs = new byte[columns];
             for (int r = from; r < to; r++) {
+                MemorySegment.copy(w, ValueLayout.JAVA_FLOAT, (long) r * columns * 4, row, 0, columns);
                 for (int j = 0; j < nb; j++) {
-                    long start = (long) r * columns + (long) j * size, end = start + Math.min(size, columns - j * size);
-                    float max = 0;
-                    for (long i = start; i < end; i++) max = Math.max(max, Math.abs(w.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
-                    float scale = max / 127;
-                    float inv = scale == 0 ? 0 : 1 / scale;
-                    d.setAtIndex(ValueLayout.JAVA_FLOAT, (long) r * nb + j, scale);
-                    for (long i = start; i < end; i++) {
-                        int v = Math.round(w.getAtIndex(ValueLayout.JAVA_FLOAT, i) * inv);
-                        q.set(ValueLayout.JAVA_BYTE, i, (byte) Math.max(-127, Math.min(127, v)));
-                    }
+                    int start = j * size, end = Math.min(columns, start + size);
+                    d.setAtIndex(ValueLayout.JAVA_FLOAT, (long) r * nb + j, quantizeRun(row, start, end, qs, start));
                 }
+                MemorySegment.copy(qs, 0, q, ValueLayout.JAVA_BYTE, (long) r * columns, columns);
             }
         });
         return new QuantizedMatrix(dtype, q, d, size, rows, columns);
+    }
+
+    /**
+     * w[from, to) as int8 into q from index at: q = round(w / d), d = max |w| / 127 over the run (q = 0 where d
+     * is 0). Returns d.
+     */
+    static float quantizeRun(float[] w, int from, int to, byte[] q, int at) {
+        float max = 0;
+        for (int i = from; i < to; i++) max = Math.max(max, Math.abs(w[i]));
+        float scale = max / 127;
+        float inv = scale == 0 ? 0 : 1 / scale;
+        for (int i = from; i < to; i++) q[at + i - from] = (byte) Math.max(-127, Math.min(127, Math.round(w[i] * inv)));
+        return scale;
     }
 
     /** The bfloat16 nearest to a finite float32 (ties to even): its top 16 bits after rounding. */
@@ -110,5 +119,23 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
      */
     public DecodeMatrix decodeMatrix(MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
         return PanelMatrix.of(this, bias, biasOffset, arena, fromFile);
+    }
+
+    /** Whether {@link #integerDecodeMatrix} gives int8 weights integer products here (oneDNN with AVX512 VNNI). */
+    public static boolean integerProducts() {
+        return IntegerMatrix.library() != null;
+    }
+
+    /**
+     * For int8 weights of at most {@link IntegerMatrix#EXACT_COLUMNS} columns where oneDNN multiplies int8 exactly
+     * (AVX512 VNNI): a {@link DecodeMatrix} whose products
+     * run in integers, the weights requantized with one scale per row and each row of X quantized to int8 as it
+     * comes ({@link IntegerMatrix}); faster than {@link #decodeMatrix} on a batch, at the cost of rounding X.
+     * Otherwise null. Data mapped read-only from a file has its pages given back afterwards (fromFile).
+     */
+    public DecodeMatrix integerDecodeMatrix(MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
+        OneDnn dnnl = IntegerMatrix.library();
+        return dtype == WeightDtype.INT8 && dnnl != null && columns <= IntegerMatrix.EXACT_COLUMNS
+                ? IntegerMatrix.of(this, bias, biasOffset, arena, fromFile, dnnl) : null;
     }
 }

@@ -24,6 +24,11 @@ final class Linear {
     final Params.Param bias;    // [out], or null
     final int in, out;
     private final String role;
+    /**
+     * Whether decoding steps may run this layer's int8 products in integers, activations rounded to int8 too
+     * ({@link QuantizedMatrix#integerDecodeMatrix}): the output layer, which is most of a batched step's work.
+     */
+    boolean integerDecoding;
     private MemorySegment x;    // [rows, in] the input, kept for backward (the caller's buffer)
     private MemorySegment y;    // [rows, out] the output
     private MemorySegment dx;   // [rows, in] scratch: the input's gradient
@@ -127,8 +132,11 @@ final class Linear {
             QuantizedMatrix q = c.params.quantized(weight);
             MemorySegment b = bias == null ? null : c.value(bias);
             boolean fromFile = c.params.isMapped();
-            DecodeMatrix m = q != null ? q.decodeMatrix(b, 0, arena, fromFile)
-                    : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0, arena, fromFile);
+            DecodeMatrix m = q != null && integerDecoding ? q.integerDecodeMatrix(b, 0, arena, fromFile) : null;
+            if (m == null) {
+                m = q != null ? q.decodeMatrix(b, 0, arena, fromFile)
+                        : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0, arena, fromFile);
+            }
             decode = new Decoding(m, version);
             return m;
         }

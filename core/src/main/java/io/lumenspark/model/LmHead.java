@@ -52,6 +52,7 @@ final class LmHead {
             norm = null;
         }
         fc = new Linear(params, "fc_out", d, vocab, true);
+        fc.integerDecoding = true;
     }
 
     void allocate(Pass c) {
