@@ -146,10 +146,15 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
                     List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>();
+                    double[] steps = new double[4]; // the s-stream rounds' steps, rows, step seconds, wall seconds
                     for (int r = 0; r < rounds; r++) {
                         if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
                         double single = s == 1 ? Double.NaN : round(server, preset, 1, cfg, random)[0];
+                        double[] before = steps(server);
                         double[] result = round(server, preset, s, cfg, random);
+                        double[] after = steps(server);
+                        for (int i = 0; i < 3; i++) steps[i] += after[i] - before[i];
+                        steps[3] += result[3];
                         rs.add(result);
                         speedups.add(s == 1 ? 1 : result[0] / single);
                     }
@@ -168,6 +173,11 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     line.put("ms_per_token_p50", round2(p.msPerToken()));
                     line.put("first_token_ms_p50", round1(p.firstTokenMs()));
                     if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));
+                    // the server's decoding steps in those rounds (its /metrics): how full they were, how long
+                    // they took with their sampling, and the share of the rounds' time spent in them
+                    line.put("rows_per_step", round2(steps[1] / steps[0]));
+                    line.put("step_ms", round2(1000 * steps[2] / steps[0]));
+                    line.put("step_share", round2(steps[2] / steps[3]));
                     log.println(Json.toLine(line));
                 }
             } finally {
@@ -207,9 +217,34 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         }
     }
 
+    /** The server's totals of decoding steps so far, from its /metrics: {steps, rows, seconds}. */
+    private static double[] steps(Server server) {
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        try {
+            String text = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/metrics")).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+            double[] out = new double[3];
+            for (String line : text.split("\n")) {
+                String[] kv = line.split(" ");
+                if (kv.length != 2) continue;
+                if (kv[0].startsWith("lumenspark_step_seconds_count{")) out[0] += Double.parseDouble(kv[1]);
+                if (kv[0].startsWith("lumenspark_step_batch_size_sum{")) out[1] += Double.parseDouble(kv[1]);
+                if (kv[0].startsWith("lumenspark_step_seconds_sum{")) out[2] += Double.parseDouble(kv[1]);
+            }
+            return out;
+        } catch (IOException e) {
+            throw new LumensparkException("reading the server's metrics failed: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LumensparkException("interrupted");
+        } finally {
+            http.close();
+        }
+    }
+
     /**
      * One round: s clients stream a completion each, all at once. Returns {aggregate tokens/s, median ms per token
-     * of a stream, median ms to its first token}.
+     * of a stream, median ms to its first token, seconds}.
      */
     private double[] round(Server server, String model, int s, ModelConfig cfg, SplittableRandom random) {
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
@@ -238,7 +273,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 first[i] = r[2];
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first)};
+            return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds};
         } catch (Exception e) {
             throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
         } finally {

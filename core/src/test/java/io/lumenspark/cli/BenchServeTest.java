@@ -25,6 +25,12 @@ class BenchServeTest {
         assertTrue(points.stream().allMatch(l -> l.contains("\"dtype\":\"int8\"")), r.out());
         assertTrue(r.out().contains("matrix weights: int8\n"), r.out());
         assertTrue(points.get(1).contains("\"x_single_stream\""), "the speed-up over paired single-stream rounds");
+        for (String p : points) { // the server's own account of its steps: each holds 1 to the streams' rows
+            var j = io.lumenspark.io.Json.mapper().readTree(p);
+            double rows = j.get("rows_per_step").asDouble(), share = j.get("step_share").asDouble();
+            assertTrue(rows >= 1 && rows <= j.get("streams").asInt(), p);
+            assertTrue(j.get("step_ms").asDouble() > 0 && share > 0 && share <= 1, p);
+        }
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
             assertTrue(r.out().contains(row), row + " in\n" + r.out());
         }
