@@ -83,9 +83,13 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     /** Streams in the warm-up round. */
     private static final int WARM_UP = 4;
 
-    /** One point: streams at once, with the medians over the rounds. */
+    /**
+     * One point: streams at once, with the medians over the rounds, and the server's decoding steps over those
+     * rounds (mean rows per step, mean ms per step with its sampling, share of the rounds' time in steps).
+     */
     record Point(String preset, int streams, double tokensPerSecond, double speedup, double msPerToken,
-                 double firstTokenMs, double generateMsPerToken) {
+                 double firstTokenMs, double generateMsPerToken, double rowsPerStep, double stepMs,
+                 double stepShare) {
     }
 
     /** Runs every preset, prints JSON lines and a Markdown table, and writes the charts into out. */
@@ -94,11 +98,13 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         for (String preset : presets) points.addAll(measure(preset, log));
         log.println();
         log.println("matrix weights: " + dtype.label());
-        log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50) |");
-        log.println("|---|---|---|---|---|---|");
+        log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50)"
+                + " | rows per step | ms per step | time in steps |");
+        log.println("|---|---|---|---|---|---|---|---|---|");
         for (Point p : points) {
-            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f |%n", p.preset(), p.streams(), p.tokensPerSecond(),
-                    p.speedup(), p.msPerToken(), p.firstTokenMs());
+            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f | %.1f | %.2f | %.0f %% |%n", p.preset(), p.streams(),
+                    p.tokensPerSecond(), p.speedup(), p.msPerToken(), p.firstTokenMs(), p.rowsPerStep(),
+                    p.stepMs(), 100 * p.stepShare());
         }
         log.println();
         log.println("| preset | generate ms/token (p50) | serve, 1 stream, ms/token (p50) | serve / generate |");
@@ -161,7 +167,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     Point p = new Point(preset, s, Stats.median(rs.stream().mapToDouble(a -> a[0]).toArray()),
                             Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
                             Stats.median(rs.stream().mapToDouble(a -> a[2]).toArray()),
-                            gen.isEmpty() ? Double.NaN : Stats.median(gen));
+                            gen.isEmpty() ? Double.NaN : Stats.median(gen), steps[1] / steps[0],
+                            1000 * steps[2] / steps[0], steps[2] / steps[3]);
                     points.add(p);
                     Map<String, Object> line = new LinkedHashMap<>();
                     line.put("preset", preset);
@@ -175,9 +182,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));
                     // the server's decoding steps in those rounds (its /metrics): how full they were, how long
                     // they took with their sampling, and the share of the rounds' time spent in them
-                    line.put("rows_per_step", round2(steps[1] / steps[0]));
-                    line.put("step_ms", round2(1000 * steps[2] / steps[0]));
-                    line.put("step_share", round2(steps[2] / steps[3]));
+                    line.put("rows_per_step", round2(p.rowsPerStep()));
+                    line.put("step_ms", round2(p.stepMs()));
+                    line.put("step_share", round2(p.stepShare()));
                     log.println(Json.toLine(line));
                 }
             } finally {

@@ -1,5 +1,7 @@
 package io.lumenspark.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.io.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,7 +28,7 @@ class BenchServeTest {
         assertTrue(r.out().contains("matrix weights: int8\n"), r.out());
         assertTrue(points.get(1).contains("\"x_single_stream\""), "the speed-up over paired single-stream rounds");
         for (String p : points) { // the server's own account of its steps: each holds 1 to the streams' rows
-            var j = io.lumenspark.io.Json.mapper().readTree(p);
+            JsonNode j = Json.mapper().readTree(p);
             double rows = j.get("rows_per_step").asDouble(), share = j.get("step_share").asDouble();
             assertTrue(rows >= 1 && rows <= j.get("streams").asInt(), p);
             assertTrue(j.get("step_ms").asDouble() > 0 && share > 0 && share <= 1, p);
