@@ -29,13 +29,19 @@ final class IntegerMatrix implements DecodeMatrix {
     static final int ONEDNN_ROWS = 2;
     /** The most columns whose products a float32 chain sums exactly: 1024 x 127 x 127 is below 2^24. */
     static final int EXACT_COLUMNS = 1024;
-    /** Output rows per oneDNN call or chunk: a 2048 x 512 slice of int8 weights is 1 MB. */
+    /**
+     * The most output rows per oneDNN call or chunk (a 2048 x 512 slice of int8 weights is 1 MB); fewer where that
+     * would leave fewer than four chunks per thread.
+     */
     private static final int SLICE = 2048;
+    /** System property: false keeps int8 output layers on the float path even where integer products run. */
+    static final String PROPERTY = "lumenspark.int8.integer";
 
     private final int rows, columns;
     private final MemorySegment q;      // [rows, columns] int8, row-major (oneDNN's)
     private final PanelMatrix panel;    // q in panels with scales of 1 (fewer rows, or no oneDNN)
     private final float[] scales;       // [rows]
+    private final int[] rowSums;        // [rows] the sum of each row of q
     private final float[] bias;         // [rows] (a copy: decoding copies are made again when weights change), or null
     private final OneDnn dnnl;          // null: the panel kernel for every batch
     /** The calling thread's quantized rows of X: [batch, columns] as oneDNN's uint8 and as float32, their scales. */
@@ -56,13 +62,14 @@ final class IntegerMatrix implements DecodeMatrix {
                            MemorySegment floats, float[] scales) {
     }
 
-    private IntegerMatrix(int rows, int columns, MemorySegment q, PanelMatrix panel, float[] scales, float[] bias,
-                          OneDnn dnnl) {
+    private IntegerMatrix(int rows, int columns, MemorySegment q, PanelMatrix panel, float[] scales, int[] rowSums,
+                          float[] bias, OneDnn dnnl) {
         this.rows = rows;
         this.columns = columns;
         this.q = q;
         this.panel = panel;
         this.scales = scales;
+        this.rowSums = rowSums;
         this.bias = bias;
         this.dnnl = dnnl;
     }
@@ -72,6 +79,7 @@ final class IntegerMatrix implements DecodeMatrix {
      * integer products would only be slower than {@link PanelMatrix}'s, so callers use those instead.
      */
     static OneDnn library() {
+        if (!Boolean.parseBoolean(System.getProperty(PROPERTY, "true"))) return null;
         OneDnn d = OneDnn.system().library();
         return d != null && d.vnni() ? d : null;
     }
@@ -81,7 +89,10 @@ final class IntegerMatrix implements DecodeMatrix {
         OneDnn.Loaded l = OneDnn.system();
         if (library() != null) {
             return "integer products (" + l.library().version() + " u8s8s32, avx512_core_vnni, from "
-                    + ONEDNN_ROWS + " rows)";
+                    + ONEDNN_ROWS + " rows; output layers of up to " + EXACT_COLUMNS + " inputs)";
+        }
+        if (!Boolean.parseBoolean(System.getProperty(PROPERTY, "true"))) {
+            return "float32 after widening (-D" + PROPERTY + "=false)";
         }
         return "float32 after widening (" + (l.library() == null ? l.reason() : l.library().version()
                 + " found, but its int8 sums are not exact on this CPU without AVX512 VNNI (oneDNN's ISA here: "
@@ -105,6 +116,7 @@ final class IntegerMatrix implements DecodeMatrix {
         }
         MemorySegment q = Pages.allocateUntouched((long) rows * columns, arena);
         float[] scales = new float[rows];
+        int[] rowSums = new int[rows]; // oneDNN's sums come with 128 x each row's sum on top (its A is xq + 128)
         Parallel.rows(rows, columns, (from, to) -> {
             float[] row = new float[columns];
             byte[] qs = new byte[columns];
@@ -114,6 +126,9 @@ final class IntegerMatrix implements DecodeMatrix {
                     QuantKernels.widenRow(m, r, w, 0);
                     MemorySegment.copy(w, ValueLayout.JAVA_FLOAT, 0, row, 0, columns);
                     scales[r] = QuantizedMatrix.quantizeRun(row, 0, columns, qs, 0);
+                    int sum = 0;
+                    for (byte v : qs) sum += v;
+                    rowSums[r] = sum;
                     MemorySegment.copy(qs, 0, q, ValueLayout.JAVA_BYTE, (long) r * columns, columns);
                 }
             }
@@ -127,11 +142,14 @@ final class IntegerMatrix implements DecodeMatrix {
         // scales of 1 per block of QuantizedMatrix.BLOCK, as every other int8 layer has: the kernel then runs with
         // the same loop counts everywhere (one scale per row here made C2 compile it 1.2-6x slower in some runs)
         int blocks = QuantizedMatrix.blocks(columns, QuantizedMatrix.BLOCK);
-        MemorySegment ones = arena.allocate((long) rows * blocks * 4, 64);
-        for (long i = 0; i < (long) rows * blocks; i++) ones.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
-        PanelMatrix panel = PanelMatrix.of(new QuantizedMatrix(WeightDtype.INT8, q, ones, QuantizedMatrix.BLOCK, rows,
-                columns), null, 0, arena, false);
-        return new IntegerMatrix(rows, columns, q, panel, scales, b, dnnl);
+        PanelMatrix panel;
+        try (Arena tmp = Arena.ofShared()) { // the panel keeps a copy of the scales
+            MemorySegment ones = tmp.allocate((long) rows * blocks * 4, 64);
+            for (long i = 0; i < (long) rows * blocks; i++) ones.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
+            panel = PanelMatrix.of(new QuantizedMatrix(WeightDtype.INT8, q, ones, QuantizedMatrix.BLOCK, rows,
+                    columns), null, 0, arena, false);
+        }
+        return new IntegerMatrix(rows, columns, q, panel, scales, rowSums, b, dnnl);
     }
 
     @Override
@@ -154,12 +172,13 @@ final class IntegerMatrix implements DecodeMatrix {
         Scratch in = quantizeInputs(x, batch);
         boolean withDnnl = dnnl != null && batch >= ONEDNN_ROWS;
         if (!withDnnl) panel.multiply(in.floats, batch, y); // y holds the sums S, as float32
-        int slices = (rows + SLICE - 1) / SLICE;
-        Parallel.chunks(slices, (long) SLICE * (withDnnl ? columns : 1) * batch, (from, to) -> {
+        int size = Math.min(SLICE, Math.max(64, (rows / (4 * Parallel.threads()) + 63) / 64 * 64));
+        int slices = (rows + size - 1) / size;
+        Parallel.chunks(slices, (long) size * (withDnnl ? columns : 1) * batch, (from, to) -> {
             MemorySegment c = withDnnl ? sums(batch) : null;
             Slice t = slice.get();
             for (int s = from; s < to; s++) {
-                int r0 = s * SLICE, n = Math.min(SLICE, rows - r0);
+                int r0 = s * size, n = Math.min(size, rows - r0);
                 if (withDnnl) {
                     dnnl.gemmU8S8S32(batch, n, columns, in.unsigned, columns, q.asSlice((long) r0 * columns),
                             columns, c, SLICE);
@@ -168,7 +187,8 @@ final class IntegerMatrix implements DecodeMatrix {
                     long at = (long) b * rows + r0;
                     if (withDnnl) {
                         MemorySegment.copy(c, ValueLayout.JAVA_INT, (long) b * SLICE * 4, t.ints, 0, n);
-                        for (int i = 0; i < n; i++) t.sums[i] = t.ints[i]; // exact: |S| < 2^24
+                        int[] rowSums = this.rowSums;
+                        for (int i = 0; i < n; i++) t.sums[i] = t.ints[i] - 128 * rowSums[r0 + i]; // exact: |S| < 2^24
                     } else {
                         MemorySegment.copy(y, ValueLayout.JAVA_FLOAT, at * 4, t.sums, 0, n);
                     }

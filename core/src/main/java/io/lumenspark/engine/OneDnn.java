@@ -168,9 +168,10 @@ final class OneDnn {
     }
 
     /**
-     * C = (A - 128) B^T in int32, row-major, as one single-threaded call: A m x k uint8 (rows lda apart), B n x k
-     * int8 (rows ldb apart, used transposed), C m x n (rows ldc apart). With VNNI ({@link #vnni}) every sum is
-     * exact: the result is the same integers whatever the blocking, so any split of the rows of B gives the same C.
+     * C = A B^T in int32, row-major, as one single-threaded call: A m x k uint8 (rows lda apart), B n x k int8 (rows
+     * ldb apart, used transposed), C m x n (rows ldc apart); no zero points (oneDNN takes A's as a uint8_t argument,
+     * whose upper bits a caller through the FFM API cannot be sure to clear). With VNNI ({@link #vnni}) every sum
+     * is exact: the same integers whatever the blocking, so any split of the rows of B gives the same C.
      */
     void gemmU8S8S32(int m, int n, int k, MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c,
                      int ldc) {
@@ -179,7 +180,7 @@ final class OneDnn {
         try {
             singleThreaded();
             status = (int) gemmU8S8S32.invokeExact((byte) 'N', (byte) 'T', (byte) 'F', (long) m, (long) n, (long) k,
-                    1f, a, (long) lda, (byte) -128, b, (long) ldb, (byte) 0, 0f, c, (long) ldc, ZERO_OFFSET);
+                    1f, a, (long) lda, (byte) 0, b, (long) ldb, (byte) 0, 0f, c, (long) ldc, ZERO_OFFSET);
         } catch (Throwable e) {
             throw new IllegalStateException("dnnl_gemm_u8s8s32 failed", e);
         }

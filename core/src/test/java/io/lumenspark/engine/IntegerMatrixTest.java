@@ -131,6 +131,23 @@ class IntegerMatrixTest {
         }
     }
 
+    @Test
+    void aPropertyKeepsInt8OnTheFloatPath() {
+        try (Arena arena = Arena.ofShared()) {
+            QuantizedMatrix int8 = QuantizedMatrix.quantize(WeightDtype.INT8, filled(arena, 64, new Random(4), 1f), 8, 8,
+                    32, arena);
+            System.setProperty(IntegerMatrix.PROPERTY, "false");
+            try {
+                assertNull(IntegerMatrix.library());
+                assertNull(int8.integerDecodeMatrix(null, 0, arena, false));
+                assertTrue(Kernels.describe().contains("int8 output layer in decoding: float32 after widening (-D"
+                        + IntegerMatrix.PROPERTY + "=false)"), Kernels.describe());
+            } finally {
+                System.clearProperty(IntegerMatrix.PROPERTY);
+            }
+        }
+    }
+
     /** The scalar rule: d = max |v| / 127, q = round(v / d) clamped to 127 (0 where d is 0); returns d. */
     private static float quantize(MemorySegment v, long from, int n, byte[] q, int at) {
         float max = 0;
