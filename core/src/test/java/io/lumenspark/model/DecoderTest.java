@@ -53,10 +53,19 @@ class DecoderTest {
     void quantizedStepsAgreeWithTheQuantizedFullForward(String name, ModelConfig cfg) {
         checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16);
         checkStepsAgainstFullForward(name + " int8", cfg, WeightDtype.INT8);
+        if (QuantizedMatrix.integerProducts()) { // and every int8 layer on the float path, as tightly as bf16
+            System.setProperty("lumenspark.int8.integer", "false");
+            try {
+                checkStepsAgainstFullForward(name + " int8 (float path)", cfg, WeightDtype.INT8);
+            } finally {
+                System.clearProperty("lumenspark.int8.integer");
+            }
+        }
     }
 
     private static void checkStepsAgainstFullForward(String name, ModelConfig cfg, WeightDtype dtype) {
-        double tolerance = dtype == WeightDtype.INT8 && QuantizedMatrix.integerProducts() ? 1e-2 : 1e-5;
+        boolean integer = dtype == WeightDtype.INT8 && QuantizedMatrix.integerProducts();
+        double tolerance = integer ? 1e-2 : 1e-5;
         int n = cfg.seqLength(), v = cfg.vocabSize();
         Random r = new Random(9);
         int[] ids = new int[n];
