@@ -88,23 +88,32 @@ class DecodeMatrixTest {
             }
             assertEquals(0x7f7f7f7f, y.get(ValueLayout.JAVA_INT, (long) batch * rows * 4), what + ": wrote past Y");
 
-            // each row alone, and the rows in another order, give the same bits as the batch of nine
-            MemorySegment one = arena.allocate((long) rows * 4, 64);
-            MemorySegment reversed = arena.allocate((long) batch * columns * 4, 64);
-            for (int b = 0; b < batch; b++) {
-                MemorySegment.copy(x, (long) b * columns * 4, reversed, (long) (batch - 1 - b) * columns * 4,
-                        (long) columns * 4);
-            }
-            MemorySegment yr = arena.allocate((long) batch * rows * 4, 64);
-            m.multiply(reversed, batch, yr);
-            for (int b = 0; b < batch; b++) {
-                m.multiply(x.asSlice((long) b * columns * 4), 1, one);
-                for (int r = 0; r < rows; r++) {
-                    int inBatch = y.getAtIndex(ValueLayout.JAVA_INT, (long) b * rows + r);
-                    assertEquals(inBatch, one.getAtIndex(ValueLayout.JAVA_INT, r), what + ": row " + b + " alone");
-                    assertEquals(inBatch, yr.getAtIndex(ValueLayout.JAVA_INT, (long) (batch - 1 - b) * rows + r),
-                            what + ": row " + b + " in reversed order");
-                }
+            assertBatchInvariant(m, x, batch, y, arena, what);
+        }
+    }
+
+    /**
+     * Each row of x alone, and the rows in reverse order, give the same bits as y, m's product of the batch of
+     * them.
+     */
+    static void assertBatchInvariant(DecodeMatrix m, MemorySegment x, int batch, MemorySegment y, Arena arena,
+                                     String what) {
+        int rows = m.rows(), columns = m.columns();
+        MemorySegment one = arena.allocate((long) rows * 4, 64);
+        MemorySegment reversed = arena.allocate((long) batch * columns * 4, 64);
+        for (int b = 0; b < batch; b++) {
+            MemorySegment.copy(x, (long) b * columns * 4, reversed, (long) (batch - 1 - b) * columns * 4,
+                    (long) columns * 4);
+        }
+        MemorySegment yr = arena.allocate((long) batch * rows * 4, 64);
+        m.multiply(reversed, batch, yr);
+        for (int b = 0; b < batch; b++) {
+            m.multiply(x.asSlice((long) b * columns * 4), 1, one);
+            for (int r = 0; r < rows; r++) {
+                int inBatch = y.getAtIndex(ValueLayout.JAVA_INT, (long) b * rows + r);
+                assertEquals(inBatch, one.getAtIndex(ValueLayout.JAVA_INT, r), what + ": row " + b + " alone");
+                assertEquals(inBatch, yr.getAtIndex(ValueLayout.JAVA_INT, (long) (batch - 1 - b) * rows + r),
+                        what + ": row " + b + " in reversed order");
             }
         }
     }
@@ -120,7 +129,8 @@ class DecodeMatrixTest {
         }
     }
 
-    private static MemorySegment filled(Arena arena, long n, Random random, float scale) {
+    /** n floats of N(0, scale^2) in arena. */
+    static MemorySegment filled(Arena arena, long n, Random random, float scale) {
         MemorySegment m = arena.allocate(n * 4, 64);
         for (long i = 0; i < n; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian() * scale);
         return m;

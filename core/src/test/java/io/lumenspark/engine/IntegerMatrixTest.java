@@ -41,9 +41,9 @@ class IntegerMatrixTest {
     private static void check(int rows, int columns, boolean withBias, Random random, OneDnn dnnl) {
         try (Arena arena = Arena.ofShared()) {
             int batch = 9;
-            MemorySegment w = filled(arena, (long) rows * columns, random, 0.5f);
-            MemorySegment bias = withBias ? filled(arena, rows + 3, random, 1f) : null;
-            MemorySegment x = filled(arena, (long) batch * columns, random, 2f);
+            MemorySegment w = DecodeMatrixTest.filled(arena, (long) rows * columns, random, 0.5f);
+            MemorySegment bias = withBias ? DecodeMatrixTest.filled(arena, rows + 3, random, 1f) : null;
+            MemorySegment x = DecodeMatrixTest.filled(arena, (long) batch * columns, random, 2f);
             for (int k = 0; k < columns; k++) x.setAtIndex(ValueLayout.JAVA_FLOAT, columns + k, 0f); // row 1 all zero: scale 0
             QuantizedMatrix blocks = QuantizedMatrix.quantize(WeightDtype.INT8, w, rows, columns, QuantizedMatrix.BLOCK,
                     arena);
@@ -92,24 +92,7 @@ class IntegerMatrixTest {
                 }
                 assertEquals(0x7f7f7f7f, y.get(ValueLayout.JAVA_INT, (long) batch * rows * 4), what + ": wrote past Y");
 
-                // each row alone, and the rows in another order, give the same bits as the batch of nine
-                MemorySegment one = arena.allocate((long) rows * 4, 64);
-                MemorySegment reversed = arena.allocate((long) batch * columns * 4, 64);
-                for (int b = 0; b < batch; b++) {
-                    MemorySegment.copy(x, (long) b * columns * 4, reversed, (long) (batch - 1 - b) * columns * 4,
-                            (long) columns * 4);
-                }
-                MemorySegment yr = arena.allocate((long) batch * rows * 4, 64);
-                m.multiply(reversed, batch, yr);
-                for (int b = 0; b < batch; b++) {
-                    m.multiply(x.asSlice((long) b * columns * 4), 1, one);
-                    for (int r = 0; r < rows; r++) {
-                        int inBatch = y.getAtIndex(ValueLayout.JAVA_INT, (long) b * rows + r);
-                        assertEquals(inBatch, one.getAtIndex(ValueLayout.JAVA_INT, r), what + ": row " + b + " alone");
-                        assertEquals(inBatch, yr.getAtIndex(ValueLayout.JAVA_INT, (long) (batch - 1 - b) * rows + r),
-                                what + ": row " + b + " in reversed order");
-                    }
-                }
+                DecodeMatrixTest.assertBatchInvariant(m, x, batch, y, arena, what);
             }
         }
     }
@@ -117,13 +100,13 @@ class IntegerMatrixTest {
     @Test
     void onlyInt8WeightsWithExactIntegerProductsGetThem() {
         try (Arena arena = Arena.ofShared()) {
-            MemorySegment w = filled(arena, 64, new Random(2), 1f);
+            MemorySegment w = DecodeMatrixTest.filled(arena, 64, new Random(2), 1f);
             QuantizedMatrix bf16 = QuantizedMatrix.quantize(WeightDtype.BF16, w, 8, 8, 0, arena);
             assertNull(bf16.integerDecodeMatrix(null, 0, arena, false));
             QuantizedMatrix int8 = QuantizedMatrix.quantize(WeightDtype.INT8, w, 8, 8, 32, arena);
             assertEquals(IntegerMatrix.library() != null, int8.integerDecodeMatrix(null, 0, arena, false) != null);
             int wide = IntegerMatrix.EXACT_COLUMNS + 1; // past what a float32 chain sums exactly
-            QuantizedMatrix tooWide = QuantizedMatrix.quantize(WeightDtype.INT8, filled(arena, wide, new Random(3), 1f),
+            QuantizedMatrix tooWide = QuantizedMatrix.quantize(WeightDtype.INT8, DecodeMatrixTest.filled(arena, wide, new Random(3), 1f),
                     1, wide, 32, arena);
             assertNull(tooWide.integerDecodeMatrix(null, 0, arena, false));
             assertTrue(Kernels.describe().contains("int8 output layer in decoding: "
@@ -134,7 +117,7 @@ class IntegerMatrixTest {
     @Test
     void aPropertyKeepsInt8OnTheFloatPath() {
         try (Arena arena = Arena.ofShared()) {
-            QuantizedMatrix int8 = QuantizedMatrix.quantize(WeightDtype.INT8, filled(arena, 64, new Random(4), 1f), 8, 8,
+            QuantizedMatrix int8 = QuantizedMatrix.quantize(WeightDtype.INT8, DecodeMatrixTest.filled(arena, 64, new Random(4), 1f), 8, 8,
                     32, arena);
             System.setProperty(IntegerMatrix.PROPERTY, "false");
             try {
@@ -157,11 +140,5 @@ class IntegerMatrixTest {
             q[at + i] = (byte) Math.max(-127, Math.min(127, Math.round(v.getAtIndex(ValueLayout.JAVA_FLOAT, from + i) * inv)));
         }
         return d;
-    }
-
-    private static MemorySegment filled(Arena arena, long n, Random random, float scale) {
-        MemorySegment m = arena.allocate(n * 4, 64);
-        for (long i = 0; i < n; i++) m.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) random.nextGaussian() * scale);
-        return m;
     }
 }
