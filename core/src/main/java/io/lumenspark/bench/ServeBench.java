@@ -50,7 +50,8 @@ import java.util.stream.Stream;
  * @param streams      the numbers of concurrent streams
  * @param promptTokens prompt length of every request
  * @param newTokens    tokens each request generates
- * @param rounds       timed rounds per point (after one warm-up round), the median kept
+ * @param rounds       timed rounds per point (after two warm-up rounds: the most streams, then one), the median
+ *                     kept
  * @param dtype        how the server and the batch-1 reference hold the matrix weights (float32, bf16, int8)
  */
 public record ServeBench(List<String> presets, Map<String, String> overrides, List<Integer> streams, int promptTokens,
@@ -79,9 +80,6 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             }
         }
     }
-
-    /** Streams in the warm-up round. */
-    private static final int WARM_UP = 4;
 
     /**
      * One point: streams at once, with the medians over the rounds, and the server's decoding steps over those
@@ -140,14 +138,17 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         try (RandomModelFolder saved = new RandomModelFolder(cfg, gpt2, preset)) {
             Path folder = saved.folder();
             int maxBatch = streams.stream().mapToInt(Integer::intValue).max().orElse(1);
-            // a queue that holds every request of a round (the warm-up's too), even before any is admitted
-            Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch,
-                    Math.max(maxBatch, WARM_UP), null, Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
+            // a queue that holds every request of a round, even before any is admitted
+            Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch, maxBatch, null,
+                    Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
             List<Point> points = new ArrayList<>();
             try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype)) {
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
                 SplittableRandom random = new SplittableRandom(7);
-                round(server, preset, WARM_UP, cfg, random); // warm-up: JIT, connections
+                // warm-up: the JIT compiles the steps of the largest batch and of one row (a batched int8 step
+                // needed about 150 steps to reach its speed), connections
+                round(server, preset, maxBatch, cfg, random);
+                round(server, preset, 1, cfg, random);
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
