@@ -50,12 +50,13 @@ import java.util.stream.Stream;
  * @param streams      the numbers of concurrent streams
  * @param promptTokens prompt length of every request
  * @param newTokens    tokens each request generates
- * @param rounds       timed rounds per point (after two warm-up rounds: the most streams, then one), the median
- *                     kept
+ * @param rounds       timed rounds per point, the median kept
+ * @param warmUpSeconds how long to warm up first: rounds of the most streams and of one, at least one of each,
+ *                     until this much time has passed (the JIT compiles a step's code over tens of seconds)
  * @param dtype        how the server and the batch-1 reference hold the matrix weights (float32, bf16, int8)
  */
 public record ServeBench(List<String> presets, Map<String, String> overrides, List<Integer> streams, int promptTokens,
-                         int newTokens, int rounds, WeightDtype dtype) {
+                         int newTokens, int rounds, double warmUpSeconds, WeightDtype dtype) {
     /**
      * Checks the settings before anything runs.
      *
@@ -72,6 +73,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         if (promptTokens < 1) throw new LumensparkException("--prompt-tokens must be at least 1");
         if (newTokens < 2) throw new LumensparkException("--tokens must be at least 2");
         if (rounds < 1) throw new LumensparkException("--rounds must be at least 1");
+        if (!(warmUpSeconds >= 0 && warmUpSeconds <= 3600)) {
+            throw new LumensparkException("--warm-up must be 0..3600 seconds");
+        }
         for (String p : presets) {
             ModelConfig c = ModelConfig.preset(p).with(overrides);
             if (!c.causal()) throw new LumensparkException(p + " is bidirectional and cannot be served");
@@ -146,9 +150,13 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
                 SplittableRandom random = new SplittableRandom(7);
                 // warm-up: the JIT compiles the steps of the largest batch and of one row (a batched int8 step
-                // needed about 150 steps to reach its speed), connections
-                round(server, preset, maxBatch, cfg, random);
-                round(server, preset, 1, cfg, random);
+                // needed about 150 steps to reach its speed; the code around the kernels, called once a step,
+                // was still being compiled 20 s into a run), connections
+                long warmUpEnd = System.nanoTime() + (long) (warmUpSeconds * 1e9);
+                do {
+                    round(server, preset, maxBatch, cfg, random);
+                    round(server, preset, 1, cfg, random);
+                } while (System.nanoTime() < warmUpEnd);
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();

@@ -35,6 +35,10 @@ final class BenchServeCommand implements Callable<Integer> {
     @Option(names = "--rounds", description = "Timed rounds per point; the median is kept (default: ${DEFAULT-VALUE}).")
     int rounds = 3;
 
+    @Option(names = "--warm-up", paramLabel = "SECONDS", description = "Warm-up before the timed rounds: rounds of the"
+            + " most streams and of one until this long has passed (default: ${DEFAULT-VALUE}).")
+    double warmUp = 15;
+
     @Option(names = "--dtype", paramLabel = "f32|bf16|int8", description = "How the server holds the matrix weights"
             + " (default: ${DEFAULT-VALUE}).")
     String dtype = "f32";
@@ -45,8 +49,8 @@ final class BenchServeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         runtime.apply();
-        new ServeBench(presets, set.overrides, streams, promptTokens, tokens, rounds, ModelOption.parseDtype(dtype))
-                .run(out, System.out);
+        new ServeBench(presets, set.overrides, streams, promptTokens, tokens, rounds, warmUp,
+                ModelOption.parseDtype(dtype)).run(out, System.out);
         return 0;
     }
 }

@@ -18,7 +18,7 @@ class BenchServeTest {
     void aSmallRunPrintsEveryPointAndWritesTheCharts(@TempDir Path out) throws Exception {
         CliTest.Run r = CliTest.run("bench", "serve", "--preset", "lumenspark,transformer", "--set", "embed_dim=32",
                 "--set", "depth=1", "--set", "heads=2", "--set", "seq_length=64", "--set", "k=16", "--streams", "1,3",
-                "--prompt-tokens", "4", "--tokens", "5", "--rounds", "1", "--threads", "1", "--dtype", "int8", "--out",
+                "--prompt-tokens", "4", "--tokens", "5", "--rounds", "1", "--warm-up", "0", "--threads", "1", "--dtype", "int8", "--out",
                 out.toString());
         assertEquals(0, r.code(), r.err());
         List<String> points = r.out().lines().filter(l -> l.startsWith("{\"preset\"")).toList();
@@ -49,6 +49,9 @@ class BenchServeTest {
         CliTest.Run fit = CliTest.run("bench", "serve", "--preset", "lumenspark", "--set", "seq_length=16", "--set", "k=8");
         assertEquals(2, fit.code());
         assertTrue(fit.err().startsWith("error: --prompt-tokens + --tokens must fit lumenspark's context 16"), fit.err());
+        CliTest.Run warm = CliTest.run("bench", "serve", "--warm-up", "-1");
+        assertEquals(2, warm.code());
+        assertEquals("error: --warm-up must be 0..3600 seconds\n", warm.err());
         CliTest.Run dtype = CliTest.run("bench", "serve", "--dtype", "int4");
         assertEquals(2, dtype.code());
         assertTrue(dtype.err().startsWith("error: --dtype") && dtype.err().lines().count() == 1, dtype.err());
