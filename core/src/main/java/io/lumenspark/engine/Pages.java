@@ -24,7 +24,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * untouched ({@link #allocateUntouched}) rather than allocated and zeroed at once.
  */
 public final class Pages {
-    private static final int MADV_DONTNEED = 4; // Linux
+    private static final int MADV_DONTNEED = 4, MADV_HUGEPAGE = 14; // Linux
+    /** A transparent huge page (x86-64, and aarch64 with 4 KiB pages). */
+    private static final long HUGE = 2L << 20;
     private static final long PAGE = 4096;
     private static final MethodHandle MADVISE = find("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG,
             JAVA_INT));
@@ -56,12 +58,20 @@ public final class Pages {
     public static MemorySegment allocateUntouched(long bytes, Arena arena) {
         if (MMAP != null && MUNMAP != null && bytes >= PAGE) {
             try {
-                MemorySegment at = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, bytes, PROT_READ_WRITE,
+                boolean huge = bytes >= HUGE && MADVISE != null && HUGE_PAGES;
+                long mapped = huge ? bytes + HUGE : bytes; // room to start on a huge page's boundary
+                MemorySegment at = (MemorySegment) MMAP.invokeExact(MemorySegment.NULL, mapped, PROT_READ_WRITE,
                         MAP_PRIVATE_ANONYMOUS, -1, 0L);
                 if (at.address() != -1L) {
-                    return at.reinterpret(bytes, arena, s -> {
+                    MemorySegment whole = at.reinterpret(mapped);
+                    long skip = huge ? (HUGE - at.address() % HUGE) % HUGE : 0;
+                    if (huge) {
+                        // advice only: where the system gives no huge pages the memory is the same, in small ones
+                        int ignored = (int) MADVISE.invokeExact(whole.asSlice(skip, bytes), bytes, MADV_HUGEPAGE);
+                    }
+                    return whole.asSlice(skip, bytes).reinterpret(bytes, arena, s -> {
                         try {
-                            int ignored = (int) MUNMAP.invokeExact(s, bytes);
+                            int ignored = (int) MUNMAP.invokeExact(at, mapped);
                         } catch (Throwable e) {
                             // the mapping stays until the process exits
                         }
@@ -73,6 +83,8 @@ public final class Pages {
         }
         return arena.allocate(bytes, 64);
     }
+
+    static final boolean HUGE_PAGES = Boolean.parseBoolean(System.getProperty("lumenspark.hugepages", "true"));
 
     /** Gives back the pages of segment if it is a read-only file mapping (see the class comment); else nothing. */
     public static void releaseIfFileMapped(MemorySegment segment) {
