@@ -34,7 +34,7 @@ final class IntegerMatrix implements DecodeMatrix {
      * would leave fewer than four chunks per thread.
      */
     private static final int SLICE = 2048;
-    /** System property: false keeps int8 output layers on the float path even where integer products run. */
+    /** System property: true or false overrides each model's choice of integer products (see Params). */
     static final String PROPERTY = "lumenspark.int8.integer";
 
     private final int rows, columns;
@@ -79,20 +79,19 @@ final class IntegerMatrix implements DecodeMatrix {
      * integer products would only be slower than {@link PanelMatrix}'s, so callers use those instead.
      */
     static OneDnn library() {
-        if (!Boolean.parseBoolean(System.getProperty(PROPERTY, "true"))) return null;
         OneDnn d = OneDnn.system().library();
         return d != null && d.vnni() ? d : null;
     }
 
     /** What int8 output layers decode with here, for {@link Kernels#describe}. */
     static String describe() {
+        if ("false".equalsIgnoreCase(System.getProperty(PROPERTY))) {
+            return "float32 after widening (-D" + PROPERTY + "=false)";
+        }
         OneDnn.Loaded l = OneDnn.system();
         if (library() != null) {
-            return "integer products (" + l.library().version() + " u8s8s32, avx512_core_vnni, from "
-                    + ONEDNN_ROWS + " rows; output layers of up to " + EXACT_COLUMNS + " inputs)";
-        }
-        if (!Boolean.parseBoolean(System.getProperty(PROPERTY, "true"))) {
-            return "float32 after widening (-D" + PROPERTY + "=false)";
+            return "integer products where asked (serve; " + l.library().version() + " u8s8s32, avx512_core_vnni,"
+                    + " from " + ONEDNN_ROWS + " rows; output layers of up to " + EXACT_COLUMNS + " inputs)";
         }
         return "float32 after widening (" + (l.library() == null ? l.reason() : l.library().version()
                 + " found, but its int8 sums are not exact on this CPU without AVX512 VNNI (oneDNN's ISA here: "

@@ -15,6 +15,12 @@ import java.lang.foreign.ValueLayout;
  */
 public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegment scales, int block, int rows,
                               int columns) {
+    /**
+     * System property: true or false decides for every model whether decoding runs int8 output layers in integers
+     * where it can ({@link #integerDecodeMatrix}); unset, each model's own choice holds (off unless asked for, as
+     * {@code serve} does).
+     */
+    public static final String INTEGER_PRODUCTS_PROPERTY = IntegerMatrix.PROPERTY;
     /** Weights per int8 scale: 32, as llama.cpp's Q8_0. */
     public static final int BLOCK = 32;
 
@@ -121,17 +127,16 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
         return PanelMatrix.of(this, bias, biasOffset, arena, fromFile);
     }
 
-    /** Whether {@link #integerDecodeMatrix} gives int8 weights integer products here (oneDNN with AVX512 VNNI). */
+    /** Whether {@link #integerDecodeMatrix} can give int8 weights integer products here (oneDNN with AVX512 VNNI). */
     public static boolean integerProducts() {
         return IntegerMatrix.library() != null;
     }
 
     /**
      * For int8 weights of at most {@link IntegerMatrix#EXACT_COLUMNS} columns where oneDNN multiplies int8 exactly
-     * (AVX512 VNNI): a {@link DecodeMatrix} whose products
-     * run in integers, the weights requantized with one scale per row and each row of X quantized to int8 as it
-     * comes ({@link IntegerMatrix}); faster than {@link #decodeMatrix} on a batch, at the cost of rounding X.
-     * Otherwise null. Data mapped read-only from a file has its pages given back afterwards (fromFile).
+     * (AVX512 VNNI): a {@link DecodeMatrix} whose products run in integers, the weights requantized with one scale per row and each row of X quantized to
+     * int8 as it comes ({@link IntegerMatrix}); faster than {@link #decodeMatrix} on a batch, at the cost of
+     * rounding X. Otherwise null. Data mapped read-only from a file has its pages given back afterwards (fromFile).
      */
     public DecodeMatrix integerDecodeMatrix(MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
         OneDnn dnnl = IntegerMatrix.library();

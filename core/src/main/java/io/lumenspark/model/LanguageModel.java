@@ -113,6 +113,16 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
+     * Lets decoding steps run an int8 output layer in integers, its input rounded to int8 too, where oneDNN has
+     * AVX512 VNNI ({@link QuantizedMatrix#integerDecodeMatrix}): faster on batches of sequences (a server's
+     * steps), no faster for one, and logits about 0.5 % (RMS) from the float path's. Off by default;
+     * {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} overrides either way.
+     */
+    public void useIntegerProducts(boolean on) {
+        params.useIntegerProducts(on);
+    }
+
+    /**
      * Runs the matrix products of training steps ({@link #trainStep}) in bf16 with float32 accumulation from now
      * on: the output layer's three (logits, and their gradient's products with the weights and the inputs) and
      * every Linear layer's three; null returns them to float32. Weights, gradients, other products and every

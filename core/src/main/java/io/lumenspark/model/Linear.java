@@ -132,7 +132,8 @@ final class Linear {
             QuantizedMatrix q = c.params.quantized(weight);
             MemorySegment b = bias == null ? null : c.value(bias);
             boolean fromFile = c.params.isMapped();
-            DecodeMatrix m = q != null && integerDecoding ? q.integerDecodeMatrix(b, 0, arena, fromFile) : null;
+            DecodeMatrix m = q != null && integerDecoding && c.params.integerProducts()
+                    ? q.integerDecodeMatrix(b, 0, arena, fromFile) : null;
             if (m == null) {
                 m = q != null ? q.decodeMatrix(b, 0, arena, fromFile)
                         : DecodeMatrix.f32(c.value(weight), 0, out, in, b, 0, arena, fromFile);

@@ -109,25 +109,20 @@ class IntegerMatrixTest {
             QuantizedMatrix tooWide = QuantizedMatrix.quantize(WeightDtype.INT8, DecodeMatrixTest.filled(arena, wide, new Random(3), 1f),
                     1, wide, 32, arena);
             assertNull(tooWide.integerDecodeMatrix(null, 0, arena, false));
-            assertTrue(Kernels.describe().contains("int8 output layer in decoding: "
-                    + (IntegerMatrix.library() != null ? "integer products" : "float32 after widening")));
         }
     }
 
     @Test
-    void aPropertyKeepsInt8OnTheFloatPath() {
-        try (Arena arena = Arena.ofShared()) {
-            QuantizedMatrix int8 = QuantizedMatrix.quantize(WeightDtype.INT8, DecodeMatrixTest.filled(arena, 64, new Random(4), 1f), 8, 8,
-                    32, arena);
-            System.setProperty(IntegerMatrix.PROPERTY, "false");
-            try {
-                assertNull(IntegerMatrix.library());
-                assertNull(int8.integerDecodeMatrix(null, 0, arena, false));
-                assertTrue(Kernels.describe().contains("int8 output layer in decoding: float32 after widening (-D"
-                        + IntegerMatrix.PROPERTY + "=false)"), Kernels.describe());
-            } finally {
-                System.clearProperty(IntegerMatrix.PROPERTY);
-            }
+    void infoSaysWhatInt8OutputLayersDecodeWith() {
+        String line = Kernels.describe();
+        assertTrue(line.contains("int8 output layer in decoding: " + (IntegerMatrix.library() != null
+                ? "integer products where asked (serve; " : "float32 after widening (")), line);
+        System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
+        try {
+            assertTrue(Kernels.describe().contains("int8 output layer in decoding: float32 after widening (-D"
+                    + QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY + "=false)"), Kernels.describe());
+        } finally {
+            System.clearProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY);
         }
     }
 

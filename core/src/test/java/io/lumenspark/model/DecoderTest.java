@@ -39,49 +39,56 @@ class DecoderTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")
     void stepByStepLogitsEqualTheFullForward(String name, ModelConfig cfg) {
-        checkStepsAgainstFullForward(name, cfg, WeightDtype.F32);
+        checkStepsAgainstFullForward(name, cfg, WeightDtype.F32, false, 1e-5);
     }
 
     /**
      * With the matrix weights in bf16 or int8, decoding steps (the quantized kernels) and whole-sequence passes
-     * (slices widened to float32 for sgemm) compute with the same weights; but where int8 decoding runs the output
-     * layer in integers ({@link QuantizedMatrix#integerProducts}), its weights get one scale per row and its input
-     * is rounded to int8 too, which moves the logits by about 0.5 % (RMS) here.
+     * (slices widened to float32 for sgemm) compute with the same weights; but where a model asks int8 decoding to
+     * run the output layer in integers ({@link LanguageModel#useIntegerProducts}) and it can
+     * ({@link QuantizedMatrix#integerProducts}), its weights get one scale per row and its input is rounded to int8
+     * too, which moves the logits by about 0.5 % (RMS) here; the system property turns that off again.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")
     void quantizedStepsAgreeWithTheQuantizedFullForward(String name, ModelConfig cfg) {
-        checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16);
-        checkStepsAgainstFullForward(name + " int8", cfg, WeightDtype.INT8);
-        if (QuantizedMatrix.integerProducts()) { // and every int8 layer on the float path, as tightly as bf16
-            System.setProperty("lumenspark.int8.integer", "false");
+        checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16, false, 1e-5);
+        checkStepsAgainstFullForward(name + " int8", cfg, WeightDtype.INT8, false, 1e-5);
+        if (QuantizedMatrix.integerProducts()) {
+            double rel = checkStepsAgainstFullForward(name + " int8 in integers", cfg, WeightDtype.INT8, true, 1e-2);
+            assertTrue(rel > 1e-5, name + ": the integer products were not used (" + rel + ")");
+            System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
             try {
-                checkStepsAgainstFullForward(name + " int8 (float path)", cfg, WeightDtype.INT8);
+                checkStepsAgainstFullForward(name + " int8, asked but turned off", cfg, WeightDtype.INT8, true, 1e-5);
             } finally {
-                System.clearProperty("lumenspark.int8.integer");
+                System.clearProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY);
             }
         }
     }
 
-    private static void checkStepsAgainstFullForward(String name, ModelConfig cfg, WeightDtype dtype) {
-        boolean integer = dtype == WeightDtype.INT8 && QuantizedMatrix.integerProducts();
-        double tolerance = integer ? 1e-2 : 1e-5;
+    /** Checks every step against the full forward within tolerance; returns the largest relative error. */
+    private static double checkStepsAgainstFullForward(String name, ModelConfig cfg, WeightDtype dtype,
+                                                       boolean integer, double tolerance) {
         int n = cfg.seqLength(), v = cfg.vocabSize();
         Random r = new Random(9);
         int[] ids = new int[n];
         for (int i = 0; i < n; i++) ids[i] = r.nextInt(v);
+        double worst = 0;
         try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(4);
             m.quantize(dtype);
+            m.useIntegerProducts(integer);
             float[] full = m.logits(ids, 1, n);
             try (Decoder dec = m.decoder()) {
                 for (int t = 0; t < n; t++) {
-                    assertClose(full, t, v, dec.next(ids[t]), name + " position " + t, tolerance);
+                    worst = Math.max(worst, assertClose(full, t, v, dec.next(ids[t]), name + " position " + t,
+                            tolerance));
                 }
                 var e = assertThrows(LumensparkException.class, () -> dec.next(1));
                 assertTrue(e.getMessage().contains("context is full"), e.getMessage());
             }
         }
+        return worst;
     }
 
     /**
@@ -201,10 +208,10 @@ class DecoderTest {
     }
 
     private static void assertClose(float[] full, int t, int v, float[] got, String what) {
-        assertClose(full, t, v, got, what, 1e-5);
+        double ignored = assertClose(full, t, v, got, what, 1e-5);
     }
 
-    private static void assertClose(float[] full, int t, int v, float[] got, String what, double tolerance) {
+    private static double assertClose(float[] full, int t, int v, float[] got, String what, double tolerance) {
         double diff = 0, norm = 0;
         for (int i = 0; i < v; i++) {
             double w = full[t * v + i];
@@ -213,6 +220,7 @@ class DecoderTest {
         }
         double rel = Math.sqrt(diff / norm);
         assertTrue(rel < tolerance, what + ": relative error " + rel);
+        return rel;
     }
 
     /**
