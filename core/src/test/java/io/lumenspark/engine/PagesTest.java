@@ -62,4 +62,22 @@ class PagesTest {
             assertTrue(values.length * 4L > 3 * 4096, "the test spans whole pages");
         }
     }
+
+    @Test
+    void largeUntouchedMemoryIsZeroWritableAndStartsOnAHugePageWhereMapped() {
+        long bytes = (5L << 20) + 12345; // past two huge pages, not a whole number of small ones
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment m = Pages.allocateUntouched(bytes, arena);
+            assertEquals(bytes, m.byteSize());
+            if (System.getProperty("os.name", "").startsWith("Linux")
+                    && System.getProperty("os.arch", "").matches("amd64|x86_64|aarch64")) {
+                assertEquals(0, m.address() % (2L << 20), "a 2 MiB boundary");
+            }
+            for (long i = 0; i < bytes; i += 4093) assertEquals(0, m.get(ValueLayout.JAVA_BYTE, i));
+            m.set(ValueLayout.JAVA_BYTE, bytes - 1, (byte) 7);
+            m.set(ValueLayout.JAVA_BYTE, 0, (byte) 9);
+            assertEquals(7, m.get(ValueLayout.JAVA_BYTE, bytes - 1));
+            assertEquals(9, m.get(ValueLayout.JAVA_BYTE, 0));
+        } // unmapped here: the whole mapping, not only the slice handed out
+    }
 }
