@@ -147,16 +147,18 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
             List<Point> points = new ArrayList<>();
             try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype)) {
-                local.languageModel().useIntegerProducts(true); // the server's numbers, for batch-1 generation
+                // batch-1 generation as the server computes (with int8: its integer output layer)
+                local.languageModel().useIntegerProducts(true);
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
                 SplittableRandom random = new SplittableRandom(7);
                 // warm-up: the JIT compiles the steps of the largest batch and of one row (a batched int8 step
                 // needed about 150 steps to reach its speed; the code around the kernels, called once a step,
                 // was still being compiled 20 s into a run), connections
                 long warmUpEnd = System.nanoTime() + (long) (warmUpSeconds * 1e9);
+                SplittableRandom warmUpRandom = new SplittableRandom(8); // the timed rounds' prompts stay the same
                 do {
-                    round(server, preset, maxBatch, cfg, random);
-                    round(server, preset, 1, cfg, random);
+                    round(server, preset, maxBatch, cfg, warmUpRandom);
+                    round(server, preset, 1, cfg, warmUpRandom);
                 } while (System.nanoTime() < warmUpEnd);
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {

@@ -85,13 +85,13 @@ final class IntegerMatrix implements DecodeMatrix {
 
     /** What int8 output layers decode with here, for {@link Kernels#describe}. */
     static String describe() {
-        if ("false".equalsIgnoreCase(System.getProperty(PROPERTY))) {
-            return "float32 after widening (-D" + PROPERTY + "=false)";
-        }
+        Boolean forced = QuantizedMatrix.integerProductsForced();
+        if (forced == Boolean.FALSE) return "float32 after widening (-D" + PROPERTY + "=false)";
         OneDnn.Loaded l = OneDnn.system();
         if (library() != null) {
-            return "integer products where asked (serve; " + l.library().version() + " u8s8s32, avx512_core_vnni,"
-                    + " from " + ONEDNN_ROWS + " rows; output layers of up to " + EXACT_COLUMNS + " inputs)";
+            return "integer products " + (forced == Boolean.TRUE ? "for every model (-D" + PROPERTY + "=true; "
+                    : "where asked (serve; ") + l.library().version() + " u8s8s32, avx512_core_vnni, from "
+                    + ONEDNN_ROWS + " rows; output layers of up to " + EXACT_COLUMNS + " inputs)";
         }
         return "float32 after widening (" + (l.library() == null ? l.reason() : l.library().version()
                 + " found, but its int8 sums are not exact on this CPU without AVX512 VNNI (oneDNN's ISA here: "

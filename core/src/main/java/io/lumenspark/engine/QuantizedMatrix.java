@@ -17,10 +17,18 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
                               int columns) {
     /**
      * System property: true or false decides for every model whether decoding runs int8 output layers in integers
-     * where it can ({@link #integerDecodeMatrix}); unset, each model's own choice holds (off unless asked for, as
-     * {@code serve} does).
+     * where it can ({@link #integerDecodeMatrix}); unset (or any other value), each model's own choice holds (off
+     * unless asked for, as {@code serve} does). Read when a model's decoding copies are made: its first step after
+     * loading, {@code quantize} or {@code useIntegerProducts}.
      */
     public static final String INTEGER_PRODUCTS_PROPERTY = IntegerMatrix.PROPERTY;
+
+    /** {@link #INTEGER_PRODUCTS_PROPERTY} when it says true or false, else null. */
+    public static Boolean integerProductsForced() {
+        String v = System.getProperty(INTEGER_PRODUCTS_PROPERTY);
+        return "true".equalsIgnoreCase(v) ? Boolean.TRUE : "false".equalsIgnoreCase(v) ? Boolean.FALSE : null;
+    }
+
     /** Weights per int8 scale: 32, as llama.cpp's Q8_0. */
     public static final int BLOCK = 32;
 
@@ -127,7 +135,7 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
         return PanelMatrix.of(this, bias, biasOffset, arena, fromFile);
     }
 
-    /** Whether {@link #integerDecodeMatrix} can give int8 weights integer products here (oneDNN with AVX512 VNNI). */
+    /** Whether {@link #integerDecodeMatrix} can give int8 weights integer products here (oneDNN, AVX512 VNNI). */
     public static boolean integerProducts() {
         return IntegerMatrix.library() != null;
     }

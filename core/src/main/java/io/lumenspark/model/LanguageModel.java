@@ -116,7 +116,8 @@ public final class LanguageModel implements AutoCloseable {
      * Lets decoding steps run an int8 output layer in integers, its input rounded to int8 too, where oneDNN has
      * AVX512 VNNI ({@link QuantizedMatrix#integerDecodeMatrix}): faster on batches of sequences (a server's
      * steps), no faster for one, and logits about 0.5 % (RMS) from the float path's. Off by default;
-     * {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} overrides either way.
+     * {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} overrides either way. A change makes every decoding copy
+     * again at the next step.
      */
     public void useIntegerProducts(boolean on) {
         params.useIntegerProducts(on);

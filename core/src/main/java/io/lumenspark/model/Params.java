@@ -105,8 +105,9 @@ public final class Params {
      * or not; the decoding copies are made again.
      */
     void useIntegerProducts(boolean on) {
+        if (integerProducts == on) return;
         integerProducts = on;
-        version.incrementAndGet();
+        version.incrementAndGet(); // every decoding copy is made again, the next step
     }
 
     /**
@@ -114,8 +115,8 @@ public final class Params {
      * set, else what {@link #useIntegerProducts} asked (no, by default).
      */
     boolean integerProducts() {
-        String forced = System.getProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY);
-        return forced != null ? Boolean.parseBoolean(forced) : integerProducts;
+        Boolean forced = QuantizedMatrix.integerProductsForced();
+        return forced != null ? forced : integerProducts;
     }
 
     /**

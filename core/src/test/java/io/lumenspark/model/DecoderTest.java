@@ -60,6 +60,10 @@ class DecoderTest {
             System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
             try {
                 checkStepsAgainstFullForward(name + " int8, asked but turned off", cfg, WeightDtype.INT8, true, 1e-5);
+                System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "true");
+                double forced = checkStepsAgainstFullForward(name + " int8, not asked but turned on", cfg,
+                        WeightDtype.INT8, false, 1e-2);
+                assertTrue(forced > 1e-5, name + ": the property did not turn integer products on (" + forced + ")");
             } finally {
                 System.clearProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY);
             }
