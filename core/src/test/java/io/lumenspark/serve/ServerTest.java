@@ -1,6 +1,8 @@
 package io.lumenspark.serve;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.engine.QuantizedMatrix;
+import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.pretrained.LumensparkModel;
@@ -113,6 +115,62 @@ class ServerTest {
                     .seed(10L).eosTokenIds(m.generationConfig().eosTokenIds()).build();
             assertEquals(alone.getFirst(), m.generate(prompts.getFirst(), cfg).text());
         }
+    }
+
+    /**
+     * With int8 weights the server runs the output layer in integers where it can (oneDNN for steps of several
+     * sequences, the panel kernel for one): a seeded request still gives the same text alone and among concurrent
+     * ones, and the text the library gives when asked to compute the same way.
+     */
+    @Test
+    void int8ServingIsTheSameAloneBatchedAndAsTheLibraryComputingLikeIt() throws Exception {
+        Server s = Server.start(new Server.Options("127.0.0.1", 0, null, 4, 8, null, 4096, Map.of("small", folder),
+                WeightDtype.INT8));
+        try {
+            s.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+            List<String> prompts = List.of("It was", "the worst of", "times, it", "was the best");
+            List<String> alone = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) alone.add(text(post(s, completion(prompts.get(i), 20 + i, 16))));
+            List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                all.add(HTTP.sendAsync(HttpRequest.newBuilder(URI.create(s.url() + "/v1/completions"))
+                        .POST(HttpRequest.BodyPublishers.ofString(completion(prompts.get(i), 20 + i, 16))).build(),
+                        HttpResponse.BodyHandlers.ofString()));
+            }
+            for (int i = 0; i < prompts.size(); i++) assertEquals(alone.get(i), text(all.get(i).get()), "batched " + i);
+            String logprobs = Json.toLine(Map.of("model", "small", "prompt", "It was", "max_tokens", 8, "seed", 5,
+                    "temperature", 0.9, "logprobs", 1));
+            JsonNode integer = Json.mapper().readTree(post(s, logprobs).body()).at("/choices/0/logprobs/token_logprobs");
+            if (QuantizedMatrix.integerProducts()) { // the server did run them: the float path's logprobs differ
+                System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
+                try (Server f = Server.start(new Server.Options("127.0.0.1", 0, null, 4, 8, null, 4096,
+                        Map.of("small", folder), WeightDtype.INT8))) {
+                    f.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+                    assertNotEquals(integer.toString(), Json.mapper().readTree(post(f, logprobs).body())
+                            .at("/choices/0/logprobs/token_logprobs").toString());
+                } finally {
+                    System.clearProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY);
+                }
+            }
+            try (LumensparkModel m = LumensparkModel.fromPretrained(folder, WeightDtype.INT8)) {
+                m.languageModel().useIntegerProducts(true);
+                GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(16).doSample(true).temperature(0.9)
+                        .topK(0).seed(20L).eosTokenIds(m.generationConfig().eosTokenIds()).build();
+                assertEquals(alone.getFirst(), m.generate(prompts.getFirst(), cfg).text());
+            }
+        } finally {
+            s.close();
+        }
+    }
+
+    private static HttpResponse<String> post(Server s, String body) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String text(HttpResponse<String> r) throws Exception {
+        assertEquals(200, r.statusCode(), r.body());
+        return Json.mapper().readTree(r.body()).at("/choices/0/text").asText();
     }
 
     @Test
