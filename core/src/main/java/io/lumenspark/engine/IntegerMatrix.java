@@ -7,128 +7,114 @@ import java.lang.foreign.ValueLayout;
 /**
  * The int8 {@link DecodeMatrix} whose products run in integers: W [rows, columns] as int8 q with one float32 scale
  * ws per row (w = q * ws), and each row of X quantized the same way when it comes (xq = round(x / xs),
- * xs = max |x| / 127), so y[b][r] = S * ws[r] * xs[b] (+ bias[r]) with S = sum over k of q[r][k] xq[b][k] an exact
- * integer. Batches of {@link #ONEDNN_ROWS} rows or more go to oneDNN's {@code dnnl_gemm_u8s8s32} on a row-major
- * copy of q (AVX512 VNNI: four int8 multiply-adds per lane and instruction, where the float32 kernels do one);
- * fewer rows to {@link PanelMatrix}'s int8 kernel on a panel copy of q with scales of 1, whose chain of
- * float32 multiply-adds is exact on integers while every partial sum stays below 2^24 (at most
- * {@link #EXACT_COLUMNS} products of at most 127 x 127). Both give the same S, and the same float32 operations make
- * y from it, so a sequence's logits are the same bits alone or in any batch, as {@link DecodeMatrix} promises.
+ * xs = max |x| / 127), so y[b][r] = (float) S * ws[r] * xs[b] (+ bias[r]) with S = sum over k of q[r][k] xq[b][k]
+ * an exact integer, from oneDNN's matmul primitive on q packed once in its own layout ({@link Int8Matmul}; AVX512
+ * VNNI: four int8 multiply-adds per lane and instruction, where the float32 kernels do one). S does not depend on
+ * how the sums were blocked, and the same float32 operations make y from it, so a sequence's logits are the same
+ * bits alone or in any batch, as {@link DecodeMatrix} promises.
  *
- * <p>The price is the rounding of the activations to int8, and a second copy of the weights (the panel kernel is
- * what keeps batch-1 decoding at int8's speed: a loop of our own over the row-major copy ran 1.7-2.8x slower
- * inside the generate command than on its own). Used for the output layer only (see {@code Linear}): most of a
- * batched step's products.
+ * <p>The price is the rounding of the activations to int8. Used for the output layer only (see {@code Linear}):
+ * most of a batched step's products.
  */
 final class IntegerMatrix implements DecodeMatrix {
     /**
-     * Batches of at least this many rows go to oneDNN: for lumenspark's output layer (50,257 x 512, 2 threads) it
-     * takes 1.4 ms for 2 rows, 1.5 for 4 and 2.5 for 16; the panel kernel 0.63 ms for one row, 1.4 for 2, 1.5 for 4
-     * and 5.5 for 16.
+     * The most columns: every sum of oneDNN's (A = xq + 128 up to 255, times |q| up to 127) stays within int32.
+     * Past 1,040 columns (float32's 24 bits) S may round when it becomes a float32, always the same way.
      */
-    static final int ONEDNN_ROWS = 2;
-    /** The most columns whose products a float32 chain sums exactly: 1024 x 127 x 127 is below 2^24. */
-    static final int EXACT_COLUMNS = 1024;
+    static final int MAX_COLUMNS = 65_536;
     /**
-     * The most output rows per oneDNN call or chunk (a 2048 x 512 slice of int8 weights is 1 MB); fewer where that
-     * would leave fewer than four chunks per thread.
+     * The most output rows per slice, the unit the threads share (a 2048 x 512 slice of int8 weights is 1 MB);
+     * fewer where that would leave fewer than four slices per thread.
      */
     private static final int SLICE = 2048;
     /** System property: true or false overrides each model's choice of integer products (see Params). */
     static final String PROPERTY = "lumenspark.int8.integer";
 
-    private final int rows, columns;
-    private final MemorySegment q;      // [rows, columns] int8, row-major (oneDNN's)
-    private final PanelMatrix panel;    // q in panels with scales of 1 (fewer rows, or no oneDNN)
-    private final float[] scales;       // [rows]
-    private final int[] rowSums;        // [rows] the sum of each row of q
-    private final float[] bias;         // [rows] (a copy: decoding copies are made again when weights change), or null
-    private final OneDnn dnnl;          // null: the panel kernel for every batch
-    /** The calling thread's quantized rows of X: [batch, columns] as oneDNN's uint8 and as float32, their scales. */
+    private final int rows, columns, size; // size: output rows per slice
+    private final MemorySegment packed;    // q, slice after slice, each packed for oneDNN
+    private final long[] offsets;          // [slices + 1] each slice's first byte in packed
+    private final float[] scales;          // [rows]
+    private final int[] rowSums;           // [rows] the sum of each row of q
+    private final float[] bias;            // [rows] (a copy: decoding copies are made again when weights change), or null
+    private final Int8Matmul matmul;
+    /** The calling thread's quantized rows of X: [batch, columns] as oneDNN's uint8 (xq + 128), their scales. */
     private final ThreadLocal<Scratch> inputs = new ThreadLocal<>();
-    /** Each thread's integer sums for one slice: [batch, SLICE] int32. */
-    private final ThreadLocal<MemorySegment[]> sums = ThreadLocal.withInitial(() -> new MemorySegment[1]);
-    /** Each thread's buffers for one row of a slice. */
-    private final ThreadLocal<Slice> slice = ThreadLocal.withInitial(Slice::new);
+    /** Each thread's buffers for one slice. */
+    private final ThreadLocal<Slice> slice = new ThreadLocal<>();
 
-    /** oneDNN's sums, the sums as float32 and the outputs, for one row of a slice. */
-    private record Slice(int[] ints, float[] sums, float[] out) {
-        Slice() {
-            this(new int[SLICE], new float[SLICE], new float[SLICE]);
-        }
+    /** oneDNN's sums for a slice ([batch, size] int32), then one row of them as int32 and float32, and the outputs. */
+    private record Slice(int batch, MemorySegment sums, int[] ints, float[] floats, float[] out) {
     }
 
-    private record Scratch(int batch, float[] row, byte[] bytes, byte[] unsignedBytes, MemorySegment unsigned,
-                           MemorySegment floats, float[] scales) {
+    private record Scratch(int batch, float[] row, byte[] bytes, MemorySegment unsigned, float[] scales) {
     }
 
-    private IntegerMatrix(int rows, int columns, MemorySegment q, PanelMatrix panel, float[] scales, int[] rowSums,
-                          float[] bias, OneDnn dnnl) {
+    private IntegerMatrix(int rows, int columns, int size, MemorySegment packed, long[] offsets, float[] scales,
+                          int[] rowSums, float[] bias, Int8Matmul matmul) {
         this.rows = rows;
         this.columns = columns;
-        this.q = q;
-        this.panel = panel;
+        this.size = size;
+        this.packed = packed;
+        this.offsets = offsets;
         this.scales = scales;
         this.rowSums = rowSums;
         this.bias = bias;
-        this.dnnl = dnnl;
+        this.matmul = matmul;
     }
 
-    /**
-     * oneDNN when it loads and its int8 sums are exact on this CPU (AVX512 VNNI), else null: without it the
-     * integer products would only be slower than {@link PanelMatrix}'s, so callers use those instead.
-     */
-    static OneDnn library() {
-        OneDnn d = OneDnn.system().library();
-        return d != null && d.vnni() ? d : null;
+    /** Whether int8 layers can run in integers here (oneDNN 2 with AVX512 VNNI, see {@link Int8Matmul#find}). */
+    static boolean available() {
+        return Int8Matmul.find().isPresent();
     }
 
     /** What int8 output layers decode with here, for {@link Kernels#describe}. */
     static String describe() {
         Boolean forced = QuantizedMatrix.integerProductsForced();
         if (forced == Boolean.FALSE) return "float32 after widening (-D" + PROPERTY + "=false)";
-        OneDnn.Loaded l = OneDnn.system();
-        if (library() != null) {
-            return "integer products " + (forced == Boolean.TRUE ? "for every model (-D" + PROPERTY + "=true; "
-                    : "where asked (serve; ") + l.library().version() + " u8s8s32, avx512_core_vnni, from "
-                    + ONEDNN_ROWS + " rows; output layers of up to " + EXACT_COLUMNS + " inputs)";
-        }
-        return "float32 after widening (" + (l.library() == null ? l.reason() : l.library().version()
-                + " found, but its int8 sums are not exact on this CPU without AVX512 VNNI (oneDNN's ISA here: "
-                + l.library().isa() + ")") + ")";
+        return Int8Matmul.find().map(m -> "integer products (" + m.version() + " matmul u8 x s8 on packed weights, "
+                + m.implementation(SLICE, 512) + (forced == Boolean.TRUE ? "; -D" + PROPERTY + "=true" : "") + ")")
+                .orElseGet(() -> "float32 after widening (" + Int8Matmul.unavailableReason() + ")");
     }
 
     /**
-     * m's weights requantized with one scale per row (each row widened to float32, then rounded to int8 again)
-     * into arena, row-major and in panels; m's data's pages are given back afterwards when they are a read-only
-     * file mapping (fromFile). At most {@link #EXACT_COLUMNS} columns.
-     *
-     * @param dnnl the library for batches of {@link #ONEDNN_ROWS} rows or more, or null for the panel kernel alone
+     * m's weights requantized with one scale per row (each row widened to float32, then rounded to int8 again) and
+     * packed for oneDNN into arena; m's data's pages are given back afterwards when they are a read-only file
+     * mapping (fromFile). At most {@link #MAX_COLUMNS} columns.
      */
     static IntegerMatrix of(QuantizedMatrix m, MemorySegment bias, long biasOffset, Arena arena, boolean fromFile,
-                            OneDnn dnnl) {
+                            Int8Matmul matmul) {
         if (m.dtype() != WeightDtype.INT8) throw new IllegalArgumentException("integer products need int8 weights");
         int rows = m.rows(), columns = m.columns();
-        if (columns > EXACT_COLUMNS) {
-            throw new IllegalArgumentException(columns + " columns: a float32 chain sums at most " + EXACT_COLUMNS
-                    + " int8 products exactly");
+        if (columns > MAX_COLUMNS) {
+            throw new IllegalArgumentException(columns + " columns: int32 holds the sums of at most " + MAX_COLUMNS
+                    + " int8 products");
         }
-        MemorySegment q = Pages.allocateUntouched((long) rows * columns, arena);
+        int size = Math.min(SLICE, Math.max(64, (rows / (4 * Parallel.threads()) + 63) / 64 * 64));
+        int slices = (rows + size - 1) / size;
+        long[] offsets = new long[slices + 1];
+        for (int s = 0; s < slices; s++) {
+            offsets[s + 1] = offsets[s] + (matmul.packedBytes(Math.min(size, rows - s * size), columns) + 63) / 64 * 64;
+        }
+        MemorySegment packed = Pages.allocateUntouched(offsets[slices], arena);
         float[] scales = new float[rows];
         int[] rowSums = new int[rows]; // oneDNN's sums come with 128 x each row's sum on top (its A is xq + 128)
-        Parallel.rows(rows, columns, (from, to) -> {
+        Parallel.chunks(slices, (long) size * columns, (from, to) -> {
             float[] row = new float[columns];
             byte[] qs = new byte[columns];
             try (Arena tmp = Arena.ofConfined()) {
-                MemorySegment w = tmp.allocate((long) columns * 4, 64);
-                for (int r = from; r < to; r++) {
-                    QuantKernels.widenRow(m, r, w, 0);
-                    MemorySegment.copy(w, ValueLayout.JAVA_FLOAT, 0, row, 0, columns);
-                    scales[r] = QuantizedMatrix.quantizeRun(row, 0, columns, qs, 0);
-                    int sum = 0;
-                    for (byte v : qs) sum += v;
-                    rowSums[r] = sum;
-                    MemorySegment.copy(qs, 0, q, ValueLayout.JAVA_BYTE, (long) r * columns, columns);
+                MemorySegment w = tmp.allocate((long) columns * 4, 64), q = tmp.allocate((long) size * columns, 64);
+                for (int s = from; s < to; s++) {
+                    int r0 = s * size, n = Math.min(size, rows - r0);
+                    for (int r = r0; r < r0 + n; r++) {
+                        QuantKernels.widenRow(m, r, w, 0);
+                        MemorySegment.copy(w, ValueLayout.JAVA_FLOAT, 0, row, 0, columns);
+                        scales[r] = QuantizedMatrix.quantizeRun(row, 0, columns, qs, 0);
+                        int sum = 0;
+                        for (byte v : qs) sum += v;
+                        rowSums[r] = sum;
+                        MemorySegment.copy(qs, 0, q, ValueLayout.JAVA_BYTE, (long) (r - r0) * columns, columns);
+                    }
+                    matmul.pack(q, n, columns, packed.asSlice(offsets[s], offsets[s + 1] - offsets[s]));
                 }
             }
         });
@@ -138,17 +124,7 @@ final class IntegerMatrix implements DecodeMatrix {
             b = new float[rows];
             MemorySegment.copy(bias, ValueLayout.JAVA_FLOAT, biasOffset * 4, b, 0, rows);
         }
-        // scales of 1 per block of QuantizedMatrix.BLOCK, as every other int8 layer has: the kernel then runs with
-        // the same loop counts everywhere (one scale per row here made C2 compile it 1.2-6x slower in some runs)
-        int blocks = QuantizedMatrix.blocks(columns, QuantizedMatrix.BLOCK);
-        PanelMatrix panel;
-        try (Arena tmp = Arena.ofShared()) { // the panel keeps a copy of the scales
-            MemorySegment ones = tmp.allocate((long) rows * blocks * 4, 64);
-            for (long i = 0; i < (long) rows * blocks; i++) ones.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
-            panel = PanelMatrix.of(new QuantizedMatrix(WeightDtype.INT8, q, ones, QuantizedMatrix.BLOCK, rows,
-                    columns), null, 0, arena, false);
-        }
-        return new IntegerMatrix(rows, columns, q, panel, scales, rowSums, b, dnnl);
+        return new IntegerMatrix(rows, columns, size, packed, offsets, scales, rowSums, b, matmul);
     }
 
     @Override
@@ -161,75 +137,60 @@ final class IntegerMatrix implements DecodeMatrix {
         return columns;
     }
 
-    /** Bytes held: the two copies of the weights and the scales. */
+    /** Bytes held: the packed weights and the scales. */
     long bytes() {
-        return q.byteSize() + panel.bytes() + scales.length * 4L;
+        return packed.byteSize() + scales.length * 4L;
     }
 
     @Override
     public void multiply(MemorySegment x, int batch, MemorySegment y) {
         Scratch in = quantizeInputs(x, batch);
-        boolean withDnnl = dnnl != null && batch >= ONEDNN_ROWS;
-        if (!withDnnl) panel.multiply(in.floats, batch, y); // y holds the sums S, as float32
-        int size = Math.min(SLICE, Math.max(64, (rows / (4 * Parallel.threads()) + 63) / 64 * 64));
-        int slices = (rows + size - 1) / size;
-        Parallel.chunks(slices, (long) size * (withDnnl ? columns : 1) * batch, (from, to) -> {
-            MemorySegment c = withDnnl ? sums(batch) : null;
-            Slice t = slice.get();
+        int slices = offsets.length - 1;
+        Parallel.chunks(slices, (long) size * columns * batch, (from, to) -> {
+            Slice t = slice(batch);
+            int[] rowSums = this.rowSums;
             for (int s = from; s < to; s++) {
                 int r0 = s * size, n = Math.min(size, rows - r0);
-                if (withDnnl) {
-                    dnnl.gemmU8S8S32(batch, n, columns, in.unsigned, columns, q.asSlice((long) r0 * columns),
-                            columns, c, SLICE);
-                }
+                matmul.multiply(batch, n, columns, in.unsigned, packed.asSlice(offsets[s], offsets[s + 1] - offsets[s]),
+                        t.sums);
                 for (int b = 0; b < batch; b++) {
-                    long at = (long) b * rows + r0;
-                    if (withDnnl) {
-                        MemorySegment.copy(c, ValueLayout.JAVA_INT, (long) b * SLICE * 4, t.ints, 0, n);
-                        int[] rowSums = this.rowSums;
-                        for (int i = 0; i < n; i++) t.sums[i] = t.ints[i] - 128 * rowSums[r0 + i]; // exact: |S| < 2^24
-                    } else {
-                        MemorySegment.copy(y, ValueLayout.JAVA_FLOAT, at * 4, t.sums, 0, n);
-                    }
-                    finish(t.sums, t.out, in.scales[b], r0, n);
-                    MemorySegment.copy(t.out, 0, y, ValueLayout.JAVA_FLOAT, at * 4, n);
+                    MemorySegment.copy(t.sums, ValueLayout.JAVA_INT, (long) b * n * 4, t.ints, 0, n);
+                    for (int i = 0; i < n; i++) t.floats[i] = t.ints[i] - 128 * rowSums[r0 + i];
+                    finish(t.floats, t.out, in.scales[b], r0, n);
+                    MemorySegment.copy(t.out, 0, y, ValueLayout.JAVA_FLOAT, ((long) b * rows + r0) * 4, n);
                 }
             }
         });
     }
 
-    /** Each row of X as int8 and its scale; the bytes also as oneDNN's uint8 (q + 128) and as float32. */
+    /** Each row of X as int8 and its scale, the bytes as oneDNN's uint8 (q + 128). */
     private Scratch quantizeInputs(MemorySegment x, int batch) {
         Scratch s = inputs.get();
         int n = batch * columns;
         if (s == null || s.batch < batch) {
-            Arena arena = Arena.ofAuto(); // freed with the thread's scratch
-            s = new Scratch(batch, new float[columns], new byte[n], new byte[n], arena.allocate(n, 64),
-                    arena.allocate(n * 4L, 64), new float[batch]);
-            inputs.set(s);
+            s = new Scratch(batch, new float[columns], new byte[n], Arena.ofAuto().allocate(n, 64), new float[batch]);
+            inputs.set(s); // freed with the thread
         }
-        byte[] q = s.bytes, unsigned = s.unsignedBytes;
+        byte[] q = s.bytes;
         for (int b = 0; b < batch; b++) {
             int at = b * columns;
             MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, (long) at * 4, s.row, 0, columns);
             s.scales[b] = QuantizedMatrix.quantizeRun(s.row, 0, columns, q, at);
-            for (int i = 0; i < columns; i++) {
-                unsigned[at + i] = (byte) (q[at + i] ^ 0x80); // q + 128 as an unsigned byte
-                s.row[i] = q[at + i];
-            }
-            MemorySegment.copy(s.row, 0, s.floats, ValueLayout.JAVA_FLOAT, (long) at * 4, columns);
+            for (int i = at; i < at + columns; i++) q[i] ^= (byte) 0x80; // q + 128 as an unsigned byte
         }
-        MemorySegment.copy(unsigned, 0, s.unsigned, ValueLayout.JAVA_BYTE, 0, n);
+        MemorySegment.copy(q, 0, s.unsigned, ValueLayout.JAVA_BYTE, 0, n);
         return s;
     }
 
-    /** This thread's int32 buffer for a slice's sums, [batch, SLICE]. */
-    private MemorySegment sums(int batch) {
-        MemorySegment[] c = sums.get();
-        if (c[0] == null || c[0].byteSize() < (long) batch * SLICE * 4) {
-            c[0] = Arena.ofAuto().allocate((long) batch * SLICE * 4, 64);
+    /** This thread's buffers for a slice of batch rows. */
+    private Slice slice(int batch) {
+        Slice t = slice.get();
+        if (t == null || t.batch < batch) {
+            t = new Slice(batch, Arena.ofAuto().allocate((long) batch * SLICE * 4, 64), new int[SLICE],
+                    new float[SLICE], new float[SLICE]);
+            slice.set(t); // freed with the thread
         }
-        return c[0];
+        return t;
     }
 
     /**

@@ -20,16 +20,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * The system's oneDNN (Debian's libdnnl2, a dependency of python3-torch) called through the FFM API: its row-major
- * {@code dnnl_sgemm}, {@code dnnl_gemm_bf16bf16f32} (bf16 A and B, float32 accumulation and C) and
- * {@code dnnl_gemm_u8s8s32} (uint8 A, int8 B, int32 C). Optional: when the library is absent {@link #load} says why
- * in one line instead; {@link #bf16} and {@link #vnni} say whether the CPU runs the bf16 and int8 products natively
- * (without AVX512_BF16 oneDNN would emulate bf16 at a fraction of fp32's speed; without VNNI its int8 kernels add
- * pairs of products in 16 bits, which can saturate, so the sums would not be exact).
+ * {@code dnnl_sgemm} and {@code dnnl_gemm_bf16bf16f32} (bf16 A and B, float32 accumulation and C) here, its
+ * primitives API for int8 products on packed weights in {@link Int8Matmul}. Optional: when the library is absent
+ * {@link #load} says why in one line instead; {@link #bf16} and {@link #vnni} say whether the CPU runs the bf16 and
+ * int8 products natively (without AVX512_BF16 oneDNN would emulate bf16 at a fraction of fp32's speed; without VNNI
+ * its int8 kernels add pairs of products in 16 bits, which can saturate, so the sums would not be exact).
  *
  * <p>Debian builds oneDNN on OpenMP (libgomp). Each call runs on one OpenMP thread: products are split across
  * {@link Parallel}'s threads as OpenBLAS's are, so the run's --threads holds for them too and OpenMP's own workers
  * never spin on the cores between products. OpenMP's thread count is a per-thread setting, so every calling
- * thread sets it to 1 before its first call.
+ * thread sets it to 1 before its first call ({@link #singleThreaded}).
  */
 final class OneDnn {
     /** The soname, then Debian's path for it. */
@@ -43,23 +43,23 @@ final class OneDnn {
     private static final ThreadLocal<Boolean> SINGLE_THREADED = ThreadLocal.withInitial(() -> false);
     /** What loading each library (the property's value) gave. */
     private static final Map<String, Loaded> LOADED = new ConcurrentHashMap<>();
-    /** The C offset of an int8 product: one int32 zero (offsetc 'F'). */
-    private static final MemorySegment ZERO_OFFSET = Arena.global().allocate(JAVA_INT);
 
-    private final MethodHandle sgemm, gemmBf16, gemmU8S8S32, ompSetNumThreads;
+    private final MethodHandle sgemm, gemmBf16, ompSetNumThreads;
+    private final SymbolLookup lookup; // for Int8Matmul's functions
     private final String version;
-    private final int isa;
+    private final int major, isa;
 
     /** A loaded library, or why there is none. */
     record Loaded(OneDnn library, String reason) {
     }
 
-    private OneDnn(MethodHandle sgemm, MethodHandle gemmBf16, MethodHandle gemmU8S8S32, MethodHandle ompSetNumThreads,
-                   String version, int isa) {
+    private OneDnn(MethodHandle sgemm, MethodHandle gemmBf16, MethodHandle ompSetNumThreads, SymbolLookup lookup,
+                   int major, String version, int isa) {
         this.sgemm = sgemm;
         this.gemmBf16 = gemmBf16;
-        this.gemmU8S8S32 = gemmU8S8S32;
         this.ompSetNumThreads = ompSetNumThreads;
+        this.lookup = lookup;
+        this.major = major;
         this.version = version;
         this.isa = isa;
     }
@@ -92,7 +92,7 @@ final class OneDnn {
         if (lookup == null) return new Loaded(null, "oneDNN not found (" + String.join(", ", tried) + ")");
         Linker linker = Linker.nativeLinker();
         Optional<MemorySegment> sgemm = lookup.find("dnnl_sgemm"), bf16 = lookup.find("dnnl_gemm_bf16bf16f32"),
-                u8s8s32 = lookup.find("dnnl_gemm_u8s8s32"), isa = lookup.find("dnnl_get_effective_cpu_isa"),
+                isa = lookup.find("dnnl_get_effective_cpu_isa"),
                 version = lookup.find("dnnl_version"),
                 threads = lookup.find("omp_set_num_threads"); // libgomp's, found through libdnnl's dependencies
         if (sgemm.isEmpty() || bf16.isEmpty() || isa.isEmpty() || version.isEmpty()) {
@@ -106,24 +106,20 @@ final class OneDnn {
         FunctionDescriptor gemm = FunctionDescriptor.of(JAVA_INT, JAVA_BYTE, JAVA_BYTE, JAVA_LONG, JAVA_LONG,
                 JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG);
         String label;
-        int cpuIsa;
+        int cpuIsa, major;
         try {
             cpuIsa = (int) linker.downcallHandle(isa.get(), FunctionDescriptor.of(JAVA_INT)).invokeExact();
             // dnnl_version_t: int major, minor, patch; const char *hash; unsigned cpu_runtime, gpu_runtime
             MemorySegment v = ((MemorySegment) linker.downcallHandle(version.get(), FunctionDescriptor.of(ADDRESS))
                     .invokeExact()).reinterpret(12);
-            label = "oneDNN " + v.getAtIndex(JAVA_INT, 0) + "." + v.getAtIndex(JAVA_INT, 1) + "."
-                    + v.getAtIndex(JAVA_INT, 2);
+            major = v.getAtIndex(JAVA_INT, 0);
+            label = "oneDNN " + major + "." + v.getAtIndex(JAVA_INT, 1) + "." + v.getAtIndex(JAVA_INT, 2);
         } catch (Throwable e) {
             return new Loaded(null, "oneDNN found but its version or CPU ISA could not be read: " + e.getMessage());
         }
-        // (char transa, transb, offsetc, dim_t M, N, K, float alpha, const uint8_t *A, dim_t lda, uint8_t ao,
-        //  const int8_t *B, dim_t ldb, int8_t bo, float beta, int32_t *C, dim_t ldc, const int32_t *co)
-        MethodHandle int8 = u8s8s32.map(f -> linker.downcallHandle(f, FunctionDescriptor.of(JAVA_INT, JAVA_BYTE,
-                JAVA_BYTE, JAVA_BYTE, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, JAVA_LONG, JAVA_BYTE,
-                ADDRESS, JAVA_LONG, JAVA_BYTE, JAVA_FLOAT, ADDRESS, JAVA_LONG, ADDRESS))).orElse(null);
         return new Loaded(new OneDnn(linker.downcallHandle(sgemm.get(), gemm), linker.downcallHandle(bf16.get(), gemm),
-                int8, linker.downcallHandle(threads.get(), FunctionDescriptor.ofVoid(JAVA_INT)), label, cpuIsa), null);
+                linker.downcallHandle(threads.get(), FunctionDescriptor.ofVoid(JAVA_INT)), lookup, major, label,
+                cpuIsa), null);
     }
 
     /** The library and its version, e.g. "oneDNN 2.6.3". */
@@ -136,9 +132,19 @@ final class OneDnn {
         return (isa & ISA_AVX512_CORE_BF16) == ISA_AVX512_CORE_BF16;
     }
 
-    /** Whether {@link #gemmU8S8S32} is there and its sums are exact here (AVX512 VNNI). */
+    /** Whether this CPU sums int8 products exactly in oneDNN (AVX512 VNNI). */
     boolean vnni() {
-        return gemmU8S8S32 != null && (isa & ISA_AVX512_CORE_VNNI) == ISA_AVX512_CORE_VNNI;
+        return (isa & ISA_AVX512_CORE_VNNI) == ISA_AVX512_CORE_VNNI;
+    }
+
+    /** The library's major version: 2 for Debian's libdnnl2. */
+    int major() {
+        return major;
+    }
+
+    /** The library's symbols, for the functions bound elsewhere ({@link Int8Matmul}). */
+    SymbolLookup lookup() {
+        return lookup;
     }
 
     /** oneDNN's ISA on this CPU, for messages: "0xe7". */
@@ -167,28 +173,8 @@ final class OneDnn {
                 b.asSlice(bOffset * 2), ldb, beta, c.asSlice(cOffset * 4), ldc);
     }
 
-    /**
-     * C = A B^T in int32, row-major, as one single-threaded call: A m x k uint8 (rows lda apart), B n x k int8 (rows
-     * ldb apart, used transposed), C m x n (rows ldc apart); no zero points (oneDNN takes A's as a uint8_t argument,
-     * whose upper bits a caller through the FFM API cannot be sure to clear). With VNNI ({@link #vnni}) every sum
-     * is exact: the same integers whatever the blocking, so any split of the rows of B gives the same C.
-     */
-    void gemmU8S8S32(int m, int n, int k, MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c,
-                     int ldc) {
-        if (m == 0 || n == 0) return;
-        int status;
-        try {
-            singleThreaded();
-            status = (int) gemmU8S8S32.invokeExact((byte) 'N', (byte) 'T', (byte) 'F', (long) m, (long) n, (long) k,
-                    1f, a, (long) lda, (byte) 0, b, (long) ldb, (byte) 0, 0f, c, (long) ldc, ZERO_OFFSET);
-        } catch (Throwable e) {
-            throw new IllegalStateException("dnnl_gemm_u8s8s32 failed", e);
-        }
-        if (status != 0) throw new IllegalStateException("dnnl_gemm_u8s8s32 returned status " + status);
-    }
-
     /** Sets OpenMP's thread count to 1 on the calling thread, once. */
-    private void singleThreaded() throws Throwable {
+    void singleThreaded() throws Throwable {
         if (!SINGLE_THREADED.get()) {
             ompSetNumThreads.invokeExact(1);
             SINGLE_THREADED.set(true);

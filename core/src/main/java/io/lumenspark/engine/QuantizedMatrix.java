@@ -17,9 +17,9 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
                               int columns) {
     /**
      * System property: true or false decides for every model whether decoding runs int8 output layers in integers
-     * where it can ({@link #integerDecodeMatrix}); unset (or any other value), each model's own choice holds (off
-     * unless asked for, as {@code serve} does). Read when a model's decoding copies are made: its first step after
-     * loading, {@code quantize} or {@code useIntegerProducts}.
+     * where it can ({@link #integerDecodeMatrix}); unset (or any other value), each model's own choice holds (on
+     * unless turned off with {@code useIntegerProducts(false)}). Read when a model's decoding copies are made: its
+     * first step after loading, {@code quantize} or {@code useIntegerProducts}.
      */
     public static final String INTEGER_PRODUCTS_PROPERTY = IntegerMatrix.PROPERTY;
 
@@ -135,20 +135,20 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
         return PanelMatrix.of(this, bias, biasOffset, arena, fromFile);
     }
 
-    /** Whether {@link #integerDecodeMatrix} can give int8 weights integer products here (oneDNN, AVX512 VNNI). */
+    /** Whether {@link #integerDecodeMatrix} can give int8 weights integer products here (oneDNN 2, AVX512 VNNI). */
     public static boolean integerProducts() {
-        return IntegerMatrix.library() != null;
+        return IntegerMatrix.available();
     }
 
     /**
-     * For int8 weights of at most {@link IntegerMatrix#EXACT_COLUMNS} columns where oneDNN multiplies int8 exactly
-     * (AVX512 VNNI): a {@link DecodeMatrix} whose products run in integers, the weights requantized with one scale per row and each row of X quantized to
-     * int8 as it comes ({@link IntegerMatrix}); faster than {@link #decodeMatrix} on a batch, at the cost of
-     * rounding X. Otherwise null. Data mapped read-only from a file has its pages given back afterwards (fromFile).
+     * For int8 weights of at most {@link IntegerMatrix#MAX_COLUMNS} columns where oneDNN multiplies int8 exactly
+     * (oneDNN 2, AVX512 VNNI): a {@link DecodeMatrix} whose products run in integers, the weights requantized with
+     * one scale per row and each row of X quantized to int8 as it comes ({@link IntegerMatrix}); faster than
+     * {@link #decodeMatrix} on a batch, at the cost of rounding X. Otherwise null. Data mapped read-only from a file
+     * has its pages given back afterwards (fromFile).
      */
     public DecodeMatrix integerDecodeMatrix(MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
-        OneDnn dnnl = IntegerMatrix.library();
-        return dtype == WeightDtype.INT8 && dnnl != null && columns <= IntegerMatrix.EXACT_COLUMNS
-                ? IntegerMatrix.of(this, bias, biasOffset, arena, fromFile, dnnl) : null;
+        if (dtype != WeightDtype.INT8 || columns > IntegerMatrix.MAX_COLUMNS) return null;
+        return Int8Matmul.find().map(m -> IntegerMatrix.of(this, bias, biasOffset, arena, fromFile, m)).orElse(null);
     }
 }

@@ -113,9 +113,9 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
-     * Lets decoding steps run an int8 output layer in integers, its input rounded to int8 too, where oneDNN has
-     * AVX512 VNNI ({@link QuantizedMatrix#integerDecodeMatrix}): faster on batches of sequences (a server's
-     * steps), no faster for one, and logits about 0.5 % (RMS) from the float path's. Off by default;
+     * Whether decoding steps run an int8 output layer in integers, its input rounded to int8 too, where oneDNN 2
+     * has AVX512 VNNI ({@link QuantizedMatrix#integerDecodeMatrix}): faster for one sequence and more so for a
+     * batch of them (a server's steps), with logits about 0.5 % (RMS) from the float path's. On by default;
      * {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} overrides either way. A change makes every decoding copy
      * again at the next step.
      */

@@ -47,7 +47,6 @@ record ServedModel(String name, Path dir, LumensparkModel model, ChatTemplate te
             } catch (LumensparkException e) {
                 throw new LumensparkException(cfg + ": " + e.getMessage());
             }
-            model.languageModel().useIntegerProducts(true); // batched steps: int8 output layers in integers
             // one decoding step before the server says ready: the decoding copies of the weights are made and the
             // kernels compiled now, not during the first request
             try (Decoder warmUp = model.languageModel().decoder()) {

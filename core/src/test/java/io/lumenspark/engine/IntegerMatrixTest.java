@@ -11,17 +11,22 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The int8 products in integers ({@link IntegerMatrix}) against a scalar reference of what they promise: the
  * weights requantized with one scale per row, each row of X quantized to int8 with its own scale, the integer sum
- * S exact (in long arithmetic here), y = S * ws * xs (+ bias) in float32. Bit for bit, through the panel kernel and
- * through oneDNN (where it loads with VNNI), for any batch, order and thread count; within the rounding of X and W
- * of the float32 product.
+ * S exact (in long arithmetic here), y = (float) S * ws * xs (+ bias) in float32. Bit for bit through oneDNN's
+ * matmul on packed weights (where oneDNN 2 loads and the CPU has VNNI), for any batch, order and thread count; within
+ * the rounding of X and W of the float32 product.
  */
 class IntegerMatrixTest {
-    /** Rows around the slice size; columns around the panel and load widths, up to {@link IntegerMatrix#EXACT_COLUMNS}. */
-    private static final int[][] SHAPES = {{1, 1}, {5, 7}, {3, 64}, {70, 100}, {2049, 33}, {9, IntegerMatrix.EXACT_COLUMNS}, {300, 512}};
+    /**
+     * Rows around the slice sizes and oneDNN's blocks of 16 and 64; columns around its groups of 4 and 64 bytes, and
+     * past 1,040 (where S may round as a float32).
+     */
+    private static final int[][] SHAPES = {{1, 1}, {5, 7}, {3, 64}, {70, 100}, {2049, 33}, {9, 1024}, {17, 1500},
+            {300, 512}};
 
     @AfterEach
     void threads() {
@@ -29,16 +34,17 @@ class IntegerMatrixTest {
     }
 
     @Test
-    void everyOutputIsTheExactIntegerSumScaledWhateverTheBatchThreadsAndPath() {
+    void everyOutputIsTheExactIntegerSumScaledWhateverTheBatchAndThreads() {
         Random random = new Random(11);
-        OneDnn dnnl = IntegerMatrix.library(); // null where oneDNN or VNNI is missing: the loop alone is checked
+        Int8Matmul matmul = Int8Matmul.find().orElse(null);
+        assumeTrue(matmul != null, "no integer products here: " + Int8Matmul.unavailableReason());
         for (int threads : new int[]{1, 3}) {
             Blas.select(Backend.AUTO, threads);
-            for (int[] shape : SHAPES) check(shape[0], shape[1], random.nextBoolean(), random, dnnl);
+            for (int[] shape : SHAPES) check(shape[0], shape[1], random.nextBoolean(), random, matmul);
         }
     }
 
-    private static void check(int rows, int columns, boolean withBias, Random random, OneDnn dnnl) {
+    private static void check(int rows, int columns, boolean withBias, Random random, Int8Matmul matmul) {
         try (Arena arena = Arena.ofShared()) {
             int batch = 9;
             MemorySegment w = DecodeMatrixTest.filled(arena, (long) rows * columns, random, 0.5f);
@@ -57,43 +63,40 @@ class IntegerMatrixTest {
             float[] xs = new float[batch];
             for (int b = 0; b < batch; b++) xs[b] = quantize(x, (long) b * columns, columns, xq, b * columns);
 
-            IntegerMatrix loop = IntegerMatrix.of(blocks, bias, 3, arena, false, null);
-            IntegerMatrix[] paths = dnnl == null ? new IntegerMatrix[]{loop}
-                    : new IntegerMatrix[]{loop, IntegerMatrix.of(blocks, bias, 3, arena, false, dnnl)};
-            for (IntegerMatrix m : paths) {
-                String what = (m == loop ? "panel " : "oneDNN ") + rows + "x" + columns + (withBias ? " with bias" : "");
-                assertEquals(rows, m.rows());
-                assertEquals(columns, m.columns());
-                assertTrue(m.bytes() >= 2L * rows * columns + rows * 4L, what + ": two copies of the weights");
-                MemorySegment y = arena.allocate((long) batch * rows * 4 + 64, 64);
-                y.fill((byte) 0x7f); // NaN-free garbage past the end must stay untouched
-                m.multiply(x, batch, y);
-                for (int b = 0; b < batch; b++) {
-                    for (int r = 0; r < rows; r++) {
-                        long s = 0;
-                        double exact = 0, magnitude = 0;
-                        for (int k = 0; k < columns; k++) {
-                            s += (long) q[r * columns + k] * xq[b * columns + k];
-                            double p = (double) widened.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * columns + k)
-                                    * x.getAtIndex(ValueLayout.JAVA_FLOAT, (long) b * columns + k);
-                            exact += p;
-                            magnitude += Math.abs(p);
-                        }
-                        float want = (float) s * ws[r] * xs[b];
-                        if (bias != null) want += bias.getAtIndex(ValueLayout.JAVA_FLOAT, 3 + r);
-                        float got = y.getAtIndex(ValueLayout.JAVA_FLOAT, (long) b * rows + r);
-                        assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(got),
-                                what + ": y[" + b + "][" + r + "] = " + got + ", S = " + s + " gives " + want);
-                        // rounding each factor to int8 moves a product by at most about 1/127 of its size
-                        double b0 = bias == null ? 0 : bias.getAtIndex(ValueLayout.JAVA_FLOAT, 3 + r);
-                        assertTrue(Math.abs(got - b0 - exact) <= 0.02 * magnitude + 1e-6,
-                                what + ": " + (got - b0) + " against the float32 product " + exact);
+            IntegerMatrix m = IntegerMatrix.of(blocks, bias, 3, arena, false, matmul);
+            String what = rows + "x" + columns + (withBias ? " with bias" : "") + ", " + Parallel.threads()
+                    + " threads";
+            assertEquals(rows, m.rows());
+            assertEquals(columns, m.columns());
+            assertTrue(m.bytes() >= (long) rows * columns + rows * 4L, what + ": the packed weights");
+            MemorySegment y = arena.allocate((long) batch * rows * 4 + 64, 64);
+            y.fill((byte) 0x7f); // NaN-free garbage past the end must stay untouched
+            m.multiply(x, batch, y);
+            for (int b = 0; b < batch; b++) {
+                for (int r = 0; r < rows; r++) {
+                    long s = 0;
+                    double exact = 0, magnitude = 0;
+                    for (int k = 0; k < columns; k++) {
+                        s += (long) q[r * columns + k] * xq[b * columns + k];
+                        double p = (double) widened.getAtIndex(ValueLayout.JAVA_FLOAT, (long) r * columns + k)
+                                * x.getAtIndex(ValueLayout.JAVA_FLOAT, (long) b * columns + k);
+                        exact += p;
+                        magnitude += Math.abs(p);
                     }
+                    float want = (float) s * ws[r] * xs[b];
+                    if (bias != null) want += bias.getAtIndex(ValueLayout.JAVA_FLOAT, 3 + r);
+                    float got = y.getAtIndex(ValueLayout.JAVA_FLOAT, (long) b * rows + r);
+                    assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(got),
+                            what + ": y[" + b + "][" + r + "] = " + got + ", S = " + s + " gives " + want);
+                    // rounding each factor to int8 moves a product by at most about 1/127 of its size
+                    double b0 = bias == null ? 0 : bias.getAtIndex(ValueLayout.JAVA_FLOAT, 3 + r);
+                    assertTrue(Math.abs(got - b0 - exact) <= 0.02 * magnitude + 1e-6,
+                            what + ": " + (got - b0) + " against the float32 product " + exact);
                 }
-                assertEquals(0x7f7f7f7f, y.get(ValueLayout.JAVA_INT, (long) batch * rows * 4), what + ": wrote past Y");
-
-                DecodeMatrixTest.assertBatchInvariant(m, x, batch, y, arena, what);
             }
+            assertEquals(0x7f7f7f7f, y.get(ValueLayout.JAVA_INT, (long) batch * rows * 4), what + ": wrote past Y");
+
+            DecodeMatrixTest.assertBatchInvariant(m, x, batch, y, arena, what);
         }
     }
 
@@ -104,8 +107,8 @@ class IntegerMatrixTest {
             QuantizedMatrix bf16 = QuantizedMatrix.quantize(WeightDtype.BF16, w, 8, 8, 0, arena);
             assertNull(bf16.integerDecodeMatrix(null, 0, arena, false));
             QuantizedMatrix int8 = QuantizedMatrix.quantize(WeightDtype.INT8, w, 8, 8, 32, arena);
-            assertEquals(IntegerMatrix.library() != null, int8.integerDecodeMatrix(null, 0, arena, false) != null);
-            int wide = IntegerMatrix.EXACT_COLUMNS + 1; // past what a float32 chain sums exactly
+            assertEquals(IntegerMatrix.available(), int8.integerDecodeMatrix(null, 0, arena, false) != null);
+            int wide = IntegerMatrix.MAX_COLUMNS + 1; // past what int32 sums hold
             QuantizedMatrix tooWide = QuantizedMatrix.quantize(WeightDtype.INT8, DecodeMatrixTest.filled(arena, wide, new Random(3), 1f),
                     1, wide, 32, arena);
             assertNull(tooWide.integerDecodeMatrix(null, 0, arena, false));
@@ -115,8 +118,8 @@ class IntegerMatrixTest {
     @Test
     void infoSaysWhatInt8OutputLayersDecodeWith() {
         String line = Kernels.describe();
-        assertTrue(line.contains("int8 output layer in decoding: " + (IntegerMatrix.library() != null
-                ? "integer products where asked (serve; " : "float32 after widening (")), line);
+        assertTrue(line.contains("int8 output layer in decoding: " + (IntegerMatrix.available()
+                ? "integer products (oneDNN " : "float32 after widening (")), line);
         System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
         try {
             assertTrue(Kernels.describe().contains("int8 output layer in decoding: float32 after widening (-D"

@@ -44,22 +44,22 @@ class DecoderTest {
 
     /**
      * With the matrix weights in bf16 or int8, decoding steps (the quantized kernels) and whole-sequence passes
-     * (slices widened to float32 for sgemm) compute with the same weights; but where a model asks int8 decoding to
-     * run the output layer in integers ({@link LanguageModel#useIntegerProducts}) and it can
-     * ({@link QuantizedMatrix#integerProducts}), its weights get one scale per row and its input is rounded to int8
-     * too, which moves the logits by about 0.5 % (RMS) here; the system property turns that off again.
+     * (slices widened to float32 for sgemm) compute with the same weights; but where int8 decoding runs the output
+     * layer in integers (by default where it can, {@link QuantizedMatrix#integerProducts}; see
+     * {@link LanguageModel#useIntegerProducts}), its weights get one scale per row and its input is rounded to int8
+     * too, which moves the logits by about 0.5 % (RMS) here; the system property overrides the model's choice.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")
     void quantizedStepsAgreeWithTheQuantizedFullForward(String name, ModelConfig cfg) {
         checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16, false, 1e-5);
-        checkStepsAgainstFullForward(name + " int8", cfg, WeightDtype.INT8, false, 1e-5);
+        checkStepsAgainstFullForward(name + " int8, float path", cfg, WeightDtype.INT8, false, 1e-5);
         if (QuantizedMatrix.integerProducts()) {
-            double rel = checkStepsAgainstFullForward(name + " int8 in integers", cfg, WeightDtype.INT8, true, 1e-2);
-            assertTrue(rel > 1e-5, name + ": the integer products were not used (" + rel + ")");
+            double rel = checkStepsAgainstFullForward(name + " int8 by default", cfg, WeightDtype.INT8, null, 1e-2);
+            assertTrue(rel > 1e-5, name + ": the integer products were not used by default (" + rel + ")");
             System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
             try {
-                checkStepsAgainstFullForward(name + " int8, asked but turned off", cfg, WeightDtype.INT8, true, 1e-5);
+                checkStepsAgainstFullForward(name + " int8, turned off", cfg, WeightDtype.INT8, true, 1e-5);
                 System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "true");
                 double forced = checkStepsAgainstFullForward(name + " int8, not asked but turned on", cfg,
                         WeightDtype.INT8, false, 1e-2);
@@ -72,7 +72,7 @@ class DecoderTest {
 
     /** Checks every step against the full forward within tolerance; returns the largest relative error. */
     private static double checkStepsAgainstFullForward(String name, ModelConfig cfg, WeightDtype dtype,
-                                                       boolean integer, double tolerance) {
+                                                       Boolean integer, double tolerance) {
         int n = cfg.seqLength(), v = cfg.vocabSize();
         Random r = new Random(9);
         int[] ids = new int[n];
@@ -81,7 +81,7 @@ class DecoderTest {
         try (LanguageModel m = new LanguageModel(cfg)) {
             m.initialize(4);
             m.quantize(dtype);
-            m.useIntegerProducts(integer);
+            if (integer != null) m.useIntegerProducts(integer); // null: the default
             float[] full = m.logits(ids, 1, n);
             try (Decoder dec = m.decoder()) {
                 for (int t = 0; t < n; t++) {

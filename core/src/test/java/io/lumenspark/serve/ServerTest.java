@@ -118,9 +118,9 @@ class ServerTest {
     }
 
     /**
-     * With int8 weights the server runs the output layer in integers where it can (oneDNN for steps of several
-     * sequences, the panel kernel for one): a seeded request still gives the same text alone and among concurrent
-     * ones, and the text the library gives when asked to compute the same way.
+     * With int8 weights the server runs the output layer in integers where it can (oneDNN's matmul on packed
+     * weights), as the library does by default: a seeded request still gives the same text alone and among
+     * concurrent ones, and the text the library gives.
      */
     @Test
     void int8ServingIsTheSameAloneBatchedAndAsTheLibraryComputingLikeIt() throws Exception {
@@ -153,7 +153,6 @@ class ServerTest {
                 }
             }
             try (LumensparkModel m = LumensparkModel.fromPretrained(folder, WeightDtype.INT8)) {
-                m.languageModel().useIntegerProducts(true);
                 GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(16).doSample(true).temperature(0.9)
                         .topK(0).seed(20L).eosTokenIds(m.generationConfig().eosTokenIds()).build();
                 assertEquals(alone.getFirst(), m.generate(prompts.getFirst(), cfg).text());
