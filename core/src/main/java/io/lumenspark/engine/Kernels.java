@@ -214,6 +214,79 @@ public final class Kernels {
         for (; r < to; r++) put(y, yo + r, dot(w, wo + (long) r * ld, x, xo, n));
     }
 
+    /**
+     * y[0..n) += sum over j in [0, rows) of p[po + j] * V[j] for rows of a row-major V (rows ld apart from vo): the
+     * attention-weighted sum of value rows. Four vectors of y stay in registers while the rows go by, so y is
+     * loaded and stored once instead of once per row; each element gets the same multiply-adds in the same order
+     * as {@link #axpy} row after row would give it, so the result is the same bits.
+     */
+    public static void addWeightedRows(MemorySegment p, long po, int rows, MemorySegment v, long vo, int ld,
+                                       MemorySegment y, long yo, int n) {
+        int i = 0;
+        for (; i + 4 * L <= n; i += 4 * L) {
+            FloatVector a0 = load(y, yo + i), a1 = load(y, yo + i + L), a2 = load(y, yo + i + 2 * L),
+                    a3 = load(y, yo + i + 3 * L);
+            for (int j = 0; j < rows; j++) {
+                FloatVector pj = FloatVector.broadcast(S, get(p, po + j));
+                long r = vo + (long) j * ld + i;
+                a0 = load(v, r).fma(pj, a0);
+                a1 = load(v, r + L).fma(pj, a1);
+                a2 = load(v, r + 2 * L).fma(pj, a2);
+                a3 = load(v, r + 3 * L).fma(pj, a3);
+            }
+            store(a0, y, yo + i);
+            store(a1, y, yo + i + L);
+            store(a2, y, yo + i + 2 * L);
+            store(a3, y, yo + i + 3 * L);
+        }
+        for (; i + L <= n; i += L) {
+            FloatVector a = load(y, yo + i);
+            for (int j = 0; j < rows; j++) a = load(v, vo + (long) j * ld + i).fma(FloatVector.broadcast(S, get(p, po + j)), a);
+            store(a, y, yo + i);
+        }
+        for (; i < n; i++) {
+            float a = get(y, yo + i);
+            for (int j = 0; j < rows; j++) a = get(p, po + j) * get(v, vo + (long) j * ld + i) + a;
+            put(y, yo + i, a);
+        }
+    }
+
+    /**
+     * Y[j] += a[ao + j] * x for j in [0, rows), Y's rows n wide and ld apart from yo: a rank-one update (a new key
+     * added to every compressed slot it belongs to). x stays in registers, four vectors at a time; each element
+     * gets the multiply-add {@link #axpy} would give it, so the result is the same bits.
+     */
+    public static void addScaledRow(MemorySegment a, long ao, int rows, MemorySegment x, long xo, MemorySegment y,
+                                    long yo, int ld, int n) {
+        int i = 0;
+        for (; i + 4 * L <= n; i += 4 * L) {
+            FloatVector x0 = load(x, xo + i), x1 = load(x, xo + i + L), x2 = load(x, xo + i + 2 * L),
+                    x3 = load(x, xo + i + 3 * L);
+            for (int j = 0; j < rows; j++) {
+                FloatVector aj = FloatVector.broadcast(S, get(a, ao + j));
+                long r = yo + (long) j * ld + i;
+                store(x0.fma(aj, load(y, r)), y, r);
+                store(x1.fma(aj, load(y, r + L)), y, r + L);
+                store(x2.fma(aj, load(y, r + 2 * L)), y, r + 2 * L);
+                store(x3.fma(aj, load(y, r + 3 * L)), y, r + 3 * L);
+            }
+        }
+        for (; i + L <= n; i += L) {
+            FloatVector xv = load(x, xo + i);
+            for (int j = 0; j < rows; j++) {
+                long r = yo + (long) j * ld + i;
+                store(xv.fma(FloatVector.broadcast(S, get(a, ao + j)), load(y, r)), y, r);
+            }
+        }
+        for (; i < n; i++) {
+            float xi = get(x, xo + i);
+            for (int j = 0; j < rows; j++) {
+                long r = yo + (long) j * ld + i;
+                put(y, r, get(a, ao + j) * xi + get(y, r));
+            }
+        }
+    }
+
     /** Sum of squares for gradient norms: float sums over 4096-element chunks, added up in double. */
     public static double sumOfSquares(MemorySegment x, long xo, long n) {
         double total = 0;

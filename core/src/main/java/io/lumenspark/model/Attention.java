@@ -514,30 +514,21 @@ final class Attention {
         int visible = full ? 0 : t / block, raw = row + 1, n = visible + raw;
         for (int h = 0; h < heads; h++) {
             long g = groups == 1 ? 0 : h, qo = qRow + (long) h * hd;
-            for (int j = 0; j < visible; j++) {
-                s.scores.setAtIndex(JAVA_FLOAT, j, alpha * Kernels.dot(q, qo, s.slotK, j * kvDim + g * hd, hd));
-            }
-            for (int i = 0; i < raw; i++) {
-                s.scores.setAtIndex(JAVA_FLOAT, visible + i,
-                        alpha * Kernels.dot(q, qo, s.rawK, i * kvDim + g * hd, hd));
-            }
+            // scores: the slots' keys, then the raw keys of the current block, each q . key scaled by alpha
+            Kernels.matVec(s.slotK, g * hd, kvDim, hd, q, qo, s.scores, 0, 0, visible);
+            Kernels.matVec(s.rawK, g * hd, kvDim, hd, q, qo, s.scores, visible, 0, raw);
+            Kernels.scale(s.scores, 0, n, alpha);
             Kernels.maskedSoftmax(s.scores, 0, n, n, n, 0);
             Floats.zero(att, qo, hd);
-            for (int j = 0; j < visible; j++) {
-                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, j), s.slotV, j * kvDim + g * hd, att, qo, hd);
-            }
-            for (int i = 0; i < raw; i++) {
-                Kernels.axpy(s.scores.getAtIndex(JAVA_FLOAT, visible + i), s.rawV, i * kvDim + g * hd, att, qo, hd);
-            }
+            Kernels.addWeightedRows(s.scores, 0, visible, s.slotV, g * hd, kvDim, att, qo, hd);
+            Kernels.addWeightedRows(s.scores, visible, raw, s.rawV, g * hd, kvDim, att, qo, hd);
         }
     }
 
     /** slots[j] += e[t, j] * row (at ro of rows) for the slots j >= t / c, whose span contains position t. */
     private void addToSlots(MemorySegment e, MemorySegment rows, long ro, MemorySegment slots, int t) {
-        int kk = cfg.k();
-        for (int j = t / block; j < kk; j++) {
-            Kernels.axpy(e.getAtIndex(JAVA_FLOAT, (long) t * kk + j), rows, ro, slots, (long) j * kvDim, kvDim);
-        }
+        int kk = cfg.k(), first = t / block;
+        Kernels.addScaledRow(e, (long) t * kk + first, kk - first, rows, ro, slots, (long) first * kvDim, kvDim, kvDim);
     }
 
     // ---- backward ----

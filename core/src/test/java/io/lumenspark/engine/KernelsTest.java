@@ -232,6 +232,67 @@ class KernelsTest {
         }
     }
 
+    /**
+     * The attention-weighted sum of value rows gives the bits that axpy row after row gives (what a decoding step
+     * computed before it), for widths around the vector length and its groups of four, strides and offsets.
+     */
+    @Test
+    void addWeightedRowsEqualsAxpyRowAfterRowBitForBit() {
+        Random r = new Random(12);
+        int l = Kernels.L;
+        try (Arena a = Arena.ofShared()) {
+            for (int n : new int[]{1, l - 1, l, l + 1, 4 * l, 4 * l + l + 3, 8 * l, 130}) {
+                for (int rows : new int[]{0, 1, 5, 33}) {
+                    int ld = n + r.nextInt(3);
+                    long po = r.nextInt(4), vo = r.nextInt(4), yo = r.nextInt(4);
+                    MemorySegment p = random(a, po + rows, r), v = random(a, vo + (long) rows * ld, r),
+                            y0 = random(a, yo + n, r);
+                    MemorySegment want = a.allocate(y0.byteSize(), 64), got = a.allocate(y0.byteSize(), 64);
+                    want.copyFrom(y0);
+                    got.copyFrom(y0);
+                    for (int j = 0; j < rows; j++) {
+                        Kernels.axpy(p.getAtIndex(JAVA_FLOAT, po + j), v, vo + (long) j * ld, want, yo, n);
+                    }
+                    Kernels.addWeightedRows(p, po, rows, v, vo, ld, got, yo, n);
+                    for (int i = 0; i < yo + n; i++) {
+                        assertEquals(Float.floatToIntBits(want.getAtIndex(JAVA_FLOAT, i)),
+                                Float.floatToIntBits(got.getAtIndex(JAVA_FLOAT, i)),
+                                "n " + n + ", " + rows + " rows, element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The rank-one update of rows gives the bits that axpy into each row gives, as addWeightedRows above. */
+    @Test
+    void addScaledRowEqualsAxpyIntoEachRowBitForBit() {
+        Random r = new Random(13);
+        int l = Kernels.L;
+        try (Arena a = Arena.ofShared()) {
+            for (int n : new int[]{1, l - 1, l, l + 1, 4 * l, 4 * l + l + 3, 8 * l, 130}) {
+                for (int rows : new int[]{0, 1, 5, 33}) {
+                    int ld = n + r.nextInt(3);
+                    long ao = r.nextInt(4), xo = r.nextInt(4), yo = r.nextInt(4);
+                    MemorySegment s = random(a, ao + rows, r), x = random(a, xo + n, r),
+                            y0 = random(a, yo + (long) rows * ld + n, r);
+                    MemorySegment want = a.allocate(y0.byteSize(), 64), got = a.allocate(y0.byteSize(), 64);
+                    want.copyFrom(y0);
+                    got.copyFrom(y0);
+                    for (int j = 0; j < rows; j++) {
+                        Kernels.axpy(s.getAtIndex(JAVA_FLOAT, ao + j), x, xo, want, yo + (long) j * ld, n);
+                    }
+                    Kernels.addScaledRow(s, ao, rows, x, xo, got, yo, ld, n);
+                    for (long i = 0; i < y0.byteSize() / 4; i++) {
+                        assertEquals(Float.floatToIntBits(want.getAtIndex(JAVA_FLOAT, i)),
+                                Float.floatToIntBits(got.getAtIndex(JAVA_FLOAT, i)),
+                                "n " + n + ", " + rows + " rows, element " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void firstBeyondFindsTheFirstNaNInfinityOrValueAboveTheBound() {
         Random r = new Random(5);
