@@ -147,6 +147,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
             List<Point> points = new ArrayList<>();
             try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype)) {
+                // batch-1 generation as the server computes (with int8: its integer output layer)
+                local.languageModel().useIntegerProducts(true);
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
                 SplittableRandom random = new SplittableRandom(7);
                 // warm-up: the JIT compiles the steps of the largest batch and of one row (a batched int8 step

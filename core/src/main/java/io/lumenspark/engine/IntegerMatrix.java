@@ -71,8 +71,9 @@ final class IntegerMatrix implements DecodeMatrix {
     static String describe() {
         Boolean forced = QuantizedMatrix.integerProductsForced();
         if (forced == Boolean.FALSE) return "float32 after widening (-D" + PROPERTY + "=false)";
-        return Int8Matmul.find().map(m -> "integer products (" + m.version() + " matmul u8 x s8 on packed weights, "
-                + m.implementation(SLICE, 512) + (forced == Boolean.TRUE ? "; -D" + PROPERTY + "=true" : "") + ")")
+        return Int8Matmul.find().map(m -> "integer products " + (forced == Boolean.TRUE ? "for every model (-D"
+                + PROPERTY + "=true; " : "where asked (serve; ") + m.version() + " matmul u8 x s8 on packed weights, "
+                + m.implementation(SLICE, 512) + ")")
                 .orElseGet(() -> "float32 after widening (" + Int8Matmul.unavailableReason() + ")");
     }
 

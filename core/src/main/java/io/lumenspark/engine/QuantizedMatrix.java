@@ -17,9 +17,9 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
                               int columns) {
     /**
      * System property: true or false decides for every model whether decoding runs int8 output layers in integers
-     * where it can ({@link #integerDecodeMatrix}); unset (or any other value), each model's own choice holds (on
-     * unless turned off with {@code useIntegerProducts(false)}). Read when a model's decoding copies are made: its
-     * first step after loading, {@code quantize} or {@code useIntegerProducts}.
+     * where it can ({@link #integerDecodeMatrix}); unset (or any other value), each model's own choice holds (off
+     * unless asked for, as {@code serve} does). Read when a model's decoding copies are made: its first step after
+     * loading, {@code quantize} or {@code useIntegerProducts}.
      */
     public static final String INTEGER_PRODUCTS_PROPERTY = IntegerMatrix.PROPERTY;
 

@@ -113,11 +113,13 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
-     * Whether decoding steps run an int8 output layer in integers, its input rounded to int8 too, where oneDNN 2
-     * has AVX512 VNNI ({@link QuantizedMatrix#integerDecodeMatrix}): faster for one sequence and more so for a
-     * batch of them (a server's steps), with logits about 0.5 % (RMS) from the float path's. On by default;
-     * {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} overrides either way. A change makes every decoding copy
-     * again at the next step.
+     * Lets decoding steps run an int8 output layer in integers, its input rounded to int8 too, where oneDNN 2 has
+     * AVX512 VNNI ({@link QuantizedMatrix#integerDecodeMatrix}): faster on batches of sequences (a server's steps)
+     * and, once the JIT has compiled everything, for one; logits about 0.5 % (RMS) from the float path's. Off by
+     * default: a process that has just started reaches speed later with it (the blocks' int8 kernels, which the
+     * output layer's float path makes hot in the first step, took some 25 steps of 20-35 ms before C2 compiled
+     * them), which short generations would pay. {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} overrides either
+     * way. A change makes every decoding copy again at the next step.
      */
     public void useIntegerProducts(boolean on) {
         params.useIntegerProducts(on);

@@ -48,7 +48,7 @@ public final class Params {
     private final BitSet matrices = new BitSet(); // the weights of matrix products (Linear)
     private WeightDtype dtype = WeightDtype.F32;
     private QuantizedMatrix[] quantized; // per parameter: a product weight held in bf16 or int8, else null
-    private volatile boolean integerProducts = true; // see useIntegerProducts
+    private volatile boolean integerProducts; // see useIntegerProducts
     private final AtomicLong version = new AtomicLong(); // bumped when the weights may change (see version())
     private Arena decoding;              // the decoding copies of the product weights, made for decodingVersion
     private long decodingVersion = -1;
@@ -101,7 +101,7 @@ public final class Params {
     }
 
     /**
-     * Lets decoding run int8 output layers in integers where they can ({@link QuantizedMatrix#integerProducts}),
+     * Asks decoding to run int8 output layers in integers where they can ({@link QuantizedMatrix#integerProducts}),
      * or not; the decoding copies are made again.
      */
     void useIntegerProducts(boolean on) {
@@ -112,7 +112,7 @@ public final class Params {
 
     /**
      * Whether decoding runs int8 output layers in integers: {@link QuantizedMatrix#INTEGER_PRODUCTS_PROPERTY} when
-     * set, else what {@link #useIntegerProducts} asked (yes, by default).
+     * set, else what {@link #useIntegerProducts} asked (no, by default).
      */
     boolean integerProducts() {
         Boolean forced = QuantizedMatrix.integerProductsForced();

@@ -119,7 +119,7 @@ class IntegerMatrixTest {
     void infoSaysWhatInt8OutputLayersDecodeWith() {
         String line = Kernels.describe();
         assertTrue(line.contains("int8 output layer in decoding: " + (IntegerMatrix.available()
-                ? "integer products (oneDNN " : "float32 after widening (")), line);
+                ? "integer products where asked (serve; " : "float32 after widening (")), line);
         System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
         try {
             assertTrue(Kernels.describe().contains("int8 output layer in decoding: float32 after widening (-D"

@@ -44,19 +44,20 @@ class DecoderTest {
 
     /**
      * With the matrix weights in bf16 or int8, decoding steps (the quantized kernels) and whole-sequence passes
-     * (slices widened to float32 for sgemm) compute with the same weights; but where int8 decoding runs the output
-     * layer in integers (by default where it can, {@link QuantizedMatrix#integerProducts}; see
-     * {@link LanguageModel#useIntegerProducts}), its weights get one scale per row and its input is rounded to int8
-     * too, which moves the logits by about 0.5 % (RMS) here; the system property overrides the model's choice.
+     * (slices widened to float32 for sgemm) compute with the same weights, on the float path by default; but where a
+     * model asks int8 decoding to run the output layer in integers ({@link LanguageModel#useIntegerProducts}) and
+     * it can ({@link QuantizedMatrix#integerProducts}), its weights get one scale per row and its input is rounded
+     * to int8 too, which moves the logits by about 0.5 % (RMS) here; the system property overrides the model's
+     * choice.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")
     void quantizedStepsAgreeWithTheQuantizedFullForward(String name, ModelConfig cfg) {
         checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16, false, 1e-5);
-        checkStepsAgainstFullForward(name + " int8, float path", cfg, WeightDtype.INT8, false, 1e-5);
+        checkStepsAgainstFullForward(name + " int8 by default", cfg, WeightDtype.INT8, null, 1e-5);
         if (QuantizedMatrix.integerProducts()) {
-            double rel = checkStepsAgainstFullForward(name + " int8 by default", cfg, WeightDtype.INT8, null, 1e-2);
-            assertTrue(rel > 1e-5, name + ": the integer products were not used by default (" + rel + ")");
+            double rel = checkStepsAgainstFullForward(name + " int8 in integers", cfg, WeightDtype.INT8, true, 1e-2);
+            assertTrue(rel > 1e-5, name + ": the integer products were not used (" + rel + ")");
             System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
             try {
                 checkStepsAgainstFullForward(name + " int8, turned off", cfg, WeightDtype.INT8, true, 1e-5);

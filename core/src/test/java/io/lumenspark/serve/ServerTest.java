@@ -119,8 +119,8 @@ class ServerTest {
 
     /**
      * With int8 weights the server runs the output layer in integers where it can (oneDNN's matmul on packed
-     * weights), as the library does by default: a seeded request still gives the same text alone and among
-     * concurrent ones, and the text the library gives.
+     * weights): a seeded request still gives the same text alone and among concurrent ones, and the text the
+     * library gives when asked to compute the same way.
      */
     @Test
     void int8ServingIsTheSameAloneBatchedAndAsTheLibraryComputingLikeIt() throws Exception {
@@ -153,6 +153,7 @@ class ServerTest {
                 }
             }
             try (LumensparkModel m = LumensparkModel.fromPretrained(folder, WeightDtype.INT8)) {
+                m.languageModel().useIntegerProducts(true);
                 GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(16).doSample(true).temperature(0.9)
                         .topK(0).seed(20L).eosTokenIds(m.generationConfig().eosTokenIds()).build();
                 assertEquals(alone.getFirst(), m.generate(prompts.getFirst(), cfg).text());
