@@ -19,8 +19,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * brgemm kernels: VPDPBUSD, four multiply-adds per lane and instruction). Packing is what makes it fast for a few
  * rows: {@code dnnl_gemm_u8s8s32} repacks B on every call, which for lumenspark's output layer (50,257 x 512, 16
  * rows, 2 threads) took 2.7 ms against 1.3 ms here, and 0.74 against 0.36 ms for one row (measured in C on the
- * same library). The packed layout depends on n and k only, not on m (checked for m = 1 to 256): one packed copy
- * serves steps of any number of rows.
+ * same library). Weights are packed in the layout of the one-row primitive; the primitive for m rows is used on
+ * them only where its layout is the same (on this CPU, AVX512 VNNI without AMX, it was for every m from 1 to
+ * 1,024), else the m rows go through the one-row primitive one by one: the same integers, slower.
  *
  * <p>Each call runs single-threaded on the calling thread (as {@link OneDnn}'s gemm calls) with its own stream and
  * scratchpad, so threads may multiply concurrently with the same primitive: callers split n across
@@ -36,11 +37,11 @@ final class Int8Matmul {
     private static final int ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_SCRATCHPAD = 80;
     private static final int SCRATCHPAD_MODE_USER = 1, STREAM_IN_ORDER = 1;
     private static final long MEMORY_DESC_BYTES = 2048, MATMUL_DESC_BYTES = 8192; // 696 and 2800 in 2.6
-    /** One instance per library; empty where the library is not oneDNN 2 or lacks a function. */
-    private static final Map<OneDnn, Optional<Int8Matmul>> INSTANCES = new ConcurrentHashMap<>();
+    /** One instance per library, or why there is none (the library is not oneDNN 2, or binding it failed). */
+    private static final Map<OneDnn, Made> INSTANCES = new ConcurrentHashMap<>();
 
     private final OneDnn dnnl;
-    private final MethodHandle engineCreate, streamCreate, mdInitByTag, mdGetSize, matmulDescInit, attrCreate,
+    private final MethodHandle engineCreate, streamCreate, mdInitByTag, mdGetSize, mdEqual, matmulDescInit, attrCreate,
             attrSetScratchpadMode, pdCreate, pdQuery, pdQueryMd, pdDestroy, primitiveCreate, primitiveDestroy,
             primitiveExecute, memoryCreate, memoryDestroy, reorderPdCreate, streamWait;
     private final MemorySegment engine, attr;
@@ -50,11 +51,16 @@ final class Int8Matmul {
     private record Shape(int m, int n, int k) {
     }
 
+    private record Made(Int8Matmul matmul, String reason) {
+    }
+
     /**
-     * A matmul primitive and its memory descriptors (owned by its primitive descriptor; both kept for the process).
+     * A matmul primitive and its memory descriptors (owned by its primitive descriptor; both kept for the process);
+     * packedLayout: whether its weights layout is the one-row primitive's, in which {@link #pack} packs.
      */
-    private record Primitive(MemorySegment primitive, MemorySegment src, MemorySegment weights, MemorySegment dst,
-                             MemorySegment scratchpadMd, long scratchpadBytes, String implementation) {
+    private record Primitive(int m, int n, int k, MemorySegment primitive, MemorySegment src, MemorySegment weights,
+                             long weightsBytes, MemorySegment dst, MemorySegment scratchpadMd, long scratchpadBytes,
+                             String implementation, boolean packedLayout) {
     }
 
     /** One thread's stream, scratchpad and argument block. */
@@ -74,6 +80,7 @@ final class Int8Matmul {
         mdInitByTag = bind.apply("dnnl_memory_desc_init_by_tag",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
         mdGetSize = bind.apply("dnnl_memory_desc_get_size", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
+        mdEqual = bind.apply("dnnl_memory_desc_equal", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
         matmulDescInit = bind.apply("dnnl_matmul_desc_init",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         attrCreate = bind.apply("dnnl_primitive_attr_create", FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -112,11 +119,17 @@ final class Int8Matmul {
     static Optional<Int8Matmul> find() {
         OneDnn dnnl = OneDnn.system().library();
         if (dnnl == null || !dnnl.vnni() || dnnl.major() != 2) return Optional.empty();
+        return Optional.ofNullable(made(dnnl).matmul);
+    }
+
+    private static Made made(OneDnn dnnl) {
         return INSTANCES.computeIfAbsent(dnnl, d -> {
             try {
-                return Optional.of(new Int8Matmul(d));
+                Int8Matmul m = new Int8Matmul(d);
+                m.implementation(); // a primitive can be made here
+                return new Made(m, null);
             } catch (Throwable e) {
-                return Optional.empty();
+                return new Made(null, e.getMessage());
             }
         });
     }
@@ -130,8 +143,9 @@ final class Int8Matmul {
             return d.version() + " found, but its int8 sums are not exact on this CPU without AVX512 VNNI (oneDNN's"
                     + " ISA here: " + d.isa() + ")";
         }
-        if (d.major() != 2) return d.version() + " found, but its int8 products are used through oneDNN 2's C API";
-        return find().isPresent() ? null : d.version() + " found, but a function of its matmul primitive is missing";
+        if (d.major() != 2) return d.version() + " found, but the integer products need oneDNN 2.x (its C API)";
+        Made m = made(d);
+        return m.matmul != null ? null : d.version() + " found, but its int8 matmul could not be set up: " + m.reason;
     }
 
     /** The library, e.g. "oneDNN 2.6.3". */
@@ -139,18 +153,14 @@ final class Int8Matmul {
         return dnnl.version();
     }
 
-    /** oneDNN's kernel for k x n weights, e.g. "brg:avx512_core_vnni". */
-    String implementation(int n, int k) {
-        return primitive(1, n, k).implementation;
+    /** oneDNN's kernel, e.g. "brg:avx512_core_vnni" (for one row and 64 x 64 weights, made when it was found). */
+    String implementation() {
+        return primitive(1, 64, 64).implementation;
     }
 
     /** Bytes of int8 weights k x n packed for {@link #multiply} (n and k padded to oneDNN's blocks). */
     long packedBytes(int n, int k) {
-        try {
-            return (long) mdGetSize.invokeExact(primitive(1, n, k).weights);
-        } catch (Throwable e) {
-            throw new IllegalStateException("dnnl_memory_desc_get_size failed", e);
-        }
+        return primitive(1, n, k).weightsBytes;
     }
 
     /**
@@ -159,6 +169,11 @@ final class Int8Matmul {
      */
     void pack(MemorySegment q, int n, int k, MemorySegment packed) {
         Primitive p = primitive(1, n, k);
+        if (q.byteSize() < (long) n * k || packed.byteSize() < p.weightsBytes) {
+            throw new IllegalArgumentException("buffers too small to pack " + n + "x" + k + " int8 weights");
+        }
+        MemorySegment pd = MemorySegment.NULL, reorder = MemorySegment.NULL, from = MemorySegment.NULL,
+                to = MemorySegment.NULL;
         try (Arena arena = Arena.ofConfined()) {
             dnnl.singleThreaded();
             MemorySegment plain = arena.allocate(MEMORY_DESC_BYTES, 8), out = arena.allocate(ADDRESS);
@@ -166,10 +181,11 @@ final class Int8Matmul {
                     "dnnl_memory_desc_init_by_tag");
             check((int) reorderPdCreate.invokeExact(out, plain, engine, p.weights, engine, MemorySegment.NULL),
                     "dnnl_reorder_primitive_desc_create");
-            MemorySegment pd = out.get(ADDRESS, 0);
+            pd = out.get(ADDRESS, 0);
             check((int) primitiveCreate.invokeExact(out, pd), "dnnl_primitive_create");
-            MemorySegment reorder = out.get(ADDRESS, 0);
-            MemorySegment from = memory(plain, q, out), to = memory(p.weights, packed, out);
+            reorder = out.get(ADDRESS, 0);
+            from = memory(plain, q, out);
+            to = memory(p.weights, packed, out);
             Calls c = calls();
             MemorySegment args = c.args;
             args.set(JAVA_INT, 0, ARG_SRC); // DNNL_ARG_FROM
@@ -178,29 +194,54 @@ final class Int8Matmul {
             args.set(ADDRESS, 24, to);
             check((int) primitiveExecute.invokeExact(reorder, c.stream, 2, args), "dnnl_primitive_execute (reorder)");
             check((int) streamWait.invokeExact(c.stream), "dnnl_stream_wait");
-            check((int) memoryDestroy.invokeExact(from), "dnnl_memory_destroy");
-            check((int) memoryDestroy.invokeExact(to), "dnnl_memory_destroy");
-            check((int) primitiveDestroy.invokeExact(reorder), "dnnl_primitive_destroy");
-            check((int) pdDestroy.invokeExact(pd), "dnnl_primitive_desc_destroy");
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable e) {
             throw new IllegalStateException("packing int8 weights for oneDNN failed", e);
+        } finally {
+            destroy(memoryDestroy, from, to);
+            destroy(primitiveDestroy, reorder);
+            destroy(pdDestroy, pd);
         }
     }
 
     /**
-     * C = A B in int32 as one single-threaded call: A [m, k] uint8 and C [m, n] int32, both row-major and
+     * C = A B in int32 as single-threaded calls: A [m, k] uint8 and C [m, n] int32, both row-major and
      * contiguous; B the k x n weights {@link #pack}ed into packed. With VNNI every sum is exact.
      */
     void multiply(int m, int n, int k, MemorySegment a, MemorySegment packed, MemorySegment c) {
         if (m == 0 || n == 0) return;
         Primitive p = primitive(m, n, k);
+        if (p.packedLayout) {
+            execute(p, a, packed, c);
+        } else {
+            multiplyRowByRow(m, n, k, a, packed, c); // oneDNN packs for m rows differently
+        }
+    }
+
+    /** {@link #multiply} one row at a time through the one-row primitive, in whose layout the weights are packed. */
+    void multiplyRowByRow(int m, int n, int k, MemorySegment a, MemorySegment packed, MemorySegment c) {
+        Primitive one = primitive(1, n, k);
+        for (int r = 0; r < m; r++) {
+            execute(one, a.asSlice((long) r * k, k), packed, c.asSlice((long) r * n * 4, (long) n * 4));
+        }
+    }
+
+    /** Runs p on the calling thread with its own stream and scratchpad. */
+    private void execute(Primitive p, MemorySegment a, MemorySegment packed, MemorySegment c) {
+        // oneDNN gets raw addresses: the segments must hold what it reads and writes
+        if (a.byteSize() < (long) p.m * p.k || packed.byteSize() < p.weightsBytes || c.byteSize() < 4L * p.m * p.n) {
+            throw new IllegalArgumentException("buffers too small for a " + p.m + "x" + p.k + " by " + p.k + "x" + p.n
+                    + " int8 product");
+        }
         Calls t = calls();
+        MemorySegment src = MemorySegment.NULL, weights = MemorySegment.NULL, dst = MemorySegment.NULL,
+                scratch = MemorySegment.NULL;
         try {
             MemorySegment out = t.out;
-            MemorySegment src = memory(p.src, a, out), weights = memory(p.weights, packed, out),
-                    dst = memory(p.dst, c, out), scratch = null;
+            src = memory(p.src, a, out);
+            weights = memory(p.weights, packed, out);
+            dst = memory(p.dst, c, out);
             MemorySegment args = t.args;
             args.set(JAVA_INT, 0, ARG_SRC);
             args.set(ADDRESS, 8, src);
@@ -219,18 +260,27 @@ final class Int8Matmul {
                 args.set(ADDRESS, 56, scratch);
                 nargs = 4;
             }
-            int status = (int) primitiveExecute.invokeExact(p.primitive, t.stream, nargs, args);
-            int waited = (int) streamWait.invokeExact(t.stream);
-            check((int) memoryDestroy.invokeExact(src), "dnnl_memory_destroy");
-            check((int) memoryDestroy.invokeExact(weights), "dnnl_memory_destroy");
-            check((int) memoryDestroy.invokeExact(dst), "dnnl_memory_destroy");
-            if (scratch != null) check((int) memoryDestroy.invokeExact(scratch), "dnnl_memory_destroy");
-            check(status, "dnnl_primitive_execute (matmul)");
-            check(waited, "dnnl_stream_wait");
+            check((int) primitiveExecute.invokeExact(p.primitive, t.stream, nargs, args),
+                    "dnnl_primitive_execute (matmul)");
+            check((int) streamWait.invokeExact(t.stream), "dnnl_stream_wait");
         } catch (RuntimeException e) {
             throw e;
         } catch (Throwable e) {
             throw new IllegalStateException("oneDNN's int8 matmul failed", e);
+        } finally {
+            destroy(memoryDestroy, src, weights, dst, scratch);
+        }
+    }
+
+    /** Calls destroy on each handle that was made (not NULL); a failure to destroy is not worth an exception. */
+    private static void destroy(MethodHandle destroy, MemorySegment... handles) {
+        for (MemorySegment h : handles) {
+            if (h.equals(MemorySegment.NULL)) continue;
+            try {
+                int ignored = (int) destroy.invokeExact(h);
+            } catch (Throwable e) {
+                // nothing to do: at worst a small native object stays allocated
+            }
         }
     }
 
@@ -263,6 +313,9 @@ final class Int8Matmul {
 
     /** The matmul primitive for [m, k] x [k, n], made on first use (on a single-threaded OpenMP thread). */
     private Primitive primitive(int m, int n, int k) {
+        Primitive p = primitives.get(new Shape(m, n, k));
+        if (p != null) return p;
+        Primitive one = m == 1 ? null : primitive(1, n, k); // made first: no nested update of the map
         return primitives.computeIfAbsent(new Shape(m, n, k), s -> {
             try (Arena arena = Arena.ofConfined()) {
                 dnnl.singleThreaded();
@@ -289,8 +342,10 @@ final class Int8Matmul {
                 long scratchpad = scratchpadMd.equals(MemorySegment.NULL) ? 0
                         : (long) mdGetSize.invokeExact(scratchpadMd);
                 check((int) primitiveCreate.invokeExact(out, pd), "dnnl_primitive_create");
-                return new Primitive(out.get(ADDRESS, 0), srcMd, weightsMd, dstMd, scratchpadMd, scratchpad,
-                        implementation);
+                boolean packedLayout = one == null || (int) mdEqual.invokeExact(weightsMd, one.weights) == 1;
+                return new Primitive(m, n, k, out.get(ADDRESS, 0), srcMd, weightsMd,
+                        (long) mdGetSize.invokeExact(weightsMd), dstMd, scratchpadMd, scratchpad, implementation,
+                        packedLayout);
             } catch (RuntimeException e) {
                 throw e;
             } catch (Throwable e) {

@@ -73,7 +73,7 @@ final class IntegerMatrix implements DecodeMatrix {
         if (forced == Boolean.FALSE) return "float32 after widening (-D" + PROPERTY + "=false)";
         return Int8Matmul.find().map(m -> "integer products " + (forced == Boolean.TRUE ? "for every model (-D"
                 + PROPERTY + "=true; " : "where asked (serve; ") + m.version() + " matmul u8 x s8 on packed weights, "
-                + m.implementation(SLICE, 512) + ")")
+                + m.implementation() + ")")
                 .orElseGet(() -> "float32 after widening (" + Int8Matmul.unavailableReason() + ")");
     }
 

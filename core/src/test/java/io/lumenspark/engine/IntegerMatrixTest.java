@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * weights requantized with one scale per row, each row of X quantized to int8 with its own scale, the integer sum
  * S exact (in long arithmetic here), y = (float) S * ws * xs (+ bias) in float32. Bit for bit through oneDNN's
  * matmul on packed weights (where oneDNN 2 loads and the CPU has VNNI), for any batch, order and thread count; within
- * the rounding of X and W of the float32 product.
+ * the rounding of X and W of the float32 product. (Int8MatmulTest checks the integer products themselves.)
  */
 class IntegerMatrixTest {
     /**
@@ -69,9 +69,12 @@ class IntegerMatrixTest {
             assertEquals(rows, m.rows());
             assertEquals(columns, m.columns());
             assertTrue(m.bytes() >= (long) rows * columns + rows * 4L, what + ": the packed weights");
+            MemorySegment alone = arena.allocate((long) rows * 4, 64);
+            m.multiply(x, 1, alone); // this thread's buffers made for one row, then grown for the batch below
             MemorySegment y = arena.allocate((long) batch * rows * 4 + 64, 64);
             y.fill((byte) 0x7f); // NaN-free garbage past the end must stay untouched
             m.multiply(x, batch, y);
+            assertEquals(-1L, alone.mismatch(y.asSlice(0, alone.byteSize())), what + ": row 0 alone, then batched");
             for (int b = 0; b < batch; b++) {
                 for (int r = 0; r < rows; r++) {
                     long s = 0;

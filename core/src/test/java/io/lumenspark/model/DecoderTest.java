@@ -33,6 +33,14 @@ class DecoderTest {
                 "shared_kv", "false", "separate_proj", "true", "share_proj_across_layers", "true"))});
         v.add(new Object[]{"conv-options", ModelConfig.preset("conv-linformer").with(SMALL).with(Map.of(
                 "kv_heads", "4", "shared_kv", "false", "separate_proj", "true"))});
+        // heads of 128 and 66 dimensions, as the presets' (the others' 8 stay below the attention kernels' groups
+        // of four vectors)
+        for (String p : new String[]{"lumenspark", "transformer"}) {
+            v.add(new Object[]{p + " wide heads", ModelConfig.preset(p).with(SMALL).with(Map.of("embed_dim", "256",
+                    "heads", "2"))});
+        }
+        v.add(new Object[]{"odd heads", ModelConfig.preset("lumenspark").with(SMALL).with(Map.of("embed_dim", "132",
+                "heads", "2", "kv_heads", "2", "shared_kv", "false"))});
         return v;
     }
 
@@ -47,8 +55,8 @@ class DecoderTest {
      * (slices widened to float32 for sgemm) compute with the same weights, on the float path by default; but where a
      * model asks int8 decoding to run the output layer in integers ({@link LanguageModel#useIntegerProducts}) and
      * it can ({@link QuantizedMatrix#integerProducts}), its weights get one scale per row and its input is rounded
-     * to int8 too, which moves the logits by about 0.5 % (RMS) here; the system property overrides the model's
-     * choice.
+     * to int8 too, which moves the logits by about 0.5 % (RMS) here and by up to 1.3 % at a position (checked
+     * within 2 %); the system property overrides the model's choice.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("causalVariants")
@@ -56,14 +64,14 @@ class DecoderTest {
         checkStepsAgainstFullForward(name + " bf16", cfg, WeightDtype.BF16, false, 1e-5);
         checkStepsAgainstFullForward(name + " int8 by default", cfg, WeightDtype.INT8, null, 1e-5);
         if (QuantizedMatrix.integerProducts()) {
-            double rel = checkStepsAgainstFullForward(name + " int8 in integers", cfg, WeightDtype.INT8, true, 1e-2);
+            double rel = checkStepsAgainstFullForward(name + " int8 in integers", cfg, WeightDtype.INT8, true, 2e-2);
             assertTrue(rel > 1e-5, name + ": the integer products were not used (" + rel + ")");
             System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "false");
             try {
                 checkStepsAgainstFullForward(name + " int8, turned off", cfg, WeightDtype.INT8, true, 1e-5);
                 System.setProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY, "true");
                 double forced = checkStepsAgainstFullForward(name + " int8, not asked but turned on", cfg,
-                        WeightDtype.INT8, false, 1e-2);
+                        WeightDtype.INT8, false, 2e-2);
                 assertTrue(forced > 1e-5, name + ": the property did not turn integer products on (" + forced + ")");
             } finally {
                 System.clearProperty(QuantizedMatrix.INTEGER_PRODUCTS_PROPERTY);
