@@ -80,6 +80,11 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
+    /** A batched decoding step ({@link DecodeBatch#next}; another in tests, to make one fail). */
+    interface Step {
+        void run(DecodeBatch batch, List<Decoder> decoders, int[] tokens, float[][] logits);
+    }
+
     /** Thrown by {@link #submit} when the queue is full. */
     static final class QueueFull extends Exception {
         QueueFull(String message) {
@@ -91,6 +96,7 @@ final class Scheduler implements AutoCloseable {
     private final LumensparkModel model;
     private final int maxBatch, maxQueue;
     private final Metrics metrics;
+    private final Step stepper;
     private final Object lock = new Object();
     private final ArrayDeque<Job> queue = new ArrayDeque<>();
     private final List<Active> active = new ArrayList<>();
@@ -125,11 +131,16 @@ final class Scheduler implements AutoCloseable {
     }
 
     Scheduler(String name, LumensparkModel model, int maxBatch, int maxQueue, Metrics metrics) {
+        this(name, model, maxBatch, maxQueue, metrics, DecodeBatch::next);
+    }
+
+    Scheduler(String name, LumensparkModel model, int maxBatch, int maxQueue, Metrics metrics, Step stepper) {
         this.name = name;
         this.model = model;
         this.maxBatch = maxBatch;
         this.maxQueue = maxQueue;
         this.metrics = metrics;
+        this.stepper = stepper;
         thread = Thread.ofPlatform().name("lumenspark-scheduler-" + name).daemon(true).start(this::run);
     }
 
@@ -177,9 +188,14 @@ final class Scheduler implements AutoCloseable {
                     while (!stopped && queue.isEmpty() && active.isEmpty()) lock.wait();
                     if (stopped) break;
                 }
-                admit();
-                leaveCancelled();
-                if (!active.isEmpty()) step(batch, logits);
+                try {
+                    admit();
+                    leaveCancelled();
+                    if (!active.isEmpty()) step(batch, logits);
+                } catch (RuntimeException e) { // a fault of ours: the running requests fail, the server goes on
+                    String message = failure(e);
+                    for (Active a : List.copyOf(active)) if (active.contains(a)) end(a.job(), message, false);
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -219,9 +235,9 @@ final class Scheduler implements AutoCloseable {
                     if (g.stepsNext()) active.add(a);
                     else if (deliver(a, g.next())) active.add(a); // no decoder: the prompt's pass, the first token
                 }
-            } catch (LumensparkException e) {
+            } catch (RuntimeException e) {
                 started.forEach(a -> a.generation().close());
-                end(job, e.getMessage(), false);
+                end(job, failure(e), false);
             }
             if (job.cancelled()) {
                 for (Active a : started) if (!active.contains(a)) a.generation().close(); // never joined: free them
@@ -267,6 +283,16 @@ final class Scheduler implements AutoCloseable {
         job.left = 0;
     }
 
+    /**
+     * A failure's message for its request: a LumensparkException's own (bad input or a known limit); anything else
+     * is a fault of ours, reported as an internal error and, with its type, on standard error for the operator.
+     */
+    private String failure(RuntimeException e) {
+        if (e instanceof LumensparkException) return e.getMessage();
+        System.err.println("error: model " + name + ": a decoding step failed: " + e);
+        return "internal error while generating (" + e.getMessage() + ")";
+    }
+
     /** Closes the sequences of cancelled jobs. */
     private void leaveCancelled() {
         for (Active a : List.copyOf(active)) if (a.job().cancelled()) end(a.job(), "cancelled", true);
@@ -286,8 +312,8 @@ final class Scheduler implements AutoCloseable {
             }
             try {
                 if (!deliver(a, a.generation().next())) active.remove(a);
-            } catch (LumensparkException e) {
-                end(a.job(), e.getMessage(), false);
+            } catch (RuntimeException e) {
+                end(a.job(), failure(e), false);
             }
         }
         int n = stepping.size();
@@ -299,7 +325,13 @@ final class Scheduler implements AutoCloseable {
             tokens[b] = stepping.get(b).generation().pendingToken();
         }
         long t0 = System.nanoTime();
-        batch.next(decoders, tokens, logits);
+        try {
+            stepper.run(batch, decoders, tokens, logits);
+        } catch (RuntimeException e) { // every sequence of the step fails; the others and later requests go on
+            String message = failure(e);
+            for (Active a : stepping) if (active.contains(a)) end(a.job(), message, false);
+            return;
+        }
         Generation.Token[] chosen = new Generation.Token[n];
         String[] errors = new String[n];
         // a row's sampling passes over its logits several times (checks, processors, the draw): counted as 8
@@ -308,8 +340,8 @@ final class Scheduler implements AutoCloseable {
             for (int b = from; b < to; b++) {
                 try {
                     chosen[b] = stepping.get(b).generation().next(logits[b]);
-                } catch (LumensparkException e) {
-                    errors[b] = e.getMessage();
+                } catch (RuntimeException e) {
+                    errors[b] = failure(e);
                 }
             }
         });

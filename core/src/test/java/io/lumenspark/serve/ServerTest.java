@@ -28,6 +28,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -137,7 +138,9 @@ class ServerTest {
                         .POST(HttpRequest.BodyPublishers.ofString(completion(prompts.get(i), 20 + i, 16))).build(),
                         HttpResponse.BodyHandlers.ofString()));
             }
-            for (int i = 0; i < prompts.size(); i++) assertEquals(alone.get(i), text(all.get(i).get()), "batched " + i);
+            for (int i = 0; i < prompts.size(); i++) {
+                assertEquals(alone.get(i), text(all.get(i).get(60, TimeUnit.SECONDS)), "batched " + i);
+            }
             String logprobs = Json.toLine(Map.of("model", "small", "prompt", "It was", "max_tokens", 8, "seed", 5,
                     "temperature", 0.9, "logprobs", 1));
             JsonNode integer = Json.mapper().readTree(post(s, logprobs).body()).at("/choices/0/logprobs/token_logprobs");
