@@ -109,7 +109,8 @@ final class Int8Matmul {
         engine = out.get(ADDRESS, 0);
         check((int) attrCreate.invokeExact(out), "dnnl_primitive_attr_create");
         attr = out.get(ADDRESS, 0);
-        check((int) attrSetScratchpadMode.invokeExact(attr, SCRATCHPAD_MODE_USER), "dnnl_primitive_attr_set_scratchpad_mode");
+        check((int) attrSetScratchpadMode.invokeExact(attr, SCRATCHPAD_MODE_USER),
+                "dnnl_primitive_attr_set_scratchpad_mode");
     }
 
     /**
@@ -129,7 +130,7 @@ final class Int8Matmul {
                 m.implementation(); // a primitive can be made here
                 return new Made(m, null);
             } catch (Throwable e) {
-                return new Made(null, e.getMessage());
+                return new Made(null, e.getMessage() != null ? e.getMessage() : e.toString());
             }
         });
     }
@@ -319,7 +320,8 @@ final class Int8Matmul {
         return primitives.computeIfAbsent(new Shape(m, n, k), s -> {
             try (Arena arena = Arena.ofConfined()) {
                 dnnl.singleThreaded();
-                MemorySegment src = arena.allocate(MEMORY_DESC_BYTES, 8), weights = arena.allocate(MEMORY_DESC_BYTES, 8),
+                MemorySegment src = arena.allocate(MEMORY_DESC_BYTES, 8),
+                        weights = arena.allocate(MEMORY_DESC_BYTES, 8),
                         dst = arena.allocate(MEMORY_DESC_BYTES, 8), desc = arena.allocate(MATMUL_DESC_BYTES, 8),
                         out = arena.allocate(ADDRESS);
                 check((int) mdInitByTag.invokeExact(src, 2, arena.allocateFrom(JAVA_LONG, m, k), DATA_U8, TAG_AB),

@@ -35,7 +35,7 @@ final class IntegerMatrix implements DecodeMatrix {
     private final long[] offsets;          // [slices + 1] each slice's first byte in packed
     private final float[] scales;          // [rows]
     private final int[] rowSums;           // [rows] the sum of each row of q
-    private final float[] bias;            // [rows] (a copy: decoding copies are made again when weights change), or null
+    private final float[] bias;            // [rows] or null (a copy: decoding copies are remade when weights change)
     private final Int8Matmul matmul;
     /** The calling thread's quantized rows of X: [batch, columns] as oneDNN's uint8 (xq + 128), their scales. */
     private final ThreadLocal<Scratch> inputs = new ThreadLocal<>();

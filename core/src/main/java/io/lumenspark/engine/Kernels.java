@@ -241,7 +241,9 @@ public final class Kernels {
         }
         for (; i + L <= n; i += L) {
             FloatVector a = load(y, yo + i);
-            for (int j = 0; j < rows; j++) a = load(v, vo + (long) j * ld + i).fma(FloatVector.broadcast(S, get(p, po + j)), a);
+            for (int j = 0; j < rows; j++) {
+                a = load(v, vo + (long) j * ld + i).fma(FloatVector.broadcast(S, get(p, po + j)), a);
+            }
             store(a, y, yo + i);
         }
         for (; i < n; i++) {
