@@ -7,6 +7,7 @@ import io.lumenspark.engine.Parallel;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
@@ -436,6 +437,12 @@ final class Attention {
             }
             scores = Floats.allocate(a, kk + rows);
         }
+
+        /** Zero slots, as when made: a step adds its position's key into the slots' running sums. */
+        void clear() {
+            slotK.fill((byte) 0);
+            slotV.fill((byte) 0);
+        }
     }
 
     /** The rows of a decoding step, one per sequence, shared by every layer (they run one at a time). */
@@ -467,10 +474,12 @@ final class Attention {
     }
 
     /**
-     * The attention output rows for one position of each of rows sequences: row b of x is sequence b's input at
-     * position t[b], s[b] its state, which this updates. The projections are products over all the rows (each
-     * weight read once per step); attending is each sequence's own, over its own state. Row b of the output
-     * depends only on row b's input and state.
+     * The attention output rows of a decoding step: row b of x is the input of the sequence whose state is s[b]
+     * at position t[b], and the step updates that state. A sequence has one row in a step, or (feeding a prompt)
+     * consecutive rows at consecutive positions, attended in order, each after the ones before it joined the
+     * state. The projections are products over all the rows (each weight read once per step); attending is each
+     * sequence's own, over its own state. Row b of the output depends only on the rows of its sequence up to b
+     * and the state, bit for bit.
      */
     MemorySegment step(Pass c, MemorySegment x, int rows, StepState[] s, int[] t, StepRows r) {
         if (!causal) throw new IllegalStateException("incremental decoding needs a causal model");
@@ -482,12 +491,25 @@ final class Attention {
         }
         key.forwardInto(c, x, r.kt(), rows);
         if (value != null) value.forwardInto(c, x, r.vt(), rows);
-        long work = (long) (full ? cfg.seqLength() : cfg.k() + block) * d;
-        Parallel.chunks(rows, work, (from, to) -> {
-            for (int b = from; b < to; b++) attendStep(c, s[b], t[b], r, b);
+        int[] starts = sequenceStarts(s, rows);
+        int sequences = starts.length - 1;
+        long work = (long) (full ? cfg.seqLength() : cfg.k() + block) * d * rows / sequences;
+        Parallel.chunks(sequences, work, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                for (int b = starts[i]; b < starts[i + 1]; b++) attendStep(c, s[b], t[b], r, b);
+            }
         });
         output.forwardInto(c, r.attended(), r.out(), rows);
         return r.out();
+    }
+
+    /** The first row of each sequence's run of rows (rows of one state are consecutive), then rows. */
+    private static int[] sequenceStarts(StepState[] s, int rows) {
+        int[] starts = new int[rows + 1];
+        int n = 0;
+        for (int b = 0; b < rows; b++) if (b == 0 || s[b] != s[b - 1]) starts[n++] = b;
+        starts[n] = rows;
+        return n == rows ? starts : Arrays.copyOf(starts, n + 1);
     }
 
     /** Sequence b's state update and attention at position t, from its rows of r (q, k, v) into its attended row. */

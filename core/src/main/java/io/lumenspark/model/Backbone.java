@@ -137,6 +137,11 @@ final class Backbone {
         DecodeState(Arena arena, Pass c) {
             for (Block b : Backbone.this.blocks) blocks.add(b.new StepState(arena, c));
         }
+
+        /** Back to the state before any position (steps add positions into the Linformer slots' sums). */
+        void clear() {
+            for (Block.StepState s : blocks) s.attention.clear();
+        }
     }
 
     /** The rows of a decoding step over up to some number of sequences: the hidden rows and every block's. */

@@ -3,6 +3,7 @@ package io.lumenspark.model;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
 import io.lumenspark.engine.Floats;
+import io.lumenspark.engine.Pages;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -19,8 +20,13 @@ import java.util.Map;
  * for bit whatever else is in the step, alone included ({@link Decoder#next} is a step of one), so which requests
  * share a batch never changes what any of them generates.
  *
- * <p>Its buffers (about capacity x (vocab + 10 d) floats) are fixed when it is made. Not thread-safe: one thread
- * runs the steps; close it when done.
+ * <p>It also feeds prompts ({@link #feed}): a prompt of up to {@link #STEP_FEED_TOKENS} tokens goes through the
+ * same steps, its positions in order, many prompts' positions as the rows of one step, so that the weights are
+ * read once for all of them and a prompt's state is the same bit for bit whatever it was fed with.
+ *
+ * <p>Its buffers (about capacity x (vocab + 10 d) floats, and for feeding a step's row buffers for up to
+ * {@link #FEED_ROWS} rows, mapped on the first feed and resident as far as prompts reach) are fixed when made. Not
+ * thread-safe: one thread runs the steps; close it when done.
  */
 public final class DecodeBatch implements AutoCloseable {
     private final LanguageModel model;
@@ -33,6 +39,15 @@ public final class DecodeBatch implements AutoCloseable {
     private final MemorySegment logits; // [capacity, vocab]
     private final int[] positions;
     private final Backbone.DecodeState[] states;
+    /**
+     * Prompts up to this many tokens are fed through decoding steps; longer ones through one forward pass of the
+     * whole prompt (sgemm's products and attention), which is faster from about a hundred tokens.
+     */
+    public static final int STEP_FEED_TOKENS = 64;
+    /** The most prompt positions in one feeding step (a batch of capacity c: at most 64 c). */
+    static final int FEED_ROWS = 256;
+    private Backbone.StepRows feedRows; // [feedCapacity, ...] rows of feeding steps, made on first use
+    private final int feedCapacity;
 
     DecodeBatch(LanguageModel model, Backbone backbone, LmHead head, int capacity) {
         if (capacity < 1) throw new LumensparkException("a decoding batch holds at least 1 sequence, got " + capacity);
@@ -46,6 +61,7 @@ public final class DecodeBatch implements AutoCloseable {
         logits = Floats.allocate(arena, (long) capacity * vocab);
         positions = new int[capacity];
         states = new Backbone.DecodeState[capacity];
+        feedCapacity = (int) Math.min(FEED_ROWS, (long) capacity * STEP_FEED_TOKENS);
     }
 
     /** The most sequences one step takes. */
@@ -80,6 +96,63 @@ public final class DecodeBatch implements AutoCloseable {
             MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT, (long) b * vocab * Float.BYTES, out[b], 0, vocab);
             decoders.get(b).advance();
             states[b] = null;
+        }
+    }
+
+    /**
+     * Feeds each decoder its prompt from position 0 ({@link Decoder#feed}): prompts of up to {@link #STEP_FEED_TOKENS}
+     * tokens together, every position of every prompt a row of the same decoding steps (each prompt's positions
+     * in order, so each sees the state its earlier positions left), longer ones through one forward pass each.
+     * Which prompts are fed together never changes any decoder's state, bit for bit.
+     *
+     * @throws LumensparkException for a decoder of another model or twice, one not at position 0, an empty prompt,
+     *                             one longer than the context or a token outside the vocabulary (nothing is fed then)
+     */
+    public void feed(List<Decoder> decoders, List<int[]> prompts) {
+        if (prompts.size() != decoders.size()) throw new IllegalArgumentException("a prompt per decoder");
+        Map<Decoder, Boolean> seen = new IdentityHashMap<>();
+        int rows = 0;
+        for (int i = 0; i < decoders.size(); i++) {
+            Decoder d = decoders.get(i);
+            if (d.model() != model) throw new IllegalArgumentException("a decoder of another model");
+            if (seen.put(d, Boolean.TRUE) != null) throw new IllegalArgumentException("a decoder twice in one feed");
+            d.checkPrompt(prompts.get(i));
+            if (prompts.get(i).length <= STEP_FEED_TOKENS) rows += prompts.get(i).length;
+        }
+        synchronized (model) { // a prompt's prefill takes turns with the model's other whole-sequence passes
+            for (int i = 0; i < decoders.size(); i++) {
+                if (prompts.get(i).length > STEP_FEED_TOKENS) decoders.get(i).prefillWhole(prompts.get(i), null);
+            }
+            if (rows > 0) feedSteps(decoders, prompts);
+        }
+    }
+
+    /** The prompts of up to STEP_FEED_TOKENS tokens, as rows of steps of up to feedCapacity rows. */
+    private void feedSteps(List<Decoder> decoders, List<int[]> prompts) {
+        if (feedRows == null) {
+            // mapped untouched: a batch of one (a decoder's own) holds only the rows its prompts reach
+            feedRows = backbone.stepRows((role, count) -> Pages.allocateUntouched(Math.max(1, count) * 4L, arena),
+                    feedCapacity);
+        }
+        int[] ids = new int[feedCapacity], at = new int[feedCapacity];
+        Backbone.DecodeState[] s = new Backbone.DecodeState[feedCapacity];
+        int n = 0;
+        for (int i = 0; i < decoders.size(); i++) {
+            int[] prompt = prompts.get(i);
+            if (prompt.length > STEP_FEED_TOKENS) continue;
+            for (int t = 0; t < prompt.length; t++) {
+                ids[n] = prompt[t];
+                at[n] = t;
+                s[n++] = decoders.get(i).state;
+                if (n == feedCapacity) {
+                    backbone.step(c, ids, at, s, n, feedRows);
+                    n = 0;
+                }
+            }
+        }
+        if (n > 0) backbone.step(c, ids, at, s, n, feedRows);
+        for (int i = 0; i < decoders.size(); i++) {
+            if (prompts.get(i).length <= STEP_FEED_TOKENS) decoders.get(i).fed(prompts.get(i).length);
         }
     }
 

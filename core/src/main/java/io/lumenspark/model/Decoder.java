@@ -2,10 +2,12 @@ package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Pages;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -54,44 +56,75 @@ public final class Decoder implements AutoCloseable {
     }
 
     /**
-     * Feeds a whole prompt in one batched forward pass, from position 0, and returns the logits for the
-     * position after it: the same state and logits as feeding the ids one by one with {@link #next}, at the
-     * cost of one pass of matrix products instead of ids.length row-by-row ones.
+     * Feeds a whole prompt from position 0 and returns the logits for the position after it: the prompt but its
+     * last token as {@link #feed}, then the last as {@link #next}. (A prompt of more than
+     * {@link DecodeBatch#STEP_FEED_TOKENS} tokens goes through one forward pass, logits included.)
      */
     public float[] prefill(int... ids) {
         checkPrompt(ids);
-        float[] logits = new float[config.vocabSize()];
-        try (Arena tmp = Arena.ofShared()) { // shared: the pool writes it
-            MemorySegment row = tmp.allocate((long) config.vocabSize() * Float.BYTES, 64);
-            model.prefill(ids, state, row);
-            MemorySegment.copy(row, ValueLayout.JAVA_FLOAT, 0, logits, 0, logits.length);
+        if (ids.length > DecodeBatch.STEP_FEED_TOKENS) {
+            float[] logits = new float[config.vocabSize()];
+            prefillWhole(ids, logits);
+            return logits;
         }
-        position = ids.length;
-        return logits;
+        if (ids.length > 1) feed(Arrays.copyOf(ids, ids.length - 1));
+        return next(ids[ids.length - 1]);
     }
 
     /**
-     * {@link #prefill} without the logits after the prompt, for a caller whose next decoding step computes the
-     * position that matters (a prompt's last token fed as a step): the output layer is not run.
+     * Feeds a prompt from position 0 without the logits after it, for a caller whose next decoding step computes
+     * the position that matters (a prompt's last token fed as a step): the same state, bit for bit, as feeding the
+     * ids one by one with {@link #next} and as {@link DecodeBatch#feed} with other prompts, at the cost of one
+     * step of products over all the prompt's positions (more than {@link DecodeBatch#STEP_FEED_TOKENS} tokens: one
+     * forward pass of the whole prompt, matrix products and attention over all its positions at once).
      */
     public void feed(int... ids) {
         checkPrompt(ids);
-        model.prefill(ids, state, null);
+        if (ids.length > DecodeBatch.STEP_FEED_TOKENS) prefillWhole(ids, null);
+        else alone().feed(List.of(this), List.of(ids));
+    }
+
+    /** The prompt's forward pass into the state, and (unless null) the last position's logits into logits. */
+    void prefillWhole(int[] ids, float[] logits) {
+        if (logits == null) {
+            model.prefill(ids, state, null);
+        } else {
+            try (Arena tmp = Arena.ofShared()) { // shared: the pool writes it
+                MemorySegment row = tmp.allocate((long) config.vocabSize() * Float.BYTES, 64);
+                model.prefill(ids, state, row);
+                MemorySegment.copy(row, ValueLayout.JAVA_FLOAT, 0, logits, 0, logits.length);
+            }
+        }
         position = ids.length;
     }
 
-    private void checkPrompt(int[] ids) {
+    /** Moves past a prompt of tokens fed by {@link DecodeBatch#feed}'s steps. */
+    void fed(int tokens) {
+        position = tokens;
+    }
+
+    /** Checks that ids can start this sequence (called before anything is fed). */
+    void checkPrompt(int[] ids) {
+        if (closed) throw new IllegalStateException("the decoder is closed");
         if (position != 0) throw new IllegalStateException("prefill starts a sequence; call reset() first");
         if (ids.length == 0) throw new LumensparkException("the prompt is empty");
         if (ids.length > config.seqLength()) {
             throw new LumensparkException("the prompt has " + ids.length + " tokens; the context is "
                     + config.seqLength());
         }
+        for (int id : ids) checkToken(id);
     }
 
-    /** Forgets the sequence: the next token goes to position 0. */
+    private void checkToken(int id) {
+        if (id < 0 || id >= config.vocabSize()) {
+            throw new LumensparkException("token id " + id + " is outside the vocabulary 0.." + (config.vocabSize() - 1));
+        }
+    }
+
+    /** Forgets the sequence: the next token goes to position 0, as into a new decoder. */
     public void reset() {
         position = 0;
+        state.clear();
     }
 
     /**
@@ -99,19 +132,21 @@ public final class Decoder implements AutoCloseable {
      * {@link DecodeBatch} runs for many sequences, here for this one alone: the logits are the same bit for bit.
      */
     public float[] next(int token) {
-        if (alone == null) alone = new DecodeBatch(model, backbone, head, 1);
         float[][] out = {new float[config.vocabSize()]};
-        alone.next(List.of(this), new int[]{token}, out);
+        alone().next(List.of(this), new int[]{token}, out);
         return out[0];
+    }
+
+    /** The batch of one that next() and feed() step in, made on first use. */
+    private DecodeBatch alone() {
+        if (alone == null) alone = new DecodeBatch(model, backbone, head, 1);
+        return alone;
     }
 
     /** Checks that token can be fed at the next position (called before a step changes any state). */
     void checkNext(int token) {
         if (closed) throw new IllegalStateException("the decoder is closed");
-        if (token < 0 || token >= config.vocabSize()) {
-            throw new LumensparkException("token id " + token + " is outside the vocabulary 0.."
-                    + (config.vocabSize() - 1));
-        }
+        checkToken(token);
         if (position >= config.seqLength()) {
             throw new LumensparkException("the context is full: " + config.seqLength() + " positions");
         }
@@ -133,6 +168,7 @@ public final class Decoder implements AutoCloseable {
 
     /** An arena that counts what it hands out (a decoder's memory, for benchmarks and capacity planning). */
     private static final class CountingArena implements Arena {
+        private static final long UNTOUCHED = 64 << 10;
         private final Arena inner;
         private long bytes;
 
@@ -140,10 +176,16 @@ public final class Decoder implements AutoCloseable {
             this.inner = inner;
         }
 
+        /**
+         * Large buffers (a full-attention layer's KV cache: 1 MiB per layer for keys, as much for values, at
+         * seq_length 512) are mapped untouched, their pages made resident as positions are written, so a new
+         * sequence costs no zeroing of memory its positions never reach.
+         */
         @Override
         public MemorySegment allocate(long byteSize, long byteAlignment) {
             bytes += byteSize;
-            return inner.allocate(byteSize, byteAlignment);
+            return byteSize >= UNTOUCHED && byteAlignment <= 64 ? Pages.allocateUntouched(byteSize, inner)
+                    : inner.allocate(byteSize, byteAlignment);
         }
 
         @Override

@@ -15,9 +15,10 @@ final class Linear {
     /** Floats of float32 weights a quantized layer widens at a time for a product over many rows: 4 MB. */
     private static final int WIDENED_FLOATS = 1 << 20;
     /**
-     * Prompts up to this many tokens go through the decoding products in a prefill: faster than sgemm on so
-     * few rows (31 tokens of lumenspark: 2.6 ms against 4.2-5.0), slower from about a hundred (448: 30 ms
-     * against 25).
+     * Products of up to this many rows in a prefill's forward pass (the last chunk of a long prompt) go through
+     * the decoding products: faster than sgemm on so few rows (31 rows of lumenspark: 2.6 ms against 4.2-5.0),
+     * slower from about a hundred (448: 30 ms against 25). Shorter prompts are fed by decoding steps
+     * ({@link DecodeBatch#feed}).
      */
     private static final int PREFILL_DECODE_ROWS = 64;
     final Params.Param weight;  // [out, in]

@@ -32,7 +32,7 @@ final class Pass {
      */
     final boolean decoding;
     /**
-     * A prompt's prefill: Linear layers multiply a short prompt's rows with their decoding products, which run
+     * A prompt's prefill: Linear layers multiply a short chunk's rows with their decoding products, which run
      * such small products faster than sgemm and read the copies decoding reads (see {@link Linear}).
      */
     boolean prefill;

@@ -220,6 +220,86 @@ class DecoderTest {
         }
     }
 
+    /**
+     * Prompts fed together ({@link DecodeBatch#feed}: up to 64 tokens as rows of the same steps, longer ones by a
+     * forward pass each), in batches whose feeding steps split prompts at different places, leave every decoder
+     * the state it gets fed alone, bit for bit; a prompt fed by steps leaves the state of stepping through it one
+     * token at a time, bit for bit; and a reset decoder fed again starts over as a new one.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("causalVariants")
+    void promptsFedTogetherGetTheStateEachGetsAloneBitForBit(String name, ModelConfig small) {
+        ModelConfig cfg = small.with(Map.of("seq_length", "96"));
+        int v = cfg.vocabSize(), c = cfg.blockSize();
+        int[] lengths = {1, c - 1, c, 2 * c + 3, DecodeBatch.STEP_FEED_TOKENS, DecodeBatch.STEP_FEED_TOKENS + 1, 90};
+        Random r = new Random(9);
+        int[][] prompts = new int[lengths.length][];
+        for (int i = 0; i < lengths.length; i++) prompts[i] = r.ints(lengths[i], 0, v).toArray();
+        int[] next = r.ints(3, 0, v).toArray();
+        try (LanguageModel m = new LanguageModel(cfg)) {
+            m.initialize(4);
+            float[][][] alone = new float[lengths.length][][];
+            for (int i = 0; i < lengths.length; i++) {
+                try (Decoder d = m.decoder()) {
+                    d.feed(prompts[i]);
+                    assertEquals(lengths[i], d.position());
+                    alone[i] = steps(d, next);
+                    d.reset();
+                    d.feed(prompts[i]);
+                    assertArrayEquals(alone[i], steps(d, next), name + ": length " + lengths[i] + " after a reset");
+                }
+                if (lengths[i] <= DecodeBatch.STEP_FEED_TOKENS) { // the same as stepping through the prompt
+                    try (Decoder d = m.decoder()) {
+                        for (int id : prompts[i]) d.next(id);
+                        assertArrayEquals(alone[i], steps(d, next), name + ": length " + lengths[i] + " stepped");
+                    }
+                }
+            }
+            for (int capacity : new int[]{1, 2, 16}) { // feeding steps of 64, 128 and 256 rows
+                List<Decoder> decoders = new ArrayList<>();
+                try (DecodeBatch batch = m.decodeBatch(capacity)) {
+                    for (int i = 0; i < lengths.length; i++) decoders.add(m.decoder());
+                    batch.feed(decoders, Arrays.asList(prompts));
+                    for (int i = 0; i < lengths.length; i++) {
+                        assertEquals(lengths[i], decoders.get(i).position());
+                        assertArrayEquals(alone[i], steps(decoders.get(i), next), name + ": length " + lengths[i]
+                                + " fed with the others in a batch of " + capacity);
+                    }
+                } finally {
+                    decoders.forEach(Decoder::close);
+                }
+            }
+        }
+    }
+
+    /** Rows of logits of feeding ids one at a time, flattened. */
+    private static float[][] steps(Decoder d, int[] ids) {
+        float[][] out = new float[ids.length][];
+        for (int i = 0; i < ids.length; i++) out[i] = d.next(ids[i]);
+        return out;
+    }
+
+    @Test
+    void aFeedRefusesWhatItCannotFeedAndChangesNothing() {
+        try (LanguageModel m = new LanguageModel(ModelConfig.preset("lumenspark").with(SMALL));
+             DecodeBatch batch = m.decodeBatch(2); Decoder a = m.decoder(); Decoder b = m.decoder()) {
+            m.initialize(2);
+            int[] ok = {1, 2, 3};
+            assertThrows(IllegalArgumentException.class, () -> batch.feed(List.of(a, a), List.of(ok, ok)));
+            assertThrows(IllegalArgumentException.class, () -> batch.feed(List.of(a, b), List.of(ok)));
+            assertThrows(LumensparkException.class, () -> batch.feed(List.of(a, b), List.of(ok, new int[]{1, 99})));
+            assertThrows(LumensparkException.class, () -> batch.feed(List.of(a, b), List.of(ok, new int[0])));
+            assertThrows(LumensparkException.class, () -> batch.feed(List.of(a, b),
+                    List.of(ok, new int[m.config().seqLength() + 1])));
+            assertEquals(0, a.position());
+            assertEquals(0, b.position());
+            batch.feed(List.of(a, b), List.of(ok, new int[]{4}));
+            assertEquals(3, a.position());
+            assertEquals(1, b.position());
+            assertThrows(IllegalStateException.class, () -> batch.feed(List.of(a), List.of(ok)));
+        }
+    }
+
     private static void assertClose(float[] full, int t, int v, float[] got, String what) {
         double ignored = assertClose(full, t, v, got, what, 1e-5);
     }
