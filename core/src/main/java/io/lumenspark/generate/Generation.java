@@ -1,12 +1,15 @@
 package io.lumenspark.generate;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.model.DecodeBatch;
 import io.lumenspark.model.Decoder;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.tokenizer.Tokenizer;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
 
@@ -134,15 +137,53 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      */
     public void prefillButLast() {
         if (finish != null || decoder == null) return;
+        checkUnprimed();
+        prefillWindowButLast();
+    }
+
+    /**
+     * {@link #prefillButLast()} for several generations at once, their prompts fed together through batch's
+     * steps ({@link DecodeBatch#feed}): each generation's state, and so its tokens, are the same as when it is
+     * prefilled alone. Generations without a decoder or already finished are skipped.
+     *
+     * @throws LumensparkException as a prefill (then none is prefilled)
+     */
+    public static void prefillButLast(DecodeBatch batch, List<Generation> generations) {
+        List<Generation> feeding = new ArrayList<>();
+        for (Generation g : generations) {
+            if (g.finish != null || g.decoder == null) continue;
+            g.checkUnprimed();
+            feeding.add(g);
+        }
+        List<Decoder> decoders = new ArrayList<>();
+        List<int[]> prompts = new ArrayList<>();
+        for (Generation g : feeding) {
+            if (g.length - g.windowStart < 2) continue;
+            decoders.add(g.decoder);
+            prompts.add(g.windowButLast());
+        }
+        batch.feed(decoders, prompts);
+        for (Generation g : feeding) g.primeLast();
+    }
+
+    private void checkUnprimed() {
         if (decoder.position() != 0 || length != promptTokens || primed) {
             throw new IllegalStateException("prefillButLast comes before the first token");
         }
-        prefillWindowButLast();
     }
 
     /** The context window but its last token into the (reset) decoder; the last token is the next step's. */
     private void prefillWindowButLast() {
-        if (length - windowStart > 1) decoder.feed(Arrays.copyOfRange(context, windowStart, length - 1));
+        if (length - windowStart > 1) decoder.feed(windowButLast());
+        primeLast();
+    }
+
+    private int[] windowButLast() {
+        return Arrays.copyOfRange(context, windowStart, length - 1);
+    }
+
+    /** The window's last token is the next step's. */
+    private void primeLast() {
         pending = context[length - 1];
         primed = true;
     }

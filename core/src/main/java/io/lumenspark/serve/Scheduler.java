@@ -18,14 +18,16 @@ import java.util.concurrent.LinkedBlockingQueue;
 
 /**
  * Continuous batching for one model: one thread runs decoding steps over every active sequence at once. Between
- * steps, waiting jobs are admitted while the batch has room (each sequence's prompt prefilled in a pass of its
- * own, whose result depends on nothing else) and finished or cancelled sequences leave. Each sequence samples
- * with its own random stream, and a batched step gives each sequence the logits it would get alone
- * ({@link DecodeBatch}), so what a request generates does not depend on what else is running.
+ * steps, waiting jobs are admitted while the batch has room, and finished or cancelled sequences leave. The
+ * prompts of the jobs admitted together are fed together ({@link DecodeBatch#feed}: short prompts as the rows of
+ * the same steps, each prompt's state the same as fed alone), and jobs that arrive meanwhile are admitted before
+ * the next step, so that requests sent together start together. Each sequence samples with its own random
+ * stream, and a batched step gives each sequence the logits it would get alone ({@link DecodeBatch}), so what a
+ * request generates does not depend on what else is running.
  *
- * <p>A prompt's prefill runs between two steps and holds the step for its duration (on this project's 2-core
- * machine about 0.1-0.3 s for a 512-token prompt of the 55 M-parameter presets); the README gives the measured
- * figures.
+ * <p>Feeding prompts holds the running sequences' next step for its duration (on this project's 2-core machine
+ * about 40 ms for sixteen 31-token prompts of the 55 M-parameter presets, 0.1-0.3 s for a 512-token one); the
+ * README gives the measured figures.
  */
 final class Scheduler implements AutoCloseable {
     /** One sequence to generate: its prompt, settings and seed (null: random), and log-probabilities (-1: none). */
@@ -189,7 +191,9 @@ final class Scheduler implements AutoCloseable {
                     if (stopped) break;
                 }
                 try {
-                    admit();
+                    // new requests first, prefilled to join the next step, and again for those that came meanwhile
+                    boolean more = true;
+                    while (more) more = admit(batch);
                     leaveCancelled();
                     if (!active.isEmpty()) step(batch, logits);
                 } catch (RuntimeException e) { // a fault of ours: the running requests fail, the server goes on
@@ -205,45 +209,67 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** Starts waiting jobs, first come first served, while the batch has room for all of a job's sequences. */
-    private void admit() {
-        while (true) {
-            Job job;
-            synchronized (lock) {
-                job = queue.peek();
-                if (job == null || active.size() + job.specs.size() > maxBatch) return;
-                queue.poll();
-                metrics.queueDepth(name, queue.size());
+    /**
+     * Starts waiting jobs, first come first served, while the batch has room for all of a job's sequences: their
+     * prompts are fed together ({@link Generation#prefillButLast(DecodeBatch, List)}), and their first tokens come
+     * from the next step. Returns whether any job was started.
+     */
+    private boolean admit(DecodeBatch batch) {
+        List<Job> jobs = new ArrayList<>();
+        synchronized (lock) {
+            int room = maxBatch - active.size();
+            for (Job job; (job = queue.peek()) != null && job.specs.size() <= room; room -= job.specs.size()) {
+                jobs.add(queue.poll());
                 running += job.specs.size();
-                metrics.running(name, running);
             }
-            List<Active> started = new ArrayList<>();
+            if (jobs.isEmpty()) return false;
+            metrics.queueDepth(name, queue.size());
+            metrics.running(name, running);
+        }
+        List<Active> started = new ArrayList<>();
+        for (Job job : jobs) {
+            List<Active> sequences = new ArrayList<>();
             try {
                 for (int i = 0; i < job.specs.size(); i++) {
                     Spec s = job.specs.get(i);
                     Generation g = new Generation(model.languageModel(), model.tokenizer(), s.prompt(), s.config(),
                             s.seed());
+                    sequences.add(new Active(job, i, g));
                     if (s.logprobs() >= 0) g.withLogprobs(s.logprobs());
-                    started.add(new Active(job, i, g));
                     metrics.promptTokens(name, g.promptTokens());
                 }
-                for (Active a : started) {
-                    if (job.cancelled()) break;
-                    Generation g = a.generation();
-                    // the prompt but its last token; the first token comes from the next step, with the batch
-                    g.prefillButLast();
-                    if (g.stepsNext()) active.add(a);
-                    else if (deliver(a, g.next())) active.add(a); // no decoder: the prompt's pass, the first token
-                }
+                started.addAll(sequences);
             } catch (RuntimeException e) {
-                started.forEach(a -> a.generation().close());
+                sequences.forEach(a -> a.generation().close());
                 end(job, failure(e), false);
             }
-            if (job.cancelled()) {
-                for (Active a : started) if (!active.contains(a)) a.generation().close(); // never joined: free them
-                end(job, "cancelled", true);
+        }
+        started.removeIf(a -> a.job().cancelled() && close(a));
+        try {
+            // the prompts but their last tokens; each first token comes from the next step, with the batch
+            Generation.prefillButLast(batch, started.stream().map(Active::generation).toList());
+        } catch (RuntimeException e) {
+            String message = failure(e);
+            for (Active a : started) end(a.job(), message, false);
+        }
+        for (Active a : started) {
+            if (a.job().cancelled() || a.job().left == 0) continue; // cancelled meanwhile, or failed: see below
+            try {
+                Generation g = a.generation();
+                if (g.stepsNext() || deliver(a, g.next())) active.add(a); // no decoder: the prompt's pass, a token
+            } catch (RuntimeException e) {
+                end(a.job(), failure(e), false);
             }
         }
+        for (Job job : jobs) if (job.cancelled()) end(job, "cancelled", true);
+        for (Active a : started) if (!active.contains(a)) close(a); // ended, failed or cancelled before joining
+        return true;
+    }
+
+    /** Frees a sequence's generation; true, for removeIf. */
+    private boolean close(Active a) {
+        a.generation().close();
+        return true;
     }
 
     /** Sends a token to its job; returns whether the sequence goes on (else its end is sent too). */
