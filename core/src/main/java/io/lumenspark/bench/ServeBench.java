@@ -38,7 +38,8 @@ import java.util.stream.Stream;
 /**
  * The server under concurrent streams: for each preset (random weights, as {@code bench generate} uses), a model
  * folder is written and served on loopback, and 1, 2, 4, ... clients stream completions at once (prompts of random
- * token ids, a fixed number of new tokens each, sampled with a seed). Reports the aggregate generated tokens/s,
+ * token ids, a fixed number of new tokens each, sampled with a seed), over connections kept open from round to
+ * round (one HTTP client, as an application keeps its connection pool). Reports the aggregate generated tokens/s,
  * the time per output token of each stream (from its first token to its last, over the tokens between) and the
  * time to first token, medians over rounds; beside them, batch-1 generation through the library ({@code generate}'s
  * path), timed in the same process between the rounds and measured the same way. On a shared machine the load drifts during a run, so each
@@ -146,7 +147,10 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             Server server = Server.start(new Server.Options("127.0.0.1", 0, null, maxBatch, maxBatch, null,
                     Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
             List<Point> points = new ArrayList<>();
-            try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype)) {
+            // one client for every round: its connections are kept alive from round to round, as an application's
+            // client (OpenAI's libraries among them) keeps its connection pool
+            try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype);
+                 HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
                 // batch-1 generation as the server computes (with int8: its integer output layer)
                 local.languageModel().useIntegerProducts(true);
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
@@ -157,8 +161,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 long warmUpEnd = System.nanoTime() + (long) (warmUpSeconds * 1e9);
                 SplittableRandom warmUpRandom = new SplittableRandom(8); // the timed rounds' prompts stay the same
                 do {
-                    round(server, preset, maxBatch, cfg, warmUpRandom);
-                    round(server, preset, 1, cfg, warmUpRandom);
+                    round(http, server, preset, maxBatch, cfg, warmUpRandom);
+                    round(http, server, preset, 1, cfg, warmUpRandom);
                 } while (System.nanoTime() < warmUpEnd);
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
@@ -167,10 +171,10 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     double[] steps = new double[4]; // the s-stream rounds' steps, rows, step seconds, wall seconds
                     for (int r = 0; r < rounds; r++) {
                         if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
-                        double single = s == 1 ? Double.NaN : round(server, preset, 1, cfg, random)[0];
-                        double[] before = steps(server);
-                        double[] result = round(server, preset, s, cfg, random);
-                        double[] after = steps(server);
+                        double single = s == 1 ? Double.NaN : round(http, server, preset, 1, cfg, random)[0];
+                        double[] before = steps(http, server);
+                        double[] result = round(http, server, preset, s, cfg, random);
+                        double[] after = steps(http, server);
                         for (int i = 0; i < 3; i++) steps[i] += after[i] - before[i];
                         steps[3] += result[3];
                         rs.add(result);
@@ -237,8 +241,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     }
 
     /** The server's totals of decoding steps so far, from its /metrics: {steps, rows, seconds}. */
-    private static double[] steps(Server server) {
-        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private static double[] steps(HttpClient http, Server server) {
         try {
             String text = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/metrics")).build(),
                     HttpResponse.BodyHandlers.ofString()).body();
@@ -256,8 +259,6 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new LumensparkException("interrupted");
-        } finally {
-            http.close();
         }
     }
 
@@ -265,8 +266,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
      * One round: s clients stream a completion each, all at once. Returns {aggregate tokens/s, median ms per token
      * of a stream, median ms to its first token, seconds}.
      */
-    private double[] round(Server server, String model, int s, ModelConfig cfg, SplittableRandom random) {
-        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    private double[] round(HttpClient http, Server server, String model, int s, ModelConfig cfg,
+                           SplittableRandom random) {
         List<String> bodies = new ArrayList<>();
         for (int i = 0; i < s; i++) {
             Map<String, Object> b = new LinkedHashMap<>();
@@ -295,8 +296,6 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds};
         } catch (Exception e) {
             throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
-        } finally {
-            http.close();
         }
     }
 

@@ -33,7 +33,7 @@ final class BenchServeCommand implements Callable<Integer> {
     int tokens = 64;
 
     @Option(names = "--rounds", description = "Timed rounds per point; the median is kept (default: ${DEFAULT-VALUE}).")
-    int rounds = 3;
+    int rounds = 5;
 
     @Option(names = "--warm-up", paramLabel = "SECONDS", description = "Warm-up before the timed rounds: rounds of the"
             + " most streams and of one until this long has passed (default: ${DEFAULT-VALUE}).")
