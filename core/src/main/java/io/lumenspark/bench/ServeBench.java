@@ -88,11 +88,12 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
 
     /**
      * One point: streams at once, with the medians over the rounds, and the server's decoding steps over those
-     * rounds (mean rows per step, mean ms per step with its sampling, share of the rounds' time in steps).
+     * rounds (mean rows per step, mean ms per step with its sampling, share of the rounds' time in steps) and the
+     * share of the rounds' time the server spent feeding prompts.
      */
     record Point(String preset, int streams, double tokensPerSecond, double speedup, double msPerToken,
                  double firstTokenMs, double generateMsPerToken, double rowsPerStep, double stepMs,
-                 double stepShare) {
+                 double stepShare, double feedShare) {
     }
 
     /** Runs every preset, prints JSON lines and a Markdown table, and writes the charts into out. */
@@ -102,12 +103,12 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         log.println();
         log.println("matrix weights: " + dtype.label());
         log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50)"
-                + " | rows per step | ms per step | time in steps |");
-        log.println("|---|---|---|---|---|---|---|---|---|");
+                + " | rows per step | ms per step | time in steps | time feeding prompts |");
+        log.println("|---|---|---|---|---|---|---|---|---|---|");
         for (Point p : points) {
-            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f | %.1f | %.2f | %.0f %% |%n", p.preset(), p.streams(),
-                    p.tokensPerSecond(), p.speedup(), p.msPerToken(), p.firstTokenMs(), p.rowsPerStep(),
-                    p.stepMs(), 100 * p.stepShare());
+            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f | %.1f | %.2f | %.0f %% | %.0f %% |%n", p.preset(),
+                    p.streams(), p.tokensPerSecond(), p.speedup(), p.msPerToken(), p.firstTokenMs(), p.rowsPerStep(),
+                    p.stepMs(), 100 * p.stepShare(), 100 * p.feedShare());
         }
         log.println();
         log.println("| preset | generate ms/token (p50) | serve, 1 stream, ms/token (p50) | serve / generate |");
@@ -168,15 +169,16 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
                     List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>();
-                    double[] steps = new double[4]; // the s-stream rounds' steps, rows, step seconds, wall seconds
+                    // the s-stream rounds' steps, rows, step seconds, feeding seconds, wall seconds
+                    double[] steps = new double[5];
                     for (int r = 0; r < rounds; r++) {
                         if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
                         double single = s == 1 ? Double.NaN : round(http, server, preset, 1, cfg, random)[0];
                         double[] before = steps(http, server);
                         double[] result = round(http, server, preset, s, cfg, random);
                         double[] after = steps(http, server);
-                        for (int i = 0; i < 3; i++) steps[i] += after[i] - before[i];
-                        steps[3] += result[3];
+                        for (int i = 0; i < 4; i++) steps[i] += after[i] - before[i];
+                        steps[4] += result[3];
                         rs.add(result);
                         speedups.add(s == 1 ? 1 : result[0] / single);
                     }
@@ -184,7 +186,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                             Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
                             Stats.median(rs.stream().mapToDouble(a -> a[2]).toArray()),
                             gen.isEmpty() ? Double.NaN : Stats.median(gen), steps[1] / steps[0],
-                            1000 * steps[2] / steps[0], steps[2] / steps[3]);
+                            1000 * steps[2] / steps[0], steps[2] / steps[4], steps[3] / steps[4]);
                     points.add(p);
                     Map<String, Object> line = new LinkedHashMap<>();
                     line.put("preset", preset);
@@ -197,10 +199,12 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     line.put("first_token_ms_p50", round1(p.firstTokenMs()));
                     if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));
                     // the server's decoding steps in those rounds (its /metrics): how full they were, how long
-                    // they took with their sampling, and the share of the rounds' time spent in them
+                    // they took with their sampling, and the share of the rounds' time spent in them; and the
+                    // share spent feeding the requests' prompts
                     line.put("rows_per_step", round2(p.rowsPerStep()));
                     line.put("step_ms", round2(p.stepMs()));
                     line.put("step_share", round2(p.stepShare()));
+                    line.put("feed_share", round2(p.feedShare()));
                     log.println(Json.toLine(line));
                 }
             } finally {
@@ -240,18 +244,19 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         }
     }
 
-    /** The server's totals of decoding steps so far, from its /metrics: {steps, rows, seconds}. */
+    /** The server's totals so far, from its /metrics: {decoding steps, their rows, their seconds, feeding seconds}. */
     private static double[] steps(HttpClient http, Server server) {
         try {
             String text = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/metrics")).build(),
                     HttpResponse.BodyHandlers.ofString()).body();
-            double[] out = new double[3];
+            double[] out = new double[4];
             for (String line : text.split("\n")) {
                 String[] kv = line.split(" ");
                 if (kv.length != 2) continue;
                 if (kv[0].startsWith("lumenspark_step_seconds_count{")) out[0] += Double.parseDouble(kv[1]);
                 if (kv[0].startsWith("lumenspark_step_batch_size_sum{")) out[1] += Double.parseDouble(kv[1]);
                 if (kv[0].startsWith("lumenspark_step_seconds_sum{")) out[2] += Double.parseDouble(kv[1]);
+                if (kv[0].startsWith("lumenspark_prompt_feed_seconds_sum{")) out[3] += Double.parseDouble(kv[1]);
             }
             return out;
         } catch (IOException e) {

@@ -10,7 +10,8 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The server's counters, gauges and histograms, in Prometheus' text exposition format ({@link #render}): requests
  * by endpoint and status, prompt and generated tokens, cancelled sequences, queue depth and running sequences,
- * time to first token, time per output token, and the batch size and duration of decoding steps, per model.
+ * time to first token, time per output token, the batch size and duration of decoding steps, and the time spent
+ * feeding prompts, per model.
  */
 final class Metrics {
     private static final double[] LATENCY_BUCKETS = {0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5,
@@ -85,6 +86,11 @@ final class Metrics {
         observe("lumenspark_step_seconds", model(model), LATENCY_BUCKETS, seconds);
     }
 
+    /** Feeding the prompts of the requests admitted together, which took seconds (the running steps wait). */
+    void feed(String model, double seconds) {
+        observe("lumenspark_prompt_feed_seconds", model(model), LATENCY_BUCKETS, seconds);
+    }
+
     void cancelled(String model, int sequences) {
         add("lumenspark_cancelled_sequences_total", model(model), sequences);
     }
@@ -97,17 +103,19 @@ final class Metrics {
         gauges.put(key("lumenspark_running_sequences", model(model)), (long) n);
     }
 
-    private static final Map<String, String> HELP = Map.of(
-            "lumenspark_requests_total", "counter|HTTP requests answered, by endpoint and status.",
-            "lumenspark_prompt_tokens_total", "counter|Prompt tokens prefilled.",
-            "lumenspark_generation_tokens_total", "counter|Tokens generated.",
-            "lumenspark_cancelled_sequences_total", "counter|Sequences stopped because their client went away.",
-            "lumenspark_queue_depth", "gauge|Requests waiting to join the running batch.",
-            "lumenspark_running_sequences", "gauge|Sequences in the running batch.",
-            "lumenspark_time_to_first_token_seconds", "histogram|From a request's arrival to its first token.",
-            "lumenspark_time_per_output_token_seconds", "histogram|Between two tokens of one sequence.",
-            "lumenspark_step_batch_size", "histogram|Sequences in one decoding step.",
-            "lumenspark_step_seconds", "histogram|One decoding step, sampling included.");
+    private static final Map<String, String> HELP = Map.ofEntries(
+            Map.entry("lumenspark_requests_total", "counter|HTTP requests answered, by endpoint and status."),
+            Map.entry("lumenspark_prompt_tokens_total", "counter|Prompt tokens prefilled."),
+            Map.entry("lumenspark_generation_tokens_total", "counter|Tokens generated."),
+            Map.entry("lumenspark_cancelled_sequences_total", "counter|Sequences stopped because their client went away."),
+            Map.entry("lumenspark_queue_depth", "gauge|Requests waiting to join the running batch."),
+            Map.entry("lumenspark_running_sequences", "gauge|Sequences in the running batch."),
+            Map.entry("lumenspark_time_to_first_token_seconds", "histogram|From a request's arrival to its first token."),
+            Map.entry("lumenspark_time_per_output_token_seconds", "histogram|Between two tokens of one sequence."),
+            Map.entry("lumenspark_step_batch_size", "histogram|Sequences in one decoding step."),
+            Map.entry("lumenspark_step_seconds", "histogram|One decoding step, sampling included."),
+            Map.entry("lumenspark_prompt_feed_seconds",
+                    "histogram|Feeding the prompts of the requests admitted together (the running steps wait)."));
 
     /** Every metric in Prometheus' text format (version 0.0.4). */
     String render() {

@@ -245,9 +245,11 @@ final class Scheduler implements AutoCloseable {
             }
         }
         started.removeIf(a -> a.job().cancelled() && close(a));
+        long t0 = System.nanoTime();
         try {
             // the prompts but their last tokens; each first token comes from the next step, with the batch
             Generation.prefillButLast(batch, started.stream().map(Active::generation).toList());
+            if (!started.isEmpty()) metrics.feed(name, (System.nanoTime() - t0) / 1e9);
         } catch (RuntimeException e) {
             String message = failure(e);
             for (Active a : started) end(a.job(), message, false);

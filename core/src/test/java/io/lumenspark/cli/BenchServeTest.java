@@ -32,6 +32,8 @@ class BenchServeTest {
             double rows = j.get("rows_per_step").asDouble(), share = j.get("step_share").asDouble();
             assertTrue(rows >= 1 && rows <= j.get("streams").asInt(), p);
             assertTrue(j.get("step_ms").asDouble() > 0 && share > 0 && share <= 1, p);
+            double feeding = j.get("feed_share").asDouble(); // the rest of the rounds: feeding prompts, HTTP
+            assertTrue(feeding >= 0 && share + feeding <= 1.0001, p);
         }
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
             assertTrue(r.out().contains(row), row + " in\n" + r.out());

@@ -321,6 +321,7 @@ class ServerTest {
         assertTrue(metric(after, "lumenspark_generation_tokens_total{model=\"small\"}") <= generated + 1,
                 "stopped after its first token, not 60");
         assertEquals(0, metric(after, "lumenspark_running_sequences{model=\"small\"}"));
+        assertTrue(metric(after, "lumenspark_prompt_feed_seconds_count{model=\"small\"}") >= 2, "prompts fed: " + after);
     }
 
     private static void awaitMetric(String name, double value) throws Exception {
