@@ -168,7 +168,13 @@ public final class Decoder implements AutoCloseable {
 
     /** An arena that counts what it hands out (a decoder's memory, for benchmarks and capacity planning). */
     private static final class CountingArena implements Arena {
-        private static final long UNTOUCHED = 64 << 10;
+        /**
+         * From this size (a KV cache layer's keys at seq_length 512) buffers are mapped untouched. Smaller ones come
+         * from the allocator, which reuses the memory of closed decoders: a fresh mapping's first writes fault
+         * page by page, which for lumenspark's 64 KiB slot buffers cost about 1 ms per new sequence here (fifteen
+         * 31-token prompts fed together: 37 ms against 23).
+         */
+        private static final long UNTOUCHED = 1 << 20;
         private final Arena inner;
         private long bytes;
 
@@ -179,7 +185,8 @@ public final class Decoder implements AutoCloseable {
         /**
          * Large buffers (a full-attention layer's KV cache: 1 MiB per layer for keys, as much for values, at
          * seq_length 512) are mapped untouched, their pages made resident as positions are written, so a new
-         * sequence costs no zeroing of memory its positions never reach.
+         * sequence costs no zeroing of memory its positions never reach (fifteen new `transformer` decoders: 0.4 ms
+         * against 61).
          */
         @Override
         public MemorySegment allocate(long byteSize, long byteAlignment) {
