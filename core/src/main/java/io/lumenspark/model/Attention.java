@@ -419,6 +419,7 @@ final class Attention {
         final MemorySegment rawK, rawV;       // [c, kv_dim] the current block's keys, values; full: all positions'
         final MemorySegment wpK, wpV;         // [kv_dim, c * kv_dim] permuted convolutions (convolution layers)
         final MemorySegment scores;           // [k + c] (full: [seq_length]) one head's scores, then probabilities
+        private long convVersion = -1;        // the Params.version() wpK and wpV were copied from
 
         StepState(Arena a, Pass c) {
             int rows = full ? cfg.seqLength() : block;
@@ -429,13 +430,24 @@ final class Attention {
             rawV = value == null ? rawK : Floats.allocate(a, (long) rows * kvDim);
             if (conv) {
                 wpK = Floats.allocate(a, (long) kvDim * block * kvDim);
-                permuteConv(c.value(keyConv), wpK);
                 wpV = valueConv == null ? wpK : Floats.allocate(a, (long) kvDim * block * kvDim);
-                if (valueConv != null) permuteConv(c.value(valueConv), wpV);
+                refreshConvolutions(c);
             } else {
                 wpK = wpV = null;
             }
             scores = Floats.allocate(a, kk + rows);
+        }
+
+        /**
+         * The permuted convolutions, copied again when the weights changed since the last copy (training between
+         * a decoder's sequences): the version is read first, so a change during the copy is seen next time.
+         */
+        void refreshConvolutions(Pass c) {
+            long version = c.params.version();
+            if (version == convVersion) return;
+            convVersion = version;
+            permuteConv(c.value(keyConv), wpK);
+            if (valueConv != null) permuteConv(c.value(valueConv), wpV);
         }
 
         /** Zero slots, as when made: a step adds its position's key into the slots' running sums. */
@@ -526,6 +538,7 @@ final class Attention {
             }
         } else if (conv && row == block - 1) { // block t / c is complete: its convolution is slot t / c
             int rowLen = block * kvDim, j = t / block;
+            s.refreshConvolutions(c);
             c.blas.gemm(new Mat(s.rawK, rowLen), false, new Mat(s.wpK, rowLen), true,
                     new Mat(s.slotK, (long) j * kvDim, kvDim), 1, kvDim, rowLen, 1f, 0f);
             if (s.slotV != s.slotK) {

@@ -24,8 +24,8 @@ import java.util.Map;
  * same steps, its positions in order, many prompts' positions as the rows of one step, so that the weights are
  * read once for all of them and a prompt's state is the same bit for bit whatever it was fed with.
  *
- * <p>Its buffers (about capacity x (vocab + 10 d) floats, and for feeding a step's row buffers for up to
- * {@link #FEED_ROWS} rows, mapped on the first feed and resident as far as prompts reach) are fixed when made. Not
+ * <p>Its buffers are about capacity x (vocab + 10 d) floats, made with it, and for feeding a step's row buffers
+ * for up to {@link #FEED_ROWS} rows, mapped on the first feed and resident as far as prompts reach. Not
  * thread-safe: one thread runs the steps; close it when done.
  */
 public final class DecodeBatch implements AutoCloseable {
@@ -105,8 +105,11 @@ public final class DecodeBatch implements AutoCloseable {
      * in order, so each sees the state its earlier positions left), longer ones through one forward pass each.
      * Which prompts are fed together never changes any decoder's state, bit for bit.
      *
-     * @throws LumensparkException for a decoder of another model or twice, one not at position 0, an empty prompt,
-     *                             one longer than the context or a token outside the vocabulary (nothing is fed then)
+     * @throws LumensparkException      for an empty prompt, one longer than the context or a token outside the
+     *                                  vocabulary (nothing is fed then)
+     * @throws IllegalArgumentException for a decoder of another model or twice, or not one prompt per decoder
+     * @throws IllegalStateException    for a closed decoder or one not at position 0; a failure while feeding
+     *                                  leaves every decoder of the call back at position 0, as {@link Decoder#reset}
      */
     public void feed(List<Decoder> decoders, List<int[]> prompts) {
         if (prompts.size() != decoders.size()) throw new IllegalArgumentException("a prompt per decoder");
@@ -120,10 +123,15 @@ public final class DecodeBatch implements AutoCloseable {
             if (prompts.get(i).length <= STEP_FEED_TOKENS) rows += prompts.get(i).length;
         }
         synchronized (model) { // a prompt's prefill takes turns with the model's other whole-sequence passes
-            for (int i = 0; i < decoders.size(); i++) {
-                if (prompts.get(i).length > STEP_FEED_TOKENS) decoders.get(i).prefillWhole(prompts.get(i), null);
+            try {
+                for (int i = 0; i < decoders.size(); i++) {
+                    if (prompts.get(i).length > STEP_FEED_TOKENS) decoders.get(i).prefillWhole(prompts.get(i), null);
+                }
+                if (rows > 0) feedSteps(decoders, prompts);
+            } catch (RuntimeException | Error e) { // no decoder is left half fed: each starts over
+                decoders.forEach(Decoder::reset);
+                throw e;
             }
-            if (rows > 0) feedSteps(decoders, prompts);
         }
     }
 

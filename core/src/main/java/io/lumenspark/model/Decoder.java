@@ -73,10 +73,11 @@ public final class Decoder implements AutoCloseable {
 
     /**
      * Feeds a prompt from position 0 without the logits after it, for a caller whose next decoding step computes
-     * the position that matters (a prompt's last token fed as a step): the same state, bit for bit, as feeding the
-     * ids one by one with {@link #next} and as {@link DecodeBatch#feed} with other prompts, at the cost of one
-     * step of products over all the prompt's positions (more than {@link DecodeBatch#STEP_FEED_TOKENS} tokens: one
-     * forward pass of the whole prompt, matrix products and attention over all its positions at once).
+     * the position that matters (a prompt's last token fed as a step): the same state, bit for bit, as
+     * {@link DecodeBatch#feed} with other prompts, and for up to {@link DecodeBatch#STEP_FEED_TOKENS} tokens as
+     * feeding the ids one by one with {@link #next}, at the cost of one step of products over all the prompt's
+     * positions (a longer prompt: one forward pass of the whole prompt, matrix products and attention over all its
+     * positions at once, whose state agrees with stepping within float rounding).
      */
     public void feed(int... ids) {
         checkPrompt(ids);
@@ -139,6 +140,7 @@ public final class Decoder implements AutoCloseable {
 
     /** The batch of one that next() and feed() step in, made on first use. */
     private DecodeBatch alone() {
+        if (closed) throw new IllegalStateException("the decoder is closed");
         if (alone == null) alone = new DecodeBatch(model, backbone, head, 1);
         return alone;
     }

@@ -26,8 +26,8 @@ import java.util.concurrent.LinkedBlockingQueue;
  * request generates does not depend on what else is running.
  *
  * <p>Feeding prompts holds the running sequences' next step for its duration (on this project's 2-core machine
- * about 40 ms for sixteen 31-token prompts of the 55 M-parameter presets, 0.1-0.3 s for a 512-token one); the
- * README gives the measured figures.
+ * 24-40 ms for sixteen 31-token prompts of the 55 M-parameter presets, 0.1-0.3 s for a 512-token one); the README
+ * gives the measured figures.
  */
 final class Scheduler implements AutoCloseable {
     /** One sequence to generate: its prompt, settings and seed (null: random), and log-probabilities (-1: none). */
@@ -192,8 +192,10 @@ final class Scheduler implements AutoCloseable {
                 }
                 try {
                     // new requests first, prefilled to join the next step, and again for those that came meanwhile
-                    boolean more = true;
-                    while (more) more = admit(batch);
+                    // (at most maxBatch times: jobs that end at once give their room back)
+                    for (int pass = 0; pass < maxBatch; pass++) {
+                        if (!admit(batch)) break;
+                    }
                     leaveCancelled();
                     if (!active.isEmpty()) step(batch, logits);
                 } catch (RuntimeException e) { // a fault of ours: the running requests fail, the server goes on

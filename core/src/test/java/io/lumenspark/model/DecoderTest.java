@@ -6,6 +6,7 @@ import io.lumenspark.engine.WeightDtype;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -108,17 +109,21 @@ class DecoderTest {
      * Decoding reads a copy of the product weights in its own layout: a change of the weights through the
      * writable buffer (an optimizer step, here a rescaling) reaches the next decoder, never a stale copy.
      */
-    @Test
-    void decodingAfterTheWeightsChangeUsesTheNewWeights() {
-        ModelConfig cfg = ModelConfig.preset("lumenspark").with(SMALL);
+    @ParameterizedTest
+    @ValueSource(strings = {"lumenspark", "conv-linformer", "transformer"})
+    void decodingAfterTheWeightsChangeUsesTheNewWeights(String preset) {
+        ModelConfig cfg = ModelConfig.preset(preset).with(SMALL);
         int n = 10, v = cfg.vocabSize();
         int[] ids = new Random(5).ints(n, 0, v).toArray();
-        try (LanguageModel m = new LanguageModel(cfg)) {
+        try (LanguageModel m = new LanguageModel(cfg); Decoder early = m.decoder()) { // made before any change
             m.initialize(2);
             try (Decoder dec = m.decoder()) {
                 dec.prefill(Arrays.copyOf(ids, n - 1));
                 assertClose(m.logits(ids, 1, n), n - 1, v, dec.next(ids[n - 1]), "before");
             }
+            early.prefill(Arrays.copyOf(ids, n - 1));
+            assertClose(m.logits(ids, 1, n), n - 1, v, early.next(ids[n - 1]), "before, the early decoder");
+            early.reset();
             var values = m.params().values();
             for (long i = 0; i < m.params().flatSize(); i++) {
                 values.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i,
@@ -130,6 +135,8 @@ class DecoderTest {
                 assertClose(full, n - 2, v, logits, "after, prefill");
                 assertClose(full, n - 1, v, dec.next(ids[n - 1]), "after, a decoding step");
             }
+            assertClose(full, n - 2, v, early.prefill(Arrays.copyOf(ids, n - 1)), "after, the early decoder");
+            assertClose(full, n - 1, v, early.next(ids[n - 1]), "after, the early decoder's step");
         }
     }
 
@@ -231,7 +238,9 @@ class DecoderTest {
     void promptsFedTogetherGetTheStateEachGetsAloneBitForBit(String name, ModelConfig small) {
         ModelConfig cfg = small.with(Map.of("seq_length", "96"));
         int v = cfg.vocabSize(), c = cfg.blockSize();
-        int[] lengths = {1, c - 1, c, 2 * c + 3, DecodeBatch.STEP_FEED_TOKENS, DecodeBatch.STEP_FEED_TOKENS + 1, 90};
+        // 362 positions fed by steps: feeding steps of 64, 128 and 256 rows split the prompts at different places
+        int[] lengths = {1, c - 1, 40, c, 2 * c + 3, 50, DecodeBatch.STEP_FEED_TOKENS, DecodeBatch.STEP_FEED_TOKENS + 1,
+                60, 90, 33, DecodeBatch.STEP_FEED_TOKENS};
         Random r = new Random(9);
         int[][] prompts = new int[lengths.length][];
         for (int i = 0; i < lengths.length; i++) prompts[i] = r.ints(lengths[i], 0, v).toArray();
@@ -279,11 +288,24 @@ class DecoderTest {
         return out;
     }
 
+    /** A refused feed changes no decoder: each is still at position 0 and, fed again, as a new one. */
     @Test
     void aFeedRefusesWhatItCannotFeedAndChangesNothing() {
         try (LanguageModel m = new LanguageModel(ModelConfig.preset("lumenspark").with(SMALL));
-             DecodeBatch batch = m.decodeBatch(2); Decoder a = m.decoder(); Decoder b = m.decoder()) {
+             DecodeBatch batch = m.decodeBatch(2); DecodeBatch one = m.decodeBatch(1); Decoder a = m.decoder();
+             Decoder b = m.decoder(); Decoder fresh = m.decoder()) {
             m.initialize(2);
+            int[] long40 = new Random(4).ints(40, 0, m.config().vocabSize()).toArray();
+            // a batch of one feeds 64 rows a step: had the tokens been checked as they are fed, the first prompt's
+            // 40 rows would have been stepped before the second's bad token
+            assertThrows(LumensparkException.class, () -> one.feed(List.of(a, b),
+                    List.of(long40, new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                            22, 23, 24, 25, 26, 27, 28, 29, 30, 99})));
+            assertEquals(0, a.position());
+            a.feed(long40);
+            fresh.feed(long40);
+            assertArrayEquals(fresh.next(5), a.next(5), "fed again after a refused feed, as a new decoder");
+            a.reset();
             int[] ok = {1, 2, 3};
             assertThrows(IllegalArgumentException.class, () -> batch.feed(List.of(a, a), List.of(ok, ok)));
             assertThrows(IllegalArgumentException.class, () -> batch.feed(List.of(a, b), List.of(ok)));
