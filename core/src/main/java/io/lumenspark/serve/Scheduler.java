@@ -238,7 +238,6 @@ final class Scheduler implements AutoCloseable {
                             s.seed());
                     sequences.add(new Active(job, i, g));
                     if (s.logprobs() >= 0) g.withLogprobs(s.logprobs());
-                    metrics.promptTokens(name, g.promptTokens());
                 }
                 started.addAll(sequences);
             } catch (RuntimeException e) {
@@ -252,6 +251,7 @@ final class Scheduler implements AutoCloseable {
             // the prompts but their last tokens; each first token comes from the next step, with the batch
             Generation.prefillButLast(batch, started.stream().map(Active::generation).toList());
             if (!started.isEmpty()) metrics.feed(name, (System.nanoTime() - t0) / 1e9);
+            for (Active a : started) metrics.promptTokens(name, a.generation().promptTokens());
         } catch (RuntimeException e) {
             String message = failure(e);
             for (Active a : started) end(a.job(), message, false);
