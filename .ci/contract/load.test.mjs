@@ -110,8 +110,13 @@ test("64 concurrent streams: batched answers equal solo ones, 429 beyond the que
     // SIGTERM drains: running and queued requests finish, a new one gets 503, exit code 0
     const long = await Promise.all(Array.from({ length: MAX_QUEUE }, (_, k) =>
       client.completions.create({ ...request(k), max_tokens: 110, stream: true })));
-    const exit = stopServer(server);
-    await new Promise(r => setTimeout(r, 100));
+    const signalled = performance.now();
+    let exited = NaN;
+    const exit = stopServer(server).then(code => { exited = performance.now() - signalled; return code; });
+    // the signal reaches the JVM's hook a few tens of milliseconds later; from then on /health says "draining"
+    // (a fixed wait raced the drain itself, which takes only a couple of hundred milliseconds on a warm server)
+    while ((await fetch(server.url + "/health")).status !== 503) await new Promise(r => setTimeout(r, 1));
+    const draining = performance.now() - signalled;
     await assert.rejects(client.completions.create(request(2)), e => e.status === 503);
     for (const stream of long) {
       let finish = null;
@@ -119,6 +124,7 @@ test("64 concurrent streams: batched answers equal solo ones, 429 beyond the que
       assert.ok(finish === "length" || finish === "stop", "a running request finished");
     }
     assert.equal(await exit, 0);
+    console.log(`drain: draining ${draining.toFixed(0)} ms after SIGTERM, exited ${exited.toFixed(0)} ms after`);
   } finally {
     clearInterval(sampler);
     if (server.proc.exitCode === null) server.proc.kill("SIGKILL");
