@@ -64,6 +64,8 @@ final class PanelMatrix implements DecodeMatrix {
         this.biasOffset = biasOffset;
     }
 
+    /** Rows of X per unit of a product's work (a multiple of four: the kernels' tile). */
+    static final int ROW_BLOCK = 64;
     /** Columns copied at a time per group of rows, so that the scattered writes of a copy stay in L1. */
     private static final int TILE = 16;
     /** Groups packed between releases of the source's pages: about 2 MB of float32 source at 512 columns. */
@@ -172,29 +174,33 @@ final class PanelMatrix implements DecodeMatrix {
 
     @Override
     public void multiply(MemorySegment x, int batch, MemorySegment y) {
-        long work = (long) GROUP * columns * batch;
+        // units of work: a group of outputs for a block of up to ROW_BLOCK rows, so that a product with few groups
+        // and many rows (a prompt fed through decoding steps) still keeps every core busy; consecutive units share
+        // a group, whose weights then stay in cache from one block of rows to the next
+        int blocks = (batch + ROW_BLOCK - 1) / ROW_BLOCK;
+        long work = (long) GROUP * columns * Math.min(batch, ROW_BLOCK);
         // one lambda per dtype, each calling its own two kernels: C2 compiles a kernel well only when it is not
         // inlined beside the others (their sixteen accumulators and four weight vectors fill the registers)
         switch (dtype) {
-            case F32 -> Parallel.chunks(groups, work, (from, to) -> {
-                for (int g = from; g < to; g++) {
-                    int b = 0;
-                    for (; b + 4 <= batch; b += 4) f32Rows4(g, x, b, y);
-                    for (; b < batch; b++) f32Row(g, x, b, y);
+            case F32 -> Parallel.chunks(groups * blocks, work, (from, to) -> {
+                for (int u = from; u < to; u++) {
+                    int g = u / blocks, b = u % blocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
+                    for (; b + 4 <= end; b += 4) f32Rows4(g, x, b, y);
+                    for (; b < end; b++) f32Row(g, x, b, y);
                 }
             });
-            case BF16 -> Parallel.chunks(groups, work, (from, to) -> {
-                for (int g = from; g < to; g++) {
-                    int b = 0;
-                    for (; b + 4 <= batch; b += 4) bf16Rows4(g, x, b, y);
-                    for (; b < batch; b++) bf16Row(g, x, b, y);
+            case BF16 -> Parallel.chunks(groups * blocks, work, (from, to) -> {
+                for (int u = from; u < to; u++) {
+                    int g = u / blocks, b = u % blocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
+                    for (; b + 4 <= end; b += 4) bf16Rows4(g, x, b, y);
+                    for (; b < end; b++) bf16Row(g, x, b, y);
                 }
             });
-            case INT8 -> Parallel.chunks(groups, work, (from, to) -> {
-                for (int g = from; g < to; g++) {
-                    int b = 0;
-                    for (; b + 4 <= batch; b += 4) int8Rows4(g, x, b, y);
-                    for (; b < batch; b++) int8Row(g, x, b, y);
+            case INT8 -> Parallel.chunks(groups * blocks, work, (from, to) -> {
+                for (int u = from; u < to; u++) {
+                    int g = u / blocks, b = u % blocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
+                    for (; b + 4 <= end; b += 4) int8Rows4(g, x, b, y);
+                    for (; b < end; b++) int8Row(g, x, b, y);
                 }
             });
         }

@@ -34,16 +34,32 @@ class DecodeMatrixTest {
             for (int rows : ROWS) {
                 for (int columns : COLUMNS) {
                     for (String kind : new String[]{"f32", "bf16", "int8/32", "int8/row"}) {
-                        check(kind, rows, columns, random.nextBoolean(), random);
+                        check(kind, rows, columns, 9, random.nextBoolean(), random);
                     }
                 }
             }
         }
     }
 
-    private static void check(String kind, int rows, int columns, boolean withBias, Random random) {
+    /**
+     * More rows than a unit of work takes ({@link PanelMatrix#ROW_BLOCK}): a product of few groups is split by
+     * blocks of rows as well, across threads, and each output is still its row's chain.
+     */
+    @Test
+    void rowsBeyondOneBlockAreSplitWithoutChangingABit() {
+        Random random = new Random(11);
+        for (int threads : new int[]{1, 3}) {
+            Blas.select(Backend.AUTO, threads);
+            for (int rows : new int[]{5, PanelMatrix.GROUP + 3}) {
+                for (String kind : new String[]{"f32", "bf16", "int8/32", "int8/row"}) {
+                    check(kind, rows, 100, 2 * PanelMatrix.ROW_BLOCK + 7, random.nextBoolean(), random);
+                }
+            }
+        }
+    }
+
+    private static void check(String kind, int rows, int columns, int batch, boolean withBias, Random random) {
         try (Arena arena = Arena.ofShared()) {
-            int batch = 9;
             MemorySegment w = filled(arena, (long) rows * columns, random, 0.5f);
             MemorySegment bias = withBias ? filled(arena, rows + 3, random, 1f) : null;
             MemorySegment x = filled(arena, (long) batch * columns, random, 2f);
@@ -63,7 +79,7 @@ class DecodeMatrixTest {
             }
             assertEquals(rows, m.rows());
             assertEquals(columns, m.columns());
-            String what = kind + " " + rows + "x" + columns + (withBias ? " with bias" : "");
+            String what = kind + " " + rows + "x" + columns + " batch " + batch + (withBias ? " with bias" : "");
 
             MemorySegment y = arena.allocate((long) batch * rows * 4 + 64, 64);
             y.fill((byte) 0x7f); // NaN-free garbage past the end must stay untouched
