@@ -39,12 +39,15 @@ import java.util.stream.Stream;
  * The server under concurrent streams: for each preset (random weights, as {@code bench generate} uses), a model
  * folder is written and served on loopback, and 1, 2, 4, ... clients stream completions at once (prompts of random
  * token ids, a fixed number of new tokens each, sampled with a seed), over connections kept open from round to
- * round (one HTTP client, as an application keeps its connection pool). Reports the aggregate generated tokens/s,
- * the time per output token of each stream (from its first token to its last, over the tokens between) and the
- * time to first token, medians over rounds; beside them, batch-1 generation through the library ({@code generate}'s
+ * round (one HTTP client, as an application keeps its connection pool). Reports the aggregate generated tokens/s
+ * (a round's tokens over its wall time, feeding the prompts and waiting for first tokens included), the
+ * generation-phase tokens/s (the streams' token rates summed, each stream's rate from its first token to its
+ * last: llama.cpp's batched-bench S_TG, which leaves prompt processing out), the time per output token of each
+ * stream (from its first token to its last, over the tokens between) and the time to first token, medians over
+ * rounds; beside them, batch-1 generation through the library ({@code generate}'s
  * path), timed in the same process between the rounds and measured the same way. On a shared machine the load drifts during a run, so each
- * round of several streams is paired with a single-stream round just before it, and the speed-up over one stream
- * is the median of those pairs' ratios.
+ * round of several streams is paired with a single-stream round just before it, and each speed-up over one stream
+ * (aggregate and generation phase) is the median of those pairs' ratios.
  *
  * @param presets      the presets to serve
  * @param overrides    config keys changed in every preset
@@ -91,9 +94,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
      * rounds (mean rows per step, mean ms per step with its sampling, share of the rounds' time in steps) and the
      * share of the rounds' time the server spent feeding prompts.
      */
-    record Point(String preset, int streams, double tokensPerSecond, double speedup, double msPerToken,
-                 double firstTokenMs, double generateMsPerToken, double rowsPerStep, double stepMs,
-                 double stepShare, double feedShare) {
+    record Point(String preset, int streams, double tokensPerSecond, double speedup, double generationTokensPerSecond,
+                 double generationSpeedup, double msPerToken, double firstTokenMs, double generateMsPerToken,
+                 double rowsPerStep, double stepMs, double stepShare, double feedShare) {
     }
 
     /** Runs every preset, prints JSON lines and a Markdown table, and writes the charts into out. */
@@ -102,13 +105,15 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         for (String preset : presets) points.addAll(measure(preset, log));
         log.println();
         log.println("matrix weights: " + dtype.label());
-        log.println("| preset | streams | aggregate tokens/s | x single stream | ms/token per stream (p50) | first token ms (p50)"
-                + " | rows per step | ms per step | time in steps | time feeding prompts |");
-        log.println("|---|---|---|---|---|---|---|---|---|---|");
+        log.println("| preset | streams | aggregate tokens/s | x single stream | generation tokens/s | x single stream"
+                + " | ms/token per stream (p50) | first token ms (p50) | rows per step | ms per step | time in steps"
+                + " | time feeding prompts |");
+        log.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (Point p : points) {
-            log.printf("| %s | %d | %.1f | %.2fx | %.2f | %.0f | %.1f | %.2f | %.0f %% | %.0f %% |%n", p.preset(),
-                    p.streams(), p.tokensPerSecond(), p.speedup(), p.msPerToken(), p.firstTokenMs(), p.rowsPerStep(),
-                    p.stepMs(), 100 * p.stepShare(), 100 * p.feedShare());
+            log.printf("| %s | %d | %.1f | %.2fx | %.1f | %.2fx | %.2f | %.0f | %.1f | %.2f | %.0f %% | %.0f %% |%n",
+                    p.preset(), p.streams(), p.tokensPerSecond(), p.speedup(), p.generationTokensPerSecond(),
+                    p.generationSpeedup(), p.msPerToken(), p.firstTokenMs(), p.rowsPerStep(), p.stepMs(),
+                    100 * p.stepShare(), 100 * p.feedShare());
         }
         log.println();
         log.println("| preset | generate ms/token (p50) | serve, 1 stream, ms/token (p50) | serve / generate |");
@@ -168,22 +173,24 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
-                    List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>();
+                    List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>(), genSpeedups = new ArrayList<>();
                     // the s-stream rounds' steps, rows, step seconds, feeding seconds, wall seconds
                     double[] steps = new double[5];
                     for (int r = 0; r < rounds; r++) {
                         if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
-                        double single = s == 1 ? Double.NaN : round(http, server, preset, 1, cfg, random)[0];
+                        double[] single = s == 1 ? null : round(http, server, preset, 1, cfg, random);
                         double[] before = steps(http, server);
                         double[] result = round(http, server, preset, s, cfg, random);
                         double[] after = steps(http, server);
                         for (int i = 0; i < 4; i++) steps[i] += after[i] - before[i];
                         steps[4] += result[3];
                         rs.add(result);
-                        speedups.add(s == 1 ? 1 : result[0] / single);
+                        speedups.add(s == 1 ? 1 : result[0] / single[0]);
+                        genSpeedups.add(s == 1 ? 1 : result[4] / single[4]);
                     }
                     Point p = new Point(preset, s, Stats.median(rs.stream().mapToDouble(a -> a[0]).toArray()),
-                            Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
+                            Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[4]).toArray()),
+                            Stats.median(genSpeedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
                             Stats.median(rs.stream().mapToDouble(a -> a[2]).toArray()),
                             gen.isEmpty() ? Double.NaN : Stats.median(gen), steps[1] / steps[0],
                             1000 * steps[2] / steps[0], steps[2] / steps[4], steps[3] / steps[4]);
@@ -195,6 +202,10 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     line.put("threads", Parallel.threads());
                     line.put("tokens_per_s", round1(p.tokensPerSecond()));
                     line.put("x_single_stream", round2(p.speedup()));
+                    // the generation phase alone (llama.cpp's S_TG): each stream's tokens per second from its first
+                    // token to its last, summed over the streams
+                    line.put("generation_tokens_per_s", round1(p.generationTokensPerSecond()));
+                    line.put("x_single_stream_generation", round2(p.generationSpeedup()));
                     line.put("ms_per_token_p50", round2(p.msPerToken()));
                     line.put("first_token_ms_p50", round1(p.firstTokenMs()));
                     if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));
@@ -269,7 +280,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
 
     /**
      * One round: s clients stream a completion each, all at once. Returns {aggregate tokens/s, median ms per token
-     * of a stream, median ms to its first token, seconds}.
+     * of a stream, median ms to its first token, seconds, generation-phase tokens/s (the streams' own rates from
+     * their first token to their last, summed)}.
      */
     private double[] round(HttpClient http, Server server, String model, int s, ModelConfig cfg,
                            SplittableRandom random) {
@@ -289,16 +301,17 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             long start = System.nanoTime();
             List<Future<double[]>> futures = new ArrayList<>();
             for (String body : bodies) futures.add(pool.submit(() -> stream(http, server, body, start)));
-            double tokens = 0;
+            double tokens = 0, generation = 0;
             double[] perToken = new double[s], first = new double[s];
             for (int i = 0; i < s; i++) {
                 double[] r = futures.get(i).get();
                 tokens += r[0];
                 perToken[i] = r[1];
                 first[i] = r[2];
+                if (r[1] > 0) generation += 1000 / r[1]; // a stream that ended at its first token has no rate
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds};
+            return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds, generation};
         } catch (Exception e) {
             throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
         }

@@ -34,6 +34,13 @@ class BenchServeTest {
             assertTrue(j.get("step_ms").asDouble() > 0 && share > 0 && share <= 1, p);
             double feeding = j.get("feed_share").asDouble(); // the rest of the rounds: feeding prompts, HTTP
             assertTrue(feeding >= 0 && share + feeding <= 1.0001, p);
+            // the generation phase leaves out the prompts and the waits for first tokens: never slower than the
+            // round as a whole, and for one stream the inverse of its time per token
+            double generation = j.get("generation_tokens_per_s").asDouble();
+            assertTrue(generation >= j.get("tokens_per_s").asDouble() && j.has("x_single_stream_generation"), p);
+            if (j.get("streams").asInt() == 1) {
+                assertEquals(1000 / j.get("ms_per_token_p50").asDouble(), generation, 0.02 * generation, p);
+            }
         }
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
             assertTrue(r.out().contains(row), row + " in\n" + r.out());
