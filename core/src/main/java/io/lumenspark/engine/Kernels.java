@@ -392,10 +392,18 @@ public final class Kernels {
 
     /** The largest of x[0..n), on Java arrays (the sampler's logits; no NaN among them); -infinity for n = 0. */
     public static float max(float[] x, int n) {
-        FloatVector m = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        // four running maxima: Java's max (NaN and signed zeros) compiles to a chain of several instructions, and
+        // one accumulator made the pass latency-bound (10.7 against 5.9 us over GPT-2's 50,257 logits)
+        FloatVector m0 = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY), m1 = m0, m2 = m0, m3 = m0;
         int i = 0;
-        for (int bound = n - L; i <= bound; i += L) m = m.max(FloatVector.fromArray(S, x, i));
-        float r = m.reduceLanes(VectorOperators.MAX); // exact whatever the order
+        for (int bound = n - 4 * L; i <= bound; i += 4 * L) {
+            m0 = m0.max(FloatVector.fromArray(S, x, i));
+            m1 = m1.max(FloatVector.fromArray(S, x, i + L));
+            m2 = m2.max(FloatVector.fromArray(S, x, i + 2 * L));
+            m3 = m3.max(FloatVector.fromArray(S, x, i + 3 * L));
+        }
+        for (int bound = n - L; i <= bound; i += L) m0 = m0.max(FloatVector.fromArray(S, x, i));
+        float r = m0.max(m1).max(m2.max(m3)).reduceLanes(VectorOperators.MAX); // exact whatever the order
         for (; i < n; i++) r = Math.max(r, x[i]);
         return r;
     }

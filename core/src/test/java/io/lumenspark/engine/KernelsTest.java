@@ -13,6 +13,25 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class KernelsTest {
+    /** The sampler's maximum: every length around the vector and unrolled widths, the largest anywhere, -0 and 0. */
+    @Test
+    void maxIsTheLargestEntryAtEveryLengthAndPlace() {
+        Random random = new Random(5);
+        int lanes = Kernels.lanes();
+        for (int n = 0; n <= 5 * lanes + 3; n++) {
+            for (int at = 0; at < Math.max(1, n); at++) {
+                float[] x = new float[n];
+                for (int i = 0; i < n; i++) x[i] = random.nextBoolean() ? Float.NEGATIVE_INFINITY : -random.nextFloat();
+                if (n > 0) x[at] = 2f; // the one largest entry, wherever it is
+                assertEquals(n == 0 ? Float.NEGATIVE_INFINITY : 2f, Kernels.max(x, n), n + " entries, largest at " + at);
+            }
+        }
+        float[] zeros = new float[4 * lanes + 1];
+        java.util.Arrays.fill(zeros, -0f);
+        zeros[3 * lanes + 1] = 0f;
+        assertEquals(Float.floatToIntBits(0f), Float.floatToIntBits(Kernels.max(zeros, zeros.length)), "0 over -0");
+    }
+
     @Test
     void expIsAccurateAndScalarMatchesVectorBitForBit() {
         float[] xs = new float[Kernels.L];
