@@ -115,7 +115,15 @@ test("64 concurrent streams: batched answers equal solo ones, 429 beyond the que
     const exit = stopServer(server).then(code => { exited = performance.now() - signalled; return code; });
     // the signal reaches the JVM's hook a few tens of milliseconds later; from then on /health says "draining"
     // (a fixed wait raced the drain itself, which takes only a couple of hundred milliseconds on a warm server)
-    while ((await fetch(server.url + "/health")).status !== 503) await new Promise(r => setTimeout(r, 1));
+    for (;;) {
+      const health = await fetch(server.url + "/health").catch(e =>
+        assert.fail("the server stopped answering before it said it drains (" + e.message + "):\n" + server.stderr()));
+      await health.arrayBuffer(); // read, so that the connection is reused
+      if (health.status === 503) break;
+      assert.ok(Number.isNaN(exited) && performance.now() - signalled < 10_000,
+        "the server says it drains within 10 s of SIGTERM, before it exits:\n" + server.stderr());
+      await new Promise(r => setTimeout(r, 1));
+    }
     const draining = performance.now() - signalled;
     await assert.rejects(client.completions.create(request(2)), e => e.status === 503);
     for (const stream of long) {

@@ -41,8 +41,9 @@ import java.util.stream.Stream;
  * token ids, a fixed number of new tokens each, sampled with a seed), over connections kept open from round to
  * round (one HTTP client, as an application keeps its connection pool). Reports the aggregate generated tokens/s
  * (a round's tokens over its wall time, feeding the prompts and waiting for first tokens included), the
- * generation-phase tokens/s (the streams' token rates summed, each stream's rate from its first token to its
- * last: llama.cpp's batched-bench S_TG, which leaves prompt processing out), the time per output token of each
+ * generation-phase tokens/s (the tokens after each stream's first, over the time from the round's first first
+ * token to its last token: llama.cpp's batched-bench S_TG, which leaves prompt processing out; streams that start
+ * at different times count the gap against it, never for it), the time per output token of each
  * stream (from its first token to its last, over the tokens between) and the time to first token, medians over
  * rounds; beside them, batch-1 generation through the library ({@code generate}'s
  * path), timed in the same process between the rounds and measured the same way. On a shared machine the load drifts during a run, so each
@@ -105,7 +106,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         for (String preset : presets) points.addAll(measure(preset, log));
         log.println();
         log.println("matrix weights: " + dtype.label());
-        log.println("| preset | streams | aggregate tokens/s | x single stream | generation tokens/s | x single stream"
+        log.println("| preset | streams | aggregate tokens/s | x single stream | generation tokens/s | x single stream (generation)"
                 + " | ms/token per stream (p50) | first token ms (p50) | rows per step | ms per step | time in steps"
                 + " | time feeding prompts |");
         log.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -202,8 +203,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     line.put("threads", Parallel.threads());
                     line.put("tokens_per_s", round1(p.tokensPerSecond()));
                     line.put("x_single_stream", round2(p.speedup()));
-                    // the generation phase alone (llama.cpp's S_TG): each stream's tokens per second from its first
-                    // token to its last, summed over the streams
+                    // the generation phase alone (llama.cpp's S_TG): the tokens after the streams' first ones, over
+                    // the time from the earliest first token to the latest last one
                     line.put("generation_tokens_per_s", round1(p.generationTokensPerSecond()));
                     line.put("x_single_stream_generation", round2(p.generationSpeedup()));
                     line.put("ms_per_token_p50", round2(p.msPerToken()));
@@ -280,8 +281,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
 
     /**
      * One round: s clients stream a completion each, all at once. Returns {aggregate tokens/s, median ms per token
-     * of a stream, median ms to its first token, seconds, generation-phase tokens/s (the streams' own rates from
-     * their first token to their last, summed)}.
+     * of a stream, median ms to its first token, seconds, generation-phase tokens/s (every stream's tokens after its
+     * first, over the time from the earliest first token to the latest last one; NaN when no stream had two)}.
      */
     private double[] round(HttpClient http, Server server, String model, int s, ModelConfig cfg,
                            SplittableRandom random) {
@@ -301,23 +302,26 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             long start = System.nanoTime();
             List<Future<double[]>> futures = new ArrayList<>();
             for (String body : bodies) futures.add(pool.submit(() -> stream(http, server, body, start)));
-            double tokens = 0, generation = 0;
+            double tokens = 0, later = 0, firstMs = Double.POSITIVE_INFINITY, lastMs = 0;
             double[] perToken = new double[s], first = new double[s];
             for (int i = 0; i < s; i++) {
                 double[] r = futures.get(i).get();
                 tokens += r[0];
                 perToken[i] = r[1];
                 first[i] = r[2];
-                if (r[1] > 0) generation += 1000 / r[1]; // a stream that ended at its first token has no rate
+                later += Math.max(0, r[0] - 1);
+                firstMs = Math.min(firstMs, r[2]);
+                lastMs = Math.max(lastMs, r[3]);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
+            double generation = later > 0 && lastMs > firstMs ? 1000 * later / (lastMs - firstMs) : Double.NaN;
             return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds, generation};
         } catch (Exception e) {
             throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
         }
     }
 
-    /** One stream: {tokens, ms per token from the first to the last, ms to the first}. */
+    /** One stream: {tokens, ms per token from the first to the last, ms to the first, ms to the last}. */
     private static double[] stream(HttpClient http, Server server, String body, long start) throws Exception {
         HttpResponse<Stream<String>> r = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
@@ -343,6 +347,6 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             });
         }
         double perToken = (firstAndLast[1] - firstAndLast[0]) / 1e6 / Math.max(1, tokens[0] - 1);
-        return new double[]{tokens[0], perToken, (firstAndLast[0] - start) / 1e6};
+        return new double[]{tokens[0], perToken, (firstAndLast[0] - start) / 1e6, (firstAndLast[1] - start) / 1e6};
     }
 }

@@ -19,8 +19,8 @@ public interface DecodeMatrix {
 
     /**
      * y[b, :] = W x[b, :] (+ bias) for b in 0..batch-1: x is [batch, columns] and y [batch, rows], both contiguous
-     * from their first float. The output rows are shared out in chunks among the worker threads
-     * ({@link Parallel#chunks}), which does not change any result.
+     * from their first float. The output rows (and, for many rows of x, blocks of those) are shared out in chunks
+     * among the worker threads ({@link Parallel#chunks}), which does not change any result.
      */
     void multiply(MemorySegment x, int batch, MemorySegment y);
 

@@ -21,7 +21,7 @@ import static io.lumenspark.engine.Kernels.load;
  * group's weights for that column and multiplies them by the column's value of each row of X, broadcast, into one
  * accumulator lane per output. Every y[b][r] is thus a chain of fused multiply-adds over the columns in order,
  * started at zero, then plus bias[r]: the same operations whatever the number of rows of X, their values, the
- * tiles they are taken in or the threads the groups go to, so a sequence's logits do not depend on its batch.
+ * tiles they are taken in or the threads the groups and blocks of rows go to, so a sequence's logits do not depend on its batch.
  * Four rows of X share each load of weights (sixteen accumulators), so a batched step reads each weight from
  * memory once and computes at the FMA units' pace rather than the reduction's.
  *
@@ -177,28 +177,28 @@ final class PanelMatrix implements DecodeMatrix {
         // units of work: a group of outputs for a block of up to ROW_BLOCK rows, so that a product with few groups
         // and many rows (a prompt fed through decoding steps) still keeps every core busy; consecutive units share
         // a group, whose weights then stay in cache from one block of rows to the next
-        int blocks = (batch + ROW_BLOCK - 1) / ROW_BLOCK;
+        int rowBlocks = (batch + ROW_BLOCK - 1) / ROW_BLOCK;
         long work = (long) GROUP * columns * Math.min(batch, ROW_BLOCK);
         // one lambda per dtype, each calling its own two kernels: C2 compiles a kernel well only when it is not
         // inlined beside the others (their sixteen accumulators and four weight vectors fill the registers)
         switch (dtype) {
-            case F32 -> Parallel.chunks(groups * blocks, work, (from, to) -> {
+            case F32 -> Parallel.chunks(groups * rowBlocks, work, (from, to) -> {
                 for (int u = from; u < to; u++) {
-                    int g = u / blocks, b = u % blocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
+                    int g = u / rowBlocks, b = u % rowBlocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
                     for (; b + 4 <= end; b += 4) f32Rows4(g, x, b, y);
                     for (; b < end; b++) f32Row(g, x, b, y);
                 }
             });
-            case BF16 -> Parallel.chunks(groups * blocks, work, (from, to) -> {
+            case BF16 -> Parallel.chunks(groups * rowBlocks, work, (from, to) -> {
                 for (int u = from; u < to; u++) {
-                    int g = u / blocks, b = u % blocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
+                    int g = u / rowBlocks, b = u % rowBlocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
                     for (; b + 4 <= end; b += 4) bf16Rows4(g, x, b, y);
                     for (; b < end; b++) bf16Row(g, x, b, y);
                 }
             });
-            case INT8 -> Parallel.chunks(groups * blocks, work, (from, to) -> {
+            case INT8 -> Parallel.chunks(groups * rowBlocks, work, (from, to) -> {
                 for (int u = from; u < to; u++) {
-                    int g = u / blocks, b = u % blocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
+                    int g = u / rowBlocks, b = u % rowBlocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
                     for (; b + 4 <= end; b += 4) int8Rows4(g, x, b, y);
                     for (; b < end; b++) int8Row(g, x, b, y);
                 }

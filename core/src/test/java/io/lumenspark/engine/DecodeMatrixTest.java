@@ -52,7 +52,11 @@ class DecodeMatrixTest {
             Blas.select(Backend.AUTO, threads);
             for (int rows : new int[]{5, PanelMatrix.GROUP + 3}) {
                 for (String kind : new String[]{"f32", "bf16", "int8/32", "int8/row"}) {
-                    check(kind, rows, 100, 2 * PanelMatrix.ROW_BLOCK + 7, random.nextBoolean(), random);
+                    // whole blocks; a last block of a 4-row tile and 3 single rows; one of 2 single rows
+                    for (int batch : new int[]{PanelMatrix.ROW_BLOCK, 2 * PanelMatrix.ROW_BLOCK + 7,
+                            2 * PanelMatrix.ROW_BLOCK + 2}) {
+                        check(kind, rows, 100, batch, random.nextBoolean(), random);
+                    }
                 }
             }
         }
