@@ -11,8 +11,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "The server under 1, 2, 4, ... 64 concurrent streams (random weights, on loopback): aggregate"
-                + " tokens/s, time per output token and to the first token, beside batch-1 generation; a table and"
-                + " charts.")
+                + " tokens/s (and in the generation phase alone, as llama.cpp's batched-bench S_TG), time per output"
+                + " token and to the first token, beside batch-1 generation; a table and charts.")
 final class BenchServeCommand implements Callable<Integer> {
     @Mixin
     RuntimeOptions runtime;
