@@ -1,6 +1,5 @@
 package io.lumenspark.bench;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.Parallel;
 import io.lumenspark.engine.WeightDtype;
@@ -16,7 +15,6 @@ import io.lumenspark.tokenizer.Tokenizer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -30,16 +28,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.stream.Stream;
 
 /**
  * The server under concurrent streams: for each preset (random weights, as {@code bench generate} uses), a model
  * folder is written and served on loopback, and 1, 2, 4, ... clients stream completions at once (prompts of random
  * token ids, a fixed number of new tokens each, sampled with a seed), over connections kept open from round to
- * round (one HTTP client, as an application keeps its connection pool). Reports the aggregate generated tokens/s
+ * round, as an application's client keeps its pool ({@link SseClient}: a small client on blocking sockets, so
+ * that the measuring takes little of the cores the server runs on). Reports the aggregate generated tokens/s
  * (a round's tokens over its wall time, feeding the prompts and waiting for first tokens included), the
  * generation-phase tokens/s (the tokens after each stream's first, over the time from the round's first first
  * token to its last token: llama.cpp's batched-bench S_TG, which leaves prompt processing out; streams that start
@@ -155,9 +154,10 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     Server.DEFAULT_MAX_BODY, Map.of(preset, folder), dtype));
             List<Point> points = new ArrayList<>();
             // one client for every round: its connections are kept alive from round to round, as an application's
-            // client (OpenAI's libraries among them) keeps its connection pool
+            // client (OpenAI's libraries among them) keeps its connection pool; the JDK's reads /metrics
             try (LumensparkModel local = LumensparkModel.fromPretrained(folder, dtype);
-                 HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
+                 HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+                 SseClient sse = new SseClient(server.url())) {
                 // batch-1 generation as the server computes (with int8: its integer output layer)
                 local.languageModel().useIntegerProducts(true);
                 server.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
@@ -168,8 +168,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 long warmUpEnd = System.nanoTime() + (long) (warmUpSeconds * 1e9);
                 SplittableRandom warmUpRandom = new SplittableRandom(8); // the timed rounds' prompts stay the same
                 do {
-                    round(http, server, preset, maxBatch, cfg, warmUpRandom);
-                    round(http, server, preset, 1, cfg, warmUpRandom);
+                    round(sse, preset, maxBatch, cfg, warmUpRandom);
+                    round(sse, preset, 1, cfg, warmUpRandom);
                 } while (System.nanoTime() < warmUpEnd);
                 generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
@@ -179,9 +179,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     double[] steps = new double[5];
                     for (int r = 0; r < rounds; r++) {
                         if (s == 1) gen.add(generateMsPerToken(local, cfg, random)); // interleaved with the rounds
-                        double[] single = s == 1 ? null : round(http, server, preset, 1, cfg, random);
+                        double[] single = s == 1 ? null : round(sse, preset, 1, cfg, random);
                         double[] before = steps(http, server);
-                        double[] result = round(http, server, preset, s, cfg, random);
+                        double[] result = round(sse, preset, s, cfg, random);
                         double[] after = steps(http, server);
                         for (int i = 0; i < 4; i++) steps[i] += after[i] - before[i];
                         steps[4] += result[3];
@@ -284,8 +284,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
      * of a stream, median ms to its first token, seconds, generation-phase tokens/s (every stream's tokens after its
      * first, over the time from the earliest first token to the latest last one; NaN when no stream had two)}.
      */
-    private double[] round(HttpClient http, Server server, String model, int s, ModelConfig cfg,
-                           SplittableRandom random) {
+    private double[] round(SseClient sse, String model, int s, ModelConfig cfg, SplittableRandom random) {
         List<String> bodies = new ArrayList<>();
         for (int i = 0; i < s; i++) {
             Map<String, Object> b = new LinkedHashMap<>();
@@ -301,7 +300,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             long start = System.nanoTime();
             List<Future<double[]>> futures = new ArrayList<>();
-            for (String body : bodies) futures.add(pool.submit(() -> stream(http, server, body, start)));
+            for (String body : bodies) futures.add(pool.submit(() -> sse.stream("/v1/completions", body, start)));
             double tokens = 0, later = 0, firstMs = Double.POSITIVE_INFINITY, lastMs = 0;
             double[] perToken = new double[s], first = new double[s];
             for (int i = 0; i < s; i++) {
@@ -316,37 +315,12 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             double seconds = (System.nanoTime() - start) / 1e9;
             double generation = later > 0 && lastMs > firstMs ? 1000 * later / (lastMs - firstMs) : Double.NaN;
             return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds, generation};
-        } catch (Exception e) {
-            throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof LumensparkException l) throw l;
+            throw new LumensparkException("a benchmark stream failed: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LumensparkException("interrupted");
         }
-    }
-
-    /** One stream: {tokens, ms per token from the first to the last, ms to the first, ms to the last}. */
-    private static double[] stream(HttpClient http, Server server, String body, long start) throws Exception {
-        HttpResponse<Stream<String>> r = http.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-                HttpResponse.BodyHandlers.ofLines());
-        if (r.statusCode() != 200) throw new LumensparkException("status " + r.statusCode());
-        long[] firstAndLast = {0, 0};
-        int[] tokens = {0};
-        try (Stream<String> lines = r.body()) {
-            lines.filter(l -> l.startsWith("data: {")).forEach(l -> {
-                long now = System.nanoTime();
-                JsonNode j;
-                try {
-                    j = Json.mapper().readTree(l.substring(6));
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-                if (j.has("usage") && j.get("choices").isEmpty()) {
-                    tokens[0] = j.at("/usage/completion_tokens").asInt();
-                    return;
-                }
-                if (firstAndLast[0] == 0) firstAndLast[0] = now;
-                firstAndLast[1] = now;
-            });
-        }
-        double perToken = (firstAndLast[1] - firstAndLast[0]) / 1e6 / Math.max(1, tokens[0] - 1);
-        return new double[]{tokens[0], perToken, (firstAndLast[0] - start) / 1e6, (firstAndLast[1] - start) / 1e6};
     }
 }

@@ -1,0 +1,124 @@
+package io.lumenspark.bench;
+
+import io.lumenspark.LumensparkException;
+import io.lumenspark.io.Json;
+
+import java.io.BufferedInputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.concurrent.ConcurrentLinkedDeque;
+
+/**
+ * The serving benchmark's client: HTTP/1.1 on blocking sockets, one connection per stream at a time, kept open
+ * from round to round in a pool (as an application's client keeps its pool), each completion streamed as
+ * server-sent events in chunks and timed as its events arrive. It does only what the benchmark needs, so that on
+ * a two-core machine it takes as little as it can of the cores the server runs on (the JDK's HttpClient, with its
+ * selector and executor threads and a hand-over per chunk, made one stream about 7 % slower than this client
+ * against the same server; the README gives the runs).
+ */
+final class SseClient implements AutoCloseable {
+    private record Connection(Socket socket, DataInputStream in, OutputStream out) {
+    }
+
+    private final String host;
+    private final int port;
+    private final ConcurrentLinkedDeque<Connection> idle = new ConcurrentLinkedDeque<>();
+
+    /** A client of the server at url ("http://host:port"). */
+    SseClient(String url) {
+        URI u = URI.create(url);
+        host = u.getHost();
+        port = u.getPort();
+    }
+
+    /**
+     * POSTs body (a streaming completion request) to path and reads its events. Returns {completion tokens (the
+     * usage chunk's), ms per token from the first text chunk to the last, ms from start to the first, ms from
+     * start to the last}.
+     *
+     * @throws LumensparkException for an answer other than 200 or one that breaks off
+     */
+    double[] stream(String path, String body, long start) {
+        Connection c = idle.pollFirst();
+        try {
+            if (c == null) c = open();
+            byte[] b = body.getBytes(StandardCharsets.UTF_8);
+            c.out.write(("POST " + path + " HTTP/1.1\r\nHost: " + host + ":" + port
+                    + "\r\nContent-Type: application/json\r\nContent-Length: " + b.length + "\r\n\r\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            c.out.write(b);
+            c.out.flush();
+            String status = line(c.in);
+            boolean chunked = false, close = false;
+            for (String h; !(h = line(c.in)).isEmpty(); ) {
+                String lower = h.toLowerCase(Locale.ROOT);
+                if (lower.startsWith("transfer-encoding:") && lower.contains("chunked")) chunked = true;
+                if (lower.startsWith("connection:") && lower.contains("close")) close = true;
+            }
+            if (!status.startsWith("HTTP/1.1 200 ") || !chunked) {
+                throw new LumensparkException("a benchmark stream was answered " + status);
+            }
+            long first = 0, last = 0;
+            int tokens = 0;
+            for (int size; (size = Integer.parseInt(line(c.in).trim(), 16)) > 0; ) {
+                byte[] chunk = new byte[size];
+                c.in.readFully(chunk);
+                line(c.in); // the chunk's CRLF
+                String event = new String(chunk, StandardCharsets.UTF_8); // one "data: ..." event per chunk
+                if (!event.startsWith("data: {")) continue;
+                long now = System.nanoTime();
+                if (event.contains("\"choices\":[]") && event.contains("\"usage\"")) {
+                    tokens = Json.mapper().readTree(event.substring(6).trim()).at("/usage/completion_tokens").asInt();
+                    continue;
+                }
+                if (first == 0) first = now;
+                last = now;
+            }
+            line(c.in); // the end of the chunked body
+            if (close) c.socket.close();
+            else idle.addFirst(c);
+            double perToken = (last - first) / 1e6 / Math.max(1, tokens - 1);
+            return new double[]{tokens, perToken, (first - start) / 1e6, (last - start) / 1e6};
+        } catch (IOException | RuntimeException e) {
+            if (c != null) closeQuietly(c);
+            if (e instanceof LumensparkException l) throw l;
+            throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
+        }
+    }
+
+    private Connection open() throws IOException {
+        Socket s = new Socket(host, port);
+        s.setTcpNoDelay(true);
+        return new Connection(s, new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 16)),
+                s.getOutputStream());
+    }
+
+    /** A line without its CR LF (ISO-8859-1: the header and chunk-size lines are ASCII). */
+    private static String line(DataInputStream in) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (int ch; (ch = in.read()) != '\n'; ) {
+            if (ch < 0) throw new EOFException("the server closed the connection");
+            if (ch != '\r') sb.append((char) ch);
+        }
+        return sb.toString();
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.socket.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+    }
+
+    @Override
+    public void close() {
+        for (Connection c; (c = idle.pollFirst()) != null; ) closeQuietly(c);
+    }
+}
