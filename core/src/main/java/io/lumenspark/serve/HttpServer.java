@@ -227,6 +227,9 @@ final class HttpServer implements AutoCloseable {
                 } finally {
                     handling.decrementAndGet();
                 }
+                // idle from here: the watcher of a watched request may still be waiting for the next one's first
+                // byte, and the idle deadline holds for that wait too
+                c.deadlineIn(limits.idleMillis());
                 if (!x.finish()) return;
             }
         } catch (IOException | RuntimeException e) {

@@ -13,16 +13,27 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The benchmark's client against a scripted loopback server: events timed, the connection reused, errors. */
+/**
+ * The benchmark's client against a scripted loopback server: events timed as they come, the connection reused,
+ * a connection the server closed meanwhile replaced, error answers and error events reported.
+ */
 class SseClientTest {
-    /** Answers each request on a connection with the next of answers; counts the connections accepted. */
-    private static Thread serve(ServerSocket listener, List<String> answers, AtomicInteger connections) {
+    /** Marks the end of the connection after an answer's parts. */
+    private static final String CLOSE = "close";
+    private static final int GAP_MILLIS = 40;
+
+    /**
+     * Answers each request with the next answer, its parts GAP_MILLIS apart (a part CLOSE closes the connection);
+     * counts the connections accepted.
+     */
+    private static Thread serve(ServerSocket listener, List<List<String>> answers, AtomicInteger connections) {
         return Thread.ofVirtual().start(() -> {
             int next = 0;
             while (next < answers.size()) {
@@ -31,20 +42,29 @@ class SseClientTest {
                     BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(),
                             StandardCharsets.ISO_8859_1));
                     OutputStream out = s.getOutputStream();
-                    while (next < answers.size()) {
+                    boolean open = true;
+                    while (open && next < answers.size()) {
                         int length = 0;
                         String line = in.readLine();
                         if (line == null) break;
                         for (; !line.isEmpty(); line = in.readLine()) {
-                            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                            if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
                                 length = Integer.parseInt(line.substring(15).trim());
                             }
                         }
                         for (int i = 0; i < length; i++) in.read(); // the body (ASCII JSON here)
-                        out.write(answers.get(next++).getBytes(StandardCharsets.UTF_8));
-                        out.flush();
+                        for (String part : answers.get(next)) {
+                            if (part.equals(CLOSE)) {
+                                open = false;
+                                break;
+                            }
+                            out.write(part.getBytes(StandardCharsets.UTF_8));
+                            out.flush();
+                            Thread.sleep(GAP_MILLIS);
+                        }
+                        next++;
                     }
-                } catch (IOException e) {
+                } catch (IOException | InterruptedException e) {
                     return;
                 }
             }
@@ -56,47 +76,72 @@ class SseClientTest {
         return Integer.toHexString(b.length) + "\r\n" + new String(b, StandardCharsets.UTF_8) + "\r\n";
     }
 
-    private static String stream(int tokens) {
-        StringBuilder sb = new StringBuilder("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                + "Transfer-Encoding: chunked\r\n\r\n");
-        for (int i = 0; i < tokens; i++) sb.append(chunk("{\"choices\":[{\"text\":\"t" + i + "\"}]}"));
-        sb.append(chunk("{\"choices\":[],\"usage\":{\"completion_tokens\":" + tokens + "}}"));
-        sb.append(chunk("[DONE]")).append("0\r\n\r\n");
-        return sb.toString();
+    /** A streamed completion of n text chunks (tokens), sent as parts: headers, each chunk, the end. */
+    private static List<String> stream(int tokens, String... after) {
+        List<String> parts = new ArrayList<>();
+        parts.add("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (int i = 0; i < tokens; i++) parts.add(chunk("{\"choices\":[{\"text\":\"t" + i + "\"}]}"));
+        parts.add(chunk("{\"choices\":[],\"usage\":{\"completion_tokens\":" + tokens + "}}")
+                + chunk("[DONE]") + "0\r\n\r\n");
+        parts.addAll(List.of(after));
+        return parts;
     }
 
     @Test
-    void streamsAreTimedAndTheConnectionIsKeptForTheNext() throws Exception {
+    void eventsAreTimedAsTheyComeAndTheConnectionIsKeptForTheNext() throws Exception {
         try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
              SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
             AtomicInteger connections = new AtomicInteger();
-            Thread server = serve(listener, List.of(stream(5), stream(3)), connections);
-            List<double[]> results = new ArrayList<>();
+            Thread server = serve(listener, List.of(stream(4), stream(3)), connections);
             long start = System.nanoTime();
-            results.add(client.stream("/v1/completions", "{}", start));
-            results.add(client.stream("/v1/completions", "{\"a\":1}", start));
+            double[] a = client.stream("/v1/completions", "{}", start);
+            double[] b = client.stream("/v1/completions", "{\"a\":1}", start);
             server.join(10_000);
-            assertEquals(5, results.get(0)[0]);
-            assertEquals(3, results.get(1)[0]);
-            for (double[] r : results) assertTrue(r[1] >= 0 && r[2] >= 0 && r[3] >= r[2], () -> List.of(r).toString());
+            assertEquals(4, a[0]);
+            assertEquals(3, b[0]);
+            // four text chunks GAP_MILLIS apart: first to last three gaps, a gap per token after the first
+            assertTrue(a[3] - a[2] >= 3 * GAP_MILLIS * 0.9 && a[1] >= GAP_MILLIS * 0.9, () -> List.of(a).toString());
+            assertTrue(a[2] >= GAP_MILLIS * 0.9, "the first text chunk came a gap after the headers: " + a[2]);
+            assertTrue(b[2] > a[3], "the second stream came after the first");
             assertEquals(1, connections.get(), "the second request reused the first's connection");
         }
     }
 
     @Test
-    void anAnswerOtherThan200IsOneError() throws Exception {
+    void aConnectionTheServerClosedMeanwhileIsReplacedOnce() throws Exception {
         try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
              SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
-            String busy = "{\"error\":{\"message\":\"busy\"}}";
-            serve(listener, List.of("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-                    + "Content-Length: " + busy.length() + "\r\n\r\n" + busy, "HTTP/1.1 200 OK\r\n"), new AtomicInteger());
+            AtomicInteger connections = new AtomicInteger();
+            // the first answer ends the connection without saying so (an idle timeout, later)
+            Thread server = serve(listener, List.of(stream(2, CLOSE), stream(2)), connections);
+            assertEquals(2, client.stream("/v1/completions", "{}", System.nanoTime())[0]);
+            assertEquals(2, client.stream("/v1/completions", "{}", System.nanoTime())[0]);
+            server.join(10_000);
+            assertEquals(2, connections.get(), "a new connection for the second request");
+        }
+    }
+
+    @Test
+    void errorAnswersAndErrorEventsAreOneErrorEachAndTheirConnectionsAreNotKept() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
+            String busy = "{\"error\":{\"message\":\"the server is busy\",\"type\":\"rate_limit_error\"}}";
+            List<String> tooMany = List.of("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: " + busy.length() + "\r\n\r\n" + busy);
+            List<String> failing = List.of("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    chunk("{\"choices\":[{\"text\":\"a\"}]}"), chunk("{\"error\":{\"message\":\"a step failed\"}}")
+                            + chunk("[DONE]") + "0\r\n\r\n");
+            AtomicInteger connections = new AtomicInteger();
+            serve(listener, List.of(tooMany, failing, stream(1)), connections);
             LumensparkException e = assertThrows(LumensparkException.class,
                     () -> client.stream("/v1/completions", "{}", System.nanoTime()));
-            assertEquals("a benchmark stream was answered HTTP/1.1 429 Too Many Requests", e.getMessage());
-            // a stream that breaks off: the server closes after its headers
-            LumensparkException cut = assertThrows(LumensparkException.class,
+            assertEquals("a benchmark stream was answered HTTP/1.1 429 Too Many Requests: the server is busy",
+                    e.getMessage());
+            LumensparkException event = assertThrows(LumensparkException.class,
                     () -> client.stream("/v1/completions", "{}", System.nanoTime()));
-            assertTrue(cut.getMessage().startsWith("a benchmark stream"), cut.getMessage());
+            assertEquals("a benchmark stream failed: a step failed", event.getMessage());
+            assertEquals(1, client.stream("/v1/completions", "{}", System.nanoTime())[0]);
+            assertEquals(3, connections.get(), "a connection after an error is not used again");
         }
     }
 }

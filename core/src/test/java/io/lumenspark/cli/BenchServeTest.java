@@ -43,9 +43,6 @@ class BenchServeTest {
             if (j.get("streams").asInt() == 1) {
                 assertEquals(1000 / j.get("ms_per_token_p50").asDouble(), generation, 0.02 * generation, p);
             }
-            if (j.get("streams").asInt() == 1) {
-                assertEquals(1000 / j.get("ms_per_token_p50").asDouble(), generation, 0.02 * generation, p);
-            }
         }
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
             assertTrue(r.out().contains(row), row + " in\n" + r.out());

@@ -51,6 +51,7 @@ class HttpServerTest {
                 }
                 return;
             }
+            if (r.path().equals("/watched")) x.watch(() -> { }); // as a completion watches for a disconnect
             if (r.path().equals("/hold")) {
                 try {
                     hold.await();
@@ -264,6 +265,12 @@ class HttpServerTest {
             assertTrue(closedByServer(slow), "the slow client is cut off");
             dripping.join(20_000);
             assertTrue(closedByServer(silent), "the silent one is closed");
+            // a kept-alive connection after a request whose handler watched it (as a completion does): idle
+            try (Socket kept = connect()) {
+                send(kept, "GET /watched HTTP/1.1\r\nHost: x\r\n\r\n");
+                assertEquals(200, read(kept.getInputStream()).status());
+                assertTrue(closedByServer(kept), "idle after a watched request: closed too");
+            }
             assertInstanceOf(IOException.class, bigWrite.get(60, TimeUnit.SECONDS), "the response's write failed");
         }
     }
