@@ -40,8 +40,9 @@ class BenchServeTest {
             double generation = j.get("generation_tokens_per_s").asDouble();
             assertTrue(generation >= 0.98 * 4 / 5 * j.get("tokens_per_s").asDouble(), p);
             assertTrue(j.get("x_single_stream_generation").asDouble() > 0, p);
-            if (j.get("streams").asInt() == 1) {
-                assertEquals(1000 / j.get("ms_per_token_p50").asDouble(), generation, 0.02 * generation, p);
+            if (j.get("streams").asInt() == 1) { // ms per token printed to 0.01 ms (a small model: about 0.1)
+                double ms = j.get("ms_per_token_p50").asDouble();
+                assertEquals(ms, 1000 / generation, 0.0051 + 0.02 * ms, p);
             }
         }
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
