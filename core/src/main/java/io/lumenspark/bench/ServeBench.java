@@ -25,6 +25,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
@@ -110,18 +111,18 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 + " | time feeding prompts |");
         log.println("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (Point p : points) {
-            log.printf("| %s | %d | %.1f | %.2fx | %.1f | %.2fx | %.2f | %.0f | %.1f | %.2f | %.0f %% | %.0f %% |%n",
-                    p.preset(), p.streams(), p.tokensPerSecond(), p.speedup(), p.generationTokensPerSecond(),
-                    p.generationSpeedup(), p.msPerToken(), p.firstTokenMs(), p.rowsPerStep(), p.stepMs(),
-                    100 * p.stepShare(), 100 * p.feedShare());
+            log.printf(Locale.ROOT, "| %s | %d | %.1f | %.2fx | %s | %s | %s | %.0f | %.1f | %.2f | %.0f %% | %.0f %% |%n",
+                    p.preset(), p.streams(), p.tokensPerSecond(), p.speedup(), cell("%.1f", p.generationTokensPerSecond()),
+                    cell("%.2fx", p.generationSpeedup()), cell("%.2f", p.msPerToken()), p.firstTokenMs(),
+                    p.rowsPerStep(), p.stepMs(), 100 * p.stepShare(), 100 * p.feedShare());
         }
         log.println();
         log.println("| preset | generate ms/token (p50) | serve, 1 stream, ms/token (p50) | serve / generate |");
         log.println("|---|---|---|---|");
         for (Point p : points) {
             if (p.streams() != 1) continue;
-            log.printf("| %s | %.2f | %.2f | %.3f |%n", p.preset(), p.generateMsPerToken(), p.msPerToken(),
-                    p.msPerToken() / p.generateMsPerToken());
+            log.printf(Locale.ROOT, "| %s | %.2f | %s | %s |%n", p.preset(), p.generateMsPerToken(), cell("%.2f", p.msPerToken()),
+                    cell("%.3f", p.msPerToken() / p.generateMsPerToken()));
         }
         Map<String, double[][]> rate = new LinkedHashMap<>(), latency = new LinkedHashMap<>();
         for (String preset : presets) {
@@ -189,9 +190,11 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                         speedups.add(s == 1 ? 1 : result[0] / single[0]);
                         genSpeedups.add(s == 1 ? 1 : result[4] / single[4]);
                     }
+                    // the generation figures and the time per token: the medians of the rounds that measured them
                     Point p = new Point(preset, s, Stats.median(rs.stream().mapToDouble(a -> a[0]).toArray()),
-                            Stats.median(speedups), Stats.median(rs.stream().mapToDouble(a -> a[4]).toArray()),
-                            Stats.median(genSpeedups), Stats.median(rs.stream().mapToDouble(a -> a[1]).toArray()),
+                            Stats.median(speedups), Stats.medianOfDefined(rs.stream().mapToDouble(a -> a[4]).toArray()),
+                            Stats.medianOfDefined(genSpeedups.stream().mapToDouble(Double::doubleValue).toArray()),
+                            Stats.medianOfDefined(rs.stream().mapToDouble(a -> a[1]).toArray()),
                             Stats.median(rs.stream().mapToDouble(a -> a[2]).toArray()),
                             gen.isEmpty() ? Double.NaN : Stats.median(gen), steps[1] / steps[0],
                             1000 * steps[2] / steps[0], steps[2] / steps[4], steps[3] / steps[4]);
@@ -207,7 +210,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                     // the time from the earliest first token to the latest last one
                     line.put("generation_tokens_per_s", round1(p.generationTokensPerSecond()));
                     line.put("x_single_stream_generation", round2(p.generationSpeedup()));
-                    line.put("ms_per_token_p50", round2(p.msPerToken()));
+                    line.put("ms_per_token_p50", round2(p.msPerToken())); // null: no round could time its tokens
                     line.put("first_token_ms_p50", round1(p.firstTokenMs()));
                     if (s == 1) line.put("generate_ms_per_token_p50", round2(p.generateMsPerToken()));
                     // the server's decoding steps in those rounds (its /metrics): how full they were, how long
@@ -226,12 +229,19 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         }
     }
 
-    private static double round1(double v) {
-        return Math.round(v * 10) / 10.0;
+    /** A table cell: v in format, "n/a" for a figure no round measured. */
+    private static String cell(String format, double v) {
+        return Double.isFinite(v) ? String.format(Locale.ROOT, format, v) : "n/a";
     }
 
-    private static double round2(double v) {
-        return Math.round(v * 100) / 100.0;
+    /** To 0.1; null (JSON null) for a figure no round measured. */
+    private static Double round1(double v) {
+        return Double.isFinite(v) ? Math.round(v * 10) / 10.0 : null;
+    }
+
+    /** To 0.01; null for a figure no round measured. */
+    private static Double round2(double v) {
+        return Double.isFinite(v) ? Math.round(v * 100) / 100.0 : null;
     }
 
     /** Random prompt ids (never GPT-2's end of text, which could end a sequence at once). */
@@ -280,10 +290,29 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     }
 
     /**
-     * One round: s clients stream a completion each, all at once. Returns {aggregate tokens/s, median ms per token
-     * of a stream, median ms to its first token, seconds, generation-phase tokens/s (every stream's tokens after its
-     * first, over the time from the earliest first token to the latest last one; NaN when no stream had two)}.
+     * A round from its streams' {@link SseClient#stream} results and its seconds: {aggregate tokens/s, median ms per
+     * token of the streams that could time theirs (NaN when none), median ms to the first token, seconds,
+     * generation-phase tokens/s (every stream's tokens after its first, over the time from the earliest first token
+     * to the latest last one; NaN when no stream had two, or all came at once)}.
      */
+    static double[] combine(double[][] streams, double seconds) {
+        double tokens = 0, later = 0, firstMs = Double.POSITIVE_INFINITY, lastMs = 0;
+        double[] perToken = new double[streams.length], first = new double[streams.length];
+        for (int i = 0; i < streams.length; i++) {
+            double[] r = streams[i];
+            tokens += r[0];
+            perToken[i] = r[1];
+            first[i] = r[2];
+            later += Math.max(0, r[0] - 1);
+            firstMs = Math.min(firstMs, r[2]);
+            lastMs = Math.max(lastMs, r[3]);
+        }
+        double generation = later > 0 && lastMs > firstMs ? 1000 * later / (lastMs - firstMs) : Double.NaN;
+        return new double[]{tokens / seconds, Stats.medianOfDefined(perToken), Stats.median(first), seconds,
+                generation};
+    }
+
+    /** One round: s clients stream a completion each, all at once. Returns its {@link #combine} figures. */
     private double[] round(SseClient sse, String model, int s, ModelConfig cfg, SplittableRandom random) {
         List<String> bodies = new ArrayList<>();
         for (int i = 0; i < s; i++) {
@@ -301,20 +330,9 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             long start = System.nanoTime();
             List<Future<double[]>> futures = new ArrayList<>();
             for (String body : bodies) futures.add(pool.submit(() -> sse.stream("/v1/completions", body, start)));
-            double tokens = 0, later = 0, firstMs = Double.POSITIVE_INFINITY, lastMs = 0;
-            double[] perToken = new double[s], first = new double[s];
-            for (int i = 0; i < s; i++) {
-                double[] r = futures.get(i).get();
-                tokens += r[0];
-                perToken[i] = r[1];
-                first[i] = r[2];
-                later += Math.max(0, r[0] - 1);
-                firstMs = Math.min(firstMs, r[2]);
-                lastMs = Math.max(lastMs, r[3]);
-            }
-            double seconds = (System.nanoTime() - start) / 1e9;
-            double generation = later > 0 && lastMs > firstMs ? 1000 * later / (lastMs - firstMs) : Double.NaN;
-            return new double[]{tokens / seconds, Stats.median(perToken), Stats.median(first), seconds, generation};
+            double[][] results = new double[s][];
+            for (int i = 0; i < s; i++) results[i] = futures.get(i).get();
+            return combine(results, (System.nanoTime() - start) / 1e9);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof LumensparkException l) throw l;
             throw new LumensparkException("a benchmark stream failed: " + e.getCause());

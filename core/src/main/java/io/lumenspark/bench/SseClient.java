@@ -43,8 +43,8 @@ final class SseClient implements AutoCloseable {
 
     /**
      * POSTs body (a streaming completion request) to path and reads its events. Returns {completion tokens (the
-     * usage chunk's), ms per token from the first text chunk to the last, ms from start to the first, ms from
-     * start to the last}.
+     * usage chunk's), ms per token from the first text chunk to the last (NaN when they came at once), ms from
+     * start to the first, ms from start to the last}.
      *
      * @throws LumensparkException for an answer other than 200 (with the server's message), an error event, or
      *                             an answer that breaks off or times out; a pooled connection the server closed
@@ -127,7 +127,9 @@ final class SseClient implements AutoCloseable {
             }
             if (close) c.socket.close();
             else idle.addFirst(c);
-            double perToken = (last - first) / 1e6 / Math.max(1, tokens - 1);
+            // undefined when the text came in one chunk (a token can be part of a character, sent with the
+            // next one) or the chunks were read at once, late
+            double perToken = tokens > 1 && last > first ? (last - first) / 1e6 / (tokens - 1) : Double.NaN;
             return new double[]{tokens, perToken, (first - start) / 1e6, (last - start) / 1e6};
         } catch (IOException | RuntimeException e) {
             closeQuietly(c);

@@ -36,13 +36,16 @@ class BenchServeTest {
             assertTrue(feeding >= 0 && share + feeding <= 1.0001, p);
             // the generation phase leaves out the prompts and the waits for first tokens, and its first tokens:
             // at least (tokens - 1) / tokens of the round's rate (5 tokens a stream here), and for one stream the
-            // inverse of its time per token
-            double generation = j.get("generation_tokens_per_s").asDouble();
-            assertTrue(generation >= 0.98 * 4 / 5 * j.get("tokens_per_s").asDouble(), p);
-            assertTrue(j.get("x_single_stream_generation").asDouble() > 0, p);
+            // inverse of its time per token. Null (never 0) where no round could time its tokens: a tiny model's
+            // text can come in one chunk (a token that is part of a character is sent with the next), or a late
+            // client can read its chunks at once
+            JsonNode generation = j.get("generation_tokens_per_s"), x = j.get("x_single_stream_generation");
+            JsonNode ms = j.get("ms_per_token_p50");
+            assertTrue(x.isNull() || x.asDouble() > 0, p);
+            if (generation.isNull()) continue;
+            assertTrue(generation.asDouble() >= 0.98 * 4 / 5 * j.get("tokens_per_s").asDouble(), p);
             if (j.get("streams").asInt() == 1) { // ms per token printed to 0.01 ms (a small model: about 0.1)
-                double ms = j.get("ms_per_token_p50").asDouble();
-                assertEquals(ms, 1000 / generation, 0.0051 + 0.02 * ms, p);
+                assertEquals(ms.asDouble(), 1000 / generation.asDouble(), 0.0051 + 0.02 * ms.asDouble(), p);
             }
         }
         for (String row : List.of("| lumenspark | 1 |", "| lumenspark | 3 |", "| transformer | 3 |")) {
