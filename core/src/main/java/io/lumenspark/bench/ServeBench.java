@@ -293,13 +293,15 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
      * A round from its streams' {@link SseClient#stream} results and its seconds: {aggregate tokens/s, median ms per
      * token of the streams that could time theirs (NaN when none), median ms to the first token, seconds,
      * generation-phase tokens/s (every stream's tokens after its first, over the time from the earliest first token
-     * to the latest last one; NaN when no stream had two, or all came at once)}.
+     * to the latest last one; NaN when no stream could time its tokens)}.
      */
     static double[] combine(double[][] streams, double seconds) {
         double tokens = 0, later = 0, firstMs = Double.POSITIVE_INFINITY, lastMs = 0;
         double[] perToken = new double[streams.length], first = new double[streams.length];
+        boolean timed = false;
         for (int i = 0; i < streams.length; i++) {
             double[] r = streams[i];
+            timed |= Double.isFinite(r[1]);
             tokens += r[0];
             perToken[i] = r[1];
             first[i] = r[2];
@@ -307,7 +309,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             firstMs = Math.min(firstMs, r[2]);
             lastMs = Math.max(lastMs, r[3]);
         }
-        double generation = later > 0 && lastMs > firstMs ? 1000 * later / (lastMs - firstMs) : Double.NaN;
+        double generation = timed && later > 0 && lastMs > firstMs ? 1000 * later / (lastMs - firstMs) : Double.NaN;
         return new double[]{tokens / seconds, Stats.medianOfDefined(perToken), Stats.median(first), seconds,
                 generation};
     }

@@ -43,8 +43,8 @@ final class SseClient implements AutoCloseable {
 
     /**
      * POSTs body (a streaming completion request) to path and reads its events. Returns {completion tokens (the
-     * usage chunk's), ms per token from the first text chunk to the last (NaN when they came at once), ms from
-     * start to the first, ms from start to the last}.
+     * usage chunk's), ms per token from the first text chunk to the last (NaN when they came at once or were
+     * read in one burst), ms from start to the first, ms from start to the last}.
      *
      * @throws LumensparkException for an answer other than 200 (with the server's message), an error event, or
      *                             an answer that breaks off or times out; a pooled connection the server closed
@@ -103,7 +103,10 @@ final class SseClient implements AutoCloseable {
             }
             long first = 0, last = 0;
             int tokens = 0;
-            for (int size; (size = Integer.parseInt(line(c.in).trim(), 16)) > 0; ) {
+            // whether an event after the first was waited for; when none was, the rest of the text came with the
+            // first (read late, in one burst) and first to last measures parsing, not the server
+            boolean waited = false, waiting = c.in.available() == 0;
+            for (int size; (size = Integer.parseInt(line(c.in).trim(), 16)) > 0; waiting = c.in.available() == 0) {
                 byte[] chunk = new byte[size];
                 c.in.readFully(chunk);
                 line(c.in); // the chunk's CRLF
@@ -119,6 +122,7 @@ final class SseClient implements AutoCloseable {
                     continue;
                 }
                 if (first == 0) first = now;
+                else waited |= waiting;
                 last = now;
             }
             line(c.in); // the end of the chunked body
@@ -128,8 +132,8 @@ final class SseClient implements AutoCloseable {
             if (close) c.socket.close();
             else idle.addFirst(c);
             // undefined when the text came in one chunk (a token can be part of a character, sent with the
-            // next one) or the chunks were read at once, late
-            double perToken = tokens > 1 && last > first ? (last - first) / 1e6 / (tokens - 1) : Double.NaN;
+            // next one) or in one burst, read late
+            double perToken = tokens > 1 && waited ? (last - first) / 1e6 / (tokens - 1) : Double.NaN;
             return new double[]{tokens, perToken, (first - start) / 1e6, (last - start) / 1e6};
         } catch (IOException | RuntimeException e) {
             closeQuietly(c);

@@ -19,7 +19,7 @@ class ServeBenchTest {
     }
 
     @Test
-    void aStreamWhoseTextCameAtOnceHasNoTimePerTokenAndAloneNoGenerationFigure() {
+    void aStreamThatCouldNotTimeItsTokensHasNoTimePerTokenAndAloneNoGenerationFigure() {
         double[] alone = ServeBench.combine(new double[][]{{5, Double.NaN, 7, 7}}, 0.01);
         assertEquals(500, alone[0], 1e-9); // the aggregate is still measured
         assertTrue(Double.isNaN(alone[1]) && Double.isNaN(alone[4]), "undefined, not 0 or infinite");
@@ -28,6 +28,8 @@ class ServeBenchTest {
         assertEquals(1.5, two[1], 1e-12);
         assertEquals(1000 * 8 / 6.0, two[4], 1e-9);
         assertTrue(Double.isNaN(ServeBench.combine(new double[][]{{1, Double.NaN, 3, 3}}, 0.01)[4]), "one token");
+        // read in one burst: the chunks' times are apart by their parsing only
+        assertTrue(Double.isNaN(ServeBench.combine(new double[][]{{5, Double.NaN, 7, 7.004}}, 0.01)[4]), "burst");
     }
 
     @Test

@@ -12,6 +12,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -88,6 +89,19 @@ class SseClientTest {
     }
 
     @Test
+    void textThatComesInOneBurstHasNoTimePerToken() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
+            // the whole answer as one part: every chunk is in the client's buffer when it reads the first
+            Thread server = serve(listener, List.of(List.of(String.join("", stream(4)))), new AtomicInteger());
+            double[] a = client.stream("/v1/completions", "{}", System.nanoTime());
+            server.join(10_000);
+            assertEquals(4, a[0]);
+            assertTrue(Double.isNaN(a[1]), "first to last measures parsing, not the server: " + a[1]);
+        }
+    }
+
+    @Test
     void eventsAreTimedAsTheyComeAndTheConnectionIsKeptForTheNext() throws Exception {
         try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
              SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
@@ -99,8 +113,9 @@ class SseClientTest {
             server.join(10_000);
             assertEquals(4, a[0]);
             assertEquals(3, b[0]);
-            // four text chunks GAP_MILLIS apart: first to last three gaps, a gap per token after the first
-            assertTrue(a[3] - a[2] >= 3 * GAP_MILLIS * 0.9 && a[1] >= GAP_MILLIS * 0.9, () -> List.of(a).toString());
+            // four text chunks GAP_MILLIS apart: first to last three gaps, a gap per token after the first (at
+            // least half of that: the client may read the first chunk late on a busy machine)
+            assertTrue(a[3] - a[2] >= 1.5 * GAP_MILLIS && a[1] >= GAP_MILLIS * 0.5, () -> Arrays.toString(a));
             assertTrue(a[2] >= GAP_MILLIS * 0.9, "the first text chunk came a gap after the headers: " + a[2]);
             assertTrue(b[2] > a[3], "the second stream came after the first");
             assertEquals(1, connections.get(), "the second request reused the first's connection");
