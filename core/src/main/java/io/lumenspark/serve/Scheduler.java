@@ -15,6 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Continuous batching for one model: one thread runs decoding steps over every active sequence at once. Between
@@ -50,12 +52,20 @@ final class Scheduler implements AutoCloseable {
     record Failed(String message) implements Event {
     }
 
+    /** Jobs whose cancellation was asked (a client gone, a server closing), whether or not it has taken effect. */
+    private final AtomicInteger cancellations = new AtomicInteger();
+
+    /** The jobs whose cancellation was asked so far; the scheduler ends their sequences at its next step. */
+    int cancellationsAsked() {
+        return cancellations.get();
+    }
+
     /** A request's sequences, their events, and its cancellation. */
     final class Job {
         final List<Spec> specs;
         final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
         final long submitted = System.nanoTime();
-        private volatile boolean cancelled;
+        private final AtomicBoolean cancelled = new AtomicBoolean();
         private int left; // sequences not yet ended (the scheduler's thread, or under lock while queued)
 
         private Job(List<Spec> specs) {
@@ -65,7 +75,7 @@ final class Scheduler implements AutoCloseable {
 
         /** Stops the job's sequences at the next step boundary (or takes it out of the queue). */
         void cancel() {
-            cancelled = true;
+            if (cancelled.compareAndSet(false, true)) cancellations.incrementAndGet();
             synchronized (lock) {
                 if (queue.remove(this)) { // never started: nothing runs for it
                     metrics.queueDepth(name, queue.size());
@@ -78,7 +88,7 @@ final class Scheduler implements AutoCloseable {
         }
 
         boolean cancelled() {
-            return cancelled;
+            return cancelled.get();
         }
     }
 

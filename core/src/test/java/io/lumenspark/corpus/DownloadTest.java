@@ -100,7 +100,7 @@ class DownloadTest {
     @Test
     void aServerThatGoesSilentIsLeftAndResumed() throws IOException {
         server.stalls.set(1);
-        try (Download impatient = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofMillis(300),
+        try (Download impatient = new Download(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofMillis(1000),
                 null, Download.DEFAULT_MAX_BYTES)) {
             Path target = tmp.resolve("data.bin");
             long start = System.nanoTime();
@@ -108,7 +108,8 @@ class DownloadTest {
             assertTrue(System.nanoTime() - start < LoopbackServer.STALL_MILLIS * 1_000_000L,
                     "did not wait for the silent server");
             assertArrayEquals(data, Files.readAllBytes(target));
-            assertEquals("bytes=" + data.length / 2 + "-", server.ranges.getLast());
+            // resumed from the half it had (a pause of its own past the stall timeout would resume once more)
+            assertTrue(server.ranges.contains("bytes=" + data.length / 2 + "-"), server.ranges.toString());
         }
     }
 

@@ -309,11 +309,16 @@ class ServerTest {
         String before = get("/metrics", KEY).body();
         double cancelled = metric(before, "lumenspark_cancelled_sequences_total{model=\"small\"}");
         double generated = metric(before, "lumenspark_generation_tokens_total{model=\"small\"}");
+        int asked = m.scheduler().cancellationsAsked();
         synchronized (m.model().languageModel()) {
             Socket s = rawPost(request.replace("\"n\": 4", "\"n\": 1"));
             awaitMetric("lumenspark_running_sequences{model=\"small\"}", 1);
             s.close(); // the client goes away while its request waits for its prefill
-            Thread.sleep(50); // the watcher sees the close; the lock is released after it
+            // the watcher sees the close and cancels; the lock is released after it
+            for (long end = System.nanoTime() + 10_000_000_000L; m.scheduler().cancellationsAsked() == asked; ) {
+                assertTrue(System.nanoTime() < end, "the close was never seen");
+                Thread.sleep(5);
+            }
         }
         awaitIdle();
         String after = get("/metrics", KEY).body();
