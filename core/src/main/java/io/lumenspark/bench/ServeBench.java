@@ -136,12 +136,17 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
         } catch (IOException e) {
             throw new LumensparkException("cannot create " + out + ": " + e.getMessage());
         }
-        Charts.write(out.resolve("serve_tokens_per_s.png"), "lumenspark serve: aggregate generated tokens/s",
-                "concurrent streams", "tokens/s", true, rate);
-        Charts.write(out.resolve("serve_ms_per_token.png"), "lumenspark serve: time per output token of each stream",
-                "concurrent streams", "ms/token", true, latency);
+        List<String> charts = new ArrayList<>(); // a chart with no measured point is not written
+        if (Charts.write(out.resolve("serve_tokens_per_s.png"), "lumenspark serve: aggregate generated tokens/s",
+                "concurrent streams", "tokens/s", true, rate)) {
+            charts.add(out.resolve("serve_tokens_per_s.png").toString());
+        }
+        if (Charts.write(out.resolve("serve_ms_per_token.png"), "lumenspark serve: time per output token of each stream",
+                "concurrent streams", "ms/token", true, latency)) {
+            charts.add(out.resolve("serve_ms_per_token.png").toString());
+        }
         log.println();
-        log.println("charts: " + out.resolve("serve_tokens_per_s.png") + ", " + out.resolve("serve_ms_per_token.png"));
+        log.println("charts: " + (charts.isEmpty() ? "none (no point measured)" : String.join(", ", charts)));
     }
 
     private List<Point> measure(String preset, PrintStream log) {
@@ -188,7 +193,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                         steps[4] += result[3];
                         rs.add(result);
                         speedups.add(s == 1 ? 1 : result[0] / single[0]);
-                        genSpeedups.add(s == 1 ? 1 : result[4] / single[4]);
+                        genSpeedups.add(s == 1 ? (Double.isFinite(result[4]) ? 1 : Double.NaN) : result[4] / single[4]);
                     }
                     // the generation figures and the time per token: the medians of the rounds that measured them
                     Point p = new Point(preset, s, Stats.median(rs.stream().mapToDouble(a -> a[0]).toArray()),
@@ -230,17 +235,17 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     }
 
     /** A table cell: v in format, "n/a" for a figure no round measured. */
-    private static String cell(String format, double v) {
+    static String cell(String format, double v) {
         return Double.isFinite(v) ? String.format(Locale.ROOT, format, v) : "n/a";
     }
 
     /** To 0.1; null (JSON null) for a figure no round measured. */
-    private static Double round1(double v) {
+    static Double round1(double v) {
         return Double.isFinite(v) ? Math.round(v * 10) / 10.0 : null;
     }
 
     /** To 0.01; null for a figure no round measured. */
-    private static Double round2(double v) {
+    static Double round2(double v) {
         return Double.isFinite(v) ? Math.round(v * 100) / 100.0 : null;
     }
 

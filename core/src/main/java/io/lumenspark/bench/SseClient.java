@@ -103,8 +103,9 @@ final class SseClient implements AutoCloseable {
             }
             long first = 0, last = 0;
             int tokens = 0;
-            // whether an event after the first was waited for; when none was, the rest of the text came with the
-            // first (read late, in one burst) and first to last measures parsing, not the server
+            // whether a token's event after the first was waited for; when none was, the rest of the text came
+            // with the first (read late, in one burst) and first to last measures parsing, not the server. The
+            // finish event, sent right after the last token's, does not count
             boolean waited = false, waiting = c.in.available() == 0;
             for (int size; (size = Integer.parseInt(line(c.in).trim(), 16)) > 0; waiting = c.in.available() == 0) {
                 byte[] chunk = new byte[size];
@@ -122,7 +123,7 @@ final class SseClient implements AutoCloseable {
                     continue;
                 }
                 if (first == 0) first = now;
-                else waited |= waiting;
+                else if (event.contains("\"finish_reason\":null")) waited |= waiting;
                 last = now;
             }
             line(c.in); // the end of the chunked body

@@ -3,6 +3,7 @@ package io.lumenspark.bench;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A serving round's figures from its streams' timings, and the medians of figures some rounds could not measure. */
@@ -30,6 +31,16 @@ class ServeBenchTest {
         assertTrue(Double.isNaN(ServeBench.combine(new double[][]{{1, Double.NaN, 3, 3}}, 0.01)[4]), "one token");
         // read in one burst: the chunks' times are apart by their parsing only
         assertTrue(Double.isNaN(ServeBench.combine(new double[][]{{5, Double.NaN, 7, 7.004}}, 0.01)[4]), "burst");
+    }
+
+    @Test
+    void aFigureNoRoundMeasuredIsNullInJsonAndNaInTheTable() {
+        assertEquals(1.23, ServeBench.round2(1.2349));
+        assertEquals(1.2, ServeBench.round1(1.2349));
+        assertNull(ServeBench.round2(Double.NaN), "not 0");
+        assertNull(ServeBench.round1(Double.POSITIVE_INFINITY));
+        assertEquals("1.50x", ServeBench.cell("%.2fx", 1.5));
+        assertEquals("n/a", ServeBench.cell("%.2fx", Double.NaN));
     }
 
     @Test

@@ -77,11 +77,15 @@ class SseClientTest {
         return Integer.toHexString(b.length) + "\r\n" + new String(b, StandardCharsets.UTF_8) + "\r\n";
     }
 
-    /** A streamed completion of n text chunks (tokens), sent as parts: headers, each chunk, the end. */
+    /**
+     * A streamed completion of n text chunks (tokens), sent as parts: headers, each text chunk, the finish chunk,
+     * the end (usage, [DONE]).
+     */
     private static List<String> stream(int tokens, String... after) {
         List<String> parts = new ArrayList<>();
         parts.add("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
-        for (int i = 0; i < tokens; i++) parts.add(chunk("{\"choices\":[{\"text\":\"t" + i + "\"}]}"));
+        for (int i = 0; i < tokens; i++) parts.add(chunk("{\"choices\":[{\"text\":\"t" + i + "\",\"finish_reason\":null}]}"));
+        parts.add(chunk("{\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}"));
         parts.add(chunk("{\"choices\":[],\"usage\":{\"completion_tokens\":" + tokens + "}}")
                 + chunk("[DONE]") + "0\r\n\r\n");
         parts.addAll(List.of(after));
@@ -102,6 +106,24 @@ class SseClientTest {
     }
 
     @Test
+    void theFinishEventRightAfterTheOnlyTextDoesNotTimeTheTokens() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
+            // the earlier tokens' text was held back (parts of a character): one text chunk, then, a gap later,
+            // the finish chunk; the first-to-last time is not the tokens'
+            List<String> parts = stream(1);
+            List<String> answer = new ArrayList<>(List.of(parts.getFirst(), parts.get(1), parts.get(2)));
+            answer.add(String.join("", parts.subList(3, parts.size())).replace("\"completion_tokens\":1",
+                    "\"completion_tokens\":5"));
+            Thread server = serve(listener, List.of(answer), new AtomicInteger());
+            double[] a = client.stream("/v1/completions", "{}", System.nanoTime());
+            server.join(10_000);
+            assertEquals(5, a[0]);
+            assertTrue(Double.isNaN(a[1]), "not timed by the finish event: " + a[1]);
+        }
+    }
+
+    @Test
     void eventsAreTimedAsTheyComeAndTheConnectionIsKeptForTheNext() throws Exception {
         try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
              SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
@@ -113,8 +135,9 @@ class SseClientTest {
             server.join(10_000);
             assertEquals(4, a[0]);
             assertEquals(3, b[0]);
-            // four text chunks GAP_MILLIS apart: first to last three gaps, a gap per token after the first (at
-            // least half of that: the client may read the first chunk late on a busy machine)
+            // four text chunks and the finish chunk GAP_MILLIS apart: first to last four gaps, over three tokens
+            // after the first (at least one and a half gaps: the client may read the first chunk late on a busy
+            // machine)
             assertTrue(a[3] - a[2] >= 1.5 * GAP_MILLIS && a[1] >= GAP_MILLIS * 0.5, () -> Arrays.toString(a));
             assertTrue(a[2] >= GAP_MILLIS * 0.9, "the first text chunk came a gap after the headers: " + a[2]);
             assertTrue(b[2] > a[3], "the second stream came after the first");
