@@ -92,35 +92,36 @@ class SseClientTest {
         return parts;
     }
 
-    @Test
-    void textThatComesInOneBurstHasNoTimePerToken() throws Exception {
+    /** One request answered with answer's parts: the client's {@link SseClient#stream} result. */
+    private static double[] streamOnce(List<String> answer) throws Exception {
         try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
              SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
-            // the whole answer as one part: every chunk is in the client's buffer when it reads the first
-            Thread server = serve(listener, List.of(List.of(String.join("", stream(4)))), new AtomicInteger());
+            Thread server = serve(listener, List.of(answer), new AtomicInteger());
             double[] a = client.stream("/v1/completions", "{}", System.nanoTime());
             server.join(10_000);
-            assertEquals(4, a[0]);
-            assertTrue(Double.isNaN(a[1]), "first to last measures parsing, not the server: " + a[1]);
+            return a;
         }
     }
 
     @Test
+    void textThatComesInOneBurstHasNoTimePerToken() throws Exception {
+        // the whole answer as one part: every chunk is in the client's buffer when it reads the first
+        double[] a = streamOnce(List.of(String.join("", stream(4))));
+        assertEquals(4, a[0]);
+        assertTrue(Double.isNaN(a[1]), "first to last measures parsing, not the server: " + a[1]);
+    }
+
+    @Test
     void theFinishEventRightAfterTheOnlyTextDoesNotTimeTheTokens() throws Exception {
-        try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-             SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
-            // the earlier tokens' text was held back (parts of a character): one text chunk, then, a gap later,
-            // the finish chunk; the first-to-last time is not the tokens'
-            List<String> parts = stream(1);
-            List<String> answer = new ArrayList<>(List.of(parts.getFirst(), parts.get(1), parts.get(2)));
-            answer.add(String.join("", parts.subList(3, parts.size())).replace("\"completion_tokens\":1",
-                    "\"completion_tokens\":5"));
-            Thread server = serve(listener, List.of(answer), new AtomicInteger());
-            double[] a = client.stream("/v1/completions", "{}", System.nanoTime());
-            server.join(10_000);
-            assertEquals(5, a[0]);
-            assertTrue(Double.isNaN(a[1]), "not timed by the finish event: " + a[1]);
-        }
+        // the earlier tokens' text was held back (parts of a character): one text chunk, then, a gap later, the
+        // finish chunk; the first-to-last time is not the tokens'
+        List<String> parts = stream(1);
+        List<String> answer = new ArrayList<>(List.of(parts.getFirst(), parts.get(1), parts.get(2)));
+        answer.add(String.join("", parts.subList(3, parts.size())).replace("\"completion_tokens\":1",
+                "\"completion_tokens\":5"));
+        double[] a = streamOnce(answer);
+        assertEquals(5, a[0]);
+        assertTrue(Double.isNaN(a[1]), "not timed by the finish event: " + a[1]);
     }
 
     @Test
