@@ -43,11 +43,43 @@ class SchedulerTest {
             Scheduler.Job second = scheduler.submit(List.of(new Scheduler.Spec(prompt, cfg, 1L, -1)));
             Scheduler.Done done = assertInstanceOf(Scheduler.Done.class, last(second));
             assertEquals(8, done.tokens());
-            long deadline = System.nanoTime() + 10_000_000_000L; // the Done event comes just before the release
+            long deadline = System.nanoTime() + 10_000_000_000L; // the sequence is released as its Done is handed over
             while (!scheduler.idle() && System.nanoTime() < deadline) Thread.sleep(5);
             assertTrue(scheduler.idle(), "nothing left running");
         }
         assertTrue(steps.get() > 3, "steps ran after the fault: " + steps.get());
+    }
+
+    @Test
+    void eventsComeInOrderAndClosingEndsBothThreads() throws Exception {
+        BpeTokenizer tok = SmallModels.tokenizer(tmp);
+        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        try (LumensparkModel model = LumensparkModel.fromPretrained(folder)) {
+            Scheduler scheduler = new Scheduler("order", model, 4, 4, new Metrics());
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).minNewTokens(12).build();
+            int[] prompt = model.tokenizer().encode("It was the best");
+            Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(prompt, cfg, 1L, -1),
+                    new Scheduler.Spec(prompt, cfg, 2L, -1)));
+            // each choice's tokens in the order chosen, then its Done, whose result holds those same tokens
+            List<List<Integer>> ids = List.of(new java.util.ArrayList<>(), new java.util.ArrayList<>());
+            for (int done = 0; done < 2; ) {
+                Scheduler.Event e = job.events.poll(60, TimeUnit.SECONDS);
+                assertNotNull(e, "no event within 60 s");
+                switch (e) {
+                    case Scheduler.TokenEvent t -> ids.get(t.choice()).add(t.token().id());
+                    case Scheduler.Done d -> {
+                        assertEquals(java.util.Arrays.stream(d.result().ids()).boxed().toList(), ids.get(d.choice()));
+                        assertEquals(12, ids.get(d.choice()).size());
+                        done++;
+                    }
+                    case Scheduler.Failed f -> throw new AssertionError("failed: " + f.message());
+                }
+            }
+            scheduler.close();
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                assertTrue(!t.getName().endsWith("-order") || !t.isAlive(), t.getName() + " still runs after close");
+            }
+        }
     }
 
     /** The job's last event: a Failed, or the Done of its last sequence (every event within 60 s). */
