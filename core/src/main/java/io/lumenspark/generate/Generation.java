@@ -3,6 +3,7 @@ package io.lumenspark.generate;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.model.DecodeBatch;
 import io.lumenspark.model.Decoder;
+import io.lumenspark.model.DecoderPool;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.tokenizer.Tokenizer;
 
@@ -44,6 +45,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
     private final GenerationConfig cfg;
     private final SplittableRandom random;
     private final Decoder decoder; // null: recompute (bidirectional model)
+    private final DecoderPool pool; // where the decoder goes back at the end; null: it is closed
     private final int n, promptTokens, droppedTokens, limit;
     private final int[] eos;
     private final GeneratedText text;
@@ -64,7 +66,17 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
      *                             model's vocabulary
      */
     public Generation(LanguageModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed) {
+        this(model, tokenizer, prompt, cfg, seed, null);
+    }
+
+    /**
+     * A generation whose decoder comes from pool and goes back to it at the end (a server's sequences, one after
+     * another); pool null: a decoder of its own, closed at the end.
+     */
+    public Generation(LanguageModel model, Tokenizer tokenizer, int[] prompt, GenerationConfig cfg, Long seed,
+                      DecoderPool pool) {
         this.model = model;
+        this.pool = pool;
         // no end-of-text ids of its own: the tokenizer's, for min_new_tokens as for stopping
         this.cfg = cfg.eosTokenIds().isEmpty() ? cfg.toBuilder().eosTokenId(tokenizer.eosId()).build() : cfg;
         n = model.config().seqLength();
@@ -89,7 +101,7 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         }
         Long s = seed != null ? seed : cfg.seed();
         random = s != null ? new SplittableRandom(s) : new SplittableRandom();
-        decoder = model.config().causal() ? model.decoder() : null;
+        decoder = !model.config().causal() ? null : pool != null ? pool.take() : model.decoder();
         if (limit == 0) finish(FinishReason.LENGTH);
     }
 
@@ -188,9 +200,12 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         primed = true;
     }
 
-    /** The decoder of this sequence (null for a bidirectional model, which recomputes every token). */
+    /**
+     * The decoder of this sequence (null for a bidirectional model, which recomputes every token, and once the
+     * generation has finished: its decoder may then serve another sequence).
+     */
     public Decoder decoder() {
-        return decoder;
+        return finish == null ? decoder : null;
     }
 
     /** The last token chosen, which the next decoding step feeds (see {@link #stepsNext()}). */
@@ -276,7 +291,9 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
         finish = reason;
         text.finish();
         end = System.nanoTime();
-        if (decoder != null) decoder.close();
+        if (decoder == null) return;
+        if (pool != null) pool.give(decoder);
+        else decoder.close();
     }
 
     /** An error about the token at the current position, which ends the generation. */

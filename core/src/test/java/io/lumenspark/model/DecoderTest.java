@@ -281,6 +281,53 @@ class DecoderTest {
         }
     }
 
+    /**
+     * A decoder given back to a pool after a longer sequence (its state, a KV cache included, written far past
+     * where the next sequence reaches) computes the next sequence as a new decoder does, bit for bit, fed by steps
+     * or by a forward pass; the pool hands the same decoder out again, keeps no more than its number, and closes
+     * what comes back once it is closed.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("causalVariants")
+    void aPooledDecoderComputesTheNextSequenceAsANewOne(String name, ModelConfig small) {
+        ModelConfig cfg = small.with(Map.of("seq_length", "96"));
+        int v = cfg.vocabSize();
+        Random r = new Random(11);
+        int[] first = r.ints(90, 0, v).toArray(), next = r.ints(5, 0, v).toArray();
+        try (LanguageModel m = new LanguageModel(cfg)) {
+            m.initialize(5);
+            for (int length : new int[]{17, DecodeBatch.STEP_FEED_TOKENS + 6}) { // fed by steps; by a forward pass
+                int[] prompt = r.ints(length, 0, v).toArray();
+                float[][] fresh;
+                try (Decoder d = m.decoder()) {
+                    d.feed(prompt);
+                    fresh = steps(d, next);
+                }
+                try (DecoderPool pool = new DecoderPool(m, 1)) {
+                    Decoder used = pool.take();
+                    for (int id : first) used.next(id);
+                    pool.give(used);
+                    assertEquals(1, pool.idle());
+                    Decoder again = pool.take();
+                    assertTrue(again == used, name + ": the pool hands its idle decoder out again");
+                    assertEquals(0, again.position());
+                    again.feed(prompt);
+                    assertArrayEquals(fresh, steps(again, next), name + ": a " + length
+                            + "-token prompt after a 90-token sequence");
+                    Decoder other = pool.take();
+                    pool.give(again);
+                    assertThrows(IllegalStateException.class, () -> pool.give(again));
+                    pool.give(other); // the pool keeps one: this one is closed
+                    assertEquals(1, pool.idle());
+                    assertThrows(IllegalStateException.class, () -> other.next(next[0]));
+                    pool.close();
+                    assertEquals(0, pool.idle());
+                    assertThrows(IllegalStateException.class, () -> again.next(next[0]), "closed with the pool");
+                }
+            }
+        }
+    }
+
     /** Rows of logits of feeding ids one at a time, flattened. */
     private static float[][] steps(Decoder d, int[] ids) {
         float[][] out = new float[ids.length][];
