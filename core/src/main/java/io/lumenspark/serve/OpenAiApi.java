@@ -248,6 +248,9 @@ final class OpenAiApi implements HttpServer.Handler {
         } catch (Scheduler.QueueFull e) {
             throw new ApiError(429, "rate_limit_error", e.getMessage(), null, "rate_limit_exceeded",
                     Map.of("Retry-After", "1"));
+        } catch (IllegalStateException e) { // its scheduler has stopped: the server is closing
+            throw new ApiError(503, "server_error", "Model " + ask.model().name() + " is not serving: the server is"
+                    + " shutting down.", null, "service_unavailable", Map.of());
         }
         x.watch(job::cancel);
         Reply reply = new Reply(ask, chat, chat ? "chatcmpl-" + id() : "cmpl-" + id(), System.currentTimeMillis() / 1000);

@@ -8,6 +8,7 @@ import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.generate.Generator;
 import io.lumenspark.model.DecodeBatch;
 import io.lumenspark.model.Decoder;
+import io.lumenspark.model.DecoderPool;
 import io.lumenspark.pretrained.LumensparkModel;
 
 import java.util.ArrayDeque;
@@ -129,8 +130,8 @@ final class Scheduler implements AutoCloseable {
     private record Posted(Job job, Event event) {
     }
 
-    /** Ends the handing thread (a batch of its own, after every other). */
-    private static final List<Posted> END = List.of();
+    /** Ends the handing thread: queued by the scheduler's thread as it ends, after its last batch. */
+    private static final List<Posted> END = new ArrayList<>(0);
 
     /** One running sequence, and when it last produced a token. */
     private static final class Active {
@@ -170,7 +171,12 @@ final class Scheduler implements AutoCloseable {
         this.metrics = metrics;
         this.stepper = stepper;
         hander = Thread.ofPlatform().name("lumenspark-events-" + name).daemon(true).start(this::handOver);
-        thread = Thread.ofPlatform().name("lumenspark-scheduler-" + name).daemon(true).start(this::run);
+        try {
+            thread = Thread.ofPlatform().name("lumenspark-scheduler-" + name).daemon(true).start(this::run);
+        } catch (RuntimeException | Error e) { // no scheduler: the handing thread ends too
+            handOver.add(END);
+            throw e;
+        }
     }
 
     /** The most sequences in one step. */
@@ -211,7 +217,9 @@ final class Scheduler implements AutoCloseable {
     private void run() {
         int vocab = model.config().vocabSize();
         float[][] logits = new float[maxBatch][vocab];
-        try (DecodeBatch batch = model.languageModel().decodeBatch(maxBatch)) {
+        // the decoders of finished sequences serve the next ones (their state mapped and resident already)
+        try (DecodeBatch batch = model.languageModel().decodeBatch(maxBatch);
+             DecoderPool decoders = new DecoderPool(model.languageModel(), maxBatch)) {
             while (true) {
                 synchronized (lock) {
                     while (!stopped && queue.isEmpty() && active.isEmpty()) lock.wait();
@@ -219,12 +227,15 @@ final class Scheduler implements AutoCloseable {
                 }
                 try {
                     // new requests first, prefilled to join the next step, and again for those that came meanwhile
-                    // (at most maxBatch times: jobs that end at once give their room back)
+                    // (at most maxBatch times: jobs that end at once give their room back); what an admission
+                    // ended or failed goes out at once, not after the next feed
                     for (int pass = 0; pass < maxBatch; pass++) {
-                        if (!admit(batch)) break;
+                        boolean admitted = admit(batch, decoders);
+                        handOverPosted();
+                        if (!admitted) break;
                     }
                     leaveCancelled();
-                    handOverPosted(); // failures and ends of the admission, before the step
+                    handOverPosted();
                     if (!active.isEmpty()) step(batch, logits);
                 } catch (RuntimeException e) { // a fault of ours: the running requests fail, the server goes on
                     String message = failure(e);
@@ -235,10 +246,31 @@ final class Scheduler implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            for (Active a : active) a.generation().close();
-            active.clear();
-            handOverPosted();
+            stop();
         }
+    }
+
+    /**
+     * The scheduler's thread ends (closed, or an Error in a step): no job is taken any more, those running or
+     * waiting fail, and the handing thread ends after their events.
+     */
+    private void stop() {
+        List<Job> waiting;
+        synchronized (lock) {
+            stopped = true;
+            waiting = new ArrayList<>(queue);
+            queue.clear();
+            metrics.queueDepth(name, 0);
+            lock.notifyAll();
+        }
+        String message = "model " + name + " stopped generating (the server is closing)";
+        for (Active a : List.copyOf(active)) if (active.contains(a)) end(a.job(), message, false);
+        for (Job job : waiting) {
+            post(job, new Failed(message));
+            job.left = 0;
+        }
+        handOverPosted();
+        handOver.add(END);
     }
 
     /** Puts an event on its job's queue after those posted before it (see {@link #handOverPosted}). */
@@ -255,12 +287,15 @@ final class Scheduler implements AutoCloseable {
 
     /** The handing thread: puts each batch's events on their jobs' queues, in order, until the end. */
     private void handOver() {
-        try {
-            for (List<Posted> b; (b = handOver.take()) != END; ) {
-                for (Posted p : b) p.job().events.add(p.event());
+        while (true) {
+            List<Posted> b;
+            try {
+                b = handOver.take();
+            } catch (InterruptedException e) { // nobody interrupts it; the end comes as END
+                continue;
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            if (b == END) return;
+            for (Posted p : b) p.job().events.add(p.event());
         }
     }
 
@@ -269,7 +304,7 @@ final class Scheduler implements AutoCloseable {
      * prompts are fed together ({@link Generation#prefillButLast(DecodeBatch, List)}), and their first tokens come
      * from the next step. Returns whether any job was started.
      */
-    private boolean admit(DecodeBatch batch) {
+    private boolean admit(DecodeBatch batch, DecoderPool decoders) {
         List<Job> jobs = new ArrayList<>();
         synchronized (lock) {
             int room = maxBatch - active.size();
@@ -288,7 +323,7 @@ final class Scheduler implements AutoCloseable {
                 for (int i = 0; i < job.specs.size(); i++) {
                     Spec s = job.specs.get(i);
                     Generation g = new Generation(model.languageModel(), model.tokenizer(), s.prompt(), s.config(),
-                            s.seed());
+                            s.seed(), decoders);
                     sequences.add(new Active(job, i, g));
                     if (s.logprobs() >= 0) g.withLogprobs(s.logprobs());
                 }
@@ -389,6 +424,7 @@ final class Scheduler implements AutoCloseable {
     private void step(DecodeBatch batch, float[][] logits) {
         List<Active> stepping = new ArrayList<>();
         for (Active a : List.copyOf(active)) {
+            if (!active.contains(a)) continue; // its job failed at an earlier sequence of this loop
             if (a.generation().stepsNext()) {
                 stepping.add(a);
                 continue;
@@ -429,7 +465,9 @@ final class Scheduler implements AutoCloseable {
             }
         });
         metrics.step(name, n, (System.nanoTime() - t0) / 1e9);
-        Parallel.rest(); // the requests' threads are about to send the tokens: no worker spins on a core they need
+        // the handing thread and the requests' threads wake as the next step starts: a worker parked rather than
+        // spinning leaves them a core until that step needs it (no slower than spinning, measured)
+        Parallel.rest();
         for (int b = 0; b < n; b++) {
             Active a = stepping.get(b);
             if (errors[b] != null) {
@@ -440,19 +478,29 @@ final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** Stops the thread; running sequences are closed. */
+    /**
+     * Stops the scheduler: the running and waiting jobs fail (their events delivered), then both threads end. Waits
+     * up to 10 s for each.
+     */
     @Override
     public void close() {
         synchronized (lock) {
             stopped = true;
             lock.notifyAll();
         }
-        try {
-            thread.join(10_000);
-            handOver.add(END); // after the scheduler's last batch
-            hander.join(10_000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        // up to 10 s each (a step still running ends first; the handing thread after the scheduler's last batch),
+        // an interrupt of the caller's kept for it
+        boolean interrupted = false;
+        for (Thread t : List.of(thread, hander)) {
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            for (long left; t.isAlive() && (left = deadline - System.nanoTime()) > 0; ) {
+                try {
+                    t.join(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
         }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 }

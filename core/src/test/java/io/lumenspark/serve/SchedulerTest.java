@@ -8,17 +8,22 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The scheduler survives a fault of ours in a decoding step: that step's requests fail, later ones run. */
+/** The scheduler: a fault of ours in a step, the order of a job's events, and closing while a step runs. */
 class SchedulerTest {
     @TempDir
     Path tmp;
@@ -51,35 +56,92 @@ class SchedulerTest {
     }
 
     @Test
-    void eventsComeInOrderAndClosingEndsBothThreads() throws Exception {
+    void eventsComeInOrderAndNothingAfterTheDone() throws Exception {
         BpeTokenizer tok = SmallModels.tokenizer(tmp);
         Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
-        try (LumensparkModel model = LumensparkModel.fromPretrained(folder)) {
-            Scheduler scheduler = new Scheduler("order", model, 4, 4, new Metrics());
+        try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
+             Scheduler scheduler = new Scheduler("in-order", model, 4, 4, new Metrics())) {
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).minNewTokens(12).build();
             int[] prompt = model.tokenizer().encode("It was the best");
-            Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(prompt, cfg, 1L, -1),
-                    new Scheduler.Spec(prompt, cfg, 2L, -1)));
-            // each choice's tokens in the order chosen, then its Done, whose result holds those same tokens
-            List<List<Integer>> ids = List.of(new java.util.ArrayList<>(), new java.util.ArrayList<>());
-            for (int done = 0; done < 2; ) {
-                Scheduler.Event e = job.events.poll(60, TimeUnit.SECONDS);
-                assertNotNull(e, "no event within 60 s");
-                switch (e) {
-                    case Scheduler.TokenEvent t -> ids.get(t.choice()).add(t.token().id());
-                    case Scheduler.Done d -> {
-                        assertEquals(java.util.Arrays.stream(d.result().ids()).boxed().toList(), ids.get(d.choice()));
-                        assertEquals(12, ids.get(d.choice()).size());
-                        done++;
+            for (int round = 0; round < 2; round++) { // the second with decoders the first gave back
+                Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(prompt, cfg, 1L, -1),
+                        new Scheduler.Spec(prompt, cfg, 2L, -1)));
+                // each choice's tokens in the order chosen, then its Done, whose result holds those same tokens
+                List<List<Integer>> ids = List.of(new ArrayList<>(), new ArrayList<>());
+                for (int done = 0; done < 2; ) {
+                    Scheduler.Event e = job.events.poll(60, TimeUnit.SECONDS);
+                    assertNotNull(e, "no event within 60 s");
+                    switch (e) {
+                        case Scheduler.TokenEvent t -> ids.get(t.choice()).add(t.token().id());
+                        case Scheduler.Done d -> {
+                            assertEquals(Arrays.stream(d.result().ids()).boxed().toList(), ids.get(d.choice()));
+                            assertEquals(12, ids.get(d.choice()).size());
+                            done++;
+                        }
+                        case Scheduler.Failed f -> throw new AssertionError("failed: " + f.message());
                     }
-                    case Scheduler.Failed f -> throw new AssertionError("failed: " + f.message());
                 }
-            }
-            scheduler.close();
-            for (Thread t : Thread.getAllStackTraces().keySet()) {
-                assertTrue(!t.getName().endsWith("-order") || !t.isAlive(), t.getName() + " still runs after close");
+                assertNull(job.events.poll(200, TimeUnit.MILLISECONDS), "an event after the last Done");
             }
         }
+    }
+
+    /**
+     * Closing while a step runs: the step finishes, its tokens are delivered, then the job fails with a message;
+     * nothing is lost or left waiting, a new job is refused, and both threads end.
+     */
+    @Test
+    void closingWhileAStepRunsDeliversItsTokensThenFailsTheJob() throws Exception {
+        BpeTokenizer tok = SmallModels.tokenizer(tmp);
+        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        CountDownLatch inStep = new CountDownLatch(1), release = new CountDownLatch(1);
+        AtomicInteger steps = new AtomicInteger();
+        Scheduler.Step held = (batch, decoders, tokens, logits) -> {
+            if (steps.incrementAndGet() == 3) {
+                inStep.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            batch.next(decoders, tokens, logits);
+        };
+        try (LumensparkModel model = LumensparkModel.fromPretrained(folder)) {
+            Scheduler scheduler = new Scheduler("closing", model, 4, 4, new Metrics(), held);
+            Thread closer = null;
+            try {
+                assertTrue(alive("lumenspark-scheduler-closing") && alive("lumenspark-events-closing"));
+                GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(8).minNewTokens(8).build();
+                Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(
+                        model.tokenizer().encode("It was the best"), cfg, 1L, -1)));
+                assertTrue(inStep.await(60, TimeUnit.SECONDS), "the third step never came");
+                closer = Thread.ofPlatform().start(scheduler::close);
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (closer.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < deadline) Thread.sleep(5);
+                release.countDown();
+                int tokens = 0;
+                Scheduler.Event e;
+                while ((e = job.events.poll(60, TimeUnit.SECONDS)) instanceof Scheduler.TokenEvent) tokens++;
+                Scheduler.Failed failed = assertInstanceOf(Scheduler.Failed.class, e);
+                assertTrue(failed.message().contains("stopped generating"), failed.message());
+                assertEquals(3, tokens, "the tokens of the three steps that ran");
+                assertNull(job.events.poll(200, TimeUnit.MILLISECONDS), "an event after the failure");
+                closer.join(30_000);
+                assertThrows(IllegalStateException.class, () -> scheduler.submit(List.of(new Scheduler.Spec(
+                        model.tokenizer().encode("It"), cfg, 1L, -1))));
+                assertTrue(!alive("lumenspark-scheduler-closing") && !alive("lumenspark-events-closing"),
+                        "a thread of the closed scheduler still runs");
+            } finally {
+                release.countDown();
+                scheduler.close();
+                if (closer != null) closer.join(30_000);
+            }
+        }
+    }
+
+    private static boolean alive(String name) {
+        return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals(name) && t.isAlive());
     }
 
     /** The job's last event: a Failed, or the Done of its last sequence (every event within 60 s). */
