@@ -289,11 +289,15 @@ public final class Generation implements Iterator<Generation.Token>, AutoCloseab
 
     private void finish(FinishReason reason) {
         finish = reason;
-        text.finish();
-        end = System.nanoTime();
-        if (decoder == null) return;
-        if (pool != null) pool.give(decoder);
-        else decoder.close();
+        try {
+            text.finish();
+            end = System.nanoTime();
+        } finally { // the decoder is given back or closed whatever happens here
+            if (decoder != null) {
+                if (pool != null) pool.give(decoder);
+                else decoder.close();
+            }
+        }
     }
 
     /** An error about the token at the current position, which ends the generation. */

@@ -264,13 +264,22 @@ final class Scheduler implements AutoCloseable {
             lock.notifyAll();
         }
         String message = "model " + name + " stopped generating (the server is closing)";
-        for (Active a : List.copyOf(active)) if (active.contains(a)) end(a.job(), message, false);
-        for (Job job : waiting) {
-            post(job, new Failed(message));
-            job.left = 0;
+        try {
+            for (Active a : List.copyOf(active)) {
+                try {
+                    if (active.contains(a)) end(a.job(), message, false);
+                } catch (RuntimeException e) { // its decoder failed to close: the others still end
+                    active.remove(a);
+                }
+            }
+            for (Job job : waiting) {
+                post(job, new Failed(message));
+                job.left = 0;
+            }
+        } finally {
+            handOverPosted();
+            handOver.add(END);
         }
-        handOverPosted();
-        handOver.add(END);
     }
 
     /** Puts an event on its job's queue after those posted before it (see {@link #handOverPosted}). */
@@ -316,6 +325,19 @@ final class Scheduler implements AutoCloseable {
             metrics.queueDepth(name, queue.size());
             metrics.running(name, running);
         }
+        List<Active> made = new ArrayList<>();
+        try {
+            start(jobs, made, batch, decoders);
+        } catch (Error e) { // the scheduler stops (see stop): these jobs, taken from the queue, fail with the rest
+            for (Active a : made) a.generation().close();
+            for (Job job : jobs) end(job, "internal error while starting the request (" + e + ")", false);
+            throw e;
+        }
+        return true;
+    }
+
+    /** Starts jobs taken from the queue (admit); made collects every sequence made, for admit's cleanup. */
+    private void start(List<Job> jobs, List<Active> made, DecodeBatch batch, DecoderPool decoders) {
         List<Active> started = new ArrayList<>();
         for (Job job : jobs) {
             List<Active> sequences = new ArrayList<>();
@@ -324,7 +346,9 @@ final class Scheduler implements AutoCloseable {
                     Spec s = job.specs.get(i);
                     Generation g = new Generation(model.languageModel(), model.tokenizer(), s.prompt(), s.config(),
                             s.seed(), decoders);
-                    sequences.add(new Active(job, i, g));
+                    Active a = new Active(job, i, g);
+                    sequences.add(a);
+                    made.add(a);
                     if (s.logprobs() >= 0) g.withLogprobs(s.logprobs());
                 }
                 started.addAll(sequences);
@@ -355,7 +379,6 @@ final class Scheduler implements AutoCloseable {
         }
         for (Job job : jobs) if (job.cancelled()) end(job, "cancelled", true);
         for (Active a : started) if (!active.contains(a)) close(a); // ended, failed or cancelled before joining
-        return true;
     }
 
     /** Frees a sequence's generation; true, for removeIf. */
@@ -435,6 +458,7 @@ final class Scheduler implements AutoCloseable {
                 end(a.job(), failure(e), false);
             }
         }
+        stepping.removeIf(a -> !active.contains(a)); // its job failed at a later sequence of the loop above
         int n = stepping.size();
         if (n == 0) return;
         List<Decoder> decoders = new ArrayList<>(n);
@@ -480,7 +504,7 @@ final class Scheduler implements AutoCloseable {
 
     /**
      * Stops the scheduler: the running and waiting jobs fail (their events delivered), then both threads end. Waits
-     * up to 10 s for each.
+     * up to 10 s for each; a step that runs longer ends them later (said on standard error).
      */
     @Override
     public void close() {
@@ -500,6 +524,10 @@ final class Scheduler implements AutoCloseable {
                     interrupted = true;
                 }
             }
+        }
+        if (thread.isAlive()) {
+            System.err.println("warning: model " + name + ": a decoding step still runs 10 s after the server began"
+                    + " closing");
         }
         if (interrupted) Thread.currentThread().interrupt();
     }

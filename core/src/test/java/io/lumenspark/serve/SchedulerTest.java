@@ -61,18 +61,25 @@ class SchedulerTest {
         Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
         try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
              Scheduler scheduler = new Scheduler("in-order", model, 4, 4, new Metrics())) {
-            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).minNewTokens(12).build();
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).minNewTokens(12).doSample(true)
+                    .temperature(1.5).topK(0).build();
             int[] prompt = model.tokenizer().encode("It was the best");
+            List<List<Integer>> firstIds = null;
+            List<List<Double>> firstLogprobs = null;
             for (int round = 0; round < 2; round++) { // the second with decoders the first gave back
-                Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(prompt, cfg, 1L, -1),
-                        new Scheduler.Spec(prompt, cfg, 2L, -1)));
+                Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(prompt, cfg, 1L, 0),
+                        new Scheduler.Spec(prompt, cfg, 2L, 0)));
                 // each choice's tokens in the order chosen, then its Done, whose result holds those same tokens
                 List<List<Integer>> ids = List.of(new ArrayList<>(), new ArrayList<>());
+                List<List<Double>> logprobs = List.of(new ArrayList<>(), new ArrayList<>());
                 for (int done = 0; done < 2; ) {
                     Scheduler.Event e = job.events.poll(60, TimeUnit.SECONDS);
                     assertNotNull(e, "no event within 60 s");
                     switch (e) {
-                        case Scheduler.TokenEvent t -> ids.get(t.choice()).add(t.token().id());
+                        case Scheduler.TokenEvent t -> {
+                            ids.get(t.choice()).add(t.token().id());
+                            logprobs.get(t.choice()).add(t.token().logprobs().logprob());
+                        }
                         case Scheduler.Done d -> {
                             assertEquals(Arrays.stream(d.result().ids()).boxed().toList(), ids.get(d.choice()));
                             assertEquals(12, ids.get(d.choice()).size());
@@ -82,13 +89,20 @@ class SchedulerTest {
                     }
                 }
                 assertNull(job.events.poll(200, TimeUnit.MILLISECONDS), "an event after the last Done");
+                assertTrue(!ids.get(0).equals(ids.get(1)), "two seeds drew the same tokens: choices could be mixed up");
+                if (round == 1) { // a pooled decoder computes as a new one: the same draws, the same log-probabilities
+                    assertEquals(firstIds, ids);
+                    assertEquals(firstLogprobs, logprobs);
+                }
+                firstIds = ids;
+                firstLogprobs = logprobs;
             }
         }
     }
 
     /**
-     * Closing while a step runs: the step finishes, its tokens are delivered, then the job fails with a message;
-     * nothing is lost or left waiting, a new job is refused, and both threads end.
+     * Closing while a step runs: the step finishes, its tokens are delivered, then the job fails with a message, as
+     * does a job still waiting; nothing is lost or left waiting, a new job is refused, and both threads end.
      */
     @Test
     void closingWhileAStepRunsDeliversItsTokensThenFailsTheJob() throws Exception {
@@ -116,6 +130,8 @@ class SchedulerTest {
                 Scheduler.Job job = scheduler.submit(List.of(new Scheduler.Spec(
                         model.tokenizer().encode("It was the best"), cfg, 1L, -1)));
                 assertTrue(inStep.await(60, TimeUnit.SECONDS), "the third step never came");
+                Scheduler.Spec one = new Scheduler.Spec(model.tokenizer().encode("It"), cfg, 2L, -1);
+                Scheduler.Job waiting = scheduler.submit(List.of(one, one, one, one)); // no room: it waits
                 closer = Thread.ofPlatform().start(scheduler::close);
                 long deadline = System.nanoTime() + 10_000_000_000L;
                 while (closer.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < deadline) Thread.sleep(5);
@@ -127,6 +143,9 @@ class SchedulerTest {
                 assertTrue(failed.message().contains("stopped generating"), failed.message());
                 assertEquals(3, tokens, "the tokens of the three steps that ran");
                 assertNull(job.events.poll(200, TimeUnit.MILLISECONDS), "an event after the failure");
+                Scheduler.Failed notStarted = assertInstanceOf(Scheduler.Failed.class,
+                        waiting.events.poll(60, TimeUnit.SECONDS), "the waiting job fails too");
+                assertTrue(notStarted.message().contains("stopped generating"), notStarted.message());
                 closer.join(30_000);
                 assertThrows(IllegalStateException.class, () -> scheduler.submit(List.of(new Scheduler.Spec(
                         model.tokenizer().encode("It"), cfg, 1L, -1))));
@@ -137,6 +156,38 @@ class SchedulerTest {
                 scheduler.close();
                 if (closer != null) closer.join(30_000);
             }
+        }
+    }
+
+    /**
+     * A request of two prompts whose second fails as its context slides (no token left to choose) while its first
+     * is already in the step: that request fails, and another request in the same steps goes on to its end.
+     */
+    @Test
+    void aSequenceFailingBeforeTheStepFailsOnlyItsOwnRequest() throws Exception {
+        BpeTokenizer tok = SmallModels.tokenizer(tmp);
+        int n = 512;
+        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "" + n, "k", "8"));
+        try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
+             Scheduler scheduler = new Scheduler("sibling", model, 4, 4, new Metrics())) {
+            int v = model.config().vocabSize(), eos = model.tokenizer().eosId();
+            int missing = eos == 5 ? 6 : 5; // the one id (besides those it bans) the long prompt lacks
+            int[] full = new int[n - 1];
+            for (int i = 0, id = 0; i < full.length; i++, id = (id + 1) % v) {
+                if (id == missing) id = (id + 1) % v;
+                full[i] = id;
+            }
+            GenerationConfig plain = GenerationConfig.builder().maxNewTokens(20).minNewTokens(20).build();
+            // every token of the context banned once it slides: its next choice fails
+            GenerationConfig banning = GenerationConfig.builder().maxNewTokens(20).noRepeatNgramSize(1)
+                    .contextOverflow("slide").build();
+            int[] prompt = model.tokenizer().encode("It was the best");
+            Scheduler.Job other = scheduler.submit(List.of(new Scheduler.Spec(prompt, plain, 7L, -1)));
+            Scheduler.Job pair = scheduler.submit(List.of(new Scheduler.Spec(prompt, plain, 1L, -1),
+                    new Scheduler.Spec(full, banning, 2L, -1)));
+            assertInstanceOf(Scheduler.Failed.class, last(pair), "the request whose sequence failed");
+            Scheduler.Done done = assertInstanceOf(Scheduler.Done.class, last(other), "the other request");
+            assertEquals(20, done.tokens());
         }
     }
 
