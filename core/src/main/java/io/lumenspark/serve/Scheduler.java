@@ -267,7 +267,8 @@ final class Scheduler implements AutoCloseable {
         try {
             for (Active a : List.copyOf(active)) {
                 try {
-                    if (active.contains(a)) end(a.job(), message, false);
+                    boolean gone = a.job().cancelled(); // its client left before: counted as cancelled
+                    if (active.contains(a)) end(a.job(), gone ? "cancelled" : message, gone);
                 } catch (RuntimeException e) { // its decoder failed to close: the others still end
                     active.remove(a);
                 }
