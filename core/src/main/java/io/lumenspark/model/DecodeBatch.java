@@ -39,6 +39,7 @@ public final class DecodeBatch implements AutoCloseable {
     private final MemorySegment logits; // [capacity, vocab]
     private final int[] positions;
     private final Backbone.DecodeState[] states;
+    private int stepped; // rows of logits the last step left in logits (0 after a feed)
     /**
      * Prompts up to this many tokens are fed through decoding steps; longer ones through one forward pass of the
      * whole prompt (sgemm's products and attention), which is faster from about a hundred tokens.
@@ -71,16 +72,27 @@ public final class DecodeBatch implements AutoCloseable {
 
     /**
      * One decoding step: feeds tokens[b] to decoders.get(b) at its next position and writes the logits of the
-     * position after it into out[b] (vocab floats each).
+     * position after it into out[b] (vocab floats each): {@link #step}, then {@link #logits} for each.
+     *
+     * @throws LumensparkException as {@link #step}
+     */
+    public void next(List<Decoder> decoders, int[] tokens, float[][] out) {
+        if (out.length < decoders.size()) throw new IllegalArgumentException("an output per decoder");
+        step(decoders, tokens);
+        for (int b = 0; b < decoders.size(); b++) logits(b, out[b]);
+    }
+
+    /**
+     * One decoding step: feeds tokens[b] to decoders.get(b) at its next position; the logits of the position after
+     * it stay in the batch until its next step or feed, row b for decoders.get(b) ({@link #logits}).
      *
      * @throws LumensparkException for more decoders than the capacity, a decoder of another model or twice in the
      *                             step, a token outside the vocabulary or a full context (nothing is changed then)
      */
-    public void next(List<Decoder> decoders, int[] tokens, float[][] out) {
+    public void step(List<Decoder> decoders, int[] tokens) {
         int n = decoders.size();
         if (n > capacity) throw new LumensparkException(n + " sequences in a step of at most " + capacity);
-        if (tokens.length < n || out.length < n) throw new IllegalArgumentException("a token and an output per decoder");
-        if (n == 0) return;
+        if (tokens.length < n) throw new IllegalArgumentException("a token per decoder");
         Map<Decoder, Boolean> seen = new IdentityHashMap<>();
         for (int b = 0; b < n; b++) {
             Decoder d = decoders.get(b);
@@ -90,13 +102,24 @@ public final class DecodeBatch implements AutoCloseable {
             positions[b] = d.position();
             states[b] = d.state;
         }
+        stepped = 0;
+        if (n == 0) return;
         MemorySegment hidden = backbone.step(c, tokens, positions, states, n, rows);
         head.logits(c, hidden, 0, n, logits);
         for (int b = 0; b < n; b++) {
-            MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT, (long) b * vocab * Float.BYTES, out[b], 0, vocab);
             decoders.get(b).advance();
             states[b] = null;
         }
+        stepped = n;
+    }
+
+    /**
+     * Copies row b of the last {@link #step}'s logits (its b-th decoder's) into out (vocab floats). Rows may be
+     * copied from several threads at once: a row read by the thread that samples from it is in that core's cache.
+     */
+    public void logits(int b, float[] out) {
+        if (b < 0 || b >= stepped) throw new IndexOutOfBoundsException("row " + b + " of a step of " + stepped);
+        MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT, (long) b * vocab * Float.BYTES, out, 0, vocab);
     }
 
     /**
@@ -122,6 +145,7 @@ public final class DecodeBatch implements AutoCloseable {
             d.checkPrompt(prompts.get(i));
             if (prompts.get(i).length <= STEP_FEED_TOKENS) rows += prompts.get(i).length;
         }
+        stepped = 0;
         synchronized (model) { // a prompt's prefill takes turns with the model's other whole-sequence passes
             try {
                 for (int i = 0; i < decoders.size(); i++) {

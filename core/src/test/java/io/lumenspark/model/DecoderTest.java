@@ -444,7 +444,12 @@ class DecoderTest {
                     int[] tokens = new int[step.size()];
                     float[][] out = new float[step.size()][v];
                     for (int b = 0; b < tokens.length; b++) tokens[b] = fed[who.get(b)][done[who.get(b)]];
-                    batch.next(step, tokens, out);
+                    if (round % 2 == 0) {
+                        batch.next(step, tokens, out);
+                    } else { // a step whose rows are copied out later, last first, as the server's threads take them
+                        batch.step(step, tokens);
+                        for (int b = tokens.length - 1; b >= 0; b--) batch.logits(b, out[b]);
+                    }
                     for (int b = 0; b < tokens.length; b++) {
                         int s = who.get(b);
                         assertArrayEquals(alone[s][done[s]], out[b], name + ": sequence " + s + ", step " + done[s]
@@ -474,9 +479,22 @@ class DecoderTest {
             assertThrows(IllegalArgumentException.class, () -> batch.next(List.of(a, a), new int[]{1, 2}, out));
             assertThrows(LumensparkException.class, () -> batch.next(List.of(a, b), new int[]{1, 99}, out));
             assertEquals(0, a.position());
+            assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(0, out[0])); // no step yet
             batch.next(List.of(a, b), new int[]{1, 2}, out);
             assertEquals(1, a.position());
             assertEquals(1, b.position());
+            float[] row = new float[out[1].length];
+            assertThrows(LumensparkException.class, () -> batch.step(List.of(a, b), new int[]{1, 99}));
+            batch.logits(1, row); // a refused step leaves the last step's rows
+            assertArrayEquals(out[1], row);
+            assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(2, row));
+            assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(-1, row));
+            batch.step(List.of(b), new int[]{3});
+            assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(1, row)); // a step of one row
+            try (Decoder c = m.decoder()) {
+                batch.feed(List.of(c), List.of(new int[]{1, 2}));
+            }
+            assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(0, row)); // a feed leaves none
         }
     }
 

@@ -33,9 +33,9 @@ class SchedulerTest {
         BpeTokenizer tok = SmallModels.tokenizer(tmp);
         Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
         AtomicInteger steps = new AtomicInteger();
-        Scheduler.Step faulty = (batch, decoders, tokens, logits) -> {
+        Scheduler.Step faulty = (batch, decoders, tokens) -> {
             if (steps.incrementAndGet() == 3) throw new IllegalStateException("planted fault");
-            batch.next(decoders, tokens, logits);
+            batch.step(decoders, tokens);
         };
         try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
              Scheduler scheduler = new Scheduler("small", model, 4, 4, new Metrics(), faulty)) {
@@ -110,7 +110,7 @@ class SchedulerTest {
         Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
         CountDownLatch inStep = new CountDownLatch(1), release = new CountDownLatch(1);
         AtomicInteger steps = new AtomicInteger();
-        Scheduler.Step held = (batch, decoders, tokens, logits) -> {
+        Scheduler.Step held = (batch, decoders, tokens) -> {
             if (steps.incrementAndGet() == 3) {
                 inStep.countDown();
                 try {
@@ -119,7 +119,7 @@ class SchedulerTest {
                     Thread.currentThread().interrupt();
                 }
             }
-            batch.next(decoders, tokens, logits);
+            batch.step(decoders, tokens);
         };
         try (LumensparkModel model = LumensparkModel.fromPretrained(folder)) {
             Scheduler scheduler = new Scheduler("closing", model, 4, 4, new Metrics(), held);
