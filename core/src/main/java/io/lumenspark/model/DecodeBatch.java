@@ -26,7 +26,9 @@ import java.util.Map;
  *
  * <p>Its buffers are about capacity x (vocab + 10 d) floats, made with it, and for feeding a step's row buffers
  * for up to {@link #FEED_ROWS} rows, mapped on the first feed and resident as far as prompts reach. Not
- * thread-safe: one thread runs the steps; close it when done.
+ * thread-safe: one thread runs the steps and feeds. After a step returns, {@link #logits} may copy its rows from
+ * several threads at once (each handed the work with a happens-before edge, as a thread pool's hand-off gives), all
+ * done before the next step or feed. Close it when done.
  */
 public final class DecodeBatch implements AutoCloseable {
     private final LanguageModel model;
@@ -74,20 +76,30 @@ public final class DecodeBatch implements AutoCloseable {
      * One decoding step: feeds tokens[b] to decoders.get(b) at its next position and writes the logits of the
      * position after it into out[b] (vocab floats each): {@link #step}, then {@link #logits} for each.
      *
-     * @throws LumensparkException as {@link #step}
+     * @throws LumensparkException      as {@link #step}
+     * @throws IllegalArgumentException as {@link #step}, or for fewer outputs than decoders or one shorter than the
+     *                                  vocabulary (nothing is changed then)
      */
     public void next(List<Decoder> decoders, int[] tokens, float[][] out) {
         if (out.length < decoders.size()) throw new IllegalArgumentException("an output per decoder");
+        for (int b = 0; b < decoders.size(); b++) {
+            if (out[b].length < vocab) {
+                throw new IllegalArgumentException("an output of " + vocab + " logits, got " + out[b].length);
+            }
+        }
         step(decoders, tokens);
         for (int b = 0; b < decoders.size(); b++) logits(b, out[b]);
     }
 
     /**
      * One decoding step: feeds tokens[b] to decoders.get(b) at its next position; the logits of the position after
-     * it stay in the batch until its next step or feed, row b for decoders.get(b) ({@link #logits}).
+     * it stay in the batch until its next step or feed, row b for decoders.get(b) ({@link #logits}). A step refused
+     * leaves the last step's rows.
      *
-     * @throws LumensparkException for more decoders than the capacity, a decoder of another model or twice in the
-     *                             step, a token outside the vocabulary or a full context (nothing is changed then)
+     * @throws LumensparkException      for more decoders than the capacity, a token outside the vocabulary or a full
+     *                                  context (nothing is changed then)
+     * @throws IllegalArgumentException for fewer tokens than decoders, a decoder of another model or twice in the
+     *                                  step (nothing is changed then)
      */
     public void step(List<Decoder> decoders, int[] tokens) {
         int n = decoders.size();
@@ -114,8 +126,10 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Copies row b of the last {@link #step}'s logits (its b-th decoder's) into out (vocab floats). Rows may be
-     * copied from several threads at once: a row read by the thread that samples from it is in that core's cache.
+     * Copies row b of the last {@link #step}'s logits (its b-th decoder's) into out[0, vocab). Several threads may
+     * copy rows at once, between a step and the next step or feed (see the class's comment).
+     *
+     * @throws IndexOutOfBoundsException for a row the last step did not make (none after a feed or an empty step)
      */
     public void logits(int b, float[] out) {
         if (b < 0 || b >= stepped) throw new IndexOutOfBoundsException("row " + b + " of a step of " + stepped);

@@ -1,6 +1,9 @@
 package io.lumenspark.model;
 
 import io.lumenspark.LumensparkException;
+import io.lumenspark.engine.Backend;
+import io.lumenspark.engine.Blas;
+import io.lumenspark.engine.Parallel;
 import io.lumenspark.engine.QuantizedMatrix;
 import io.lumenspark.engine.WeightDtype;
 import org.junit.jupiter.api.Test;
@@ -13,6 +16,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -489,12 +494,59 @@ class DecoderTest {
             assertArrayEquals(out[1], row);
             assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(2, row));
             assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(-1, row));
+            float[][] short1 = {new float[row.length], new float[row.length - 1]};
+            assertThrows(IllegalArgumentException.class, () -> batch.next(List.of(a, b), new int[]{1, 2}, short1));
+            assertEquals(1, a.position()); // refused before the step
             batch.step(List.of(b), new int[]{3});
             assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(1, row)); // a step of one row
+            batch.step(List.of(), new int[0]);
+            assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(0, row)); // an empty step leaves none
             try (Decoder c = m.decoder()) {
                 batch.feed(List.of(c), List.of(new int[]{1, 2}));
             }
             assertThrows(IndexOutOfBoundsException.class, () -> batch.logits(0, row)); // a feed leaves none
+        }
+    }
+
+    /**
+     * The server's sampling threads copy a step's rows out of the batch each for the rows it samples: every row
+     * copied on another thread than the step's is still its own sequence's logits.
+     */
+    @Test
+    void rowsCopiedOnAnotherThreadAreEachSequencesOwn() {
+        int threads = Parallel.threads();
+        Blas.select(Backend.AUTO, 2);
+        ModelConfig cfg = ModelConfig.preset("lumenspark").with(SMALL).with(Map.of("vocab_size", "8192"));
+        int n = 6;
+        try (LanguageModel m = new LanguageModel(cfg); DecodeBatch batch = m.decodeBatch(n)) {
+            m.initialize(3);
+            int v = cfg.vocabSize();
+            int[] tokens = new int[n];
+            float[][] alone = new float[n][];
+            List<Decoder> decoders = new ArrayList<>();
+            for (int b = 0; b < n; b++) {
+                tokens[b] = 10 + 997 * b;
+                try (Decoder d = m.decoder()) {
+                    alone[b] = d.next(tokens[b]);
+                }
+                decoders.add(m.decoder());
+            }
+            batch.step(decoders, tokens);
+            float[][] out = new float[n][v];
+            Set<String> copiers = ConcurrentHashMap.newKeySet();
+            // chunks as the scheduler's sampling takes them; the first waits (up to 5 s) for the worker to take one
+            Parallel.chunks(n, 8L * v, (from, to) -> {
+                copiers.add(Thread.currentThread().getName());
+                for (long end = System.nanoTime() + 5_000_000_000L; copiers.size() < 2 && System.nanoTime() < end; ) {
+                    Thread.onSpinWait();
+                }
+                for (int b = from; b < to; b++) batch.logits(b, out[b]);
+            });
+            assertEquals(2, copiers.size(), "rows copied on " + copiers);
+            for (int b = 0; b < n; b++) assertArrayEquals(alone[b], out[b], "row " + b);
+            decoders.forEach(Decoder::close);
+        } finally {
+            Blas.select(Backend.AUTO, threads);
         }
     }
 
