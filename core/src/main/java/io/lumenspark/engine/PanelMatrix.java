@@ -29,7 +29,7 @@ import static io.lumenspark.engine.Kernels.load;
  * block's scale (one rounding, the same value {@link QuantizedMatrix#dequantize} gives), then used as float32.
  * Layout of the copy ({@code g} a group, {@code k} a column, {@code j} a lane of the group):
  * <pre>
- * f32   data[g][k][j]   float32
+ * f32   data[g][k][j]   float32; a last group of at most HALF outputs is HALF wide, j in [0, HALF)
  * bf16  data[g][k][bf16Slot(j)]   bfloat16 (pairs of outputs L apart share a 32-bit word)
  * int8  data[g][k][j]   int8, scales[g][k / block][j] float32
  * </pre>
@@ -41,11 +41,17 @@ import static io.lumenspark.engine.Kernels.load;
 final class PanelMatrix implements DecodeMatrix {
     /** Output rows per panel: four vectors. */
     static final int GROUP = 4 * L;
+    /**
+     * Output rows of a float32 matrix's last panel when it has no more than this many: two vectors, half the
+     * others' width (a low-rank layer's 32-output half would otherwise be half zeros, weights and multiply-adds).
+     */
+    static final int HALF = 2 * L;
     private static final VectorSpecies<Integer> WORDS = S.withLanes(int.class);
 
     private final WeightDtype dtype;
     private final int rows, columns, groups, block, blocks;
-    private final MemorySegment data;   // [groups, columns, GROUP] in dtype
+    private final int halfGroup; // the group stored HALF wide (float32, the last when it has at most HALF rows), or -1
+    private final MemorySegment data;   // [groups, columns, GROUP] in dtype (f32: the half group [columns, HALF])
     private final MemorySegment scales; // int8: [groups, blocks, GROUP] float32; else null
     private final MemorySegment bias;   // [rows] from biasOffset, or null
     private final long biasOffset;
@@ -58,6 +64,7 @@ final class PanelMatrix implements DecodeMatrix {
         this.groups = (rows + GROUP - 1) / GROUP;
         this.block = block;
         this.blocks = block == 0 ? 0 : QuantizedMatrix.blocks(columns, block);
+        this.halfGroup = halfTail(dtype, rows) ? groups - 1 : -1;
         this.data = data;
         this.scales = scales;
         this.bias = bias;
@@ -80,15 +87,17 @@ final class PanelMatrix implements DecodeMatrix {
                            Arena arena, boolean fromFile) {
         int groups = (rows + GROUP - 1) / GROUP;
         boolean mapped = fromFile && Pages.readOnlyFileMapping(w, offset * 4, (offset + (long) rows * columns) * 4);
-        MemorySegment p = Pages.allocateUntouched((long) groups * columns * GROUP * 4, arena);
+        int lastWidth = halfTail(WeightDtype.F32, rows) ? HALF : GROUP;
+        MemorySegment p = Pages.allocateUntouched(((long) (groups - 1) * GROUP + lastWidth) * columns * 4, arena);
         pack(groups, columns, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
+                int width = g == groups - 1 ? lastWidth : GROUP;
                 for (int k0 = 0; k0 < columns; k0 += TILE) { // a tile of columns: its writes stay in L1
                     int k1 = Math.min(columns, k0 + TILE);
                     for (int r = g * GROUP, end = Math.min(rows, r + GROUP); r < end; r++) {
                         long src = offset + (long) r * columns, dst = (long) g * columns * GROUP + r % GROUP;
                         for (int k = k0; k < k1; k++) {
-                            p.setAtIndex(ValueLayout.JAVA_FLOAT, dst + (long) k * GROUP, get(w, src + k));
+                            p.setAtIndex(ValueLayout.JAVA_FLOAT, dst + (long) k * width, get(w, src + k));
                         }
                     }
                 }
@@ -150,6 +159,11 @@ final class PanelMatrix implements DecodeMatrix {
         return run * 2 * L + (within < L ? 2 * within : 2 * (within - L) + 1);
     }
 
+    /** Whether a matrix of this dtype and number of rows keeps its last group HALF wide (float32 only). */
+    private static boolean halfTail(WeightDtype dtype, int rows) {
+        return dtype == WeightDtype.F32 && rows % GROUP != 0 && rows % GROUP <= HALF;
+    }
+
     /** Runs body over the groups, split across threads, RELEASE_GROUPS groups per call. */
     private static void pack(int groups, int columns, Parallel.RangeBody body) {
         Parallel.rows(groups, (long) GROUP * columns, (from, to) -> {
@@ -179,14 +193,19 @@ final class PanelMatrix implements DecodeMatrix {
         // a group, whose weights then stay in cache from one block of rows to the next
         int rowBlocks = (batch + ROW_BLOCK - 1) / ROW_BLOCK;
         long work = (long) GROUP * columns * Math.min(batch, ROW_BLOCK);
-        // one lambda per dtype, each calling its own two kernels: C2 compiles a kernel well only when it is not
+        // one lambda per dtype, each calling its own kernels: C2 compiles a kernel well only when it is not
         // inlined beside the others (their sixteen accumulators and four weight vectors fill the registers)
         switch (dtype) {
             case F32 -> Parallel.chunks(groups * rowBlocks, work, (from, to) -> {
                 for (int u = from; u < to; u++) {
                     int g = u / rowBlocks, b = u % rowBlocks * ROW_BLOCK, end = Math.min(batch, b + ROW_BLOCK);
-                    for (; b + 4 <= end; b += 4) f32Rows4(g, x, b, y);
-                    for (; b < end; b++) f32Row(g, x, b, y);
+                    if (g == halfGroup) {
+                        for (; b + 4 <= end; b += 4) f32HalfRows4(g, x, b, y);
+                        for (; b < end; b++) f32HalfRow(g, x, b, y);
+                    } else {
+                        for (; b + 4 <= end; b += 4) f32Rows4(g, x, b, y);
+                        for (; b < end; b++) f32Row(g, x, b, y);
+                    }
                 }
             });
             case BF16 -> Parallel.chunks(groups * rowBlocks, work, (from, to) -> {
@@ -348,6 +367,67 @@ final class PanelMatrix implements DecodeMatrix {
             a3.intoArray(t, 3 * L);
             storePart(t, 1, r, b, y);
         }
+    }
+
+    /** {@link #f32Rows4} for the HALF-wide last group: two vectors of outputs, the same chain of FMAs per output. */
+    private void f32HalfRows4(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        long p = (long) g * columns * GROUP, x0 = (long) b * columns, x1 = x0 + columns, x2 = x1 + columns,
+                x3 = x2 + columns;
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
+                a31 = a00;
+        for (int k = 0; k < columns; k++, p += HALF) {
+            FloatVector w0 = load(data, p), w1 = load(data, p + L);
+            FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
+            a00 = w0.fma(u, a00); a01 = w1.fma(u, a01);
+            u = FloatVector.broadcast(S, get(x, x1 + k));
+            a10 = w0.fma(u, a10); a11 = w1.fma(u, a11);
+            u = FloatVector.broadcast(S, get(x, x2 + k));
+            a20 = w0.fma(u, a20); a21 = w1.fma(u, a21);
+            u = FloatVector.broadcast(S, get(x, x3 + k));
+            a30 = w0.fma(u, a30); a31 = w1.fma(u, a31);
+        }
+        // the group's outputs are fewer than HALF unless rows ends exactly at r + HALF: through storePart
+        float[] t = new float[4 * GROUP];
+        a00.intoArray(t, 0);
+        a01.intoArray(t, L);
+        a10.intoArray(t, GROUP);
+        a11.intoArray(t, GROUP + L);
+        a20.intoArray(t, 2 * GROUP);
+        a21.intoArray(t, 2 * GROUP + L);
+        a30.intoArray(t, 3 * GROUP);
+        a31.intoArray(t, 3 * GROUP + L);
+        storePart(t, 4, r, b, y);
+    }
+
+    /** One row of {@link #f32HalfRows4}, four columns per iteration as {@link #f32Row}. */
+    private void f32HalfRow(int g, MemorySegment x, int b, MemorySegment y) {
+        MemorySegment data = this.data;
+        int columns = this.columns, r = g * GROUP;
+        long p = (long) g * columns * GROUP, x0 = (long) b * columns;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0;
+        int k = 0;
+        for (; k + 4 <= columns; k += 4, p += 4 * HALF) {
+            FloatVector w00 = load(data, p), w01 = load(data, p + L), w10 = load(data, p + HALF),
+                    w11 = load(data, p + HALF + L), w20 = load(data, p + 2 * HALF), w21 = load(data, p + 2 * HALF + L),
+                    w30 = load(data, p + 3 * HALF), w31 = load(data, p + 3 * HALF + L);
+            FloatVector u0 = FloatVector.broadcast(S, get(x, x0 + k)),
+                    u1 = FloatVector.broadcast(S, get(x, x0 + k + 1)),
+                    u2 = FloatVector.broadcast(S, get(x, x0 + k + 2)),
+                    u3 = FloatVector.broadcast(S, get(x, x0 + k + 3));
+            a0 = w30.fma(u3, w20.fma(u2, w10.fma(u1, w00.fma(u0, a0))));
+            a1 = w31.fma(u3, w21.fma(u2, w11.fma(u1, w01.fma(u0, a1))));
+        }
+        for (; k < columns; k++, p += HALF) {
+            FloatVector u = FloatVector.broadcast(S, get(x, x0 + k));
+            a0 = load(data, p).fma(u, a0);
+            a1 = load(data, p + L).fma(u, a1);
+        }
+        float[] t = new float[GROUP];
+        a0.intoArray(t, 0);
+        a1.intoArray(t, L);
+        storePart(t, 1, r, b, y);
     }
 
     private void bf16Rows4(int g, MemorySegment x, int b, MemorySegment y) {

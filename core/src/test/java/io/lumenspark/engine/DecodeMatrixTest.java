@@ -18,7 +18,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * block sizes, any batch and any thread count; and within float32's rounding of the exact product.
  */
 class DecodeMatrixTest {
-    private static final int[] ROWS = {1, 5, PanelMatrix.GROUP - 1, PanelMatrix.GROUP, PanelMatrix.GROUP + 3, 200};
+    /**
+     * Last groups of 1, 5, 32 (float32's HALF-wide one, full), 63, 3, 20 (HALF wide, past its first vector) and 8
+     * rows.
+     */
+    private static final int[] ROWS = {1, 5, PanelMatrix.HALF, PanelMatrix.GROUP - 1, PanelMatrix.GROUP,
+            PanelMatrix.GROUP + 3, PanelMatrix.GROUP + PanelMatrix.HALF - 12, 200};
     private static final int[] COLUMNS = {1, 7, 32, 33, 100};
 
     @AfterEach
