@@ -16,8 +16,8 @@ import static io.lumenspark.engine.Kernels.load;
 
 /**
  * The {@link DecodeMatrix} of every dtype: W [rows, columns] copied once into panels of {@link #GROUP} output rows
- * (four vectors' lanes) whose weights for one input column lie side by side, [groups, columns, GROUP]; rows past
- * the last are zero. A product then needs no reduction across lanes: for each input column the kernel loads the
+ * (four vectors' lanes) whose weights for one input column lie side by side, [groups, columns, GROUP] (in float32
+ * a last group of at most {@link #HALF} rows is HALF wide); rows past the last are zero. A product then needs no reduction across lanes: for each input column the kernel loads the
  * group's weights for that column and multiplies them by the column's value of each row of X, broadcast, into one
  * accumulator lane per output. Every y[b][r] is thus a chain of fused multiply-adds over the columns in order,
  * started at zero, then plus bias[r]: the same operations whatever the number of rows of X, their values, the
@@ -388,17 +388,39 @@ final class PanelMatrix implements DecodeMatrix {
             u = FloatVector.broadcast(S, get(x, x3 + k));
             a30 = w0.fma(u, a30); a31 = w1.fma(u, a31);
         }
-        // the group's outputs are fewer than HALF unless rows ends exactly at r + HALF: through storePart
-        float[] t = new float[4 * GROUP];
-        a00.intoArray(t, 0);
-        a01.intoArray(t, L);
-        a10.intoArray(t, GROUP);
-        a11.intoArray(t, GROUP + L);
-        a20.intoArray(t, 2 * GROUP);
-        a21.intoArray(t, 2 * GROUP + L);
-        a30.intoArray(t, 3 * GROUP);
-        a31.intoArray(t, 3 * GROUP + L);
-        storePart(t, 4, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + HALF == rows) { // a low-rank layer's 32 outputs: whole vectors
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                FloatVector c0 = FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE),
+                        c1 = FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE);
+                a00 = a00.add(c0); a01 = a01.add(c1); a10 = a10.add(c0); a11 = a11.add(c1);
+                a20 = a20.add(c0); a21 = a21.add(c1); a30 = a30.add(c0); a31 = a31.add(c1);
+            }
+            long o = ((long) b * rows + r) * 4;
+            a00.intoMemorySegment(y, o, Kernels.NATIVE);
+            a01.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a10.intoMemorySegment(y, o, Kernels.NATIVE);
+            a11.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a20.intoMemorySegment(y, o, Kernels.NATIVE);
+            a21.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+            o += 4L * rows;
+            a30.intoMemorySegment(y, o, Kernels.NATIVE);
+            a31.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[4 * GROUP];
+            a00.intoArray(t, 0);
+            a01.intoArray(t, L);
+            a10.intoArray(t, GROUP);
+            a11.intoArray(t, GROUP + L);
+            a20.intoArray(t, 2 * GROUP);
+            a21.intoArray(t, 2 * GROUP + L);
+            a30.intoArray(t, 3 * GROUP);
+            a31.intoArray(t, 3 * GROUP + L);
+            storePart(t, 4, r, b, y);
+        }
     }
 
     /** One row of {@link #f32HalfRows4}, four columns per iteration as {@link #f32Row}. */
@@ -424,10 +446,22 @@ final class PanelMatrix implements DecodeMatrix {
             a0 = load(data, p).fma(u, a0);
             a1 = load(data, p + L).fma(u, a1);
         }
-        float[] t = new float[GROUP];
-        a0.intoArray(t, 0);
-        a1.intoArray(t, L);
-        storePart(t, 1, r, b, y);
+        // stored here, not by a helper: a vector passed to a method C2 does not inline is boxed
+        if (r + HALF == rows) {
+            if (bias != null) {
+                long c = (biasOffset + r) * 4;
+                a0 = a0.add(FloatVector.fromMemorySegment(S, bias, c, Kernels.NATIVE));
+                a1 = a1.add(FloatVector.fromMemorySegment(S, bias, c + 4L * L, Kernels.NATIVE));
+            }
+            long o = ((long) b * rows + r) * 4;
+            a0.intoMemorySegment(y, o, Kernels.NATIVE);
+            a1.intoMemorySegment(y, o + 4L * L, Kernels.NATIVE);
+        } else {
+            float[] t = new float[GROUP];
+            a0.intoArray(t, 0);
+            a1.intoArray(t, L);
+            storePart(t, 1, r, b, y);
+        }
     }
 
     private void bf16Rows4(int g, MemorySegment x, int b, MemorySegment y) {

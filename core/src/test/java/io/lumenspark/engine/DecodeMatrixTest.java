@@ -19,11 +19,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class DecodeMatrixTest {
     /**
-     * Last groups of 1, 5, 32 (float32's HALF-wide one, full), 63, 3, 20 (HALF wide, past its first vector) and 8
-     * rows.
+     * Last groups (with AVX-512: GROUP 64, HALF 32) of 1, 5, 32 (float32's HALF-wide kind, whole), 63, 64, 3, 24
+     * (HALF wide, past its first vector), 33 (the first full-width one past HALF) and 8 rows.
      */
     private static final int[] ROWS = {1, 5, PanelMatrix.HALF, PanelMatrix.GROUP - 1, PanelMatrix.GROUP,
-            PanelMatrix.GROUP + 3, PanelMatrix.GROUP + PanelMatrix.HALF - 12, 200};
+            PanelMatrix.GROUP + 3, PanelMatrix.GROUP + 3 * PanelMatrix.HALF / 4,
+            PanelMatrix.GROUP + PanelMatrix.HALF + 1, 200};
     private static final int[] COLUMNS = {1, 7, 32, 33, 100};
 
     @AfterEach
@@ -39,7 +40,8 @@ class DecodeMatrixTest {
             for (int rows : ROWS) {
                 for (int columns : COLUMNS) {
                     for (String kind : new String[]{"f32", "bf16", "int8/32", "int8/row"}) {
-                        check(kind, rows, columns, 9, random.nextBoolean(), random);
+                        check(kind, rows, columns, 9, true, random);
+                        check(kind, rows, columns, 9, false, random);
                     }
                 }
             }
@@ -149,6 +151,9 @@ class DecodeMatrixTest {
             int rows = 3 * PanelMatrix.GROUP, columns = 64;
             MemorySegment w = filled(arena, (long) rows * columns, new Random(1), 1f);
             assertEquals((long) rows * columns * 4, ((PanelMatrix) DecodeMatrix.f32(w, 0, rows, columns, null, 0, arena, false)).bytes());
+            int halfTail = PanelMatrix.GROUP + PanelMatrix.HALF; // float32: the last group HALF wide
+            assertEquals((long) halfTail * columns * 4,
+                    ((PanelMatrix) DecodeMatrix.f32(w, 0, halfTail, columns, null, 0, arena, false)).bytes());
             QuantizedMatrix q = QuantizedMatrix.quantize(WeightDtype.INT8, w, rows, columns, 32, arena);
             assertEquals(q.bytes(), ((PanelMatrix) q.decodeMatrix(null, 0, arena, false)).bytes());
         }
