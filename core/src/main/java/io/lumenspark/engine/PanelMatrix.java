@@ -16,14 +16,15 @@ import static io.lumenspark.engine.Kernels.load;
 
 /**
  * The {@link DecodeMatrix} of every dtype: W [rows, columns] copied once into panels of {@link #GROUP} output rows
- * (four vectors' lanes) whose weights for one input column lie side by side, [groups, columns, GROUP] (in float32
- * a last group of at most {@link #HALF} rows is HALF wide); rows past the last are zero. A product then needs no reduction across lanes: for each input column the kernel loads the
- * group's weights for that column and multiplies them by the column's value of each row of X, broadcast, into one
- * accumulator lane per output. Every y[b][r] is thus a chain of fused multiply-adds over the columns in order,
- * started at zero, then plus bias[r]: the same operations whatever the number of rows of X, their values, the
- * tiles they are taken in or the threads the groups and blocks of rows go to, so a sequence's logits do not depend on its batch.
- * Four rows of X share each load of weights (sixteen accumulators), so a batched step reads each weight from
- * memory once and computes at the FMA units' pace rather than the reduction's.
+ * (four vectors' lanes) whose weights for one input column lie side by side, [groups, columns, GROUP] (in float32 a
+ * last group of at most {@link #HALF} rows is HALF wide); rows past the last are zero. A product then needs no
+ * reduction across lanes: for each input column the kernel loads the group's weights for that column and multiplies
+ * them by the column's value of each row of X, broadcast, into one accumulator lane per output. Every y[b][r] is
+ * thus a chain of fused multiply-adds over the columns in order, started at zero, then plus bias[r]: the same
+ * operations whatever the number of rows of X, their values, the tiles they are taken in or the threads the groups
+ * and blocks of rows go to, so a sequence's logits do not depend on its batch. Four rows of X share each load of
+ * weights (sixteen accumulators), so a batched step reads each weight from memory once and computes at the FMA
+ * units' pace rather than the reduction's.
  *
  * <p>bf16 weights are widened to float32 lanes exactly; int8 weights are converted exactly and multiplied by their
  * block's scale (one rounding, the same value {@link QuantizedMatrix#dequantize} gives), then used as float32.
