@@ -569,13 +569,14 @@ final class Attention {
     private static final int VALUE_ROWS = 16;
 
     /**
-     * Attention of every head at position t when each head has its own keys and values (head h's are the h-th
+     * One position's attention for every head when each head has its own keys and values (head h's are the h-th
      * slice of each row; full attention, or kv_heads = heads): the scores by one pass over the key rows, a dot
      * product per head (head h's into scores[h n, (h + 1) n)), the outputs by one pass over the value rows,
-     * VALUE_ROWS rows at a time for every head. So the cache's rows are read in order, not a head's 512-byte slice
-     * of each row at a time: 16 sequences' attention from memory at 48 positions took 245 instead of 366 us (an
-     * isolated harness, 2026-11-30). Each score and output is the same chain of multiply-adds, in the same order, as
-     * a head at a time (matVec's four-row blocks and dot compute a row alike), so the same bits.
+     * VALUE_ROWS rows at a time for every head. So the cache's rows are read in order, rather than one head's slice
+     * (512 bytes in the presets) of every row at a time: 16 sequences' attention from memory at 48 positions took
+     * 245 instead of 366 us (an isolated harness, 2026-11-30). Each score and output is the same chain of
+     * multiply-adds, in the same order, as a head at a time (matVec's four-row blocks and dot compute a row alike),
+     * so the same bits.
      */
     private void attendEveryHead(StepState s, MemorySegment q, long qRow, MemorySegment att, int visible, int raw) {
         int n = visible + raw;
