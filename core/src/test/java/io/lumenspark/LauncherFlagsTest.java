@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The kernels' JIT flags live in one place, the parent pom's {@code lumenspark.kernel.flags}: the launcher reads
- * them from there, both modules' tests take them, and the README's plain {@code java} command for the Java API
- * prints the same list. A JVM without them still computes the same numbers, only slower (boxed vectors), so
+ * them from there (its own run with them is checked by hand: {@code bash -x ./lumenspark --version}), both
+ * modules' tests take them, and the README's plain {@code java} command for the Java API prints the same list. A JVM without them still computes the same numbers, only slower (boxed vectors), so
  * nothing else would notice a copy that drifted.
  */
 class LauncherFlagsTest {
@@ -39,6 +39,13 @@ class LauncherFlagsTest {
     void theTestJvmRunsWithThePomsKernelFlags() throws Exception {
         List<String> args = ManagementFactory.getRuntimeMXBean().getInputArguments();
         for (String flag : pomFlags()) assertTrue(args.contains(flag), flag + " missing from " + args);
+    }
+
+    @Test
+    void theSparkModulesTestsTakeThem() throws Exception {
+        Matcher m = Pattern.compile("<argLine>(.*)</argLine>").matcher(Files.readString(Path.of("spark/pom.xml")));
+        assertTrue(m.find(), "spark/pom.xml sets the tests' argLine");
+        assertTrue(m.group(1).contains("${lumenspark.kernel.flags}"), m.group(1));
     }
 
     @Test
