@@ -18,8 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The kernels' JIT flags live in one place, the parent pom's {@code lumenspark.kernel.flags}: the launcher reads
  * them from there (its own run with them is checked by hand: {@code bash -x ./lumenspark --version}), both
- * modules' tests take them, and the README's plain {@code java} command for the Java API prints the same list. A JVM without them still computes the same numbers, only slower (boxed vectors), so
- * nothing else would notice a copy that drifted.
+ * modules' tests take them, and the README's plain {@code java} command for the Java API prints the same list.
+ * A JVM without them still computes the same numbers, only slower (boxed vectors), so nothing else would notice
+ * a copy that drifted.
  */
 class LauncherFlagsTest {
     private static final Pattern PROPERTY = Pattern.compile(
