@@ -156,9 +156,9 @@ public final class BatchInference {
                 });
         Dataset<Row> result = spark.createDataFrame(rows, schema(task));
         try {
-            result.write().format(outFormat).save(out.toString());
+            SettledJobs.run(spark.sparkContext(), () -> result.write().format(outFormat).save(out.toString()));
         } catch (Exception e) { // a failed job (Spark's checked SparkException too) leaves no folder behind
-            AtomicFiles.deleteTree(out);
+            AtomicFiles.deleteTree(out); // after the job's last task: a cancelled one may have written into it
             throw e;
         }
         Dataset<Row> written = spark.read().schema(schema(task)).format(outFormat).load(out.toString());

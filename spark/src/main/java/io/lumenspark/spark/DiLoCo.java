@@ -208,8 +208,11 @@ public final class DiLoCo {
                     MemorySegment.copy(params.values(), ValueLayout.JAVA_FLOAT, 0, theta, 0, size);
                     Broadcast<float[]> shared = sc.broadcast(theta);
                     int r = round;
-                    Replicas.Delta sum = sc.parallelize(partitions, opt.workers()).treeAggregate(new Replicas.Delta(),
-                            (acc, p) -> acc.plus(Replicas.train(spec, r, p, shared.value())), Replicas.Delta::plus);
+                    // a failed round is reported once every worker's task has ended (they write inner checkpoints)
+                    Replicas.Delta sum = SettledJobs.run(sc.sc(), () -> sc.parallelize(partitions, opt.workers())
+                            .treeAggregate(new Replicas.Delta(),
+                                    (acc, p) -> acc.plus(Replicas.train(spec, r, p, shared.value())),
+                                    Replicas.Delta::plus));
                     shared.destroy();
                     if (sum.replicas() != opt.workers()) {
                         throw new IllegalStateException("round " + (round + 1) + " got " + sum.replicas()

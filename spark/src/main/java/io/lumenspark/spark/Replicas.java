@@ -15,6 +15,7 @@ import io.lumenspark.training.CausalLmObjective;
 import io.lumenspark.training.LrSchedule;
 import io.lumenspark.training.Trainer;
 import org.apache.spark.TaskContext;
+import org.apache.spark.TaskKilledException;
 
 import java.io.Serializable;
 import java.lang.foreign.Arena;
@@ -145,6 +146,9 @@ public final class Replicas {
                         && TaskContext.get() != null && TaskContext.get().attemptNumber() == 0) {
                     throw new IllegalStateException("injected failure of partition " + partition + " in round "
                             + round + ", first attempt, after " + h + " inner steps");
+                }
+                if (TaskContext.get() != null && TaskContext.get().isInterrupted()) { // a round failed elsewhere
+                    throw new TaskKilledException("the round's job was cancelled");
                 }
                 long s = first + h;
                 step = Trainer.step(params, r.adam, r.objective, s, spec.accumulation(), schedule.at(s),

@@ -122,7 +122,9 @@ public final class SparkPrepare {
                 plan.add(new Group(mine, hadoop, part.toString(), tokenizer, options.format().label(),
                         options.field(), options.column(), options.valFraction(), options.skipBadRecords(), threads));
             }
-            sc.parallelize(IntStream.range(0, groups).boxed().toList(), groups).foreach(g -> plan.get(g).prepare());
+            // a failure is reported once every group's task has ended: the lock is released after their writes
+            SettledJobs.run(sc.sc(), () -> sc.parallelize(IntStream.range(0, groups).boxed().toList(), groups)
+                    .foreach(g -> plan.get(g).prepare()));
             TokenCorpus.Prepared done = TokenCorpus.merge(parts, tok, options, out);
             nameSources(out.resolve(MANIFEST), files);
             AtomicFiles.deleteTree(out.resolve(PARTS));
