@@ -5,6 +5,8 @@ import org.apache.spark.SparkContext;
 import org.apache.spark.SparkJobInfo;
 import org.apache.spark.SparkStageInfo;
 import org.apache.spark.SparkStatusTracker;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.slf4j.LoggerFactory;
 import scala.Option;
 
 import java.time.Duration;
@@ -28,7 +30,7 @@ final class SettledJobs {
 
     /**
      * Runs {@code action} (which runs Spark jobs on this thread) and returns its result; if it throws, rethrows once
-     * no task of its jobs runs any more, or after {@link #LIMIT}.
+     * no task of its jobs runs any more, or after {@link #LIMIT} (with a warning in Spark's log).
      */
     static <T> T run(SparkContext sc, Supplier<T> action) {
         String tag = "lumenspark-" + UUID.randomUUID();
@@ -36,7 +38,14 @@ final class SettledJobs {
         try {
             return action.get();
         } catch (Throwable t) { // Spark's SparkException too, which Java does not see declared
-            awaitTasks(sc.statusTracker(), tag, LIMIT);
+            try {
+                if (!settle(sc, tag, LIMIT)) {
+                    LoggerFactory.getLogger(SettledJobs.class).warn("tasks of a failed job still run after {} s;"
+                            + " going on without them", LIMIT.toSeconds());
+                }
+            } catch (RuntimeException e) {
+                t.addSuppressed(e);
+            }
             throw t;
         } finally {
             sc.removeJobTag(tag);
@@ -52,20 +61,34 @@ final class SettledJobs {
     }
 
     /**
-     * Waits until every job tagged {@code tag} has ended and none of its stages runs a task. The status tracker
-     * learns of a job's end after its stages' ends, whose counts of running tasks are then exact, so a job that
+     * Waits until every job tagged {@code tag} has ended and none of its stages runs a task; false if that took
+     * longer than {@code limit}. The status tracker reads a store that a listener thread fills behind the scheduler,
+     * so a job without tasks is run first, under a tag of its own: Spark announces it from this thread, after the
+     * tagged jobs' events, and once the store holds it, it holds theirs. A job's end reaches the store after its
+     * stages' ends, whose counts of running tasks are then exact (later task ends only lower them), so a job that
      * still shows as running is waited for too.
      */
-    static void awaitTasks(SparkStatusTracker status, String tag, Duration limit) {
+    static boolean settle(SparkContext sc, String tag, Duration limit) {
+        if (sc.isStopped()) return true; // stopped under the action (Ctrl-C): its tasks were killed with it
         long deadline = System.nanoTime() + limit.toNanos();
-        while (running(status, tag) && System.nanoTime() < deadline) {
+        String barrier = tag + "-barrier";
+        sc.addJobTag(barrier);
+        try {
+            JavaSparkContext.fromSparkContext(sc).emptyRDD().count();
+        } finally {
+            sc.removeJobTag(barrier);
+        }
+        SparkStatusTracker status = sc.statusTracker();
+        while (!sc.isStopped() && (status.getJobIdsForTag(barrier).length == 0 || running(status, tag))) {
+            if (System.nanoTime() >= deadline) return false;
             try {
                 Thread.sleep(10);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                return;
+                return true;
             }
         }
+        return true;
     }
 
     private static boolean running(SparkStatusTracker status, String tag) {
