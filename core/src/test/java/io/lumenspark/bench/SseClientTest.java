@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SseClientTest {
     /** Marks the end of the connection after an answer's parts. */
     private static final String CLOSE = "close";
-    private static final int GAP_MILLIS = 40;
+    private static final int GAP_MILLIS = 100;
 
     /**
      * Answers each request with the next answer, its parts GAP_MILLIS apart (a part CLOSE closes the connection);

@@ -8,6 +8,7 @@ import io.lumenspark.io.SafeTensors;
 import io.lumenspark.model.Decoder;
 import io.lumenspark.model.ModelWeights;
 import io.lumenspark.pretrained.LumensparkModel;
+import io.lumenspark.tokens.ShakespeareTest;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * bf16 and int8 inference against float32 on a model trained on Tiny Shakespeare (a 512-token BPE, d 64, two
@@ -37,7 +39,8 @@ class QuantizeCliTest {
 
     @BeforeAll
     static void trainOnShakespeare() throws Exception {
-        String text = Files.readString(Path.of("..", "shared", "data", "tinyshakespeare.txt"));
+        assumeTrue(Files.isRegularFile(ShakespeareTest.FILE), "needs ../shared/data/tinyshakespeare.txt");
+        String text = Files.readString(ShakespeareTest.FILE);
         Path train = tmp.resolve("train.txt");
         int cut = text.length() * 9 / 10;
         Files.writeString(train, text.substring(0, cut));

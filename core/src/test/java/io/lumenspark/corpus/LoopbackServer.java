@@ -32,7 +32,7 @@ final class LoopbackServer implements AutoCloseable {
     final AtomicInteger drops = new AtomicInteger();
     /** The next this many responses send half their body, then go silent for {@link #STALL_MILLIS}. */
     final AtomicInteger stalls = new AtomicInteger();
-    static final long STALL_MILLIS = 3000;
+    static final long STALL_MILLIS = 30_000;
     /** When set, responses send half their body, then wait (up to 30 s) for this latch before the rest. */
     volatile CountDownLatch gate;
     /** Paths answered with a 302 to the given location. */

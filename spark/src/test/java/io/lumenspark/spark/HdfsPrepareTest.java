@@ -24,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * {@code spark prepare} of hdfs:// URLs against an HDFS in this JVM (MiniDFSCluster, one data node, on the loopback
@@ -38,6 +39,8 @@ class HdfsPrepareTest {
 
     @BeforeAll
     static void startHdfs() throws Exception {
+        Path shakespeare = Path.of("../shared/data/tinyshakespeare.txt");
+        assumeTrue(Files.isRegularFile(shakespeare), "needs ../shared/data/tinyshakespeare.txt");
         Configuration conf = new Configuration();
         conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, tmp.resolve("hdfs").toString());
         cluster = new MiniDFSCluster.Builder(conf).numDataNodes(1).build();
@@ -45,7 +48,7 @@ class HdfsPrepareTest {
         root = fs.getUri().toString();
 
         // slices of Tiny Shakespeare in a folder tree, a JSON lines file and a hidden file; the same in HDFS
-        String text = Files.readString(Path.of("../shared/data/tinyshakespeare.txt"), StandardCharsets.UTF_8);
+        String text = Files.readString(shakespeare, StandardCharsets.UTF_8);
         corpus = tmp.resolve("corpus");
         Map<String, String> files = Map.of("a.txt", text.substring(0, 6000), "b/c.txt", text.substring(6000, 9000),
                 "b/d/e.txt", text.substring(9000, 14000), "b/.hidden.txt", "not read",
