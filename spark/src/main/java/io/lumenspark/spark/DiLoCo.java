@@ -95,11 +95,11 @@ public final class DiLoCo {
         return this;
     }
 
-    /** The options a run saved in its checkpoint, for --resume. */
+    /** The options a run saved in its checkpoint, with {@code out} as its folder now, for --resume. */
     public static DiLoCoOptions savedOptions(Path out) {
         Path state = checkpoint(out).resolve(STATE);
         try {
-            return Json.mapper().treeToValue(Json.read(state).path("options"), DiLoCoOptions.class);
+            return Json.mapper().treeToValue(Json.read(state).path("options"), DiLoCoOptions.class).withOut(out);
         } catch (IOException | RuntimeException e) {
             throw new LumensparkException(state + ": not a DiLoCo state (" + Json.oneLine(e.getMessage()) + ")");
         }

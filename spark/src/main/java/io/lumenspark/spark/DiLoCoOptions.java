@@ -3,6 +3,8 @@ package io.lumenspark.spark;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.training.TrainOptions;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -62,10 +64,21 @@ public record DiLoCoOptions(String data, String tokenizer, String preset, Map<St
             throw new LumensparkException("spark train takes one --data folder, prepared with `lumenspark data prepare`"
                     + " or `lumenspark spark prepare`");
         }
-        return new DiLoCoOptions(t.data().getFirst().toString(), t.tokenizer(), t.preset(), t.overrides(), t.batch(),
-                t.seqLength(), t.accumulation(), t.lr(), t.minLr(), t.warmupFraction(), t.weightDecay(),
-                t.gradClip(), t.evalTokens(), t.seed(), t.out().toString(), workers, innerSteps, rounds, outerLr,
-                outerMomentum);
+        // the data and a tokenizer folder as absolute paths: the executors read them (their working folder is not
+        // the driver's), and a resume may start elsewhere
+        String tokenizer = t.tokenizer() != null && Files.isDirectory(Path.of(t.tokenizer()))
+                ? Path.of(t.tokenizer()).toAbsolutePath().normalize().toString() : t.tokenizer();
+        return new DiLoCoOptions(t.data().getFirst().toAbsolutePath().normalize().toString(), tokenizer,
+                t.preset(), t.overrides(), t.batch(), t.seqLength(), t.accumulation(), t.lr(), t.minLr(),
+                t.warmupFraction(), t.weightDecay(), t.gradClip(), t.evalTokens(), t.seed(), t.out().toString(),
+                workers, innerSteps, rounds, outerLr, outerMomentum);
+    }
+
+    /** These options with the run folder {@code folder}: where a resumed run is now, whatever its state says. */
+    public DiLoCoOptions withOut(Path folder) {
+        return new DiLoCoOptions(data, tokenizer, preset, overrides, batch, seqLength, accumulation, lr, minLr,
+                warmupFraction, weightDecay, gradClip, evalTokens, seed, folder.toString(), workers, innerSteps,
+                rounds, outerLr, outerMomentum);
     }
 
     /** Inner steps of the whole run: rounds x innerSteps. */

@@ -173,10 +173,13 @@ class DiLoCoTest {
         });
         new DiLoCo(diloco(failing, 2, 3, 3, 0.7, 0.9), quiet()).injectFailure(1, 1).run(sc, false);
         assertTrue(failed.await(5, TimeUnit.MINUTES), "the injected failure happened (and was retried)");
-        // killed after round 1 (its checkpoint written), then resumed
-        new DiLoCo(diloco(resumed, 2, 3, 3, 0.7, 0.9), quiet()).stopAfter(1).run(sc, false);
-        assertEquals(1, MetricsLog.read(resumed.resolve("metrics.jsonl")).size());
+        // killed after round 1 (its checkpoint written), moved, then resumed where it is now
+        Path stopped = tmp.resolve("stopped");
+        new DiLoCo(diloco(stopped, 2, 3, 3, 0.7, 0.9), quiet()).stopAfter(1).run(sc, false);
+        assertEquals(1, MetricsLog.read(stopped.resolve("metrics.jsonl")).size());
+        Files.move(stopped, resumed);
         new DiLoCo(DiLoCo.savedOptions(resumed), quiet()).run(sc, true);
+        assertFalse(Files.exists(stopped), "the moved run was resumed where it is, not where it was");
 
         float[] expected = weights(whole);
         assertArrayEquals(expected, weights(failing), "a retried task changes nothing");
