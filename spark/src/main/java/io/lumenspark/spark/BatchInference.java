@@ -29,6 +29,7 @@ import scala.Tuple2;
 
 import java.io.IOException;
 import java.io.Serializable;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -135,6 +136,10 @@ public final class BatchInference {
             throw new LumensparkException("--out-format must be parquet or json, got " + outFormat);
         }
         if (out.toFile().exists()) throw new LumensparkException("--out " + out + " exists; choose a new folder");
+        for (Path up = out.toAbsolutePath().getParent(); up != null; up = up.getParent()) {
+            if (Files.isDirectory(up)) break;
+            if (Files.exists(up)) throw new LumensparkException("--out " + out + ": " + up + " is a file, not a folder");
+        }
         Dataset<Row> df = read(spark, input, format);
         if (!Arrays.asList(df.columns()).contains(spec.column())) {
             throw new LumensparkException(input + " has no column '" + spec.column() + "' (its columns: "

@@ -251,5 +251,8 @@ class SparkCliTest {
         assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
         assertTrue(r.err().startsWith("error: record 2 (in " + tmp.resolve("in.jsonl") + "): no text"), r.err());
         assertFalse(Files.exists(tmp.resolve("out")), "a failed run leaves no --out folder to refuse the rerun with");
+        Path file = Files.writeString(tmp.resolve("a file"), "");
+        refused(file + " is a file, not a folder", "score", tmp.resolve("in.jsonl").toString(), "--model",
+                model.toString(), "--out", file.resolve("out").toString(), "--threads", "1", "--master", "local[1]");
     }
 }
