@@ -76,7 +76,9 @@ public final class SparkPrepare {
                     copies.put(copy.toString(), f.location());
                     paths.add(copy);
                 }
-                TokenCorpus.prepareFolder(paths, Tokenizer.load(tokenizer), options, Path.of(part), false, threads);
+                // force: a part left by a failed or stopped run with other inputs or options is replaced (a part
+                // is this command's own, under .parts/); one of the same is finished or resumed as before
+                TokenCorpus.prepareFolder(paths, Tokenizer.load(tokenizer), options, Path.of(part), true, threads);
             } catch (LumensparkException e) {
                 String message = e.getMessage();
                 for (Map.Entry<String, String> c : copies.entrySet()) {

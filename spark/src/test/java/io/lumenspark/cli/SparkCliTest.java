@@ -18,6 +18,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -239,6 +240,20 @@ class SparkCliTest {
         assertEquals(2, r.code(), r.err());
         assertEquals(1, r.err().strip().split("\n").length, "one line: " + r.err());
         assertTrue(r.err().startsWith("error: ") && r.err().contains(corpus.resolve("a.jsonl") + " line 2"), r.err());
+        // two groups, one task at a time: the first group's part is finished when the second fails; then again
+        // with other options: that part (of the first options) is prepared anew, not refused
+        Files.writeString(corpus.resolve("a.jsonl"), "{\"text\": \"a record of some length\"}\n".repeat(20));
+        Files.writeString(corpus.resolve("b.jsonl"), "{\"text\": \"another record\"}\n".repeat(20) + "not json\n");
+        List<String> twoGroups = List.of("prepare", corpus.toString(), "--out", tmp.resolve("two").toString(),
+                "--partitions", "2", "--threads", "1", "--master", "local[1]", "--val-fraction", "0.5");
+        Run failed = run(twoGroups.toArray(String[]::new));
+        assertEquals(2, failed.code(), failed.err());
+        assertTrue(Files.exists(tmp.resolve("two/.parts/part-00000/manifest.json")), "the first group's part was done");
+        List<String> skipping = new ArrayList<>(twoGroups);
+        skipping.add("--skip-bad-records");
+        Run again = run(skipping.toArray(String[]::new));
+        assertEquals(0, again.code(), again.err());
+        assertTrue(Files.isRegularFile(tmp.resolve("two").resolve("train.bin")), again.err());
     }
 
     @Test
