@@ -374,7 +374,9 @@ public final class BatchInference {
     }
 
     private static Row generate(LumensparkModel model, Spec spec, long index, String prompt) {
-        GenerationConfig.Builder b = model.generationConfig().toBuilder().maxNewTokens(spec.maxNewTokens());
+        // --max-new-tokens replaces the folder's max_length, as in generate: a run that fills the context ends so
+        GenerationConfig.Builder b = model.generationConfig().toBuilder().maxNewTokens(spec.maxNewTokens())
+                .maxLength(null);
         b = spec.temperature() == 0 ? b.doSample(false)
                 : b.doSample(true).temperature(spec.temperature()).topK(spec.topK()).seed(spec.seed() + index);
         Generator.Result r = model.generate(prompt, b.build());

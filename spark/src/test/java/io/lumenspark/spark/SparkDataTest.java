@@ -3,7 +3,9 @@ package io.lumenspark.spark;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.corpus.CorpusFormat;
 import io.lumenspark.corpus.CorpusOptions;
+import io.lumenspark.generate.FinishReason;
 import io.lumenspark.generate.GenerationConfig;
+import io.lumenspark.generate.Generator;
 import io.lumenspark.io.Json;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.ModelConfig;
@@ -161,7 +163,8 @@ public class SparkDataTest {
         }
         Path in = Files.writeString(tmp.resolve("prompts.csv"), csv);
         Path out = tmp.resolve("out");
-        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), null, "prompt", 6, 0, 0, 0, 1, "auto", false);
+        // more new tokens than the 32-token context leaves: each ends at the context, as generate says
+        BatchInference.Spec spec = new BatchInference.Spec(model.toString(), null, "prompt", 40, 0, 0, 0, 1, "auto", false);
         SparkSession spark = LocalSpark.session();
         BatchInference.Result r = BatchInference.run(spark, BatchInference.Task.GENERATE, in.toString(), "auto", out,
                 "parquet", spec);
@@ -171,8 +174,12 @@ public class SparkDataTest {
         try (LumensparkModel m = LumensparkModel.fromPretrained(model)) {
             for (int i = 0; i < prompts.size(); i++) {
                 assertEquals(prompts.get(i), rows.get(i).getAs("prompt"));
-                GenerationConfig greedy = m.generationConfig().toBuilder().maxNewTokens(6).doSample(false).build();
-                assertEquals(m.generate(prompts.get(i), greedy).text(), rows.get(i).getAs("text"), "prompt " + i);
+                GenerationConfig greedy = m.generationConfig().toBuilder().maxNewTokens(40).maxLength(null)
+                        .doSample(false).build();
+                Generator.Result alone = m.generate(prompts.get(i), greedy);
+                assertEquals(alone.text(), rows.get(i).getAs("text"), "prompt " + i);
+                assertEquals(FinishReason.CONTEXT.label(), alone.finishReason().label());
+                assertEquals(alone.finishReason().label(), rows.get(i).getAs("finish_reason"), "prompt " + i);
             }
         }
     }
