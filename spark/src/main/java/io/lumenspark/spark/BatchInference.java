@@ -22,7 +22,9 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.functions;
+import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StringType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import scala.Tuple2;
@@ -143,7 +145,12 @@ public final class BatchInference {
         Dataset<Row> df = read(spark, input, format);
         if (!Arrays.asList(df.columns()).contains(spec.column())) {
             throw new LumensparkException(input + " has no column '" + spec.column() + "' (its columns: "
-                    + String.join(", ", df.columns()) + ")");
+                    + String.join(", ", Arrays.stream(df.columns()).filter(c -> !c.equals(CORRUPT)).toList()) + ")");
+        }
+        DataType type = df.schema().apply(spec.column()).dataType();
+        if (!(type instanceof StringType)) { // numbers, lists or objects: not text to run a model on
+            throw new LumensparkException(input + ": column '" + spec.column() + "' holds " + type.simpleString()
+                    + ", not text");
         }
         // per record: the text, the raw record when Spark could not parse it (else null), and its file
         JavaRDD<Row> rows = df.select(functions.col(spec.column()).cast(DataTypes.StringType),

@@ -39,6 +39,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -145,6 +146,13 @@ public class SparkDataTest {
         Exception e = assertThrows(Exception.class, () -> BatchInference.run(LocalSpark.session(),
                 BatchInference.Task.SCORE, in.toString(), "jsonl", tmp.resolve("strict"), "json", strict));
         assertTrue(hasCause(e, LumensparkException.class), "a bad record fails the job when asked: " + e);
+
+        Path lists = Files.writeString(tmp.resolve("lists.jsonl"), "{\"text\": [\"a\", \"b\"]}\n");
+        LumensparkException notText = assertThrows(LumensparkException.class, () -> BatchInference.run(
+                LocalSpark.session(), BatchInference.Task.SCORE, lists.toString(), "jsonl", tmp.resolve("lists"),
+                "json", spec));
+        assertEquals(lists + ": column 'text' holds array<string>, not text", notText.getMessage());
+        assertFalse(Files.exists(tmp.resolve("lists")));
     }
 
     private static boolean hasCause(Throwable e, Class<?> type) {
