@@ -7,6 +7,7 @@ import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -35,7 +36,10 @@ final class InferenceOptions {
     @Option(names = "--master", description = "Spark master when not run by spark-submit (default: local[2]).")
     String master;
 
-    /** Runs the task and prints what it did; bad records are counted on stderr. */
+    /**
+     * Runs the task and prints what it did; bad records are counted on stderr. Stopped (Ctrl-C, SIGTERM), it says
+     * whether anything was written.
+     */
     int run(String name, BatchInference.Task task, BatchInference.Spec spec) {
         SparkSession spark = SparkMain.session(name, master, 2);
         try {
@@ -47,6 +51,11 @@ final class InferenceOptions {
             System.out.printf("%s: %,d records (%,d bad) into %s%n", name, r.records(), r.bad(), r.out());
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
+            if (SparkMain.stopping(spark)) {
+                System.err.println(Files.exists(out.resolve("_SUCCESS")) ? "stopped after the job; " + out
+                        + " is complete" : "stopped before the job ended; nothing was written to " + out);
+                return SparkMain.STOPPED;
+            }
             throw SparkMain.unwrap(e);
         } finally {
             spark.stop();

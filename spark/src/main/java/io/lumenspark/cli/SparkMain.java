@@ -33,6 +33,9 @@ public final class SparkMain implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing command");
     }
 
+    /** The exit code of a command stopped by Ctrl-C or SIGTERM (the JVM's own status is the signal's). */
+    static final int STOPPED = 130;
+
     /** Runs the command line and exits with its code (0 success, 1 runtime failure, 2 bad input). */
     public static void main(String[] args) {
         System.exit(run(args));
@@ -42,7 +45,7 @@ public final class SparkMain implements Runnable {
      * Runs the command line and returns the exit code. Spark's own log goes to a temporary file meanwhile (see
      * {@link SparkLog}): kept and named on stderr when a run that succeeded logged warnings, or when one failed
      * otherwise than on bad input (its error line names it); deleted after bad input (exit code 2), which the error
-     * line explains.
+     * line explains, or a stop by Ctrl-C or SIGTERM, which the command's line reports ({@link StopSignal}).
      */
     public static int run(String... args) {
         SparkLog.divert();
@@ -53,7 +56,8 @@ public final class SparkMain implements Runnable {
             if (code == 0 && log != null) System.err.println("Spark logged warnings: " + log);
             return code;
         } finally {
-            SparkLog.restore(code != 2);
+            SparkLog.restore(code != 2 && code != STOPPED);
+            StopSignal.end();
         }
     }
 
@@ -74,7 +78,16 @@ public final class SparkMain implements Runnable {
             throw unwrap(e);
         }
         spark.sparkContext().setLogLevel("WARN");
+        StopSignal.watch(spark.sparkContext());
         return spark;
+    }
+
+    /**
+     * Whether the command's jobs failed because the run is being stopped (Ctrl-C, SIGTERM, see {@link StopSignal}),
+     * then to say so in one line and return {@link #STOPPED}.
+     */
+    static boolean stopping(SparkSession spark) {
+        return StopSignal.stopping(spark.sparkContext());
     }
 
     /** Refuses a --master that Spark would fail on (null: none given). */

@@ -85,6 +85,12 @@ final class SparkPrepareCommand implements Callable<Integer> {
                     p.dtype().label(), Words.count(p.sources(), "file"));
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
+            if (SparkMain.stopping(spark)) {
+                System.err.println(SparkPrepare.hasParts(out) ? "stopped; the files tokenized so far are kept"
+                        + " under " + out + ": the same command goes on from them"
+                        : "stopped; nothing was written to " + out);
+                return SparkMain.STOPPED;
+            }
             throw SparkMain.unwrap(e);
         } finally {
             spark.stop();

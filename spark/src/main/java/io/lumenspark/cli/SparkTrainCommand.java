@@ -122,9 +122,9 @@ final class SparkTrainCommand implements Callable<Integer> {
                     DiLoCo.bytesText(r.bytesPerRound()), r.out());
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
-            if (spark.sparkContext().isStopped()) { // by Spark's shutdown hook: Ctrl-C or SIGTERM
+            if (SparkMain.stopping(spark)) { // Ctrl-C or SIGTERM: the round's job was cancelled
                 System.err.println(DiLoCo.stoppedMessage(Path.of(options.out()), options.rounds()));
-                return 130;
+                return SparkMain.STOPPED;
             }
             throw SparkMain.unwrap(e);
         } finally {

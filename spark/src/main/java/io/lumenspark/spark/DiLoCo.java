@@ -123,23 +123,15 @@ public final class DiLoCo {
     public Result run(JavaSparkContext sc, boolean resume) {
         Path out = Path.of(opt.out());
         if (resume && !Files.isDirectory(out)) checkpoint(out);
-        boolean created = !Files.exists(out);
+        FolderLock lock = FolderLock.acquire(out, false, "training in");
+        boolean done = false;
         try {
-            try (FolderLock _ = FolderLock.acquire(out, false, "training in")) {
-                return runLocked(sc, resume, out);
-            }
-        } catch (RuntimeException e) {
-            if (created) removeIfEmpty(out); // a run refused before it wrote anything leaves no folder
-            throw e;
-        }
-    }
-
-    private static void removeIfEmpty(Path out) {
-        try {
-            Files.deleteIfExists(out.resolve(FolderLock.FILE));
-            Files.deleteIfExists(out);
-        } catch (IOException ignored) {
-            // it holds files (a checkpoint): keep it
+            Result r = runLocked(sc, resume, out);
+            done = true;
+            return r;
+        } finally {
+            if (done) lock.closeAndRemove(); // a finished run's folder (its model's) holds no lock file, as train's
+            else lock.closeAndUndo(); // a run refused before it wrote anything leaves no folder
         }
     }
 

@@ -41,7 +41,15 @@ public final class SparkPrepare {
     /** The token folder's manifest, which names each source. */
     private static final String MANIFEST = "manifest.json";
 
+    /** The thread-local Spark property that makes a job's cancellation interrupt its tasks' threads. */
+    private static final String INTERRUPT_ON_CANCEL = "spark.job.interruptOnCancel";
+
     private SparkPrepare() {
+    }
+
+    /** Whether {@code out} holds parts of a run that failed or was stopped (which the same command goes on from). */
+    public static boolean hasParts(Path out) {
+        return Files.isDirectory(out.resolve(PARTS));
     }
 
     /**
@@ -124,9 +132,16 @@ public final class SparkPrepare {
                 plan.add(new Group(mine, hadoop, part.toString(), tokenizer, options.format().label(),
                         options.field(), options.column(), options.valFraction(), options.skipBadRecords(), threads));
             }
-            // a failure is reported once every group's task has ended: the lock is released after their writes
-            SettledJobs.run(sc.sc(), () -> sc.parallelize(IntStream.range(0, groups).boxed().toList(), groups)
-                    .foreach(g -> plan.get(g).prepare()));
+            // a failure is reported once every group's task has ended: the lock is released after their writes;
+            // cancelled tasks are interrupted (a part's progress is committed atomically: a rerun resumes it)
+            String before = sc.getLocalProperty(INTERRUPT_ON_CANCEL);
+            sc.sc().setInterruptOnCancel(true);
+            try {
+                SettledJobs.run(sc.sc(), () -> sc.parallelize(IntStream.range(0, groups).boxed().toList(), groups)
+                        .foreach(g -> plan.get(g).prepare()));
+            } finally {
+                sc.setLocalProperty(INTERRUPT_ON_CANCEL, before);
+            }
             TokenCorpus.Prepared done = TokenCorpus.merge(parts, tok, options, out);
             nameSources(out.resolve(MANIFEST), files);
             AtomicFiles.deleteTree(out.resolve(PARTS));

@@ -1,6 +1,7 @@
 package io.lumenspark.spark;
 
 import io.lumenspark.corpus.CorpusOptions;
+import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
 import io.lumenspark.model.LanguageModel;
@@ -161,6 +162,7 @@ class DiLoCoTest {
     void retriedTasksAndResumedJobsGiveTheUninterruptedResultAndTheLossFalls(@TempDir Path tmp) throws Exception {
         Path whole = tmp.resolve("whole"), failing = tmp.resolve("failing"), resumed = tmp.resolve("resumed");
         DiLoCo.Result r = new DiLoCo(diloco(whole, 2, 3, 3, 0.7, 0.9), quiet()).run(sc, false);
+        assertFalse(Files.exists(whole.resolve(FolderLock.FILE)), "a finished run's folder (a model) has no lock file");
         // partition 1's task of round 2 fails half-way on its first attempt; Spark (local[2,2]) retries it
         CountDownLatch failed = new CountDownLatch(1);
         sc.sc().addSparkListener(new SparkListener() {
