@@ -4,9 +4,13 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.spark.BatchInference;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
+import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Continue each prompt of a DataFrame column, each executor loading the model once; greedy"
@@ -36,11 +40,22 @@ final class SparkGenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Record i samples with seed + i (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() {
         if (maxNewTokens < 1) throw new LumensparkException("--max-new-tokens must be at least 1");
         if (temperature < 0) throw new LumensparkException("--temperature must not be negative");
         if (topK < 0) throw new LumensparkException("--top-k must not be negative");
+        if (temperature == 0) { // as Hugging Face warns of sampling settings without do_sample
+            var parsed = spec.commandLine().getParseResult();
+            List<String> unused = Stream.of("--top-k", "--seed").filter(parsed::hasMatchedOption).toList();
+            if (!unused.isEmpty()) {
+                System.err.println("warning: " + String.join(", ", unused) + (unused.size() == 1 ? " has" : " have")
+                        + " no effect without --temperature (spark generate is greedy unless given one)");
+            }
+        }
         runtime.apply();
         return io.run("generate", BatchInference.Task.GENERATE,
                 io.spec(BatchInference.Task.GENERATE, model, column, maxNewTokens, temperature, topK,

@@ -194,8 +194,11 @@ public final class BatchInference {
         } catch (LumensparkException e) {
             throw e;
         } catch (Exception e) { // Spark's AnalysisException (a missing path, no files), checked in Java's terms
+            // Spark's first line without its error class and SQL state: "[PATH_NOT_FOUND] ... SQLSTATE: 42K03"
             String m = String.valueOf(e.getMessage());
-            throw new LumensparkException("cannot read " + input + ": " + m.lines().findFirst().orElse(m));
+            m = m.lines().findFirst().orElse(m).replaceFirst("^\\[[A-Z_.]+] ", "")
+                    .replaceFirst("\\.? SQLSTATE: \\w+$", "");
+            throw new LumensparkException("cannot read " + input + ": " + m);
         }
     }
 

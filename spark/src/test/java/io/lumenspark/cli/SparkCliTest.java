@@ -120,6 +120,11 @@ class SparkCliTest {
                     + command + " with; use spark classify", command, in, "--model", classifier.toString(), "--out",
                     tmp.resolve("x").toString(), "--threads", "1");
         }
+        // sampling settings without --temperature: said, as Hugging Face warns of them without do_sample
+        Run greedy = run("generate", in, "--model", classifier.toString(), "--out", tmp.resolve("x").toString(),
+                "--top-k", "5", "--seed", "3", "--threads", "1");
+        assertTrue(greedy.err().startsWith("warning: --top-k, --seed have no effect without --temperature (spark"
+                + " generate is greedy unless given one)\nerror: "), greedy.err());
         assertFalse(Files.exists(tmp.resolve("x")), "nothing written");
 
         Map<String, Double> sums = new java.util.LinkedHashMap<>();
@@ -186,9 +191,12 @@ class SparkCliTest {
                 "--workers", "1", "--threads", "1", "--master", "local[1]", "--out", tmp.resolve("run").toString());
         assertFalse(Files.exists(tmp.resolve("run")), "a refused run leaves no folder");
         Path model = SparkDataTest.tinyModel(tmp.resolve("model"));
-        refused("cannot read " + tmp.resolve("none.jsonl") + ": [PATH_NOT_FOUND]", "score",
-                tmp.resolve("none.jsonl").toString(), "--model", model.toString(), "--out", tmp.resolve("out").toString(),
-                "--threads", "1", "--master", "local[1]");
+        // Spark's message without its error class and SQL state ("[PATH_NOT_FOUND] ... SQLSTATE: 42K03")
+        Run r = run("score", tmp.resolve("none.jsonl").toString(), "--model", model.toString(), "--out",
+                tmp.resolve("out").toString(), "--threads", "1", "--master", "local[1]");
+        assertEquals(2, r.code(), r.err());
+        assertEquals("error: cannot read " + tmp.resolve("none.jsonl") + ": Path does not exist: file:"
+                + tmp.resolve("none.jsonl"), r.err().strip());
     }
 
     @Test
