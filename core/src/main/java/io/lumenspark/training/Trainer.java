@@ -449,7 +449,7 @@ public final class Trainer {
                 progress.stepTo(step + 1);
                 progress.setExtraMessage(String.format(" loss %.3f%s | %,.0f tok/s", trainLoss,
                         Double.isNaN(valLoss) ? "" : String.format(" val %.3f", valLoss), tokensPerSecond));
-                if (rec.containsKey("val_loss") && !replacing) writeChart(history);
+                if (rec.containsKey("val_loss") && !replacing) writeLossChart(opt.out(), history);
                 if ((step + 1) % opt.checkpointEvery() == 0 || last || interrupted) {
                     checkWeights(params, step + 1); // a checkpoint that would not load is never written
                     saving.lock(); // a stopped process finishes the checkpoint it is writing, and starts none after it
@@ -460,7 +460,7 @@ public final class Trainer {
                         if (replacing) { // this run's checkpoint is in place: its metrics and chart are the folder's
                             RunFolder.promote(out, metricsFile);
                             replacing = false;
-                            writeChart(history);
+                            writeLossChart(opt.out(), history);
                         }
                     } finally {
                         saving.unlock();
@@ -475,7 +475,7 @@ public final class Trainer {
             bar = null;
         }
         model.save(out);
-        writeChart(history);
+        writeLossChart(opt.out(), history);
         return new Result(opt.steps(), trainLoss, valLoss, tokensPerSecond, out, valTokens, valTotal,
                 opt.objective());
     }
@@ -596,11 +596,15 @@ public final class Trainer {
                 + "; continue with: " + resumeCommand(out) + (checkpointBudget != total ? " --steps " + total : "");
     }
 
-    private void writeChart(List<Map<String, Object>> history) {
+    /**
+     * Draws a run's training and validation loss against the step ({@code train_loss}, {@code val_loss} and
+     * {@code step} of its metrics records) into {@code out/loss.png}.
+     */
+    public static void writeLossChart(Path out, List<Map<String, Object>> history) {
         Map<String, double[][]> series = new LinkedHashMap<>();
         series.put("train", column(history, "train_loss"));
         series.put("validation", column(history, "val_loss"));
-        Charts.write(opt.out().resolve(RunFolder.CHART), "Loss", series);
+        Charts.write(out.resolve(RunFolder.CHART), "Loss", series);
     }
 
     /** The (step, value) points of a key in the metrics history, as Charts takes a series. */

@@ -20,6 +20,7 @@ import io.lumenspark.tokenizer.Tokenizer;
 import io.lumenspark.tokens.TokenCorpus;
 import io.lumenspark.tokens.TokenSplits;
 import io.lumenspark.training.Evaluator;
+import io.lumenspark.training.Trainer;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 
@@ -230,6 +231,7 @@ public final class DiLoCo {
                     rec.put("bytes", bytes);
                     rec.put("seconds", Math.round(seconds * 100) / 100.0);
                     metrics.log(rec);
+                    Trainer.writeLossChart(out, MetricsLog.read(out.resolve(METRICS)));
                     log.printf("round %d/%d: train loss %.4f, validation loss %.4f, %.1f s%n", round + 1,
                             opt.rounds(), trainLoss, valLoss, seconds);
                     if (round + 1 == stopAfter && round + 1 < opt.rounds()) {

@@ -163,6 +163,7 @@ class DiLoCoTest {
         Path whole = tmp.resolve("whole"), failing = tmp.resolve("failing"), resumed = tmp.resolve("resumed");
         DiLoCo.Result r = new DiLoCo(diloco(whole, 2, 3, 3, 0.7, 0.9), quiet()).run(sc, false);
         assertFalse(Files.exists(whole.resolve(FolderLock.FILE)), "a finished run's folder (a model) has no lock file");
+        assertTrue(Files.size(whole.resolve("loss.png")) > 0, "the loss chart, as train draws it");
         // partition 1's task of round 2 fails half-way on its first attempt; Spark (local[2,2]) retries it
         CountDownLatch failed = new CountDownLatch(1);
         sc.sc().addSparkListener(new SparkListener() {
