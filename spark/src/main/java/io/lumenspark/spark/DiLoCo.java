@@ -231,9 +231,9 @@ public final class DiLoCo {
                     rec.put("bytes", bytes);
                     rec.put("seconds", Math.round(seconds * 100) / 100.0);
                     metrics.log(rec);
-                    Trainer.writeLossChart(out, MetricsLog.read(out.resolve(METRICS)));
                     log.printf("round %d/%d: train loss %.4f, validation loss %.4f, %.1f s%n", round + 1,
                             opt.rounds(), trainLoss, valLoss, seconds);
+                    Trainer.writeLossChart(out, MetricsLog.read(out.resolve(METRICS)));
                     if (round + 1 == stopAfter && round + 1 < opt.rounds()) {
                         return new Result(round + 1, trainLoss, valLoss, bytes, out);
                     }
