@@ -12,6 +12,8 @@ import java.text.DecimalFormat;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -21,9 +23,24 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * progressbar 0.10.1 ends a bar's line only when the bar's first scheduled redraw has run before it is closed; a
  * bar closed sooner (a short task, a busy machine) was drawn but its line left open, so the next message (a
  * result, an error) continued it. A bar made here ends its line exactly once, when it is closed, from whichever
- * thread comes first (the one that ran the work, or a shutdown hook), and prints nothing after that.
+ * thread comes first (the one that ran the work, or a shutdown hook: Ctrl-C ends every open bar's line), and prints
+ * nothing after that.
  */
 public final class ProgressBars {
+    /**
+     * The lines of the bars not yet closed. Ctrl-C or SIGTERM ends them (a shutdown hook), so that the shell's
+     * prompt, or a command's last message, starts a line of its own.
+     */
+    private static final Set<Line> OPEN = ConcurrentHashMap.newKeySet();
+
+    static {
+        try {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> OPEN.forEach(Line::close), "lumenspark-bar-lines"));
+        } catch (IllegalStateException shuttingDown) {
+            // loaded while the process ends: no bar will be drawn
+        }
+    }
+
     private ProgressBars() {
     }
 
@@ -153,6 +170,7 @@ public final class ProgressBars {
             // on a terminal, its width; elsewhere (a log file, a pipe) the whole line rather than 80 columns of it
             super(out, System.console() != null && System.console().isTerminal() ? -1 : 120);
             this.out = out;
+            OPEN.add(this);
         }
 
         @Override
@@ -167,6 +185,7 @@ public final class ProgressBars {
         public synchronized void close() {
             if (ended) return;
             ended = true;
+            OPEN.remove(this);
             if (drawn) out.println();
             out.flush();
         }

@@ -1,10 +1,14 @@
 package io.lumenspark.io;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -27,6 +31,33 @@ class ProgressBarsTest {
                 assertTrue(text.contains("eval"), text);
             }
         }
+    }
+
+    /** A process with a bar drawn and never closed, as a command is when Ctrl-C comes. */
+    public static final class OpenBar {
+        public static void main(String[] args) throws InterruptedException {
+            ProgressBars.Bar bar = ProgressBars.open("working", 100, 0, ProgressBars.Unit.COUNT);
+            bar.stepTo(40);
+            Thread.sleep(60_000);
+        }
+    }
+
+    @Test
+    void sigtermEndsTheLineOfABarStillOpen(@TempDir Path tmp) throws Exception {
+        Path err = tmp.resolve("stderr.txt");
+        Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "-cp",
+                System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
+                OpenBar.class.getName()).redirectError(err.toFile()).start();
+        try {
+            for (int i = 0; i < 300 && !Files.readString(err).contains("working"); i++) Thread.sleep(100);
+            assertTrue(Files.readString(err).contains("working"), "the bar is drawn: " + Files.readString(err));
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the process did not end");
+        } finally {
+            p.destroyForcibly();
+        }
+        String text = Files.readString(err);
+        assertTrue(text.endsWith("\n") && text.indexOf('\n') == text.length() - 1, "one line, ended: " + text);
     }
 
     @Test
