@@ -11,6 +11,7 @@ import java.io.PrintStream;
 import java.text.DecimalFormat;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -162,6 +163,9 @@ public final class ProgressBars {
      * whatever the library draws after that (a late redraw from its thread) is dropped.
      */
     static final class Line extends ConsoleProgressBarConsumer {
+        /** The line that drew last on each stream: the one whose text its current line shows. */
+        private static final Map<PrintStream, Line> LAST = new ConcurrentHashMap<>();
+
         private final PrintStream out;
         private boolean drawn;
         private boolean ended;
@@ -174,20 +178,29 @@ public final class ProgressBars {
         }
 
         @Override
-        public synchronized void accept(String rendered) {
-            if (ended) return;
-            super.accept(rendered);
-            out.flush();
-            drawn = true;
+        public void accept(String rendered) {
+            synchronized (out) {
+                if (ended) return;
+                super.accept(rendered);
+                out.flush();
+                drawn = true;
+                LAST.put(out, this);
+            }
         }
 
+        /**
+         * Ends the line, if this bar drew it last: two bars drawn on one stream at once (two Spark tasks in one
+         * process) share a line, which is ended once.
+         */
         @Override
-        public synchronized void close() {
-            if (ended) return;
-            ended = true;
-            OPEN.remove(this);
-            if (drawn) out.println();
-            out.flush();
+        public void close() {
+            synchronized (out) {
+                if (ended) return;
+                ended = true;
+                OPEN.remove(this);
+                if (drawn && LAST.remove(out, this)) out.println();
+                out.flush();
+            }
         }
     }
 }

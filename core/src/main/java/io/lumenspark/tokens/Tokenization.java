@@ -32,6 +32,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -528,9 +529,9 @@ final class Tokenization {
                     case Error r -> throw r;
                     default -> throw new IllegalStateException(e.getCause());
                 }
-            } catch (InterruptedException e) {
+            } catch (InterruptedException e) { // e.g. a cancelled Spark task: stopped as if killed, files kept
                 Thread.currentThread().interrupt();
-                throw new LumensparkException("interrupted");
+                throw new CancellationException("tokenizing interrupted");
             }
         }
 

@@ -60,6 +60,20 @@ class ProgressBarsTest {
         assertTrue(text.endsWith("\n") && text.indexOf('\n') == text.length() - 1, "one line, ended: " + text);
     }
 
+    /** Two bars drawn on one stream at once (two Spark tasks in one process) share its line, ended once. */
+    @Test
+    void twoBarsOnOneStreamEndTheirSharedLineOnce() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream stream = new PrintStream(err, true, StandardCharsets.UTF_8);
+        ProgressBars.Line a = new ProgressBars.Line(stream), b = new ProgressBars.Line(stream);
+        a.accept("part 0: 10%");
+        b.accept("part 1: 20%");
+        a.close(); // the line shows b's text: b ends it
+        b.accept("part 1: 30%");
+        b.close();
+        assertEquals("\rpart 0: 10%\rpart 1: 20%\rpart 1: 30%\n", err.toString(StandardCharsets.UTF_8));
+    }
+
     @Test
     void theLineEndsOnceAndOnlyIfSomethingWasDrawn() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();

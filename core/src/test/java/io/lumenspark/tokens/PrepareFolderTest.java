@@ -18,6 +18,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -327,6 +331,52 @@ class PrepareFolderTest {
             }
             assertFalse(Files.exists(out.resolve("progress.json")));
         }
+    }
+
+    /**
+     * A thread interrupted while it waits for its encoders (a cancelled Spark task of spark prepare) stops as a
+     * killed run does: the partial files and the progress record stay, and the rerun resumes from them.
+     */
+    @Test
+    void anInterruptedThreadKeepsItsProgressForTheRerun() throws Exception {
+        List<Path> corpus = mixedCorpus();
+        Path whole = tmp.resolve("whole");
+        TokenCorpus.prepareFolder(corpus, GPT2, options(0.1), whole, false, small(2));
+        CountDownLatch stuck = new CountDownLatch(1);
+        Tokenizer stalling = new TokenCorpusTest.CountingTokenizer() {
+            @Override
+            public int[] encode(String text) {
+                if (chars.get() > 12_000) { // after a few progress records (one per 3,000 characters)
+                    stuck.countDown();
+                    try {
+                        Thread.sleep(60_000);
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException("encoder interrupted", e);
+                    }
+                }
+                return super.encode(text);
+            }
+        };
+        Path out = tmp.resolve("interrupted");
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread job = new Thread(() -> {
+            try {
+                TokenCorpus.prepareFolder(corpus, stalling, options(0.1), out, false, small(2));
+            } catch (Throwable t) {
+                thrown.set(t);
+            }
+        });
+        job.start();
+        assertTrue(stuck.await(30, TimeUnit.SECONDS), "the encoder stalls");
+        while (job.getState() != Thread.State.WAITING) Thread.sleep(1); // for the stalled piece
+        job.interrupt();
+        job.join(30_000);
+        assertTrue(thrown.get() instanceof CancellationException, "stopped, not refused: " + thrown.get());
+        assertTrue(Files.exists(out.resolve("progress.json")) && Files.exists(out.resolve("train.bin.partial")),
+                "the work so far is kept");
+        TokenCorpus.Prepared p = TokenCorpus.prepareFolder(corpus, GPT2, options(0.1), out, false, small(2));
+        assertTrue(p.resumed());
+        assertSameFiles(whole, out);
     }
 
     @Test

@@ -33,7 +33,7 @@ class TokenCorpusTest {
     Path tmp;
 
     /** GPT-2, counting encode calls and the characters encoded, to tell how much work a run did. */
-    static final class CountingTokenizer implements Tokenizer {
+    static class CountingTokenizer implements Tokenizer {
         final AtomicInteger encodes = new AtomicInteger();
         final AtomicLong chars = new AtomicLong();
 
