@@ -52,9 +52,8 @@ final class InferenceOptions {
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
             if (SparkMain.stopping(spark)) {
-                System.err.println(Files.exists(out.resolve("_SUCCESS")) ? "stopped after the job; " + out
+                return SparkMain.stopped(Files.exists(out.resolve("_SUCCESS")) ? "stopped after the job; " + out
                         + " is complete" : "stopped before the job ended; nothing was written to " + out);
-                return SparkMain.STOPPED;
             }
             throw SparkMain.unwrap(e);
         } finally {

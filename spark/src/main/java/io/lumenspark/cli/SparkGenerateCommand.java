@@ -53,7 +53,7 @@ final class SparkGenerateCommand implements Callable<Integer> {
             List<String> unused = Stream.of("--top-k", "--seed").filter(parsed::hasMatchedOption).toList();
             if (!unused.isEmpty()) {
                 System.err.println("warning: " + String.join(", ", unused) + (unused.size() == 1 ? " has" : " have")
-                        + " no effect without --temperature (spark generate is greedy unless given one)");
+                        + " no effect without a --temperature above 0 (spark generate is greedy unless given one)");
             }
         }
         runtime.apply();

@@ -49,6 +49,7 @@ public final class SparkMain implements Runnable {
      */
     public static int run(String... args) {
         SparkLog.divert();
+        StopSignal.begin();
         int code = 1;
         try {
             code = Main.execute(new SparkMain(), args);
@@ -74,20 +75,45 @@ public final class SparkMain implements Runnable {
         SparkSession spark;
         try {
             spark = SparkSession.builder().config(conf).getOrCreate();
-        } catch (RuntimeException e) { // a master Spark cannot reach or start
-            throw unwrap(e);
+        } catch (RuntimeException | Error e) { // a master Spark cannot reach or start
+            if (StopSignal.requested()) stoppedStarting(null); // Spark cannot start while the process ends
+            if (e instanceof Error error) throw error;
+            throw unwrap((RuntimeException) e);
         }
+        if (StopSignal.requested()) stoppedStarting(spark);
         spark.sparkContext().setLogLevel("WARN");
         StopSignal.watch(spark.sparkContext());
         return spark;
     }
 
     /**
+     * Ends a run stopped (Ctrl-C, SIGTERM) before its first job: the session stopped, the one line, Spark's log
+     * deleted; then this thread waits for the process to end.
+     */
+    private static void stoppedStarting(SparkSession spark) {
+        try {
+            if (spark != null) spark.stop();
+        } catch (RuntimeException e) {
+            // the process ends anyway
+        }
+        StopSignal.report("stopped before Spark's first job; nothing was written");
+        SparkLog.restore(false);
+        StopSignal.end();
+        System.exit(STOPPED); // blocks while the shutdown hooks run, which end the process
+    }
+
+    /**
      * Whether the command's jobs failed because the run is being stopped (Ctrl-C, SIGTERM, see {@link StopSignal}),
-     * then to say so in one line and return {@link #STOPPED}.
+     * then to say so with {@link #stopped}.
      */
     static boolean stopping(SparkSession spark) {
         return StopSignal.stopping(spark.sparkContext());
+    }
+
+    /** Prints the one line of a stopped run (after the stop hook's own, if any) and returns {@link #STOPPED}. */
+    static int stopped(String line) {
+        StopSignal.report(line);
+        return STOPPED;
     }
 
     /** Refuses a --master that Spark would fail on (null: none given). */

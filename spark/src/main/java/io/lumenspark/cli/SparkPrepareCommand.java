@@ -86,10 +86,9 @@ final class SparkPrepareCommand implements Callable<Integer> {
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
             if (SparkMain.stopping(spark)) {
-                System.err.println(SparkPrepare.hasParts(out) ? "stopped; the files tokenized so far are kept"
-                        + " under " + out + ": the same command goes on from them"
-                        : "stopped; nothing was written to " + out);
-                return SparkMain.STOPPED;
+                return SparkMain.stopped(SparkPrepare.hasParts(out) ? "stopped; the parts prepared so far are kept"
+                        + " under " + out + " (each as far as its last progress record): the same command goes on"
+                        + " from them" : "stopped before any part was prepared in " + out + "; the same command starts again");
             }
             throw SparkMain.unwrap(e);
         } finally {

@@ -123,8 +123,7 @@ final class SparkTrainCommand implements Callable<Integer> {
             return 0;
         } catch (Exception e) { // Spark throws its checked SparkException from Scala code
             if (SparkMain.stopping(spark)) { // Ctrl-C or SIGTERM: the round's job was cancelled
-                System.err.println(DiLoCo.stoppedMessage(Path.of(options.out()), options.rounds()));
-                return SparkMain.STOPPED;
+                return SparkMain.stopped(DiLoCo.stoppedMessage(Path.of(options.out()), options.rounds()));
             }
             throw SparkMain.unwrap(e);
         } finally {

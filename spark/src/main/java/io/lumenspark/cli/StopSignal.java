@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
  * wherever it is (writing a checkpoint, removing a failed job's output) and says nothing, or says what the stopped
  * context made of its job. This class's hook runs first (Hadoop's hook manager runs hooks by priority, Spark's at 40):
  * it marks the run as stopping, cancels the context's jobs (again every 100 ms, so that a job the command starts
- * meanwhile is cancelled too), and waits until the command has ended (its cancelled job settled, its output removed
+ * meanwhile is cancelled too) and waits until the command has ended (its cancelled job settled, its output removed
  * or its checkpoint written, its one line printed), at most {@link #LIMIT}. Then Spark's hook stops the context and
  * the JVM exits with the signal's status (130 for SIGINT, 143 for SIGTERM).
  */
@@ -22,32 +22,57 @@ final class StopSignal {
     static final int PRIORITY = 50;
     /** How long the hook waits for the command at most: a failed job's own wait for its tasks, and some. */
     static final Duration LIMIT = Duration.ofMinutes(2).plusSeconds(30);
-    /** When the hook says what it waits for, if the command has not ended by then. */
+    /** When the hook says what it waits for, if the command has not said it stopped by then. */
     private static final Duration QUIET = Duration.ofSeconds(3);
 
     private static StopSignal current;
 
     private final Runnable hook = this::stop;
     private final CountDownLatch ended = new CountDownLatch(1);
-    private final SparkContext context;
+    private volatile SparkContext context;
     private volatile boolean requested;
+    private boolean reported; // the command's line is out: the hook says nothing more
 
-    private StopSignal(SparkContext context) {
-        this.context = context;
+    private StopSignal() {
     }
 
-    /**
-     * Watches for the signals while the command runs jobs on {@code sc}, until {@link #end}. Before, a signal ends
-     * the process at once: nothing has run on Spark yet.
-     */
-    static synchronized void watch(SparkContext sc) {
+    /** Watches for the signals during one run of the command line, until {@link #end}. */
+    static synchronized void begin() {
         end();
-        current = new StopSignal(sc);
+        current = new StopSignal();
         try {
             ShutdownHookManager.get().addShutdownHook(current.hook, PRIORITY, LIMIT.toSeconds() + 10,
                     TimeUnit.SECONDS);
-        } catch (IllegalStateException shuttingDown) { // the signal came while the context started
+        } catch (IllegalStateException shuttingDown) { // the signal came as the command started
             current.requested = true;
+        }
+    }
+
+    /** The context whose jobs a signal cancels, from now on. */
+    static synchronized void watch(SparkContext sc) {
+        if (current != null) current.context = sc;
+    }
+
+    /** Whether a signal has come during this run. */
+    static synchronized boolean requested() {
+        return current != null && current.requested;
+    }
+
+    /** Whether a signal has come while the command ran jobs on {@code sc}, or the context was stopped otherwise. */
+    static boolean stopping(SparkContext sc) {
+        return requested() || sc.isStopped();
+    }
+
+    /** Prints the command's one line about its stop on stderr; the hook says nothing after it. */
+    static void report(String line) {
+        StopSignal s;
+        synchronized (StopSignal.class) {
+            s = current;
+        }
+        if (s == null) {
+            System.err.println(line);
+        } else {
+            s.say(line, true);
         }
     }
 
@@ -64,24 +89,26 @@ final class StopSignal {
         }
     }
 
-    /** Whether a signal has come while the command ran jobs on {@code sc}, or the context was stopped otherwise. */
-    static synchronized boolean stopping(SparkContext sc) {
-        return current != null && current.requested || sc.isStopped();
+    private synchronized void say(String line, boolean last) {
+        if (reported) return;
+        reported = last;
+        System.err.println(line);
+        System.err.flush();
     }
 
     private void stop() {
         requested = true;
-        SparkContext sc = context;
         long start = System.nanoTime();
         boolean told = false;
         try {
             while (!ended.await(100, TimeUnit.MILLISECONDS)) {
-                if (!sc.isStopped()) sc.cancelAllJobs();
+                SparkContext sc = context;
+                if (sc != null && !sc.isStopped()) sc.cancelAllJobs();
                 long waited = System.nanoTime() - start;
                 if (waited > LIMIT.toNanos()) return;
-                if (!told && waited > QUIET.toNanos()) {
-                    System.err.println("stopping: waiting for the running Spark tasks to end (kill -9 ends the"
-                            + " process at once)");
+                if (!told && sc != null && waited > QUIET.toNanos()) {
+                    say("stopping: waiting for the running Spark tasks to end (kill -9 ends the process at once)",
+                            false);
                     told = true;
                 }
             }

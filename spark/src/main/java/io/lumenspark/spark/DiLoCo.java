@@ -9,6 +9,7 @@ import io.lumenspark.io.AtomicFiles;
 import io.lumenspark.io.FolderLock;
 import io.lumenspark.io.Json;
 import io.lumenspark.io.MetricsLog;
+import io.lumenspark.io.WeightFiles;
 import io.lumenspark.model.LanguageModel;
 import io.lumenspark.model.MemoryPlan;
 import io.lumenspark.model.ModelConfig;
@@ -171,7 +172,12 @@ public final class DiLoCo {
                 start = ((Number) state.get("round")).intValue();
                 readMomentum(checkpoint(out).resolve(MOMENTUM), momentum);
                 MetricsLog.truncateAfterStep(out.resolve(METRICS), (long) start * opt.innerSteps());
-                if (start >= opt.rounds()) { // its model is saved: nothing to train, nothing to rewrite
+                if (start >= opt.rounds()) { // nothing to train; its model is saved, or is the checkpoint's
+                    if (!Files.isRegularFile(out.resolve(WeightFiles.SAFETENSORS))) { // stopped before saving it
+                        model.save(out);
+                        AtomicFiles.deleteTree(out.resolve(INNER));
+                        log.printf("saved the final model of the run in %s (stopped before it saved it)%n", out);
+                    }
                     log.printf("the run in %s is finished (round %d of %d): nothing to train%n", out, start,
                             opt.rounds());
                     List<Map<String, Object>> logged = MetricsLog.read(out.resolve(METRICS));
@@ -239,11 +245,23 @@ public final class DiLoCo {
                     }
                 }
             } finally {
-                sc.parallelize(partitions, opt.workers()).foreach(p -> Replicas.evict(spec.runKey()));
+                evict(sc, partitions, spec);
             }
             model.save(out);
             AtomicFiles.deleteTree(out.resolve(INNER));
             return new Result(opt.rounds(), trainLoss, valLoss, bytes, out);
+        }
+    }
+
+    /**
+     * Drops the run's replicas from the executors' memory; best effort: a job cancelled by a stop (Ctrl-C, which
+     * ends the executors too) or failed with the round is no reason to lose the final model or the round's error.
+     */
+    private static void evict(JavaSparkContext sc, List<Integer> partitions, InnerSpec spec) {
+        try {
+            sc.parallelize(partitions, partitions.size()).foreach(p -> Replicas.evict(spec.runKey()));
+        } catch (Exception e) { // Spark's SparkException too
+            // the executors keep the replicas until they end, or until the next run of the key (none)
         }
     }
 
@@ -284,6 +302,10 @@ public final class DiLoCo {
                 done = Json.read(state).path("round").asInt(0);
                 break;
             }
+        }
+        if (done >= rounds) { // its last checkpoint was written, the final model not yet
+            return "stopped after round " + done + " of " + rounds + ", before the final model was saved; save it"
+                    + " with: " + Home.command() + " spark train --resume --out " + Words.shellWord(out.toString());
         }
         String at = "stopped in round " + (done + 1) + " of " + rounds;
         if (done == 0) return at + "; this run has no checkpoint yet, so there is nothing to resume; the same command"

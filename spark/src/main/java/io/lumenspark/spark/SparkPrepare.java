@@ -49,7 +49,11 @@ public final class SparkPrepare {
 
     /** Whether {@code out} holds parts of a run that failed or was stopped (which the same command goes on from). */
     public static boolean hasParts(Path out) {
-        return Files.isDirectory(out.resolve(PARTS));
+        try (Stream<Path> parts = Files.list(out.resolve(PARTS))) {
+            return parts.findAny().isPresent();
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /**
@@ -119,7 +123,8 @@ public final class SparkPrepare {
         if (files.isEmpty()) throw new LumensparkException("no corpus files in " + inputs);
         SerializableConfiguration hadoop = files.stream().allMatch(CorpusFile::local) ? null
                 : new SerializableConfiguration(sc.hadoopConfiguration());
-        try (FolderLock _ = FolderLock.acquire(out, false, "writing tokens to")) {
+        FolderLock lock = FolderLock.acquire(out, false, "writing tokens to");
+        try {
             refuseOtherFiles(out);
             int groups = Math.min(partitions, files.size());
             List<Group> plan = new ArrayList<>();
@@ -145,7 +150,17 @@ public final class SparkPrepare {
             TokenCorpus.Prepared done = TokenCorpus.merge(parts, tok, options, out);
             nameSources(out.resolve(MANIFEST), files);
             AtomicFiles.deleteTree(out.resolve(PARTS));
+            lock.close();
             return done;
+        } catch (Throwable t) { // Spark's SparkException too
+            // parts stay for the rerun; a run that wrote none leaves the folder as it found it
+            try {
+                Files.deleteIfExists(out.resolve(PARTS));
+            } catch (IOException notEmpty) {
+                // parts to go on from
+            }
+            lock.closeAndUndo();
+            throw t;
         }
     }
 

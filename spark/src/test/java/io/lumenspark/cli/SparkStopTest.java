@@ -136,11 +136,15 @@ class SparkStopTest {
         Path out = tmp.resolve("tokens");
         Child c = Child.start(tmp, "prepare", corpus.toString(), "--out", out.toString(), "--partitions", "2",
                 "--threads", "1");
-        c.terminateOnceExists(out.resolve(".parts").resolve("part-00001"));
+        Path part = out.resolve(".parts").resolve("part-00001");
+        c.terminateOnceExists(part.resolve("train.bin.partial")); // its task writes tokens
         String err = c.ended();
-        assertEquals("stopped; the files tokenized so far are kept under " + out + ": the same command goes on from"
-                + " them", lastLine(err), err);
+        assertEquals("stopped; the parts prepared so far are kept under " + out + " (each as far as its last"
+                + " progress record): the same command goes on from them", lastLine(err), err);
+        assertFalse(err.contains("\n\n"), "the two tasks' bars share a line, ended once: " + err);
         assertFalse(Files.exists(out.resolve("train.bin")), "nothing merged");
+        assertTrue(Files.exists(part.resolve("train.bin.partial")) || Files.exists(part.resolve("manifest.json")),
+                "an interrupted part keeps its files, as a killed one does (or it had finished)");
 
         SparkCliTest.Run again = SparkCliTest.run("prepare", corpus.toString(), "--out", out.toString(),
                 "--partitions", "2", "--threads", "1");

@@ -121,6 +121,14 @@ class DiLoCoTest {
         assertEquals(1, MetricsLog.read(out.resolve(DiLoCo.METRICS)).size());
         assertEquals("stopped in round 2 of 3; last checkpoint: round 1 in " + out.resolve(DiLoCo.CHECKPOINT)
                 + "; continue with: lumenspark spark train --resume --out " + out, DiLoCo.stoppedMessage(out, 3));
+        // stopped after its last checkpoint, before the final model was saved: --resume saves it
+        Files.delete(out.resolve(ModelWeights.WEIGHTS));
+        assertEquals("stopped after round 1 of 1, before the final model was saved; save it with: lumenspark spark"
+                + " train --resume --out " + out, DiLoCo.stoppedMessage(out, 1));
+        said.reset();
+        new DiLoCo(DiLoCo.savedOptions(out), new PrintStream(said, true)).run(sc, true);
+        assertTrue(said.toString().startsWith("saved the final model of the run in " + out), said.toString());
+        assertArrayEquals(model, Files.readAllBytes(out.resolve(ModelWeights.WEIGHTS)), "the checkpoint's model");
     }
 
     @Test
