@@ -26,13 +26,16 @@ public interface DecodeMatrix {
 
     /**
      * Float32 weights W [rows, columns] from float offset of w, and a bias [rows] from its offset (bias null: none),
-     * copied into arena in the layout the kernels read ({@link PanelMatrix}); the bias is used in place. When
-     * fromFile says the weights may be memory mapped from a file and the operating system confirms a read-only file
-     * mapping, their pages are given back to the system as they are copied (read from the file again if used
-     * later), so the copy does not add to the resident memory.
+     * copied into arena in the layout the kernels read: packed for oneDNN's kernels where that is faster and gives
+     * the same bits ({@link PackedFloatMatrix}: the large matrices, such as the output layer), else the Vector API
+     * panels ({@link PanelMatrix}); the bias is used in place. When fromFile says the weights may be memory mapped
+     * from a file and the operating system confirms a read-only file mapping, their pages are given back to the
+     * system as they are copied (read from the file again if used later), so the copy does not add to the resident
+     * memory.
      */
     static DecodeMatrix f32(MemorySegment w, long offset, int rows, int columns, MemorySegment bias, long biasOffset,
                             Arena arena, boolean fromFile) {
-        return PanelMatrix.f32(w, offset, rows, columns, bias, biasOffset, arena, fromFile);
+        DecodeMatrix packed = PackedFloatMatrix.of(w, offset, rows, columns, bias, biasOffset, arena, fromFile);
+        return packed != null ? packed : PanelMatrix.f32(w, offset, rows, columns, bias, biasOffset, arena, fromFile);
     }
 }

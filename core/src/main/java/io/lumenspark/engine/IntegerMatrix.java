@@ -8,7 +8,7 @@ import java.lang.foreign.ValueLayout;
  * The int8 {@link DecodeMatrix} whose products run in integers: W [rows, columns] as int8 q with one float32 scale
  * ws per row (w = q * ws), and each row of X quantized the same way when it comes (xq = round(x / xs),
  * xs = max |x| / 127), so y[b][r] = (float) S * ws[r] * xs[b] (+ bias[r]) with S = sum over k of q[r][k] xq[b][k]
- * an exact integer, from oneDNN's matmul primitive on q packed once in its own layout ({@link Int8Matmul}; AVX512
+ * an exact integer, from oneDNN's matmul primitive on q packed once in its own layout ({@link PackedMatmul}; AVX512
  * VNNI: four int8 multiply-adds per lane and instruction, where the float32 kernels do one). S does not depend on
  * how the sums were blocked, and the same float32 operations make y from it, so a sequence's logits are the same
  * bits alone or in any batch, as {@link DecodeMatrix} promises.
@@ -36,7 +36,7 @@ final class IntegerMatrix implements DecodeMatrix {
     private final float[] scales;          // [rows]
     private final int[] rowSums;           // [rows] the sum of each row of q
     private final float[] bias;            // [rows] or null (a copy: decoding copies are remade when weights change)
-    private final Int8Matmul matmul;
+    private final PackedMatmul matmul;
     /** The calling thread's quantized rows of X: [batch, columns] as oneDNN's uint8 (xq + 128), their scales. */
     private final ThreadLocal<Scratch> inputs = new ThreadLocal<>();
     /** Each thread's buffers for one slice. */
@@ -50,7 +50,7 @@ final class IntegerMatrix implements DecodeMatrix {
     }
 
     private IntegerMatrix(int rows, int columns, int size, MemorySegment packed, long[] offsets, float[] scales,
-                          int[] rowSums, float[] bias, Int8Matmul matmul) {
+                          int[] rowSums, float[] bias, PackedMatmul matmul) {
         this.rows = rows;
         this.columns = columns;
         this.size = size;
@@ -62,19 +62,20 @@ final class IntegerMatrix implements DecodeMatrix {
         this.matmul = matmul;
     }
 
-    /** Whether int8 layers can run in integers here (oneDNN 2 with AVX512 VNNI, see {@link Int8Matmul#find}). */
+    /** Whether int8 layers can run in integers here (oneDNN 2 with AVX512 VNNI, see {@link PackedMatmul#find}). */
     static boolean available() {
-        return Int8Matmul.find().isPresent();
+        return PackedMatmul.find(PackedMatmul.Kind.INT8).isPresent();
     }
 
     /** What int8 output layers decode with here, for {@link Kernels#describe}. */
     static String describe() {
         Boolean forced = QuantizedMatrix.integerProductsForced();
         if (forced == Boolean.FALSE) return "float32 after widening (-D" + PROPERTY + "=false)";
-        return Int8Matmul.find().map(m -> "integer products " + (forced == Boolean.TRUE ? "for every model (-D"
-                + PROPERTY + "=true; " : "where asked (serve; ") + m.version() + " matmul u8 x s8 on packed weights, "
-                + m.implementation() + ")")
-                .orElseGet(() -> "float32 after widening (" + Int8Matmul.unavailableReason() + ")");
+        return PackedMatmul.find(PackedMatmul.Kind.INT8).map(m -> "integer products " + (forced == Boolean.TRUE
+                        ? "for every model (-D" + PROPERTY + "=true; " : "where asked (serve; ") + m.version()
+                        + " matmul u8 x s8 on packed weights, " + m.implementation() + ")")
+                .orElseGet(() -> "float32 after widening ("
+                        + PackedMatmul.unavailableReason(PackedMatmul.Kind.INT8) + ")");
     }
 
     /**
@@ -83,7 +84,7 @@ final class IntegerMatrix implements DecodeMatrix {
      * mapping (fromFile). At most {@link #MAX_COLUMNS} columns.
      */
     static IntegerMatrix of(QuantizedMatrix m, MemorySegment bias, long biasOffset, Arena arena, boolean fromFile,
-                            Int8Matmul matmul) {
+                            PackedMatmul matmul) {
         if (m.dtype() != WeightDtype.INT8) throw new IllegalArgumentException("integer products need int8 weights");
         int rows = m.rows(), columns = m.columns();
         if (columns > MAX_COLUMNS) {

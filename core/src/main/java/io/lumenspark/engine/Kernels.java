@@ -40,8 +40,9 @@ public final class Kernels {
     /**
      * Which kernels run here, for {@code info} and benchmarks: the matrix-product backend (OpenBLAS names the
      * CPU kernels it picked, which {@code OPENBLAS_CORETYPE} sets), the Vector API's width for our own, and the
-     * bf16 products of {@code train --precision bf16} (oneDNN, or why there are none) and the int8 output layer's
-     * integer products in decoding ({@link IntegerMatrix}).
+     * bf16 products of {@code train --precision bf16} (oneDNN, or why there are none), the float32 output layer's
+     * products in decoding ({@link PackedFloatMatrix}) and the int8 output layer's integer products ({@link
+     * IntegerMatrix}).
      */
     public static String describe() {
         String coretype = System.getenv("OPENBLAS_CORETYPE");
@@ -49,6 +50,7 @@ public final class Kernels {
                 + "; decoding and element-wise kernels: Vector API, " + S.vectorBitSize() + "-bit (" + L + " floats)"
                 + "; bf16 training products: " + Bf16Gemm.find().map(Bf16Gemm::name)
                 .orElseGet(() -> "unavailable (" + Bf16Gemm.unavailableReason() + ")")
+                + "; float32 output layer in decoding: " + PackedFloatMatrix.describe()
                 + "; int8 output layer in decoding: " + IntegerMatrix.describe();
     }
 

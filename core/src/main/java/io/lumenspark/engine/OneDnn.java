@@ -21,7 +21,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * The system's oneDNN (Debian's libdnnl2, a dependency of python3-torch) called through the FFM API: its row-major
  * {@code dnnl_sgemm} and {@code dnnl_gemm_bf16bf16f32} (bf16 A and B, float32 accumulation and C) here, its
- * primitives API for int8 products on packed weights in {@link Int8Matmul}. Optional: when the library is absent
+ * primitives API for products on packed weights in {@link PackedMatmul}. Optional: when the library is absent
  * {@link #load} says why in one line instead; {@link #bf16} and {@link #vnni} say whether the CPU runs the bf16 and
  * int8 products natively (without AVX512_BF16 oneDNN would emulate bf16 at a fraction of fp32's speed; without VNNI
  * its int8 kernels add pairs of products in 16 bits, which can saturate, so the sums would not be exact).
@@ -45,7 +45,7 @@ final class OneDnn {
     private static final Map<String, Loaded> LOADED = new ConcurrentHashMap<>();
 
     private final MethodHandle sgemm, gemmBf16, ompSetNumThreads;
-    private final SymbolLookup lookup; // for Int8Matmul's functions
+    private final SymbolLookup lookup; // for PackedMatmul's functions
     private final String version;
     private final int major, isa;
 
@@ -129,12 +129,17 @@ final class OneDnn {
 
     /** Whether this CPU runs {@link #gemmBf16} natively (AVX512_BF16). */
     boolean bf16() {
-        return (isa & ISA_AVX512_CORE_BF16) == ISA_AVX512_CORE_BF16;
+        return hasIsa(ISA_AVX512_CORE_BF16);
     }
 
     /** Whether this CPU sums int8 products exactly in oneDNN (AVX512 VNNI). */
     boolean vnni() {
-        return (isa & ISA_AVX512_CORE_VNNI) == ISA_AVX512_CORE_VNNI;
+        return hasIsa(ISA_AVX512_CORE_VNNI);
+    }
+
+    /** Whether oneDNN's ISA here includes the given one (dnnl_cpu_isa_t values are cumulative bits). */
+    boolean hasIsa(int bits) {
+        return (isa & bits) == bits;
     }
 
     /** The library's major version: 2 for Debian's libdnnl2. */
@@ -142,7 +147,7 @@ final class OneDnn {
         return major;
     }
 
-    /** The library's symbols, for the functions bound elsewhere ({@link Int8Matmul}). */
+    /** The library's symbols, for the functions bound elsewhere ({@link PackedMatmul}). */
     SymbolLookup lookup() {
         return lookup;
     }

@@ -149,6 +149,7 @@ public record QuantizedMatrix(WeightDtype dtype, MemorySegment data, MemorySegme
      */
     public DecodeMatrix integerDecodeMatrix(MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
         if (dtype != WeightDtype.INT8 || columns > IntegerMatrix.MAX_COLUMNS) return null;
-        return Int8Matmul.find().map(m -> IntegerMatrix.of(this, bias, biasOffset, arena, fromFile, m)).orElse(null);
+        return PackedMatmul.find(PackedMatmul.Kind.INT8)
+                .map(m -> IntegerMatrix.of(this, bias, biasOffset, arena, fromFile, m)).orElse(null);
     }
 }

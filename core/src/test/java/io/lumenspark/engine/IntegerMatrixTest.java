@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * weights requantized with one scale per row, each row of X quantized to int8 with its own scale, the integer sum
  * S exact (in long arithmetic here), y = (float) S * ws * xs (+ bias) in float32. Bit for bit through oneDNN's
  * matmul on packed weights (where oneDNN 2 loads and the CPU has VNNI), for any batch, order and thread count; within
- * the rounding of X and W of the float32 product. (Int8MatmulTest checks the integer products themselves.)
+ * the rounding of X and W of the float32 product. (PackedMatmulTest checks the integer products themselves.)
  */
 class IntegerMatrixTest {
     /**
@@ -36,15 +36,16 @@ class IntegerMatrixTest {
     @Test
     void everyOutputIsTheExactIntegerSumScaledWhateverTheBatchAndThreads() {
         Random random = new Random(11);
-        Int8Matmul matmul = Int8Matmul.find().orElse(null);
-        assumeTrue(matmul != null, "no integer products here: " + Int8Matmul.unavailableReason());
+        PackedMatmul matmul = PackedMatmul.find(PackedMatmul.Kind.INT8).orElse(null);
+        assumeTrue(matmul != null, "no integer products here: "
+                + PackedMatmul.unavailableReason(PackedMatmul.Kind.INT8));
         for (int threads : new int[]{1, 3}) {
             Blas.select(Backend.AUTO, threads);
             for (int[] shape : SHAPES) check(shape[0], shape[1], random.nextBoolean(), random, matmul);
         }
     }
 
-    private static void check(int rows, int columns, boolean withBias, Random random, Int8Matmul matmul) {
+    private static void check(int rows, int columns, boolean withBias, Random random, PackedMatmul matmul) {
         try (Arena arena = Arena.ofShared()) {
             int batch = 9;
             MemorySegment w = DecodeMatrixTest.filled(arena, (long) rows * columns, random, 0.5f);
