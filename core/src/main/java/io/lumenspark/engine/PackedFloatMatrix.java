@@ -20,9 +20,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * model's width), not in some with 1,024 and none with 1,536 (they sum blocks of columns apart), and nothing in its
  * documentation promises it, so it is checked here rather than assumed: when a matrix is made, the one-row product
  * of a slice of each width against that chain on the weights themselves ({@link #of} gives null on a difference,
- * and the caller keeps the panels); on the first product of m rows, oneDNN's m-row product against its one-row
- * product of the same rows ({@link #exact}), and the rows of a product whose m-row results differ go through the
- * one-row primitive one by one.
+ * and the caller keeps the panels); once per row count m, before its first use, oneDNN's m-row product against
+ * its one-row products of the same fixed pseudo-random rows ({@link #exact}), and the rows of a product whose
+ * m-row results differ (or whose m-row primitive cannot be made) go through the one-row primitive one by one.
+ * Both checks rest on oneDNN summing in an order that depends on the shapes, not on the values.
  */
 final class PackedFloatMatrix implements DecodeMatrix {
     /** System property: false keeps every float32 matrix on the Vector API panels. */
@@ -36,6 +37,8 @@ final class PackedFloatMatrix implements DecodeMatrix {
     private static final int SLICE = 2048;
     /** Rows of X per call (as {@link PanelMatrix}'s units), so that the primitives made stay few: m in 1..64. */
     private static final int ROW_BLOCK = PanelMatrix.ROW_BLOCK;
+    /** Why oneDNN failed on the last matrix it failed on (which kept the panels), for {@link #describe}; or null. */
+    private static volatile String failure;
     /** Each thread's buffer for a call's results (see {@link #results}). */
     private static final ThreadLocal<MemorySegment> RESULTS = new ThreadLocal<>();
 
@@ -73,7 +76,8 @@ final class PackedFloatMatrix implements DecodeMatrix {
         }
         return PackedMatmul.find(PackedMatmul.Kind.F32)
                 .map(m -> m.version() + " matmul f32 on packed weights (" + m.implementation()
-                        + "), where its sums are the panels' bit for bit")
+                        + ") for each matrix whose check shows the panels' sums bit for bit, else the panels"
+                        + (failure == null ? "" : " (oneDNN failed on " + failure + ")"))
                 .orElseGet(() -> "Vector API panels ("
                         + PackedMatmul.unavailableReason(PackedMatmul.Kind.F32) + ")");
     }
@@ -90,7 +94,18 @@ final class PackedFloatMatrix implements DecodeMatrix {
         if ((long) rows * columns < MIN_WEIGHTS) return null;
         PackedMatmul matmul = matmul();
         if (matmul == null) return null;
-        int size = Math.min(SLICE, Math.max(64, (rows / (4 * Parallel.threads()) + 63) / 64 * 64));
+        try {
+            return pack(matmul, w, offset, rows, columns, bias, biasOffset, arena, fromFile);
+        } catch (RuntimeException e) { // the panels compute the same; describe() tells why they were kept
+            failure = rows + "x" + columns + ": " + (e.getMessage() != null ? e.getMessage() : e.toString());
+            return null;
+        }
+    }
+
+    /** {@link #of} once oneDNN is found: null where the check fails; an exception where oneDNN fails. */
+    private static PackedFloatMatrix pack(PackedMatmul matmul, MemorySegment w, long offset, int rows, int columns,
+                                         MemorySegment bias, long biasOffset, Arena arena, boolean fromFile) {
+        int size = Math.min(rows, Math.min(SLICE, Math.max(64, (rows / (4 * Parallel.threads()) + 63) / 64 * 64)));
         int slices = (rows + size - 1) / size;
         // the one-row product of the first and the last slice (the two widths) against the chain, before packing
         if (!chainsMatch(matmul, w, offset, 0, size, columns)
@@ -209,7 +224,13 @@ final class PackedFloatMatrix implements DecodeMatrix {
         boolean all = true;
         for (int s : new int[]{0, slices - 1}) {
             int n = Math.min(size, rows - s * size);
-            all &= exact.computeIfAbsent(((long) m << 32) + n, key -> sameAsOneRow(m, s, n));
+            all &= exact.computeIfAbsent(((long) m << 32) + n, key -> {
+                try {
+                    return sameAsOneRow(m, s, n);
+                } catch (RuntimeException e) {
+                    return false; // no m-row primitive here: the rows go one by one through the checked one
+                }
+            });
         }
         return all;
     }
