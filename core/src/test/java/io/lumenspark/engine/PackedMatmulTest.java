@@ -32,17 +32,14 @@ class PackedMatmulTest {
                 }
                 MemorySegment plain = arena.allocate(q.length, 64);
                 MemorySegment.copy(q, 0, plain, ValueLayout.JAVA_BYTE, 0, q.length);
-                MemorySegment packed = arena.allocate(matmul.packedBytes(n, k), 64);
-                matmul.pack(plain, n, k, packed);
+                MemorySegment packed = pack(matmul, plain, n, k, arena);
                 for (int m : new int[]{1, 3, 16, 17, 65}) {
                     byte[] a = new byte[m * k];
                     for (int i = 0; i < a.length; i++) a[i] = (byte) (random.nextBoolean() ? random.nextInt(256) : 255);
                     MemorySegment as = arena.allocate(a.length, 64);
                     MemorySegment.copy(a, 0, as, ValueLayout.JAVA_BYTE, 0, a.length);
-                    MemorySegment c = arena.allocate((long) m * n * 4, 64);
-                    MemorySegment rows = arena.allocate((long) m * n * 4, 64);
-                    matmul.multiply(m, n, k, as, packed, c);
-                    matmul.multiplyRowByRow(m, n, k, as, packed, rows);
+                    MemorySegment[] paths = bothPaths(matmul, m, n, k, as, packed, arena);
+                    MemorySegment c = paths[0], rows = paths[1];
                     for (int i = 0; i < m; i++) {
                         for (int j = 0; j < n; j++) {
                             long want = 0;
@@ -72,17 +69,14 @@ class PackedMatmulTest {
                 for (int i = 0; i < w.length; i++) w[i] = random.nextFloat() * 2 - 1;
                 MemorySegment plain = arena.allocate(w.length * 4L, 64);
                 MemorySegment.copy(w, 0, plain, ValueLayout.JAVA_FLOAT, 0, w.length);
-                MemorySegment packed = arena.allocate(matmul.packedBytes(n, k), 64);
-                matmul.pack(plain, n, k, packed);
+                MemorySegment packed = pack(matmul, plain, n, k, arena);
                 for (int m : new int[]{1, 3, 16, 17, 65}) {
                     float[] a = new float[m * k];
                     for (int i = 0; i < a.length; i++) a[i] = random.nextFloat() * 2 - 1;
                     MemorySegment as = arena.allocate(a.length * 4L, 64);
                     MemorySegment.copy(a, 0, as, ValueLayout.JAVA_FLOAT, 0, a.length);
-                    MemorySegment c = arena.allocate((long) m * n * 4, 64);
-                    MemorySegment rows = arena.allocate((long) m * n * 4, 64);
-                    matmul.multiply(m, n, k, as, packed, c);
-                    matmul.multiplyRowByRow(m, n, k, as, packed, rows);
+                    MemorySegment[] paths = bothPaths(matmul, m, n, k, as, packed, arena);
+                    MemorySegment c = paths[0], rows = paths[1];
                     for (int i = 0; i < m; i++) {
                         for (int j = 0; j < n; j++) {
                             float want = 0;
@@ -97,5 +91,21 @@ class PackedMatmulTest {
                 }
             }
         }
+    }
+
+    /** Weights n x k (row-major) packed for matmul. */
+    private static MemorySegment pack(PackedMatmul matmul, MemorySegment plain, int n, int k, Arena arena) {
+        MemorySegment packed = arena.allocate(matmul.packedBytes(n, k), 64);
+        matmul.pack(plain, n, k, packed);
+        return packed;
+    }
+
+    /** C [m, n] through the m-row primitive, then row by row through the one-row primitive. */
+    private static MemorySegment[] bothPaths(PackedMatmul matmul, int m, int n, int k, MemorySegment a,
+                                             MemorySegment packed, Arena arena) {
+        MemorySegment c = arena.allocate((long) m * n * 4, 64), rows = arena.allocate((long) m * n * 4, 64);
+        matmul.multiply(m, n, k, a, packed, c);
+        matmul.multiplyRowByRow(m, n, k, a, packed, rows);
+        return new MemorySegment[]{c, rows};
     }
 }
