@@ -46,8 +46,9 @@ public final class KernelReport {
     /** Working sets below the L3 (32 MiB) are held against the in-cache copy, others against the 256 MiB one. */
     private static final long CACHE_BYTES = 32L << 20;
     private static final List<String> ORDER = List.of("BlasBenchmark.sgemm", "BlasBenchmark.gemm",
-            "BlasBenchmark.matVec", "MemoryBenchmark.copy", "MemoryBenchmark.softmax", "MemoryBenchmark.rmsNorm",
-            "MemoryBenchmark.gelu", "ModelBenchmark.crossEntropy", "ModelBenchmark.crossEntropyBackward", "AttentionBenchmark.forward",
+            "BlasBenchmark.matVec", "DecodeBenchmark.outputLayer", "MemoryBenchmark.copy",
+            "MemoryBenchmark.softmax", "MemoryBenchmark.rmsNorm", "MemoryBenchmark.gelu",
+            "ModelBenchmark.crossEntropy", "ModelBenchmark.crossEntropyBackward", "AttentionBenchmark.forward",
             "AttentionBenchmark.forwardBackward");
     private static final List<String> PRESETS = List.of("transformer", "lumenspark-v0.1", "lumenspark",
             "conv-linformer");
@@ -173,6 +174,13 @@ public final class KernelReport {
                 // numpy: A[M,N] @ x[N,1], the same product as a (M x 1 x N) matmul
                 yield new Row("matVec", s, ms, err, 2.0 * d[0] * d[1], 4.0 * ((double) d[0] * d[1] + d[0] + d[1]),
                         d[0] + "x1x" + d[1], key);
+            }
+            case "DecodeBenchmark.outputLayer" -> {
+                int rows = Integer.parseInt(p.getParam("rows"));
+                // the weights streamed once per call; numpy's product of the same shape as the ceiling
+                yield new Row("decode output layer (" + p.getParam("kernel") + ")", rows + " x 512 x 50257", ms, err,
+                        2.0 * rows * Bench.D * Bench.VOCAB, 4.0 * Bench.D * Bench.VOCAB,
+                        rows + "x" + Bench.VOCAB + "x" + Bench.D + ":tB", key + p.getParam("kernel") + rows);
             }
             case "MemoryBenchmark.copy" -> {
                 int mib = Integer.parseInt(p.getParam("mib"));
