@@ -219,14 +219,23 @@ final class Tokenization {
                 done = job.runToEnd();
             } catch (LumensparkException e) {
                 // The input or the options are at fault, so this work cannot be resumed as it is. Crashes and
-                // interruptions (any other exception) keep the files for a rerun.
+                // interruptions (any other exception) keep the files for a rerun; so does a write that failed
+                // because the thread was interrupted (an interrupted channel closes: the progress record's write
+                // then fails as if the disk had)
+                if (Thread.currentThread().isInterrupted()) throw interrupted();
                 deletePartials(dir);
                 throw e;
             }
             return finish(dir, plan, key, done, job.resumed, job.maxPendingChars, job.commits);
         } catch (IOException | UncheckedIOException e) {
+            if (Thread.currentThread().isInterrupted()) throw interrupted();
             throw new LumensparkException("cannot write the tokens in " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** A run stopped by an interrupt (a cancelled Spark task): as if killed, its files kept for a rerun. */
+    private static CancellationException interrupted() {
+        return new CancellationException("tokenizing interrupted");
     }
 
     /** Renames the finished files into place and writes the manifest, then drops the progress record. */
@@ -531,7 +540,7 @@ final class Tokenization {
                 }
             } catch (InterruptedException e) { // e.g. a cancelled Spark task: stopped as if killed, files kept
                 Thread.currentThread().interrupt();
-                throw new CancellationException("tokenizing interrupted");
+                throw interrupted();
             }
         }
 

@@ -379,6 +379,55 @@ class PrepareFolderTest {
         assertSameFiles(whole, out);
     }
 
+    /**
+     * Interrupted while it writes rather than while it waits for an encoder (its channel closes, and writing the
+     * progress record fails as a full disk would): still stopped as if killed, the files kept for the rerun. The
+     * thread is interrupted as soon as it runs after some progress records, over several runs, since where it is
+     * then (writing tokens, syncing them, writing the record, or back to waiting) is up to the scheduler.
+     */
+    @Test
+    void aThreadInterruptedWhileWritingKeepsItsProgressToo() throws Exception {
+        List<Path> corpus = mixedCorpus();
+        Path whole = tmp.resolve("whole");
+        TokenCorpus.prepareFolder(corpus, GPT2, options(0.1), whole, false, small(2));
+        int stopped = 0;
+        for (int attempt = 0; attempt < 30 && stopped < 6; attempt++) {
+            CountDownLatch underway = new CountDownLatch(1);
+            Tokenizer counting = new TokenCorpusTest.CountingTokenizer() {
+                @Override
+                public int[] encode(String text) {
+                    if (chars.get() > 6_000) underway.countDown(); // past a progress record or two
+                    return super.encode(text);
+                }
+            };
+            Path out = tmp.resolve("writing-" + attempt);
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            Thread job = new Thread(() -> {
+                try {
+                    TokenCorpus.prepareFolder(corpus, counting, options(0.1), out, false, small(2));
+                } catch (Throwable t) {
+                    thrown.set(t);
+                }
+            });
+            job.start();
+            assertTrue(underway.await(30, TimeUnit.SECONDS), "the run gets going");
+            while (job.isAlive() && job.getState() != Thread.State.RUNNABLE) Thread.onSpinWait();
+            job.interrupt();
+            job.join(30_000);
+            if (thrown.get() == null) { // it finished first
+                assertTrue(Files.exists(out.resolve("manifest.json")));
+                continue;
+            }
+            stopped++;
+            assertTrue(thrown.get() instanceof CancellationException, "stopped, not refused: " + thrown.get());
+            assertTrue(Files.exists(out.resolve("train.bin.partial")) || Files.exists(out.resolve("manifest.json")),
+                    "the work so far is kept");
+            TokenCorpus.prepareFolder(corpus, GPT2, options(0.1), out, false, small(2));
+            assertSameFiles(whole, out);
+        }
+        assertTrue(stopped > 0, "every run finished before its interrupt");
+    }
+
     @Test
     void rerunsAreNoOpsAndOtherArgumentsNeedForce() throws IOException {
         Path f = write("a.txt", "Some text that is long enough to hold out a tenth of it.\n".repeat(5));
