@@ -276,6 +276,20 @@ class PrepareFolderTest {
                 write("mix/c.csv", csv.toString()));
     }
 
+    /** A started thread preparing corpus into out with tokenizer (on two threads), what it throws into thrown. */
+    private static Thread prepareInThread(List<Path> corpus, Tokenizer tokenizer, Path out,
+                                          AtomicReference<Throwable> thrown) {
+        Thread job = new Thread(() -> {
+            try {
+                TokenCorpus.prepareFolder(corpus, tokenizer, options(0.1), out, false, small(2));
+            } catch (Throwable t) {
+                thrown.set(t);
+            }
+        });
+        job.start();
+        return job;
+    }
+
     private static Tokenization.Settings small(int threads) {
         return new Tokenization.Settings(threads, 200, 3_000, RecordReader.MAX_RECORD, -1, Long.MAX_VALUE);
     }
@@ -359,14 +373,7 @@ class PrepareFolderTest {
         };
         Path out = tmp.resolve("interrupted");
         AtomicReference<Throwable> thrown = new AtomicReference<>();
-        Thread job = new Thread(() -> {
-            try {
-                TokenCorpus.prepareFolder(corpus, stalling, options(0.1), out, false, small(2));
-            } catch (Throwable t) {
-                thrown.set(t);
-            }
-        });
-        job.start();
+        Thread job = prepareInThread(corpus, stalling, out, thrown);
         assertTrue(stuck.await(30, TimeUnit.SECONDS), "the encoder stalls");
         while (job.getState() != Thread.State.WAITING) Thread.sleep(1); // for the stalled piece
         job.interrupt();
@@ -402,14 +409,7 @@ class PrepareFolderTest {
             };
             Path out = tmp.resolve("writing-" + attempt);
             AtomicReference<Throwable> thrown = new AtomicReference<>();
-            Thread job = new Thread(() -> {
-                try {
-                    TokenCorpus.prepareFolder(corpus, counting, options(0.1), out, false, small(2));
-                } catch (Throwable t) {
-                    thrown.set(t);
-                }
-            });
-            job.start();
+            Thread job = prepareInThread(corpus, counting, out, thrown);
             assertTrue(underway.await(30, TimeUnit.SECONDS), "the run gets going");
             while (job.isAlive() && job.getState() != Thread.State.RUNNABLE) Thread.onSpinWait();
             job.interrupt();
