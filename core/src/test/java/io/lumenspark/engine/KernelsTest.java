@@ -46,6 +46,19 @@ class KernelsTest {
             }
         }
         assertEquals(0f, Kernels.exp(-1000f), 1e-37f);
+        // beyond the clamps, the special values and any bit pattern: the vector and the scalar twin agree
+        float[] special = {Float.NaN, -0f, 0f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -87.3f, 88.37f,
+                Math.nextDown(-87.3f), Math.nextUp(88.37f), -1000f, 1000f, Float.MIN_VALUE, -Float.MAX_VALUE};
+        for (int trial = 0; trial < 20000; trial++) {
+            for (int i = 0; i < xs.length; i++) {
+                int at = trial * xs.length + i;
+                xs[i] = at < special.length ? special[at] : Float.intBitsToFloat(r.nextInt());
+            }
+            float[] v = Kernels.exp(FloatVector.fromArray(Kernels.S, xs, 0)).toArray();
+            for (int i = 0; i < xs.length; i++) {
+                assertEquals(Float.floatToIntBits(Kernels.exp(xs[i])), Float.floatToIntBits(v[i]), "exp(" + xs[i] + ")");
+            }
+        }
     }
 
     /** The first NaN or infinity (or not -infinity when removed entries are allowed), in a run or in the tail. */
@@ -86,6 +99,38 @@ class KernelsTest {
             } else {
                 assertEquals(Float.floatToIntBits(Kernels.exp(x[i] - 7f)), Float.floatToIntBits(out[i]), "entry " + i);
                 assertTrue(out[i] > 0, "entry " + i + " is drawable");
+            }
+        }
+    }
+
+    /**
+     * The sampler's run sums: each run's sum exactly that of {@link Kernels#sum(FloatVector)} on its lanes (the
+     * tree the draws have always used), in blocks of L runs computed together, in the runs after them and in the
+     * short last run, for lengths around the block size and the GPT-2 vocabulary's.
+     */
+    @Test
+    void runSumsAreEachRunsTreeSumBitForBit() {
+        int l = Kernels.L;
+        Random r = new Random(9);
+        int[] lengths = {1, l - 1, l, l * l - 1, l * l, l * l + 1, l * l + l, 2 * l * l + 3 * l + 5, 50_257};
+        for (int n : lengths) {
+            for (int trial = 0; trial < 20; trial++) {
+                float[] x = new float[n];
+                // magnitudes over many decades, so that any other order of the additions rounds differently
+                for (int i = 0; i < n; i++) x[i] = (float) (Math.exp(r.nextGaussian() * 8) * (r.nextInt(5) == 0 ? 0 : 1));
+                double[] sums = new double[(n + l - 1) / l];
+                assertEquals(sums.length, Kernels.runSums(x, n, sums), "runs of " + n);
+                for (int c = 0; c < sums.length; c++) {
+                    float want;
+                    if ((c + 1) * l <= n) {
+                        want = Kernels.sum(FloatVector.fromArray(Kernels.S, x, c * l));
+                    } else {
+                        want = 0;
+                        for (int i = c * l; i < n; i++) want += x[i];
+                    }
+                    assertEquals(Float.floatToIntBits(want), Float.floatToIntBits((float) sums[c]),
+                            "run " + c + " of " + n + ", trial " + trial);
+                }
             }
         }
     }
