@@ -47,7 +47,7 @@ public final class KernelReport {
     private static final long CACHE_BYTES = 32L << 20;
     private static final List<String> ORDER = List.of("BlasBenchmark.sgemm", "BlasBenchmark.gemm",
             "BlasBenchmark.matVec", "DecodeBenchmark.outputLayer", "MemoryBenchmark.copy",
-            "MemoryBenchmark.softmax", "MemoryBenchmark.rmsNorm", "MemoryBenchmark.gelu",
+            "MemoryBenchmark.softmax", "MemoryBenchmark.draw", "MemoryBenchmark.rmsNorm", "MemoryBenchmark.gelu",
             "ModelBenchmark.crossEntropy", "ModelBenchmark.crossEntropyBackward", "AttentionBenchmark.forward",
             "AttentionBenchmark.forwardBackward");
     private static final List<String> PRESETS = List.of("transformer", "lumenspark-v0.1", "lumenspark",
@@ -190,6 +190,11 @@ public final class KernelReport {
                 int w = Integer.parseInt(p.getParam("width"));
                 double b = 4.0 * MemoryBenchmark.SOFTMAX_ROWS * w; // in place: read once, written once
                 yield new Row("softmax", MemoryBenchmark.SOFTMAX_ROWS + " x " + w, ms, err, 0, 2 * b, copyFor(b), key);
+            }
+            case "MemoryBenchmark.draw" -> {
+                double b = 4.0 * MemoryBenchmark.DRAW_ROWS * Bench.VOCAB; // logits read, weights written
+                yield new Row("draw (sampling)", MemoryBenchmark.DRAW_ROWS + " x " + Bench.VOCAB, ms, err, 0, 2 * b,
+                        copyFor(b), key);
             }
             case "MemoryBenchmark.rmsNorm" -> {
                 int[] d = BlasBenchmark.dims(p.getParam("rms"));

@@ -1,6 +1,7 @@
 package io.lumenspark.jmh;
 
 import io.lumenspark.engine.Kernels;
+import io.lumenspark.generate.Sampling;
 import io.lumenspark.engine.Parallel;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -17,6 +18,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -141,6 +143,27 @@ public class MemoryBenchmark {
         }
     }
 
+    /** A server's decoding step's logits: DRAW_ROWS rows of the GPT-2 vocabulary, each with its own random stream. */
+    @State(Scope.Benchmark)
+    public static class Draw {
+        float[][] logits = new float[DRAW_ROWS][Bench.VOCAB];
+        SplittableRandom[] random = new SplittableRandom[DRAW_ROWS];
+        int[] chosen = new int[DRAW_ROWS];
+
+        @Setup
+        public void setup() {
+            Bench.selectBackend();
+            SplittableRandom r = new SplittableRandom(3);
+            for (int b = 0; b < DRAW_ROWS; b++) {
+                for (int i = 0; i < Bench.VOCAB; i++) logits[b][i] = (float) (r.nextGaussian() * 3);
+                random[b] = new SplittableRandom(b);
+            }
+        }
+    }
+
+    /** Rows of logits a draw benchmark samples from: a 16-stream server step's. */
+    public static final int DRAW_ROWS = 16;
+
     @Benchmark
     public void copy(Copy c) {
         int pieces = (int) (c.src.byteSize() / PIECE);
@@ -172,5 +195,14 @@ public class MemoryBenchmark {
     public void gelu(Gelu g) {
         Parallel.rows(g.rows, g.width, (from, to) ->
                 Kernels.gelu(g.x, g.y, (long) from * g.width, (long) to * g.width));
+    }
+
+    /** A token drawn from each row at temperature 1 (Sampling.draw: max, exp, run sums, the walk), rows split over the pool. */
+    @Benchmark
+    public int[] draw(Draw d) {
+        Parallel.rows(DRAW_ROWS, Bench.VOCAB, (from, to) -> {
+            for (int b = from; b < to; b++) d.chosen[b] = Sampling.draw(d.logits[b], d.random[b]);
+        });
+        return d.chosen;
     }
 }
