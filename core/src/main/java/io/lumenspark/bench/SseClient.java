@@ -4,9 +4,9 @@ import io.lumenspark.LumensparkException;
 import io.lumenspark.io.Json;
 
 import java.io.BufferedInputStream;
+import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -24,26 +24,7 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  * against the same server; the README gives the runs).
  */
 final class SseClient implements AutoCloseable {
-    private record Connection(Socket socket, Input in, OutputStream out) {
-    }
-
-    /**
-     * A connection's buffered input, which says how much of what came it holds without asking the socket (the
-     * socket's available() is a system call, one per event that the client's share of the cores paid for).
-     */
-    private static final class Input extends BufferedInputStream {
-        Input(InputStream in) {
-            super(in, 1 << 16);
-        }
-
-        /** Bytes read from the socket and not yet taken. */
-        synchronized int buffered() {
-            return count - pos;
-        }
-
-        void readFully(byte[] b) throws IOException {
-            if (readNBytes(b, 0, b.length) < b.length) throw new EOFException("the server closed the connection");
-        }
+    private record Connection(Socket socket, DataInputStream in, OutputStream out) {
     }
 
     /** Connecting, and waiting for the next byte of an answer (a first token waits for the prompts fed before). */
@@ -124,10 +105,9 @@ final class SseClient implements AutoCloseable {
             int tokens = 0;
             // whether a token's event after the first was waited for; when none was, the rest of the text came
             // with the first (read late, in one burst) and first to last measures parsing, not the server. The
-            // finish event, sent right after the last token's, does not count. An event not yet in the buffer when
-            // the one before has been taken is waited for (a late client reads several at once)
-            boolean waited = false, waiting = c.in.buffered() == 0;
-            for (int size; (size = Integer.parseInt(line(c.in).trim(), 16)) > 0; waiting = c.in.buffered() == 0) {
+            // finish event, sent right after the last token's, does not count
+            boolean waited = false, waiting = c.in.available() == 0;
+            for (int size; (size = Integer.parseInt(line(c.in).trim(), 16)) > 0; waiting = c.in.available() == 0) {
                 byte[] chunk = new byte[size];
                 c.in.readFully(chunk);
                 line(c.in); // the chunk's CRLF
@@ -165,7 +145,7 @@ final class SseClient implements AutoCloseable {
     }
 
     /** The message of an error answer's OpenAI-shaped body, or the body. */
-    private static String errorMessage(Input in, int length) throws IOException {
+    private static String errorMessage(DataInputStream in, int length) throws IOException {
         byte[] body = new byte[length];
         in.readFully(body);
         String text = new String(body, StandardCharsets.UTF_8);
@@ -182,12 +162,12 @@ final class SseClient implements AutoCloseable {
         s.connect(new InetSocketAddress(host, port), CONNECT_MILLIS);
         s.setSoTimeout(READ_MILLIS);
         s.setTcpNoDelay(true);
-        return new Connection(s, new Input(s.getInputStream()),
+        return new Connection(s, new DataInputStream(new BufferedInputStream(s.getInputStream(), 1 << 16)),
                 s.getOutputStream());
     }
 
     /** A line without its CR LF (ISO-8859-1: the header and chunk-size lines are ASCII). */
-    private static String line(Input in) throws IOException {
+    private static String line(DataInputStream in) throws IOException {
         StringBuilder sb = new StringBuilder();
         for (int ch; (ch = in.read()) != '\n'; ) {
             if (ch < 0) throw new EOFException("the server closed the connection");
