@@ -35,6 +35,8 @@ public final class Kernels {
     private static final VectorShuffle<Float>[] SWAP = swaps();
     /** For each width w of {@link #SWAP}, the lanes i with bit w set. */
     private static final VectorMask<Float>[] HIGH_LANES = highLanes();
+    /** Each thread's room for {@link #runSumsOfBlock}'s L / 2 vectors between levels (no garbage per draw). */
+    private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[L * L / 2]);
     /** Lane i's index with its log2(L) bits in reverse order. */
     private static final int[] BIT_REVERSED = bitReversed();
 
@@ -444,7 +446,7 @@ public final class Kernels {
     public static int runSums(float[] x, int n, double[] sums) {
         int c = 0, i = 0;
         if (n >= L * L) {
-            float[] half = new float[L * L / 2];
+            float[] half = BLOCK.get();
             for (int bound = n - L * L; i <= bound; i += L * L, c += L) runSumsOfBlock(x, i, half, sums, c);
         }
         for (int bound = n - L; i <= bound; i += L) sums[c++] = sum(FloatVector.fromArray(S, x, i));

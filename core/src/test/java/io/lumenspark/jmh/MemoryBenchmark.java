@@ -1,8 +1,8 @@
 package io.lumenspark.jmh;
 
 import io.lumenspark.engine.Kernels;
-import io.lumenspark.generate.Sampling;
 import io.lumenspark.engine.Parallel;
+import io.lumenspark.generate.Sampling;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
