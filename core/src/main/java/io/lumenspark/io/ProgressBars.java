@@ -148,12 +148,22 @@ public final class ProgressBars {
             bar.setExtraMessage(message);
         }
 
-        /** Draws the bar a last time and ends its line; later calls, from any thread, do nothing. */
+        /**
+         * Draws the bar a last time and ends its line; later calls, from any thread, do nothing. A thread that was
+         * interrupted is still interrupted afterwards: the library waits for its last redraw and drops an
+         * interrupt that cuts the wait short, which lost a cancelled Spark task's interrupt before the tokenizing
+         * run could see it (it then took the failed write for bad input and deleted the part's files).
+         */
         @Override
         public void close() {
             if (closed.compareAndSet(false, true)) {
-                bar.close(); // draws it a last time, after its last scheduled redraw
-                line.close(); // the library's own close leaves the line open when it comes before the first redraw
+                boolean interrupted = Thread.interrupted(); // cleared, so that the last redraw is waited for
+                try {
+                    bar.close(); // draws it a last time, after its last scheduled redraw
+                    line.close(); // the library's own close leaves the line open when it comes before the first redraw
+                } finally {
+                    if (interrupted) Thread.currentThread().interrupt();
+                }
             }
         }
     }

@@ -42,6 +42,24 @@ class ProgressBarsTest {
         }
     }
 
+    /** A cancelled task's thread closes its bar on the way out: the interrupt must outlive the close. */
+    @Test
+    void closingABarKeepsTheThreadsInterrupt() {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ProgressBars.Bar bar = ProgressBars.open("tokenizing", 100, 0, ProgressBars.Unit.values()[0],
+                new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        bar.stepTo(40);
+        Thread.currentThread().interrupt();
+        try {
+            bar.close();
+            assertTrue(Thread.currentThread().isInterrupted(), "the interrupt was lost");
+        } finally {
+            Thread.interrupted();
+        }
+        String text = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(text.endsWith("\n") && text.contains("40"), "drawn a last time and ended: " + text);
+    }
+
     @Test
     void sigtermEndsTheLineOfABarStillOpen(@TempDir Path tmp) throws Exception {
         Path err = tmp.resolve("stderr.txt");
