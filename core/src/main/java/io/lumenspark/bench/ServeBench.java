@@ -29,17 +29,13 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.SplittableRandom;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 /**
  * The server under concurrent streams: for each preset (random weights, as {@code bench generate} uses), a model
  * folder is written and served on loopback, and 1, 2, 4, ... clients stream completions at once (prompts of random
  * token ids, a fixed number of new tokens each, sampled with a seed), over connections kept open from round to
- * round, as an application's client keeps its pool ({@link SseClient}: a small client on blocking sockets, so
- * that the measuring takes little of the cores the server runs on). Reports the aggregate generated tokens/s
+ * round, as an application's client keeps its pool ({@link SseClient}: a small client that runs a round's
+ * streams on one thread, so that the measuring takes little of the cores the server runs on). Reports the aggregate generated tokens/s
  * (a round's tokens over its wall time, feeding the prompts and waiting for first tokens included), the
  * generation-phase tokens/s (the tokens after each stream's first, over the time from the round's first first
  * token to its last token: llama.cpp's batched-bench S_TG, which leaves prompt processing out; streams that start
@@ -170,14 +166,16 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
                 SplittableRandom random = new SplittableRandom(7);
                 // warm-up: the JIT compiles the steps of the largest batch and of one row (a batched int8 step
                 // needed about 150 steps to reach its speed; the code around the kernels, called once a step,
-                // was still being compiled 20 s into a run), connections
+                // was still being compiled 20 s into a run), connections, and batch-1 generation: its first
+                // sequences, run after the server's warm-up, sent code the two share back to the interpreter and
+                // the first compiler (a fifth of a timed minute slower), and generate was timed still warming up
                 long warmUpEnd = System.nanoTime() + (long) (warmUpSeconds * 1e9);
                 SplittableRandom warmUpRandom = new SplittableRandom(8); // the timed rounds' prompts stay the same
                 do {
                     round(sse, preset, maxBatch, cfg, warmUpRandom);
                     round(sse, preset, 1, cfg, warmUpRandom);
+                    generateMsPerToken(local, cfg, warmUpRandom);
                 } while (System.nanoTime() < warmUpEnd);
-                generateMsPerToken(local, cfg, random);
                 for (int s : streams) {
                     List<double[]> rs = new ArrayList<>();
                     List<Double> gen = new ArrayList<>(), speedups = new ArrayList<>(), genSpeedups = new ArrayList<>();
@@ -295,7 +293,7 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
     }
 
     /**
-     * A round from its streams' {@link SseClient#stream} results and its seconds: {aggregate tokens/s, median ms per
+     * A round from its streams' {@link SseClient#streams} results and its seconds: {aggregate tokens/s, median ms per
      * token of the streams that could time theirs (NaN when none), median ms to the first token, seconds,
      * generation-phase tokens/s (every stream's tokens after its first, over the time from the earliest first token
      * to the latest last one; NaN when no stream could time its tokens)}.
@@ -333,19 +331,8 @@ public record ServeBench(List<String> presets, Map<String, String> overrides, Li
             b.put("stream_options", Map.of("include_usage", true));
             bodies.add(Json.toLine(b));
         }
-        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
-            long start = System.nanoTime();
-            List<Future<double[]>> futures = new ArrayList<>();
-            for (String body : bodies) futures.add(pool.submit(() -> sse.stream("/v1/completions", body, start)));
-            double[][] results = new double[s][];
-            for (int i = 0; i < s; i++) results[i] = futures.get(i).get();
-            return combine(results, (System.nanoTime() - start) / 1e9);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof LumensparkException l) throw l;
-            throw new LumensparkException("a benchmark stream failed: " + e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new LumensparkException("interrupted");
-        }
+        long start = System.nanoTime();
+        double[][] results = sse.streams("/v1/completions", bodies, start);
+        return combine(results, (System.nanoTime() - start) / 1e9);
     }
 }

@@ -22,8 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The benchmark's client against a scripted loopback server: events timed as they come, the connection reused,
- * a connection the server closed meanwhile replaced, error answers and error events reported.
+ * The benchmark's client against a scripted loopback server: events timed as they come, the streams of a round
+ * at once, connections reused, a connection the server closed meanwhile replaced, error answers and error events
+ * reported.
  */
 class SseClientTest {
     /** Marks the end of the connection after an answer's parts. */
@@ -143,6 +144,70 @@ class SseClientTest {
             assertTrue(a[2] >= GAP_MILLIS * 0.9, "the first text chunk came a gap after the headers: " + a[2]);
             assertTrue(b[2] > a[3], "the second stream came after the first");
             assertEquals(1, connections.get(), "the second request reused the first's connection");
+        }
+    }
+
+    @Test
+    void aRoundsStreamsRunAtOnceOnTheirOwnConnectionsKeptForTheNextRound() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
+            // each connection on its own thread, answering its requests with 4 and then 2 tokens
+            AtomicInteger connections = new AtomicInteger();
+            List<Thread> servers = new ArrayList<>();
+            Thread acceptor = Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < 3; i++) {
+                    try {
+                        Socket s = listener.accept();
+                        connections.incrementAndGet();
+                        servers.add(Thread.ofVirtual().start(() -> answer(s, List.of(stream(4), stream(2)))));
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
+            long start = System.nanoTime();
+            double[][] a = client.streams("/v1/completions", List.of("{}", "{\"b\":1}", "{\"c\":2}"), start);
+            double[][] b = client.streams("/v1/completions", List.of("{}", "{}", "{}"), start);
+            acceptor.join(10_000);
+            for (Thread t : List.copyOf(servers)) t.join(10_000);
+            assertEquals(3, a.length);
+            double firstLast = Double.POSITIVE_INFINITY, lastFirst = 0;
+            for (double[] r : a) {
+                assertEquals(4, r[0], () -> Arrays.toString(r));
+                assertTrue(r[1] >= GAP_MILLIS * 0.5, () -> "timed as they came: " + Arrays.toString(r));
+                firstLast = Math.min(firstLast, r[3]);
+                lastFirst = Math.max(lastFirst, r[2]);
+            }
+            // at once: every stream's first token came before any stream's last (one after the other, the
+            // second's first would come after the first's last)
+            assertTrue(lastFirst < firstLast, "the streams ran at once: " + Arrays.deepToString(a));
+            for (double[] r : b) assertEquals(2, r[0], () -> Arrays.toString(r));
+            assertEquals(3, connections.get(), "the second round reused the first's three connections");
+        }
+    }
+
+    /** Answers the requests that come on s with answers' parts in turn, GAP_MILLIS apart, then closes it. */
+    private static void answer(Socket s, List<List<String>> answers) {
+        try (s) {
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(),
+                    StandardCharsets.ISO_8859_1));
+            OutputStream out = s.getOutputStream();
+            for (List<String> answer : answers) {
+                int length = 0;
+                for (String line = in.readLine(); line != null && !line.isEmpty(); line = in.readLine()) {
+                    if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
+                        length = Integer.parseInt(line.substring(15).trim());
+                    }
+                }
+                for (int i = 0; i < length; i++) in.read();
+                for (String part : answer) {
+                    out.write(part.getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    Thread.sleep(GAP_MILLIS);
+                }
+            }
+        } catch (IOException | InterruptedException e) {
+            // the test's assertions tell
         }
     }
 
