@@ -33,8 +33,10 @@ import java.util.Locale;
 final class SseClient implements AutoCloseable {
     /** Connecting, and waiting for the next byte of any answer (a first token waits for the prompts fed before). */
     private static final int CONNECT_MILLIS = 10_000, READ_MILLIS = 120_000;
-    /** The most an answer's headers, a chunk-size line or an error body may take. */
+    /** The most an answer's header line, a chunk-size line or an error body may take. */
     private static final int MAX_PART = 1 << 16;
+    /** The largest chunk (one event) taken: 16 MiB. */
+    private static final int MAX_CHUNK = 1 << 24;
 
     private final String host;
     private final int port;
@@ -91,28 +93,40 @@ final class SseClient implements AutoCloseable {
             return out;
         } catch (IOException e) {
             throw new LumensparkException("a benchmark stream failed: " + e.getMessage());
+        } catch (LumensparkException e) {
+            throw e;
+        } catch (RuntimeException e) { // a malformed answer (a chunk size or length that is no number, ...)
+            throw new LumensparkException("a benchmark stream failed: " + e);
         } finally {
             for (Exchange x : exchanges) x.finish();
         }
     }
 
-    /** Reads and writes until every exchange has its answer; a READ_MILLIS silence of them all fails. */
+    /**
+     * Reads and writes until every exchange has its answer; a READ_MILLIS silence of them all fails, and so does an
+     * interrupt. The selected keys are cleared whatever happens, so that a key left selected by a failure cannot
+     * keep a pooled connection's readiness from the next round's selects.
+     */
     private void run(List<Exchange> exchanges) throws IOException {
         int open = exchanges.size();
         long deadline = System.nanoTime() + READ_MILLIS * 1_000_000L;
         while (open > 0) {
+            if (Thread.currentThread().isInterrupted()) throw new LumensparkException("interrupted");
             long left = (deadline - System.nanoTime()) / 1_000_000;
             if (left <= 0) throw new LumensparkException("a benchmark stream timed out: no answer for "
                     + READ_MILLIS / 1000 + " s");
-            if (selector.select(left) == 0) continue;
-            long now = System.nanoTime();
-            for (SelectionKey k : selector.selectedKeys()) {
-                Exchange x = (Exchange) k.attachment();
-                if (x == null || x.done) continue;
-                if (x.ready(k, now)) open--;
-                deadline = now + READ_MILLIS * 1_000_000L;
+            try {
+                if (selector.select(left) == 0) continue;
+                long now = System.nanoTime();
+                for (SelectionKey k : selector.selectedKeys()) {
+                    Exchange x = (Exchange) k.attachment();
+                    if (x == null || x.done) continue;
+                    if (x.ready(k, now)) open--;
+                    deadline = now + READ_MILLIS * 1_000_000L;
+                }
+            } finally {
+                selector.selectedKeys().clear();
             }
-            selector.selectedKeys().clear();
         }
     }
 
@@ -207,7 +221,13 @@ final class SseClient implements AutoCloseable {
         /** Handles k's readiness at time now; returns whether the answer is complete. */
         boolean ready(SelectionKey k, long now) throws IOException {
             if (k.isWritable()) {
-                channel.write(out);
+                try {
+                    channel.write(out);
+                } catch (IOException e) {
+                    if (!pooled) throw e;
+                    replace();
+                    return false;
+                }
                 if (!out.hasRemaining()) k.interestOps(SelectionKey.OP_READ);
                 return false;
             }
@@ -235,7 +255,11 @@ final class SseClient implements AutoCloseable {
             in.flip();
             parse(now);
             in.compact();
-            if (!in.hasRemaining()) in = ByteBuffer.allocate(in.capacity() * 2).put(in.flip()); // a chunk larger
+            if (done) {
+                k.interestOps(0); // a close by the server from now on is no event of this round's
+            } else if (!in.hasRemaining()) { // a chunk larger than the buffer (at most MAX_CHUNK)
+                in = ByteBuffer.allocate(Math.min(2 * in.capacity(), MAX_CHUNK + MAX_PART)).put(in.flip());
+            }
             return done;
         }
 
@@ -291,6 +315,10 @@ final class SseClient implements AutoCloseable {
                 }
                 case SIZE -> {
                     size = Integer.parseInt(line.trim(), 16);
+                    if (size < 0 || size > MAX_CHUNK) {
+                        throw new LumensparkException("a benchmark stream's answer has a chunk of " + size
+                                + " bytes (at most " + MAX_CHUNK + ")");
+                    }
                     chunkRead = reads;
                     part = size > 0 ? Part.DATA : Part.TRAILER;
                 }

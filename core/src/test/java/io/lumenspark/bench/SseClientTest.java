@@ -11,6 +11,7 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -19,6 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -186,7 +188,49 @@ class SseClientTest {
         }
     }
 
-    /** Answers the requests that come on s with answers' parts in turn, GAP_MILLIS apart, then closes it. */
+    @Test
+    void aFailedRoundLeavesItsGoodConnectionsReadyForTheNext() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+             SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
+            // the first connection answers in full and is closed by the server 2 gaps later (as an idle
+            // connection is); the second sends a token, then 5 gaps later an error event; later ones answer in full
+            AtomicInteger connections = new AtomicInteger();
+            String whole = String.join("", stream(2));
+            Thread acceptor = Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < 3; i++) {
+                    try {
+                        Socket s = listener.accept();
+                        int n = connections.getAndIncrement();
+                        List<String> parts = switch (n) {
+                            case 0 -> List.of(whole, "");
+                            case 1 -> List.of(stream(1).getFirst() + chunk("{\"choices\":[{\"text\":\"a\","
+                                    + "\"finish_reason\":null}]}"), "", "", "", "",
+                                    chunk("{\"error\":{\"message\":\"a step failed\"}}") + "0\r\n\r\n", CLOSE);
+                            default -> List.of(whole, CLOSE);
+                        };
+                        Thread.ofVirtual().start(() -> answer(s, List.of(parts)));
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            });
+            LumensparkException e = assertThrows(LumensparkException.class,
+                    () -> client.streams("/v1/completions", List.of("{}", "{}"), System.nanoTime()));
+            assertEquals("a benchmark stream failed: a step failed", e.getMessage());
+            // the first connection, pooled and since closed by the server, is replaced at once: no wait for the
+            // read timeout
+            double[] next = assertTimeoutPreemptively(Duration.ofSeconds(20),
+                    () -> client.stream("/v1/completions", "{}", System.nanoTime()));
+            assertEquals(2, next[0]);
+            acceptor.join(10_000);
+            assertEquals(3, connections.get(), "a new connection for the next round");
+        }
+    }
+
+    /**
+     * Answers the requests that come on s with answers' parts in turn, GAP_MILLIS apart (an empty part: a gap
+     * only), then closes it (at once at a part CLOSE).
+     */
     private static void answer(Socket s, List<List<String>> answers) {
         try (s) {
             BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(),
@@ -201,6 +245,7 @@ class SseClientTest {
                 }
                 for (int i = 0; i < length; i++) in.read();
                 for (String part : answer) {
+                    if (part.equals(CLOSE)) return;
                     out.write(part.getBytes(StandardCharsets.UTF_8));
                     out.flush();
                     Thread.sleep(GAP_MILLIS);
