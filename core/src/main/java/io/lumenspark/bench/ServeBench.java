@@ -34,17 +34,17 @@ import java.util.SplittableRandom;
  * The server under concurrent streams: for each preset (random weights, as {@code bench generate} uses), a model
  * folder is written and served on loopback, and 1, 2, 4, ... clients stream completions at once (prompts of random
  * token ids, a fixed number of new tokens each, sampled with a seed), over connections kept open from round to
- * round, as an application's client keeps its pool ({@link SseClient}: a small client that runs a round's
- * streams on one thread, so that the measuring takes little of the cores the server runs on). Reports the aggregate generated tokens/s
- * (a round's tokens over its wall time, feeding the prompts and waiting for first tokens included), the
- * generation-phase tokens/s (the tokens after each stream's first, over the time from the round's first first
- * token to its last token: llama.cpp's batched-bench S_TG, which leaves prompt processing out; streams that start
- * at different times count the gap against it, never for it), the time per output token of each
- * stream (from its first token to its last, over the tokens between) and the time to first token, medians over
- * rounds; beside them, batch-1 generation through the library ({@code generate}'s
- * path), timed in the same process between the rounds and measured the same way. On a shared machine the load drifts during a run, so each
- * round of several streams is paired with a single-stream round just before it, and each speed-up over one stream
- * (aggregate and generation phase) is the median of those pairs' ratios.
+ * round, as an application's client keeps its pool ({@link SseClient}: a small client that runs a round's streams
+ * on one thread, so that the measuring takes little of the cores the server runs on). Reports the aggregate
+ * generated tokens/s (a round's tokens over its wall time, feeding the prompts and waiting for first tokens
+ * included), the generation-phase tokens/s (the tokens after each stream's first, over the time from the round's
+ * first first token to its last token: llama.cpp's batched-bench S_TG, which leaves prompt processing out; streams
+ * that start at different times count the gap against it, never for it), the time per output token of each stream
+ * (from its first token to its last, over the tokens between) and the time to first token, medians over rounds;
+ * beside them, batch-1 generation through the library ({@code generate}'s path), timed in the same process between
+ * the rounds and measured the same way. On a shared machine the load drifts during a run, so each round of several
+ * streams is paired with a single-stream round just before it, and each speed-up over one stream (aggregate and
+ * generation phase) is the median of those pairs' ratios.
  *
  * @param presets      the presets to serve
  * @param overrides    config keys changed in every preset

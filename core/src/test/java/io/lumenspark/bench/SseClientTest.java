@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntFunction;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -155,23 +156,11 @@ class SseClientTest {
              SseClient client = new SseClient("http://127.0.0.1:" + listener.getLocalPort())) {
             // each connection on its own thread, answering its requests with 4 and then 2 tokens
             AtomicInteger connections = new AtomicInteger();
-            List<Thread> servers = new ArrayList<>();
-            Thread acceptor = Thread.ofVirtual().start(() -> {
-                for (int i = 0; i < 3; i++) {
-                    try {
-                        Socket s = listener.accept();
-                        connections.incrementAndGet();
-                        servers.add(Thread.ofVirtual().start(() -> answer(s, List.of(stream(4), stream(2)))));
-                    } catch (IOException e) {
-                        return;
-                    }
-                }
-            });
+            Thread acceptor = acceptEach(listener, 3, connections, n -> List.of(stream(4), stream(2)));
             long start = System.nanoTime();
             double[][] a = client.streams("/v1/completions", List.of("{}", "{\"b\":1}", "{\"c\":2}"), start);
             double[][] b = client.streams("/v1/completions", List.of("{}", "{}", "{}"), start);
             acceptor.join(10_000);
-            for (Thread t : List.copyOf(servers)) t.join(10_000);
             assertEquals(3, a.length);
             double firstLast = Double.POSITIVE_INFINITY, lastFirst = 0;
             for (double[] r : a) {
@@ -196,24 +185,13 @@ class SseClientTest {
             // connection is); the second sends a token, then 5 gaps later an error event; later ones answer in full
             AtomicInteger connections = new AtomicInteger();
             String whole = String.join("", stream(2));
-            Thread acceptor = Thread.ofVirtual().start(() -> {
-                for (int i = 0; i < 3; i++) {
-                    try {
-                        Socket s = listener.accept();
-                        int n = connections.getAndIncrement();
-                        List<String> parts = switch (n) {
-                            case 0 -> List.of(whole, "");
-                            case 1 -> List.of(stream(1).getFirst() + chunk("{\"choices\":[{\"text\":\"a\","
-                                    + "\"finish_reason\":null}]}"), "", "", "", "",
-                                    chunk("{\"error\":{\"message\":\"a step failed\"}}") + "0\r\n\r\n", CLOSE);
-                            default -> List.of(whole, CLOSE);
-                        };
-                        Thread.ofVirtual().start(() -> answer(s, List.of(parts)));
-                    } catch (IOException e) {
-                        return;
-                    }
-                }
-            });
+            Thread acceptor = acceptEach(listener, 3, connections, n -> List.of(switch (n) {
+                case 0 -> List.of(whole, "");
+                case 1 -> List.of(stream(1).getFirst()
+                                + chunk("{\"choices\":[{\"text\":\"a\",\"finish_reason\":null}]}"),
+                        "", "", "", "", chunk("{\"error\":{\"message\":\"a step failed\"}}") + "0\r\n\r\n", CLOSE);
+                default -> List.of(whole, CLOSE);
+            }));
             LumensparkException e = assertThrows(LumensparkException.class,
                     () -> client.streams("/v1/completions", List.of("{}", "{}"), System.nanoTime()));
             assertEquals("a benchmark stream failed: a step failed", e.getMessage());
@@ -225,6 +203,25 @@ class SseClientTest {
             acceptor.join(10_000);
             assertEquals(3, connections.get(), "a new connection for the next round");
         }
+    }
+
+    /**
+     * Accepts count connections on listener, counting them, each answered on its own thread by {@link #answer}
+     * with answers(n) for the n-th connection (from 0).
+     */
+    private static Thread acceptEach(ServerSocket listener, int count, AtomicInteger connections,
+                                     IntFunction<List<List<String>>> answers) {
+        return Thread.ofVirtual().start(() -> {
+            for (int i = 0; i < count; i++) {
+                try {
+                    Socket s = listener.accept();
+                    List<List<String>> a = answers.apply(connections.getAndIncrement());
+                    Thread.ofVirtual().start(() -> answer(s, a));
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        });
     }
 
     /**
