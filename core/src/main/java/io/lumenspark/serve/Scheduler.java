@@ -31,7 +31,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>The events of a pass (a step's tokens, ends, failures) go to the jobs' queues from a second thread, in order,
  * handed over in one batch: putting an event on a queue wakes the request's thread, and with sixteen streams
  * those wake-ups held the scheduler about 0.7 ms a step (the woken threads take the cores at once) before the
- * next step could start; handed over, they happen while it runs.
+ * next step could start; handed over, they happen while it runs. A pass whose events are all one job's (a single
+ * stream) puts them on its queue itself when the second thread has nothing left to hand over: one wake-up, where
+ * handing over costs two (the second thread's, then the request's), and on a 2-core machine whose cores the step
+ * keeps busy every thread woken a token takes from the next step.
  *
  * <p>Feeding prompts holds the running sequences' next step for its duration (on this project's 2-core machine
  * 24-40 ms for sixteen 31-token prompts of the 55 M-parameter presets, 0.1-0.3 s for a 512-token one); the README
@@ -125,6 +128,8 @@ final class Scheduler implements AutoCloseable {
     /** Events not yet handed over (the scheduler's thread), and the batches the handing thread puts on the queues. */
     private List<Posted> posted = new ArrayList<>();
     private final BlockingQueue<List<Posted>> handOver = new LinkedBlockingQueue<>();
+    /** Batches given to the handing thread whose events are not all on their queues yet. */
+    private final AtomicInteger handing = new AtomicInteger();
     private final Thread hander;
     private volatile boolean stopped;
     private int running; // sequences active, for the gauge and drain (under lock)
@@ -291,9 +296,20 @@ final class Scheduler implements AutoCloseable {
         posted.add(new Posted(job, event));
     }
 
-    /** Hands the events posted so far to the handing thread, as one batch. */
+    /**
+     * Hands the events posted so far over: to the handing thread as one batch or, when they are all one job's and
+     * every batch handed over before has been delivered (so they cannot overtake its events), onto that job's queue
+     * from here.
+     */
     private void handOverPosted() {
         if (posted.isEmpty()) return;
+        Job first = posted.getFirst().job();
+        if (handing.get() == 0 && posted.stream().allMatch(p -> p.job() == first)) {
+            for (Posted p : posted) first.events.add(p.event());
+            posted.clear();
+            return;
+        }
+        handing.incrementAndGet();
         handOver.add(posted);
         posted = new ArrayList<>();
     }
@@ -309,6 +325,7 @@ final class Scheduler implements AutoCloseable {
             }
             if (b == END) return;
             for (Posted p : b) p.job().events.add(p.event());
+            handing.decrementAndGet();
         }
     }
 

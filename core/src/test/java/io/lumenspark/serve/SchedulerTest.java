@@ -101,6 +101,37 @@ class SchedulerTest {
     }
 
     /**
+     * Two jobs decode together until the shorter ends; the longer's later events then go onto its queue from the
+     * scheduler's thread rather than through the handing thread: every job still gets its tokens in order, each once,
+     * its Done last. Runs a few times, so that some switches come while the handing thread still holds a batch.
+     */
+    @Test
+    void aJobLeftAloneGetsItsEventsInOrderWhenTheyStopBeingHandedOver() throws Exception {
+        BpeTokenizer tok = SmallModels.tokenizer(tmp);
+        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
+             Scheduler scheduler = new Scheduler("alone", model, 4, 4, new Metrics())) {
+            int[] prompt = model.tokenizer().encode("It was the best");
+            for (int round = 0; round < 5; round++) {
+                Scheduler.Job shortJob = scheduler.submit(List.of(new Scheduler.Spec(prompt,
+                        GenerationConfig.builder().maxNewTokens(2).minNewTokens(2).build(), 1L, -1)));
+                Scheduler.Job longJob = scheduler.submit(List.of(new Scheduler.Spec(prompt,
+                        GenerationConfig.builder().maxNewTokens(24).minNewTokens(24).build(), 2L, -1)));
+                for (Scheduler.Job job : List.of(shortJob, longJob)) {
+                    List<Integer> ids = new ArrayList<>();
+                    Scheduler.Event e;
+                    while ((e = job.events.poll(60, TimeUnit.SECONDS)) instanceof Scheduler.TokenEvent t) {
+                        ids.add(t.token().id());
+                    }
+                    Scheduler.Done done = assertInstanceOf(Scheduler.Done.class, e, "a token, a failure or nothing");
+                    assertEquals(Arrays.stream(done.result().ids()).boxed().toList(), ids, "tokens out of order");
+                    assertNull(job.events.poll(50, TimeUnit.MILLISECONDS), "an event after the Done");
+                }
+            }
+        }
+    }
+
+    /**
      * Closing while a step runs: the step finishes, its tokens are delivered, then the job fails with a message, as
      * does a job still waiting; nothing is lost or left waiting, a new job is refused, and both threads end.
      */
