@@ -30,8 +30,7 @@ class SchedulerTest {
 
     @Test
     void aFailedStepFailsItsRequestsAndTheSchedulerGoesOn() throws Exception {
-        BpeTokenizer tok = SmallModels.tokenizer(tmp);
-        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        Path folder = small();
         AtomicInteger steps = new AtomicInteger();
         Scheduler.Step faulty = (batch, decoders, tokens) -> {
             if (steps.incrementAndGet() == 3) throw new IllegalStateException("planted fault");
@@ -57,8 +56,7 @@ class SchedulerTest {
 
     @Test
     void eventsComeInOrderAndNothingAfterTheDone() throws Exception {
-        BpeTokenizer tok = SmallModels.tokenizer(tmp);
-        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        Path folder = small();
         try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
              Scheduler scheduler = new Scheduler("in-order", model, 4, 4, new Metrics())) {
             GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(12).minNewTokens(12).doSample(true)
@@ -107,8 +105,7 @@ class SchedulerTest {
      */
     @Test
     void aJobLeftAloneGetsItsEventsInOrderWhenTheyStopBeingHandedOver() throws Exception {
-        BpeTokenizer tok = SmallModels.tokenizer(tmp);
-        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        Path folder = small();
         try (LumensparkModel model = LumensparkModel.fromPretrained(folder);
              Scheduler scheduler = new Scheduler("alone", model, 4, 4, new Metrics())) {
             int[] prompt = model.tokenizer().encode("It was the best");
@@ -137,8 +134,7 @@ class SchedulerTest {
      */
     @Test
     void closingWhileAStepRunsDeliversItsTokensThenFailsTheJob() throws Exception {
-        BpeTokenizer tok = SmallModels.tokenizer(tmp);
-        Path folder = SmallModels.write(tmp.resolve("small"), tok, Map.of("seq_length", "64", "k", "8"));
+        Path folder = small();
         CountDownLatch inStep = new CountDownLatch(1), release = new CountDownLatch(1);
         AtomicInteger steps = new AtomicInteger();
         Scheduler.Step held = (batch, decoders, tokens) -> {
@@ -220,6 +216,11 @@ class SchedulerTest {
             Scheduler.Done done = assertInstanceOf(Scheduler.Done.class, last(other), "the other request");
             assertEquals(20, done.tokens());
         }
+    }
+
+    /** A small model of context 64 in a folder of tmp. */
+    private Path small() throws Exception {
+        return SmallModels.write(tmp.resolve("small"), SmallModels.tokenizer(tmp), Map.of("seq_length", "64", "k", "8"));
     }
 
     private static boolean alive(String name) {
