@@ -31,10 +31,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>The events of a pass (a step's tokens, ends, failures) go to the jobs' queues from a second thread, in order,
  * handed over in one batch: putting an event on a queue wakes the request's thread, and with sixteen streams
  * those wake-ups held the scheduler about 0.7 ms a step (the woken threads take the cores at once) before the
- * next step could start; handed over, they happen while it runs. A pass whose events are all one job's (a single
- * stream) puts them on its queue itself when the second thread has nothing left to hand over: one wake-up, where
- * handing over costs two (the second thread's, then the request's), and on a 2-core machine whose cores the step
- * keeps busy every thread woken a token takes from the next step.
+ * next step could start; handed over, they happen while it runs. A pass whose events are all one request's (a
+ * single stream, or the choices of one request) puts them on its queue itself when the second thread has nothing
+ * left to hand over: one wake-up, where handing over costs two (the second thread's, then the request's). On a
+ * 2-core machine whose cores the step keeps busy, every thread woken at each token takes time from the next step.
  *
  * <p>Feeding prompts holds the running sequences' next step for its duration (on this project's 2-core machine
  * 24-40 ms for sixteen 31-token prompts of the 55 M-parameter presets, 0.1-0.3 s for a 512-token one); the README
@@ -130,6 +130,8 @@ final class Scheduler implements AutoCloseable {
     private final BlockingQueue<List<Posted>> handOver = new LinkedBlockingQueue<>();
     /** Batches given to the handing thread whose events are not all on their queues yet. */
     private final AtomicInteger handing = new AtomicInteger();
+    /** Passes whose events the scheduler's thread put on their queue itself (written by that thread only). */
+    private volatile long directPasses;
     private final Thread hander;
     private volatile boolean stopped;
     private int running; // sequences active, for the gauge and drain (under lock)
@@ -213,6 +215,11 @@ final class Scheduler implements AutoCloseable {
             lock.notifyAll();
         }
         return job;
+    }
+
+    /** Passes whose events went onto their request's queue without the handing thread (see the class comment). */
+    long directPasses() {
+        return directPasses;
     }
 
     /** Whether no job is waiting or running. */
@@ -305,8 +312,10 @@ final class Scheduler implements AutoCloseable {
         if (posted.isEmpty()) return;
         Job first = posted.getFirst().job();
         if (handing.get() == 0 && posted.stream().allMatch(p -> p.job() == first)) {
-            for (Posted p : posted) first.events.add(p.event());
-            posted.clear();
+            List<Posted> events = posted;
+            posted = new ArrayList<>(); // taken before they go out: an Error halfway cannot send them twice
+            for (Posted p : events) first.events.add(p.event());
+            directPasses++;
             return;
         }
         handing.incrementAndGet();

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -100,8 +101,9 @@ class SchedulerTest {
 
     /**
      * Two jobs decode together until the shorter ends; the longer's later events then go onto its queue from the
-     * scheduler's thread rather than through the handing thread: every job still gets its tokens in order, each once,
-     * its Done last. Runs a few times, so that some switches come while the handing thread still holds a batch.
+     * scheduler's thread rather than through the handing thread (counted by the scheduler): every job still gets its
+     * tokens in order, each once, its Done last. Sampled at a high temperature, so that tokens out of order would
+     * show; five rounds, so that some switches to the direct path come while the handing thread still holds a batch.
      */
     @Test
     void aJobLeftAloneGetsItsEventsInOrderWhenTheyStopBeingHandedOver() throws Exception {
@@ -110,10 +112,9 @@ class SchedulerTest {
              Scheduler scheduler = new Scheduler("alone", model, 4, 4, new Metrics())) {
             int[] prompt = model.tokenizer().encode("It was the best");
             for (int round = 0; round < 5; round++) {
-                Scheduler.Job shortJob = scheduler.submit(List.of(new Scheduler.Spec(prompt,
-                        GenerationConfig.builder().maxNewTokens(2).minNewTokens(2).build(), 1L, -1)));
-                Scheduler.Job longJob = scheduler.submit(List.of(new Scheduler.Spec(prompt,
-                        GenerationConfig.builder().maxNewTokens(24).minNewTokens(24).build(), 2L, -1)));
+                long direct = scheduler.directPasses();
+                Scheduler.Job shortJob = scheduler.submit(List.of(new Scheduler.Spec(prompt, sampled(2), 1L, -1)));
+                Scheduler.Job longJob = scheduler.submit(List.of(new Scheduler.Spec(prompt, sampled(24), 2L, -1)));
                 for (Scheduler.Job job : List.of(shortJob, longJob)) {
                     List<Integer> ids = new ArrayList<>();
                     Scheduler.Event e;
@@ -123,9 +124,16 @@ class SchedulerTest {
                     Scheduler.Done done = assertInstanceOf(Scheduler.Done.class, e, "a token, a failure or nothing");
                     assertEquals(Arrays.stream(done.result().ids()).boxed().toList(), ids, "tokens out of order");
                     assertNull(job.events.poll(50, TimeUnit.MILLISECONDS), "an event after the Done");
+                    if (job == longJob) assertTrue(new HashSet<>(ids).size() > 1, "one token throughout: order unseen");
                 }
+                assertTrue(scheduler.directPasses() > direct, "no pass of the job left alone went directly");
             }
         }
+    }
+
+    private static GenerationConfig sampled(int tokens) {
+        return GenerationConfig.builder().maxNewTokens(tokens).minNewTokens(tokens).doSample(true).temperature(1.5)
+                .topK(0).build();
     }
 
     /**
