@@ -224,8 +224,11 @@ public final class TokenCorpus {
         if (force) { // the earlier output goes; an unfinished run of the same key is kept and continued
             try {
                 Files.deleteIfExists(manifestFile);
-                Files.deleteIfExists(out.resolve(TRAIN_FILE));
-                Files.deleteIfExists(out.resolve(VAL_FILE));
+                // a run of this key stopped while finishing has renamed its files already: they are its output
+                if (Tokenization.readProgress(out, key) == null) {
+                    Files.deleteIfExists(out.resolve(TRAIN_FILE));
+                    Files.deleteIfExists(out.resolve(VAL_FILE));
+                }
             } catch (IOException e) {
                 throw new LumensparkException("cannot delete the old tokens in " + out + ": " + e.getMessage(), e);
             }

@@ -211,7 +211,8 @@ final class Tokenization {
                 progress = null; // its position counts other pieces, or the files lost data it promised: start over
             }
             if (progress != null && progress.complete()) { // stopped while renaming: only the last steps are left
-                return finish(dir, plan, key, progress, true, 0, 0);
+                if (finishedFilesHold(dir, progress, plan.dtype())) return finish(dir, plan, key, progress, true, 0, 0);
+                progress = null; // a split's file is missing or of another size than recorded: start over
             }
             Progress done;
             Job job = new Job(dir, plan, key, settings, progress);
@@ -284,6 +285,20 @@ final class Tokenization {
         } catch (RuntimeException e) {
             return null; // unreadable: start over
         }
+    }
+
+    /**
+     * Whether each split of a complete record is on disk at exactly its recorded size: as its partial file, or as
+     * its final file where an earlier finish renamed it already.
+     */
+    private static boolean finishedFilesHold(Path dir, Progress p, TokenDtype dtype) throws IOException {
+        return holds(dir, TRAIN_PARTIAL, TRAIN_FILE, p.trainTokens() * dtype.bytes())
+                && holds(dir, VAL_PARTIAL, VAL_FILE, p.valTokens() * dtype.bytes());
+    }
+
+    private static boolean holds(Path dir, String partial, String finished, long bytes) throws IOException {
+        Path f = Files.exists(dir.resolve(partial)) ? dir.resolve(partial) : dir.resolve(finished);
+        return Files.isRegularFile(f) && Files.size(f) == bytes;
     }
 
     private static boolean partialsHold(Path dir, Progress p, TokenDtype dtype) throws IOException {
