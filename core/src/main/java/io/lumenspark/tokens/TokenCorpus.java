@@ -224,7 +224,9 @@ public final class TokenCorpus {
         if (force) { // the earlier output goes; an unfinished run of the same key is kept and continued
             try {
                 Files.deleteIfExists(manifestFile);
-                // a run of this key stopped while finishing has renamed its files already: they are its output
+                // with a progress record of this key, train.bin and val.bin stay: a run stopped while finishing has
+                // renamed its files to them (Tokenization.run finishes them if they have the recorded sizes, else
+                // starts over and replaces them)
                 if (Tokenization.readProgress(out, key) == null) {
                     Files.deleteIfExists(out.resolve(TRAIN_FILE));
                     Files.deleteIfExists(out.resolve(VAL_FILE));

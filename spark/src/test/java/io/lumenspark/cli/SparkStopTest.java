@@ -147,7 +147,8 @@ class SparkStopTest {
         // stopped while tokenizing (its partial files), while finishing (its files renamed, the manifest not yet
         // written: the progress record says it is complete), or after it had finished
         assertTrue(Files.exists(part.resolve("train.bin.partial")) || Files.exists(part.resolve("manifest.json"))
-                        || (Files.exists(part.resolve("progress.json")) && Files.exists(part.resolve("train.bin"))),
+                        || (Files.exists(part.resolve("progress.json")) && Files.exists(part.resolve("train.bin"))
+                        && Files.exists(part.resolve("val.bin"))),
                 "an interrupted part keeps its files, as a killed one does (or it had finished)");
 
         SparkCliTest.Run again = SparkCliTest.run("prepare", corpus.toString(), "--out", out.toString(),
