@@ -34,6 +34,13 @@ async function collect(stream) {
   return { texts, finish, usage, chunks };
 }
 
+/** The text of legacy logprobs' tokens: each one's UTF-8, or its bytes where it shows them ("bytes:\\xe6\\x97"). */
+function textOf(tokens) {
+  const bytes = tokens.flatMap(t => t.startsWith("bytes:")
+    ? t.slice(6).split("\\x").filter(h => h).map(h => parseInt(h, 16)) : [...Buffer.from(t, "utf8")]);
+  return Buffer.from(bytes).toString("utf8");
+}
+
 test("models list the served model with its context", async () => {
   const list = await client.models.list();
   const ids = list.data.map(m => m.id);
@@ -108,7 +115,7 @@ test("logprobs and echo as the legacy completions API gives them", async () => {
     assert.ok(top.length >= 1 && top.length <= 2);
     assert.ok(Math.max(...top) >= lp.token_logprobs[i] - 1e-9, "the top alternatives are at least as likely");
   }
-  assert.equal(lp.tokens.join(""), c.text);
+  assert.equal(textOf(lp.tokens), c.text);
 });
 
 test("chat completions through the folder's chat template, streaming with deltas", async () => {
@@ -135,7 +142,9 @@ test("chat completions through the folder's chat template, streaming with deltas
   const lp = await client.chat.completions.create({ ...args, logprobs: true, top_logprobs: 2, n: 2 });
   assert.equal(lp.choices.length, 2);
   for (const c of lp.choices) {
-    assert.equal(c.logprobs.content.map(t => t.token).join(""), c.message.content);
+    // the bytes rebuild the text; a token that is part of a character shows as "bytes:\\x.."
+    assert.equal(Buffer.from(c.logprobs.content.flatMap(t => t.bytes)).toString("utf8"), c.message.content);
+    for (const t of c.logprobs.content) assert.equal(textOf([t.token]), Buffer.from(t.bytes).toString("utf8"));
     for (const t of c.logprobs.content) {
       assert.ok(t.logprob <= 0);
       assert.equal(t.top_logprobs.length, 2);
@@ -144,7 +153,23 @@ test("chat completions through the folder's chat template, streaming with deltas
   }
 });
 
+test("a chat request without max_tokens, as the client sends it by default, runs to its end", async () => {
+  const args = { model: "contract", messages: [{ role: "user", content: "What is the state of the union?" }], seed: 11 };
+  const r = await client.chat.completions.create(args);
+  const c = r.choices[0];
+  assert.ok(c.finish_reason === "stop" || r.usage.total_tokens === 128, c.finish_reason + " at " + r.usage.total_tokens);
+  const streamed = await collect(await client.chat.completions.create({ ...args, stream: true }));
+  assert.equal(streamed.texts[0], c.message.content);
+  assert.equal(streamed.finish[0], c.finish_reason);
+});
+
 test("errors have OpenAI's shape and status codes", async () => {
+  await assert.rejects(client.completions.create({ ...base, max_tokens: 120 }), e => {
+    assert.equal(e.status, 400);
+    assert.equal(e.code, "context_length_exceeded");
+    assert.equal(e.param, "prompt");
+    return true;
+  });
   await assert.rejects(client.completions.create({ ...base, temperature: 5 }), e => {
     assert.ok(e instanceof OpenAI.BadRequestError);
     assert.equal(e.status, 400);

@@ -113,7 +113,7 @@ final class ServeCommand implements Callable<Integer> {
         String first = folders.keySet().iterator().next();
         System.err.println("ready: OpenAI API at " + server.url() + "/v1, playground at " + server.url() + "/");
         System.err.println("try: curl " + server.url() + "/v1/completions -H 'Content-Type: application/json'"
-                + (key != null ? " -H 'Authorization: Bearer $KEY'" : "")
+                + (key != null ? " -H \"Authorization: Bearer $KEY\"" : "")
                 + " -d '{\"model\": \"" + first + "\", \"prompt\": \"The state of the Union\", \"max_tokens\": 20}'");
         Thread.currentThread().join();
         return 0;

@@ -470,7 +470,7 @@ final class HttpServer implements AutoCloseable {
         private final Socket socket;
         private final Input in;
         private final OutputStream out;
-        private boolean close, responded;
+        private boolean close, responded, streaming;
         private Thread watcher;
         private volatile boolean gone;
 
@@ -499,6 +499,16 @@ final class HttpServer implements AutoCloseable {
             return h;
         }
 
+        /** Whether a response (or the start of an event stream) has been sent. */
+        boolean responded() {
+            return responded;
+        }
+
+        /** Whether the response is an event stream ({@link #startEvents}). */
+        boolean streaming() {
+            return streaming;
+        }
+
         /** Starts a 200 text/event-stream response, sent in chunks as events come. */
         void startEvents() throws IOException {
             StringBuilder h = head(200, "text/event-stream; charset=utf-8", Map.of("Cache-Control", "no-cache",
@@ -506,7 +516,7 @@ final class HttpServer implements AutoCloseable {
             h.append("Transfer-Encoding: chunked\r\n\r\n");
             out.write(h.toString().getBytes(StandardCharsets.ISO_8859_1));
             out.flush();
-            responded = true;
+            responded = streaming = true;
         }
 
         /** Sends one event, "data: TEXT" and a blank line, at once; throws when the client has gone. */

@@ -1,6 +1,6 @@
 package io.lumenspark.serve;
 
-import java.util.Locale;
+import java.math.BigDecimal;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -149,7 +149,9 @@ final class Metrics {
     }
 
     private static String number(double v) {
+        if (Double.isNaN(v)) return "NaN";
+        if (Double.isInfinite(v)) return v > 0 ? "+Inf" : "-Inf";
         if (v == Math.rint(v) && Math.abs(v) < 1e15) return Long.toString((long) v);
-        return String.format(Locale.ROOT, "%.6g", v);
+        return BigDecimal.valueOf(v).toPlainString(); // the shortest digits that read back as v: 0.005, not 0.00500000
     }
 }

@@ -16,14 +16,19 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.UnaryOperator;
@@ -43,7 +48,8 @@ final class OpenAiApi implements HttpServer.Handler {
             "stream_options", "user", "logit_bias");
     private static final Set<String> COMPLETION = Set.of("prompt", "logprobs", "echo", "suffix", "best_of");
     private static final Set<String> CHAT = Set.of("messages", "max_completion_tokens", "logprobs", "top_logprobs",
-            "response_format", "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls");
+            "response_format", "tools", "tool_choice", "functions", "function_call", "parallel_tool_calls", "store",
+            "metadata", "service_tier", "modalities", "reasoning_effort");
 
     private final Server server;
     private final Metrics metrics;
@@ -88,9 +94,17 @@ final class OpenAiApi implements HttpServer.Handler {
         } catch (ApiError e) {
             status = e.status;
             send(x, e.status, e.body(), e.headers);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException e) { // a fault of ours: the details go to the operator, not to the client
             status = 500;
-            send(x, 500, ApiError.body("internal error: " + e, "server_error", null, null), Map.of());
+            System.err.println("error: internal error answering " + r.method() + " " + endpoint + ": " + e);
+            e.printStackTrace();
+            String message = "The server had an error while processing your request (its log has the details).";
+            x.closeAfter();
+            if (!x.responded()) {
+                send(x, 500, ApiError.body(message, "server_error", null, null), Map.of());
+            } else if (x.streaming()) { // an error object as the stream's last event
+                x.event(Json.toLine(ApiError.body(message, "server_error", null, null)));
+            }
         }
         metrics.request(endpoint.startsWith("/v1/models/") ? "/v1/models/{model}" : known(endpoint) ? endpoint : "other",
                 status);
@@ -137,7 +151,7 @@ final class OpenAiApi implements HttpServer.Handler {
                 send(x, 200, Map.of("object", "list", "data", data), Map.of());
             } else {
                 ServedModel m = server.models().get(path.substring("/v1/models/".length()));
-                if (m == null) throw modelNotFound(path.substring("/v1/models/".length()), null);
+                if (m == null) throw modelNotFound(path.substring("/v1/models/".length()));
                 send(x, 200, modelCard(m), Map.of());
             }
             return 200;
@@ -206,9 +220,9 @@ final class OpenAiApi implements HttpServer.Handler {
         return card;
     }
 
-    private ApiError modelNotFound(String name, String param) {
+    private ApiError modelNotFound(String name) {
         return new ApiError(404, "invalid_request_error", "The model `" + name + "` does not exist (this server has "
-                + String.join(", ", server.models().keySet()) + ").", param, "model_not_found", Map.of());
+                + String.join(", ", server.models().keySet()) + ").", "model", "model_not_found", Map.of());
     }
 
     private static void send(HttpServer.Exchange x, int status, Object body, Map<String, String> headers)
@@ -221,7 +235,7 @@ final class OpenAiApi implements HttpServer.Handler {
     /** A parsed generation request. */
     private record Ask(ServedModel model, List<int[]> prompts, List<String> promptTexts, int n, boolean stream,
                        boolean includeUsage, boolean echo, int logprobs, GenerationConfig config, Long seed,
-                       List<String> stops) {
+                       List<String> stops, boolean scoreOnly) {
     }
 
     private int generate(HttpServer.Request r, HttpServer.Exchange x, boolean chat) throws IOException, ApiError {
@@ -233,6 +247,8 @@ final class OpenAiApi implements HttpServer.Handler {
         }
         if (body == null || !body.isObject()) throw ApiError.invalid("The request body must be a JSON object.", null);
         Ask ask = parse(body, chat);
+        Reply scored = ask.scoreOnly() ? new Reply(ask, false, "cmpl-" + id(), System.currentTimeMillis() / 1000) : null;
+        if (scored != null) return ask.stream() ? stream(x, null, scored) : whole(x, null, scored);
         List<Scheduler.Spec> specs = new ArrayList<>();
         for (int p = 0; p < ask.prompts().size(); p++) {
             for (int j = 0; j < ask.n(); j++) {
@@ -274,13 +290,25 @@ final class OpenAiApi implements HttpServer.Handler {
         JsonNode modelNode = body.get("model");
         if (modelNode == null || !modelNode.isTextual()) throw ApiError.invalid("you must provide a model parameter", "model");
         ServedModel m = server.models().get(modelNode.textValue());
-        if (m == null) throw modelNotFound(modelNode.textValue(), "model");
+        if (m == null) throw modelNotFound(modelNode.textValue());
         for (String unsupported : List.of("suffix", "response_format", "tools", "tool_choice", "functions",
                 "function_call", "parallel_tool_calls")) {
             JsonNode v = body.get(unsupported);
             if (v != null && !v.isNull() && !(unsupported.equals("response_format") && "text".equals(v.path("type").asText()))) {
                 throw ApiError.invalid(unsupported + " is not supported by this server", unsupported);
             }
+        }
+        // keys newer clients send that change nothing here in their plain values, refused in the others
+        if (chat && bool(body, "store")) throw ApiError.invalid("store: true is not supported by this server (nothing is stored)", "store");
+        if (chat && has(body, "metadata") && !body.get("metadata").isObject()) throw ApiError.invalid("metadata must be an object", "metadata");
+        if (chat && has(body, "service_tier") && !Set.of("auto", "default").contains(body.get("service_tier").asText())) {
+            throw ApiError.invalid("service_tier must be auto or default on this server", "service_tier");
+        }
+        if (chat && has(body, "modalities") && !Json.mapper().createArrayNode().add("text").equals(body.get("modalities"))) {
+            throw ApiError.invalid("this server answers in text only: modalities must be [\"text\"]", "modalities");
+        }
+        if (chat && has(body, "reasoning_effort")) {
+            throw ApiError.invalid("reasoning_effort is not supported with this model (it is not a reasoning model)", "reasoning_effort");
         }
         JsonNode bias = body.get("logit_bias");
         if (bias != null && !bias.isNull() && !bias.isEmpty()) throw ApiError.invalid("logit_bias is not supported by this server", "logit_bias");
@@ -295,20 +323,33 @@ final class OpenAiApi implements HttpServer.Handler {
         } else {
             readPrompts(body.get("prompt"), tok, prompts, texts);
         }
-        for (int i = 0; i < prompts.size(); i++) {
-            if (prompts.get(i).length == 0) prompts.set(i, new int[]{tok.eosId()}); // as OpenAI: an empty prompt is end of text
-            if (prompts.get(i).length >= context) {
-                throw new ApiError(400, "invalid_request_error", "This model's maximum context length is " + context
-                        + " tokens, and the prompt" + (prompts.size() > 1 ? " " + i : "") + " has "
-                        + prompts.get(i).length + " tokens, which leaves no room to generate.", chat ? "messages" : "prompt",
-                        "context_length_exceeded", Map.of());
-            }
-        }
         int limit = server.maxTokensLimit(m);
         String tokensKey = chat && has(body, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        Integer maxTokens = has(body, tokensKey) ? integer(body, tokensKey, 1, Integer.MAX_VALUE) : chat ? null : 16;
+        boolean echo = !chat && bool(body, "echo");
+        // OpenAI's defaults: 16 for a completion; a chat reply runs to its end of text or the context's end. With
+        // echo, 0 scores the prompt alone (its logprobs), as evaluation harnesses ask OpenAI's completions
+        Integer maxTokens = has(body, tokensKey) ? Integer.valueOf(integer(body, tokensKey, echo ? 0 : 1, Integer.MAX_VALUE))
+                : chat ? null : Integer.valueOf(16);
+        boolean scoreOnly = maxTokens != null && maxTokens == 0;
         if (maxTokens != null && maxTokens > limit) {
             throw ApiError.invalid(tokensKey + " is " + maxTokens + "; this server allows at most " + limit, tokensKey);
+        }
+        for (int i = 0; i < prompts.size(); i++) {
+            if (prompts.get(i).length == 0) prompts.set(i, new int[]{tok.eosId()}); // as OpenAI: an empty prompt is end of text
+            int length = prompts.get(i).length;
+            String which = chat ? "the messages" : prompts.size() > 1 ? "prompt " + i : "the prompt";
+            if (length >= context) {
+                throw new ApiError(400, "invalid_request_error", "This model's maximum context length is " + context
+                        + " tokens, and " + which + " has " + length + " tokens, which leaves no room to generate.",
+                        chat ? "messages" : "prompt", "context_length_exceeded", Map.of());
+            }
+            if (maxTokens != null && length + maxTokens > context) { // as OpenAI and vLLM: refused, not cut short
+                throw new ApiError(400, "invalid_request_error", "This model's maximum context length is " + context
+                        + " tokens. However, you requested " + (length + maxTokens) + " tokens (" + length + " in "
+                        + which + ", " + maxTokens + " in the completion). Please reduce the length of "
+                        + (chat ? "the messages" : "the prompt") + " or " + tokensKey + ".",
+                        chat ? "messages" : "prompt", "context_length_exceeded", Map.of());
+            }
         }
         double temperature = number(body, "temperature", 0, 2, 1);
         double topP = number(body, "top_p", Double.MIN_VALUE, 1, 1);
@@ -331,6 +372,12 @@ final class OpenAiApi implements HttpServer.Handler {
         if (so != null && !so.isNull()) {
             if (!stream) throw ApiError.invalid("stream_options is only allowed with stream: true", "stream_options");
             if (!so.isObject()) throw ApiError.invalid("stream_options must be an object", "stream_options");
+            for (String k : (Iterable<String>) so::fieldNames) { // include_obfuscation: no padding is sent, either way
+                if (!k.equals("include_usage") && !k.equals("include_obfuscation")) {
+                    throw ApiError.invalid("Unrecognized stream_options key: " + k, "stream_options." + k);
+                }
+            }
+            bool(so, "include_obfuscation");
             includeUsage = bool(so, "include_usage");
         }
         int logprobs = -1;
@@ -340,7 +387,6 @@ final class OpenAiApi implements HttpServer.Handler {
         } else if (has(body, "logprobs")) {
             logprobs = integer(body, "logprobs", 0, 20);
         }
-        boolean echo = !chat && bool(body, "echo");
         if (has(body, "user") && !body.get("user").isTextual()) throw ApiError.invalid("user must be a string", "user");
         GenerationConfig base = m.model().generationConfig();
         Map<String, String> names = Map.of("max_new_tokens", tokensKey, "stop_strings", "stop");
@@ -348,7 +394,7 @@ final class OpenAiApi implements HttpServer.Handler {
         GenerationConfig cfg;
         try {
             cfg = GenerationConfig.builder()
-                    .maxNewTokens(maxTokens != null ? maxTokens : limit).maxLength(null)
+                    .maxNewTokens(maxTokens == null ? limit : Math.max(1, maxTokens)).maxLength(null)
                     .doSample(temperature > 0).temperature(temperature > 0 ? temperature : 1)
                     .topK(Math.max(0, topK)).topP(topP)
                     .repetitionPenalty(number(body, "repetition_penalty", Double.MIN_VALUE, 100, 1))
@@ -359,7 +405,7 @@ final class OpenAiApi implements HttpServer.Handler {
         } catch (LumensparkException e) {
             throw ApiError.invalid(e.getMessage(), null);
         }
-        return new Ask(m, prompts, texts, n, stream, includeUsage, echo, logprobs, cfg, seed, stops);
+        return new Ask(m, prompts, texts, n, stream, includeUsage, echo, logprobs, cfg, seed, stops, scoreOnly);
     }
 
     private static boolean has(JsonNode body, String key) {
@@ -482,6 +528,10 @@ final class OpenAiApi implements HttpServer.Handler {
             }
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("role", role.textValue().equals("developer") ? "system" : role.textValue());
+            // as OpenAI: only an assistant's message (one that called tools) may come without content
+            if (!role.textValue().equals("assistant") && (msg.get("content") == null || msg.get("content").isNull())) {
+                throw ApiError.invalid(at + ".content is required for role " + role.textValue(), at + ".content");
+            }
             out.put("content", content(msg.get("content"), at));
             if (msg.path("name").isTextual()) out.put("name", msg.get("name").textValue());
             list.add(out);
@@ -516,6 +566,7 @@ final class OpenAiApi implements HttpServer.Handler {
     private static final class Choice {
         final StopText text;
         final List<Generation.Token> tokens = new ArrayList<>();
+        final TextOffsets offsets = new TextOffsets(); // the legacy logprobs' text_offset
         int generated;
         String finish;
 
@@ -572,9 +623,10 @@ final class OpenAiApi implements HttpServer.Handler {
         return r.finishReason() == FinishReason.EOS || r.finishReason() == FinishReason.STOP ? "stop" : "length";
     }
 
-    /** Waits for every choice, then answers in one JSON body. */
+    /** Waits for every choice, then answers in one JSON body; job null: a prompt scored, nothing generated. */
     private int whole(HttpServer.Exchange x, Scheduler.Job job, Reply reply) throws IOException {
-        int left = reply.choices.length;
+        int left = job == null ? 0 : reply.choices.length;
+        if (job == null) for (Choice c : reply.choices) c.finish = "length";
         while (left > 0) {
             Scheduler.Event e = take(job);
             if (e == null) return 499;
@@ -635,7 +687,10 @@ final class OpenAiApi implements HttpServer.Handler {
         }
     }
 
-    /** Streams chunks as tokens come: server-sent events, "data: [DONE]" at the end. */
+    /**
+     * Streams chunks as tokens come: server-sent events, "data: [DONE]" at the end; job null: a prompt scored, its
+     * echo the only chunk.
+     */
     private int stream(HttpServer.Exchange x, Scheduler.Job job, Reply reply) {
         try {
             x.startEvents();
@@ -650,12 +705,10 @@ final class OpenAiApi implements HttpServer.Handler {
             } else if (reply.ask.echo()) {
                 for (int i = 0; i < reply.choices.length; i++) {
                     x.event(chunk(reply, object, i, reply.echoText(i), reply.ask.logprobs() >= 0
-                            ? completionLogprobs(reply, i, List.of(), true) : null, null));
+                            ? completionLogprobs(reply, i, List.of(), true) : null, job == null ? "length" : null));
                 }
             }
-            int left = reply.choices.length;
-            int[] offsets = new int[reply.choices.length];
-            for (int i = 0; i < offsets.length; i++) offsets[i] = reply.echoText(i).length();
+            int left = job == null ? 0 : reply.choices.length; // no job: a prompt scored, nothing generated
             while (left > 0) {
                 Scheduler.Event e = take(job);
                 if (e == null) return 499;
@@ -668,7 +721,7 @@ final class OpenAiApi implements HttpServer.Handler {
                         Object logprobs = null;
                         if (lp) {
                             logprobs = reply.chat ? Map.of("content", chatLogprobs(reply, List.of(t.token())))
-                                    : completionLogprobs(reply, t.choice(), List.of(t.token()), false, offsets);
+                                    : completionLogprobs(reply, t.choice(), List.of(t.token()), false);
                         }
                         x.event(chunk(reply, object, t.choice(), reply.chat ? Map.of("content", piece) : piece,
                                 logprobs, null));
@@ -700,7 +753,7 @@ final class OpenAiApi implements HttpServer.Handler {
             x.endEvents();
             return 200;
         } catch (IOException e) { // the client went away: a failed write
-            job.cancel();
+            if (job != null) job.cancel();
             x.closeAfter();
             return 499;
         }
@@ -719,6 +772,7 @@ final class OpenAiApi implements HttpServer.Handler {
         ch.put("logprobs", logprobs);
         ch.put("finish_reason", finish);
         m.put("choices", List.of(ch));
+        if (reply.ask.includeUsage()) m.put("usage", null); // as OpenAI: the last chunk alone carries it
         return Json.toLine(m);
     }
 
@@ -740,7 +794,7 @@ final class OpenAiApi implements HttpServer.Handler {
     private static Map<String, Object> tokenEntry(Tokenizer tok, int id, double logprob) {
         Map<String, Object> e = new LinkedHashMap<>();
         byte[] bytes = tok.decodeBytes(new int[]{id});
-        e.put("token", tok.decode(new int[]{id}));
+        e.put("token", tokenText(tok, id));
         e.put("logprob", logprob);
         List<Integer> b = new ArrayList<>();
         for (byte x : bytes) b.add(x & 0xff);
@@ -748,32 +802,26 @@ final class OpenAiApi implements HttpServer.Handler {
         return e;
     }
 
-    private Map<String, Object> completionLogprobs(Reply reply, int choice, List<Generation.Token> tokens,
-                                                   boolean withPrompt) {
-        return completionLogprobs(reply, choice, tokens, withPrompt, new int[reply.choices.length]);
-    }
-
     /**
-     * The legacy completions' logprobs: tokens, token_logprobs, top_logprobs (token text to log-probability) and
-     * text_offset (offsets[choice] onwards, advanced). With echo and withPrompt, the prompt's tokens come first
+     * The legacy completions' logprobs of tokens: tokens (as {@link #tokenText}), token_logprobs, top_logprobs
+     * (token text to log-probability) and text_offset (where each token's text starts in the choice's text, in
+     * code points, continuing the choice's earlier calls). With echo and withPrompt, the prompt's tokens come first
      * (the first without a log-probability), scored by one forward pass over the prompt.
      */
     private Map<String, Object> completionLogprobs(Reply reply, int choice, List<Generation.Token> tokens,
-                                                   boolean withPrompt, int[] offsets) {
+                                                   boolean withPrompt) {
         List<String> texts = new ArrayList<>();
         List<Double> lps = new ArrayList<>();
         List<Object> tops = new ArrayList<>();
         List<Integer> offs = new ArrayList<>();
+        TextOffsets offsets = reply.choices[choice].offsets;
         int top = reply.ask.logprobs();
         if (withPrompt && reply.ask.echo()) {
             int[] ids = reply.ask.prompts().get(choice / reply.ask.n());
             float[][] logits = reply.ask.model().model().logits(ids);
-            int at = 0;
             for (int t = 0; t < ids.length; t++) {
-                String s = reply.tok.decode(new int[]{ids[t]});
-                texts.add(s);
-                offs.add(at);
-                at += s.length();
+                texts.add(tokenText(reply.tok, ids[t]));
+                offs.add(offsets.next(reply.tok.decodeBytes(new int[]{ids[t]})));
                 if (t == 0) {
                     lps.add(null);
                     tops.add(null);
@@ -783,19 +831,14 @@ final class OpenAiApi implements HttpServer.Handler {
                     tops.add(topMap(reply.tok, lp));
                 }
             }
-            if (tokens.isEmpty()) offsets[choice] = reply.echoText(choice).length();
         }
-        int at = withPrompt ? reply.echoText(choice).length() : offsets[choice];
         for (Generation.Token t : tokens) {
             if (t.logprobs() == null || isEos(reply, t)) continue;
-            String s = reply.tok.decode(new int[]{t.id()});
-            texts.add(s);
-            offs.add(at);
-            at += s.length();
+            texts.add(tokenText(reply.tok, t.id()));
+            offs.add(offsets.next(reply.tok.decodeBytes(new int[]{t.id()})));
             lps.add(t.logprobs().logprob());
             tops.add(topMap(reply.tok, t.logprobs()));
         }
-        offsets[choice] = at;
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("tokens", texts);
         m.put("token_logprobs", lps);
@@ -804,9 +847,54 @@ final class OpenAiApi implements HttpServer.Handler {
         return m;
     }
 
+    /**
+     * A token as OpenAI's logprobs show it: its text, or, when its bytes are not whole UTF-8 characters (a
+     * character split across tokens), "bytes:" and each byte as \xhh.
+     */
+    static String tokenText(Tokenizer tok, int id) {
+        byte[] b = tok.decodeBytes(new int[]{id});
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
+        } catch (CharacterCodingException e) {
+            StringBuilder out = new StringBuilder("bytes:");
+            for (byte x : b) out.append(String.format(Locale.ROOT, "\\x%02x", x & 0xff));
+            return out.toString();
+        }
+    }
+
+    /**
+     * Where each token's text starts in a choice's text, in code points (Python's string indices, as OpenAI counts):
+     * the whole characters of the bytes before it, a character split across tokens counted once it is whole, a
+     * byte that cannot start or continue one counted as the U+FFFD the text shows for it.
+     */
+    static final class TextOffsets {
+        private byte[] bytes = new byte[64];
+        private int length, done, points;
+
+        /** The offset of a token with these bytes; then counts them. */
+        int next(byte[] token) {
+            int at = points;
+            if (length + token.length > bytes.length) bytes = Arrays.copyOf(bytes, Math.max(2 * bytes.length, length + token.length));
+            System.arraycopy(token, 0, bytes, length, token.length);
+            length += token.length;
+            while (done < length) {
+                int lead = bytes[done] & 0xff;
+                int need = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3
+                        : lead >= 0xf0 && lead < 0xf5 ? 4 : 1;
+                int have = 1;
+                while (have < need && done + have < length && (bytes[done + have] & 0xc0) == 0x80) have++;
+                if (have < need && done + have == length) break; // a character not whole yet
+                done += have == need ? need : 1; // whole, or ill-formed: one U+FFFD for its first byte
+                points++;
+            }
+            return at;
+        }
+    }
+
     private static Map<String, Double> topMap(Tokenizer tok, TokenLogprobs lp) {
         Map<String, Double> m = new LinkedHashMap<>();
-        for (int i = 0; i < lp.topIds().length; i++) m.putIfAbsent(tok.decode(new int[]{lp.topIds()[i]}), lp.topLogprobs()[i]);
+        for (int i = 0; i < lp.topIds().length; i++) m.putIfAbsent(tokenText(tok, lp.topIds()[i]), lp.topLogprobs()[i]);
         return m;
     }
 }

@@ -53,7 +53,8 @@ public final class Server implements AutoCloseable {
             if (models.isEmpty()) throw new LumensparkException("give at least one --model");
             if (port < 0 || port > 65535) throw new LumensparkException("--port must be in 0..65535, got " + port);
             if (maxBatch < 1 || maxBatch > 1024) throw new LumensparkException("--max-batch must be in 1..1024, got " + maxBatch);
-            if (maxQueue < 0) throw new LumensparkException("--max-queue must not be negative, got " + maxQueue);
+            // every request waits in the queue, however briefly, before it joins the batch
+            if (maxQueue < 1) throw new LumensparkException("--max-queue must be at least 1, got " + maxQueue);
             if (maxTokensLimit != null && maxTokensLimit < 1) {
                 throw new LumensparkException("--max-tokens-limit must be at least 1, got " + maxTokensLimit);
             }

@@ -1,6 +1,7 @@
 package io.lumenspark.serve;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.QuantizedMatrix;
 import io.lumenspark.engine.WeightDtype;
 import io.lumenspark.generate.GenerationConfig;
@@ -34,6 +35,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The server over loopback, with a small model: OpenAI's shapes, batching that changes nothing, errors. */
@@ -201,6 +203,7 @@ class ServerTest {
                 usage = c.get("usage");
                 continue;
             }
+            assertTrue(c.has("usage") && c.get("usage").isNull(), "with include_usage every other chunk has usage: null");
             int i = c.at("/choices/0/index").asInt();
             texts[i].append(c.at("/choices/0/text").asText());
             if (!c.at("/choices/0/finish_reason").isNull()) finish[i] = c.at("/choices/0/finish_reason").asText();
@@ -237,9 +240,113 @@ class ServerTest {
         assertEquals(c.at("/usage/completion_tokens").asInt(), lp.size());
         assertEquals(2, lp.get(0).get("top_logprobs").size());
         assertTrue(lp.get(0).get("logprob").asDouble() <= 0);
-        StringBuilder joined = new StringBuilder();
-        lp.forEach(t -> joined.append(t.get("token").asText()));
-        assertEquals(c.at("/choices/0/message/content").asText(), joined.toString());
+        // a token's bytes, not its text, rebuild the reply: a character split across tokens shows as "bytes:\\x.."
+        ByteArrayOutputStream joined = new ByteArrayOutputStream();
+        lp.forEach(t -> t.get("bytes").forEach(b -> joined.write(b.asInt())));
+        assertEquals(c.at("/choices/0/message/content").asText(), joined.toString(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * A chat request without max_tokens (what OpenAI's clients send unless told otherwise) runs to its end of text
+     * or the context's end, whole and streamed alike; one whose prompt and max_tokens do not fit the context is
+     * refused as OpenAI refuses it, not cut short.
+     */
+    @Test
+    void chatWithoutMaxTokensRunsToItsEndAndALimitPastTheContextIsRefused() throws Exception {
+        String messages = "\"messages\": [{\"role\": \"user\", \"content\": \"It was the best of times\"}]";
+        JsonNode whole = ok("/v1/chat/completions", "{\"model\": \"small\", " + messages + ", \"seed\": 4}");
+        int prompt = whole.at("/usage/prompt_tokens").asInt(), completion = whole.at("/usage/completion_tokens").asInt();
+        String finish = whole.at("/choices/0/finish_reason").asText();
+        assertTrue(finish.equals("stop") || finish.equals("length") && prompt + completion == 64, finish + " after "
+                + completion + " tokens of a 64-token context with a " + prompt + "-token prompt");
+        HttpResponse<String> streamed = post("/v1/chat/completions", "{\"model\": \"small\", " + messages
+                + ", \"seed\": 4, \"stream\": true}", KEY);
+        assertEquals(200, streamed.statusCode(), streamed.body());
+        StringBuilder text = new StringBuilder();
+        for (String line : streamed.body().split("\n")) {
+            if (!line.startsWith("data: {")) continue;
+            text.append(Json.mapper().readTree(line.substring(6)).at("/choices/0/delta/content").asText(""));
+        }
+        assertEquals(whole.at("/choices/0/message/content").asText(), text.toString());
+        HttpResponse<String> over = post("/v1/completions", "{\"model\": \"small\", \"prompt\": \"It was the best\","
+                + " \"max_tokens\": 64}", KEY);
+        assertEquals(400, over.statusCode(), over.body());
+        JsonNode e = Json.mapper().readTree(over.body()).get("error");
+        assertEquals("context_length_exceeded", e.get("code").asText());
+        assertEquals("prompt", e.get("param").asText());
+        assertTrue(e.get("message").asText().contains("in the completion"), e.get("message").asText());
+        HttpResponse<String> overChat = post("/v1/chat/completions", "{\"model\": \"small\", " + messages
+                + ", \"max_completion_tokens\": 64}", KEY);
+        assertEquals(400, overChat.statusCode(), overChat.body());
+        assertEquals("messages", Json.mapper().readTree(overChat.body()).at("/error/param").asText());
+    }
+
+    /**
+     * echo with max_tokens 0 scores the prompt, as evaluation harnesses ask OpenAI's completions: the prompt back
+     * with its logprobs, the same as those of a request that also generates, nothing generated; streamed, one chunk.
+     */
+    @Test
+    void echoWithoutNewTokensScoresThePrompt() throws Exception {
+        String body = "{\"model\": \"small\", \"prompt\": \"It was the best of times\", \"echo\": true,"
+                + " \"logprobs\": 1, \"max_tokens\": %d, \"stream\": %s}";
+        JsonNode scored = ok("/v1/completions", body.formatted(0, "false"));
+        JsonNode generated = ok("/v1/completions", body.formatted(3, "false"));
+        int prompt = scored.at("/usage/prompt_tokens").asInt();
+        assertEquals(0, scored.at("/usage/completion_tokens").asInt());
+        assertEquals("It was the best of times", scored.at("/choices/0/text").asText());
+        assertEquals("length", scored.at("/choices/0/finish_reason").asText());
+        JsonNode lp = scored.at("/choices/0/logprobs/token_logprobs");
+        assertEquals(prompt, lp.size());
+        assertTrue(lp.get(0).isNull(), "the first token has no context to be scored in");
+        for (int i = 1; i < prompt; i++) {
+            assertTrue(lp.get(i).asDouble() <= 0);
+            assertEquals(generated.at("/choices/0/logprobs/token_logprobs/" + i).asDouble(), lp.get(i).asDouble());
+        }
+        HttpResponse<String> streamed = post("/v1/completions", body.formatted(0, "true"), KEY);
+        List<String> data = streamed.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
+        assertEquals(List.of("[DONE]"), data.subList(1, data.size()));
+        JsonNode only = Json.mapper().readTree(data.getFirst());
+        assertEquals("It was the best of times", only.at("/choices/0/text").asText());
+        assertEquals("length", only.at("/choices/0/finish_reason").asText());
+        assertEquals(lp, only.at("/choices/0/logprobs/token_logprobs"));
+        HttpResponse<String> noEcho = post("/v1/completions", "{\"model\": \"small\", \"prompt\": \"It was\","
+                + " \"max_tokens\": 0}", KEY);
+        assertEquals(400, noEcho.statusCode());
+        assertEquals("max_tokens", Json.mapper().readTree(noEcho.body()).at("/error/param").asText());
+    }
+
+    /** Keys newer OpenAI clients may send: accepted in their plain values, refused by name in the others. */
+    @Test
+    void newerClientKeysAreAcceptedWhereTheyChangeNothing() throws Exception {
+        String chat = "{\"model\": \"small\", \"messages\": [{\"role\": \"user\", \"content\": \"It was\"}],"
+                + " \"max_tokens\": 2, %s}";
+        ok("/v1/chat/completions", chat.formatted("\"store\": false, \"metadata\": {\"team\": \"a\"},"
+                + " \"service_tier\": \"auto\", \"modalities\": [\"text\"]"));
+        assertEquals(200, post("/v1/chat/completions", chat.formatted("\"stream\": true, \"stream_options\":"
+                + " {\"include_usage\": true, \"include_obfuscation\": false}"), KEY).statusCode());
+        for (String[] refused : new String[][]{{"\"store\": true", "store"}, {"\"service_tier\": \"flex\"", "service_tier"},
+                {"\"modalities\": [\"text\", \"audio\"]", "modalities"}, {"\"reasoning_effort\": \"low\"", "reasoning_effort"},
+                {"\"stream\": true, \"stream_options\": {\"colour\": 1}", "stream_options.colour"}}) {
+            HttpResponse<String> r = post("/v1/chat/completions", chat.formatted(refused[0]), KEY);
+            assertEquals(400, r.statusCode(), refused[0]);
+            assertEquals(refused[1], Json.mapper().readTree(r.body()).at("/error/param").asText(), refused[0]);
+        }
+        for (String message : List.of("{\"role\": \"user\"}", "{\"role\": \"system\", \"content\": null}")) {
+            HttpResponse<String> r = post("/v1/chat/completions", "{\"model\": \"small\", \"messages\": [" + message
+                    + "], \"max_tokens\": 2}", KEY);
+            assertEquals(400, r.statusCode(), message);
+            assertEquals("messages[0].content", Json.mapper().readTree(r.body()).at("/error/param").asText());
+        }
+        ok("/v1/chat/completions", "{\"model\": \"small\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"},"
+                + " {\"role\": \"assistant\", \"content\": null}, {\"role\": \"user\", \"content\": \"It was\"}],"
+                + " \"max_tokens\": 2}");
+    }
+
+    @Test
+    void serverOptionsRefuseAQueueThatCouldHoldNothing() {
+        LumensparkException e = assertThrows(LumensparkException.class, () -> new Server.Options("127.0.0.1", 0, null,
+                4, 0, null, 4096, Map.of("small", folder)));
+        assertTrue(e.getMessage().contains("--max-queue"), e.getMessage());
     }
 
     @Test
@@ -272,6 +379,11 @@ class ServerTest {
         assertEquals("method_not_allowed", Json.mapper().readTree(wrongMethod.body()).at("/error/code").asText());
         assertEquals(200, get("/health", null).statusCode());
         assertEquals(401, get("/metrics", null).statusCode());
+        String metrics = get("/metrics", KEY).body();
+        assertTrue(metrics.contains("le=\"0.005\"") && !metrics.contains("0.00500000"), "bounds in their shortest form");
+        HttpResponse<String> noModel = get("/v1/models/nope", KEY);
+        assertEquals(404, noModel.statusCode());
+        assertEquals("model", Json.mapper().readTree(noModel.body()).at("/error/param").asText());
         assertEquals("small", Json.mapper().readTree(get("/v1/models", KEY).body()).at("/data/0/id").asText());
         assertTrue(get("/", null).body().contains("<html"), "the playground");
     }
