@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startServer, stopServer, rssMiB, percentile } from "./common.mjs";
 
-const CLIENTS = 64, QUITTERS = 8, MAX_BATCH = 16, MAX_QUEUE = 16, QUITTER_TOKENS = 120; // the model's context: 128
+const CLIENTS = 64, QUITTERS = 8, MAX_BATCH = 16, MAX_QUEUE = 16, QUITTER_TOKENS = 110; // context 128: a prompt and its max_tokens must fit
 const lengths = [8, 24, 48, 96];
 const prompts = ["The state of the union", "War and peace", "Congress", "Our people", "The law of the nation is"];
 
