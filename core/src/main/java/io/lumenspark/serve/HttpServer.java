@@ -212,7 +212,7 @@ final class HttpServer implements AutoCloseable {
                 try {
                     request = read(in, out);
                 } catch (Refused r) {
-                    Exchange x = new Exchange(s, in, out, true);
+                    Exchange x = new Exchange(s, in, out, true, false);
                     x.respond(r.status, "application/json", errors.json(r.status, r.getMessage()), Map.of());
                     lingeringClose(c, in);
                     return;
@@ -220,7 +220,7 @@ final class HttpServer implements AutoCloseable {
                 c.noDeadline();
                 String connection = request.header("connection");
                 boolean close = connection != null && connection.toLowerCase(Locale.ROOT).contains("close");
-                Exchange x = new Exchange(s, in, out, close);
+                Exchange x = new Exchange(s, in, out, close, request.method().equals("HEAD"));
                 handling.incrementAndGet();
                 try {
                     handler.handle(request, x);
@@ -470,23 +470,25 @@ final class HttpServer implements AutoCloseable {
         private final Socket socket;
         private final Input in;
         private final OutputStream out;
+        private final boolean head; // a HEAD request: headers only
         private boolean close, responded, streaming;
         private Thread watcher;
         private volatile boolean gone;
 
-        Exchange(Socket socket, Input in, OutputStream out, boolean close) {
+        Exchange(Socket socket, Input in, OutputStream out, boolean close, boolean head) {
             this.socket = socket;
             this.in = in;
             this.out = out;
             this.close = close;
+            this.head = head;
         }
 
-        /** Sends a whole response. */
+        /** Sends a whole response (to a HEAD request, its headers only). */
         void respond(int status, String contentType, byte[] body, Map<String, String> headers) throws IOException {
             StringBuilder h = head(status, contentType, headers);
             h.append("Content-Length: ").append(body.length).append("\r\n\r\n");
             out.write(h.toString().getBytes(StandardCharsets.ISO_8859_1));
-            out.write(body);
+            if (!head) out.write(body);
             out.flush();
             responded = true;
         }

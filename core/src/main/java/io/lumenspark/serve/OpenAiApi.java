@@ -163,10 +163,12 @@ final class OpenAiApi implements HttpServer.Handler {
         return generate(r, x, chat);
     }
 
+    /** 405 unless the request's method is allowed (a GET route answers HEAD too, with its headers only). */
     private static void method(HttpServer.Request r, String allowed) throws ApiError {
-        if (!r.method().equals(allowed)) {
+        boolean get = allowed.equals("GET");
+        if (!r.method().equals(allowed) && !(get && r.method().equals("HEAD"))) {
             throw new ApiError(405, "invalid_request_error", r.method() + " is not allowed on " + r.path()
-                    + " (use " + allowed + ")", null, "method_not_allowed", Map.of("Allow", allowed));
+                    + " (use " + allowed + ")", null, "method_not_allowed", Map.of("Allow", get ? "GET, HEAD" : allowed));
         }
     }
 

@@ -378,6 +378,11 @@ class ServerTest {
         assertEquals("POST", wrongMethod.headers().firstValue("allow").orElse(null));
         assertEquals("method_not_allowed", Json.mapper().readTree(wrongMethod.body()).at("/error/code").asText());
         assertEquals(200, get("/health", null).statusCode());
+        HttpResponse<String> head = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/health"))
+                .method("HEAD", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, head.statusCode(), "uptime probes send HEAD");
+        assertEquals("", head.body());
+        assertEquals(String.valueOf(get("/health", null).body().length()), head.headers().firstValue("content-length").orElse(null));
         assertEquals(401, get("/metrics", null).statusCode());
         String metrics = get("/metrics", KEY).body();
         assertTrue(metrics.contains("le=\"0.005\"") && !metrics.contains("0.00500000"), "bounds in their shortest form");
