@@ -152,6 +152,8 @@ final class Metrics {
         if (Double.isNaN(v)) return "NaN";
         if (Double.isInfinite(v)) return v > 0 ? "+Inf" : "-Inf";
         if (v == Math.rint(v) && Math.abs(v) < 1e15) return Long.toString((long) v);
-        return BigDecimal.valueOf(v).toPlainString(); // the shortest digits that read back as v: 0.005, not 0.00500000
+        // the shortest digits that read back as v (0.005, not 0.00500000), in plain notation unless tiny or huge
+        BigDecimal d = BigDecimal.valueOf(v).stripTrailingZeros();
+        return Math.abs(v) >= 1e-6 && Math.abs(v) < 1e15 ? d.toPlainString() : d.toString();
     }
 }

@@ -11,6 +11,7 @@ import io.lumenspark.generate.Sampling;
 import io.lumenspark.generate.TokenLogprobs;
 import io.lumenspark.io.Json;
 import io.lumenspark.tokenizer.Tokenizer;
+import io.lumenspark.tokenizer.Utf8Decoder;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,7 +25,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -102,8 +102,9 @@ final class OpenAiApi implements HttpServer.Handler {
             x.closeAfter();
             if (!x.responded()) {
                 send(x, 500, ApiError.body(message, "server_error", null, null), Map.of());
-            } else if (x.streaming()) { // an error object as the stream's last event
+            } else if (x.streaming()) { // an error object as the stream's last event, then its end
                 x.event(Json.toLine(ApiError.body(message, "server_error", null, null)));
+                x.endEvents();
             }
         }
         metrics.request(endpoint.startsWith("/v1/models/") ? "/v1/models/{model}" : known(endpoint) ? endpoint : "other",
@@ -340,10 +341,10 @@ final class OpenAiApi implements HttpServer.Handler {
             if (prompts.get(i).length == 0) prompts.set(i, new int[]{tok.eosId()}); // as OpenAI: an empty prompt is end of text
             int length = prompts.get(i).length;
             String which = chat ? "the messages" : prompts.size() > 1 ? "prompt " + i : "the prompt";
-            if (length >= context) {
+            if (scoreOnly ? length > context : length >= context) { // a prompt scored alone may fill the context
                 throw new ApiError(400, "invalid_request_error", "This model's maximum context length is " + context
-                        + " tokens, and " + which + " has " + length + " tokens, which leaves no room to generate.",
-                        chat ? "messages" : "prompt", "context_length_exceeded", Map.of());
+                        + " tokens, and " + which + (chat ? " have " : " has ") + length + " tokens, which leaves no"
+                        + " room to generate.", chat ? "messages" : "prompt", "context_length_exceeded", Map.of());
             }
             if (maxTokens != null && length + maxTokens > context) { // as OpenAI and vLLM: refused, not cut short
                 throw new ApiError(400, "invalid_request_error", "This model's maximum context length is " + context
@@ -585,6 +586,8 @@ final class OpenAiApi implements HttpServer.Handler {
         final long created;
         final Choice[] choices;
         final Tokenizer tok;
+        private int scoredPrompt = -1;      // the prompt whose logprobs promptLogprobs holds
+        private TokenLogprobs[] scored;
 
         Reply(Ask ask, boolean chat, String id, long created) {
             this.ask = ask;
@@ -614,6 +617,21 @@ final class OpenAiApi implements HttpServer.Handler {
             u.put("completion_tokens", completion);
             u.put("total_tokens", prompt + completion);
             return u;
+        }
+
+        /**
+         * Prompt p's tokens' logprobs (the first null), by one forward pass over it, kept for the next choices of
+         * the same prompt (a prompt's n choices come together) and not beyond: a pass's logits are [tokens, vocab].
+         */
+        TokenLogprobs[] promptLogprobs(int p) {
+            if (p != scoredPrompt) {
+                int[] ids = ask.prompts().get(p);
+                float[][] logits = ask.model().model().logits(ids);
+                scored = new TokenLogprobs[ids.length];
+                for (int t = 1; t < ids.length; t++) scored[t] = Sampling.logprobs(logits[t - 1], ids[t], ask.logprobs());
+                scoredPrompt = p;
+            }
+            return scored;
         }
 
         String echoText(int choice) {
@@ -817,21 +835,14 @@ final class OpenAiApi implements HttpServer.Handler {
         List<Object> tops = new ArrayList<>();
         List<Integer> offs = new ArrayList<>();
         TextOffsets offsets = reply.choices[choice].offsets;
-        int top = reply.ask.logprobs();
         if (withPrompt && reply.ask.echo()) {
             int[] ids = reply.ask.prompts().get(choice / reply.ask.n());
-            float[][] logits = reply.ask.model().model().logits(ids);
+            TokenLogprobs[] scored = reply.promptLogprobs(choice / reply.ask.n());
             for (int t = 0; t < ids.length; t++) {
                 texts.add(tokenText(reply.tok, ids[t]));
                 offs.add(offsets.next(reply.tok.decodeBytes(new int[]{ids[t]})));
-                if (t == 0) {
-                    lps.add(null);
-                    tops.add(null);
-                } else {
-                    TokenLogprobs lp = Sampling.logprobs(logits[t - 1], ids[t], top);
-                    lps.add(lp.logprob());
-                    tops.add(topMap(reply.tok, lp));
-                }
+                lps.add(t == 0 ? null : scored[t].logprob());
+                tops.add(t == 0 ? null : topMap(reply.tok, scored[t]));
             }
         }
         for (Generation.Token t : tokens) {
@@ -867,29 +878,18 @@ final class OpenAiApi implements HttpServer.Handler {
 
     /**
      * Where each token's text starts in a choice's text, in code points (Python's string indices, as OpenAI counts):
-     * the whole characters of the bytes before it, a character split across tokens counted once it is whole, a
-     * byte that cannot start or continue one counted as the U+FFFD the text shows for it.
+     * the characters that the bytes before it complete, decoded as the text is ({@link Utf8Decoder}: one U+FFFD per
+     * ill-formed part), so a character split across tokens counts once it is whole.
      */
     static final class TextOffsets {
-        private byte[] bytes = new byte[64];
-        private int length, done, points;
+        private final Utf8Decoder decoder = new Utf8Decoder();
+        private int points;
 
-        /** The offset of a token with these bytes; then counts them. */
+        /** The offset of a token with these bytes; then counts the characters they complete. */
         int next(byte[] token) {
             int at = points;
-            if (length + token.length > bytes.length) bytes = Arrays.copyOf(bytes, Math.max(2 * bytes.length, length + token.length));
-            System.arraycopy(token, 0, bytes, length, token.length);
-            length += token.length;
-            while (done < length) {
-                int lead = bytes[done] & 0xff;
-                int need = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3
-                        : lead >= 0xf0 && lead < 0xf5 ? 4 : 1;
-                int have = 1;
-                while (have < need && done + have < length && (bytes[done + have] & 0xc0) == 0x80) have++;
-                if (have < need && done + have == length) break; // a character not whole yet
-                done += have == need ? need : 1; // whole, or ill-formed: one U+FFFD for its first byte
-                points++;
-            }
+            String done = decoder.append(token);
+            points += done.codePointCount(0, done.length());
             return at;
         }
     }

@@ -456,13 +456,17 @@ final class Scheduler implements AutoCloseable {
 
     /**
      * A failure's message for its request: a LumensparkException's own (bad input or a known limit); anything else
-     * is a fault of ours, reported as an internal error and, with its type, on standard error for the operator.
+     * is a fault of ours, reported as an internal error in general terms and, with its stack trace, on standard error.
      */
     private String failure(RuntimeException e) {
         if (e instanceof LumensparkException) return e.getMessage();
         System.err.println("error: model " + name + ": a decoding step failed: " + e);
-        return "internal error while generating (" + e.getMessage() + ")";
+        e.printStackTrace();
+        return FAULT;
     }
+
+    /** What a request is told of a fault of ours; the details go to standard error. */
+    static final String FAULT = "internal error while generating (the server's log has the details)";
 
     /** Closes the sequences of cancelled jobs. */
     private void leaveCancelled() {

@@ -26,6 +26,27 @@ class LogprobsTextTest {
         assertEquals(11, o.next("b".getBytes(StandardCharsets.UTF_8)));
     }
 
+    /**
+     * Ill-formed bytes count as the text shows them: one U+FFFD per maximal ill-formed part (the Unicode Standard's
+     * practice, as Python and Hugging Face decode), whatever the token boundaries.
+     */
+    @Test
+    void illFormedBytesCountAsTheReplacementsTheTextShows() {
+        int[][] cases = {{0xe6, 0x98, 'a'}, {0xe0, 0x80, 0x80}, {0xed, 0xa0, 0x80}, {0xf4, 0x90, 0x80, 0x80},
+                {0xf0, 0x80, 0x80, 0x80}, {0xc0, 0xaf}};
+        int[] points = {2, 3, 3, 4, 4, 2}; // e.g. E6 98 is one U+FFFD then "a"; E0 80 80 three U+FFFD
+        for (int c = 0; c < cases.length; c++) {
+            byte[] b = new byte[cases[c].length];
+            for (int i = 0; i < b.length; i++) b[i] = (byte) cases[c][i];
+            for (int cut = 0; cut <= b.length; cut++) { // as one token, or split in two anywhere
+                OpenAiApi.TextOffsets o = new OpenAiApi.TextOffsets();
+                o.next(Arrays.copyOfRange(b, 0, cut));
+                o.next(Arrays.copyOfRange(b, cut, b.length));
+                assertEquals(points[c], o.next(new byte[]{'z'}), "case " + c + " cut at " + cut);
+            }
+        }
+    }
+
     @Test
     void aTokenThatIsPartOfACharacterShowsItsBytes() {
         Tokenizer gpt2 = Tokenizer.byName("gpt2");

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.lumenspark.LumensparkException;
 import io.lumenspark.engine.QuantizedMatrix;
 import io.lumenspark.engine.WeightDtype;
+import io.lumenspark.generate.Generation;
 import io.lumenspark.generate.GenerationConfig;
 import io.lumenspark.io.Json;
 import io.lumenspark.pretrained.LumensparkModel;
@@ -26,6 +27,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -283,32 +285,50 @@ class ServerTest {
 
     /**
      * echo with max_tokens 0 scores the prompt, as evaluation harnesses ask OpenAI's completions: the prompt back
-     * with its logprobs, the same as those of a request that also generates, nothing generated; streamed, one chunk.
+     * with its logprobs, nothing generated (streamed: one chunk), a prompt that fills the context included. The
+     * scores come from one forward pass over the prompt; they match, within rounding, those of the same tokens
+     * generated a step at a time through the library's decoder.
      */
     @Test
     void echoWithoutNewTokensScoresThePrompt() throws Exception {
-        String body = "{\"model\": \"small\", \"prompt\": \"It was the best of times\", \"echo\": true,"
-                + " \"logprobs\": 1, \"max_tokens\": %d, \"stream\": %s}";
-        JsonNode scored = ok("/v1/completions", body.formatted(0, "false"));
-        JsonNode generated = ok("/v1/completions", body.formatted(3, "false"));
-        int prompt = scored.at("/usage/prompt_tokens").asInt();
+        int[] ids;
+        double[] stepped = new double[6];
+        try (LumensparkModel m = LumensparkModel.fromPretrained(folder)) {
+            int[] prompt = m.tokenizer().encode("It was the best of times");
+            GenerationConfig cfg = GenerationConfig.builder().maxNewTokens(6).minNewTokens(6).doSample(false).build();
+            ids = Arrays.copyOf(prompt, prompt.length + 6);
+            try (Generation g = new Generation(m.languageModel(), m.tokenizer(), prompt, cfg, null).withLogprobs(0)) {
+                for (int i = 0; i < 6; i++) {
+                    Generation.Token t = g.next();
+                    ids[prompt.length + i] = t.id();
+                    stepped[i] = t.logprobs().logprob();
+                }
+            }
+        }
+        String body = "{\"model\": \"small\", \"prompt\": " + Json.toLine(ids) + ", \"echo\": true, \"logprobs\": 1,"
+                + " \"max_tokens\": 0, \"stream\": %s}";
+        JsonNode scored = ok("/v1/completions", body.formatted("false"));
+        assertEquals(ids.length, scored.at("/usage/prompt_tokens").asInt());
         assertEquals(0, scored.at("/usage/completion_tokens").asInt());
-        assertEquals("It was the best of times", scored.at("/choices/0/text").asText());
         assertEquals("length", scored.at("/choices/0/finish_reason").asText());
         JsonNode lp = scored.at("/choices/0/logprobs/token_logprobs");
-        assertEquals(prompt, lp.size());
+        assertEquals(ids.length, lp.size());
         assertTrue(lp.get(0).isNull(), "the first token has no context to be scored in");
-        for (int i = 1; i < prompt; i++) {
-            assertTrue(lp.get(i).asDouble() <= 0);
-            assertEquals(generated.at("/choices/0/logprobs/token_logprobs/" + i).asDouble(), lp.get(i).asDouble());
+        for (int i = 0; i < 6; i++) {
+            assertEquals(stepped[i], lp.get(ids.length - 6 + i).asDouble(), 1e-4, "generated token " + i);
         }
-        HttpResponse<String> streamed = post("/v1/completions", body.formatted(0, "true"), KEY);
+        HttpResponse<String> streamed = post("/v1/completions", body.formatted("true"), KEY);
         List<String> data = streamed.body().lines().filter(l -> l.startsWith("data: ")).map(l -> l.substring(6)).toList();
         assertEquals(List.of("[DONE]"), data.subList(1, data.size()));
         JsonNode only = Json.mapper().readTree(data.getFirst());
-        assertEquals("It was the best of times", only.at("/choices/0/text").asText());
+        assertEquals(scored.at("/choices/0/text"), only.at("/choices/0/text"));
         assertEquals("length", only.at("/choices/0/finish_reason").asText());
         assertEquals(lp, only.at("/choices/0/logprobs/token_logprobs"));
+        int[] full = new int[64]; // the whole context: nothing to generate, all of it to score
+        for (int i = 0; i < full.length; i++) full[i] = ids[i % ids.length];
+        JsonNode whole = ok("/v1/completions", "{\"model\": \"small\", \"prompt\": " + Json.toLine(full)
+                + ", \"echo\": true, \"logprobs\": 0, \"max_tokens\": 0}");
+        assertEquals(64, whole.at("/choices/0/logprobs/token_logprobs").size());
         HttpResponse<String> noEcho = post("/v1/completions", "{\"model\": \"small\", \"prompt\": \"It was\","
                 + " \"max_tokens\": 0}", KEY);
         assertEquals(400, noEcho.statusCode());
