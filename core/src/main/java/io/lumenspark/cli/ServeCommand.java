@@ -11,6 +11,7 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -47,6 +48,10 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--api-key-file", description = "Read the API key from this file (its first line).")
     Path apiKeyFile;
+
+    @Option(names = "--allow-origin", paramLabel = "ORIGIN", description = "A web origin (scheme://host[:port], or *"
+            + " for any) whose pages may call the API from a browser (CORS); repeatable (default: none).")
+    List<String> allowedOrigins = new ArrayList<>();
 
     @Option(names = "--max-batch", description = "Sequences decoded together at most, per model (default: ${DEFAULT-VALUE}).")
     int maxBatch = 32;
@@ -93,7 +98,7 @@ final class ServeCommand implements Callable<Integer> {
             }
         }
         Server server = Server.start(new Server.Options(host, port, key, maxBatch, maxQueue, maxTokensLimit, maxBody,
-                folders, ModelOption.parseDtype(dtype)));
+                folders, ModelOption.parseDtype(dtype), allowedOrigins));
         System.err.println("listening on " + server.url() + "; loading " + String.join(", ", folders.keySet()) + "...");
         try {
             server.load(System.err);

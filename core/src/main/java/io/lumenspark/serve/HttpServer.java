@@ -471,6 +471,7 @@ final class HttpServer implements AutoCloseable {
         private final Input in;
         private final OutputStream out;
         private final boolean head; // a HEAD request: headers only
+        private final Map<String, String> always = new LinkedHashMap<>(); // headers of every response it sends
         private boolean close, responded, streaming;
         private Thread watcher;
         private volatile boolean gone;
@@ -486,16 +487,23 @@ final class HttpServer implements AutoCloseable {
         /** Sends a whole response (to a HEAD request, its headers only). */
         void respond(int status, String contentType, byte[] body, Map<String, String> headers) throws IOException {
             StringBuilder h = head(status, contentType, headers);
-            h.append("Content-Length: ").append(body.length).append("\r\n\r\n");
+            if (status != 204) h.append("Content-Length: ").append(body.length).append("\r\n"); // 204: no body, no length
+            h.append("\r\n");
             out.write(h.toString().getBytes(StandardCharsets.ISO_8859_1));
             if (!head) out.write(body);
             out.flush();
             responded = true;
         }
 
+        /** Headers that every response of this exchange carries, the event stream's included (CORS). */
+        void alwaysSend(Map<String, String> headers) {
+            always.putAll(headers);
+        }
+
         private StringBuilder head(int status, String contentType, Map<String, String> headers) {
             StringBuilder h = new StringBuilder("HTTP/1.1 ").append(status).append(' ').append(reason(status))
                     .append("\r\nContent-Type: ").append(contentType).append("\r\n");
+            always.forEach((k, v) -> h.append(k).append(": ").append(v).append("\r\n"));
             headers.forEach((k, v) -> h.append(k).append(": ").append(v).append("\r\n"));
             if (close) h.append("Connection: close\r\n");
             return h;
@@ -592,6 +600,7 @@ final class HttpServer implements AutoCloseable {
     static String reason(int status) {
         return switch (status) {
             case 200 -> "OK";
+            case 204 -> "No Content";
             case 400 -> "Bad Request";
             case 401 -> "Unauthorized";
             case 404 -> "Not Found";

@@ -54,12 +54,14 @@ final class OpenAiApi implements HttpServer.Handler {
     private final Server server;
     private final Metrics metrics;
     private final byte[] keyHash; // SHA-256 of the API key, or null: no key
+    private final Set<String> origins; // web origins whose pages may call the API (CORS), "*" for any
     private final SecureRandom ids = new SecureRandom();
 
-    OpenAiApi(Server server, Metrics metrics, String apiKey) {
+    OpenAiApi(Server server, Metrics metrics, String apiKey, List<String> origins) {
         this.server = server;
         this.metrics = metrics;
         this.keyHash = apiKey == null ? null : sha256(apiKey);
+        this.origins = Set.copyOf(origins);
     }
 
     private static byte[] resource(String name) {
@@ -90,7 +92,7 @@ final class OpenAiApi implements HttpServer.Handler {
         String endpoint = r.path();
         int status;
         try {
-            status = route(r, x);
+            status = cors(r, x) ? 204 : route(r, x);
         } catch (ApiError e) {
             status = e.status;
             send(x, e.status, e.body(), e.headers);
@@ -109,6 +111,24 @@ final class OpenAiApi implements HttpServer.Handler {
         }
         metrics.request(endpoint.startsWith("/v1/models/") ? "/v1/models/{model}" : known(endpoint) ? endpoint : "other",
                 status);
+    }
+
+    /**
+     * CORS, for the origins allowed (none unless the server was told some): their requests' responses say so,
+     * and a preflight (OPTIONS with Access-Control-Request-Method) is answered here, before any key is asked
+     * for, as browsers send it without one. Returns whether the request was a preflight, answered.
+     */
+    private boolean cors(HttpServer.Request r, HttpServer.Exchange x) throws IOException {
+        String origin = r.header("origin");
+        if (origin == null || !(origins.contains("*") || origins.contains(origin))) return false;
+        x.alwaysSend(Map.of("Access-Control-Allow-Origin", origins.contains("*") ? "*" : origin, "Vary", "Origin",
+                "Access-Control-Expose-Headers", "Retry-After"));
+        if (!r.method().equals("OPTIONS") || r.header("access-control-request-method") == null) return false;
+        String asked = r.header("access-control-request-headers");
+        x.respond(204, "text/plain", new byte[0], Map.of("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS",
+                "Access-Control-Allow-Headers", asked != null && !asked.isBlank() ? asked : "Authorization, Content-Type",
+                "Access-Control-Max-Age", "600"));
+        return true;
     }
 
     private static boolean known(String path) {

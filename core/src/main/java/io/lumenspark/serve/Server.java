@@ -34,13 +34,21 @@ public final class Server implements AutoCloseable {
      * @param maxBodyBytes   the largest request body (413 beyond)
      * @param models         the folders, each with its name
      * @param dtype          how the models' matrix weights are held, or null for each folder's own
+     * @param allowedOrigins the web origins (scheme://host[:port], or * for any) whose pages may call the API from a
+     *                       browser (CORS); none by default
      */
     public record Options(String host, int port, String apiKey, int maxBatch, int maxQueue, Integer maxTokensLimit,
-                          long maxBodyBytes, Map<String, Path> models, WeightDtype dtype) {
-        /** Options with each folder's own dtype. */
+                          long maxBodyBytes, Map<String, Path> models, WeightDtype dtype, List<String> allowedOrigins) {
+        /** Options with each folder's own dtype and no browser origins. */
         public Options(String host, int port, String apiKey, int maxBatch, int maxQueue, Integer maxTokensLimit,
                        long maxBodyBytes, Map<String, Path> models) {
             this(host, port, apiKey, maxBatch, maxQueue, maxTokensLimit, maxBodyBytes, models, null);
+        }
+
+        /** Options with no browser origins. */
+        public Options(String host, int port, String apiKey, int maxBatch, int maxQueue, Integer maxTokensLimit,
+                       long maxBodyBytes, Map<String, Path> models, WeightDtype dtype) {
+            this(host, port, apiKey, maxBatch, maxQueue, maxTokensLimit, maxBodyBytes, models, dtype, List.of());
         }
 
         /**
@@ -50,6 +58,13 @@ public final class Server implements AutoCloseable {
          */
         public Options {
             models = Collections.unmodifiableMap(new LinkedHashMap<>(models));
+            allowedOrigins = List.copyOf(allowedOrigins);
+            for (String origin : allowedOrigins) { // as a browser sends it in its Origin header
+                if (!origin.equals("*") && !origin.matches("https?://[^/\\s]+")) {
+                    throw new LumensparkException("--allow-origin must be * or scheme://host[:port] (no path), got "
+                            + origin);
+                }
+            }
             if (models.isEmpty()) throw new LumensparkException("give at least one --model");
             if (port < 0 || port > 65535) throw new LumensparkException("--port must be in 0..65535, got " + port);
             if (maxBatch < 1 || maxBatch > 1024) throw new LumensparkException("--max-batch must be in 1..1024, got " + maxBatch);
@@ -80,7 +95,7 @@ public final class Server implements AutoCloseable {
     private Server(Options options) throws IOException {
         this.options = options;
         http = new HttpServer(options.host(), options.port(), HttpServer.Limits.of(options.maxBodyBytes()),
-                new OpenAiApi(this, metrics, options.apiKey()), OpenAiApi::protocolError);
+                new OpenAiApi(this, metrics, options.apiKey(), options.allowedOrigins()), OpenAiApi::protocolError);
     }
 
     /**

@@ -362,6 +362,51 @@ class ServerTest {
                 + " \"max_tokens\": 2}");
     }
 
+    /**
+     * CORS only for the origins the server was given: their preflight is answered without a key, their responses
+     * (errors too) say the origin may read them; another origin's, and every origin on a server given none, do not.
+     */
+    @Test
+    void browserPagesOfTheAllowedOriginsMayCallTheApi() throws Exception {
+        Server s = Server.start(new Server.Options("127.0.0.1", 0, KEY, 2, 2, null, 4096, Map.of("small", folder), null,
+                List.of("http://app.example")));
+        try {
+            s.load(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+            HttpResponse<String> pre = HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/chat/completions"))
+                    .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).header("Origin", "http://app.example")
+                    .header("Access-Control-Request-Method", "POST")
+                    .header("Access-Control-Request-Headers", "authorization, content-type").build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(204, pre.statusCode(), pre.body());
+            assertEquals("http://app.example", pre.headers().firstValue("access-control-allow-origin").orElse(null));
+            assertEquals("authorization, content-type", pre.headers().firstValue("access-control-allow-headers").orElse(null));
+            assertTrue(pre.headers().firstValue("access-control-allow-methods").orElse("").contains("POST"));
+            for (String key : new String[]{KEY, null}) { // a completion, and a 401: both readable by the page
+                HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/completions"))
+                        .header("Origin", "http://app.example").header("Content-Type", "application/json")
+                        .headers(key == null ? new String[]{"X-None", "1"} : new String[]{"Authorization", "Bearer " + key})
+                        .POST(HttpRequest.BodyPublishers.ofString(completion("It was", 1, 2))).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertEquals(key == null ? 401 : 200, r.statusCode(), r.body());
+                assertEquals("http://app.example", r.headers().firstValue("access-control-allow-origin").orElse(null));
+            }
+            HttpResponse<String> other = HTTP.send(HttpRequest.newBuilder(URI.create(s.url() + "/v1/models"))
+                    .header("Origin", "http://other.example").header("Authorization", "Bearer " + KEY).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, other.statusCode());
+            assertTrue(other.headers().firstValue("access-control-allow-origin").isEmpty(), "another origin's page");
+        } finally {
+            s.close();
+        }
+        HttpResponse<String> none = HTTP.send(HttpRequest.newBuilder(URI.create(server.url() + "/v1/completions"))
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).header("Origin", "http://app.example")
+                .header("Access-Control-Request-Method", "POST").build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(401, none.statusCode(), "a server given no origins answers no preflight: it wants its key first");
+        assertTrue(none.headers().firstValue("access-control-allow-origin").isEmpty());
+        assertThrows(LumensparkException.class, () -> new Server.Options("127.0.0.1", 0, null, 2, 2, null, 4096,
+                Map.of("small", folder), null, List.of("http://app.example/path")));
+    }
+
     @Test
     void serverOptionsRefuseAQueueThatCouldHoldNothing() {
         LumensparkException e = assertThrows(LumensparkException.class, () -> new Server.Options("127.0.0.1", 0, null,
